@@ -1,0 +1,153 @@
+// The domain, shared by every part. Plain data only: no classes, no I/O.
+
+export type Protocol = 'tcp' | 'udp';
+export type Mode = 'proxy' | 'dnat';
+export type Family = 4 | 6;
+
+/** One `-p` binding as Docker reports it (NetworkSettings.Ports). */
+export interface PortBinding {
+  containerPort: number;
+  protocol: Protocol;
+  /** '0.0.0.0', '::' or a concrete address; '' is normalised to '0.0.0.0' by docker/. */
+  hostIp: string;
+  hostPort: number;
+}
+
+/** A container's attachment to one Docker network. */
+export interface NetworkAttachment {
+  networkId: string;
+  networkName: string;
+  /** Container IPv4 on that network, '' when none. */
+  ipv4: string;
+  ipv6: string;
+}
+
+/** What dockgate needs to know of one running container, taken from `docker inspect`. */
+export interface ContainerFacts {
+  id: string;
+  /** Without Docker's leading '/'. */
+  name: string;
+  labels: Record<string, string>;
+  networks: NetworkAttachment[];
+  ports: PortBinding[];
+}
+
+/** A Docker bridge network dockgate manages. */
+export interface NetworkFacts {
+  id: string;
+  name: string;
+  /** The Linux bridge interface (com.docker.network.bridge.name, else br-<12 hex>). */
+  bridge: string;
+  /** IPv4 subnets in CIDR form. */
+  subnets: string[];
+}
+
+/** `dockgate.ports` entry after parsing, before it is matched against Docker's bindings. */
+export interface PortSpec {
+  /** Inclusive container port range; start === end for a single port. */
+  start: number;
+  end: number;
+  protocol: Protocol;
+  /** Present only for the mapping form `[HOSTIP:]HOSTPORT:PORT`. */
+  host?: {
+    /** '' when the label gave no host IP (means all addresses). */
+    ip: string;
+    start: number;
+    end: number;
+  };
+}
+
+/** An IPv4 or IPv6 CIDR, re-rendered canonically (e.g. '10.0.0.0/8', '2001:db8::/32'). */
+export interface Cidr {
+  family: Family;
+  /** Canonical text, always with a prefix length. */
+  text: string;
+}
+
+/** The typed result of a container's `dockgate.*` labels (Traefik-style: parsed once, in one place). */
+export interface ContainerPolicy {
+  ports: PortSpec[];
+  from: Cidr[];
+  mode: Mode;
+  egress: boolean;
+  /** True when the container carries a `dockgate.ports` label at all. */
+  declared: boolean;
+}
+
+export interface LabelError {
+  /** Full label key, e.g. 'dockgate.ports'. */
+  label: string;
+  /** The offending value, cut to 200 characters for logs. */
+  value: string;
+  reason: string;
+}
+
+export type PolicyResult =
+  | { ok: true; policy: ContainerPolicy }
+  | { ok: false; errors: LabelError[] };
+
+/** Defaults applied when a label is absent (from config). */
+export interface PolicyDefaults {
+  mode: Mode;
+  from: Cidr[];
+  egress: boolean;
+}
+
+/** One resolved opening: a host address/port that leads to a container port. */
+export interface Opening {
+  protocol: Protocol;
+  /** IPv4 host address, '' for any local address. */
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+  mode: Mode;
+  /** IPv4 sources allowed; empty array never happens (no sources → no opening). */
+  sources: string[];
+}
+
+export type Table = 'filter' | 'nat' | 'raw';
+
+/**
+ * A chain dockgate owns. `ordered` chains are rewritten whole when they change;
+ * `set` chains hold only jump rules whose order does not matter, and are edited line by line
+ * so that one container's change never rewrites everybody's jumps.
+ */
+export interface ChainPlan {
+  table: Table;
+  name: string;
+  kind: 'ordered' | 'set';
+  /** Rule lines exactly as `iptables-save` prints them, without the leading `-A NAME `. */
+  rules: string[];
+  /** Container id for per-container chains. */
+  owner?: string;
+}
+
+/** A jump from a built-in chain into a dockgate chain. */
+export interface JumpRule {
+  table: Table;
+  builtin: string;
+  /** Match part before `-j`, as iptables-save prints it ('' for none). */
+  match: string;
+  target: string;
+  /** Position: dockgate's jumps go first so the admin's DROP rules cannot shadow them. */
+  position: 'first';
+}
+
+/** What one container ends up with: for status, logs and the plan's JSON. */
+export interface ContainerPlan {
+  id: string;
+  name: string;
+  mode: Mode;
+  egress: boolean;
+  openings: Opening[];
+  errors: LabelError[];
+  warnings: string[];
+}
+
+/** The whole desired state: computed purely from config + facts. */
+export interface RuleSet {
+  chains: ChainPlan[];
+  jumps: JumpRule[];
+  containers: ContainerPlan[];
+}
