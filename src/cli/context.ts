@@ -1,0 +1,45 @@
+// What every command needs: the config (exit 2 when it is wrong) and the parts built from it.
+import { ConfigError, loadConfig, resolveDockerHost } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { CommandQueue } from '../dataplane/command-queue.js';
+import { Dataplane } from '../dataplane/dataplane.js';
+import { Iptables } from '../dataplane/iptables.js';
+import { DockerSource } from '../docker/source.js';
+import type { RuleSet } from '../model/types.js';
+import { buildRuleSet } from '../plan/ruleset.js';
+
+export const EXIT_CONFIG = 2;
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+export function readConfig(path: string | undefined): Config {
+  try {
+    return loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`dockgate: config error: ${err.message}`, EXIT_CONFIG);
+    throw err;
+  }
+}
+
+export function dockerFor(config: Config): DockerSource {
+  return new DockerSource(resolveDockerHost(config, process.env));
+}
+
+export function dataplaneFor(config: Config): Dataplane {
+  return new Dataplane(new Iptables(new CommandQueue(), config.iptables));
+}
+
+/** The plan for the containers running now: exactly what `run` would compute. */
+export async function currentPlan(config: Config, docker: DockerSource): Promise<RuleSet> {
+  try {
+    const networks = await docker.listNetworks();
+    const containers = await docker.listRunning();
+    return buildRuleSet({ labelPrefix: config.labelPrefix, defaults: config.defaults, containers, networks });
+  } catch (err) {
+    throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
+  }
+}

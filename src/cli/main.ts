@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Argument parsing and exit codes only; each command lives in its own module.
+import { Command, CommanderError } from 'commander';
+import { CliError } from './context.js';
+import { flush } from './flush.js';
+import { printPlan } from './plan.js';
+import { runDaemon } from './run.js';
+import { status } from './status.js';
+
+const program = new Command()
+  .name('dockgate')
+  .description("Docker's firewall work, from container labels into dedicated iptables chains")
+  .version('0.1.0')
+  .exitOverride();
+
+program
+  .command('run')
+  .description('run the daemon: watch Docker, keep the dockgate chains equal to what labels allow')
+  .option('-c, --config <file>', 'config file (default /etc/dockgate/config.yaml; built-in defaults if it does not exist)')
+  .action((o: { config?: string }) => runDaemon(o));
+
+program
+  .command('plan')
+  .description('print the rules run would write for the containers running now; changes nothing')
+  .option('-c, --config <file>', 'config file')
+  .option('--json', 'print JSON instead of iptables-restore text')
+  .action((o: { config?: string; json?: boolean }) => printPlan(o));
+
+program
+  .command('status')
+  .description("each container's openings and label errors; whether the firewall matches the plan (exit 3 if not)")
+  .option('-c, --config <file>', 'config file')
+  .option('--json', 'print JSON')
+  .action(async (o: { config?: string; json?: boolean }) => {
+    process.exitCode = await status(o);
+  });
+
+program
+  .command('flush')
+  .description('remove every dockgate chain and jump rule')
+  .option('-c, --config <file>', 'config file')
+  .action((o: { config?: string }) => flush(o));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof CliError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`dockgate: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

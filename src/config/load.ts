@@ -1,0 +1,144 @@
+// Reads and validates /etc/dockgate/config.yaml. Any problem is a ConfigError whose message names
+// the file, the dotted key path and what was expected, so start-up can print it and stop.
+import { readFileSync } from 'node:fs';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import { configFileSchema, describeValue, toConfig, type Config } from './schema.js';
+
+export type { Config, LogLevel } from './schema.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/dockgate/config.yaml';
+export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+
+export interface ConfigProblem {
+  /** Dotted key path, e.g. 'defaults.from[1]'; '' for a whole-file problem. */
+  key: string;
+  reason: string;
+}
+
+export class ConfigError extends Error {
+  /** The first problem's key path ('' for whole-file problems such as YAML syntax). */
+  readonly key: string;
+  readonly file: string;
+  /** Every problem found, in file order; the first is `key`. */
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(file: string, key: string, reason: string, further: readonly ConfigProblem[] = []) {
+    const problems = [{ key, reason }, ...further];
+    super(`${file}: ${problems.map((p) => (p.key ? `${p.key}: ${p.reason}` : p.reason)).join('; ')}`);
+    this.name = 'ConfigError';
+    this.key = key;
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+type PathSegment = string | number;
+
+/** ['defaults', 'from', 1] → 'defaults.from[1]'; odd keys are quoted: '["a b"]'. */
+export function formatKeyPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+/** Offset in the file of the deepest node along `path`, to report problems in file order. */
+function offsetOf(root: unknown, path: readonly PathSegment[]): number {
+  let node = root;
+  let best = Number.MAX_SAFE_INTEGER;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      if (isScalar(pair.key) && pair.key.range) best = pair.key.range[0];
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (!item) break;
+      if ((isScalar(item) || isMap(item) || isSeq(item)) && item.range) best = item.range[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return best;
+}
+
+function isPlainMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+/** Parses and validates config text; `file` is only used in messages. Throws ConfigError. */
+export function parseConfig(text: string, file: string): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter, logLevel: 'error' });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const { line, col } = lineCounter.linePos(syntax.pos[0]);
+    throw new ConfigError(file, '', `invalid YAML at line ${line}, column ${col}: ${syntax.message}`);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(file, '', `invalid YAML: ${(e as Error).message}`);
+  }
+  // An empty file, or one with only comments, means every default.
+  data ??= {};
+  if (!isPlainMapping(data)) {
+    throw new ConfigError(file, '', `expected a mapping of settings at the top level, got ${describeValue(data)}`);
+  }
+
+  const result = configFileSchema.safeParse(data);
+  if (result.success) return toConfig(result.data);
+
+  const found: { key: string; reason: string; offset: number; order: number }[] = [];
+  const add = (path: readonly PropertyKey[], reason: string) => {
+    const segs = path.map((s) => (typeof s === 'number' ? s : String(s)));
+    const key = formatKeyPath(segs);
+    if (found.some((p) => p.key === key)) return; // one problem per key is plenty
+    found.push({ key, reason, offset: offsetOf(doc.contents, segs), order: found.length });
+  };
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) add([...issue.path, k], issue.message);
+    } else {
+      add(issue.path, issue.message);
+    }
+  }
+  found.sort((a, b) => a.offset - b.offset || a.order - b.order);
+  const [first, ...rest] = found;
+  if (!first) throw new ConfigError(file, '', 'invalid configuration'); // zod always reports one
+  throw new ConfigError(file, first.key, first.reason, rest);
+}
+
+/** The built-in defaults, identical to the documented config/config.yaml. A fresh object each call. */
+export function defaultConfig(): Config {
+  return toConfig(configFileSchema.parse({}));
+}
+
+/**
+ * Loads the config file. Without an explicit path, reads `defaultPath` (normally
+ * /etc/dockgate/config.yaml) and falls back to the built-in defaults when that file does not
+ * exist. An explicit path must exist.
+ */
+export function loadConfig(path: string | undefined, defaultPath: string = DEFAULT_CONFIG_PATH): Config {
+  const file = path ?? defaultPath;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT' && path === undefined) return defaultConfig();
+    throw new ConfigError(file, '', err.code === 'ENOENT' ? 'no such file' : `cannot read the file: ${err.message}`);
+  }
+  return parseConfig(text, file);
+}
+
+/** config.docker.host, else $DOCKER_HOST, else the local socket. */
+export function resolveDockerHost(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+  return config.docker.host || env.DOCKER_HOST || DEFAULT_DOCKER_HOST;
+}

@@ -1,0 +1,186 @@
+// The config file's schema: snake_case YAML keys, every key optional with a default, unknown
+// keys refused. Each field carries its own "expected ..." wording so that every error names the
+// key and what it wants; load.ts adds the file name and the dotted key path.
+import { z } from 'zod';
+import { parseCidr } from '../net/cidr.js';
+import type { Cidr, PolicyDefaults } from '../model/types.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const MODES = ['proxy', 'dnat'] as const;
+
+export interface Config {
+  labelPrefix: string;
+  defaults: PolicyDefaults;
+  docker: { host: string };
+  iptables: { restoreCommand: string; saveCommand: string; waitSeconds: number };
+  externalInterfaces: string[];
+  sync: {
+    debounceMs: number;
+    driftCheckMs: number;
+    fullCheckMs: number;
+    retryMinMs: number;
+    retryMaxMs: number;
+  };
+  logLevel: LogLevel;
+}
+
+/** A value as an admin would recognise it in an error message. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'an empty value';
+  if (typeof v === 'string') {
+    const cut = v.length > 60 ? `${v.slice(0, 60)}...` : v;
+    return JSON.stringify(cut);
+  }
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
+  if (v instanceof Date) return `a date (${v.toISOString()}; quote it to make it a string)`;
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v;
+}
+
+type IssueLike = { input?: unknown };
+const expecting = (what: string) => (iss: IssueLike) => `expected ${what}, got ${describeValue(iss.input)}`;
+const quoted = (values: readonly string[]) =>
+  values.length === 2
+    ? `"${values[0]}" or "${values[1]}"`
+    : `one of ${values.map((v) => `"${v}"`).join(', ')}`;
+
+/** A strict mapping whose unknown-key error lists the keys it knows. `name` is its dotted path. */
+function section<S extends z.ZodRawShape>(name: string, shape: S) {
+  const known = Object.keys(shape).join(', ');
+  const where = name === '' ? 'at the top level' : `under ${name}`;
+  return z
+    .object(shape, {
+      error: (iss) =>
+        iss.code === 'unrecognized_keys'
+          ? `unknown key (known keys ${where}: ${known})`
+          : `expected a mapping of ${name || 'settings'}, got ${describeValue(iss.input)}`,
+    })
+    .strict();
+}
+
+/** A section left empty in YAML (`sync:` with every sub-key commented out) means all its defaults. */
+const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+
+const intRange = (min: number, max: number) =>
+  z.number({ error: expecting(`an integer from ${min} to ${max}`) }).int().min(min).max(max);
+
+const withPattern = (re: RegExp, what: string) => z.string({ error: expecting(what) }).regex(re);
+
+const LABEL_PREFIX_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+// A bare command name (looked up in PATH) or an absolute path; never a relative path.
+const COMMAND_RE = /^(\/[A-Za-z0-9_./-]+|[A-Za-z0-9_.-]+)$/;
+// Linux IFNAMSIZ is 16 including the NUL; '.' and '..' are not valid names.
+const IFNAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
+const DOCKER_HOST_RE = /^(|unix:\/\/\/\S+|(tcp|http|https|ssh):\/\/[^\s/]+\S*)$/;
+
+const cidrEntry = z
+  .string({ error: expecting('an IPv4/IPv6 address or CIDR as a string') })
+  .transform((text, ctx): Cidr => {
+    const r = parseCidr(text);
+    if (!r.ok) {
+      ctx.addIssue({ code: 'custom', message: r.reason, input: text });
+      return z.NEVER;
+    }
+    return r.value;
+  });
+
+const FROM_WHAT = 'a non-empty list of IPv4/IPv6 addresses or CIDRs';
+const fromList = z
+  .array(cidrEntry, {
+    error: (iss) =>
+      typeof iss.input === 'string'
+        ? `expected ${FROM_WHAT}, got ${describeValue(iss.input)} (write a list: [${JSON.stringify(iss.input)}])`
+        : expecting(FROM_WHAT)(iss),
+  })
+  .min(1)
+  // '10.0.0.1' and '10.0.0.1/32' are the same source: keep one.
+  .transform((list) => list.filter((c, i) => list.findIndex((d) => d.text === c.text) === i));
+
+const interfaceList = z.preprocess(
+  (v) => v ?? [],
+  z
+    .array(
+      withPattern(IFNAME_RE, 'an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -'),
+      { error: expecting('a list of interface names') },
+    )
+    .transform((list) => [...new Set(list)]),
+);
+
+const defaultsSection = section('defaults', {
+  mode: z.enum(MODES, { error: expecting(quoted(MODES)) }).default('proxy'),
+  from: fromList.prefault(['0.0.0.0/0', '::/0']),
+  egress: z.boolean({ error: expecting('true or false') }).default(true),
+});
+
+const dockerSection = section('docker', {
+  host: withPattern(
+    DOCKER_HOST_RE,
+    '"" or a Docker address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375',
+  ).default(''),
+});
+
+const COMMAND_WHAT = 'a command name or an absolute path made of A-Z a-z 0-9 _ . / -';
+const iptablesSection = section('iptables', {
+  restore_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('iptables-restore'),
+  save_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('iptables-save'),
+  wait_seconds: intRange(1, 600).default(10),
+});
+
+const RETRY_MAX_LIMIT = 600_000;
+const syncSection = section('sync', {
+  debounce_ms: intRange(0, 5000).default(20),
+  drift_check_ms: intRange(100, 600_000).default(1000),
+  full_check_ms: intRange(1000, 3_600_000).default(30_000),
+  retry_min_ms: intRange(10, 60_000).default(200),
+  retry_max_ms: intRange(10, RETRY_MAX_LIMIT).default(30_000),
+}).superRefine((s, ctx) => {
+  if (s.retry_max_ms < s.retry_min_ms) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['retry_max_ms'],
+      input: s.retry_max_ms,
+      message: `expected an integer from sync.retry_min_ms (${s.retry_min_ms}) to ${RETRY_MAX_LIMIT}, got ${s.retry_max_ms}`,
+    });
+  }
+});
+
+/** The file as written (snake_case), with defaults filled in and CIDRs parsed. */
+export const configFileSchema = section('', {
+  label_prefix: withPattern(
+    LABEL_PREFIX_RE,
+    'lower-case letters, digits, "." and "-", starting and ending with a letter or digit',
+  ).default('dockgate'),
+  defaults: orEmpty(defaultsSection),
+  docker: orEmpty(dockerSection),
+  iptables: orEmpty(iptablesSection),
+  external_interfaces: interfaceList,
+  sync: orEmpty(syncSection),
+  log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
+});
+
+export type ConfigFile = z.output<typeof configFileSchema>;
+
+export function toConfig(f: ConfigFile): Config {
+  return {
+    labelPrefix: f.label_prefix,
+    defaults: { mode: f.defaults.mode, from: f.defaults.from.map((c) => ({ ...c })), egress: f.defaults.egress },
+    docker: { host: f.docker.host },
+    iptables: {
+      restoreCommand: f.iptables.restore_command,
+      saveCommand: f.iptables.save_command,
+      waitSeconds: f.iptables.wait_seconds,
+    },
+    externalInterfaces: [...f.external_interfaces],
+    sync: {
+      debounceMs: f.sync.debounce_ms,
+      driftCheckMs: f.sync.drift_check_ms,
+      fullCheckMs: f.sync.full_check_ms,
+      retryMinMs: f.sync.retry_min_ms,
+      retryMaxMs: f.sync.retry_max_ms,
+    },
+    logLevel: f.log_level,
+  };
+}

@@ -1,0 +1,89 @@
+// Keeps the kernel equal to the latest plan. Remembers what it last wrote so a change can be
+// written as a small diff; forgets it whenever a write fails, so the next write starts from what
+// the kernel really holds.
+import type { RuleSet, Table } from '../model/types.js';
+import { TABLES } from '../plan/chains.js';
+import { type DriftReport, compare } from '../plan/kernel-state.js';
+import { renderDiff, renderFlush, renderFull } from '../plan/restore.js';
+import type { Iptables } from './iptables.js';
+
+export interface SyncResult {
+  kind: 'full' | 'diff' | 'none';
+  tables: Table[];
+  durationMs: number;
+  /** What the full sync found wrong before writing (empty for diffs). */
+  drift?: DriftReport;
+}
+
+export class Dataplane {
+  #applied: RuleSet | undefined;
+  #restores = 0;
+
+  constructor(readonly iptables: Iptables) {}
+
+  /** How many iptables-restore runs this dataplane has made. */
+  get restores(): number {
+    return this.#restores;
+  }
+
+  get applied(): RuleSet | undefined {
+    return this.#applied;
+  }
+
+  /** Forget what was written: the next sync reads the kernel and rewrites what differs. */
+  invalidate(): void {
+    this.#applied = undefined;
+  }
+
+  async sync(plan: RuleSet): Promise<SyncResult> {
+    const started = performance.now();
+    if (this.#applied === undefined) return this.#full(plan, started);
+    const texts = renderDiff(this.#applied, plan);
+    if (texts.size === 0) {
+      this.#applied = plan;
+      return { kind: 'none', tables: [], durationMs: performance.now() - started };
+    }
+    await this.#write(texts);
+    this.#applied = plan;
+    return { kind: 'diff', tables: [...texts.keys()], durationMs: performance.now() - started };
+  }
+
+  /** Reads the kernel, compares with the plan, rewrites only the tables that differ. */
+  async repair(plan: RuleSet): Promise<SyncResult> {
+    return this.#full(plan, performance.now());
+  }
+
+  async check(plan: RuleSet): Promise<DriftReport> {
+    return compare(plan, await this.iptables.save());
+  }
+
+  async flush(): Promise<Table[]> {
+    const texts = renderFlush(await this.iptables.save());
+    await this.#write(texts);
+    this.#applied = undefined;
+    return [...texts.keys()];
+  }
+
+  async #full(plan: RuleSet, started: number): Promise<SyncResult> {
+    const state = await this.iptables.save();
+    const drift = compare(plan, state);
+    if (drift.clean) {
+      this.#applied = plan;
+      return { kind: 'none', tables: [], durationMs: performance.now() - started, drift };
+    }
+    const dirty = TABLES.filter((t) => drift.chains.some((c) => c.table === t) || drift.jumps.some((j) => j.table === t) || drift.strays.some((j) => j.table === t));
+    await this.#write(renderFull(plan, state, dirty));
+    this.#applied = plan;
+    return { kind: 'full', tables: dirty, durationMs: performance.now() - started, drift };
+  }
+
+  async #write(texts: ReadonlyMap<Table, string>): Promise<void> {
+    this.#restores++;
+    try {
+      await this.iptables.restore(texts);
+    } catch (err) {
+      this.#applied = undefined;
+      throw err;
+    }
+  }
+}

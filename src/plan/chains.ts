@@ -1,0 +1,60 @@
+// Names of everything dockgate owns in the kernel. One place, so that flush, drift checks and
+// the planner can never disagree about what is "ours".
+import type { JumpRule, Table } from '../model/types.js';
+
+export const CHAIN_PREFIX = 'DOCKGATE-';
+
+export const INPUT = 'DOCKGATE-INPUT';
+export const FORWARD = 'DOCKGATE-FORWARD';
+/** Holds one jump per container that has FORWARD rules; reached from DOCKGATE-FORWARD. */
+export const CONTAINERS = 'DOCKGATE-CONTAINERS';
+export const PREROUTING = 'DOCKGATE-PREROUTING';
+export const OUTPUT = 'DOCKGATE-OUTPUT';
+export const POSTROUTING = 'DOCKGATE-POSTROUTING';
+export const RAW = 'DOCKGATE-RAW';
+
+export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
+
+/** Comment on dockgate's own jump and network rules (container rules carry `name/shortid`). */
+export const JUMP_COMMENT = 'dockgate';
+
+export const JUMPS: readonly JumpRule[] = [
+  { table: 'filter', builtin: 'INPUT', match: `-m comment --comment ${JUMP_COMMENT}`, target: INPUT, position: 'first' },
+  { table: 'filter', builtin: 'FORWARD', match: `-m comment --comment ${JUMP_COMMENT}`, target: FORWARD, position: 'first' },
+  {
+    table: 'nat',
+    builtin: 'PREROUTING',
+    match: `-m addrtype --dst-type LOCAL -m comment --comment ${JUMP_COMMENT}`,
+    target: PREROUTING,
+    position: 'first',
+  },
+  {
+    table: 'nat',
+    builtin: 'OUTPUT',
+    match: `-m addrtype --dst-type LOCAL -m comment --comment ${JUMP_COMMENT}`,
+    target: OUTPUT,
+    position: 'first',
+  },
+  { table: 'nat', builtin: 'POSTROUTING', match: `-m comment --comment ${JUMP_COMMENT}`, target: POSTROUTING, position: 'first' },
+  { table: 'raw', builtin: 'PREROUTING', match: `-m comment --comment ${JUMP_COMMENT}`, target: RAW, position: 'first' },
+];
+
+/** Docker ids are 64 hex; 12 is what `docker ps` shows and keeps names under iptables' 28-char limit. */
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
+/** filter: the container's INPUT accepts (proxy mode). */
+export const containerInputChain = (id: string): string => `DOCKGATE-CI-${shortId(id)}`;
+/** filter: the container's FORWARD accepts (dnat mode, egress). */
+export const containerForwardChain = (id: string): string => `DOCKGATE-CF-${shortId(id)}`;
+/** nat: the container's DNAT rules; reached from both PREROUTING and OUTPUT. */
+export const containerNatChain = (id: string): string => `DOCKGATE-CN-${shortId(id)}`;
+
+export function isOwnedChain(name: string): boolean {
+  return name.startsWith(CHAIN_PREFIX);
+}
+
+export function jumpLine(jump: JumpRule): string {
+  return jump.match ? `${jump.match} -j ${jump.target}` : `-j ${jump.target}`;
+}

@@ -1,0 +1,120 @@
+// RuleSet → iptables-restore text. Three shapes: the full state (start-up, drift repair), the
+// difference between two plans (one container's change touches only its own chains and one
+// jump line per parent), and the flush. Every text is for `iptables-restore --noflush`, where
+// declaring an existing user chain empties it, and each table is committed atomically.
+import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
+import { TABLES, jumpLine } from './chains.js';
+import { type KernelState, jumpCount, ownedChains, strayJumps } from './kernel-state.js';
+
+class TableText {
+  readonly declare: string[] = [];
+  readonly remove: string[] = [];
+  readonly add: string[] = [];
+  readonly destroy: string[] = [];
+  constructor(readonly table: Table) {}
+  get empty(): boolean {
+    return this.declare.length + this.remove.length + this.add.length + this.destroy.length === 0;
+  }
+  text(): string {
+    return [`*${this.table}`, ...this.declare, ...this.remove, ...this.add, ...this.destroy, 'COMMIT', ''].join('\n');
+  }
+}
+
+function texts(): Map<Table, TableText> {
+  return new Map(TABLES.map((t) => [t, new TableText(t)]));
+}
+
+function finish(map: Map<Table, TableText>): Map<Table, string> {
+  const out = new Map<Table, string>();
+  for (const [table, t] of map) if (!t.empty) out.set(table, t.text());
+  return out;
+}
+
+function writeChain(t: TableText, chain: ChainPlan): void {
+  t.declare.push(`:${chain.name} - [0:0]`);
+  for (const r of chain.rules) t.add.push(`-A ${chain.name} ${r}`);
+}
+
+function fixJumps(t: TableText, jumps: readonly JumpRule[], state: KernelState): void {
+  for (const j of jumps) {
+    if (j.table !== t.table) continue;
+    const count = jumpCount(state, j);
+    // Inserted at the top so the admin's own DROP rules cannot shadow what labels allow; if the
+    // admin later puts rules above it, that is their choice and we leave it.
+    if (count === 0) t.add.push(`-I ${j.builtin} 1 ${jumpLine(j)}`);
+    for (let i = 1; i < count; i++) t.remove.push(`-D ${j.builtin} ${jumpLine(j)}`);
+  }
+}
+
+/**
+ * Everything, for the given tables: every planned chain declared (so emptied) and refilled,
+ * jumps made exactly one each, stray jumps and chains that are no longer planned removed.
+ */
+export function renderFull(plan: RuleSet, state: KernelState, tables: readonly Table[] = TABLES): Map<Table, string> {
+  const map = texts();
+  for (const table of tables) {
+    const t = map.get(table)!;
+    const planned = plan.chains.filter((c) => c.table === table);
+    for (const c of planned) writeChain(t, c);
+    const plannedNames = new Set(planned.map((c) => c.name));
+    for (const name of ownedChains(state, table)) {
+      if (plannedNames.has(name)) continue;
+      t.declare.push(`:${name} - [0:0]`);
+      t.destroy.push(`-X ${name}`);
+    }
+    for (const s of strayJumps(state, plan.jumps)) {
+      if (s.table === table) t.remove.push(`-D ${s.builtin} ${s.line}`);
+    }
+    fixJumps(t, plan.jumps, state);
+  }
+  return finish(map);
+}
+
+const key = (c: ChainPlan): string => `${c.table}/${c.name}`;
+
+/** The smallest edit that turns the kernel from `before` into `after` (both plans we wrote). */
+export function renderDiff(before: RuleSet, after: RuleSet): Map<Table, string> {
+  const map = texts();
+  const old = new Map(before.chains.map((c) => [key(c), c]));
+  const next = new Map(after.chains.map((c) => [key(c), c]));
+  for (const c of after.chains) {
+    const t = map.get(c.table)!;
+    const prev = old.get(key(c));
+    if (!prev) {
+      writeChain(t, c);
+    } else if (c.kind === 'set' && prev.kind === 'set') {
+      const had = new Set(prev.rules);
+      const has = new Set(c.rules);
+      for (const r of prev.rules) if (!has.has(r)) t.remove.push(`-D ${c.name} ${r}`);
+      for (const r of c.rules) if (!had.has(r)) t.add.push(`-A ${c.name} ${r}`);
+    } else if (prev.rules.length !== c.rules.length || prev.rules.some((r, i) => r !== c.rules[i])) {
+      writeChain(t, c);
+    }
+  }
+  for (const c of before.chains) {
+    if (next.has(key(c))) continue;
+    const t = map.get(c.table)!;
+    t.declare.push(`:${c.name} - [0:0]`);
+    t.destroy.push(`-X ${c.name}`);
+  }
+  return finish(map);
+}
+
+/** Removes every dockgate chain and every rule in a built-in chain that jumps into one. */
+export function renderFlush(state: KernelState): Map<Table, string> {
+  const map = texts();
+  for (const s of strayJumps(state, [])) map.get(s.table)?.remove.push(`-D ${s.builtin} ${s.line}`);
+  for (const table of TABLES) {
+    const t = map.get(table)!;
+    for (const name of ownedChains(state, table)) {
+      t.declare.push(`:${name} - [0:0]`);
+      t.destroy.push(`-X ${name}`);
+    }
+  }
+  return finish(map);
+}
+
+/** The plan as one iptables-restore document (what `dockgate plan` prints). */
+export function renderPlan(plan: RuleSet): string {
+  return [...renderFull(plan, new Map()).values()].join('');
+}

@@ -1,0 +1,172 @@
+// (config, facts) → RuleSet. Pure: no I/O, no clock. The whole desired state is computed every
+// time (kube-proxy style); the dataplane decides how little of it must be rewritten.
+import { parseLabels } from '../labels/parse.js';
+import type {
+  ChainPlan,
+  ContainerFacts,
+  ContainerPlan,
+  NetworkFacts,
+  Opening,
+  PolicyDefaults,
+  RuleSet,
+} from '../model/types.js';
+import * as C from './chains.js';
+import { bridgeAttachments, resolveOpenings } from './openings.js';
+import { rule } from './syntax.js';
+
+export interface PlanInput {
+  labelPrefix: string;
+  defaults: PolicyDefaults;
+  containers: readonly ContainerFacts[];
+  networks: readonly NetworkFacts[];
+}
+
+export function containerComment(facts: Pick<ContainerFacts, 'id' | 'name'>): string {
+  return `${facts.name}/${C.shortId(facts.id)}`;
+}
+
+function sourcesOf(o: Opening): Array<string | undefined> {
+  return o.sources.map((s) => (s === '' ? undefined : s));
+}
+
+function proxyRules(openings: Opening[], note: string): string[] {
+  const out: string[] = [];
+  for (const o of openings) {
+    if (o.mode !== 'proxy') continue;
+    for (const src of sourcesOf(o)) {
+      out.push(
+        rule({ src, dst: o.hostIp || undefined, proto: o.protocol, dport: o.hostPort, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }),
+      );
+    }
+  }
+  return out;
+}
+
+function dnatRules(openings: Opening[], note: string): string[] {
+  return openings
+    .filter((o) => o.mode === 'dnat')
+    .map((o) =>
+      rule({
+        dst: o.hostIp || undefined,
+        proto: o.protocol,
+        dport: o.hostPort,
+        comment: note,
+        jump: `DNAT --to-destination ${o.containerIp}:${o.containerPort}`,
+      }),
+    );
+}
+
+function forwardRules(
+  facts: ContainerFacts,
+  openings: Opening[],
+  egress: boolean,
+  networks: ReadonlyMap<string, NetworkFacts>,
+  note: string,
+): string[] {
+  const out: string[] = [];
+  for (const o of openings) {
+    if (o.mode !== 'dnat') continue;
+    // Only flows conntrack saw being DNATed by our nat rules: a packet sent straight to the
+    // container address never matches, so publishing a port never exposes the container IP.
+    for (const src of sourcesOf(o)) {
+      out.push(
+        rule({ src, dst: o.containerIp, proto: o.protocol, dport: o.containerPort, ctstate: 'DNAT', comment: note, jump: 'ACCEPT' }),
+      );
+    }
+  }
+  if (egress) {
+    for (const { attachment, network } of bridgeAttachments(facts, networks)) {
+      out.push(rule({ src: attachment.ipv4, in: network.bridge, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }));
+    }
+  }
+  return out;
+}
+
+function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
+  const bridges = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const forward: string[] = [];
+  for (const n of bridges) {
+    forward.push(rule({ out: n.bridge, ctstate: 'RELATED,ESTABLISHED', comment: `dockgate replies into ${n.name}`, jump: 'ACCEPT' }));
+    forward.push(rule({ in: n.bridge, ctstate: 'RELATED,ESTABLISHED', comment: `dockgate replies from ${n.name}`, jump: 'ACCEPT' }));
+  }
+  for (const n of bridges) {
+    forward.push(rule({ in: n.bridge, out: n.bridge, comment: `dockgate inside ${n.name}`, jump: 'ACCEPT' }));
+  }
+  for (const a of bridges) {
+    for (const b of bridges) {
+      if (a === b) continue;
+      // A published (DNATed) port stays reachable from other networks; direct traffic does not.
+      forward.push(
+        rule({ in: a.bridge, out: b.bridge, notCtstate: 'DNAT', comment: `dockgate isolate ${a.name} from ${b.name}`, jump: 'DROP' }),
+      );
+    }
+  }
+  forward.push(rule({ comment: C.JUMP_COMMENT, jump: C.CONTAINERS }));
+  for (const n of bridges) {
+    forward.push(rule({ in: n.bridge, comment: `dockgate fail closed from ${n.name}`, jump: 'DROP' }));
+    forward.push(rule({ out: n.bridge, comment: `dockgate fail closed into ${n.name}`, jump: 'DROP' }));
+  }
+
+  const postrouting: string[] = [];
+  const raw: string[] = [];
+  for (const n of bridges) {
+    for (const subnet of n.subnets) {
+      postrouting.push(rule({ src: subnet, notOut: n.bridge, comment: `dockgate egress of ${n.name}`, jump: 'MASQUERADE' }));
+      // Hairpin: a container reaching a published port of its own network must see replies come
+      // back through the host, not straight from the peer.
+      postrouting.push(
+        rule({ src: subnet, out: n.bridge, ctstate: 'DNAT', comment: `dockgate hairpin in ${n.name}`, jump: 'MASQUERADE' }),
+      );
+      raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
+    }
+    // Ports published on 127.0.0.1 in dnat mode are DNATed out of the loopback range.
+    postrouting.push(rule({ src: '127.0.0.0/8', out: n.bridge, comment: `dockgate localhost into ${n.name}`, jump: 'MASQUERADE' }));
+  }
+
+  return [
+    { table: 'filter', name: C.FORWARD, kind: 'ordered', rules: forward },
+    { table: 'nat', name: C.POSTROUTING, kind: 'ordered', rules: postrouting },
+    { table: 'raw', name: C.RAW, kind: 'ordered', rules: raw },
+  ];
+}
+
+export function buildRuleSet(input: PlanInput): RuleSet {
+  const networkById = new Map(input.networks.map((n) => [n.id, n]));
+  const parents: Record<string, ChainPlan> = {
+    input: { table: 'filter', name: C.INPUT, kind: 'set', rules: [] },
+    containers: { table: 'filter', name: C.CONTAINERS, kind: 'set', rules: [] },
+    prerouting: { table: 'nat', name: C.PREROUTING, kind: 'set', rules: [] },
+    output: { table: 'nat', name: C.OUTPUT, kind: 'set', rules: [] },
+  };
+  const perContainer: ChainPlan[] = [];
+  const plans: ContainerPlan[] = [];
+
+  const containers = [...input.containers].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  for (const facts of containers) {
+    const note = containerComment(facts);
+    const parsed = parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
+    if (!parsed.ok) {
+      // Fail closed: a container with any bad label gets nothing, not even egress.
+      plans.push({ id: facts.id, name: facts.name, mode: input.defaults.mode, egress: false, openings: [], errors: parsed.errors, warnings: [] });
+      continue;
+    }
+    const { policy } = parsed;
+    const { openings, warnings } = resolveOpenings(facts, policy, networkById);
+    plans.push({ id: facts.id, name: facts.name, mode: policy.mode, egress: policy.egress, openings, errors: [], warnings });
+
+    const add = (table: ChainPlan['table'], name: string, rules: string[], parentKeys: string[]): void => {
+      if (rules.length === 0) return;
+      perContainer.push({ table, name, kind: 'ordered', rules, owner: facts.id });
+      for (const key of parentKeys) parents[key]!.rules.push(rule({ comment: note, jump: name }));
+    };
+    add('filter', C.containerInputChain(facts.id), proxyRules(openings, note), ['input']);
+    add('filter', C.containerForwardChain(facts.id), forwardRules(facts, openings, policy.egress, networkById, note), ['containers']);
+    add('nat', C.containerNatChain(facts.id), dnatRules(openings, note), ['prerouting', 'output']);
+  }
+
+  return {
+    chains: [...Object.values(parents), ...networkChains(input.networks), ...perContainer],
+    jumps: [...C.JUMPS],
+    containers: plans,
+  };
+}

@@ -1,0 +1,47 @@
+// Renders rule fragments exactly as `iptables-save` prints them, so that what we write and what
+// we read back compare as plain strings (kube-proxy style drift detection without a parser).
+
+/** xtables' own quoting rule for --comment: bare when only [A-Za-z0-9_-], else double quotes. */
+export function comment(text: string): string {
+  const bare = /^[A-Za-z0-9_-]+$/.test(text);
+  const body = bare ? text : `"${text.replace(/(["\\'])/g, '\\$1')}"`;
+  return `-m comment --comment ${body}`;
+}
+
+/** A host address as iptables-save prints it. */
+export function host(ip: string): string {
+  return ip.includes('/') ? ip : `${ip}/32`;
+}
+
+/** Renders rule parts in iptables-save's fixed order: -s -d -i -o -p, then matches, then -j. */
+export interface RuleParts {
+  src?: string;
+  dst?: string;
+  in?: string;
+  notIn?: string;
+  out?: string;
+  notOut?: string;
+  proto?: 'tcp' | 'udp';
+  dport?: number;
+  ctstate?: string;
+  notCtstate?: string;
+  comment: string;
+  jump: string;
+}
+
+export function rule(p: RuleParts): string {
+  const out: string[] = [];
+  if (p.src) out.push(`-s ${host(p.src)}`);
+  if (p.dst) out.push(`-d ${host(p.dst)}`);
+  if (p.in) out.push(`-i ${p.in}`);
+  if (p.notIn) out.push(`! -i ${p.notIn}`);
+  if (p.out) out.push(`-o ${p.out}`);
+  if (p.notOut) out.push(`! -o ${p.notOut}`);
+  if (p.proto) out.push(`-p ${p.proto}`);
+  if (p.proto && p.dport !== undefined) out.push(`-m ${p.proto} --dport ${p.dport}`);
+  if (p.ctstate) out.push(`-m conntrack --ctstate ${p.ctstate}`);
+  if (p.notCtstate) out.push(`-m conntrack ! --ctstate ${p.notCtstate}`);
+  out.push(comment(p.comment));
+  out.push(`-j ${p.jump}`);
+  return out.join(' ');
+}

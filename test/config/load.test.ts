@@ -1,0 +1,319 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  defaultConfig,
+  loadConfig,
+  parseConfig,
+  resolveDockerHost,
+  type Config,
+} from '../../src/config/load.js';
+
+const FILE = '/etc/dockgate/config.yaml';
+const REPO_CONFIG = fileURLToPath(new URL('../../config/config.yaml', import.meta.url));
+
+const tmp = mkdtempSync(join(tmpdir(), 'dockgate-config-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function configError(text: string): ConfigError {
+  try {
+    parseConfig(text, FILE);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for:\n${text}`);
+}
+
+const DEFAULTS: Config = {
+  labelPrefix: 'dockgate',
+  defaults: {
+    mode: 'proxy',
+    from: [
+      { family: 4, text: '0.0.0.0/0' },
+      { family: 6, text: '::/0' },
+    ],
+    egress: true,
+  },
+  docker: { host: '' },
+  iptables: { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 10 },
+  externalInterfaces: [],
+  sync: { debounceMs: 20, driftCheckMs: 1000, fullCheckMs: 30000, retryMinMs: 200, retryMaxMs: 30000 },
+  logLevel: 'info',
+};
+
+describe('defaults', () => {
+  it('defaultConfig() is the documented default', () => {
+    expect(DEFAULT_CONFIG_PATH).toBe('/etc/dockgate/config.yaml');
+    expect(defaultConfig()).toEqual(DEFAULTS);
+  });
+
+  it('defaultConfig() returns a fresh object each call', () => {
+    const a = defaultConfig();
+    a.defaults.from.push({ family: 4, text: '10.0.0.0/8' });
+    a.externalInterfaces.push('eth0');
+    expect(defaultConfig()).toEqual(DEFAULTS);
+  });
+
+  it('config/config.yaml parses and equals defaultConfig()', () => {
+    expect(parseConfig(readFileSync(REPO_CONFIG, 'utf8'), REPO_CONFIG)).toEqual(defaultConfig());
+    expect(loadConfig(REPO_CONFIG)).toEqual(defaultConfig());
+  });
+
+  it('config/config.yaml documents every key with a comment', () => {
+    const lines = readFileSync(REPO_CONFIG, 'utf8').split('\n');
+    const keyLines = lines
+      .map((l, i) => ({ l, i }))
+      .filter(({ l }) => /^\s*[a-z_]+:/.test(l));
+    expect(keyLines.length).toBe(19); // 7 top-level keys, 12 keys inside the 4 sections
+    for (const { l, i } of keyLines) {
+      // A comment right above, or above a run of keys it describes together.
+      let j = i - 1;
+      while (j >= 0 && /^\s*[a-z_]+:/.test(lines[j] ?? '')) j--;
+      expect(lines[j]?.trim().startsWith('#'), `no comment above "${l.trim()}"`).toBe(true);
+    }
+  });
+
+  it.each([
+    ['empty file', ''],
+    ['only comments', '# nothing here\n\n   # still nothing\n'],
+    ['empty document marker', '---\n'],
+    ['empty sections', 'defaults:\ndocker:\niptables:\nsync:\nexternal_interfaces:\n'],
+    ['empty mappings', 'defaults: {}\ndocker: {}\niptables: {}\nsync: {}\n'],
+  ])('%s means all defaults', (_name, text) => {
+    expect(parseConfig(text, FILE)).toEqual(DEFAULTS);
+  });
+
+  it('missing file at the default path gives the defaults', () => {
+    expect(loadConfig(undefined, join(tmp, 'absent.yaml'))).toEqual(DEFAULTS);
+    expect(loadConfig(undefined, join(tmp, 'no-such-dir', 'config.yaml'))).toEqual(DEFAULTS);
+  });
+
+  it('an existing file at the default path is read', () => {
+    const p = join(tmp, 'default.yaml');
+    writeFileSync(p, 'log_level: debug\n');
+    expect(loadConfig(undefined, p).logLevel).toBe('debug');
+  });
+
+  it('missing explicit file is an error naming the file', () => {
+    const p = join(tmp, 'missing.yaml');
+    expect(() => loadConfig(p)).toThrow(ConfigError);
+    expect(() => loadConfig(p)).toThrow(`${p}: no such file`);
+    try {
+      loadConfig(p);
+    } catch (e) {
+      expect((e as ConfigError).file).toBe(p);
+      expect((e as ConfigError).key).toBe('');
+    }
+  });
+
+  it('an unreadable path (a directory) is an error naming the file', () => {
+    expect(() => loadConfig(tmp)).toThrow(new RegExp(`^${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read`));
+  });
+});
+
+describe('valid files', () => {
+  it('reads a full file', () => {
+    const text = `
+label_prefix: fw.example-1
+defaults:
+  mode: dnat
+  from:
+    - 192.168.1.0/24
+    - 10.0.0.7
+    - "2001:DB8::/32"
+    - ::1
+  egress: false
+docker:
+  host: tcp://127.0.0.1:2375
+iptables:
+  restore_command: /usr/sbin/iptables-nft-restore
+  save_command: iptables-nft-save
+  wait_seconds: 600
+external_interfaces: [eth0, wg0, "enp3s0.100"]
+sync:
+  debounce_ms: 0
+  drift_check_ms: 100
+  full_check_ms: 3600000
+  retry_min_ms: 500
+  retry_max_ms: 500
+log_level: trace
+`;
+    const expected: Config = {
+      labelPrefix: 'fw.example-1',
+      defaults: {
+        mode: 'dnat',
+        from: [
+          { family: 4, text: '192.168.1.0/24' },
+          { family: 4, text: '10.0.0.7/32' },
+          { family: 6, text: '2001:db8::/32' },
+          { family: 6, text: '::1/128' },
+        ],
+        egress: false,
+      },
+      docker: { host: 'tcp://127.0.0.1:2375' },
+      iptables: {
+        restoreCommand: '/usr/sbin/iptables-nft-restore',
+        saveCommand: 'iptables-nft-save',
+        waitSeconds: 600,
+      },
+      externalInterfaces: ['eth0', 'wg0', 'enp3s0.100'],
+      sync: { debounceMs: 0, driftCheckMs: 100, fullCheckMs: 3600000, retryMinMs: 500, retryMaxMs: 500 },
+      logLevel: 'trace',
+    };
+    expect(parseConfig(text, FILE)).toEqual(expected);
+    const p = join(tmp, 'full.yaml');
+    writeFileSync(p, text);
+    expect(loadConfig(p)).toEqual(expected);
+  });
+
+  it('a partial file keeps the defaults of the keys it leaves out', () => {
+    const c = parseConfig('sync:\n  debounce_ms: 50\ndefaults:\n  egress: false\n', FILE);
+    expect(c).toEqual({
+      ...DEFAULTS,
+      defaults: { ...DEFAULTS.defaults, egress: false },
+      sync: { ...DEFAULTS.sync, debounceMs: 50 },
+    });
+  });
+
+  it('the same source written twice is kept once', () => {
+    const c = parseConfig('defaults:\n  from: [10.0.0.1, 10.0.0.1/32, 10.0.0.2]\n', FILE);
+    expect(c.defaults.from.map((x) => x.text)).toEqual(['10.0.0.1/32', '10.0.0.2/32']);
+  });
+
+  it.each([
+    ['unix:///var/run/docker.sock'],
+    ['unix:///run/user/1000/docker.sock'],
+    ['tcp://10.0.0.1:2376'],
+    ['ssh://admin@host'],
+  ])('accepts docker.host %s', (host) => {
+    expect(parseConfig(`docker:\n  host: "${host}"\n`, FILE).docker.host).toBe(host);
+  });
+});
+
+describe('bad values name their key', () => {
+  // [what, yaml, key, message after "<file>: <key>: "]
+  it.each([
+    // wrong type
+    ['string for integer', 'iptables:\n  wait_seconds: "10"\n', 'iptables.wait_seconds', 'expected an integer from 1 to 600, got "10"'],
+    ['fraction for integer', 'sync:\n  debounce_ms: 2.5\n', 'sync.debounce_ms', 'expected an integer from 0 to 5000, got 2.5'],
+    ['yes for boolean', 'defaults:\n  egress: yes\n', 'defaults.egress', 'expected true or false, got "yes"'],
+    ['empty value for boolean', 'defaults:\n  egress:\n', 'defaults.egress', 'expected true or false, got an empty value'],
+    ['number for string', 'label_prefix: 12\n', 'label_prefix', 'expected lower-case letters, digits, "." and "-", starting and ending with a letter or digit, got 12'],
+    ['string for list', 'defaults:\n  from: 10.0.0.0/8\n', 'defaults.from', 'expected a non-empty list of IPv4/IPv6 addresses or CIDRs, got "10.0.0.0/8" (write a list: ["10.0.0.0/8"])'],
+    ['number in list', 'defaults:\n  from: ["10.0.0.0/8", 5]\n', 'defaults.from[1]', 'expected an IPv4/IPv6 address or CIDR as a string, got 5'],
+    ['list for section', 'sync: [1, 2]\n', 'sync', 'expected a mapping of sync, got a list'],
+    ['scalar for section', 'defaults: proxy\n', 'defaults', 'expected a mapping of defaults, got "proxy"'],
+    ['mapping for interface list', 'external_interfaces: {eth0: true}\n', 'external_interfaces', 'expected a list of interface names, got a mapping'],
+    // out of range
+    ['below minimum', 'iptables:\n  wait_seconds: 0\n', 'iptables.wait_seconds', 'expected an integer from 1 to 600, got 0'],
+    ['above maximum', 'sync:\n  debounce_ms: 5001\n', 'sync.debounce_ms', 'expected an integer from 0 to 5000, got 5001'],
+    ['drift check too fast', 'sync:\n  drift_check_ms: 99\n', 'sync.drift_check_ms', 'expected an integer from 100 to 600000, got 99'],
+    ['full check too slow', 'sync:\n  full_check_ms: 3600001\n', 'sync.full_check_ms', 'expected an integer from 1000 to 3600000, got 3600001'],
+    ['negative', 'sync:\n  retry_min_ms: -1\n', 'sync.retry_min_ms', 'expected an integer from 10 to 60000, got -1'],
+    ['huge', 'sync:\n  retry_max_ms: 1e300\n', 'sync.retry_max_ms', 'expected an integer from 10 to 600000, got 1e+300'],
+    ['empty from', 'defaults:\n  from: []\n', 'defaults.from', 'expected a non-empty list of IPv4/IPv6 addresses or CIDRs, got an empty list'],
+    // bad enum
+    ['bad mode', 'defaults:\n  mode: nat\n', 'defaults.mode', 'expected "proxy" or "dnat", got "nat"'],
+    ['mode in capitals', 'defaults:\n  mode: DNAT\n', 'defaults.mode', 'expected "proxy" or "dnat", got "DNAT"'],
+    ['bad log level', 'log_level: verbose\n', 'log_level', 'expected one of "fatal", "error", "warn", "info", "debug", "trace", got "verbose"'],
+    // bad CIDR: parseCidr's reason passes through
+    ['CIDR with host bits', 'defaults:\n  from: ["0.0.0.0/0", 10.0.0.5/8]\n', 'defaults.from[1]', '"10.0.0.5/8" has host bits set; did you mean 10.0.0.0/8?'],
+    ['IPv6 CIDR with host bits', 'defaults:\n  from: ["2001:db8::1/32"]\n', 'defaults.from[0]', '"2001:db8::1/32" has host bits set; did you mean 2001:db8::/32?'],
+    ['prefix too long', 'defaults:\n  from: [10.0.0.0/33]\n', 'defaults.from[0]', '"10.0.0.0/33": prefix length must be 0-32'],
+    ['not an address', 'defaults:\n  from: [any]\n', 'defaults.from[0]', '"any" is not an address or CIDR'],
+    // patterns
+    ['upper-case prefix', 'label_prefix: DockGate\n', 'label_prefix', 'expected lower-case letters, digits, "." and "-", starting and ending with a letter or digit, got "DockGate"'],
+    ['prefix ending in a dot', 'label_prefix: "dockgate."\n', 'label_prefix', 'expected lower-case letters, digits, "." and "-", starting and ending with a letter or digit, got "dockgate."'],
+    ['command with a space', 'iptables:\n  save_command: "iptables-save -t nat"\n', 'iptables.save_command', 'expected a command name or an absolute path made of A-Z a-z 0-9 _ . / -, got "iptables-save -t nat"'],
+    ['relative command path', 'iptables:\n  restore_command: sbin/iptables-restore\n', 'iptables.restore_command', 'expected a command name or an absolute path made of A-Z a-z 0-9 _ . / -, got "sbin/iptables-restore"'],
+    ['command with a semicolon', 'iptables:\n  restore_command: "x;rm"\n', 'iptables.restore_command', 'expected a command name or an absolute path made of A-Z a-z 0-9 _ . / -, got "x;rm"'],
+    ['interface name too long', 'external_interfaces: [eth0, abcdefghijklmnop]\n', 'external_interfaces[1]', 'expected an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -, got "abcdefghijklmnop"'],
+    ['interface name with a slash', 'external_interfaces: ["eth/0"]\n', 'external_interfaces[0]', 'expected an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -, got "eth/0"'],
+    ['interface named ..', 'external_interfaces: [".."]\n', 'external_interfaces[0]', 'expected an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -, got ".."'],
+    ['docker host without scheme', 'docker:\n  host: /var/run/docker.sock\n', 'docker.host', 'expected "" or a Docker address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375, got "/var/run/docker.sock"'],
+    // cross-field
+    ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
+    ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
+    // unknown keys
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, sync, log_level)'],
+    ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms)'],
+    ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
+    ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, sync, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, sync, log_level)'],
+  ])('%s', (_what, text, key, reason) => {
+    const e = configError(text);
+    expect(e.key).toBe(key);
+    expect(e.file).toBe(FILE);
+    expect(e.message).toBe(`${FILE}: ${key}: ${reason}`);
+  });
+
+  it('reports every problem, in file order, the first one as key', () => {
+    const e = configError('log_level: loud\nsync:\n  debounce_ms: -5\n  bogus: 1\ndefaults:\n  mode: nat\n');
+    expect(e.key).toBe('log_level');
+    expect(e.problems.map((p) => p.key)).toEqual(['log_level', 'sync.debounce_ms', 'sync.bogus', 'defaults.mode']);
+    expect(e.message).toBe(
+      `${FILE}: log_level: expected one of "fatal", "error", "warn", "info", "debug", "trace", got "loud"; ` +
+        'sync.debounce_ms: expected an integer from 0 to 5000, got -5; ' +
+        'sync.bogus: unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms); ' +
+        'defaults.mode: expected "proxy" or "dnat", got "nat"',
+    );
+  });
+
+  it('reports a bad CIDR through loadConfig with the real file name', () => {
+    const p = join(tmp, 'bad-cidr.yaml');
+    writeFileSync(p, 'defaults:\n  from:\n    - 192.168.1.1/24\n');
+    expect(() => loadConfig(p)).toThrow(`${p}: defaults.from[0]: "192.168.1.1/24" has host bits set; did you mean 192.168.1.0/24?`);
+  });
+});
+
+describe('whole-file problems have key ""', () => {
+  it.each([
+    ['top-level list', '- label_prefix: dockgate\n', `${FILE}: expected a mapping of settings at the top level, got a list`],
+    ['top-level scalar', 'dockgate\n', `${FILE}: expected a mapping of settings at the top level, got "dockgate"`],
+    ['top-level number', '42\n', `${FILE}: expected a mapping of settings at the top level, got 42`],
+  ])('%s', (_what, text, message) => {
+    const e = configError(text);
+    expect(e.key).toBe('');
+    expect(e.message).toBe(message);
+  });
+
+  it.each([
+    ['bad indentation', 'sync:\n  debounce_ms: 20\n    drift_check_ms: 10\n', 2],
+    ['unclosed flow list', 'log_level: info\ndefaults:\n  from: ["10.0.0.0/8"\n', 4],
+    ['tab indentation', 'sync:\n\tdebounce_ms: 20\n', 2],
+    ['duplicate key', 'log_level: info\nlabel_prefix: a\nlog_level: debug\n', 3],
+    ['unclosed quote', 'label_prefix: dockgate\nlog_level: "info\n', 3], // found at the end of input
+    ['two documents', 'log_level: info\n---\nlog_level: debug\n', 2],
+  ])('malformed YAML (%s) gives the line', (_what, text, line) => {
+    const e = configError(text);
+    expect(e.key).toBe('');
+    expect(e.message).toMatch(new RegExp(`^${FILE}: invalid YAML at line ${line}, column \\d+: \\S`));
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('an unresolvable alias is a YAML error', () => {
+    const e = configError('log_level: *level\n');
+    expect(e.key).toBe('');
+    expect(e.message).toMatch(new RegExp(`^${FILE}: invalid YAML`));
+  });
+});
+
+describe('resolveDockerHost', () => {
+  const withHost = (host: string): Config => ({ ...defaultConfig(), docker: { host } });
+  it.each([
+    ['config wins over $DOCKER_HOST', 'tcp://10.0.0.1:2375', 'unix:///tmp/env.sock', 'tcp://10.0.0.1:2375'],
+    ['config wins when $DOCKER_HOST unset', 'unix:///tmp/cfg.sock', undefined, 'unix:///tmp/cfg.sock'],
+    ['$DOCKER_HOST when config is ""', '', 'unix:///tmp/env.sock', 'unix:///tmp/env.sock'],
+    ['local socket when both are empty', '', undefined, 'unix:///var/run/docker.sock'],
+    ['local socket when $DOCKER_HOST is ""', '', '', 'unix:///var/run/docker.sock'],
+  ])('%s', (_what, host, env, expected) => {
+    const e: NodeJS.ProcessEnv = env === undefined ? {} : { DOCKER_HOST: env };
+    expect(resolveDockerHost(withHost(host), e)).toBe(expected);
+  });
+});

@@ -1,0 +1,147 @@
+// Self-test of the kernel/Docker test harness (test/support/netns.ts, test/e2e/harness.ts).
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cleanupLeftovers,
+  createNetns,
+  destroyNetns,
+  isAlive,
+  linkNamespaces,
+  listTestNetns,
+  mountsUnder,
+  type Netns,
+} from '../support/netns.js';
+import {
+  HOST_IP,
+  OUTSIDE_IP,
+  httpGet,
+  startDockerHost,
+  startWebContainer,
+  stopAll,
+  tcpConnects,
+  waitFor,
+  type DockerHost,
+} from './harness.js';
+
+beforeAll(cleanupLeftovers);
+afterAll(stopAll);
+
+describe('netns helpers', () => {
+  const made: Netns[] = [];
+  afterAll(async () => {
+    for (const ns of made) await destroyNetns(ns);
+  });
+
+  it('creates, links and destroys namespaces', async () => {
+    const a = await createNetns('ta');
+    made.push(a);
+    const b = await createNetns('tb');
+    made.push(b);
+    expect(a.name).toMatch(new RegExp(`^dgt-ta-${process.pid}-\\d+$`));
+    expect(a.path).toBe(`/var/run/netns/${a.name}`);
+    expect(existsSync(a.path)).toBe(true);
+
+    // lo is up, nothing else there
+    const lo = await a.exec('ip', ['-o', 'link', 'show', 'lo']);
+    expect(lo.stdout).toMatch(/state UNKNOWN|UP/);
+    expect((await a.exec('ip', ['-o', 'link'])).stdout.trim().split('\n')).toHaveLength(1);
+
+    const { aIf, bIf } = await linkNamespaces(a, '10.77.0.1/24', b, '10.77.0.2/24');
+    expect((await a.exec('ip', ['-o', 'addr', 'show', 'dev', aIf])).stdout).toContain('10.77.0.1/24');
+    expect((await b.exec('ip', ['-o', 'addr', 'show', 'dev', bIf])).stdout).toContain('10.77.0.2/24');
+
+    // real traffic between them; a listener in b, connect from a
+    const ping = await a.exec('busybox', ['ping', '-c', '1', '-W', '2', '10.77.0.2'], { reject: false, timeoutMs: 5000 });
+    expect(ping.exitCode).toBe(0);
+    const reply = b.exec('busybox', ['nc', '-l', '-p', '7777'], { reject: false, timeoutMs: 5000 });
+    await waitFor(
+      'listener in b',
+      async () => (await b.exec('ss', ['-Hltn', 'sport = :7777'])).stdout.includes('7777'),
+      3000,
+      50,
+    );
+    const sent = await a.exec('busybox', ['nc', '-w', '2', '10.77.0.2', '7777'], { input: 'hello\n', reject: false, timeoutMs: 5000 });
+    expect(sent.exitCode).toBe(0);
+    expect((await reply).stdout).toBe('hello\n');
+
+    // exec: reject, exit codes, timeouts
+    await expect(a.exec('false', [])).rejects.toThrow(/exit 1/);
+    expect((await a.exec('sh', ['-c', 'exit 3'], { reject: false })).exitCode).toBe(3);
+    const t0 = Date.now();
+    const slow = await a.exec('sleep', ['10'], { reject: false, timeoutMs: 300 });
+    expect(slow.exitCode).not.toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+
+    // destroy kills what is still inside, removes the name
+    const sleeper = a.exec('sleep', ['30'], { reject: false, timeoutMs: 40_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    const t1 = Date.now();
+    await destroyNetns(a);
+    expect((await sleeper).exitCode).not.toBe(0);
+    expect(Date.now() - t1).toBeLessThan(5000);
+    expect(existsSync(a.path)).toBe(false);
+    await destroyNetns(a); // idempotent, never throws
+    await destroyNetns(b);
+    expect(await listTestNetns()).not.toContain(b.name);
+  });
+});
+
+describe('docker host', () => {
+  let h: DockerHost | undefined;
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('runs dockerd behind the admin firewall, and stop() removes everything', async () => {
+    const t0 = Date.now();
+    h = await startDockerHost();
+    const startMs = Date.now() - t0;
+    const dh = h;
+
+    // the admin firewall
+    const input = (await dh.host.exec('iptables', ['-w', '-S', 'INPUT'])).stdout;
+    expect(input).toContain('-P INPUT DROP');
+    expect(input).toContain('-A INPUT -i lo -j ACCEPT');
+    expect(input).toContain('-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
+    // docker's iptables is off: nothing of Docker in the host ns
+    expect((await dh.host.exec('iptables-save', [])).stdout).not.toMatch(/DOCKER/);
+    expect((await dh.outside.exec('ip', ['-o', 'addr', 'show', 'dev', dh.outsideIf])).stdout).toContain(`${OUTSIDE_IP}/24`);
+    // the outside ns has no default route
+    expect((await dh.outside.exec('ip', ['route', 'show', 'default'])).stdout.trim()).toBe('');
+    expect((await dh.docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout).toContain('dgbox:latest');
+
+    const id = await startWebContainer(dh, { name: 'web1', ports: [`${HOST_IP}:8000:8000`], labels: { 'dockgate.ports': '8000' } });
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const labels = (await dh.docker(['inspect', '-f', '{{json .Config.Labels}}', id])).stdout;
+    expect(JSON.parse(labels)).toEqual({ 'dockgate.ports': '8000' });
+
+    // the host itself reaches it (lo is accepted)
+    expect(await httpGet(dh.host, `http://${HOST_IP}:8000/`)).toEqual({ ok: true, body: 'web1\n' });
+    // from outside: dropped by INPUT
+    expect(await tcpConnects(dh.outside, HOST_IP, 8000, 1000)).toBe(false);
+    expect((await httpGet(dh.outside, `http://${HOST_IP}:8000/`, 1000)).ok).toBe(false);
+
+    // the sysadmin opens the port
+    await dh.host.exec('iptables', ['-w', '-I', 'INPUT', '-p', 'tcp', '--dport', '8000', '-j', 'ACCEPT']);
+    expect(await tcpConnects(dh.outside, HOST_IP, 8000)).toBe(true);
+    expect(await httpGet(dh.outside, `http://${HOST_IP}:8000/`)).toEqual({ ok: true, body: 'web1\n' });
+    // a port nobody listens on is refused, not a false positive
+    expect(await tcpConnects(dh.outside, HOST_IP, 8001)).toBe(false);
+
+    const pid = dh.dockerdPid;
+    const tmp = dh.tmpDir;
+    const names = [dh.host.name, dh.outside.name];
+    expect(isAlive(pid)).toBe(true);
+    const t1 = Date.now();
+    await dh.stop();
+    const stopMs = Date.now() - t1;
+    await dh.stop(); // idempotent
+
+    const nsLeft = await listTestNetns();
+    for (const n of names) expect(nsLeft).not.toContain(n);
+    expect(isAlive(pid)).toBe(false);
+    expect(await mountsUnder(tmp)).toEqual([]);
+    expect(existsSync(tmp)).toBe(false);
+    console.log(`docker host: start ${startMs}ms, stop ${stopMs}ms`);
+  });
+});

@@ -1,0 +1,42 @@
+// Container and network facts as docker/ would produce them, for the planner's tests.
+import type { ContainerFacts, NetworkFacts, PolicyDefaults } from '../../src/model/types.js';
+
+export const BRIDGE: NetworkFacts = {
+  id: 'aa'.repeat(32),
+  name: 'bridge',
+  bridge: 'docker0',
+  subnets: ['172.17.0.0/16'],
+};
+export const FRONT: NetworkFacts = { id: 'bb'.repeat(32), name: 'front', bridge: 'br-bbbbbbbbbbbb', subnets: ['172.20.0.0/24'] };
+export const BACK: NetworkFacts = { id: 'cc'.repeat(32), name: 'back', bridge: 'dg-back', subnets: ['172.21.0.0/24'] };
+
+export const DEFAULTS: PolicyDefaults = {
+  mode: 'proxy',
+  from: [
+    { family: 4, text: '0.0.0.0/0' },
+    { family: 6, text: '::/0' },
+  ],
+  egress: true,
+};
+
+let counter = 0;
+/** A container on `network` with the given labels and `-p` bindings ('HOSTIP:HOSTPORT:PORT/PROTO'). */
+export function container(
+  name: string,
+  options: { labels?: Record<string, string>; publish?: string[]; network?: NetworkFacts; ip?: string; id?: string } = {},
+): ContainerFacts {
+  counter++;
+  const id = options.id ?? (counter.toString(16).padStart(4, '0') + name.replace(/[^a-f0-9]/g, '')).padEnd(64, 'e').slice(0, 64);
+  const network = options.network ?? BRIDGE;
+  return {
+    id,
+    name,
+    labels: options.labels ?? {},
+    networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ipv6: '' }],
+    ports: (options.publish ?? []).map((p) => {
+      const m = /^(.*):(\d+):(\d+)\/(tcp|udp)$/.exec(p);
+      if (!m) throw new Error(`bad fixture binding ${p}`);
+      return { hostIp: m[1]!, hostPort: Number(m[2]), containerPort: Number(m[3]), protocol: m[4] as 'tcp' | 'udp' };
+    }),
+  };
+}

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
+import { renderDiff, renderPlan } from '../../src/plan/restore.js';
+import { buildRuleSet } from '../../src/plan/ruleset.js';
+import { BACK, BRIDGE, DEFAULTS, FRONT, container } from './fixtures.js';
+
+function plan(containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE]): RuleSet {
+  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks });
+}
+
+const WEB = 'c0ffee000001'.padEnd(64, '0');
+const API = 'c0ffee000002'.padEnd(64, '0');
+const DB = 'c0ffee000003'.padEnd(64, '0');
+const BAD = 'c0ffee000004'.padEnd(64, '0');
+const LOOSE = 'c0ffee000005'.padEnd(64, '0');
+
+const scenarios: Record<string, () => RuleSet> = {
+  'proxy-basic': () =>
+    plan([
+      container('web', { id: WEB, labels: { 'dockgate.ports': '8000' }, publish: ['10.0.0.5:8000:8000/tcp', '::8000:8000/tcp'] }),
+    ]),
+  'dnat-mapping-and-sources': () =>
+    plan([
+      container('api', {
+        id: API,
+        ip: '172.17.0.3',
+        labels: { 'dockgate.ports': '10.0.0.5:8080:80,5353/udp', 'dockgate.mode': 'dnat', 'dockgate.from': '10.0.0.0/24,192.168.7.9,2001:db8::/32' },
+        publish: ['0.0.0.0:5353:5353/udp'],
+      }),
+    ]),
+  'unlabelled-bad-and-egress-off': () =>
+    plan([
+      container('loose', { id: LOOSE, publish: ['0.0.0.0:9000:9000/tcp'] }),
+      container('bad', { id: BAD, ip: '172.17.0.4', labels: { 'dockgate.ports': '80 -j ACCEPT' }, publish: ['0.0.0.0:80:80/tcp'] }),
+      container('db', { id: DB, ip: '172.17.0.5', labels: { 'dockgate.egress': 'false' } }),
+    ]),
+  'networks-two-user-bridges': () =>
+    plan(
+      [
+        container('web', { id: WEB, network: FRONT, ip: '172.20.0.2', labels: { 'dockgate.ports': '8000:80', 'dockgate.mode': 'dnat' } }),
+        container('db', { id: DB, network: BACK, ip: '172.21.0.2', labels: { 'dockgate.egress': 'false' } }),
+        container('api', { id: API, ip: '172.17.0.3' }),
+      ],
+      [BRIDGE, FRONT, BACK],
+    ),
+};
+
+describe('plan golden files', () => {
+  it.each(Object.keys(scenarios))('%s', async (name) => {
+    await expect(renderPlan(scenarios[name]!())).toMatchFileSnapshot(`golden/${name}.rules`);
+  });
+});
+
+describe('plan invariants', () => {
+  const all = Object.values(scenarios).map((s) => s());
+
+  it('every rule carries a comment and lives in a dockgate chain', () => {
+    for (const p of all) {
+      for (const line of renderPlan(p).split('\n')) {
+        if (!/^-[AI] /.test(line)) continue;
+        expect(line).toMatch(/-m comment --comment /);
+        expect(line).toMatch(/^-[AI] (DOCKGATE-\S+|INPUT 1|FORWARD 1|PREROUTING 1|OUTPUT 1|POSTROUTING 1) /);
+      }
+    }
+  });
+
+  it('chain names fit the kernel limit of 28 characters', () => {
+    for (const p of all) for (const c of p.chains) expect(c.name.length).toBeLessThanOrEqual(28);
+  });
+
+  it('does not depend on the order Docker lists containers in', () => {
+    const cs = [container('a', { labels: { 'dockgate.ports': '1' }, publish: ['0.0.0.0:1:1/tcp'] }), container('b', { labels: { 'dockgate.ports': '2' }, publish: ['0.0.0.0:2:2/tcp'] })];
+    expect(renderPlan(plan([...cs].reverse()))).toBe(renderPlan(plan(cs)));
+  });
+
+  it('a bad label opens nothing, not even egress, and is reported with its key', () => {
+    const p = scenarios['unlabelled-bad-and-egress-off']!();
+    const bad = p.containers.find((c) => c.name === 'bad')!;
+    expect(bad.openings).toEqual([]);
+    expect(bad.egress).toBe(false);
+    expect(bad.errors[0]?.label).toBe('dockgate.ports');
+    expect(p.chains.some((c) => c.owner === BAD)).toBe(false);
+    const loose = p.containers.find((c) => c.name === 'loose')!;
+    expect(loose.openings).toEqual([]);
+    expect(loose.warnings.join()).toMatch(/9000\/tcp but has no ports label/);
+  });
+
+  it('ports in the label but not published are a warning, not an opening', () => {
+    const p = plan([container('x', { labels: { 'dockgate.ports': '80,81' }, publish: ['0.0.0.0:8080:80/tcp'] })]);
+    expect(p.containers[0]!.openings.map((o) => o.hostPort)).toEqual([8080]);
+    expect(p.containers[0]!.warnings.join()).toMatch(/81\/tcp is in the ports label but not published/);
+  });
+
+  it('expands ranges port by port and maps a host range onto one container port', () => {
+    const p = plan([
+      container('r', { labels: { 'dockgate.ports': '7000-7002:8000-8002,9000-9001:53/udp', 'dockgate.mode': 'dnat' } }),
+    ]);
+    expect(p.containers[0]!.openings.map((o) => `${o.hostPort}>${o.containerPort}/${o.protocol}`)).toEqual([
+      '7000>8000/tcp',
+      '7001>8001/tcp',
+      '7002>8002/tcp',
+      '9000>53/udp',
+      '9001>53/udp',
+    ]);
+  });
+
+  it('dnat without a bridge address opens nothing and says why', () => {
+    const c = container('hostnet', { labels: { 'dockgate.ports': '80:80', 'dockgate.mode': 'dnat' } });
+    c.networks = [];
+    const p = plan([c]);
+    expect(p.containers[0]!.openings).toEqual([]);
+    expect(p.containers[0]!.warnings.join()).toMatch(/dnat mode needs an IPv4 address/);
+  });
+
+  it('IPv6-only sources open nothing for IPv4', () => {
+    const p = plan([container('v6', { labels: { 'dockgate.ports': '80', 'dockgate.from': '2001:db8::/32' }, publish: ['0.0.0.0:80:80/tcp'] })]);
+    expect(p.containers[0]!.openings).toEqual([]);
+  });
+});
+
+describe('diff between plans', () => {
+  const many = Array.from({ length: 100 }, (_, i) =>
+    container(`c${i}`, { ip: `172.17.1.${i + 1}`, labels: { 'dockgate.ports': '80', 'dockgate.mode': i % 2 ? 'dnat' : 'proxy' }, publish: [`0.0.0.0:${10000 + i}:80/tcp`] }),
+  );
+
+  it('adding one container writes only its chains and one jump per parent', () => {
+    const extra = container('new', { ip: '172.17.2.1', labels: { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' }, publish: ['0.0.0.0:20000:80/tcp'] });
+    const diff = [...renderDiff(plan(many), plan([...many, extra])).values()].join('');
+    const short = extra.id.slice(0, 12);
+    const lines = diff.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':'));
+    expect(lines.every((l) => l.includes(short))).toBe(true);
+    expect(lines.filter((l) => l.startsWith('-A DOCKGATE-PREROUTING'))).toHaveLength(1);
+    expect(lines.length).toBeLessThan(12);
+  });
+
+  it('removing one container flushes, unhooks and deletes its chains', () => {
+    const gone = many[3]!;
+    const diff = [...renderDiff(plan(many), plan(many.filter((c) => c !== gone))).values()].join('');
+    const short = gone.id.slice(0, 12);
+    expect(diff).toContain(`-X DOCKGATE-CN-${short}`);
+    expect(diff).toContain(`-D DOCKGATE-PREROUTING -m comment --comment "c3/${short}" -j DOCKGATE-CN-${short}`);
+    expect(diff.split('\n').filter((l) => /^-[ADX] /.test(l)).every((l) => l.includes(short))).toBe(true);
+  });
+
+  it('an unchanged plan writes nothing', () => {
+    expect(renderDiff(plan(many), plan(many)).size).toBe(0);
+  });
+});
