@@ -3,7 +3,7 @@
 // the kernel really holds.
 import type { RuleSet, Table } from '../model/types.js';
 import { TABLES } from '../plan/chains.js';
-import { type DriftReport, compare } from '../plan/kernel-state.js';
+import { type DriftReport, compare, emptyTables } from '../plan/kernel-state.js';
 import { renderDiff, renderFlush, renderFull } from '../plan/restore.js';
 import type { Iptables } from './iptables.js';
 
@@ -57,10 +57,19 @@ export class Dataplane {
     return compare(plan, await this.iptables.save());
   }
 
+  /**
+   * Removes every dockgate chain and jump. On the nft backend, tables left with nothing in them
+   * (dockgate created them) are deleted too, so iptables-save reads as before dockgate ran.
+   */
   async flush(): Promise<Table[]> {
     const texts = renderFlush(await this.iptables.save());
     await this.#write(texts);
     this.#applied = undefined;
+    if (texts.size > 0 && (await this.iptables.backend()) === 'nf_tables') {
+      for (const table of emptyTables(await this.iptables.save())) {
+        if (TABLES.includes(table)) await this.iptables.dropTable(table);
+      }
+    }
     return [...texts.keys()];
   }
 

@@ -46,6 +46,20 @@ export class Iptables {
     return parseSave(r.stdout);
   }
 
+  /** 'nf_tables' or 'legacy', as the save command reports its own version. */
+  async backend(): Promise<'nf_tables' | 'legacy' | 'unknown'> {
+    const r = await this.queue.run(this.options.saveCommand, ['--version']);
+    if (r.stdout.includes('nf_tables')) return 'nf_tables';
+    if (r.stdout.includes('legacy')) return 'legacy';
+    return 'unknown';
+  }
+
+  /** Deletes an (empty) nft table, so a flush leaves no trace. nft backend only. */
+  async dropTable(table: Table): Promise<boolean> {
+    const r = await this.queue.run('nft', ['delete', 'table', 'ip', table]);
+    return r.exitCode === 0;
+  }
+
   /** One process for all given tables; each table is committed atomically by the kernel. */
   async restore(texts: ReadonlyMap<Table, string>): Promise<{ durationMs: number }> {
     const input = [...texts.values()].join('');
@@ -53,11 +67,7 @@ export class Iptables {
     const args = ['-w', String(this.options.waitSeconds), '--noflush'];
     const r = await this.queue.run(this.options.restoreCommand, args, { input, timeoutMs: (this.options.waitSeconds + 60) * 1000 });
     if (r.exitCode !== 0) {
-      const lines = input.split('\n');
-      const failing = [...r.stderr.matchAll(/line:? (\d+)/gi)].map((m) => {
-        const n = Number(m[1]);
-        return `${n}: ${lines[n - 1] ?? '?'}`;
-      });
+      const failing = failingLines(input, r.stderr);
       throw new RestoreError(
         `${this.options.restoreCommand} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`,
         r.exitCode,
@@ -67,4 +77,24 @@ export class Iptables {
     }
     return { durationMs: r.durationMs };
   }
+}
+
+/**
+ * The input lines an iptables-restore error is about. The nft backend reports errors found at
+ * commit time against the COMMIT line, so lines naming the quoted object are added too.
+ */
+export function failingLines(input: string, stderr: string): string[] {
+  const lines = input.split('\n');
+  const out = new Set<string>();
+  for (const m of stderr.matchAll(/line:? (\d+)/gi)) {
+    const n = Number(m[1]);
+    out.add(`${n}: ${lines[n - 1] ?? '?'}`);
+  }
+  const quoted = [...stderr.matchAll(/['`]([^'`\s]+)'/g)].map((m) => m[1]!);
+  for (const token of quoted) {
+    lines.forEach((l, i) => {
+      if (out.size < 8 && l.startsWith('-') && l.includes(token)) out.add(`${i + 1}: ${l}`);
+    });
+  }
+  return [...out];
 }

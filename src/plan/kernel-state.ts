@@ -6,6 +6,8 @@ import { isOwnedChain, jumpLine } from './chains.js';
 export interface TableState {
   /** Every chain in the table (built-in and user), with its rule lines in kernel order. */
   chains: Map<string, string[]>;
+  /** Built-in chains' policies ('ACCEPT', 'DROP'); user chains show '-'. */
+  policies: Map<string, string>;
 }
 
 export type KernelState = Map<Table, TableState>;
@@ -18,13 +20,14 @@ export function parseSave(text: string): KernelState {
   for (const line of text.split('\n')) {
     if (line.startsWith('*')) {
       const name = line.slice(1).trim();
-      current = { chains: new Map() };
+      current = { chains: new Map(), policies: new Map() };
       if (TABLE_NAMES.has(name)) state.set(name as Table, current);
     } else if (!current || line === '' || line.startsWith('#') || line === 'COMMIT') {
       continue;
     } else if (line.startsWith(':')) {
-      const name = line.slice(1).split(' ')[0]!;
+      const [name = '', policy = '-'] = line.slice(1).split(' ');
       if (!current.chains.has(name)) current.chains.set(name, []);
+      current.policies.set(name, policy);
     } else if (line.startsWith('-A ')) {
       const rest = line.slice(3);
       const space = rest.indexOf(' ');
@@ -136,4 +139,19 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
   }
   const strays = strayJumps(state, plan.jumps);
   return { chains, jumps, strays, clean: chains.length === 0 && jumps.length === 0 && strays.length === 0 };
+}
+
+/**
+ * Tables that hold nothing at all: only built-in chains, no rules, every policy ACCEPT. On the
+ * nft backend such a table exists only because someone (dockgate) wrote to it, and removing it
+ * changes no packet's fate.
+ */
+export function emptyTables(state: KernelState): Table[] {
+  const out: Table[] = [];
+  for (const [table, t] of state) {
+    const onlyBuiltins = [...t.policies.values()].every((p) => p === 'ACCEPT');
+    const noRules = [...t.chains.values()].every((r) => r.length === 0);
+    if (onlyBuiltins && noRules) out.push(table);
+  }
+  return out;
 }

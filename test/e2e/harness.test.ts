@@ -15,7 +15,9 @@ import {
   HOST_IP,
   OUTSIDE_IP,
   httpGet,
+  runInHost,
   startDockerHost,
+  startInHost,
   startWebContainer,
   stopAll,
   tcpConnects,
@@ -128,6 +130,35 @@ describe('docker host', () => {
     // a port nobody listens on is refused, not a false positive
     expect(await tcpConnects(dh.outside, HOST_IP, 8001)).toBe(false);
 
+    // process launchers in the host ns (startDaemon/runCli are these with dist/cli/main.js)
+    expect((await runInHost(dh, ['ip', '-o', 'addr'])).stdout).toContain(`${HOST_IP}/24`);
+    const script = [
+      "const os = require('node:os');",
+      'const addrs = Object.values(os.networkInterfaces()).flat().map((a) => a.address);',
+      "console.log(JSON.stringify({ level: 30, msg: 'started', dockerHost: process.env.DOCKER_HOST, addrs }));",
+      "console.log('not json');",
+      "console.error('to stderr');",
+      "process.on('SIGTERM', () => { console.log(JSON.stringify({ level: 30, msg: 'bye' })); process.exit(0); });",
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const fake = await startInHost(dh, [process.execPath, '-e', script]);
+    const started = await fake.waitForLog((l) => l.msg === 'started', 10_000);
+    expect(started.dockerHost).toBe(dh.dockerHost);
+    expect(started.addrs).toContain(HOST_IP);
+    await waitFor('stderr', async () => fake.stderr.includes('to stderr'), 5000, 50);
+    const stopped = await fake.stop();
+    expect(stopped.code).toBe(0);
+    expect(stopped.ms).toBeLessThan(5000);
+    expect(fake.lines).toContain('not json');
+    expect(fake.lines.at(-1)).toEqual({ level: 30, msg: 'bye' });
+    expect(isAlive(fake.pid)).toBe(false);
+    const quick = await startInHost(dh, [process.execPath, '-e', "console.log('{}')"]);
+    await expect(quick.waitForLog((l) => l.msg === 'never', 10_000)).rejects.toThrow(/exited \(code 0/);
+    const stubborn = await startInHost(dh, [process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);"]);
+    await new Promise((r) => setTimeout(r, 300));
+    const killed = await stubborn.stop();
+    expect(killed.signal).toBe('SIGKILL');
+
     const pid = dh.dockerdPid;
     const tmp = dh.tmpDir;
     const names = [dh.host.name, dh.outside.name];
@@ -143,5 +174,13 @@ describe('docker host', () => {
     expect(await mountsUnder(tmp)).toEqual([]);
     expect(existsSync(tmp)).toBe(false);
     console.log(`docker host: start ${startMs}ms, stop ${stopMs}ms`);
+  });
+
+  it('fails with the dockerd log and leaves nothing behind when dockerd cannot start', async () => {
+    const before = await listTestNetns();
+    const err: unknown = await startDockerHost({ bip: '300.1.2.3/24', startTimeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/dockerd exited[\s\S]*dockerd log/);
+    expect(await listTestNetns()).toEqual(before);
   });
 });

@@ -183,6 +183,11 @@ export interface DockerHostOptions {
   userlandProxy?: boolean;
   /** --bip (default '172.31.0.1/24') */
   bip?: string;
+  /**
+   * --ip-forward. Unset: Docker's default (true), which makes dockerd set net.ipv4.ip_forward=1
+   * (= conf.all.forwarding) in the host ns even with --iptables=false.
+   */
+  ipForward?: boolean;
   /** give up waiting for `docker info` after this long (default 30s) */
   startTimeoutMs?: number;
 }
@@ -334,6 +339,7 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
       `--userland-proxy=${userlandProxy}`,
       '--storage-driver', 'overlay2',
       '--log-level', 'info',
+      ...(opts.ipForward === undefined ? [] : [`--ip-forward=${opts.ipForward}`]),
     ];
     const logFd = openSync(logFile, 'a');
     try {
@@ -461,8 +467,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** Runs `nsenter --net=<host ns> node dist/cli/main.js ...args` with DOCKER_HOST set. */
 export async function startDaemon(h: DockerHost, args: string[], env: Record<string, string> = {}): Promise<DaemonProcess> {
-  const cli = cliPathOrThrow();
-  const child = spawn('nsenter', [`--net=${h.host.path}`, process.execPath, cli, ...args], {
+  return startInHost(h, [process.execPath, cliPathOrThrow(), ...args], env);
+}
+
+/**
+ * Starts any long-running command inside the host ns (cwd = repo root, DOCKER_HOST set), with its
+ * stdout parsed as JSON lines. startDaemon() is this with `node dist/cli/main.js`.
+ */
+export async function startInHost(h: DockerHost, argv: string[], env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined) throw new Error('startInHost: empty argv');
+  const child = spawn('nsenter', [`--net=${h.host.path}`, cmd, ...rest], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PATH: sbinPath(), DOCKER_HOST: h.dockerHost, ...env },
@@ -580,17 +595,27 @@ export async function startDaemon(h: DockerHost, args: string[], env: Record<str
 
 /** One-shot dockgate CLI inside the host ns, DOCKER_HOST set, timeout 30s. */
 export async function runCli(h: DockerHost, args: string[], env: Record<string, string> = {}): Promise<ExecResult> {
-  const cli = cliPathOrThrow();
-  const r = await execa('nsenter', [`--net=${h.host.path}`, process.execPath, cli, ...args], {
+  return runInHost(h, [process.execPath, cliPathOrThrow(), ...args], env);
+}
+
+/** Any one-shot command inside the host ns (cwd = repo root, DOCKER_HOST set); never rejects on exit code. */
+export async function runInHost(
+  h: DockerHost,
+  argv: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<ExecResult> {
+  const r = await execa('nsenter', [`--net=${h.host.path}`, ...argv], {
     cwd: REPO_ROOT,
     reject: false,
-    timeout: 30_000,
+    timeout: timeoutMs,
     killSignal: 'SIGKILL',
     input: '',
     env: { PATH: sbinPath(), DOCKER_HOST: h.dockerHost, ...env },
     stripFinalNewline: false,
   });
   let stderr = typeof r.stderr === 'string' ? r.stderr : '';
-  if (r.timedOut) stderr += '\n[timed out after 30000ms]';
+  if (r.timedOut) stderr += `\n[timed out after ${timeoutMs}ms]`;
+  else if (r.failed && r.exitCode === undefined) stderr += `\n[${r.shortMessage}]`;
   return { stdout: typeof r.stdout === 'string' ? r.stdout : '', stderr, exitCode: r.exitCode ?? -1 };
 }

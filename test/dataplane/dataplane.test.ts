@@ -1,0 +1,148 @@
+// The dataplane on a real kernel: real iptables-restore and iptables-save, inside a network
+// namespace this test makes and removes. No mock of iptables anywhere.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommandQueue } from '../../src/dataplane/command-queue.js';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { Iptables, RestoreError } from '../../src/dataplane/iptables.js';
+import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
+import { compare, parseSave } from '../../src/plan/kernel-state.js';
+import { buildRuleSet } from '../../src/plan/ruleset.js';
+import { BACK, BRIDGE, DEFAULTS, FRONT, container } from '../plan/fixtures.js';
+import { type Netns, cleanupLeftovers, createNetns, destroyNetns } from '../support/netns.js';
+
+let ns: Netns;
+let queue: CommandQueue;
+let dataplane: Dataplane;
+let pristine: string;
+
+/** iptables-save without its timestamp comments and packet counters. */
+async function saveAll(): Promise<string> {
+  const r = await ns.exec('iptables-save', []);
+  return r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+    .join('\n');
+}
+
+function plan(containers: ContainerFacts[]): RuleSet {
+  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: [BRIDGE, FRONT, BACK] });
+}
+
+const fleet = Array.from({ length: 30 }, (_, i) =>
+  container(`svc${i}`, {
+    network: [BRIDGE, FRONT, BACK][i % 3],
+    ip: `172.${[17, 20, 21][i % 3]}.0.${i + 2}`,
+    labels: {
+      'dockgate.ports': i % 4 === 0 ? `${20000 + i}:80,${21000 + i}:53/udp` : '80',
+      'dockgate.mode': i % 2 === 0 ? 'dnat' : 'proxy',
+      'dockgate.from': i % 5 === 0 ? '10.0.0.0/24,192.168.9.1' : '0.0.0.0/0',
+      'dockgate.egress': i % 3 === 0 ? 'false' : 'true',
+    },
+    publish: [`${i % 2 ? '10.0.0.5' : '0.0.0.0'}:${10000 + i}:80/tcp`],
+  }),
+);
+
+beforeAll(async () => {
+  await cleanupLeftovers();
+  ns = await createNetns('dp');
+  // An admin's hand-kept rules that dockgate must never touch.
+  await ns.exec('iptables', ['-P', 'INPUT', 'DROP']);
+  await ns.exec('iptables', ['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
+  await ns.exec('iptables', ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'lo', '-j', 'RETURN']);
+  pristine = await saveAll();
+  queue = new CommandQueue({ netns: ns.path });
+  dataplane = new Dataplane(new Iptables(queue, { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 5 }));
+});
+
+afterAll(async () => {
+  if (ns) await destroyNetns(ns);
+});
+
+describe('dataplane on a real kernel', () => {
+  it('writes the full plan, and iptables-save reads back exactly the plan', async () => {
+    const p = plan(fleet);
+    const r = await dataplane.sync(p);
+    expect(r.kind).toBe('full');
+    const state = parseSave((await ns.exec('iptables-save', [])).stdout);
+    const drift = compare(p, state);
+    expect(drift.chains).toEqual([]);
+    expect(drift.jumps).toEqual([]);
+    expect(drift.clean).toBe(true);
+    // Admin rules are still there, and ours come first.
+    const input = state.get('filter')!.chains.get('INPUT')!;
+    expect(input[0]).toBe('-m comment --comment dockgate -j DOCKGATE-INPUT');
+    expect(input).toContain('-i lo -j ACCEPT');
+  });
+
+  it('re-applying the same plan (a restarted daemon) changes nothing and duplicates nothing', async () => {
+    const before = await saveAll();
+    const fresh = new Dataplane(new Iptables(queue, dataplane.iptables.options));
+    const r = await fresh.sync(plan(fleet));
+    expect(r.kind).toBe('none');
+    await fresh.repair(plan(fleet));
+    expect(await saveAll()).toBe(before);
+    const jumps = (await saveAll()).split('\n').filter((l) => /^-A (INPUT|FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*DOCKGATE/.test(l));
+    expect(jumps).toHaveLength(6);
+  });
+
+  it("one container's change rewrites only that container's chains", async () => {
+    const before = (await saveAll()).split('\n');
+    const changed = fleet.map((c, i) => (i === 7 ? { ...c, labels: { ...c.labels, 'dockgate.ports': '80,81' }, ports: [...c.ports, { hostIp: '0.0.0.0', hostPort: 10081, containerPort: 81, protocol: 'tcp' as const }] } : c));
+    const r = await dataplane.sync(plan(changed));
+    expect(r.kind).toBe('diff');
+    const after = (await saveAll()).split('\n');
+    const short = fleet[7]!.id.slice(0, 12);
+    const removed = before.filter((l) => !after.includes(l));
+    const added = after.filter((l) => !before.includes(l));
+    expect(added.length).toBeGreaterThan(0);
+    for (const l of [...removed, ...added]) expect(l).toContain(short);
+    expect(compare(plan(changed), parseSave((await ns.exec('iptables-save', [])).stdout)).clean).toBe(true);
+  });
+
+  it('removing a container removes its chains and jumps, and nothing else', async () => {
+    const gone = fleet[4]!;
+    const rest = fleet.filter((c) => c !== gone);
+    await dataplane.sync(plan(rest));
+    const text = await saveAll();
+    expect(text).not.toContain(gone.id.slice(0, 12));
+    expect(compare(plan(rest), parseSave(text)).clean).toBe(true);
+  });
+
+  it('detects drift (flushed chain, deleted jump, foreign rule) and repairs it', async () => {
+    const p = plan(fleet.slice(0, 10));
+    await dataplane.sync(p);
+    await ns.exec('iptables', ['-t', 'nat', '-F', 'DOCKGATE-POSTROUTING']);
+    await ns.exec('iptables', ['-D', 'INPUT', '-m', 'comment', '--comment', 'dockgate', '-j', 'DOCKGATE-INPUT']);
+    await ns.exec('iptables', ['-A', 'DOCKGATE-CONTAINERS', '-j', 'ACCEPT']);
+    await ns.exec('iptables', ['-I', 'FORWARD', '-j', 'DOCKGATE-FORWARD']);
+    const drift = await dataplane.check(p);
+    expect(drift.clean).toBe(false);
+    expect(drift.chains.map((c) => c.chain).sort()).toEqual(['DOCKGATE-CONTAINERS', 'DOCKGATE-POSTROUTING']);
+    expect(drift.jumps).toEqual([{ table: 'filter', builtin: 'INPUT', target: 'DOCKGATE-INPUT', count: 0 }]);
+    expect(drift.strays).toHaveLength(1);
+    const r = await dataplane.repair(p);
+    expect(r.kind).toBe('full');
+    expect((await dataplane.check(p)).clean).toBe(true);
+  });
+
+  it('a failing restore changes nothing (atomic) and reports the failing line', async () => {
+    const p = plan(fleet.slice(0, 3));
+    await dataplane.sync(p);
+    const before = await saveAll();
+    const bad = new Map([['filter' as const, '*filter\n:DOCKGATE-INPUT - [0:0]\n-A DOCKGATE-INPUT -p tcp --dport 80 -j NO-SUCH-CHAIN\nCOMMIT\n']]);
+    const err = await dataplane.iptables.restore(bad).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreError);
+    expect((err as RestoreError).failingLines.join()).toContain('NO-SUCH-CHAIN');
+    expect(await saveAll()).toBe(before);
+  });
+
+  it('flush leaves iptables-save exactly as it was before dockgate ran', async () => {
+    await dataplane.sync(plan(fleet));
+    expect(await saveAll()).not.toBe(pristine);
+    await dataplane.flush();
+    expect(await saveAll()).toBe(pristine);
+    await dataplane.flush();
+    expect(await saveAll()).toBe(pristine);
+  });
+});
