@@ -93,7 +93,15 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
 // ---------------------------------------------------------------------------------------------
 // Generic helpers
 
-/** Bounded polling: resolves with the first truthy value of fn(); errors of fn count as "not yet". */
+/** Thrown by a waitFor() probe to stop waiting at once (other errors count as "not yet"). */
+export class WaitAbort extends Error {
+  override name = 'WaitAbort';
+}
+
+/**
+ * Bounded polling: resolves with the first value of fn() that is not undefined/false. Errors of
+ * fn count as "not yet" (the last one is reported on timeout), except WaitAbort, which is rethrown.
+ */
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false>,
@@ -111,6 +119,7 @@ export async function waitFor<T>(
       const v = await withTimeout(fn(), left);
       if (v !== undefined && v !== false) return v;
     } catch (err) {
+      if (err instanceof WaitAbort) throw err;
       lastErr = err;
     }
     if (Date.now() + intervalMs > deadline) break;
@@ -196,9 +205,11 @@ const liveHosts = new Set<DockerHost>();
 const hostDaemons = new WeakMap<DockerHost, Set<DaemonProcess>>();
 const liveDaemons = new Set<DaemonProcess>();
 
+/** Last lines of a log file, without dockerd's chatty grpc lines. */
 async function tailFile(file: string, lines: number): Promise<string> {
   try {
-    return (await readFile(file, 'utf8')).split('\n').slice(-lines - 1).join('\n');
+    const all = (await readFile(file, 'utf8')).split('\n').filter((l) => !l.includes('module=grpc'));
+    return all.slice(-lines - 1).join('\n');
   } catch {
     return '(no log)';
   }
@@ -369,7 +380,7 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
     await waitFor(
       'docker info',
       async () => {
-        if (dead) throw new Error(`dockerd exited (code ${dead.code}, signal ${dead.signal})`);
+        if (dead) throw new WaitAbort(`dockerd exited (code ${dead.code}, signal ${dead.signal})`);
         const r = await docker(['info', '--format', '{{.ServerVersion}}'], { reject: false, timeoutMs: 5_000 });
         return r.exitCode === 0 && r.stdout.trim() !== '' ? true : undefined;
       },

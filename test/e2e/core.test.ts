@@ -1,0 +1,189 @@
+// The main job, end to end: a real dockerd with its iptables off, the admin's INPUT policy DROP,
+// dockgate as a real process, and real connections from a second namespace.
+import { writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupLeftovers } from '../support/netns.js';
+import {
+  type DaemonProcess,
+  type DockerHost,
+  HOST_IP,
+  OUTSIDE_IP,
+  httpGet,
+  runCli,
+  startDaemon,
+  startDockerHost,
+  startWebContainer,
+  stopAll,
+  waitFor,
+} from './harness.js';
+
+let h: DockerHost;
+let daemon: DaemonProcess;
+let configFile: string;
+let pristine: string;
+
+/** iptables-save of the host namespace, without timestamps and counters. */
+async function save(): Promise<string> {
+  const r = await h.host.exec('iptables-save', []);
+  return r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+    .join('\n');
+}
+
+const ownRules = (text: string): string[] => text.split('\n').filter((l) => l.includes('DOCKGATE'));
+
+/** busybox httpd listens dual-stack, so IPv4 clients show as [::ffff:a.b.c.d]. */
+const clientIp = (body: string): string => body.trim().replace(/^\[::ffff:(.*)\]$/, '$1');
+
+const url = (port: number, path = '/'): string => `http://${HOST_IP}:${port}${path}`;
+
+/** A container whose /cgi-bin/ip answers with the client address it sees. */
+async function startSeer(name: string, args: string[]): Promise<string> {
+  const script = [
+    'mkdir -p /www/cgi-bin',
+    `echo ${name} > /www/index.html`,
+    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip",
+    'busybox chmod +x /www/cgi-bin/ip',
+    'exec httpd -f -p 80 -h /www',
+  ].join(' && ');
+  const r = await h.docker(['run', '-d', '--name', name, ...args, h.image, 'sh', '-c', script]);
+  return r.stdout.trim();
+}
+
+async function startDockgate(): Promise<DaemonProcess> {
+  const d = await startDaemon(h, ['run', '--config', configFile]);
+  await d.waitForLog((l) => l.event === 'ready', 20_000);
+  return d;
+}
+
+beforeAll(async () => {
+  await cleanupLeftovers();
+  h = await startDockerHost();
+  configFile = `${h.tmpDir}/config.yaml`;
+  await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
+  pristine = await save();
+  daemon = await startDockgate();
+});
+
+afterAll(async () => {
+  await stopAll();
+});
+
+describe('dockgate with a real dockerd', () => {
+  it('opens a labelled proxy port and keeps an unlabelled published port closed', async () => {
+    await startWebContainer(h, { name: 'web', ports: [`${HOST_IP}:8000:8000`], labels: { 'dockgate.ports': '8000' } });
+    await startWebContainer(h, { name: 'nolabel', ports: [`${HOST_IP}:8001:8000`] });
+    const web = await waitFor('web reachable', async () => ((await httpGet(h.outside, url(8000))).ok ? true : undefined), 3_000);
+    expect(web).toBe(true);
+    expect((await httpGet(h.outside, url(8000))).body.trim()).toBe('web');
+    expect((await httpGet(h.outside, url(8001), 1500)).ok).toBe(false);
+    const warn = await daemon.waitForLog((l) => l.event === 'warning' && l.container === 'nolabel', 3_000);
+    expect(String(warn.reason)).toContain('no ports label');
+    const applied = await daemon.waitForLog((l) => l.event === 'applied' && l.container === 'web', 3_000);
+    expect(applied.ports).toEqual([`${HOST_IP}:8000->8000/tcp`]);
+    expect(typeof applied.durationMs).toBe('number');
+  });
+
+  it('keeps a port closed to sources outside dockgate.from', async () => {
+    await startWebContainer(h, {
+      name: 'private',
+      ports: [`${HOST_IP}:8002:8000`],
+      labels: { 'dockgate.ports': '8000', 'dockgate.from': '192.168.77.0/24' },
+    });
+    await startWebContainer(h, {
+      name: 'friendly',
+      ports: [`${HOST_IP}:8003:8000`],
+      labels: { 'dockgate.ports': '8000', 'dockgate.from': `${OUTSIDE_IP}/32` },
+    });
+    await waitFor('friendly reachable', async () => ((await httpGet(h.outside, url(8003))).ok ? true : undefined), 3_000);
+    expect((await httpGet(h.outside, url(8002), 1500)).ok).toBe(false);
+    expect(ownRules(await save()).join('\n')).toContain('-s 192.168.77.0/24');
+  });
+
+  it('dnat mode: reachable, and the container sees the real client address', async () => {
+    await startSeer('seer', ['-p', `${HOST_IP}:8010:80`, '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
+    const r = await waitFor('seer reachable', async () => {
+      const g = await httpGet(h.outside, url(8010, '/cgi-bin/ip'));
+      return g.ok ? g : undefined;
+    }, 5_000);
+    expect(clientIp(r.body)).toBe(OUTSIDE_IP);
+    expect(ownRules(await save()).join('\n')).toMatch(new RegExp(`-d ${HOST_IP}/32 -p tcp -m tcp --dport 8010 .* -j DNAT --to-destination 172\\.31\\.0\\.\\d+:80`));
+  });
+
+  it('dnat mode with the mapping form, for a container run without -p', async () => {
+    await startSeer('mapped', ['-l', `dockgate.ports=${HOST_IP}:8020:80`, '-l', 'dockgate.mode=dnat']);
+    const r = await waitFor('mapped reachable', async () => {
+      const g = await httpGet(h.outside, url(8020, '/cgi-bin/ip'));
+      return g.ok ? g : undefined;
+    }, 5_000);
+    expect(clientIp(r.body)).toBe(OUTSIDE_IP);
+  });
+
+  it('a container started while the daemon runs is reachable within 1 s', async () => {
+    await startWebContainer(h, { name: 'late', ports: [`${HOST_IP}:8030:8000`], labels: { 'dockgate.ports': '8000' } });
+    // startWebContainer returns once httpd answers inside; the rule must follow within a second.
+    const t0 = Date.now();
+    await waitFor('late reachable', async () => ((await httpGet(h.outside, url(8030), 500)).ok ? true : undefined), 1_000, 50);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('a stopped container becomes unreachable and its rules are gone', async () => {
+    const id = (await h.docker(['inspect', '-f', '{{.Id}}', 'late'])).stdout.trim();
+    expect(await save()).toContain(id.slice(0, 12));
+    await h.docker(['stop', '-t', '1', 'late']);
+    await waitFor('late rules gone', async () => (!(await save()).includes(id.slice(0, 12)) ? true : undefined), 3_000);
+    expect((await httpGet(h.outside, url(8030), 1000)).ok).toBe(false);
+    await daemon.waitForLog((l) => l.event === 'removed' && l.container === 'late', 2_000);
+  });
+
+  it('a hostile label opens nothing, is logged by name, and others stay served', async () => {
+    await startWebContainer(h, {
+      name: 'hostile',
+      ports: [`${HOST_IP}:8040:8000`],
+      labels: { 'dockgate.ports': '8000 -j ACCEPT', 'dockgate.port': '1' },
+    });
+    const err = await daemon.waitForLog((l) => l.event === 'label-error' && l.container === 'hostile', 3_000);
+    expect(['dockgate.ports', 'dockgate.port']).toContain(err.label);
+    expect(String(err.reason).length).toBeGreaterThan(5);
+    expect((await httpGet(h.outside, url(8040), 1000)).ok).toBe(false);
+    expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
+    const id = (await h.docker(['inspect', '-f', '{{.Id}}', 'hostile'])).stdout.trim();
+    expect(await save()).not.toContain(id.slice(0, 12));
+    const status = await runCli(h, ['status', '--json', '--config', configFile]);
+    const parsed = JSON.parse(status.stdout) as { containers: Array<{ name: string; errors: unknown[] }>; inSync: boolean };
+    expect(parsed.containers.find((c) => c.name === 'hostile')?.errors.length).toBeGreaterThan(0);
+  });
+
+  it('plan prints exactly what is in the kernel; status says in sync', async () => {
+    const plan = await runCli(h, ['plan', '--config', configFile]);
+    expect(plan.exitCode).toBe(0);
+    const planned = plan.stdout.split('\n').filter((l) => l.startsWith('-A DOCKGATE'));
+    const kernel = ownRules(await save()).filter((l) => l.startsWith('-A DOCKGATE'));
+    expect([...planned].sort()).toEqual([...kernel].sort());
+    const status = await runCli(h, ['status', '--config', configFile]);
+    expect(status.stdout).toContain('in sync');
+    expect(status.exitCode).toBe(0);
+  });
+
+  it('SIGTERM stops within 2 s and leaves the rules; a restart changes nothing', async () => {
+    const before = await save();
+    const stopped = await daemon.stop('SIGTERM');
+    expect(stopped.code).toBe(0);
+    expect(stopped.ms).toBeLessThan(2_000);
+    expect(await save()).toBe(before);
+    expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
+    daemon = await startDockgate();
+    const ready = daemon.lines.find((l) => (l as Record<string, unknown>).event === 'ready') as Record<string, unknown>;
+    expect(ready.kind).toBe('none');
+    expect(await save()).toBe(before);
+  });
+
+  it('flush leaves the firewall exactly as before dockgate ran', async () => {
+    await daemon.stop('SIGTERM');
+    const r = await runCli(h, ['flush']);
+    expect(r.exitCode).toBe(0);
+    expect(await save()).toBe(pristine);
+  });
+});
