@@ -5,10 +5,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
+import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError } from '../dataplane/iptables.js';
+import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';
+import { conntrackFlushes, interfaceSettings } from '../plan/host-settings.js';
 import { buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { ChangeLog } from './change-log.js';
@@ -18,6 +21,8 @@ export interface DaemonOptions {
   docker: DockerSource;
   log: Logger;
   queue?: CommandQueue;
+  /** Where /proc/sys is (tests point it elsewhere). */
+  sysctlRoot?: string;
 }
 
 export class Daemon {
@@ -27,6 +32,9 @@ export class Daemon {
   readonly #queue: CommandQueue;
   #dataplane: Dataplane;
   readonly #changes: ChangeLog;
+  readonly #sysctl: Sysctl;
+  readonly #conntrack: Conntrack;
+  #allForwarding: string | undefined;
 
   readonly #containers = new Map<string, ContainerFacts>();
   #networks: NetworkFacts[] = [];
@@ -59,6 +67,8 @@ export class Daemon {
     this.#queue = options.queue ?? new CommandQueue();
     this.#dataplane = new Dataplane(new Iptables(this.#queue, options.config.iptables));
     this.#changes = new ChangeLog(options.log);
+    this.#sysctl = new Sysctl(options.sysctlRoot);
+    this.#conntrack = new Conntrack(this.#queue);
     this.#retry = new Backoff(options.config.sync.retryMinMs, options.config.sync.retryMaxMs);
   }
 
@@ -183,9 +193,11 @@ export class Daemon {
     try {
       const result = repair ? await this.#dataplane.repair(plan) : await this.#dataplane.sync(plan);
       const firstWrite = this.#plan === undefined;
+      const previous = this.#plan;
       this.#plan = plan;
+      await this.#hostSettings(plan, previous);
       this.#retry.reset();
-      if (result.kind === 'full' && !firstWrite && result.drift) this.#logDrift(result.drift, result.durationMs);
+      if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
       if (result.kind !== 'none' || firstWrite) {
         this.#log.debug({ event: 'sync', kind: result.kind, tables: result.tables, durationMs: result.durationMs }, 'rules written');
       }
@@ -246,6 +258,40 @@ export class Daemon {
         this.#dirty.add(id);
         throw err;
       }
+    }
+  }
+
+  /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
+  async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {
+    const wanted = interfaceSettings(plan, this.#networks, this.#config.externalInterfaces);
+    for (const setting of ['forwarding', 'route_localnet'] as const) {
+      const ifaces = setting === 'forwarding' ? wanted.forwarding : wanted.routeLocalnet;
+      try {
+        const { changed, missing } = await this.#sysctl.enable(setting, ifaces);
+        if (changed.length > 0) {
+          this.#log.info({ event: 'sysctl', setting, interfaces: changed }, `net.ipv4.conf.<iface>.${setting}=1 on ${changed.join(', ')}`);
+        }
+        if (missing.length > 0) this.#log.debug({ event: 'sysctl-missing', setting, interfaces: missing }, 'interfaces not present yet');
+      } catch (err) {
+        this.#log.error({ event: 'sysctl-failed', setting, err: (err as Error).message }, `cannot set ${setting}: ${(err as Error).message}`);
+      }
+    }
+    const all = await this.#sysctl.read('net.ipv4.conf.all.forwarding');
+    if (all !== this.#allForwarding) {
+      this.#allForwarding = all;
+      if (all === '1') {
+        this.#log.warn(
+          { event: 'all-forwarding', value: all },
+          'net.ipv4.conf.all.forwarding=1: this host routes between all its interfaces; set "ip-forward": false in daemon.json and let dockgate enable forwarding per interface',
+        );
+      }
+    }
+    // Not at start-up: a restarted daemon must not cut the flows of ports that never changed.
+    const flushes = previous ? conntrackFlushes(previous, plan) : [];
+    if (flushes.length > 0) {
+      const r = await this.#conntrack.flush(flushes);
+      if (r.error) this.#log.warn({ event: 'conntrack-missing' }, r.error);
+      this.#log.debug({ event: 'conntrack-flushed', ports: flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}`), deleted: r.deleted }, 'conntrack entries removed');
     }
   }
 

@@ -73,14 +73,21 @@ export class Dataplane {
     return [...texts.keys()];
   }
 
+  /**
+   * Drift is measured against what we last wrote, not against the new plan: a container that
+   * started since then is a change, not a repair. The write covers both.
+   */
   async #full(plan: RuleSet, started: number): Promise<SyncResult> {
     const state = await this.iptables.save();
-    const drift = compare(plan, state);
-    if (drift.clean) {
+    const drift = compare(this.#applied ?? plan, state);
+    const needed = this.#applied ? compare(plan, state) : drift;
+    if (needed.clean) {
       this.#applied = plan;
       return { kind: 'none', tables: [], durationMs: performance.now() - started, drift };
     }
-    const dirty = TABLES.filter((t) => drift.chains.some((c) => c.table === t) || drift.jumps.some((j) => j.table === t) || drift.strays.some((j) => j.table === t));
+    const dirty = TABLES.filter(
+      (t) => needed.chains.some((c) => c.table === t) || needed.jumps.some((j) => j.table === t) || needed.strays.some((j) => j.table === t),
+    );
     await this.#write(renderFull(plan, state, dirty));
     this.#applied = plan;
     return { kind: 'full', tables: dirty, durationMs: performance.now() - started, drift };

@@ -122,6 +122,9 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
     // Ports published on 127.0.0.1 in dnat mode are DNATed out of the loopback range.
     postrouting.push(rule({ src: '127.0.0.0/8', out: n.bridge, comment: `dockgate localhost into ${n.name}`, jump: 'MASQUERADE' }));
   }
+  // DNAT happens before the routing code's martian check, so without this a neighbour (or a
+  // container, with route_localnet on) could reach ports published on 127.0.0.1.
+  raw.push(rule({ dst: '127.0.0.0/8', notIn: 'lo', comment: 'dockgate loopback only from lo', jump: 'DROP' }));
 
   return [
     { table: 'filter', name: C.FORWARD, kind: 'ordered', rules: forward },

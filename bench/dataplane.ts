@@ -1,0 +1,249 @@
+// Part 1: the dataplane's cost as the host grows, on a real kernel in a fresh network namespace
+// per measurement, against the per-rule baseline in the same run.
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { CommandQueue } from '../src/dataplane/command-queue.js';
+import { Dataplane } from '../src/dataplane/dataplane.js';
+import { Iptables } from '../src/dataplane/iptables.js';
+import type { RuleSet, Table } from '../src/model/types.js';
+import { renderDiff, renderFull, renderPlan } from '../src/plan/restore.js';
+import { type Netns, createNetns, destroyNetns, run } from '../test/support/netns.js';
+import { checkInterrupted, onCleanup } from './lib/cleanup.js';
+import { fleet, planFor, planSize, syntheticContainer } from './lib/facts.js';
+import { restoreToCommands, shellScript } from './lib/naive.js';
+import { type Summary, summarize } from './lib/stats.js';
+
+const IPTABLES = { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 10 };
+
+/** Iptables that remembers how long its own processes took (the rest of a sync is Node.js). */
+class TimedIptables extends Iptables {
+  lastRestoreMs = 0;
+  lastRestoreBytes = 0;
+  lastSaveMs = 0;
+  override async restore(texts: ReadonlyMap<Table, string>): Promise<{ durationMs: number }> {
+    const r = await super.restore(texts);
+    this.lastRestoreMs = r.durationMs;
+    this.lastRestoreBytes = [...texts.values()].reduce((a, t) => a + Buffer.byteLength(t), 0);
+    return r;
+  }
+  override async save(table?: Table): Promise<Map<Table, import('../src/plan/kernel-state.js').TableState>> {
+    const t0 = performance.now();
+    const s = await super.save(table);
+    this.lastSaveMs = performance.now() - t0;
+    return s;
+  }
+}
+
+export interface NaiveResult {
+  /** iptables processes for the full rule set */
+  processes: number;
+  fullMs: number;
+  /** the kernel then held exactly the plan (dockgate's own drift check says so) */
+  verified: boolean;
+  start: Summary;
+  stop: Summary;
+  /** iptables processes for one container's start / stop */
+  startProcesses: number;
+  stopProcesses: number;
+}
+
+export interface DataplaneSize {
+  n: number;
+  chains: number;
+  rules: number;
+  /** bytes of iptables-restore input for the full write */
+  fullRestoreBytes: number;
+  /** Node.js only: buildRuleSet for N containers */
+  planBuildMs: Summary;
+  /** Node.js only: renderDiff of one container's start with N in place */
+  renderDiffMs: Summary;
+  /** Dataplane.sync on an empty namespace (iptables-save + compare + render + one iptables-restore) */
+  fullSync: Summary;
+  /** of which the iptables-restore process */
+  fullSyncRestoreProcess: Summary;
+  /** Dataplane.sync of one more container (N in place) / of that container gone again */
+  start: Summary;
+  stop: Summary;
+  startRestoreProcess: Summary;
+  stopRestoreProcess: Summary;
+  /** Dataplane.check: iptables-save + parse + compare (what the periodic drift check costs) */
+  driftCheck: Summary;
+  driftCheckSaveProcess: Summary;
+  verified: boolean;
+  naive?: NaiveResult;
+  naiveSkipped?: string;
+}
+
+export interface DataplaneOptions {
+  sizes: number[];
+  naiveMax: number;
+  fullReps: (n: number) => number;
+  changeReps: number;
+  naiveChangeReps: number;
+  log: (msg: string) => void;
+}
+
+async function freshNs(): Promise<{ ns: Netns; done: () => Promise<void> }> {
+  const ns = await createNetns('bdp');
+  const done = onCleanup(`namespace ${ns.name}`, () => destroyNetns(ns));
+  return { ns, done };
+}
+
+function dataplaneIn(ns: Netns): { dp: Dataplane; ipt: TimedIptables } {
+  const ipt = new TimedIptables(new CommandQueue({ netns: ns.path }), IPTABLES);
+  return { dp: new Dataplane(ipt), ipt };
+}
+
+function timeSync<T>(fn: () => T): number {
+  const t0 = performance.now();
+  fn();
+  return performance.now() - t0;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+async function runScript(ns: Netns, dir: string, name: string, cmds: string[][], timeoutMs: number): Promise<number> {
+  const file = `${dir}/${name}.sh`;
+  await writeFile(file, shellScript(cmds));
+  const { ms } = await timed(() => ns.exec('sh', ['-e', file], { timeoutMs }));
+  return ms;
+}
+
+const chainKeys = (plan: RuleSet): Set<string> => new Set(plan.chains.map((c) => `${c.table}/${c.name}`));
+
+async function naiveBaseline(n: number, base: RuleSet, plus: RuleSet, o: DataplaneOptions): Promise<NaiveResult> {
+  const { ns, done } = await freshNs();
+  const dir = await mkdtemp(`${tmpdir()}/dgbench-`);
+  try {
+    const full = restoreToCommands(renderPlan(base), new Set());
+    o.log(`  N=${n}: per-rule baseline, ${full.length} iptables processes ...`);
+    const fullMs = await runScript(ns, dir, 'full', full, 30 * 60_000);
+    const { dp } = dataplaneIn(ns);
+    const verified = (await dp.check(base)).clean;
+    const startCmds = restoreToCommands([...renderDiff(base, plus).values()].join(''), chainKeys(base));
+    const stopCmds = restoreToCommands([...renderDiff(plus, base).values()].join(''), chainKeys(plus));
+    const start: number[] = [];
+    const stop: number[] = [];
+    for (let r = 0; r < o.naiveChangeReps; r++) {
+      checkInterrupted();
+      start.push(await runScript(ns, dir, 'start', startCmds, 120_000));
+      stop.push(await runScript(ns, dir, 'stop', stopCmds, 120_000));
+    }
+    const still = (await dp.check(base)).clean;
+    return {
+      processes: full.length,
+      fullMs,
+      verified: verified && still,
+      start: summarize(start),
+      stop: summarize(stop),
+      startProcesses: startCmds.length,
+      stopProcesses: stopCmds.length,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await done();
+  }
+}
+
+export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize[]> {
+  const out: DataplaneSize[] = [];
+  for (const n of o.sizes) {
+    checkInterrupted();
+    const containers = fleet(n);
+    const extra = (r: number) => syntheticContainer(n + (r % 2)); // alternately a proxy and a dnat container
+    const planBuild: number[] = [];
+    let base!: RuleSet;
+    for (let r = 0; r < 5; r++) planBuild.push(timeSync(() => (base = planFor(containers))));
+    const plus = planFor([...containers, extra(0)]);
+    const renderDiffMs: number[] = [];
+    for (let r = 0; r < 5; r++) renderDiffMs.push(timeSync(() => renderDiff(base, plus)));
+    const size = planSize(base);
+    const fullBytes = [...renderFull(base, new Map()).values()].reduce((a, t) => a + Buffer.byteLength(t), 0);
+    o.log(`  N=${n}: ${size.chains} chains, ${size.rules} rules, ${(fullBytes / 1024).toFixed(0)} KiB of restore input`);
+
+    const fullSync: number[] = [];
+    const fullProc: number[] = [];
+    const start: number[] = [];
+    const stop: number[] = [];
+    const startProc: number[] = [];
+    const stopProc: number[] = [];
+    const drift: number[] = [];
+    const driftSave: number[] = [];
+    let verified = true;
+    const reps = o.fullReps(n);
+    for (let rep = 0; rep < reps; rep++) {
+      checkInterrupted();
+      const { ns, done } = await freshNs();
+      try {
+        const { dp, ipt } = dataplaneIn(ns);
+        const { ms, value } = await timed(() => dp.sync(base));
+        if (value.kind !== 'full') throw new Error(`first sync was ${value.kind}, not full`);
+        fullSync.push(ms);
+        fullProc.push(ipt.lastRestoreMs);
+        if (rep < reps - 1) {
+          verified &&= (await dp.check(base)).clean;
+          continue;
+        }
+        // The last namespace stays for the single-container changes and the drift checks.
+        for (let r = 0; r < o.changeReps; r++) {
+          checkInterrupted();
+          const p = r % 2 === 0 ? plus : planFor([...containers, extra(r)]);
+          const s = await timed(() => dp.sync(p));
+          if (s.value.kind !== 'diff') throw new Error(`start sync was ${s.value.kind}`);
+          start.push(s.ms);
+          startProc.push(ipt.lastRestoreMs);
+          const t = await timed(() => dp.sync(base));
+          if (t.value.kind !== 'diff') throw new Error(`stop sync was ${t.value.kind}`);
+          stop.push(t.ms);
+          stopProc.push(ipt.lastRestoreMs);
+        }
+        for (let r = 0; r < 5; r++) {
+          const c = await timed(() => dp.check(base));
+          verified &&= c.value.clean;
+          drift.push(c.ms);
+          driftSave.push(ipt.lastSaveMs);
+        }
+      } finally {
+        await done();
+      }
+    }
+    const result: DataplaneSize = {
+      n,
+      chains: size.chains,
+      rules: size.rules,
+      fullRestoreBytes: fullBytes,
+      planBuildMs: summarize(planBuild),
+      renderDiffMs: summarize(renderDiffMs),
+      fullSync: summarize(fullSync),
+      fullSyncRestoreProcess: summarize(fullProc),
+      start: summarize(start),
+      stop: summarize(stop),
+      startRestoreProcess: summarize(startProc),
+      stopRestoreProcess: summarize(stopProc),
+      driftCheck: summarize(drift),
+      driftCheckSaveProcess: summarize(driftSave),
+      verified,
+    };
+    o.log(
+      `  N=${n}: full sync median ${result.fullSync.median} ms; start median ${result.start.median} ms, stop median ${result.stop.median} ms; drift check ${result.driftCheck.median} ms`,
+    );
+    if (n <= o.naiveMax) {
+      result.naive = await naiveBaseline(n, base, plus, o);
+      o.log(`  N=${n}: per-rule baseline ${Math.round(result.naive.fullMs)} ms for the full set; start median ${result.naive.start.median} ms`);
+    } else {
+      result.naiveSkipped = `not run above N=${o.naiveMax}: one iptables process per rule would take too long`;
+    }
+    out.push(result);
+  }
+  return out;
+}
+
+/** For run.ts's --only dataplane smoke runs. */
+export async function iptablesVersion(): Promise<string> {
+  const r = await run('iptables', ['--version'], { reject: false });
+  return r.stdout.trim();
+}

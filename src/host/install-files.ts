@@ -1,0 +1,110 @@
+// The file side of install/uninstall: reads the snapshot the planner needs and carries out its
+// actions under the install root. Every write goes to a temporary file first and is renamed into
+// place, so a crash never leaves half a daemon.json behind.
+import { lstat, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type FileAction, type HostSnapshot, SNAPSHOT_FILES, SNAPSHOT_LINKS, parentDirs } from './install-plan.js';
+
+/** The package's own files (systemd/, config/), found from this module's place in dist/ or src/. */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const UNIT_TEMPLATE = join(PACKAGE_ROOT, 'systemd', 'dockgate.service');
+export const DEFAULT_CONFIG = join(PACKAGE_ROOT, 'config', 'config.yaml');
+/** The CLI entry point the unit should start. */
+export const CLI_SCRIPT = join(PACKAGE_ROOT, 'dist', 'cli', 'main.js');
+
+export function under(root: string, path: string): string {
+  return join(root, path);
+}
+
+export async function readSnapshot(root: string): Promise<HostSnapshot> {
+  const files = new Map<string, string>();
+  const dirs = new Set<string>();
+  const others = new Set<string>();
+  const paths = new Set<string>([...SNAPSHOT_FILES, ...SNAPSHOT_LINKS, ...[...SNAPSHOT_FILES, ...SNAPSHOT_LINKS].flatMap(parentDirs)]);
+  for (const p of paths) {
+    let s;
+    try {
+      s = await lstat(under(root, p));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+      throw err;
+    }
+    // The enable link is a symlink, and /etc/docker may be one: follow it for the type.
+    const real = s.isSymbolicLink() ? await stat(under(root, p)).catch(() => s) : s;
+    if (real.isDirectory()) dirs.add(p);
+    else if (real.isFile() && SNAPSHOT_FILES.includes(p)) files.set(p, await readFile(under(root, p), 'utf8'));
+    else others.add(p);
+  }
+  return { files, dirs, others };
+}
+
+export interface ApplyResult {
+  /** Directories left in place because something else now lives in them. */
+  keptDirs: string[];
+}
+
+async function writeAtomic(target: string, text: string, mode: number | undefined): Promise<void> {
+  let fileMode = mode;
+  if (fileMode === undefined) {
+    try {
+      fileMode = (await stat(target)).mode & 0o7777;
+    } catch {
+      fileMode = 0o644;
+    }
+  }
+  const tmp = join(dirname(target), `.${process.pid}.dockgate-tmp`);
+  await writeFile(tmp, text, { mode: fileMode });
+  try {
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function applyActions(root: string, actions: readonly FileAction[]): Promise<ApplyResult> {
+  const keptDirs: string[] = [];
+  for (const a of actions) {
+    const target = under(root, a.path);
+    switch (a.kind) {
+      case 'mkdir':
+        await mkdir(target, { mode: 0o755 });
+        break;
+      case 'write':
+        await writeAtomic(target, a.text, a.mode);
+        break;
+      case 'remove':
+        await rm(target, { force: true });
+        break;
+      case 'rmdir':
+        try {
+          await rmdir(target);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOTEMPTY' || code === 'EEXIST') keptDirs.push(a.path);
+          else if (code !== 'ENOENT') throw err;
+        }
+        break;
+    }
+  }
+  return { keptDirs };
+}
+
+/** systemd's quoting for one ExecStart word: plain when safe, else double-quoted with escapes. */
+function systemdWord(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$').replace(/%/g, '%%')}"`;
+}
+
+/** The unit template with ExecStart pointing at `argv` (node, this package's CLI script, args). */
+export function renderUnit(template: string, argv: readonly string[]): string {
+  const line = `ExecStart=${argv.map(systemdWord).join(' ')}`;
+  if (!/^ExecStart=.*$/m.test(template)) throw new Error('unit template has no ExecStart= line');
+  return template.replace(/^ExecStart=.*$/m, () => line);
+}
+
+/** ExecStart for this installation: the node running now and the CLI script next to this module. */
+export function execStartArgv(configPath: string): string[] {
+  return [process.execPath, CLI_SCRIPT, 'run', '--config', configPath];
+}
