@@ -2,7 +2,9 @@
 // Argument parsing and exit codes only; each command lives in its own module.
 import { Command, CommanderError } from 'commander';
 import { CliError } from './context.js';
+import { doctor } from './doctor.js';
 import { flush } from './flush.js';
+import { install, uninstall } from './install.js';
 import { printPlan } from './plan.js';
 import { runDaemon } from './run.js';
 import { status } from './status.js';
@@ -40,6 +42,29 @@ program
   .description('remove every dockgate chain and jump rule')
   .option('-c, --config <file>', 'config file')
   .action((o: { config?: string }) => flush(o));
+
+program
+  .command('doctor')
+  .description('check the host: iptables backend, Docker, its own iptables off, swarm, forwarding, jumps (exit 1 on any fail)')
+  .option('-c, --config <file>', 'config file')
+  .option('--json', 'print JSON')
+  .option('--root <dir>', 'look for daemon.json and /proc/sys under this directory (for tests)')
+  .action(async (o: { config?: string; json?: boolean; root?: string }) => {
+    process.exitCode = await doctor(o);
+  });
+
+program
+  .command('install')
+  .description("install the systemd unit, the default config and Docker's daemon.json settings")
+  .option('--root <dir>', 'install under this directory instead of /', '/')
+  .option('--flush-docker-chains', "also remove Docker's old DOCKER* chains and the jumps to them")
+  .action((o: { root?: string; flushDockerChains?: boolean }) => install(o));
+
+program
+  .command('uninstall')
+  .description('undo exactly what install did (as recorded in /var/lib/dockgate/install-state.json)')
+  .option('--root <dir>', 'uninstall under this directory instead of /', '/')
+  .action((o: { root?: string }) => uninstall(o));
 
 try {
   await program.parseAsync(process.argv);

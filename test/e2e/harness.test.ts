@@ -156,8 +156,13 @@ describe('docker host', () => {
     expect(isAlive(fake.pid)).toBe(false);
     const quick = await startInHost(dh, [process.execPath, '-e', "console.log('{}')"]);
     await expect(quick.waitForLog((l) => l.msg === 'never', 10_000)).rejects.toThrow(/exited \(code 0/);
-    const stubborn = await startInHost(dh, [process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);"]);
-    await new Promise((r) => setTimeout(r, 300));
+    const stubborn = await startInHost(dh, [
+      process.execPath,
+      '-e',
+      "process.on('SIGTERM', () => {}); console.log(JSON.stringify({ msg: 'armed' })); setInterval(() => {}, 1000);",
+    ]);
+    // Only once the handler is installed does SIGTERM prove anything (a busy machine starts node slowly).
+    await stubborn.waitForLog((l) => l.msg === 'armed', 10_000);
     const killed = await stubborn.stop();
     expect(killed.signal).toBe('SIGKILL');
 

@@ -1,0 +1,236 @@
+#!/bin/bash
+# `npm run test:systemd`: dockgate under a real systemd as PID 1.
+#
+# Builds scripts/systemd-proof/Dockerfile (Debian 12 from debootstrap + systemd + docker.io +
+# this checkout; `dockgate install` run inside; dockgate.service enabled) on the private,
+# namespaced dockerd of scripts/test-image/lib.sh, boots it privileged with --network none (its
+# own network namespace: nothing reaches the machine's firewall), and checks from outside:
+#   1. boot: dockgate.service active after boot, Type=notify readiness reached (ActiveState=active,
+#      SubState=running), the `ready` log line before systemd's "Started";
+#   2. a labelled container (dockgate.ports) reachable from another network namespace made inside
+#      the systemd container (veth to its root namespace); an unlabelled one not;
+#   3. `journalctl -u dockgate -o cat`: the service's lines are pino JSON;
+#   4. `systemctl reload dockgate` -> log event 'reloaded', same main pid;
+#   5. `systemctl restart docker` -> dockgate keeps running (same pid, no restart), logs
+#      'docker-connected' again, the rules and the reachability are back;
+#   6. no sandboxing errors in the journal; `systemd-analyze security dockgate` recorded.
+# Needs root. Output: a PASS/FAIL line per check; full log in /var/cache/dockgate-test/systemd-proof.log.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../test-image/lib.sh
+source "$HERE/../test-image/lib.sh"
+
+IMAGE=${DG_SYSTEMD_IMAGE:-dockgate-systemd}
+C=dockgate-sysd
+LOG="$DG_CACHE/systemd-proof.log"
+KEEP=0
+[ "${1:-}" = --keep ] && KEEP=1   # leave the container running (debugging); stop it with ^C
+
+dg_need_root
+cd "$DG_REPO_ROOT"
+[ -x node_modules/.bin/tsc ] || dg_die "no node_modules here: run \`npm ci\` first"
+mkdir -p "$DG_CACHE"
+: >"$LOG"
+
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); printf 'PASS  %s\n' "$*" | tee -a "$LOG"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL  %s\n' "$*" | tee -a "$LOG"; }
+note() { printf '%s\n' "$*" >>"$LOG"; }
+section() { printf '\n===== %s\n' "$*" >>"$LOG"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+dx() { dg_docker exec "$C" "$@"; }
+# a command inside the systemd container, its output into the log; returns its exit code
+dxl() { section "$*"; dx "$@" >>"$LOG" 2>&1; }
+# in the "outside" namespace made inside the systemd container
+outside() { dx nsenter --net=/run/netns/outside "$@"; }
+
+T0=$(now)
+dg_build_base >/dev/null
+dg_dockerd_start sysd
+dg_import_base
+T_BASE=$(since "$T0")
+
+T1=$(now)
+dg_log "docker build -t $IMAGE -f scripts/systemd-proof/Dockerfile (context: this checkout incl. node_modules)"
+if ! tar -C "$DG_REPO_ROOT" -c --exclude=./.git --exclude=./dist --exclude=./bench/results --exclude=./.dockerignore . \
+    | dg_docker build -f scripts/systemd-proof/Dockerfile --build-arg "BASE=$DG_BASE_IMAGE" -t "$IMAGE" - >>"$LOG" 2>&1; then
+  tail -n 30 "$LOG" >&2
+  dg_die "image build failed (log: $LOG)"
+fi
+T_BUILD=$(since "$T1")
+
+# --- boot ------------------------------------------------------------------------------------
+T2=$(now)
+dg_docker rm -f "$C" >/dev/null 2>&1 || true
+dg_log "booting $IMAGE (systemd as PID 1, --privileged --network none)"
+dg_docker run -d --name "$C" --privileged --network none --cgroupns=private \
+  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp -v /var/lib/docker \
+  "$IMAGE" >/dev/null
+
+state=''
+for _ in $(seq 1 240); do
+  state=$(dx systemctl is-system-running 2>/dev/null || true)
+  case "$state" in running|degraded) break ;; esac
+  sleep 0.5
+done
+note "system state after boot: $state"
+[ "$state" = running ] && pass "systemd booted: is-system-running=$state" \
+  || fail "systemd booted: is-system-running=$state (expected running)"
+dxl systemctl --failed --no-pager || true
+
+# dockgate: activating until READY=1 (Type=notify), at most TimeoutStartSec
+dstate=''
+for _ in $(seq 1 200); do
+  dstate=$(dx systemctl show -p ActiveState --value dockgate 2>/dev/null || true)
+  [ "$dstate" != activating ] && [ -n "$dstate" ] && break
+  sleep 0.5
+done
+T_BOOT=$(since "$T2")
+active=$(dx systemctl is-active dockgate 2>/dev/null || true)
+[ "$active" = active ] && pass "systemctl is-active dockgate = $active" || fail "systemctl is-active dockgate = $active"
+show=$(dx systemctl show -p Type,ActiveState,SubState,Result,NRestarts,MainPID,StatusErrno dockgate)
+note "$show"
+if grep -qx 'Type=notify' <<<"$show" && grep -qx 'ActiveState=active' <<<"$show" && grep -qx 'SubState=running' <<<"$show"; then
+  pass "readiness: $(tr '\n' ' ' <<<"$show")"
+else
+  fail "readiness: $(tr '\n' ' ' <<<"$show")"
+fi
+ts=$(dx systemctl show -p ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic --value dockgate | tr '\n' ' ')
+read -r t_exec t_active <<<"$ts"
+if [ -n "$t_exec" ] && [ -n "$t_active" ] && [ "$t_active" -gt 0 ]; then
+  note "start -> ready: $(( (t_active - t_exec) / 1000 )) ms"
+  pass "start -> READY=1 took $(( (t_active - t_exec) / 1000 )) ms"
+fi
+# The `ready` line must come before systemd's "Started" (READY=1 only after the first sync).
+jr=$(dx journalctl -u dockgate -o short-monotonic --no-pager -b)
+section "journalctl -u dockgate -o short-monotonic (boot)"; note "$jr"
+ready_line=$(grep -n '"event":"ready"' <<<"$jr" | head -n1 | cut -d: -f1 || true)
+started_line=$(grep -n 'Started dockgate' <<<"$jr" | head -n1 | cut -d: -f1 || true)
+if [ -n "$ready_line" ] && [ -n "$started_line" ] && [ "$ready_line" -lt "$started_line" ]; then
+  pass "'ready' log line (line $ready_line) precedes systemd's 'Started' (line $started_line)"
+else
+  fail "'ready' log line ($ready_line) before systemd's 'Started' ($started_line)"
+fi
+PID0=$(dx systemctl show -p MainPID --value dockgate)
+
+# --- containers and reachability -----------------------------------------------------------------
+dg_log "containers and reachability"
+dx sh -c 'tar -C /opt/dgbox -c . | docker import -c "ENV PATH=/bin" - dgbox:latest' >>"$LOG" 2>&1
+web() { # name hostport [labels...]
+  local name=$1 hp=$2; shift 2
+  dx docker run -d --restart=always --name "$name" -p "$hp:8000" "$@" dgbox:latest \
+    sh -c "echo $name > /www/index.html; exec httpd -f -p 8000 -h /www" >>"$LOG" 2>&1
+}
+web labelled 8000 -l dockgate.ports=8000
+web unlabelled 8001
+# the outside client: a namespace inside the systemd container, veth to its root namespace
+dx ip netns add outside
+dx ip link add dgp0 type veth peer name dgp1 netns outside
+dx ip addr add 10.0.0.5/24 dev dgp0
+dx ip link set dgp0 up
+outside ip link set lo up
+outside ip addr add 10.0.0.9/24 dev dgp1
+outside ip link set dgp1 up
+
+# get URL [tries]: 0 when an HTTP 2xx came back within a bounded number of tries
+get() {
+  local url=$1 tries=${2:-20} i
+  for i in $(seq 1 "$tries"); do
+    outside curl -s -f --noproxy '*' -m 2 "$url" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  return 1
+}
+check_reach() { # phase
+  if get http://10.0.0.5:8000/ 30; then pass "$1: labelled container reachable from the outside namespace (10.0.0.5:8000)"
+  else fail "$1: labelled container reachable from the outside namespace (10.0.0.5:8000)"; fi
+  if get http://10.0.0.5:8001/ 2; then fail "$1: unlabelled container NOT reachable (10.0.0.5:8001) - it answered"
+  else pass "$1: unlabelled container not reachable (10.0.0.5:8001)"; fi
+}
+check_reach boot
+dxl iptables-save || true
+dxl dockgate status || true
+
+# --- journal -----------------------------------------------------------------------------------
+js=$(dx journalctl _SYSTEMD_UNIT=dockgate.service -o cat --no-pager)
+section "journalctl _SYSTEMD_UNIT=dockgate.service -o cat"; note "$js"
+nonjson=$(printf '%s\n' "$js" | node -e '
+  let n = 0, bad = [];
+  for (const l of require("fs").readFileSync(0, "utf8").split("\n")) {
+    if (!l.trim()) continue; n++;
+    try { const o = JSON.parse(l); if (typeof o !== "object" || !("level" in o) || !("msg" in o)) bad.push(l); } catch { bad.push(l); }
+  }
+  console.log(n + " " + bad.length); for (const b of bad.slice(0, 5)) console.error(b);' 2>>"$LOG")
+read -r nlines nbad <<<"$nonjson"
+if [ "${nlines:-0}" -gt 0 ] && [ "${nbad:-1}" = 0 ]; then pass "journal: all $nlines lines of dockgate.service are pino JSON"
+else fail "journal: $nbad of $nlines lines are not pino JSON"; fi
+ucat=$(dx journalctl -u dockgate -o cat --no-pager)
+section "journalctl -u dockgate -o cat"; note "$ucat"
+grep -q '"event":"applied"' <<<"$ucat" && pass "journalctl -u dockgate -o cat shows the 'applied' lines" \
+  || fail "journalctl -u dockgate -o cat shows no 'applied' line"
+
+# --- reload ------------------------------------------------------------------------------------
+dg_log "reload"
+count() { dx journalctl _SYSTEMD_UNIT=dockgate.service -o cat --no-pager | grep -c "\"event\":\"$1\"" || true; }
+before=$(count reloaded)
+if dx systemctl reload dockgate >>"$LOG" 2>&1; then
+  ok=0
+  for _ in $(seq 1 40); do [ "$(count reloaded)" -gt "$before" ] && { ok=1; break; }; sleep 0.25; done
+  [ "$ok" = 1 ] && pass "systemctl reload dockgate -> log event 'reloaded'" || fail "systemctl reload dockgate: no 'reloaded' line"
+else
+  fail "systemctl reload dockgate exited non-zero"
+fi
+[ "$(dx systemctl show -p MainPID --value dockgate)" = "$PID0" ] && pass "reload: same main pid $PID0" \
+  || fail "reload: main pid changed"
+
+# --- restart docker ------------------------------------------------------------------------------
+dg_log "systemctl restart docker"
+before=$(count docker-connected)
+T3=$(now)
+if dx systemctl restart docker >>"$LOG" 2>&1; then pass "systemctl restart docker"; else fail "systemctl restart docker"; fi
+ok=0
+for _ in $(seq 1 120); do [ "$(count docker-connected)" -gt "$before" ] && { ok=1; break; }; sleep 0.5; done
+[ "$ok" = 1 ] && pass "dockgate logged 'docker-connected' again after $(since "$T3")s" \
+  || fail "no new 'docker-connected' within 60s of the Docker restart"
+show2=$(dx systemctl show -p ActiveState,SubState,NRestarts,MainPID dockgate | tr '\n' ' ')
+note "after docker restart: $show2"
+if [[ "$show2" == *"ActiveState=active"* && "$show2" == *"NRestarts=0"* && "$show2" == *"MainPID=$PID0 "* ]]; then
+  pass "dockgate kept running through the Docker restart ($show2)"
+else
+  fail "dockgate did not keep running through the Docker restart ($show2)"
+fi
+# containers come back (--restart=always); the rules must follow them
+check_reach "after docker restart"
+rules=$(dx iptables-save)
+section "iptables-save after docker restart"; note "$rules"
+grep -q 'labelled/' <<<"$rules" && pass "rules for the labelled container are back in iptables-save" \
+  || fail "no rule naming the labelled container in iptables-save"
+
+# --- the unit's sandbox --------------------------------------------------------------------------
+sj=$(dx journalctl -u dockgate -o cat --no-pager -p warning)
+section "journal of dockgate.service, priority warning and above"; note "$sj"
+if dx journalctl -u dockgate --no-pager -o cat | grep -E '(Failed to set up|status=2[0-9][0-9]/|Main process exited)' >>"$LOG"; then
+  fail "journal shows systemd sandboxing/exec errors for dockgate.service"
+else
+  pass "no sandboxing/exec errors from systemd for dockgate.service"
+fi
+dxl systemd-analyze security dockgate --no-pager || true
+exposure=$(dx systemd-analyze security --no-pager 2>/dev/null | awk '$1 == "dockgate.service" {print $2, $3}' || true)
+note "systemd-analyze security (live): dockgate.service $exposure"
+dxl systemctl cat dockgate || true
+dxl cat /etc/docker/daemon.json || true
+dxl dockgate doctor || true
+
+TOTAL=$(since "$T0")
+summary="systemd proof: $PASSED passed, $FAILED failed; base+dockerd ${T_BASE}s, image build ${T_BUILD}s, boot to dockgate ready ${T_BOOT}s, total ${TOTAL}s; exposure (live) ${exposure:-?}"
+echo "$summary" | tee -a "$LOG"
+dg_log "full log: $LOG"
+if [ "$KEEP" = 1 ]; then
+  dg_log "--keep: container $C left running; docker -H unix://$DG_DOCKER_SOCK exec -it $C bash; ^C ends"
+  while sleep 3600; do :; done
+fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]

@@ -1,0 +1,155 @@
+// `dockgate install` / `uninstall`: the systemd unit, the default config and Docker's daemon.json
+// settings, all under --root (default /). Everything is read and checked before anything is
+// written; the install record lets uninstall undo exactly what install did.
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ConfigError, parseConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { CommandQueue } from '../dataplane/command-queue.js';
+import { Iptables, RestoreError, SaveError } from '../dataplane/iptables.js';
+import { renderDockerFlush } from '../host/docker-chains.js';
+import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit } from '../host/install-files.js';
+import { InstallError, planInstall, planUninstall } from '../host/install-plan.js';
+import { CONFIG_PATH, STATE_PATH } from '../host/install-state.js';
+import { CliError } from './context.js';
+
+export interface InstallOptions {
+  root?: string;
+  flushDockerChains?: boolean;
+}
+
+const out = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+async function resolveRoot(command: string, root: string | undefined): Promise<string> {
+  const dir = resolve(root ?? '/');
+  try {
+    if ((await stat(dir)).isDirectory()) return dir;
+  } catch {
+    // reported below
+  }
+  throw new CliError(`dockgate ${command}: --root ${dir} is not a directory`, 1);
+}
+
+async function readPackageFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`dockgate install: cannot read ${path} from the dockgate package: ${(err as Error).message}`, 1);
+  }
+}
+
+/** Directories the unit's sandbox hides from the service: a dockgate installed there cannot start. */
+const HIDDEN_FROM_UNIT = ['/home/', '/root/', '/run/user/', '/tmp/', '/var/tmp/'];
+
+function planError(command: string, err: unknown): never {
+  if (err instanceof InstallError) {
+    throw new CliError(`dockgate ${command}: ${err.problems.join(`\ndockgate ${command}: `)}`, 1);
+  }
+  throw err;
+}
+
+/** The config dockgate will run with: the one under the root, else the packaged default. */
+async function configInForce(root: string, defaultText: string): Promise<Config> {
+  const path = join(root, CONFIG_PATH);
+  let text = defaultText;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    // not installed yet: the default will be
+  }
+  try {
+    return parseConfig(text, path);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`dockgate install: config error: ${err.message}`, 2);
+    throw err;
+  }
+}
+
+export async function install(options: InstallOptions): Promise<void> {
+  const root = await resolveRoot('install', options.root);
+  const [template, defaultConfigText] = await Promise.all([readPackageFile(UNIT_TEMPLATE), readPackageFile(DEFAULT_CONFIG)]);
+  const argv = execStartArgv(CONFIG_PATH);
+  const unitText = renderUnit(template, argv);
+  const snapshot = await readSnapshot(root);
+  let plan: ReturnType<typeof planInstall>;
+  try {
+    plan = planInstall({ snapshot, root, unitText, defaultConfigText });
+  } catch (err) {
+    planError('install', err);
+  }
+
+  // Read the firewall before writing any file, so a broken iptables also means no change at all.
+  let flush: ReturnType<typeof renderDockerFlush> | undefined;
+  let iptables: Iptables | undefined;
+  if (options.flushDockerChains) {
+    const config = await configInForce(root, defaultConfigText);
+    iptables = new Iptables(new CommandQueue(), config.iptables);
+    try {
+      flush = renderDockerFlush(await iptables.save());
+    } catch (err) {
+      if (err instanceof SaveError) throw new CliError(`dockgate install: cannot read the firewall, nothing was changed: ${err.message}`, 1);
+      throw err;
+    }
+  }
+
+  await applyActions(root, plan.actions);
+  out(`dockgate install${root === '/' ? '' : ` (root ${root})`}:`);
+  for (const line of plan.report) out(`  ${line}`);
+  out(`  unit starts: ${argv.join(' ')}`);
+  const hidden = [process.execPath, CLI_SCRIPT].filter((p) => HIDDEN_FROM_UNIT.some((h) => p.startsWith(h)));
+  if (hidden.length > 0) {
+    out(`  WARNING: ${hidden.join(' and ')} lie where the unit's sandbox (ProtectHome/PrivateTmp) hides them;`);
+    out('           install node and dockgate system-wide (e.g. npm install -g as root) and run install again');
+  }
+
+  if (flush && iptables) {
+    if (flush.text === '') {
+      out("  no Docker chains in the firewall (Docker's DOCKER* chains are already gone)");
+    } else {
+      try {
+        // One iptables-restore for every table: restore() only concatenates the texts it is given.
+        await iptables.restore(new Map([['filter', flush.text]]));
+      } catch (err) {
+        if (err instanceof RestoreError) {
+          throw new CliError(`dockgate install: files are installed, but removing Docker's chains failed: ${err.message}\n${err.failingLines.join('\n')}`, 1);
+        }
+        throw err;
+      }
+      out(`  removed Docker's chains ${flush.chains.map((c) => `${c.table}/${c.chain}`).join(', ')}`);
+      for (const j of flush.jumps) out(`  removed ${j.table}/${j.chain} rule: ${j.line}`);
+    }
+  }
+
+  out('');
+  out('Still to do:');
+  out('  systemctl daemon-reload');
+  if (plan.dockerChanges.length > 0) out('  systemctl restart docker        # once: Docker reads daemon.json only at start');
+  if (!options.flushDockerChains) {
+    out("  dockgate install --flush-docker-chains   # after Docker's restart: removes its old DOCKER* chains");
+  }
+  out('  systemctl enable --now dockgate');
+  out('  dockgate doctor');
+}
+
+export async function uninstall(options: { root?: string }): Promise<void> {
+  const root = await resolveRoot('uninstall', options.root);
+  const snapshot = await readSnapshot(root);
+  let plan: ReturnType<typeof planUninstall>;
+  try {
+    plan = planUninstall({ snapshot, root });
+  } catch (err) {
+    planError('uninstall', err);
+  }
+  const { keptDirs } = await applyActions(root, plan.actions);
+  out(`dockgate uninstall${root === '/' ? '' : ` (root ${root})`}:`);
+  for (const line of plan.report) out(`  ${line}`);
+  out(`  removed ${STATE_PATH}`);
+  for (const d of keptDirs) out(`  kept ${d}: not empty`);
+  out('');
+  out('Still to do:');
+  out('  systemctl daemon-reload');
+  if (plan.dockerChanges.length > 0) out('  systemctl restart docker        # Docker takes its own iptables handling back');
+  out("  dockgate flush                  # if dockgate's chains are still in the firewall");
+}

@@ -1,0 +1,28 @@
+// systemd readiness (Type=notify). Node cannot send on a unix datagram socket by itself, so the
+// READY=1 message goes through `systemd-notify`, a child process; the unit therefore needs
+// NotifyAccess=all. --pid names this process as the main pid, and systemd-notify (systemd 246+)
+// waits until the manager has processed the message, so its early exit loses nothing.
+import type { CommandQueue } from '../dataplane/command-queue.js';
+
+/** The part of a pino logger this module uses. */
+export interface NotifyLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Tells systemd the daemon is ready. Does nothing outside systemd (no NOTIFY_SOCKET). Never
+ * throws: a failed notification is logged, and systemd's TimeoutStartSec decides what happens.
+ */
+export async function notifyReady(queue: CommandQueue, log: NotifyLog): Promise<boolean> {
+  // The child inherits this environment, NOTIFY_SOCKET included.
+  if (!process.env.NOTIFY_SOCKET) return false;
+  const r = await queue.run('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeoutMs: 15_000 });
+  if (r.exitCode !== 0) {
+    const why = r.exitCode === 127 ? 'systemd-notify not found' : `exit ${r.exitCode}: ${r.stderr.trim()}`;
+    log.warn({ event: 'notify-failed', err: why }, `could not report readiness to systemd: ${why}`);
+    return false;
+  }
+  log.info({ event: 'ready-notified' }, 'readiness reported to systemd');
+  return true;
+}

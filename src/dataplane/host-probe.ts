@@ -1,0 +1,168 @@
+// Collects the facts `dockgate doctor` judges: iptables in both backends, the forwarding sysctls,
+// dockerd's command line and daemon.json. Processes run through the CommandQueue, so a queue
+// bound to a network namespace probes that namespace (sysctls under /proc/sys/net are per
+// namespace and are read by a `cat` running inside it). Reads only; changes nothing.
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { DAEMON_JSON, readDaemonSettings } from '../host/daemon-json.js';
+import type { Backend, DaemonJsonFacts, DockerdFlags, DoctorFacts, SaveFacts } from '../host/doctor-checks.js';
+import { JsonSyntaxError } from '../host/json-text.js';
+import { parseSave } from '../plan/kernel-state.js';
+import type { CommandQueue } from './command-queue.js';
+
+/** The save tools of both backends as Debian names them. */
+export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
+  nf_tables: 'iptables-nft-save',
+  legacy: 'iptables-legacy-save',
+};
+
+const NOT_FOUND = 127;
+
+export async function probeSave(queue: CommandQueue, command: string): Promise<SaveFacts> {
+  const v = await queue.run(command, ['--version'], { timeoutMs: 10_000 });
+  if (v.exitCode === NOT_FOUND) return { command, found: false };
+  const version = v.stdout.trim().split('\n')[0] ?? '';
+  const backend: Backend = version.includes('nf_tables') ? 'nf_tables' : version.includes('legacy') ? 'legacy' : 'unknown';
+  const r = await queue.run(command, [], { timeoutMs: 30_000 });
+  if (r.exitCode !== 0) return { command, found: true, version, backend, error: `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+  return { command, found: true, version, backend, state: parseSave(r.stdout) };
+}
+
+/** A sysctl under /proc/sys, read by a process in the queue's namespace; undefined when it does not exist. */
+export async function readSysctl(queue: CommandQueue, root: string, key: string): Promise<string | undefined> {
+  const r = await queue.run('cat', [join(root, '/proc/sys', key)], { timeoutMs: 10_000 });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+function normaliseHost(host: string): string {
+  if (host === 'fd://' || host === '') return 'unix:///run/docker.sock';
+  return host.replace(/^unix:\/\/\/var\/run\//, 'unix:///run/').replace(/\/+$/, '');
+}
+
+function boolFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  return undefined;
+}
+
+/** dockerd's own flags from its command line (pflag syntax: `--flag=value`, `-H x` or `-H=x`). */
+export function parseDockerdArgs(argv: readonly string[]): Omit<DockerdFlags, 'pid'> & { hosts: string[] } {
+  const out: Omit<DockerdFlags, 'pid'> & { hosts: string[] } = { hosts: [] };
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    const takeValue = (): string | undefined => inline ?? argv[++i];
+    switch (name) {
+      case '-H':
+      case '--host': {
+        const v = takeValue();
+        if (v !== undefined) out.hosts.push(v);
+        break;
+      }
+      case '--config-file':
+        out.configFile = takeValue();
+        break;
+      case '--iptables':
+        out.iptables = boolFlag(inline);
+        break;
+      case '--ip6tables':
+        out.ip6tables = boolFlag(inline);
+        break;
+      case '--ip-forward':
+        out.ipForward = boolFlag(inline);
+        break;
+      case '--userland-proxy':
+        out.userlandProxy = boolFlag(inline);
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * The dockerd serving `dockerHost`, found through /proc. Undefined when none is visible (another
+ * pid namespace, a remote Docker) — doctor then judges daemon.json alone.
+ */
+export async function findDockerd(procDir: string, dockerHost: string): Promise<DockerdFlags | undefined> {
+  const want = normaliseHost(dockerHost);
+  let entries: string[];
+  try {
+    entries = await readdir(procDir);
+  } catch {
+    return undefined;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    let comm: string;
+    let cmdline: string;
+    try {
+      comm = (await readFile(join(procDir, e, 'comm'), 'utf8')).trim();
+      if (comm !== 'dockerd') continue;
+      cmdline = await readFile(join(procDir, e, 'cmdline'), 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const parsed = parseDockerdArgs(cmdline.split('\0').filter((a) => a !== ''));
+    const hosts = parsed.hosts.length > 0 ? parsed.hosts.map(normaliseHost) : [normaliseHost('')];
+    if (!hosts.includes(want)) continue;
+    const { hosts: _hosts, ...flags } = parsed;
+    return { pid: Number(e), ...flags };
+  }
+  return undefined;
+}
+
+export async function readDaemonJsonFacts(path: string, shownAs: string): Promise<DaemonJsonFacts> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: shownAs, state: 'absent' };
+    return { path: shownAs, state: 'invalid', error: `cannot read it: ${(err as Error).message}` };
+  }
+  try {
+    return { path: shownAs, state: 'ok', settings: readDaemonSettings(text) };
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) return { path: shownAs, state: 'invalid', error: err.message };
+    throw err;
+  }
+}
+
+export interface ProbeOptions {
+  queue: CommandQueue;
+  config: Config;
+  /** Prefix for /etc/docker/daemon.json and /proc/sys, '/' on a real host; tests point it elsewhere. */
+  root: string;
+  /** Where dockerd processes are looked for; '/proc' on a real host. */
+  procDir: string;
+  dockerHost: string;
+}
+
+/** Everything but Docker's own answers (those come from src/host/docker-info.ts). */
+export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFacts, 'docker'>> {
+  const iptables = await probeSave(o.queue, o.config.iptables.saveCommand);
+  const backends: DoctorFacts['backends'] = {};
+  for (const b of ['nf_tables', 'legacy'] as const) backends[b] = await probeSave(o.queue, BACKEND_SAVE[b]);
+  const dockerd = await findDockerd(o.procDir, o.dockerHost);
+  // dockerd's --config-file moves daemon.json; the root prefix still applies (tests).
+  const daemonPath = dockerd?.configFile ?? DAEMON_JSON;
+  const shown = o.root === '/' ? daemonPath : join(o.root, daemonPath);
+  const daemonJson = await readDaemonJsonFacts(join(o.root, daemonPath), shown);
+  const allForwarding = await readSysctl(o.queue, o.root, 'net/ipv4/conf/all/forwarding');
+  const interfaces: DoctorFacts['sysctl']['interfaces'] = [];
+  for (const name of o.config.externalInterfaces) {
+    interfaces.push({ name, forwarding: await readSysctl(o.queue, o.root, `net/ipv4/conf/${name}/forwarding`) });
+  }
+  return {
+    config: { defaultMode: o.config.defaults.mode, externalInterfaces: o.config.externalInterfaces },
+    iptables,
+    backends,
+    dockerd,
+    daemonJson,
+    sysctl: { allForwarding, interfaces },
+  };
+}

@@ -1,0 +1,292 @@
+// `dockgate doctor`'s judgement: pure functions from collected facts to one ok/warn/fail line per
+// check. Collecting the facts (processes, /proc, Docker) happens elsewhere, so every verdict here
+// can be tested from a table of hand-made facts.
+import type { Mode } from '../model/types.js';
+import { CHAIN_PREFIX, JUMPS, jumpLine } from '../plan/chains.js';
+import { type KernelState, jumpCount, strayJumps } from '../plan/kernel-state.js';
+import { DOCKER_CHAINS, dockerChainsIn } from './docker-chains.js';
+import type { JsonValue } from './json-text.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  status: CheckStatus;
+  name: string;
+  detail: string;
+}
+
+export type Backend = 'nf_tables' | 'legacy' | 'unknown';
+
+/** What one `*-save` command showed. */
+export interface SaveFacts {
+  command: string;
+  /** False when the program is not installed at all. */
+  found: boolean;
+  /** First line of `--version`, e.g. 'iptables-save v1.8.9 (nf_tables)'. */
+  version?: string;
+  backend?: Backend;
+  state?: KernelState;
+  /** Why the save failed, when it did. */
+  error?: string;
+}
+
+/** dockerd's command-line settings that matter here; undefined = flag not given. */
+export interface DockerdFlags {
+  pid: number;
+  iptables?: boolean;
+  ip6tables?: boolean;
+  ipForward?: boolean;
+  userlandProxy?: boolean;
+  configFile?: string;
+}
+
+export type DockerFacts =
+  | { host: string; reachable: true; version: string; swarm: string }
+  | { host: string; reachable: false; error: string };
+
+export type DaemonJsonFacts =
+  | { path: string; state: 'absent' }
+  | { path: string; state: 'invalid'; error: string }
+  | { path: string; state: 'ok'; settings: Record<string, JsonValue> };
+
+export interface DoctorFacts {
+  config: { defaultMode: Mode; externalInterfaces: string[] };
+  /** The configured save command: the backend dockgate writes to. */
+  iptables: SaveFacts;
+  /** iptables-nft-save and iptables-legacy-save, when installed (both exist on Debian). */
+  backends: { nf_tables?: SaveFacts; legacy?: SaveFacts };
+  docker: DockerFacts;
+  /** undefined: no dockerd process serving that socket is visible from here. */
+  dockerd: DockerdFlags | undefined;
+  daemonJson: DaemonJsonFacts;
+  sysctl: {
+    /** net.ipv4.conf.all.forwarding: '0', '1', or undefined when unreadable. */
+    allForwarding: string | undefined;
+    /** undefined forwarding: the interface does not exist. */
+    interfaces: Array<{ name: string; forwarding: string | undefined }>;
+  };
+}
+
+const ok = (name: string, detail: string): CheckResult => ({ status: 'ok', name, detail });
+const warn = (name: string, detail: string): CheckResult => ({ status: 'warn', name, detail });
+const fail = (name: string, detail: string): CheckResult => ({ status: 'fail', name, detail });
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function checkIptables(f: DoctorFacts): CheckResult {
+  const s = f.iptables;
+  if (!s.found) return fail('iptables', `${s.command} not found: install the iptables package (or set iptables.save_command)`);
+  if (s.error !== undefined || !s.state) return fail('iptables', `${s.command} failed: ${s.error ?? 'no output'}`);
+  if (s.backend === 'unknown' || s.backend === undefined) return warn('iptables', `${s.version ?? s.command}: cannot tell the backend (nf_tables or legacy)`);
+  return ok('iptables', `${s.version ?? s.command}: backend ${s.backend}`);
+}
+
+/** Docker's or dockgate's chains, and rules that jump to them, in one backend's state. */
+function foreignChains(state: KernelState): string[] {
+  const out = new Set<string>();
+  for (const [table, t] of state) {
+    for (const [chain, rules] of t.chains) {
+      if (DOCKER_CHAINS.has(chain) || chain.startsWith(CHAIN_PREFIX)) out.add(`${table}/${chain}`);
+      else if (rules.length > 0 && /^DOCKER/.test(chain)) out.add(`${table}/${chain}`);
+    }
+  }
+  return [...out];
+}
+
+export function checkBackends(f: DoctorFacts): CheckResult {
+  const active = f.iptables.backend;
+  if (active !== 'nf_tables' && active !== 'legacy') return warn('iptables-backends', 'not checked: the active backend is unknown');
+  const otherName = active === 'nf_tables' ? 'legacy' : 'nf_tables';
+  const other = f.backends[otherName];
+  if (!other || !other.found) return ok('iptables-backends', `only ${active} is installed`);
+  if (!other.state) return warn('iptables-backends', `cannot read the ${otherName} backend with ${other.command}: ${other.error ?? 'no output'}`);
+  const found = foreignChains(other.state);
+  if (found.length === 0) return ok('iptables-backends', `${otherName} backend holds no Docker or dockgate chains`);
+  return fail(
+    'iptables-backends',
+    `${otherName} backend holds ${found.join(', ')} while dockgate writes to ${active}: the kernel runs both, so those rules still decide packets. ` +
+      `Remove them (${other.command} shows them), or point iptables.save_command/restore_command at the ${otherName} tools`,
+  );
+}
+
+export function checkDocker(f: DoctorFacts): CheckResult {
+  const d = f.docker;
+  if (!d.reachable) return fail('docker', `cannot reach Docker at ${d.host}: ${d.error}`);
+  return ok('docker', `Docker ${d.version} at ${d.host}`);
+}
+
+export function checkSwarm(f: DoctorFacts): CheckResult {
+  const d = f.docker;
+  if (!d.reachable) return warn('swarm', 'not checked: Docker not reachable');
+  if (d.swarm === 'inactive' || d.swarm === '') return ok('swarm', 'inactive');
+  return fail('swarm', `swarm is ${d.swarm}: swarm needs Docker's own iptables; dockgate refuses to run there (leave the swarm, or do not use dockgate on this host)`);
+}
+
+type Setting = { value: boolean | undefined; source: string };
+
+/**
+ * The value dockerd runs with: a command-line flag wins (dockerd refuses to start when the same
+ * setting is also in daemon.json), then daemon.json, else undefined (Docker's default).
+ */
+function effective(f: DoctorFacts, key: string, flag: keyof Omit<DockerdFlags, 'pid' | 'configFile'>): Setting {
+  const fromFlag = f.dockerd?.[flag];
+  if (fromFlag !== undefined) return { value: fromFlag, source: `dockerd flag --${key}=${fromFlag}` };
+  if (f.daemonJson.state === 'ok' && Object.hasOwn(f.daemonJson.settings, key)) {
+    const v = f.daemonJson.settings[key];
+    if (typeof v === 'boolean') return { value: v, source: `${f.daemonJson.path}` };
+    return { value: undefined, source: `${f.daemonJson.path} has ${JSON.stringify(v)}, not true or false` };
+  }
+  return { value: undefined, source: 'not set' };
+}
+
+const FIX = 'set it to false in daemon.json (`dockgate install` does) and restart Docker';
+
+export function checkDockerIptables(f: DoctorFacts): CheckResult {
+  const s = effective(f, 'iptables', 'iptables');
+  if (s.value === false) return ok('docker-iptables', `off (${s.source})`);
+  if (s.value === true) return fail('docker-iptables', `Docker manages iptables itself (${s.source}): ${FIX}`);
+  return fail('docker-iptables', `${s.source}, and Docker's default is on: ${FIX}`);
+}
+
+function majorVersion(version: string): number | undefined {
+  const m = /^(\d+)\./.exec(version);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function checkDockerIp6tables(f: DoctorFacts): CheckResult {
+  const s = effective(f, 'ip6tables', 'ip6tables');
+  if (s.value === false) return ok('docker-ip6tables', `off (${s.source})`);
+  if (s.value === true) return fail('docker-ip6tables', `Docker manages ip6tables itself (${s.source}): ${FIX}`);
+  const major = f.docker.reachable ? majorVersion(f.docker.version) : undefined;
+  if (major === undefined) return warn('docker-ip6tables', `${s.source}; Docker 27 and later default to on: ${FIX}`);
+  if (major >= 27) return fail('docker-ip6tables', `${s.source}, and Docker ${major} defaults to on: ${FIX}`);
+  return ok('docker-ip6tables', `${s.source} (off by default before Docker 27)`);
+}
+
+export function checkDockerIpForward(f: DoctorFacts): CheckResult {
+  const s = effective(f, 'ip-forward', 'ipForward');
+  if (s.value === false) return ok('docker-ip-forward', `off (${s.source})`);
+  const why = s.value === true ? s.source : `${s.source}, default on`;
+  return warn('docker-ip-forward', `Docker turns on forwarding for every interface at start (${why}): set "ip-forward": false and restart Docker; dockgate enables it only on bridges and external_interfaces`);
+}
+
+export function checkUserlandProxy(f: DoctorFacts): CheckResult {
+  const s = effective(f, 'userland-proxy', 'userlandProxy');
+  const on = s.value !== false;
+  const where = s.value === undefined ? `${s.source}, default on` : s.source;
+  if (f.config.defaultMode === 'dnat') {
+    if (on) return warn('userland-proxy', `defaults.mode is dnat but docker-proxy still runs (${where}): set "userland-proxy": false and restart Docker`);
+    return ok('userland-proxy', `off (${where}), as dnat mode wants`);
+  }
+  if (!on) return fail('userland-proxy', `defaults.mode is proxy but Docker runs without docker-proxy (${where}): nothing listens on published ports. Use defaults.mode: dnat, or drop "userland-proxy": false`);
+  return ok('userland-proxy', `on (${where}), as proxy mode needs`);
+}
+
+export function checkDaemonJson(f: DoctorFacts): CheckResult {
+  const d = f.daemonJson;
+  if (d.state === 'absent') return warn('daemon.json', `${d.path} does not exist: Docker uses its defaults unless dockerd flags say otherwise (\`dockgate install\` writes it)`);
+  if (d.state === 'invalid') return fail('daemon.json', `${d.path}: ${d.error}; Docker will not start with it`);
+  const keys = ['iptables', 'ip6tables', 'ip-forward', 'userland-proxy'].filter((k) => Object.hasOwn(d.settings, k));
+  const shown = keys.map((k) => `${k}=${JSON.stringify(d.settings[k])}`).join(' ');
+  const missing = ['iptables', 'ip6tables', 'ip-forward'].filter((k) => d.settings[k] !== false);
+  if (missing.length === 0) return ok('daemon.json', `${d.path}: ${shown}`);
+  return warn('daemon.json', `${d.path}: ${missing.map((k) => `"${k}": false`).join(', ')} not set${shown ? ` (has ${shown})` : ''}`);
+}
+
+export function checkDockerChains(f: DoctorFacts): CheckResult {
+  const state = f.iptables.state;
+  if (!state) return warn('docker-chains', 'not checked: cannot read iptables');
+  const found = dockerChainsIn(state);
+  const rules = found.filter((c) => c.rules > 0);
+  if (rules.length > 0) {
+    return fail(
+      'docker-chains',
+      `Docker's rules are in the firewall: ${rules.map((c) => `${c.table}/${c.chain} (${plural(c.rules, 'rule')})`).join(', ')}. ` +
+        'Either Docker still runs with iptables on, or they are leftovers: restart Docker with "iptables": false, then `dockgate install --flush-docker-chains`',
+    );
+  }
+  if (found.length > 0) return warn('docker-chains', `empty leftover chains ${found.map((c) => `${c.table}/${c.chain}`).join(', ')}: \`dockgate install --flush-docker-chains\` removes them`);
+  return ok('docker-chains', 'no Docker chains');
+}
+
+export function checkForwarding(f: DoctorFacts): CheckResult {
+  const v = f.sysctl.allForwarding;
+  if (v === undefined) return warn('forwarding', 'cannot read net.ipv4.conf.all.forwarding');
+  if (v.trim() === '1') {
+    return warn('forwarding', 'net.ipv4.conf.all.forwarding=1: every interface forwards, not only the Docker bridges and external_interfaces (Docker\'s "ip-forward" does this)');
+  }
+  return ok('forwarding', 'net.ipv4.conf.all.forwarding=0');
+}
+
+export function checkInterfaces(f: DoctorFacts): CheckResult[] {
+  const list = f.sysctl.interfaces;
+  if (list.length === 0) {
+    if (f.sysctl.allForwarding?.trim() === '1') return [ok('external-interfaces', 'none configured (all.forwarding=1 forwards everywhere)')];
+    return [
+      warn(
+        'external-interfaces',
+        "none configured: packets arriving from outside (replies to containers' connections, dnat-mode clients) are not forwarded; list the uplinks in external_interfaces",
+      ),
+    ];
+  }
+  return list.map(({ name, forwarding }) => {
+    const check = `forwarding:${name}`;
+    if (forwarding === undefined) return fail(check, `interface ${name} (in external_interfaces) does not exist`);
+    if (forwarding.trim() === '1') return ok(check, `net.ipv4.conf.${name}.forwarding=1`);
+    return warn(check, `net.ipv4.conf.${name}.forwarding=0: dockgate turns it on when it runs; if it is running, something turned it off`);
+  });
+}
+
+export function checkForwardPolicy(f: DoctorFacts): CheckResult {
+  const policy = f.iptables.state?.get('filter')?.policies.get('FORWARD');
+  if (policy === undefined) return warn('forward-policy', 'not checked: cannot read the filter table');
+  if (policy === 'ACCEPT') return warn('forward-policy', 'FORWARD policy is ACCEPT: dockgate fails closed for bridges but other forwarded traffic is accepted');
+  return ok('forward-policy', `FORWARD policy is ${policy}`);
+}
+
+export function checkJumps(f: DoctorFacts): CheckResult {
+  const state = f.iptables.state;
+  if (!state) return warn('jumps', 'not checked: cannot read iptables');
+  const counts = JUMPS.map((j) => ({ j, n: jumpCount(state, j) }));
+  const label = (j: (typeof JUMPS)[number]): string => `${j.table}/${j.builtin} -> ${j.target}`;
+  const strays = strayJumps(state, JUMPS);
+  if (counts.every((c) => c.n === 0)) {
+    return warn('jumps', "none of dockgate's jump rules are in place: dockgate is not running (yet), or `dockgate flush` ran");
+  }
+  const missing = counts.filter((c) => c.n === 0).map((c) => label(c.j));
+  const doubled = counts.filter((c) => c.n > 1).map((c) => `${label(c.j)} (${c.n} times)`);
+  const problems = [
+    ...(missing.length ? [`missing ${missing.join(', ')}`] : []),
+    ...(doubled.length ? [`duplicated ${doubled.join(', ')}`] : []),
+  ];
+  if (problems.length > 0) return fail('jumps', `${problems.join('; ')}: something removed or copied them; dockgate repairs this within sync.drift_check_ms if it is running`);
+  const first = JUMPS.filter((j) => state.get(j.table)?.chains.get(j.builtin)?.[0] !== jumpLine(j)).map(label);
+  if (strays.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but other rules also jump into dockgate chains: ${strays.map((s) => `${s.table}/${s.builtin}: ${s.line}`).join('; ')}`);
+  if (first.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but not first in ${first.join(', ')}: earlier rules can shadow them`);
+  return ok('jumps', `all ${JUMPS.length} in place`);
+}
+
+/** Every check, in the order doctor prints them. */
+export function runChecks(f: DoctorFacts): CheckResult[] {
+  return [
+    checkIptables(f),
+    checkBackends(f),
+    checkDocker(f),
+    checkSwarm(f),
+    checkDaemonJson(f),
+    checkDockerIptables(f),
+    checkDockerIp6tables(f),
+    checkDockerIpForward(f),
+    checkUserlandProxy(f),
+    checkDockerChains(f),
+    checkForwarding(f),
+    ...checkInterfaces(f),
+    checkForwardPolicy(f),
+    checkJumps(f),
+  ];
+}
+
+export function formatChecks(results: readonly CheckResult[]): string {
+  const width = Math.max(0, ...results.map((r) => r.name.length));
+  return results.map((r) => `${r.status.padEnd(4)}  ${r.name.padEnd(width)}  ${r.detail}\n`).join('');
+}
