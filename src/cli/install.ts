@@ -97,6 +97,7 @@ export async function install(options: InstallOptions): Promise<void> {
   await applyActions(root, plan.actions);
   out(`dockgate install${root === '/' ? '' : ` (root ${root})`}:`);
   for (const line of plan.report) out(`  ${line}`);
+  if (plan.actions.length === 0) out('  nothing to change: already installed');
   out(`  unit starts: ${argv.join(' ')}`);
   const hidden = [process.execPath, CLI_SCRIPT].filter((p) => HIDDEN_FROM_UNIT.some((h) => p.startsWith(h)));
   if (hidden.length > 0) {

@@ -37,6 +37,7 @@ export function resolveOpenings(
   facts: ContainerFacts,
   policy: ContainerPolicy,
   networks: ReadonlyMap<string, NetworkFacts>,
+  labelPrefix = 'dockgate',
 ): Resolved {
   const warnings: string[] = [];
   const published = facts.ports.filter((b) => b.hostPort > 0);
@@ -44,14 +45,14 @@ export function resolveOpenings(
   if (!policy.declared) {
     const list = [...new Set(published.map((b) => describe(b.containerPort, b.protocol)))];
     if (list.length > 0) {
-      warnings.push(`publishes ${list.join(', ')} but has no ports label: nothing opened`);
+      warnings.push(`publishes ${list.join(', ')} but has no ${labelPrefix}.ports label: nothing opened`);
     }
     return { openings: [], warnings };
   }
 
   const sources = policy.from.filter((c) => c.family === 4).map((c) => c.text);
   if (sources.length === 0) {
-    warnings.push('no IPv4 source in the from label (IPv6 is not handled yet): nothing opened');
+    warnings.push(`no IPv4 source in ${labelPrefix}.from (IPv6 is not handled yet): nothing opened`);
     return { openings: [], warnings };
   }
   // 0.0.0.0/0 means everyone: render no -s at all rather than a match that costs per packet.
@@ -81,7 +82,7 @@ export function resolveOpenings(
       const bound = published.filter((b) => b.containerPort === containerPort && b.protocol === spec.protocol);
       if (bound.length === 0) {
         warnings.push(
-          `${describe(containerPort, spec.protocol)} is in the ports label but not published with -p` +
+          `${describe(containerPort, spec.protocol)} is in ${labelPrefix}.ports but not published with -p` +
             ' (use HOSTPORT:PORT in the label to publish it through dockgate)',
         );
       }

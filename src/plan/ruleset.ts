@@ -154,7 +154,7 @@ export function buildRuleSet(input: PlanInput): RuleSet {
       continue;
     }
     const { policy } = parsed;
-    const { openings, warnings } = resolveOpenings(facts, policy, networkById);
+    const { openings, warnings } = resolveOpenings(facts, policy, networkById, input.labelPrefix);
     plans.push({ id: facts.id, name: facts.name, mode: policy.mode, egress: policy.egress, openings, errors: [], warnings });
 
     const add = (table: ChainPlan['table'], name: string, rules: string[], parentKeys: string[]): void => {

@@ -80,7 +80,7 @@ describe('dockgate with a real dockerd', () => {
     expect((await httpGet(h.outside, url(8000))).body.trim()).toBe('web');
     expect((await httpGet(h.outside, url(8001), 1500)).ok).toBe(false);
     const warn = await daemon.waitForLog((l) => l.event === 'warning' && l.container === 'nolabel', 3_000);
-    expect(String(warn.reason)).toContain('no ports label');
+    expect(String(warn.reason)).toContain('no dockgate.ports label');
     const applied = await daemon.waitForLog((l) => l.event === 'applied' && l.container === 'web', 3_000);
     expect(applied.ports).toEqual([`${HOST_IP}:8000->8000/tcp`]);
     expect(typeof applied.durationMs).toBe('number');

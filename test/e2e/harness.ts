@@ -199,6 +199,11 @@ export interface DockerHostOptions {
   ipForward?: boolean;
   /** give up waiting for `docker info` after this long (default 30s) */
   startTimeoutMs?: number;
+  /**
+   * --iptables (default false: that is dockgate's job; --ip6tables stays false). The benchmark
+   * sets true to measure Docker's own firewall; its rules then land in the host ns only.
+   */
+  iptables?: boolean;
 }
 
 const liveHosts = new Set<DockerHost>();
@@ -344,7 +349,7 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
       '--exec-root', execRoot,
       '--pidfile', pidFile,
       '-H', dockerHost,
-      '--iptables=false',
+      `--iptables=${opts.iptables ?? false}`,
       '--ip6tables=false',
       '--bip', bip,
       `--userland-proxy=${userlandProxy}`,

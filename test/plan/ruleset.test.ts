@@ -82,13 +82,13 @@ describe('plan invariants', () => {
     expect(p.chains.some((c) => c.owner === BAD)).toBe(false);
     const loose = p.containers.find((c) => c.name === 'loose')!;
     expect(loose.openings).toEqual([]);
-    expect(loose.warnings.join()).toMatch(/9000\/tcp but has no ports label/);
+    expect(loose.warnings.join()).toMatch(/9000\/tcp but has no dockgate.ports label/);
   });
 
   it('ports in the label but not published are a warning, not an opening', () => {
     const p = plan([container('x', { labels: { 'dockgate.ports': '80,81' }, publish: ['0.0.0.0:8080:80/tcp'] })]);
     expect(p.containers[0]!.openings.map((o) => o.hostPort)).toEqual([8080]);
-    expect(p.containers[0]!.warnings.join()).toMatch(/81\/tcp is in the ports label but not published/);
+    expect(p.containers[0]!.warnings.join()).toMatch(/81\/tcp is in dockgate.ports but not published/);
   });
 
   it('expands ranges port by port and maps a host range onto one container port', () => {
