@@ -12,7 +12,7 @@ import type { DockerEvent, DockerSource, EventSubscription } from '../docker/sou
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';
 import { conntrackFlushes, interfaceSettings } from '../plan/host-settings.js';
-import { buildRuleSet } from '../plan/ruleset.js';
+import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { ChangeLog } from './change-log.js';
 
@@ -39,6 +39,7 @@ export class Daemon {
   readonly #containers = new Map<string, ContainerFacts>();
   #networks: NetworkFacts[] = [];
   #plan: RuleSet | undefined;
+  readonly #planCache = new PlanCache();
 
   readonly #dirty = new Set<string>();
   #networksDirty = false;
@@ -182,12 +183,15 @@ export class Daemon {
       if (!this.#haveFacts) return;
     }
     if (!this.#haveFacts) return;
-    const plan = buildRuleSet({
-      labelPrefix: this.#config.labelPrefix,
-      defaults: this.#config.defaults,
-      containers: [...this.#containers.values()],
-      networks: this.#networks,
-    });
+    const plan = buildRuleSet(
+      {
+        labelPrefix: this.#config.labelPrefix,
+        defaults: this.#config.defaults,
+        containers: [...this.#containers.values()],
+        networks: this.#networks,
+      },
+      this.#planCache,
+    );
     const repair = this.#repairRequested;
     this.#repairRequested = false;
     try {

@@ -3,6 +3,7 @@
 // defensively and anything unusable is dropped rather than guessed.
 import type { ContainerFacts, NetworkAttachment, NetworkFacts, PortBinding } from '../model/types.js';
 import { parseCidr, parseIPv4 } from '../net/cidr.js';
+import { byText } from '../plan/order.js';
 
 /** The subset of `docker inspect <container>` that dockgate reads. */
 export interface ContainerInspect {
@@ -56,7 +57,7 @@ export function toContainerFacts(info: ContainerInspect): ContainerFacts | undef
     const ipv4 = n.IPAddress && parseIPv4(n.IPAddress) !== undefined ? n.IPAddress : '';
     networks.push({ networkId: n.NetworkID, networkName, ipv4, ipv6: n.GlobalIPv6Address ?? '' });
   }
-  networks.sort((a, b) => a.networkName.localeCompare(b.networkName));
+  networks.sort((a, b) => byText(a.networkName, b.networkName));
   return { id, name: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) ? name : id.slice(0, 12), labels: { ...(info.Config?.Labels ?? {}) }, networks, ports };
 }
 

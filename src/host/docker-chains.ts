@@ -23,9 +23,14 @@ export interface FoundChain {
   rules: number;
 }
 
-/** The rule's jump or goto target, if any. */
+/**
+ * The rule's jump or goto target, if any. Quoted text (comments, log prefixes) is blanked first so
+ * that a comment spelling out "-j DOCKER" never makes an admin's rule look like Docker's jump.
+ */
 export function ruleTarget(line: string): string | undefined {
-  return /(?:^|\s)-[jg]\s+(\S+)/.exec(line)?.[1];
+  const bare = line.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const all = [...bare.matchAll(/(?:^|\s)-[jg]\s+(\S+)/g)];
+  return all.at(-1)?.[1];
 }
 
 export function dockerChainsIn(state: KernelState): FoundChain[] {

@@ -1,5 +1,6 @@
 // Turns a container's parsed policy plus what Docker reports into concrete openings:
 // which host address/port leads to which container address/port, from which sources.
+import { byText } from './order.js';
 import type {
   ContainerFacts,
   ContainerPolicy,
@@ -23,7 +24,7 @@ export function bridgeAttachments(
   return facts.networks
     .filter((a) => a.ipv4 !== '' && networks.has(a.networkId))
     .map((a) => ({ attachment: a, network: networks.get(a.networkId)! }))
-    .sort((x, y) => x.network.name.localeCompare(y.network.name));
+    .sort((x, y) => byText(x.network.name, y.network.name));
 }
 
 const isAnyV4 = (ip: string): boolean => ip === '' || ip === '0.0.0.0';

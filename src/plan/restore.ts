@@ -80,6 +80,7 @@ export function renderDiff(before: RuleSet, after: RuleSet): Map<Table, string> 
   for (const c of after.chains) {
     const t = map.get(c.table)!;
     const prev = old.get(key(c));
+    if (prev === c) continue; // the same object from the plan cache: unchanged by construction
     if (!prev) {
       writeChain(t, c);
     } else if (c.kind === 'set' && prev.kind === 'set') {

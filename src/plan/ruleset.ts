@@ -12,6 +12,7 @@ import type {
 } from '../model/types.js';
 import * as C from './chains.js';
 import { bridgeAttachments, resolveOpenings } from './openings.js';
+import { byText } from './order.js';
 import { rule } from './syntax.js';
 
 export interface PlanInput {
@@ -83,7 +84,7 @@ function forwardRules(
 }
 
 function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
-  const bridges = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
   const forward: string[] = [];
   for (const n of bridges) {
     forward.push(rule({ out: n.bridge, ctstate: 'RELATED,ESTABLISHED', comment: `dockgate replies into ${n.name}`, jump: 'ACCEPT' }));
@@ -133,9 +134,70 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
   ];
 }
 
-export function buildRuleSet(input: PlanInput): RuleSet {
+type ParentKey = 'input' | 'containers' | 'prerouting' | 'output';
+
+/** One container's share of the plan; what the memo keeps. */
+interface ContainerPart {
+  plan: ContainerPlan;
+  chains: ChainPlan[];
+  jumps: Array<{ parent: ParentKey; line: string }>;
+}
+
+/**
+ * Remembers each container's part between plans, keyed by everything it depends on. Purely an
+ * optimisation: with or without it the plan is the same, but at thousands of containers a
+ * change to one no longer re-renders all the others.
+ */
+export class PlanCache {
+  readonly #parts = new Map<string, { key: string; part: ContainerPart }>();
+  get(id: string, key: string): ContainerPart | undefined {
+    const hit = this.#parts.get(id);
+    return hit?.key === key ? hit.part : undefined;
+  }
+  set(id: string, key: string, part: ContainerPart): void {
+    this.#parts.set(id, { key, part });
+  }
+  /** Drops containers that are gone, so a long churn does not grow memory. */
+  retain(ids: ReadonlySet<string>): void {
+    for (const id of this.#parts.keys()) if (!ids.has(id)) this.#parts.delete(id);
+  }
+  get size(): number {
+    return this.#parts.size;
+  }
+}
+
+function containerPart(facts: ContainerFacts, input: PlanInput, networkById: ReadonlyMap<string, NetworkFacts>): ContainerPart {
+  const note = containerComment(facts);
+  const parsed = parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
+  if (!parsed.ok) {
+    // Fail closed: a container with any bad label gets nothing, not even egress.
+    return {
+      plan: { id: facts.id, name: facts.name, mode: input.defaults.mode, egress: false, openings: [], errors: parsed.errors, warnings: [] },
+      chains: [],
+      jumps: [],
+    };
+  }
+  const { policy } = parsed;
+  const { openings, warnings } = resolveOpenings(facts, policy, networkById, input.labelPrefix);
+  const part: ContainerPart = {
+    plan: { id: facts.id, name: facts.name, mode: policy.mode, egress: policy.egress, openings, errors: [], warnings },
+    chains: [],
+    jumps: [],
+  };
+  const add = (table: ChainPlan['table'], name: string, rules: string[], parents: ParentKey[]): void => {
+    if (rules.length === 0) return;
+    part.chains.push({ table, name, kind: 'ordered', rules, owner: facts.id });
+    for (const parent of parents) part.jumps.push({ parent, line: rule({ comment: note, jump: name }) });
+  };
+  add('filter', C.containerInputChain(facts.id), proxyRules(openings, note), ['input']);
+  add('filter', C.containerForwardChain(facts.id), forwardRules(facts, openings, policy.egress, networkById, note), ['containers']);
+  add('nat', C.containerNatChain(facts.id), dnatRules(openings, note), ['prerouting', 'output']);
+  return part;
+}
+
+export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   const networkById = new Map(input.networks.map((n) => [n.id, n]));
-  const parents: Record<string, ChainPlan> = {
+  const parents: Record<ParentKey, ChainPlan> = {
     input: { table: 'filter', name: C.INPUT, kind: 'set', rules: [] },
     containers: { table: 'filter', name: C.CONTAINERS, kind: 'set', rules: [] },
     prerouting: { table: 'nat', name: C.PREROUTING, kind: 'set', rules: [] },
@@ -143,29 +205,21 @@ export function buildRuleSet(input: PlanInput): RuleSet {
   };
   const perContainer: ChainPlan[] = [];
   const plans: ContainerPlan[] = [];
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks]) : '';
 
-  const containers = [...input.containers].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
   for (const facts of containers) {
-    const note = containerComment(facts);
-    const parsed = parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
-    if (!parsed.ok) {
-      // Fail closed: a container with any bad label gets nothing, not even egress.
-      plans.push({ id: facts.id, name: facts.name, mode: input.defaults.mode, egress: false, openings: [], errors: parsed.errors, warnings: [] });
-      continue;
+    const key = cache ? context + JSON.stringify(facts) : '';
+    let part = cache?.get(facts.id, key);
+    if (!part) {
+      part = containerPart(facts, input, networkById);
+      cache?.set(facts.id, key, part);
     }
-    const { policy } = parsed;
-    const { openings, warnings } = resolveOpenings(facts, policy, networkById, input.labelPrefix);
-    plans.push({ id: facts.id, name: facts.name, mode: policy.mode, egress: policy.egress, openings, errors: [], warnings });
-
-    const add = (table: ChainPlan['table'], name: string, rules: string[], parentKeys: string[]): void => {
-      if (rules.length === 0) return;
-      perContainer.push({ table, name, kind: 'ordered', rules, owner: facts.id });
-      for (const key of parentKeys) parents[key]!.rules.push(rule({ comment: note, jump: name }));
-    };
-    add('filter', C.containerInputChain(facts.id), proxyRules(openings, note), ['input']);
-    add('filter', C.containerForwardChain(facts.id), forwardRules(facts, openings, policy.egress, networkById, note), ['containers']);
-    add('nat', C.containerNatChain(facts.id), dnatRules(openings, note), ['prerouting', 'output']);
+    plans.push(part.plan);
+    perContainer.push(...part.chains);
+    for (const j of part.jumps) parents[j.parent].rules.push(j.line);
   }
+  cache?.retain(new Set(containers.map((c) => c.id)));
 
   return {
     chains: [...Object.values(parents), ...networkChains(input.networks), ...perContainer],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import { renderDiff, renderPlan } from '../../src/plan/restore.js';
-import { buildRuleSet } from '../../src/plan/ruleset.js';
+import { PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
 import { BACK, BRIDGE, DEFAULTS, FRONT, container } from './fixtures.js';
 
 function plan(containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE]): RuleSet {
@@ -144,5 +144,29 @@ describe('diff between plans', () => {
 
   it('an unchanged plan writes nothing', () => {
     expect(renderDiff(plan(many), plan(many)).size).toBe(0);
+  });
+});
+
+describe('plan cache', () => {
+  it('gives the same plan as without it, through changes, and forgets containers that are gone', () => {
+    const cache = new PlanCache();
+    const base = Array.from({ length: 20 }, (_, i) =>
+      container(`k${i}`, { ip: `172.17.3.${i + 1}`, labels: { 'dockgate.ports': '80', 'dockgate.mode': i % 2 ? 'dnat' : 'proxy' }, publish: [`0.0.0.0:${11000 + i}:80/tcp`] }),
+    );
+    const steps = [
+      base,
+      base.slice(2),
+      base.map((c, i) => (i === 5 ? { ...c, labels: { ...c.labels, 'dockgate.from': '10.0.0.0/8' } } : c)),
+      base.map((c, i) => (i === 6 ? { ...c, name: 'renamed' } : c)),
+    ];
+    for (const containers of steps) {
+      const cached = buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: [BRIDGE] }, cache);
+      expect(renderPlan(cached)).toBe(renderPlan(plan(containers)));
+    }
+    // A network change reaches containers whose facts did not change.
+    const moved = buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: base, networks: [{ ...BRIDGE, bridge: 'docker1' }] }, cache);
+    expect(renderPlan(moved)).toBe(renderPlan(plan(base, [{ ...BRIDGE, bridge: 'docker1' }])));
+    buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: base.slice(0, 3), networks: [BRIDGE] }, cache);
+    expect(cache.size).toBe(3);
   });
 });

@@ -1,0 +1,261 @@
+// Shared pieces of the Docker parts: a Docker host registered for clean-up, Docker's own events
+// (with their timestamps), nft monitor in the host ns (when a rule really reaches the kernel and
+// how many iptables-restore transactions did it), the outside prober, dockgate's /proc figures.
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type DaemonProcess,
+  type DockerHost,
+  type DockerHostOptions,
+  REPO_ROOT,
+  startDaemon,
+  startDockerHost,
+} from '../../test/e2e/harness.js';
+import { run } from '../../test/support/netns.js';
+import { type LineProcess, checkInterrupted, onCleanup, startLineProcess } from './cleanup.js';
+import { wallNow } from './stats.js';
+
+const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+
+export interface Host {
+  h: DockerHost;
+  stop: () => Promise<void>;
+}
+
+export async function startHost(opts: DockerHostOptions): Promise<Host> {
+  const h = await startDockerHost({ startTimeoutMs: 60_000, ...opts });
+  const stop = onCleanup(`Docker host ${h.tmpDir}`, () => h.stop());
+  return { h, stop };
+}
+
+/** Runs fn over items with at most `limit` at a time; results in input order. */
+export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      checkInterrupted();
+      const i = next++;
+      if (i >= items.length) return;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Resolves when pred() is true, polling every `everyMs`; throws after timeoutMs. */
+export async function until(what: string, pred: () => boolean, timeoutMs: number, everyMs = 2): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; i < 10_000_000; i++) {
+    if (pred()) return;
+    checkInterrupted();
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker events
+
+export interface DockerEvents {
+  /** container id → Docker's timestamp of its last `start` event, in wall-clock ms */
+  started: Map<string, number>;
+  died: Map<string, number>;
+  stop: () => Promise<void>;
+}
+
+export async function watchDockerEvents(h: DockerHost): Promise<DockerEvents> {
+  const p = await startLineProcess('docker events', DOCKER_CLI, [
+    '-H', h.dockerHost, 'events', '--format', '{{json .}}', '--filter', 'type=container', '--filter', 'event=start', '--filter', 'event=die',
+  ]);
+  const started = new Map<string, number>();
+  const died = new Map<string, number>();
+  p.onLine((line) => {
+    try {
+      const e = JSON.parse(line) as { Action?: string; id?: string; Actor?: { ID?: string }; timeNano?: number };
+      const id = e.Actor?.ID ?? e.id;
+      if (!id || typeof e.timeNano !== 'number') return;
+      if (e.Action === 'start') started.set(id, e.timeNano / 1e6);
+      if (e.Action === 'die') died.set(id, e.timeNano / 1e6);
+    } catch {
+      // not JSON
+    }
+  });
+  await sleep(300); // the subscription is made before the first container starts
+  return { started, died, stop: p.stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// nft monitor in the host ns
+
+export interface RuleMonitor {
+  /** short id → wall-clock ms when the jump to its DOCKGATE-CI chain (its INPUT opening) was committed */
+  opened: Map<string, number>;
+  /** short id → when its DOCKGATE-CI chain was deleted */
+  closed: Map<string, number>;
+  /** every committed transaction: when, and the process that made it */
+  generations: Array<{ at: number; pid: number; comm: string }>;
+  errors(): string;
+  stop: () => Promise<void>;
+}
+
+const JUMP_RE = /^add rule ip filter DOCKGATE-INPUT .*jump DOCKGATE-CI-([0-9a-f]{12})\b/;
+const DEL_CHAIN_RE = /^delete chain ip filter DOCKGATE-CI-([0-9a-f]{12})\b/;
+const GEN_RE = /^# new generation \d+ by process (\d+) \((.*)\)/;
+
+export async function watchRules(h: DockerHost): Promise<RuleMonitor> {
+  const p: LineProcess = await startLineProcess('nft monitor', 'nsenter', [`--net=${h.host.path}`, 'nft', 'monitor']);
+  const opened = new Map<string, number>();
+  const closed = new Map<string, number>();
+  const generations: RuleMonitor['generations'] = [];
+  p.onLine((line, at) => {
+    let m = JUMP_RE.exec(line);
+    if (m) {
+      if (!opened.has(m[1]!)) opened.set(m[1]!, at);
+      return;
+    }
+    m = DEL_CHAIN_RE.exec(line);
+    if (m) {
+      closed.set(m[1]!, at);
+      return;
+    }
+    m = GEN_RE.exec(line);
+    if (m) generations.push({ at, pid: Number(m[1]), comm: m[2]! });
+  });
+  await sleep(300);
+  return { opened, closed, generations, errors: () => p.stderr(), stop: p.stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the outside prober (bench/probe.ts)
+
+export interface Prober {
+  /** resolves with the wall-clock ms when the port first answered HTTP 200, undefined on deadline */
+  reachable(port: number, opts: { host: string; everyMs: number; deadlineMs: number; attemptTimeoutMs?: number }): Promise<{ at: number; attempts: number } | undefined>;
+  stop: () => Promise<void>;
+}
+
+export async function startProber(h: DockerHost): Promise<Prober> {
+  const p = await startLineProcess(
+    'prober',
+    'nsenter',
+    [`--net=${h.outside.path}`, process.execPath, '--import', 'tsx', `${REPO_ROOT}bench/probe.ts`],
+    { cwd: REPO_ROOT },
+  );
+  const waiting = new Map<string, (r: { at: number; ok: boolean; attempts: number }) => void>();
+  let answered = 0;
+  p.onLine((line, at) => {
+    answered++;
+    try {
+      const r = JSON.parse(line) as { id?: string; ok?: boolean; attempts?: number };
+      if (r.id !== undefined) waiting.get(r.id)?.({ at, ok: r.ok === true, attempts: r.attempts ?? 0 });
+    } catch {
+      // not JSON
+    }
+  });
+  let seq = 0;
+  const reachable: Prober['reachable'] = (port, o) =>
+    new Promise((resolve) => {
+      const id = `p${++seq}`;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        resolve(undefined);
+      }, o.deadlineMs + 3000);
+      waiting.set(id, (r) => {
+        clearTimeout(timer);
+        waiting.delete(id);
+        resolve(r.ok ? { at: r.at, attempts: r.attempts } : undefined);
+      });
+      p.write(JSON.stringify({ id, host: o.host, port, everyMs: o.everyMs, deadlineMs: o.deadlineMs, attemptTimeoutMs: o.attemptTimeoutMs ?? 300 }));
+    });
+  // warm-up: port 1 on the outside ns's own loopback refuses at once; an answer proves the prober runs
+  await reachable(1, { host: '127.0.0.1', everyMs: 50, deadlineMs: 200 });
+  if (answered === 0) throw new Error(`the prober does not answer: ${p.stderr().slice(0, 2000)}`);
+  return { reachable, stop: p.stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// dockgate as a process
+
+export interface Dockgate {
+  d: DaemonProcess;
+  /** pid of the node process itself (nsenter execs it, so normally d.pid) */
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+export async function startDockgate(h: DockerHost, configYaml: string): Promise<Dockgate> {
+  const file = `${h.tmpDir}/dockgate-bench.yaml`;
+  await writeFile(file, configYaml);
+  const d = await startDaemon(h, ['run', '--config', file]);
+  const stop = onCleanup(`dockgate (pid ${d.pid})`, async () => {
+    await d.stop('SIGTERM');
+  });
+  await d.waitForLog((l) => l.event === 'ready', 30_000);
+  let pid = d.pid;
+  const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+  if (comm === 'nsenter') {
+    const kids = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/);
+    if (kids[0]) pid = Number(kids[0]);
+  }
+  return { d, pid, stop };
+}
+
+export interface ProcSample {
+  at: number;
+  rssKiB: number;
+  hwmKiB: number;
+  /** utime + stime, in ms */
+  cpuMs: number;
+}
+
+let clkTck: number | undefined;
+
+export async function procSample(pid: number): Promise<ProcSample> {
+  clkTck ??= Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { at: wallNow(), rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), cpuMs: (ticks * 1000) / clkTck };
+}
+
+export interface IdleWindow {
+  seconds: number;
+  rssMiB: number;
+  peakRssMiB: number;
+  /** CPU time used in the window, as a percentage of one core */
+  cpuPercent: number;
+  /** total CPU time since dockgate started, ms */
+  cpuTotalMs: number;
+}
+
+/** RSS at the end of a quiet window and the CPU share used during it. */
+export async function idleWindow(pid: number, seconds: number): Promise<IdleWindow> {
+  const a = await procSample(pid);
+  for (let i = 0; i < seconds * 10; i++) {
+    checkInterrupted();
+    await sleep(100);
+  }
+  const b = await procSample(pid);
+  const mib = (k: number): number => Math.round((k / 1024) * 10) / 10;
+  return {
+    seconds: Math.round((b.at - a.at) / 100) / 10,
+    rssMiB: mib(b.rssKiB),
+    peakRssMiB: mib(b.hwmKiB),
+    cpuPercent: Math.round(((b.cpuMs - a.cpuMs) / (b.at - a.at)) * 1000) / 10,
+    cpuTotalMs: Math.round(b.cpuMs),
+  };
+}
+
+export function logTime(l: Record<string, unknown>): number {
+  return typeof l.time === 'string' ? Date.parse(l.time) : Number.NaN;
+}
+
+export function logLines(d: DaemonProcess): Array<Record<string, unknown>> {
+  return d.lines.filter((l): l is Record<string, unknown> => typeof l === 'object' && l !== null && !Array.isArray(l));
+}

@@ -1,0 +1,119 @@
+// doctor's verdicts from hand-made facts: a healthy host first, then one bad condition per row.
+import { describe, expect, it } from 'vitest';
+import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
+import { type CheckResult, type DoctorFacts, formatChecks, runChecks } from '../../src/host/doctor-checks.js';
+import { JUMPS, jumpLine } from '../../src/plan/chains.js';
+import { parseSave } from '../../src/plan/kernel-state.js';
+
+function save(extra: { filter?: string[]; nat?: string[]; raw?: string[] } = {}, forwardPolicy = 'DROP', jumps = true): string {
+  const j = (table: string, builtin: string) =>
+    jumps ? JUMPS.filter((x) => x.table === table && x.builtin === builtin).map((x) => `-A ${builtin} ${jumpLine(x)}`) : [];
+  return [
+    '*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':DOCKGATE-RAW - [0:0]', ...j('raw', 'PREROUTING'), ...(extra.raw ?? []), 'COMMIT',
+    '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+    ':DOCKGATE-PREROUTING - [0:0]', ':DOCKGATE-OUTPUT - [0:0]', ':DOCKGATE-POSTROUTING - [0:0]',
+    ...j('nat', 'PREROUTING'), ...j('nat', 'OUTPUT'), ...j('nat', 'POSTROUTING'), ...(extra.nat ?? []), 'COMMIT',
+    '*filter', ':INPUT DROP [0:0]', `:FORWARD ${forwardPolicy} [0:0]`, ':OUTPUT ACCEPT [0:0]', ':DOCKGATE-INPUT - [0:0]', ':DOCKGATE-FORWARD - [0:0]',
+    ...j('filter', 'INPUT'), ...j('filter', 'FORWARD'), ...(extra.filter ?? []), 'COMMIT', '',
+  ].join('\n');
+}
+
+function healthy(): DoctorFacts {
+  return {
+    config: { defaultMode: 'proxy', externalInterfaces: ['eth0'] },
+    iptables: { command: 'iptables-save', found: true, version: 'iptables-save v1.8.9 (nf_tables)', backend: 'nf_tables', state: parseSave(save()) },
+    backends: {
+      nf_tables: { command: 'iptables-nft-save', found: true, version: 'iptables-save v1.8.9 (nf_tables)', backend: 'nf_tables', state: parseSave(save()) },
+      legacy: { command: 'iptables-legacy-save', found: true, version: 'iptables-save v1.8.9 (legacy)', backend: 'legacy', state: parseSave('') },
+    },
+    docker: { host: 'unix:///var/run/docker.sock', reachable: true, version: '20.10.24+dfsg1', swarm: 'inactive' },
+    dockerd: { pid: 42 },
+    daemonJson: { path: '/etc/docker/daemon.json', state: 'ok', settings: { iptables: false, ip6tables: false, 'ip-forward': false } },
+    sysctl: { allForwarding: '0', interfaces: [{ name: 'eth0', forwarding: '1' }] },
+  };
+}
+
+const byName = (results: CheckResult[], name: string): CheckResult => {
+  const r = results.find((x) => x.name === name);
+  if (!r) throw new Error(`no check ${name} in ${results.map((x) => x.name).join(', ')}`);
+  return r;
+};
+
+describe('doctor checks', () => {
+  it('a healthy host is all ok', () => {
+    const results = runChecks(healthy());
+    expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
+    expect(results.map((r) => r.name)).toEqual([
+      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables',
+      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'forward-policy', 'jumps',
+    ]);
+  });
+
+  const cases: Array<[string, (f: DoctorFacts) => void, string, 'warn' | 'fail', RegExp]> = [
+    ['iptables missing', (f) => (f.iptables = { command: 'iptables-save', found: false }), 'iptables', 'fail', /not found/],
+    ['iptables-save failing', (f) => (f.iptables = { ...f.iptables, state: undefined, error: 'exit 1: Permission denied' }), 'iptables', 'fail', /Permission denied/],
+    ['Docker chains in the other backend', (f) => (f.backends.legacy!.state = parseSave('*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\nCOMMIT\n')), 'iptables-backends', 'fail', /legacy backend holds nat\/DOCKER/],
+    ['dockgate chains in the other backend', (f) => (f.backends.legacy!.state = parseSave('*filter\n:INPUT ACCEPT [0:0]\n:DOCKGATE-INPUT - [0:0]\nCOMMIT\n')), 'iptables-backends', 'fail', /filter\/DOCKGATE-INPUT/],
+    ['Docker unreachable', (f) => (f.docker = { host: 'unix:///nope.sock', reachable: false, error: 'no socket there' }), 'docker', 'fail', /cannot reach Docker at unix:\/\/\/nope.sock: no socket there/],
+    ['swarm active', (f) => (f.docker = { ...healthy().docker, swarm: 'active' } as DoctorFacts['docker']), 'swarm', 'fail', /swarm needs Docker's own iptables; dockgate refuses to run there/],
+    ['swarm unknown (Docker down)', (f) => (f.docker = { host: 'x', reachable: false, error: 'e' }), 'swarm', 'warn', /not checked/],
+    ['daemon.json malformed', (f) => (f.daemonJson = { path: '/etc/docker/daemon.json', state: 'invalid', error: 'invalid JSON at line 2, column 1: x' }), 'daemon.json', 'fail', /line 2, column 1/],
+    ['daemon.json missing settings', (f) => (f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: false } }), 'daemon.json', 'warn', /"ip6tables": false, "ip-forward": false not set/],
+    ['daemon.json absent', (f) => (f.daemonJson = { path: '/d.json', state: 'absent' }), 'daemon.json', 'warn', /does not exist/],
+    ['Docker iptables on in daemon.json', (f) => (f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: true } }), 'docker-iptables', 'fail', /Docker manages iptables itself \(\/d.json\)/],
+    ['Docker iptables by default', (f) => (f.daemonJson = { path: '/d.json', state: 'absent' }), 'docker-iptables', 'fail', /not set, and Docker's default is on/],
+    ['Docker iptables on by flag', (f) => (f.dockerd = { pid: 1, iptables: true }), 'docker-iptables', 'fail', /--iptables=true/],
+    ['ip6tables unset on Docker 28', (f) => {
+      f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: false } };
+      f.docker = { host: 'x', reachable: true, version: '28.1.1', swarm: 'inactive' };
+    }, 'docker-ip6tables', 'fail', /Docker 28 defaults to on/],
+    ['ip-forward on', (f) => (f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: false, ip6tables: false } }), 'docker-ip-forward', 'warn', /Docker turns on forwarding for every interface/],
+    ['dnat mode with docker-proxy', (f) => (f.config.defaultMode = 'dnat'), 'userland-proxy', 'warn', /dnat but docker-proxy still runs/],
+    ['proxy mode without docker-proxy', (f) => (f.dockerd = { pid: 1, userlandProxy: false }), 'userland-proxy', 'fail', /nothing listens on published ports/],
+    ['Docker rules in the firewall', (f) => (f.iptables.state = parseSave(save({ nat: [':DOCKER - [0:0]', '-A DOCKER -i docker0 -j RETURN'] }))), 'docker-chains', 'fail', /nat\/DOCKER \(1 rule\)/],
+    ['empty Docker chains', (f) => (f.iptables.state = parseSave(save({ filter: [':DOCKER-USER - [0:0]'] }))), 'docker-chains', 'warn', /empty leftover chains filter\/DOCKER-USER/],
+    ['all.forwarding on', (f) => (f.sysctl.allForwarding = '1'), 'forwarding', 'warn', /net\.ipv4\.conf\.all\.forwarding=1/],
+    ['external interface missing', (f) => (f.sysctl.interfaces = [{ name: 'nope0', forwarding: undefined }]), 'forwarding:nope0', 'fail', /does not exist/],
+    ['external interface not forwarding', (f) => (f.sysctl.interfaces = [{ name: 'eth0', forwarding: '0' }]), 'forwarding:eth0', 'warn', /forwarding=0/],
+    ['no external interfaces', (f) => {
+      f.config.externalInterfaces = [];
+      f.sysctl.interfaces = [];
+    }, 'external-interfaces', 'warn', /none configured/],
+    ['FORWARD policy ACCEPT', (f) => (f.iptables.state = parseSave(save({}, 'ACCEPT'))), 'forward-policy', 'warn', /dockgate fails closed for bridges but other forwarded traffic is accepted/],
+    ['no jumps at all', (f) => (f.iptables.state = parseSave(save({}, 'DROP', false))), 'jumps', 'warn', /dockgate is not running/],
+    ['one jump missing', (f) => {
+      const text = save().replace(/^-A FORWARD .*DOCKGATE-FORWARD\n/m, '');
+      f.iptables.state = parseSave(text);
+    }, 'jumps', 'fail', /missing filter\/FORWARD -> DOCKGATE-FORWARD/],
+    ['one jump twice', (f) => (f.iptables.state = parseSave(save({ filter: ['-A INPUT -m comment --comment dockgate -j DOCKGATE-INPUT'] }))), 'jumps', 'fail', /duplicated filter\/INPUT -> DOCKGATE-INPUT \(2 times\)/],
+    ['jump not first', (f) => (f.iptables.state = parseSave(save().replace('-A INPUT -m comment', '-A INPUT -i lo -j ACCEPT\n-A INPUT -m comment'))), 'jumps', 'warn', /not first in filter\/INPUT/],
+  ];
+
+  it.each(cases)('%s', (_name, spoil, check, status, detail) => {
+    const facts = healthy();
+    spoil(facts);
+    const r = byName(runChecks(facts), check);
+    expect(r.status).toBe(status);
+    expect(r.detail).toMatch(detail);
+  });
+
+  it('prints aligned `status  name  detail` lines', () => {
+    const text = formatChecks([
+      { status: 'ok', name: 'docker', detail: 'Docker 20.10' },
+      { status: 'fail', name: 'swarm', detail: 'active' },
+      { status: 'warn', name: 'forward-policy', detail: 'ACCEPT' },
+    ]);
+    expect(text).toBe('ok    docker          Docker 20.10\nfail  swarm           active\nwarn  forward-policy  ACCEPT\n');
+  });
+});
+
+describe('parseDockerdArgs', () => {
+  it('reads the flags that matter, in both pflag spellings', () => {
+    expect(parseDockerdArgs(['dockerd', '-H', 'fd://', '--containerd=/run/containerd/containerd.sock', '--iptables=false', '--ip-forward=false', '--config-file', '/srv/d.json'])).toEqual({
+      hosts: ['fd://'], iptables: false, ipForward: false, configFile: '/srv/d.json',
+    });
+    expect(parseDockerdArgs(['dockerd', '--host=unix:///tmp/s', '--ip6tables', '--userland-proxy=false'])).toEqual({
+      hosts: ['unix:///tmp/s'], ip6tables: true, userlandProxy: false,
+    });
+  });
+});
