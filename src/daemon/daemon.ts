@@ -60,6 +60,8 @@ export class Daemon {
   readonly ready: Promise<void> = new Promise((resolve) => (this.#ready = resolve));
   #watching: Promise<void> | undefined;
   #events = 0;
+  /** How long the last full read-and-compare took; paces the drift check. */
+  #lastCheckMs = 0;
 
   constructor(options: DaemonOptions) {
     this.#config = options.config;
@@ -79,21 +81,38 @@ export class Daemon {
 
   start(): void {
     this.#watching = this.#watch();
-    this.#driftTimer = setInterval(() => {
-      if (this.#plan === undefined) return;
-      this.#repairRequested = true;
-      this.#schedule(0);
-    }, this.#config.sync.driftCheckMs);
+    this.#scheduleDriftCheck();
   }
 
   /** Stops watching and leaves every rule in place: the firewall must not flap across restarts. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort.abort();
-    clearInterval(this.#driftTimer);
+    clearTimeout(this.#driftTimer);
     clearTimeout(this.#timer);
     this.#subscription?.close();
     await Promise.race([Promise.allSettled([this.#cycle, this.#watching]), sleep(1500)]);
+  }
+
+  /**
+   * The drift check reads the whole kernel state (iptables-save) and compares it with what was
+   * written. That catches everything (a flushed chain, a deleted jump, a reloaded table) but
+   * costs time proportional to the rule count, so the interval stretches to keep the check
+   * under ~5% of one core: every drift_check_ms on ordinary hosts, less often on huge ones, and
+   * never less often than full_check_ms.
+   */
+  #scheduleDriftCheck(): void {
+    if (this.#stopped) return;
+    const { driftCheckMs, fullCheckMs } = this.#config.sync;
+    const delay = Math.min(Math.max(driftCheckMs, 20 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
+    this.#driftTimer = setTimeout(() => {
+      if (this.#plan !== undefined) {
+        this.#repairRequested = true;
+        this.#schedule(0);
+      }
+      this.#scheduleDriftCheck();
+    }, delay);
+    this.#driftTimer.unref();
   }
 
   /** Applies a new config (SIGHUP). The caller has already validated it. */
@@ -196,6 +215,7 @@ export class Daemon {
     this.#repairRequested = false;
     try {
       const result = repair ? await this.#dataplane.repair(plan) : await this.#dataplane.sync(plan);
+      if (repair) this.#lastCheckMs = result.durationMs;
       const firstWrite = this.#plan === undefined;
       const previous = this.#plan;
       this.#plan = plan;
@@ -203,7 +223,17 @@ export class Daemon {
       this.#retry.reset();
       if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
       if (result.kind !== 'none' || firstWrite) {
-        this.#log.debug({ event: 'sync', kind: result.kind, tables: result.tables, durationMs: result.durationMs }, 'rules written');
+        this.#log.debug(
+          {
+            event: 'sync',
+            kind: result.kind,
+            tables: result.tables,
+            durationMs: Math.round(result.durationMs * 10) / 10,
+            restores: this.#dataplane.restores,
+            events: this.#events,
+          },
+          'rules written',
+        );
       }
       this.#changes.written(plan.containers, result.durationMs);
       if (firstWrite) {

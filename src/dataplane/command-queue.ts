@@ -21,6 +21,8 @@ export interface CommandQueueOptions {
    * nsenter. Tests and benchmarks use it to work on a namespace they made, never on the host.
    */
   netns?: string;
+  /** Extra environment for every command (e.g. XTABLES_LOCKFILE for the legacy backend). */
+  env?: Record<string, string>;
 }
 
 export class CommandQueue {
@@ -49,7 +51,7 @@ export class CommandQueue {
           reject: false,
           timeout: options.timeoutMs ?? 120_000,
           stripFinalNewline: false,
-          env: { LC_ALL: 'C' },
+          env: { ...this.options.env, LC_ALL: 'C' },
         });
         if (r.failed && r.exitCode === undefined) {
           // Not started at all (ENOENT) or killed by the timeout: report as exit 127/124.
