@@ -3,6 +3,7 @@
 // event timestamp (docker events, timeNano) to the moment the kernel committed the jump into the
 // container's INPUT chain (nft monitor in the host ns: no polling), and also to dockgate's own
 // `applied` log line (pino's ISO time, 1 ms resolution, written after the restore returned).
+import { writeFile } from 'node:fs/promises';
 import { HOST_IP, type DockerHost } from '../test/e2e/harness.js';
 import { shortId } from '../src/plan/chains.js';
 import { checkInterrupted } from './lib/cleanup.js';
@@ -30,6 +31,8 @@ export interface EventOptions {
   resourceContainers: number;
   idleSeconds: number;
   log: (msg: string) => void;
+  /** write dockgate's log lines (JSON lines) here at the end, for a closer look */
+  daemonLogFile?: string;
 }
 
 export interface EventResult {
@@ -177,6 +180,9 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
     const withContainers = await idleWindow(dg.pid, o.idleSeconds);
     o.log(`  ${o.resourceContainers} containers: RSS ${withContainers.rssMiB} MiB, CPU ${withContainers.cpuPercent}% of a core`);
     await dg.stop();
+    if (o.daemonLogFile) {
+      await writeFile(o.daemonLogFile, dg.d.lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
+    }
     const nftErrors = rules.errors().trim();
     await rules.stop();
     await events.stop();

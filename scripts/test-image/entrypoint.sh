@@ -7,10 +7,11 @@ fail() { echo "dockgate-test: $*" >&2; exit 2; }
 
 # 1. --privileged is required: the tests make network namespaces, veth pairs, iptables rules,
 #    and start dockerd (mounts, cgroups).
-if ! unshare --net true 2>/dev/null || ! ip link add dgprobe0 type dummy 2>/dev/null; then
+#    Probe in a throwaway network namespace; /sys and cgroups must be writable.
+if ! unshare --net --mount sh -c 'ip link add dgprobe0 type veth peer name dgprobe1' 2>/dev/null \
+   || ! awk '$2 == "/sys" && $4 ~ /(^|,)rw(,|$)/ { ok = 1 } END { exit !ok }' /proc/mounts; then
   fail "this container must run with --privileged (docker run --rm --privileged dockgate-test)"
 fi
-ip link del dgprobe0 2>/dev/null || true
 
 # 2. The nested dockerd keeps its data root under /tmp and uses overlay2, which cannot sit on
 #    the container's own overlay root file system: give /tmp a tmpfs (unless it already is a

@@ -1,0 +1,482 @@
+// Property-based tests of labels → plan → iptables-restore text with hostile and broken labels
+// (issue 5, "Hostile and broken input"): random bytes, unicode, newlines, iptables and shell
+// syntax, huge values, and near-valid values built from the grammar and mutated.
+//
+// Every property runs a fixed number of generated cases; FUZZ_SCALE=10 multiplies them for a
+// longer soak. A failure prints fast-check's seed and path: pass them back through
+// fc.assert(..., { seed, path }) to replay it.
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cutValue } from '../../src/labels/text.js';
+import { MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js';
+import type { ContainerFacts, ContainerPolicy, Opening, PortSpec, RuleSet } from '../../src/model/types.js';
+import { parseAddress, parseCidr } from '../../src/net/cidr.js';
+import { JUMPS, jumpLine, shortId } from '../../src/plan/chains.js';
+import { compare, type KernelState } from '../../src/plan/kernel-state.js';
+import { renderDiff, renderFull, renderPlan } from '../../src/plan/restore.js';
+import { buildRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
+import { type LabelSet, type Scenario, dockerId, hexString, labelSet, labelsOf, scenario } from './arbitraries.js';
+import {
+  type GrammarOptions,
+  type KernelModel,
+  applyRestore,
+  checkRestore,
+  cloneKernel,
+  describeViolations,
+  emptyKernel,
+  kernelView,
+} from './restore-grammar.js';
+
+const SCALE = Math.max(1, Number(process.env.FUZZ_SCALE ?? 1));
+const runs = (n: number): number => Math.round(n * SCALE);
+
+/** Label sets generated and how many parsed OK, per style, for the summary and the 20% floor. */
+const stats = { runs: 0, sets: 0, ok: 0, byStyle: {} as Record<string, { sets: number; ok: number }> };
+function count(set: LabelSet, ok: boolean): void {
+  stats.sets++;
+  if (ok) stats.ok++;
+  const s = (stats.byStyle[set.style] ??= { sets: 0, ok: 0 });
+  s.sets++;
+  if (ok) s.ok++;
+}
+
+function inputOf(s: Scenario, containers: readonly ContainerFacts[] = s.containers): PlanInput {
+  return { labelPrefix: s.prefix, defaults: s.defaults, containers, networks: s.networks };
+}
+
+function expectGrammar(text: string, options: GrammarOptions = {}): void {
+  const violations = checkRestore(text, options);
+  if (violations.length > 0) {
+    throw new Error(`restore text breaks the grammar:\n${describeViolations(violations)}\n--- text ---\n${text}`);
+  }
+}
+
+const isPortNumber = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 65535;
+
+function expectCanonicalAddress(ip: string): void {
+  const r = parseAddress(ip);
+  expect(r.ok && r.value.text, `address ${JSON.stringify(ip)} re-parses to itself`).toBe(ip);
+}
+
+function expectCanonicalV4(ip: string): void {
+  const r = parseAddress(ip);
+  expect(r.ok && r.value.family === 4 && r.value.text, `IPv4 ${JSON.stringify(ip)} re-parses to itself`).toBe(ip);
+}
+
+function checkPortSpec(p: PortSpec): void {
+  expect([p.start, p.end].every(isPortNumber), `ports ${p.start}-${p.end} are integers 1-65535`).toBe(true);
+  expect(p.start).toBeLessThanOrEqual(p.end);
+  expect(['tcp', 'udp']).toContain(p.protocol);
+  if (p.host) {
+    expect([p.host.start, p.host.end].every(isPortNumber), `host ports ${p.host.start}-${p.host.end}`).toBe(true);
+    expect(p.host.start).toBeLessThanOrEqual(p.host.end);
+    if (p.host.ip !== '') expectCanonicalAddress(p.host.ip);
+  }
+}
+
+function checkPolicy(policy: ContainerPolicy): void {
+  for (const p of policy.ports) checkPortSpec(p);
+  const total = policy.ports.reduce((n, p) => n + Math.max(p.end - p.start, p.host ? p.host.end - p.host.start : 0) + 1, 0);
+  expect(total).toBeLessThanOrEqual(MAX_PORTS_PER_CONTAINER);
+  for (const c of policy.from) {
+    const r = parseCidr(c.text);
+    expect(r.ok && r.value, `from ${JSON.stringify(c.text)} re-parses to itself`).toEqual(c);
+  }
+  expect(['proxy', 'dnat']).toContain(policy.mode);
+  expect(typeof policy.egress).toBe('boolean');
+  expect(policy.declared || policy.ports.length === 0).toBe(true);
+}
+
+/** Every opening must come from a parsed port spec (and, without a mapping, from a -p binding). */
+function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings: readonly Opening[]): void {
+  const v4 = policy.from.filter((c) => c.family === 4).map((c) => c.text);
+  const sources = v4.includes('0.0.0.0/0') ? [''] : v4;
+  for (const o of openings) {
+    expect(isPortNumber(o.hostPort) && isPortNumber(o.containerPort), 'opening ports in range').toBe(true);
+    if (o.hostIp !== '') expectCanonicalV4(o.hostIp);
+    if (o.containerIp !== '' || o.mode === 'dnat') expectCanonicalV4(o.containerIp);
+    expect(o.mode).toBe(policy.mode);
+    expect(o.sources).toEqual(sources);
+    expect(o.sources.length).toBeGreaterThan(0);
+    for (const s of o.sources) if (s !== '') expect(parseCidr(s).ok && parseCidr(s)).toMatchObject({ value: { text: s, family: 4 } });
+    const fromSpec = policy.ports.some((spec) => {
+      if (spec.protocol !== o.protocol) return false;
+      if (spec.host) {
+        const i = o.hostPort - spec.host.start;
+        const hostIp = spec.host.ip === '0.0.0.0' ? '' : spec.host.ip;
+        return o.hostPort <= spec.host.end && i >= 0 && o.hostIp === hostIp && o.containerPort === (spec.start === spec.end ? spec.start : spec.start + i);
+      }
+      return (
+        o.containerPort >= spec.start &&
+        o.containerPort <= spec.end &&
+        facts.ports.some(
+          (b) =>
+            b.containerPort === o.containerPort &&
+            b.protocol === o.protocol &&
+            b.hostPort === o.hostPort &&
+            (b.hostIp === '0.0.0.0' || b.hostIp === '' ? '' : b.hostIp) === o.hostIp,
+        )
+      );
+    });
+    expect(fromSpec, `opening ${JSON.stringify(o)} comes from a parsed port spec`).toBe(true);
+  }
+}
+
+/** The invariants of one plan: grammar, fail-closed errors, parsed values only, isolation. */
+function checkScenario(s: Scenario): { plan: RuleSet; text: string } {
+  const input = inputOf(s);
+  const plan = buildRuleSet(input);
+  const text = renderPlan(plan);
+  expectGrammar(text);
+  const options = { prefix: s.prefix, defaults: s.defaults };
+  s.containers.forEach((c, i) => {
+    const r = parseLabels(c.labels, options);
+    count(s.sets[i]!, r.ok);
+    // Docker lists labels in any order: the result (and the order of errors) must not depend on it.
+    expect(parseLabels(Object.fromEntries(Object.entries(c.labels).reverse()), options)).toEqual(r);
+    const cp = plan.containers.find((p) => p.id === c.id)!;
+    const owned = plan.chains.filter((ch) => ch.owner === c.id);
+    const short = shortId(c.id);
+    if (r.ok) {
+      checkPolicy(r.policy);
+      expect(cp.errors).toEqual([]);
+      checkOpenings(c, r.policy, cp.openings);
+      // Other containers, hostile or not, never change this container's own chains.
+      const alone = buildRuleSet(inputOf(s, [c])).chains.filter((ch) => ch.owner === c.id);
+      expect(owned).toEqual(alone);
+    } else {
+      expect(r.errors.length).toBeGreaterThan(0);
+      expect(cp.errors).toEqual(r.errors);
+      expect(cp.openings).toEqual([]);
+      expect(cp.egress).toBe(false);
+      expect(owned).toEqual([]);
+      expect(text, 'no chain of a container with label errors').not.toContain(`-${short}`);
+      expect(text, 'no rule commented with a container with label errors').not.toContain(`${c.name}/${short}`);
+      for (const e of r.errors) {
+        expect(Object.prototype.hasOwnProperty.call(c.labels, e.label)).toBe(true);
+        expect(e.value).toBe(cutValue(c.labels[e.label]!));
+        // Reasons go to logs and `dockgate status`: printable ASCII only (quote() escapes the rest).
+        expect(e.reason, `reason of ${JSON.stringify(e.label)} is printable ASCII`).toMatch(/^[\x20-\x7e]+$/);
+      }
+    }
+  });
+  // Docker lists containers in any order: same plan text.
+  expect(renderPlan(buildRuleSet(inputOf(s, [...s.containers].reverse())))).toBe(text);
+  return { plan, text };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Label text never leaks
+
+const FIXED_VOCABULARY = [
+  '*raw', '*nat', '*filter', 'COMMIT', '[0:0]', '-', '-A', '-I', '-s', '-d', '-i', '-o', '!', '-p', 'tcp', 'udp', '-m',
+  '--dport', 'conntrack', '--ctstate', 'NEW', 'RELATED,ESTABLISHED', 'DNAT', 'comment', '--comment', 'addrtype',
+  '--dst-type', 'LOCAL', '-j', 'ACCEPT', 'DROP', 'MASQUERADE', '--to-destination', 'dockgate', '1', 'lo',
+  ...JUMPS.map((j) => `:${j.target}`),
+  ':DOCKGATE-CONTAINERS',
+];
+
+/**
+ * Tokens that may appear in a plan's text without coming from any label: the fixed words, and
+ * everything the facts contribute (names, bridges, addresses, chain names of each container).
+ */
+function vocabulary(s: Scenario): string[] {
+  const twin = buildRuleSet(inputOf(s, s.containers.map((c) => ({ ...c, labels: {} }))));
+  const words = new Set(renderPlan(twin).split(/\s+/));
+  for (const w of FIXED_VOCABULARY) words.add(w);
+  for (const c of s.containers) {
+    const short = shortId(c.id);
+    for (const kind of ['CI', 'CF', 'CN']) {
+      words.add(`DOCKGATE-${kind}-${short}`);
+      words.add(`:DOCKGATE-${kind}-${short}`);
+    }
+    words.add(`${c.name}/${short}`);
+    words.add(`"${c.name}/${short}"`);
+    for (const n of c.networks) words.add(`${n.ipv4}/32`);
+  }
+  return [...words];
+}
+
+/** A value in the text is explained when every word of it is number/address text or vocabulary. */
+function explained(value: string, vocab: readonly string[]): boolean {
+  return value
+    .split(/\s+/)
+    .filter((w) => w !== '')
+    .every((w) => /^[0-9.:/]+$/.test(w) || vocab.some((v) => v.includes(w)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical labels: what a parsed policy looks like written back as labels
+
+function rangeText(start: number, end: number): string {
+  return start === end ? `${start}` : `${start}-${end}`;
+}
+
+function canonicalLabels(prefix: string, policy: ContainerPolicy): Record<string, string> {
+  const out: Record<string, string> = {
+    [`${prefix}.from`]: policy.from.map((c) => c.text).join(','),
+    [`${prefix}.mode`]: policy.mode,
+    [`${prefix}.egress`]: String(policy.egress),
+  };
+  if (policy.declared) {
+    out[`${prefix}.ports`] = policy.ports
+      .map((p) => {
+        const container = `${rangeText(p.start, p.end)}/${p.protocol}`;
+        if (!p.host) return container;
+        const ip = p.host.ip === '' ? '' : p.host.ip.includes(':') ? `[${p.host.ip}]:` : `${p.host.ip}:`;
+        return `${ip}${rangeText(p.host.start, p.host.end)}:${container}`;
+      })
+      .join(',');
+  }
+  return out;
+}
+
+const underPrefix = (prefix: string, key: string): boolean => key === prefix || key.startsWith(`${prefix}.`);
+
+// ---------------------------------------------------------------------------------------------
+// The kernel model, to check what diffs and repairs do
+
+function stateOf(k: KernelModel): KernelState {
+  const state: KernelState = new Map();
+  for (const [table, chains] of k) {
+    state.set(table, {
+      chains: new Map([...chains].map(([c, r]) => [c, [...r]])),
+      policies: new Map([...chains.keys()].map((c) => [c, c.startsWith('DOCKGATE-') ? '-' : 'ACCEPT'])),
+    });
+  }
+  return state;
+}
+
+function kernelFor(plan: RuleSet): KernelModel {
+  const k = emptyKernel();
+  applyRestore(k, renderPlan(plan));
+  return k;
+}
+
+/** Only dockgate's chains. */
+function ownView(k: KernelModel): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(kernelView(k)).filter(([name]) => name.includes('/DOCKGATE-')));
+}
+
+/** Rules in built-in chains that are not dockgate's jumps. */
+function foreignRules(k: KernelModel): string[] {
+  const out: string[] = [];
+  for (const [table, chains] of k) {
+    for (const [chain, rules] of chains) {
+      if (chain.startsWith('DOCKGATE-')) continue;
+      for (const r of rules) if (!/-j DOCKGATE-\S+$/.test(r)) out.push(`${table}/${chain}: ${r}`);
+    }
+  }
+  return out;
+}
+
+type Drift =
+  | { kind: 'duplicate-jump'; which: number }
+  | { kind: 'drop-jump'; which: number }
+  | { kind: 'flush-chain'; which: number }
+  | { kind: 'garbage-rule'; which: number }
+  | { kind: 'foreign-rule'; at: number }
+  | { kind: 'stale-chain'; id: string; stray: boolean }
+  | { kind: 'flush-table'; table: 'raw' | 'nat' | 'filter' };
+
+const drift: fc.Arbitrary<Drift> = fc.oneof(
+  fc.record({ kind: fc.constant('duplicate-jump' as const), which: fc.nat() }),
+  fc.record({ kind: fc.constant('drop-jump' as const), which: fc.nat() }),
+  fc.record({ kind: fc.constant('flush-chain' as const), which: fc.nat() }),
+  fc.record({ kind: fc.constant('garbage-rule' as const), which: fc.nat() }),
+  fc.record({ kind: fc.constant('foreign-rule' as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant('stale-chain' as const), id: hexString(6), stray: fc.boolean() }),
+  fc.record({ kind: fc.constant('flush-table' as const), table: fc.constantFrom('raw' as const, 'nat' as const, 'filter' as const) }),
+);
+
+/** Someone else's changes to the kernel: what drift repair (renderFull) must undo, or leave alone. */
+function applyDrift(k: KernelModel, d: Drift): void {
+  const own = [...k].flatMap(([t, chains]) => [...chains.keys()].filter((c) => c.startsWith('DOCKGATE-')).map((c) => ({ t, c })));
+  switch (d.kind) {
+    case 'duplicate-jump':
+    case 'drop-jump': {
+      const j = JUMPS[d.which % JUMPS.length]!;
+      const rules = k.get(j.table)!.get(j.builtin)!;
+      const at = rules.indexOf(jumpLine(j));
+      if (d.kind === 'duplicate-jump') rules.push(jumpLine(j));
+      else if (at >= 0) rules.splice(at, 1);
+      break;
+    }
+    case 'flush-chain':
+    case 'garbage-rule': {
+      const pick = own[d.which % Math.max(1, own.length)];
+      if (!pick) break;
+      const rules = k.get(pick.t)!.get(pick.c)!;
+      if (d.kind === 'flush-chain') rules.length = 0;
+      else rules.push(pick.t === 'nat' ? '-s 192.0.2.1/32 -m comment --comment garbage -j MASQUERADE' : '-s 192.0.2.1/32 -m comment --comment garbage -j ACCEPT');
+      break;
+    }
+    case 'foreign-rule': {
+      const rules = k.get('filter')!.get('INPUT')!;
+      rules.splice(d.at % (rules.length + 1), 0, '-s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT');
+      break;
+    }
+    case 'stale-chain': {
+      const name = `DOCKGATE-CI-${d.id}`;
+      const filter = k.get('filter')!;
+      if (filter.has(name)) break;
+      filter.set(name, ['-p tcp -m tcp --dport 9 -m comment --comment "gone/000000000000" -j ACCEPT']);
+      if (d.stray) filter.get('INPUT')!.push(`-m comment --comment old -j ${name}`);
+      else filter.get('DOCKGATE-INPUT')?.push(`-m comment --comment old -j ${name}`);
+      break;
+    }
+    case 'flush-table': {
+      // The OS firewall service reloading one table: only built-ins, and only foreign rules kept.
+      const chains = k.get(d.table)!;
+      for (const name of [...chains.keys()]) {
+        if (name.startsWith('DOCKGATE-')) chains.delete(name);
+        else chains.set(name, chains.get(name)!.filter((r) => !/-j DOCKGATE-\S+$/.test(r)));
+      }
+      break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('labels → plan → restore text, with hostile and broken labels', () => {
+  afterAll(() => {
+    const pct = (ok: number, n: number) => `${((100 * ok) / Math.max(1, n)).toFixed(1)}%`;
+    const styles = Object.entries(stats.byStyle).map(([k, v]) => `${k} ${v.sets} (${pct(v.ok, v.sets)} OK)`);
+    console.info(`labels-plan fuzz: ${stats.runs} runs, ${stats.sets} label sets, ${pct(stats.ok, stats.sets)} parsed OK; ${styles.join(', ')}`);
+  });
+
+  it('never throws; parsed values are canonical; errors fail closed; the text passes the strict grammar', () => {
+    const before = { sets: stats.sets, ok: stats.ok };
+    fc.assert(
+      fc.property(scenario(), (s) => {
+        stats.runs++;
+        checkScenario(s);
+      }),
+      { numRuns: runs(4000) },
+    );
+    // Not vacuous: a good share of label sets must get past the parser into the planner.
+    const ok = stats.ok - before.ok;
+    const sets = stats.sets - before.sets;
+    expect(ok / sets, `${ok} of ${sets} label sets parsed OK`).toBeGreaterThanOrEqual(0.2);
+    expect(sets - ok, 'and a good share must fail').toBeGreaterThanOrEqual(0.2 * sets);
+  });
+
+  it('the same holds under any configured label prefix', () => {
+    const prefix = fc.oneof(fc.constantFrom('dg', 'com.example.fw', 'a', 'dockgate.v2', 'x-1'), fc.stringMatching(/^[a-z0-9]([a-z0-9.-]{0,10}[a-z0-9])?$/));
+    fc.assert(
+      fc.property(scenario({ prefix }), (s) => {
+        stats.runs++;
+        checkScenario(s);
+      }),
+      { numRuns: runs(600) },
+    );
+  });
+
+  it('no label text ever appears in the restore text unless it is number/address text or fixed vocabulary', () => {
+    fc.assert(
+      fc.property(scenario(), (s) => {
+        stats.runs++;
+        const plan = buildRuleSet(inputOf(s));
+        const text = renderPlan(plan);
+        const vocab = vocabulary(s);
+        s.containers.forEach((c, i) => {
+          count(s.sets[i]!, parseLabels(c.labels, { prefix: s.prefix, defaults: s.defaults }).ok);
+          for (const [key, value] of Object.entries(c.labels)) {
+            if (value === '' || !text.includes(value) || explained(value, vocab)) continue;
+            throw new Error(`label ${JSON.stringify(key)}=${JSON.stringify(value)} of ${c.name} leaks into the restore text:\n${text}`);
+          }
+        });
+      }),
+      { numRuns: runs(2400) },
+    );
+  });
+
+  it('the text depends only on the parsed policy: canonical labels give the same text, any bad labels the same nothing', () => {
+    fc.assert(
+      fc.property(scenario(), (s) => {
+        stats.runs++;
+        const options = { prefix: s.prefix, defaults: s.defaults };
+        const text = renderPlan(buildRuleSet(inputOf(s)));
+        const twins = s.containers.map((c, i) => {
+          const r = parseLabels(c.labels, options);
+          count(s.sets[i]!, r.ok);
+          const foreign = Object.entries(c.labels).filter(([k]) => !underPrefix(s.prefix, k));
+          if (!r.ok) return { ...c, labels: { ...Object.fromEntries(foreign), [`${s.prefix}.nonsense`]: 'x' } };
+          const labels = canonicalLabels(s.prefix, r.policy);
+          const again = parseLabels(labels, options);
+          expect(again.ok && again.policy, 'canonical labels parse back to the same policy').toEqual(r.policy);
+          return { ...c, labels: { ...Object.fromEntries(foreign), ...labels } };
+        });
+        expect(renderPlan(buildRuleSet(inputOf(s, twins)))).toBe(text);
+      }),
+      { numRuns: runs(1500) },
+    );
+  });
+
+  it('renderDiff between two random plans passes the grammar and turns one kernel into the other', () => {
+    const world = scenario({ maxContainers: 5 }).chain((s) => {
+      const n = s.containers.length;
+      return fc.record({
+        s: fc.constant(s),
+        inA: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        inB: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        relabel: fc.array(fc.option(labelSet(s.prefix), { freq: 3 }), { minLength: n, maxLength: n }),
+        reip: fc.array(fc.option(dockerId.map((h) => `172.${16 + (parseInt(h.slice(0, 2), 16) % 16)}.${parseInt(h.slice(2, 4), 16)}.${1 + (parseInt(h.slice(4, 6), 16) % 254)}`), { freq: 4 }), { minLength: n, maxLength: n }),
+        netsA: fc.subarray(s.networks),
+        netsB: fc.subarray(s.networks),
+      });
+    });
+    fc.assert(
+      fc.property(world, ({ s, inA, inB, relabel, reip, netsA, netsB }) => {
+        stats.runs++;
+        const a = s.containers.filter((_, i) => inA[i]);
+        const b = s.containers
+          .map((c, i) => {
+            const set = relabel[i];
+            const ip = reip[i];
+            let next = set ? { ...c, labels: labelsOf(set) } : c;
+            if (ip && next.networks[0]) next = { ...next, networks: [{ ...next.networks[0], ipv4: ip }, ...next.networks.slice(1)] };
+            return next;
+          })
+          .filter((_, i) => inB[i]);
+        s.sets.forEach((set, i) => count(set, parseLabels(s.containers[i]!.labels, { prefix: s.prefix, defaults: s.defaults }).ok));
+        const planA = buildRuleSet({ ...inputOf(s, a), networks: netsA });
+        const planB = buildRuleSet({ ...inputOf(s, b), networks: netsB });
+
+        expect(renderDiff(planA, planA).size, 'no change, no text').toBe(0);
+        const diff = [...renderDiff(planA, planB).values()].join('');
+        expectGrammar(diff, { diff: true });
+        const kernel = kernelFor(planA);
+        applyRestore(kernel, diff);
+        expect(kernelView(kernel)).toEqual(kernelView(kernelFor(planB)));
+        expect(compare(planB, stateOf(kernel)).clean).toBe(true);
+      }),
+      { numRuns: runs(1200) },
+    );
+  });
+
+  it('drift repair (renderFull against a tampered kernel) passes the grammar, converges, and keeps foreign rules', () => {
+    const world = fc.tuple(scenario({ maxContainers: 3 }), scenario({ maxContainers: 3 }), fc.array(drift, { maxLength: 5 }));
+    fc.assert(
+      fc.property(world, ([sa, sb, drifts]) => {
+        stats.runs++;
+        for (const s of [sa, sb]) s.sets.forEach((set, i) => count(set, parseLabels(s.containers[i]!.labels, { prefix: s.prefix, defaults: s.defaults }).ok));
+        const planA = buildRuleSet(inputOf(sa));
+        const planB = buildRuleSet(inputOf(sb));
+        const kernel = kernelFor(planA);
+        for (const d of drifts) applyDrift(kernel, d);
+        const foreign = foreignRules(kernel);
+        const before = cloneKernel(kernel);
+        const repair = [...renderFull(planB, stateOf(kernel)).values()].join('');
+        expectGrammar(repair, { diff: true });
+        applyRestore(kernel, repair);
+        expect(ownView(kernel)).toEqual(ownView(kernelFor(planB)));
+        expect(foreignRules(kernel), 'rules of other programs are left alone').toEqual(foreign);
+        const report = compare(planB, stateOf(kernel));
+        expect(report, `clean after repair; kernel before:\n${JSON.stringify(kernelView(before), null, 1)}`).toMatchObject({ clean: true });
+      }),
+      { numRuns: runs(800) },
+    );
+  });
+});
