@@ -12,8 +12,11 @@ export interface DoctorRun {
   config: Config;
   /** Runs the probes; bind it to a network namespace to examine that namespace. */
   queue: CommandQueue;
-  /** Prefix for daemon.json and /proc/sys ('/' on a real host). */
+  /** Prefix for daemon.json ('/' on a real host). */
   root?: string;
+  /** '/proc/sys' on a real host. */
+  sysctlDir?: string;
+  /** Where dockerd is looked for: '/proc' on a real host. */
   procDir?: string;
   dockerHost?: string;
   dockerTimeoutMs?: number;
@@ -22,7 +25,14 @@ export interface DoctorRun {
 export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
   const dockerHost = o.dockerHost ?? resolveDockerHost(o.config, process.env);
   const [host, docker] = await Promise.all([
-    collectHostFacts({ queue: o.queue, config: o.config, root: o.root ?? '/', procDir: o.procDir ?? '/proc', dockerHost }),
+    collectHostFacts({
+      queue: o.queue,
+      config: o.config,
+      root: o.root ?? '/',
+      sysctlDir: o.sysctlDir ?? '/proc/sys',
+      procDir: o.procDir ?? '/proc',
+      dockerHost,
+    }),
     readDockerFacts(dockerHost, o.dockerTimeoutMs),
   ]);
   return runChecks({ ...host, docker });

@@ -48,7 +48,7 @@ program
   .description('check the host: iptables backend, Docker, its own iptables off, swarm, forwarding, jumps (exit 1 on any fail)')
   .option('-c, --config <file>', 'config file')
   .option('--json', 'print JSON')
-  .option('--root <dir>', 'look for daemon.json and /proc/sys under this directory (for tests)')
+  .option('--root <dir>', 'look for daemon.json under this directory instead of / (for tests)')
   .action(async (o: { config?: string; json?: boolean; root?: string }) => {
     process.exitCode = await doctor(o);
   });

@@ -29,9 +29,9 @@ export async function probeSave(queue: CommandQueue, command: string): Promise<S
   return { command, found: true, version, backend, state: parseSave(r.stdout) };
 }
 
-/** A sysctl under /proc/sys, read by a process in the queue's namespace; undefined when it does not exist. */
-export async function readSysctl(queue: CommandQueue, root: string, key: string): Promise<string | undefined> {
-  const r = await queue.run('cat', [join(root, '/proc/sys', key)], { timeoutMs: 10_000 });
+/** A sysctl, read by a process in the queue's namespace; undefined when it does not exist. */
+export async function readSysctl(queue: CommandQueue, sysctlDir: string, key: string): Promise<string | undefined> {
+  const r = await queue.run('cat', [join(sysctlDir, key)], { timeoutMs: 10_000 });
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
@@ -135,8 +135,10 @@ export async function readDaemonJsonFacts(path: string, shownAs: string): Promis
 export interface ProbeOptions {
   queue: CommandQueue;
   config: Config;
-  /** Prefix for /etc/docker/daemon.json and /proc/sys, '/' on a real host; tests point it elsewhere. */
+  /** Prefix for /etc/docker/daemon.json (and dockerd's --config-file): '/' on a real host. */
   root: string;
+  /** Where the sysctls are: '/proc/sys' on a real host (read from inside the queue's namespace). */
+  sysctlDir: string;
   /** Where dockerd processes are looked for; '/proc' on a real host. */
   procDir: string;
   dockerHost: string;
@@ -152,10 +154,10 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
   const daemonPath = dockerd?.configFile ?? DAEMON_JSON;
   const shown = o.root === '/' ? daemonPath : join(o.root, daemonPath);
   const daemonJson = await readDaemonJsonFacts(join(o.root, daemonPath), shown);
-  const allForwarding = await readSysctl(o.queue, o.root, 'net/ipv4/conf/all/forwarding');
+  const allForwarding = await readSysctl(o.queue, o.sysctlDir, 'net/ipv4/conf/all/forwarding');
   const interfaces: DoctorFacts['sysctl']['interfaces'] = [];
   for (const name of o.config.externalInterfaces) {
-    interfaces.push({ name, forwarding: await readSysctl(o.queue, o.root, `net/ipv4/conf/${name}/forwarding`) });
+    interfaces.push({ name, forwarding: await readSysctl(o.queue, o.sysctlDir, `net/ipv4/conf/${name}/forwarding`) });
   }
   return {
     config: { defaultMode: o.config.defaults.mode, externalInterfaces: o.config.externalInterfaces },

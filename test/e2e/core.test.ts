@@ -180,6 +180,45 @@ describe('dockgate with a real dockerd', () => {
     expect(await save()).toBe(before);
   });
 
+  it('SIGHUP: a bad config is rejected and the old one stays; a good one is applied', async () => {
+    const before = await save();
+    await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\ndefaults:\n  mode: nat\n');
+    process.kill(daemon.pid, 'SIGHUP');
+    const rejected = await daemon.waitForLog((l) => l.event === 'reload-rejected', 3_000);
+    expect(String(rejected.err)).toContain('defaults.mode');
+    expect(await save()).toBe(before);
+    expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
+    // Only 192.0.2.0/24 by default now: web (no from label) closes to our client.
+    await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\ndefaults:\n  from: ["192.0.2.0/24"]\n');
+    process.kill(daemon.pid, 'SIGHUP');
+    await daemon.waitForLog((l) => l.event === 'reloaded', 3_000);
+    await waitFor('web closed by the new default', async () => (!(await httpGet(h.outside, url(8000), 800)).ok ? true : undefined), 4_000);
+    await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
+    process.kill(daemon.pid, 'SIGHUP');
+    await waitFor('web open again', async () => ((await httpGet(h.outside, url(8000))).ok ? true : undefined), 4_000);
+  });
+
+  it('Docker unreachable at start-up: a clear message and retries with backoff, no crash', async () => {
+    const lost = await startDaemon(h, ['run', '--config', configFile], { DOCKER_HOST: `unix://${h.tmpDir}/nothing-here.sock` });
+    const first = await lost.waitForLog((l) => l.event === 'docker-unreachable', 5_000);
+    expect(String(first.msg)).toContain('cannot reach Docker at unix://');
+    await lost.waitForLog((l) => l.event === 'docker-unreachable' && Number(l.attempt) >= 3, 5_000);
+    const delays = lost.lines
+      .filter((l): l is Record<string, unknown> => typeof l === 'object' && l !== null && (l as Record<string, unknown>).event === 'docker-unreachable')
+      .map((l) => Number(l.retryInMs));
+    expect(delays[2]).toBeGreaterThan(delays[0]!);
+    const stopped = await lost.stop('SIGTERM');
+    expect(stopped.code).toBe(0);
+  });
+
+  it('a bad config file stops start-up with exit 2 and names the key', async () => {
+    const bad = `${h.tmpDir}/bad.yaml`;
+    await writeFile(bad, 'sync:\n  debounce: 5\n');
+    const r = await runCli(h, ['run', '--config', bad]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('sync.debounce');
+  });
+
   it('flush leaves the firewall exactly as before dockgate ran', async () => {
     await daemon.stop('SIGTERM');
     const r = await runCli(h, ['flush']);
