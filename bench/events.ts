@@ -156,9 +156,11 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
     await new Promise((r) => setTimeout(r, 100)); // the generation lines follow the rules they commit
     const windowEnd = b.lastRule + 50;
     const restoreGens = rules.generations.filter((g) => g.comm.startsWith('iptables-rest') && g.at >= b.firstStart && g.at <= windowEnd);
+    // dockgate logs `sync` after its sysctl work, some ms after the kernel commit: a wider window
+    await new Promise((r) => setTimeout(r, 500));
     const syncLines = logLines(dg.d)
       .slice(linesBefore)
-      .filter((l) => l.event === 'sync' && l.kind !== 'none' && logTime(l) >= Math.floor(b.firstStart) && logTime(l) <= Math.ceil(windowEnd));
+      .filter((l) => l.event === 'sync' && l.kind !== 'none' && logTime(l) >= Math.floor(b.firstStart) && logTime(l) <= Math.ceil(b.lastRule + 500));
     const cpu1 = await procSample(dg.pid);
     o.log(`  burst ${o.burst}: last start event → last rule ${Math.round(b.lastRule - b.lastStart)} ms, ${new Set(restoreGens.map((g) => g.pid)).size} iptables-restore runs`);
 

@@ -8,12 +8,16 @@
 #   1. boot: dockgate.service active after boot, Type=notify readiness reached (ActiveState=active,
 #      SubState=running), the `ready` log line before systemd's "Started";
 #   2. a labelled container (dockgate.ports) reachable from another network namespace made inside
-#      the systemd container (veth to its root namespace); an unlabelled one not;
-#   3. `journalctl -u dockgate -o cat`: the service's lines are pino JSON;
-#   4. `systemctl reload dockgate` -> log event 'reloaded', same main pid;
-#   5. `systemctl restart docker` -> dockgate keeps running (same pid, no restart), logs
-#      'docker-connected' again, the rules and the reachability are back;
-#   6. no sandboxing errors in the journal; `systemd-analyze security dockgate` recorded.
+#      the systemd container (veth to its root namespace, behind an INPUT-DROP firewall unit);
+#      an unlabelled one not;
+#   3. `systemctl reload dockgate` with a good config (external_interfaces: [dgp0]) -> 'reloaded',
+#      same pid, then a dnat-mode container reachable; with a bad config -> 'reload-rejected',
+#      still active, old config in force;
+#   4. `systemctl restart docker` -> dockgate keeps running (same pid, NRestarts=0), logs
+#      'docker-connected' again, rules and reachability back;
+#   5. `systemctl stop dockgate` leaves the rules in place; `systemctl start` is ready again;
+#   6. `journalctl -u dockgate -o cat`: the service's lines are pino JSON, no error lines;
+#      no sandboxing errors from systemd; `systemd-analyze security dockgate` recorded.
 # Needs root. Output: a PASS/FAIL line per check; full log in /var/cache/dockgate-test/systemd-proof.log.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -119,13 +123,13 @@ PID0=$(dx systemctl show -p MainPID --value dockgate)
 # --- containers and reachability -----------------------------------------------------------------
 dg_log "containers and reachability"
 dx sh -c 'tar -C /opt/dgbox -c . | docker import -c "ENV PATH=/bin" - dgbox:latest' >>"$LOG" 2>&1
-web() { # name hostport [labels...]
-  local name=$1 hp=$2; shift 2
-  dx docker run -d --restart=always --name "$name" -p "$hp:8000" "$@" dgbox:latest \
+web() { # name [docker run args...]
+  local name=$1; shift
+  dx docker run -d --restart=always --name "$name" "$@" dgbox:latest \
     sh -c "echo $name > /www/index.html; exec httpd -f -p 8000 -h /www" >>"$LOG" 2>&1
 }
-web labelled 8000 -l dockgate.ports=8000
-web unlabelled 8001
+web labelled -p 8000:8000 -l dockgate.ports=8000
+web unlabelled -p 8001:8000
 # the outside client: a namespace inside the systemd container, veth to its root namespace
 dx ip netns add outside
 dx ip link add dgp0 type veth peer name dgp1 netns outside
@@ -135,24 +139,108 @@ outside ip link set lo up
 outside ip addr add 10.0.0.9/24 dev dgp1
 outside ip link set dgp1 up
 
-# get URL [tries]: 0 when an HTTP 2xx came back within a bounded number of tries
+# get URL [tries]: 0 when an HTTP 2xx with the expected body came back within bounded tries
 get() {
-  local url=$1 tries=${2:-20} i
+  local url=$1 want=$2 tries=${3:-20} i body
   for i in $(seq 1 "$tries"); do
-    outside curl -s -f --noproxy '*' -m 2 "$url" >/dev/null 2>&1 && return 0
+    body=$(outside curl -s -f --noproxy '*' -m 2 "$url" 2>/dev/null || true)
+    [ "$body" = "$want" ] && return 0
     sleep 0.5
   done
   return 1
 }
-check_reach() { # phase
-  if get http://10.0.0.5:8000/ 30; then pass "$1: labelled container reachable from the outside namespace (10.0.0.5:8000)"
-  else fail "$1: labelled container reachable from the outside namespace (10.0.0.5:8000)"; fi
-  if get http://10.0.0.5:8001/ 2; then fail "$1: unlabelled container NOT reachable (10.0.0.5:8001) - it answered"
-  else pass "$1: unlabelled container not reachable (10.0.0.5:8001)"; fi
+reach() { # phase name url
+  if get "$3" "$2" 30; then pass "$1: $2 reachable from the outside namespace ($3)"
+  else fail "$1: $2 reachable from the outside namespace ($3)"; fi
 }
-check_reach boot
+unreach() { # phase name url
+  if get "$3" "$2" 2; then fail "$1: $2 NOT reachable ($3) - it answered"
+  else pass "$1: $2 not reachable ($3)"; fi
+}
+reach boot labelled http://10.0.0.5:8000/
+unreach boot unlabelled http://10.0.0.5:8001/
 dxl iptables-save || true
-dxl dockgate status || true
+
+# --- reload ------------------------------------------------------------------------------------
+dg_log "reload"
+count() { dx journalctl _SYSTEMD_UNIT=dockgate.service -o cat --no-pager | grep -c "\"event\":\"$1\"" || true; }
+wait_count() { # event greater-than seconds
+  local i
+  for i in $(seq 1 $(( $3 * 4 ))); do [ "$(count "$1")" -gt "$2" ] && return 0; sleep 0.25; done
+  return 1
+}
+same_pid() { # what
+  local pid
+  pid=$(dx systemctl show -p MainPID --value dockgate)
+  [ "$pid" = "$PID0" ] && pass "$1: same main pid $PID0" || fail "$1: main pid $PID0 -> $pid"
+}
+# a good new config: dgp0 becomes an external interface (needed for dnat from the outside ns)
+dx cp /etc/dockgate/config.yaml /etc/dockgate/config.yaml.orig
+dx sed -i 's/^external_interfaces: \[\]/external_interfaces: [dgp0]/' /etc/dockgate/config.yaml
+dx grep -q '^external_interfaces: \[dgp0\]' /etc/dockgate/config.yaml || fail "could not edit external_interfaces in config.yaml"
+before=$(count reloaded)
+if dx systemctl reload dockgate >>"$LOG" 2>&1 && wait_count reloaded "$before" 10; then
+  pass "systemctl reload dockgate (good config) -> log event 'reloaded'"
+else
+  fail "systemctl reload dockgate (good config): no 'reloaded' line"
+fi
+same_pid "reload"
+dx sysctl -n net.ipv4.conf.dgp0.forwarding >>"$LOG" 2>&1 || true
+web dnat -l dockgate.mode=dnat -l dockgate.ports=10.0.0.5:8002:8000
+reach reload dnat http://10.0.0.5:8002/
+# a bad new config is rejected, the old one stays in force
+dx sh -c 'echo "no_such_key: 1" >> /etc/dockgate/config.yaml'
+before=$(count reload-rejected)
+dx systemctl reload dockgate >>"$LOG" 2>&1 || true
+if wait_count reload-rejected "$before" 10; then pass "systemctl reload dockgate (bad config) -> 'reload-rejected'"
+else fail "systemctl reload dockgate (bad config): no 'reload-rejected' line"; fi
+[ "$(dx systemctl is-active dockgate || true)" = active ] && pass "bad reload: dockgate still active" \
+  || fail "bad reload: dockgate not active"
+same_pid "bad reload"
+reach "bad reload" dnat http://10.0.0.5:8002/
+dx sed -i '/^no_such_key: 1$/d' /etc/dockgate/config.yaml
+
+# --- restart docker ------------------------------------------------------------------------------
+dg_log "systemctl restart docker"
+before=$(count docker-connected)
+T3=$(now)
+if dx systemctl restart docker >>"$LOG" 2>&1; then pass "systemctl restart docker"; else fail "systemctl restart docker"; fi
+if wait_count docker-connected "$before" 60; then pass "dockgate logged 'docker-connected' again $(since "$T3")s after the restart began"
+else fail "no new 'docker-connected' within 60s of the Docker restart"; fi
+show2=$(dx systemctl show -p ActiveState,SubState,NRestarts,MainPID dockgate | tr '\n' ' ')
+note "after docker restart: $show2"
+if [[ "$show2" == *"ActiveState=active"* && "$show2" == *"NRestarts=0"* && "$show2" == *"MainPID=$PID0 "* ]]; then
+  pass "dockgate kept running through the Docker restart ($show2)"
+else
+  fail "dockgate did not keep running through the Docker restart ($show2)"
+fi
+# the containers come back (--restart=always); the rules must follow them
+reach "after docker restart" labelled http://10.0.0.5:8000/
+unreach "after docker restart" unlabelled http://10.0.0.5:8001/
+reach "after docker restart" dnat http://10.0.0.5:8002/
+note "docker restart -> all reachable again: $(since "$T3")s"
+rules=$(dx iptables-save)
+section "iptables-save after docker restart"; note "$rules"
+grep -q 'labelled/' <<<"$rules" && grep -q 'dnat/' <<<"$rules" \
+  && pass "rules naming the labelled and dnat containers are back in iptables-save" \
+  || fail "no rules naming the labelled/dnat containers in iptables-save"
+st=$(dx dockgate status --json 2>>"$LOG" || true)
+section "dockgate status --json"; note "$st"
+drift=$(node -e 'try { const s = JSON.parse(require("fs").readFileSync(0, "utf8")); const d = s.drift ?? s.inSync;
+  console.log(typeof d === "object" && d !== null ? JSON.stringify(d.drift ?? d) : String(d)); } catch (e) { console.log("unparsable"); }' <<<"$st")
+note "status drift field: $drift"
+
+# --- stop/start: SIGTERM leaves the rules in place -----------------------------------------------
+dg_log "systemctl stop/start dockgate"
+dx systemctl stop dockgate >>"$LOG" 2>&1 || true
+[ "$(dx systemctl show -p Result --value dockgate)" = success ] && pass "systemctl stop dockgate: Result=success" \
+  || fail "systemctl stop dockgate: Result=$(dx systemctl show -p Result --value dockgate)"
+reach "dockgate stopped" labelled http://10.0.0.5:8000/
+T4=$(now)
+if dx systemctl start dockgate >>"$LOG" 2>&1; then pass "systemctl start dockgate returned (ready) after $(since "$T4")s"
+else fail "systemctl start dockgate"; fi
+PID0=$(dx systemctl show -p MainPID --value dockgate)
+reach "dockgate restarted" dnat http://10.0.0.5:8002/
 
 # --- journal -----------------------------------------------------------------------------------
 js=$(dx journalctl _SYSTEMD_UNIT=dockgate.service -o cat --no-pager)
@@ -171,43 +259,10 @@ ucat=$(dx journalctl -u dockgate -o cat --no-pager)
 section "journalctl -u dockgate -o cat"; note "$ucat"
 grep -q '"event":"applied"' <<<"$ucat" && pass "journalctl -u dockgate -o cat shows the 'applied' lines" \
   || fail "journalctl -u dockgate -o cat shows no 'applied' line"
-
-# --- reload ------------------------------------------------------------------------------------
-dg_log "reload"
-count() { dx journalctl _SYSTEMD_UNIT=dockgate.service -o cat --no-pager | grep -c "\"event\":\"$1\"" || true; }
-before=$(count reloaded)
-if dx systemctl reload dockgate >>"$LOG" 2>&1; then
-  ok=0
-  for _ in $(seq 1 40); do [ "$(count reloaded)" -gt "$before" ] && { ok=1; break; }; sleep 0.25; done
-  [ "$ok" = 1 ] && pass "systemctl reload dockgate -> log event 'reloaded'" || fail "systemctl reload dockgate: no 'reloaded' line"
-else
-  fail "systemctl reload dockgate exited non-zero"
-fi
-[ "$(dx systemctl show -p MainPID --value dockgate)" = "$PID0" ] && pass "reload: same main pid $PID0" \
-  || fail "reload: main pid changed"
-
-# --- restart docker ------------------------------------------------------------------------------
-dg_log "systemctl restart docker"
-before=$(count docker-connected)
-T3=$(now)
-if dx systemctl restart docker >>"$LOG" 2>&1; then pass "systemctl restart docker"; else fail "systemctl restart docker"; fi
-ok=0
-for _ in $(seq 1 120); do [ "$(count docker-connected)" -gt "$before" ] && { ok=1; break; }; sleep 0.5; done
-[ "$ok" = 1 ] && pass "dockgate logged 'docker-connected' again after $(since "$T3")s" \
-  || fail "no new 'docker-connected' within 60s of the Docker restart"
-show2=$(dx systemctl show -p ActiveState,SubState,NRestarts,MainPID dockgate | tr '\n' ' ')
-note "after docker restart: $show2"
-if [[ "$show2" == *"ActiveState=active"* && "$show2" == *"NRestarts=0"* && "$show2" == *"MainPID=$PID0 "* ]]; then
-  pass "dockgate kept running through the Docker restart ($show2)"
-else
-  fail "dockgate did not keep running through the Docker restart ($show2)"
-fi
-# containers come back (--restart=always); the rules must follow them
-check_reach "after docker restart"
-rules=$(dx iptables-save)
-section "iptables-save after docker restart"; note "$rules"
-grep -q 'labelled/' <<<"$rules" && pass "rules for the labelled container are back in iptables-save" \
-  || fail "no rule naming the labelled container in iptables-save"
+errs=$(grep -E '"level":(50|60)|"event":"(sysctl-failed|restore-failed|sync-failed|conntrack-missing|notify-failed)"' <<<"$js" \
+  | grep -vE '"event":"(reload-rejected|docker-[a-z]+)"' || true)
+[ -z "$errs" ] && pass "no error-level lines from dockgate (besides the intended reload-rejected and Docker's restart)" \
+  || fail "error lines from dockgate: $(head -c 600 <<<"$errs")"
 
 # --- the unit's sandbox --------------------------------------------------------------------------
 sj=$(dx journalctl -u dockgate -o cat --no-pager -p warning)

@@ -29,7 +29,7 @@ DG_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Packages of the base image. Both images (the test image and the systemd proof) use it.
 DG_BASE_PACKAGES=(
   iptables nftables docker.io busybox-static curl iproute2 conntrack ca-certificates
-  systemd systemd-sysv dbus procps kmod less
+  systemd systemd-sysv dbus procps kmod less python3
 )
 
 dg_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -8,7 +8,8 @@ import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Iptables, RestoreError, SaveError } from '../dataplane/iptables.js';
 import { renderDockerFlush } from '../host/docker-chains.js';
-import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit } from '../host/install-files.js';
+import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../host/install-files.js';
+import type { FileAction } from '../host/install-plan.js';
 import { InstallError, planInstall, planUninstall } from '../host/install-plan.js';
 import { CONFIG_PATH, STATE_PATH } from '../host/install-state.js';
 import { CliError } from './context.js';
@@ -48,6 +49,13 @@ function planError(command: string, err: unknown): never {
     throw new CliError(`dockgate ${command}: ${err.problems.join(`\ndockgate ${command}: `)}`, 1);
   }
   throw err;
+}
+
+async function ensureWritable(command: string, root: string, actions: readonly FileAction[]): Promise<void> {
+  const denied = await unwritable(root, actions);
+  if (denied.length > 0) {
+    throw new CliError(`dockgate ${command}: cannot write in ${denied.join(', ')} (run it as root); nothing was changed`, 1);
+  }
 }
 
 /** The config dockgate will run with: the one under the root, else the packaged default. */
@@ -94,6 +102,7 @@ export async function install(options: InstallOptions): Promise<void> {
     }
   }
 
+  await ensureWritable('install', root, plan.actions);
   await applyActions(root, plan.actions);
   out(`dockgate install${root === '/' ? '' : ` (root ${root})`}:`);
   for (const line of plan.report) out(`  ${line}`);
@@ -126,7 +135,11 @@ export async function install(options: InstallOptions): Promise<void> {
   out('');
   out('Still to do:');
   out('  systemctl daemon-reload');
-  if (plan.dockerChanges.length > 0) out('  systemctl restart docker        # once: Docker reads daemon.json only at start');
+  if (plan.dockerChanges.length > 0) {
+    // Chains flushed while the old dockerd still has iptables on: its next `-p` would fail.
+    const why = options.flushDockerChains ? 'now: until then Docker runs with iptables on, without its chains' : 'once: Docker reads daemon.json only at start';
+    out(`  systemctl restart docker        # ${why}`);
+  }
   if (!options.flushDockerChains) {
     out("  dockgate install --flush-docker-chains   # after Docker's restart: removes its old DOCKER* chains");
   }
@@ -143,6 +156,7 @@ export async function uninstall(options: { root?: string }): Promise<void> {
   } catch (err) {
     planError('uninstall', err);
   }
+  await ensureWritable('uninstall', root, plan.actions);
   const { keptDirs } = await applyActions(root, plan.actions);
   out(`dockgate uninstall${root === '/' ? '' : ` (root ${root})`}:`);
   for (const line of plan.report) out(`  ${line}`);

@@ -1,6 +1,8 @@
 // `dockgate run`: the daemon's process lifecycle (signals, readiness, exit codes).
 import { ConfigError, loadConfig } from '../config/load.js';
+import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
+import { notifyReady } from '../daemon/notify.js';
 import { createLogger } from '../log.js';
 import { dockerFor, readConfig } from './context.js';
 
@@ -8,7 +10,8 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   const config = readConfig(options.config);
   const log = createLogger(config.logLevel);
   const docker = dockerFor(config);
-  const daemon = new Daemon({ config, docker, log });
+  const queue = new CommandQueue();
+  const daemon = new Daemon({ config, docker, log, queue });
   log.info({ event: 'starting', docker: docker.host, config: options.config ?? '(default)', node: process.version }, 'dockgate starting');
 
   let stopping = false;
@@ -33,4 +36,6 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
 
   daemon.start();
   await daemon.ready;
+  // systemd (Type=notify) counts the unit as started only once the first rule set is in place.
+  await notifyReady(queue, log);
 }

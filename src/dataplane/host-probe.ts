@@ -2,7 +2,7 @@
 // dockerd's command line and daemon.json. Processes run through the CommandQueue, so a queue
 // bound to a network namespace probes that namespace (sysctls under /proc/sys/net are per
 // namespace and are read by a `cat` running inside it). Reads only; changes nothing.
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DAEMON_JSON, readDaemonSettings } from '../host/daemon-json.js';
@@ -90,6 +90,10 @@ export function parseDockerdArgs(argv: readonly string[]): Omit<DockerdFlags, 'p
  */
 export async function findDockerd(procDir: string, dockerHost: string): Promise<DockerdFlags | undefined> {
   const want = normaliseHost(dockerHost);
+  // A socket path names the same socket only within one mount namespace: a dockerd in a container
+  // (its own `-H fd://`) is not the one behind our /run/docker.sock.
+  const mountNs = (pid: string): Promise<string | undefined> => readlink(join(procDir, pid, 'ns/mnt')).catch(() => undefined);
+  const ours = await mountNs('self');
   let entries: string[];
   try {
     entries = await readdir(procDir);
@@ -107,6 +111,8 @@ export async function findDockerd(procDir: string, dockerHost: string): Promise<
     } catch {
       continue; // gone meanwhile
     }
+    const theirs = await mountNs(e);
+    if (ours !== undefined && theirs !== undefined && ours !== theirs) continue;
     const parsed = parseDockerdArgs(cmdline.split('\0').filter((a) => a !== ''));
     const hosts = parsed.hosts.length > 0 ? parsed.hosts.map(normaliseHost) : [normaliseHost('')];
     if (!hosts.includes(want)) continue;

@@ -136,7 +136,7 @@ function effective(f: DoctorFacts, key: string, flag: keyof Omit<DockerdFlags, '
     if (typeof v === 'boolean') return { value: v, source: `${f.daemonJson.path}` };
     return { value: undefined, source: `${f.daemonJson.path} has ${JSON.stringify(v)}, not true or false` };
   }
-  return { value: undefined, source: 'not set' };
+  return { value: undefined, source: f.dockerd ? 'set neither in daemon.json nor by dockerd flags' : "not set in daemon.json (dockerd's flags not visible from here)" };
 }
 
 const FIX = 'set it to false in daemon.json (`dockgate install` does) and restart Docker';
@@ -238,8 +238,10 @@ export function checkInterfaces(f: DoctorFacts): CheckResult[] {
 }
 
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
-  const policy = f.iptables.state?.get('filter')?.policies.get('FORWARD');
-  if (policy === undefined) return warn('forward-policy', 'not checked: cannot read the filter table');
+  const state = f.iptables.state;
+  if (!state) return warn('forward-policy', 'not checked: cannot read iptables');
+  // No filter table at all (nf_tables before anyone wrote to it) forwards like policy ACCEPT.
+  const policy = state.get('filter')?.policies.get('FORWARD') ?? 'ACCEPT';
   if (policy === 'ACCEPT') return warn('forward-policy', 'FORWARD policy is ACCEPT: dockgate fails closed for bridges but other forwarded traffic is accepted');
   return ok('forward-policy', `FORWARD policy is ${policy}`);
 }

@@ -1,7 +1,8 @@
 // The file side of install/uninstall: reads the snapshot the planner needs and carries out its
 // actions under the install root. Every write goes to a temporary file first and is renamed into
 // place, so a crash never leaves half a daemon.json behind.
-import { lstat, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, mkdir, readFile, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type FileAction, type HostSnapshot, SNAPSHOT_FILES, SNAPSHOT_LINKS, parentDirs } from './install-plan.js';
@@ -63,10 +64,37 @@ async function writeAtomic(target: string, text: string, mode: number | undefine
   }
 }
 
+/** A symlinked file (daemon.json kept elsewhere, say) is written where it points, keeping the link. */
+async function writeTarget(path: string): Promise<string> {
+  try {
+    if ((await lstat(path)).isSymbolicLink()) return await realpath(path);
+  } catch {
+    // does not exist yet
+  }
+  return path;
+}
+
+/**
+ * Paths the actions cannot write (their nearest existing directory is not writable): checked
+ * before the first write, so that a run without root privileges changes nothing.
+ */
+export async function unwritable(root: string, actions: readonly FileAction[]): Promise<string[]> {
+  const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+  const out: string[] = [];
+  for (const a of actions) {
+    // the directory that must accept the change: the nearest existing one above the path
+    let dir = dirname(under(root, a.path));
+    while (dir !== dirname(dir) && !(await exists(dir))) dir = dirname(dir);
+    const writable = await access(dir, constants.W_OK).then(() => true, () => false);
+    if (!writable && !out.includes(dir)) out.push(dir);
+  }
+  return out;
+}
+
 export async function applyActions(root: string, actions: readonly FileAction[]): Promise<ApplyResult> {
   const keptDirs: string[] = [];
   for (const a of actions) {
-    const target = under(root, a.path);
+    const target = a.kind === 'write' ? await writeTarget(under(root, a.path)) : under(root, a.path);
     switch (a.kind) {
       case 'mkdir':
         await mkdir(target, { mode: 0o755 });

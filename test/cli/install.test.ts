@@ -2,7 +2,7 @@
 // `--flush-docker-chains` against the firewall of a network namespace this test makes.
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,6 +162,19 @@ describe('dockgate install / uninstall into a temp root', () => {
     expect(r.stdout).toContain('kept /etc/dockgate: not empty');
     expect(await read('etc/dockgate/config.yaml')).toBe('external_interfaces: [eth0]\n');
     expect(existsSync(join(root, 'etc/systemd/system/dockgate.service'))).toBe(false);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/setpriv'))('run without root privileges, fails before writing anything', async () => {
+    await put(DAEMON, '{}\n');
+    await chmod(base, 0o755); // mkdtemp's 0700 would hide the root from the unprivileged user entirely
+    const before = await tree(root);
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'install', '--root', root], {
+      reject: false,
+      timeout: 60_000,
+    });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/cannot write in .* \(run it as root\); nothing was changed/);
+    expect(await tree(root)).toEqual(before);
   });
 
   it('uninstall without an install record is an error that changes nothing', async () => {

@@ -185,6 +185,24 @@ export interface DockerHost {
   logTail(lines?: number): Promise<string>;
   /** stops everything; never throws; idempotent */
   stop(): Promise<void>;
+  /**
+   * Restarts dockerd the way a package upgrade or `systemctl restart docker` does: SIGTERM by pid
+   * (SIGKILL after `stopTimeoutMs`, default 30s), then the same command line again (same roots,
+   * socket, config, namespace); resolves once `docker info` answers. Without live-restore (the
+   * default here) its containers die with it; those run with `--restart always` come back.
+   * `dockerdPid` changes. Throws (with dockerd's log tail) when it does not come back in time.
+   */
+  restartDockerd(opts?: { stopTimeoutMs?: number; startTimeoutMs?: number }): Promise<DockerdRestart>;
+}
+
+export interface DockerdRestart {
+  /** from SIGTERM until the old dockerd was gone */
+  stopMs: number;
+  /** from SIGTERM until `docker info` answered again */
+  downMs: number;
+  /** whether the old dockerd had to be SIGKILLed */
+  killed: boolean;
+  pid: number;
 }
 
 export interface DockerHostOptions {
@@ -255,6 +273,7 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
   let child: ChildProcess | undefined;
   let exited: Promise<ExitInfo> | undefined;
   let stopping: Promise<void> | undefined;
+  let launch: ((timeoutMs: number) => Promise<void>) | undefined;
   const daemons = new Set<DaemonProcess>();
 
   const docker: DockerHost['docker'] = (args, o = {}) =>
@@ -301,6 +320,35 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
     return stopping;
   };
 
+  const restartDockerd = async (o: { stopTimeoutMs?: number; startTimeoutMs?: number } = {}): Promise<DockerdRestart> => {
+    const c = child;
+    const ex = exited;
+    const pid = c?.pid;
+    if (stopping) throw new Error('restartDockerd: the Docker host is stopping');
+    if (!launch || !c || !ex || pid === undefined || c.exitCode !== null || c.signalCode !== null) {
+      throw new Error('restartDockerd: dockerd is not running');
+    }
+    const t0 = Date.now();
+    let killed = false;
+    killQuiet(pid, 'SIGTERM');
+    if ((await withTimeout(ex, o.stopTimeoutMs ?? 30_000)) === undefined) {
+      killed = true;
+      killQuiet(pid, 'SIGKILL');
+      await withTimeout(ex, 5_000);
+    }
+    await waitGone([pid], 5_000);
+    untrack(pid);
+    const stopMs = Date.now() - t0;
+    try {
+      await launch(o.startTimeoutMs ?? startTimeoutMs);
+    } catch (err) {
+      const tail = await tailFile(logFile, 40);
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(`restartDockerd failed: ${msg}\n--- dockerd log (tail) ---\n${tail}`);
+    }
+    return { stopMs, downMs: Date.now() - t0, killed, pid: h.dockerdPid };
+  };
+
   const h: DockerHost = {
     get host(): Netns {
       if (!host) throw new Error('no host ns');
@@ -323,6 +371,7 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
     logFile,
     logTail: (lines = 40) => tailFile(logFile, lines),
     stop,
+    restartDockerd: (o) => restartDockerd(o),
   };
   hostDaemons.set(h, daemons);
   liveHosts.add(h);
@@ -357,41 +406,46 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
       '--log-level', 'info',
       ...(opts.ipForward === undefined ? [] : [`--ip-forward=${opts.ipForward}`]),
     ];
-    const logFd = openSync(logFile, 'a');
-    try {
-      child = spawn('nsenter', args, {
-        detached: true, // own process group: a ^C of the test run does not reach it
-        stdio: ['ignore', logFd, logFd],
-        env: { ...process.env, PATH: sbinPath(), DOCKER_HOST: '' },
+    // Spawns dockerd and waits (bounded) until it answers; used again by restartDockerd().
+    launch = async (timeoutMs: number): Promise<void> => {
+      const logFd = openSync(logFile, 'a');
+      let c: ChildProcess;
+      try {
+        c = spawn('nsenter', args, {
+          detached: true, // own process group: a ^C of the test run does not reach it
+          stdio: ['ignore', logFd, logFd],
+          env: { ...process.env, PATH: sbinPath(), DOCKER_HOST: '' },
+        });
+      } finally {
+        closeSync(logFd);
+      }
+      child = c;
+      const ex = exitPromise(c);
+      exited = ex;
+      await new Promise<void>((resolve, reject) => {
+        c.once('spawn', () => resolve());
+        c.once('error', reject);
       });
-    } finally {
-      closeSync(logFd);
-    }
-    const c = child;
-    exited = exitPromise(c);
-    await new Promise<void>((resolve, reject) => {
-      c.once('spawn', () => resolve());
-      c.once('error', reject);
-    });
-    if (c.pid === undefined) throw new Error('dockerd did not start');
-    track(c.pid);
-    h.dockerdPid = c.pid;
+      if (c.pid === undefined) throw new Error('dockerd did not start');
+      track(c.pid);
+      h.dockerdPid = c.pid;
 
-    const ex = exited;
-    let dead: ExitInfo | undefined;
-    void ex.then((e) => {
-      dead = e;
-    });
-    await waitFor(
-      'docker info',
-      async () => {
-        if (dead) throw new WaitAbort(`dockerd exited (code ${dead.code}, signal ${dead.signal})`);
-        const r = await docker(['info', '--format', '{{.ServerVersion}}'], { reject: false, timeoutMs: 5_000 });
-        return r.exitCode === 0 && r.stdout.trim() !== '' ? true : undefined;
-      },
-      startTimeoutMs,
-      200,
-    );
+      let dead: ExitInfo | undefined;
+      void ex.then((e) => {
+        dead = e;
+      });
+      await waitFor(
+        'docker info',
+        async () => {
+          if (dead) throw new WaitAbort(`dockerd exited (code ${dead.code}, signal ${dead.signal})`);
+          const r = await docker(['info', '--format', '{{.ServerVersion}}'], { reject: false, timeoutMs: 5_000 });
+          return r.exitCode === 0 && r.stdout.trim() !== '' ? true : undefined;
+        },
+        timeoutMs,
+        200,
+      );
+    };
+    await launch(startTimeoutMs);
     await buildImage(docker, tmpDir);
     return h;
   } catch (err) {

@@ -154,73 +154,78 @@ export const hostileValue: fc.Arbitrary<string> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Near-valid values: built from the label grammar, then (sometimes) mutated
 
+/** fc.oneof of a good and a bad generator; with `bad` 0 only the good one. */
+const goodOrBad = <T>(good: fc.Arbitrary<T>, badArb: fc.Arbitrary<T>, goodWeight: number, bad: number): fc.Arbitrary<T> =>
+  bad === 0 ? good : fc.oneof({ weight: goodWeight, arbitrary: good }, { weight: bad, arbitrary: badArb });
+
 const BAD_PORTS = ['0', '65536', '99999', '080', '+80', '-80', '80.0', '0x50', '８０', '1e3', '', '٨٠', '00', '655350'];
-const portText = fc.oneof({ weight: 12, arbitrary: port.map(String) }, { weight: 1, arbitrary: fc.constantFrom(...BAD_PORTS) });
+const BAD_PROTOS = ['/TCP', '/sctp', '/', '/tcp/udp', '/udp ', '/tcp,'];
+const BAD_HOST_IPS = ['01.2.3.4', '1.2.3', '256.0.0.1', '1.2.3.4/32', '[1.2.3.4]', '::1', '[::1', 'localhost', '[]'];
+const BAD_FROM = [
+  '10.0.0.5/8', '10.0.0.0/33', '10.0.0.0/08', '10.0.0.0/', '::ffff:1.2.3.4', 'localhost', 'any', '0/0',
+  '10.0.0.0 /8', '*', '10.0.0.0/8/8', '2001:db8::/129', '1.2.3.4/-1', '1.2.3.4/32 ',
+];
 
-const range = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(fc.integer({ min: 1, max: 65500 }), fc.integer({ min: 0, max: 20 })).map(([a, d]) => ({ a, b: a + d })) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 2, max: 65535 }), fc.integer({ min: 1, max: 50 })).map(([a, d]) => ({ a, b: Math.max(1, a - d) })) }, // reversed
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 60000 }).map((a) => ({ a, b: a + 1500 })) }, // too many ports
-);
-const rangeText = range.map(({ a, b }) => `${a}-${b}`);
-
-const proto = fc.oneof(
-  { weight: 10, arbitrary: fc.constantFrom('', '/tcp', '/udp') },
-  { weight: 1, arbitrary: fc.constantFrom('/TCP', '/sctp', '/', '/tcp/udp', '/udp ', '/tcp,') },
-);
-
-const hostIp = fc.oneof(
-  { weight: 6, arbitrary: fc.oneof(ipv4, fc.constantFrom('0.0.0.0', '127.0.0.1', '10.0.0.5')) },
-  { weight: 2, arbitrary: fc.constantFrom('[::1]', '[2001:db8::1]', '[::]', '[2001:DB8:0:0::1]', '[fe80::1]') },
-  { weight: 1, arbitrary: fc.constantFrom('01.2.3.4', '1.2.3', '256.0.0.1', '1.2.3.4/32', '[1.2.3.4]', '::1', '[::1', 'localhost', '[]') },
-);
-
-const portEntry = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(portText, proto).map(([p, pr]) => p + pr) },
-  { weight: 2, arbitrary: fc.tuple(rangeText, proto).map(([r, pr]) => r + pr) },
-  { weight: 3, arbitrary: fc.tuple(portText, portText, proto).map(([h, c, pr]) => `${h}:${c}${pr}`) },
-  { weight: 3, arbitrary: fc.tuple(hostIp, portText, portText, proto).map(([ip, h, c, pr]) => `${ip}:${h}:${c}${pr}`) },
-  {
-    weight: 1,
-    arbitrary: fc
-      .tuple(fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 0, max: 10 }), fc.integer({ min: -1, max: 1 }), proto)
-      .map(([h, c, d, skew, pr]) => `${h}-${h + d}:${c}-${c + Math.max(0, d + skew)}${pr}`),
-  },
-  { weight: 1, arbitrary: fc.tuple(portText, portText).map(([h, c]) => `${h}:${c}`) },
-);
-
-const listSep = fc.oneof({ weight: 8, arbitrary: fc.constantFrom(',', ', ', ' ,') }, { weight: 1, arbitrary: fc.constantFrom(',,', ';', ' ', ',\n') });
-const edgeSpace = fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom(' ', '  ', '\t', ',') });
-
-const list = (entry: fc.Arbitrary<string>, max: number): fc.Arbitrary<string> =>
-  fc
-    .tuple(edgeSpace, fc.array(fc.tuple(entry, listSep), { minLength: 1, maxLength: max }), edgeSpace)
-    .map(([a, items, b]) => a + items.map(([e, s], i) => (i === items.length - 1 ? e : e + s)).join('') + b);
-
-export const portsValue = list(portEntry, 4);
-
-const fromEntry = fc.oneof(
-  { weight: 6, arbitrary: cidr4(0, 32) },
-  { weight: 3, arbitrary: ipv4 },
-  { weight: 2, arbitrary: fc.constantFrom('0.0.0.0/0', '::/0', '2001:db8::/32', '2001:DB8::/32', '::1', 'fe80::/10', '2001:db8:0:0:0:0:0:1') },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(
-      '10.0.0.5/8', '10.0.0.0/33', '10.0.0.0/08', '10.0.0.0/', '::ffff:1.2.3.4', 'localhost', 'any', '0/0',
-      '10.0.0.0 /8', '*', '10.0.0.0/8/8', '2001:db8::/129', '1.2.3.4/-1', '1.2.3.4/32 ',
+/**
+ * The label grammar as generators. `bad` is the weight of grammar-breaking variants at each
+ * choice point (0: every value is valid).
+ */
+function grammar(bad: number) {
+  const portText = goodOrBad(port.map(String), fc.constantFrom(...BAD_PORTS), 12, bad);
+  const okRange = fc.tuple(fc.integer({ min: 1, max: 65500 }), fc.integer({ min: 0, max: 20 })).map(([a, d]) => ({ a, b: a + d }));
+  const badRange = fc.oneof(
+    fc.tuple(fc.integer({ min: 2, max: 65535 }), fc.integer({ min: 1, max: 50 })).map(([a, d]) => ({ a, b: Math.max(1, a - d) })), // reversed
+    fc.integer({ min: 1, max: 60000 }).map((a) => ({ a, b: a + 1500 })), // too many ports
+  );
+  const rangeText = goodOrBad(okRange, badRange, 8, bad).map(({ a, b }) => `${a}-${b}`);
+  const proto = goodOrBad(fc.constantFrom('', '/tcp', '/udp'), fc.constantFrom(...BAD_PROTOS), 10, bad);
+  const hostIp = goodOrBad(
+    fc.oneof(
+      { weight: 6, arbitrary: fc.oneof(ipv4, fc.constantFrom('0.0.0.0', '127.0.0.1', '10.0.0.5')) },
+      { weight: 2, arbitrary: fc.constantFrom('[::1]', '[2001:db8::1]', '[::]', '[2001:DB8:0:0::1]', '[fe80::1]') },
     ),
-  },
-);
-export const fromValue = list(fromEntry, 4);
+    fc.constantFrom(...BAD_HOST_IPS),
+    8,
+    bad,
+  );
+  const rangedMapping = fc
+    .tuple(fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 0, max: 10 }), bad === 0 ? fc.constant(0) : fc.integer({ min: -1, max: 1 }), proto)
+    .map(([h, c, d, skew, pr]) => `${h}-${h + d}:${c}-${c + Math.max(0, d + skew)}${pr}`);
+  const portEntry = fc.oneof(
+    { weight: 4, arbitrary: fc.tuple(portText, proto).map(([p, pr]) => p + pr) },
+    { weight: 2, arbitrary: fc.tuple(rangeText, proto).map(([r, pr]) => r + pr) },
+    { weight: 3, arbitrary: fc.tuple(portText, portText, proto).map(([h, c, pr]) => `${h}:${c}${pr}`) },
+    { weight: 3, arbitrary: fc.tuple(hostIp, portText, portText, proto).map(([ip, h, c, pr]) => `${ip}:${h}:${c}${pr}`) },
+    { weight: 1, arbitrary: rangedMapping },
+  );
+  const listSep = goodOrBad(fc.constantFrom(',', ', ', ' ,'), fc.constantFrom(',,', ';', ' ', ',\n'), 8, bad);
+  const edgeSpace = goodOrBad(fc.constantFrom('', '', '', ' '), fc.constantFrom('\t', ',', '\n'), 8, bad);
+  const list = (entry: fc.Arbitrary<string>, max: number): fc.Arbitrary<string> =>
+    fc
+      .tuple(edgeSpace, fc.array(fc.tuple(entry, listSep), { minLength: 1, maxLength: max }), edgeSpace)
+      .map(([a, items, b]) => a + items.map(([e, sep], i) => (i === items.length - 1 ? e : e + sep)).join('') + b);
+  const fromEntry = goodOrBad(
+    fc.oneof(
+      { weight: 6, arbitrary: cidr4(0, 32) },
+      { weight: 3, arbitrary: ipv4 },
+      { weight: 2, arbitrary: fc.constantFrom('0.0.0.0/0', '::/0', '2001:db8::/32', '2001:DB8::/32', '::1', 'fe80::/10', '2001:db8:0:0:0:0:0:1') },
+    ),
+    fc.constantFrom(...BAD_FROM),
+    11,
+    bad,
+  );
+  return {
+    ports: list(portEntry, 4),
+    from: list(fromEntry, 4),
+    mode: goodOrBad(fc.constantFrom('proxy', 'dnat', ' dnat', 'proxy '), fc.constantFrom('PROXY', 'nat', 'proxy,dnat', 'dnat\n', '', 'Dnat', '\tproxy'), 6, bad),
+    egress: goodOrBad(fc.constantFrom('true', 'false', 'true '), fc.constantFrom('True', '1', 'yes', 'false\t', '', 'FALSE', '\ntrue'), 6, bad),
+  };
+}
 
-export const modeValue = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('proxy', 'dnat') },
-  { weight: 1, arbitrary: fc.constantFrom(' dnat ', 'PROXY', 'nat', 'proxy,dnat', 'dnat\n', '', 'Dnat', 'proxy ') },
-);
-export const egressValue = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('true', 'false') },
-  { weight: 1, arbitrary: fc.constantFrom(' true', 'True', '1', 'yes', 'false\t', '', 'FALSE', 'true ') },
-);
+/** Valid values of every label, in all the forms the grammar allows. */
+export const validValue = grammar(0);
+/** Values built from the grammar where any piece may break it. */
+export const structuredValue = grammar(1);
 
 type Mutation =
   | { op: 'insert'; at: number; ch: string }
@@ -255,13 +260,6 @@ export const mutated = (value: fc.Arbitrary<string>): fc.Arbitrary<string> =>
 
 export const KNOWN = ['ports', 'from', 'mode', 'egress'] as const;
 export type KnownLabel = (typeof KNOWN)[number];
-
-export const structuredValue: Record<KnownLabel, fc.Arbitrary<string>> = {
-  ports: portsValue,
-  from: fromValue,
-  mode: modeValue,
-  egress: egressValue,
-};
 
 // ---------------------------------------------------------------------------------------------
 // Label maps
@@ -305,18 +303,31 @@ export interface LabelSet {
   entries: Array<[string, string]>;
 }
 
+const labelSetCache = new Map<string, fc.Arbitrary<LabelSet>>();
+
+/** Label sets under `prefix` (built once per prefix: building arbitraries is not cheap). */
 export function labelSet(prefix = 'dockgate'): fc.Arbitrary<LabelSet> {
+  let arb = labelSetCache.get(prefix);
+  if (!arb) {
+    arb = buildLabelSet(prefix);
+    if (labelSetCache.size < 1000) labelSetCache.set(prefix, arb);
+  }
+  return arb;
+}
+
+function buildLabelSet(prefix: string): fc.Arbitrary<LabelSet> {
   const known = (name: KnownLabel): string => `${prefix}.${name}`;
+  const cleanValue = (k: KnownLabel) => fc.oneof({ weight: 4, arbitrary: validValue[k] }, { weight: 1, arbitrary: structuredValue[k] });
   const clean = fc
     .record(
-      { ports: structuredValue.ports, from: structuredValue.from, mode: structuredValue.mode, egress: structuredValue.egress },
+      { ports: cleanValue('ports'), from: cleanValue('from'), mode: cleanValue('mode'), egress: cleanValue('egress') },
       { requiredKeys: [] },
     )
     .map((r): LabelSet => ({ style: 'clean', entries: Object.entries(r).map(([k, v]) => [known(k as KnownLabel), v as string]) }));
   const mutatedSet = fc
     .tuple(
       fc.record(
-        { ports: structuredValue.ports, from: structuredValue.from, mode: structuredValue.mode, egress: structuredValue.egress },
+        { ports: validValue.ports, from: validValue.from, mode: validValue.mode, egress: validValue.egress },
         { requiredKeys: [] },
       ),
       fc.constantFrom(...KNOWN),
@@ -334,8 +345,8 @@ export function labelSet(prefix = 'dockgate'): fc.Arbitrary<LabelSet> {
   );
   const anyValue = fc.oneof(
     { weight: 3, arbitrary: hostileValue },
-    { weight: 2, arbitrary: fc.constantFrom(...KNOWN).chain((k) => structuredValue[k]) },
-    { weight: 2, arbitrary: fc.constantFrom(...KNOWN).chain((k) => mutated(structuredValue[k])) },
+    { weight: 2, arbitrary: fc.oneof(...KNOWN.map((k) => structuredValue[k])) },
+    { weight: 2, arbitrary: fc.oneof(...KNOWN.map((k) => mutated(structuredValue[k]))) },
   );
   const hostile = fc
     .array(fc.tuple(anyKey, anyValue), { minLength: 0, maxLength: 6 })
@@ -388,38 +399,67 @@ const defaultsArb: fc.Arbitrary<PolicyDefaults> = fc.record({
   egress: fc.boolean(),
 });
 
-/** Containers (with the given label generator) on a few networks, as docker/ reports them. */
+const attachmentArb = fc.record({
+  /** Which of the scenario's networks (modulo their number), or -1: a network dockgate does not manage. */
+  net: fc.oneof({ weight: 5, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.constant(-1) }),
+  unmanaged: network,
+  ipv4: fc.oneof({ weight: 6, arbitrary: ipv4 }, { weight: 1, arbitrary: fc.constant('') }),
+  ipv6: fc.constantFrom('', '2001:db8::2'),
+});
+
+const containerArb = (set: fc.Arbitrary<LabelSet>) =>
+  fc.record({
+    id: dockerId,
+    name: dockerName,
+    set,
+    attachments: fc.array(attachmentArb, { maxLength: 2 }),
+    ports: fc.array(binding, { maxLength: 4 }),
+  });
+
+type RawContainer = typeof containerArb extends (s: never) => fc.Arbitrary<infer C> ? C : never;
+
+function assemble(prefix: string, defaults: PolicyDefaults, networks: NetworkFacts[], cs: RawContainer[]): Scenario {
+  return {
+    prefix,
+    defaults,
+    networks,
+    sets: cs.map((c) => c.set),
+    containers: cs.map((c) => {
+      const attached = c.attachments.map((a) => ({
+        net: a.net < 0 || networks.length === 0 ? a.unmanaged : networks[a.net % networks.length]!,
+        ipv4: a.ipv4,
+        ipv6: a.ipv6,
+      }));
+      // One attachment per network, as Docker reports them.
+      const unique = attached.filter((a, i) => attached.findIndex((b) => b.net.id === a.net.id) === i);
+      return {
+        id: c.id,
+        name: c.name,
+        labels: labelsOf(c.set),
+        networks: unique.map((a) => ({ networkId: a.net.id, networkName: a.net.name, ipv4: a.ipv4, ipv6: a.ipv6 })),
+        ports: c.ports,
+      };
+    }),
+  };
+}
+
+const networksArb = fc.uniqueArray(network, { maxLength: 3, selector: (n) => n.bridge });
+const containersArb = (set: fc.Arbitrary<LabelSet>, max: number) =>
+  fc.uniqueArray(containerArb(set), { minLength: 1, maxLength: max, selector: (c) => c.id.slice(0, 12) });
+const defaultContainers = new Map<number, ReturnType<typeof containersArb>>();
+
+/**
+ * Containers (with hostile, mutated and clean label sets) on a few networks, as docker/ reports
+ * them. With `prefix`, labels are written under prefixes drawn from it.
+ */
 export function scenario(options: { prefix?: fc.Arbitrary<string>; maxContainers?: number } = {}): fc.Arbitrary<Scenario> {
-  const prefixArb = options.prefix ?? fc.constant('dockgate');
-  return fc
-    .tuple(prefixArb, defaultsArb, fc.uniqueArray(network, { maxLength: 3, selector: (n) => n.bridge }))
-    .chain(([prefix, defaults, networks]) => {
-      const attachment = fc.record({
-        net: networks.length > 0 ? fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...networks) }, { weight: 1, arbitrary: network }) : network,
-        ipv4: fc.oneof({ weight: 6, arbitrary: ipv4 }, { weight: 1, arbitrary: fc.constant('') }),
-        ipv6: fc.constantFrom('', '2001:db8::2'),
-      });
-      const container = fc.record({
-        id: dockerId,
-        name: dockerName,
-        set: labelSet(prefix),
-        attachments: fc.uniqueArray(attachment, { maxLength: 2, selector: (a) => a.net.id }),
-        ports: fc.array(binding, { maxLength: 4 }),
-      });
-      return fc
-        .uniqueArray(container, { minLength: 1, maxLength: options.maxContainers ?? 4, selector: (c) => c.id.slice(0, 12) })
-        .map((cs): Scenario => ({
-          prefix,
-          defaults,
-          networks,
-          sets: cs.map((c) => c.set),
-          containers: cs.map((c) => ({
-            id: c.id,
-            name: c.name,
-            labels: labelsOf(c.set),
-            networks: c.attachments.map((a) => ({ networkId: a.net.id, networkName: a.net.name, ipv4: a.ipv4, ipv6: a.ipv6 })),
-            ports: c.ports,
-          })),
-        }));
-    });
+  const max = options.maxContainers ?? 4;
+  if (options.prefix) {
+    return fc
+      .tuple(options.prefix, defaultsArb, networksArb)
+      .chain(([prefix, defaults, networks]) => containersArb(labelSet(prefix), max).map((cs) => assemble(prefix, defaults, networks, cs)));
+  }
+  let containers = defaultContainers.get(max);
+  if (!containers) defaultContainers.set(max, (containers = containersArb(labelSet('dockgate'), max)));
+  return fc.tuple(defaultsArb, networksArb, containers).map(([defaults, networks, cs]) => assemble('dockgate', defaults, networks, cs));
 }

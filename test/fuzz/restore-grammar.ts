@@ -457,13 +457,18 @@ export function applyRestore(kernel: KernelModel, text: string): void {
   if (table !== undefined) fail('', 'missing COMMIT');
 }
 
-/** A plain, order-stable view for toEqual: only non-empty built-ins, every user chain. */
-export function kernelView(k: KernelModel): Record<string, string[]> {
+/**
+ * A plain, order-stable view for deep equality: only non-empty built-ins, every user chain.
+ * Chains named in `unordered` ('table/NAME': dockgate's "set" chains, whose jump rules may be in
+ * any order) have their rules sorted.
+ */
+export function kernelView(k: KernelModel, unordered: ReadonlySet<string> = new Set()): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const t of TABLES) {
     for (const [name, rules] of [...(k.get(t) ?? new Map<string, string[]>())].sort(([a], [b]) => a.localeCompare(b))) {
       if (BUILTINS[t].includes(name) && rules.length === 0) continue;
-      out[`${t}/${name}`] = [...rules];
+      const key = `${t}/${name}`;
+      out[key] = unordered.has(key) ? [...rules].sort() : [...rules];
     }
   }
   return out;

@@ -61,7 +61,11 @@ describe('doctor checks', () => {
     ['daemon.json missing settings', (f) => (f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: false } }), 'daemon.json', 'warn', /"ip6tables": false, "ip-forward": false not set/],
     ['daemon.json absent', (f) => (f.daemonJson = { path: '/d.json', state: 'absent' }), 'daemon.json', 'warn', /does not exist/],
     ['Docker iptables on in daemon.json', (f) => (f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: true } }), 'docker-iptables', 'fail', /Docker manages iptables itself \(\/d.json\)/],
-    ['Docker iptables by default', (f) => (f.daemonJson = { path: '/d.json', state: 'absent' }), 'docker-iptables', 'fail', /not set, and Docker's default is on/],
+    ['Docker iptables by default', (f) => (f.daemonJson = { path: '/d.json', state: 'absent' }), 'docker-iptables', 'fail', /set neither in daemon.json nor by dockerd flags, and Docker's default is on/],
+    ['Docker iptables unknown, dockerd not visible', (f) => {
+      f.dockerd = undefined;
+      f.daemonJson = { path: '/d.json', state: 'ok', settings: {} };
+    }, 'docker-iptables', 'fail', /not set in daemon.json \(dockerd's flags not visible from here\)/],
     ['Docker iptables on by flag', (f) => (f.dockerd = { pid: 1, iptables: true }), 'docker-iptables', 'fail', /--iptables=true/],
     ['ip6tables unset on Docker 28', (f) => {
       f.daemonJson = { path: '/d.json', state: 'ok', settings: { iptables: false } };
@@ -80,6 +84,7 @@ describe('doctor checks', () => {
       f.sysctl.interfaces = [];
     }, 'external-interfaces', 'warn', /none configured/],
     ['FORWARD policy ACCEPT', (f) => (f.iptables.state = parseSave(save({}, 'ACCEPT'))), 'forward-policy', 'warn', /dockgate fails closed for bridges but other forwarded traffic is accepted/],
+    ['no filter table at all (nf_tables, nothing written yet)', (f) => (f.iptables.state = parseSave('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n')), 'forward-policy', 'warn', /FORWARD policy is ACCEPT/],
     ['no jumps at all', (f) => (f.iptables.state = parseSave(save({}, 'DROP', false))), 'jumps', 'warn', /dockgate is not running/],
     ['one jump missing', (f) => {
       const text = save().replace(/^-A FORWARD .*DOCKGATE-FORWARD\n/m, '');

@@ -1,0 +1,282 @@
+// Turns the measurements into the targets check, the table on stdout and latest.md.
+import type { DataplaneSize } from './dataplane.js';
+import type { EventResult } from './events.js';
+import type { Machine } from './lib/machine.js';
+import { type Summary, fmtMs } from './lib/stats.js';
+import type { VersusRun } from './versus.js';
+
+export interface Results {
+  kind: 'full' | 'quick' | 'partial';
+  command: string;
+  machine: Machine;
+  /** 1-minute load average at the start and the end of each part */
+  load: Record<string, { start: number; end: number }>;
+  elapsedMs: Record<string, number>;
+  dataplane?: DataplaneSize[];
+  events?: EventResult;
+  versus?: VersusRun[];
+  errors: Record<string, string>;
+  targets: Target[];
+}
+
+export interface Target {
+  what: string;
+  target: string;
+  measured: string;
+  /** undefined: not measured in this run */
+  pass?: boolean;
+}
+
+const mark = (pass: boolean | undefined): string => (pass === undefined ? '–' : pass ? 'pass' : 'MISS');
+const ms = (v: number | undefined): string => fmtMs(v);
+const sumText = (s: Summary | undefined, p: 'p95' | 'p99' = 'p95'): string =>
+  s && s.n > 0 ? `median ${ms(s.median)}, ${p} ${ms(s[p])} (n=${s.n})` : 'n/a';
+const ratioText = (r: number): string => (r >= 10 ? `${Math.round(r)}×` : `${r.toFixed(2)}×`);
+const mb = (mib: number): number => Math.round(((mib * 2 ** 20) / 1e6) * 10) / 10;
+
+export function evaluate(r: Omit<Results, 'targets'>): Target[] {
+  const t: Target[] = [];
+  const dp = r.dataplane ?? [];
+  const at = (n: number): DataplaneSize | undefined => dp.find((d) => d.n === n);
+  const d5 = at(5000);
+  const d1 = at(1000);
+  const d100 = at(100);
+  if (d5) {
+    const worst = Math.max(d5.start.median, d5.stop.median);
+    t.push({
+      what: "one container's change with 5,000 in place (median of start / stop)",
+      target: '≤ 25 ms',
+      measured: `start ${ms(d5.start.median)}, stop ${ms(d5.stop.median)} (n=${d5.start.n} each)`,
+      pass: worst <= 25,
+    });
+    if (d100) {
+      const f = worst / Math.max(d100.start.median, d100.stop.median);
+      t.push({
+        what: '… independent of N (worst median at 5,000 ÷ at 100)',
+        target: '≈ 1×',
+        measured: ratioText(f),
+        pass: f <= 1.5,
+      });
+    }
+    t.push({ what: 'full sync of 5,000 containers (median)', target: '≤ 1.5 s', measured: `${ms(d5.fullSync.median)} (n=${d5.fullSync.n})`, pass: d5.fullSync.median <= 1500 });
+  } else {
+    t.push({ what: "one container's change with 5,000 in place", target: '≤ 25 ms', measured: 'not run (N=5,000 only in the full run)' });
+    t.push({ what: 'full sync of 5,000 containers', target: '≤ 1.5 s', measured: 'not run (N=5,000 only in the full run)' });
+  }
+  if (d1?.naive) {
+    const ratio = d1.naive.fullMs / d1.fullSync.median;
+    t.push({
+      what: 'full sync vs one iptables process per rule, N=1,000',
+      target: '≥ 50× faster',
+      measured: `${ratioText(ratio)} (${ms(d1.fullSync.median)} vs ${ms(d1.naive.fullMs)})`,
+      pass: ratio >= 50,
+    });
+  } else {
+    t.push({ what: 'full sync vs one iptables process per rule, N=1,000', target: '≥ 50× faster', measured: 'not run (baseline at N=1,000 only in the full run)' });
+  }
+  const ev = r.events;
+  if (ev) {
+    const k = ev.sequential.kernel;
+    t.push({ what: `start event → rules in the kernel, p50 (${k.n} one after another)`, target: '≤ 30 ms', measured: ms(k.median), pass: k.median <= 30 });
+    t.push({ what: `start event → rules in the kernel, p99 (${k.n} one after another)`, target: '≤ 100 ms', measured: ms(k.p99), pass: k.p99 <= 100 });
+    t.push({
+      what: `burst of ${ev.burst.n}: last start event → last rule in place`,
+      target: '≤ 1 s',
+      measured: ms(ev.burst.lastStartToLastRuleMs),
+      pass: ev.burst.lastStartToLastRuleMs <= 1000,
+    });
+    t.push({
+      what: `burst of ${ev.burst.n}: iptables-restore runs`,
+      target: '≤ 15',
+      measured: `${ev.burst.restoreProcesses} (kernel saw ${ev.burst.restoreTransactions} transactions; ${ev.burst.syncLines} sync log lines)`,
+      pass: ev.burst.restoreProcesses <= 15,
+    });
+    const rss = mb(ev.resources.withContainers.rssMiB);
+    t.push({
+      what: `dockgate RSS with ${ev.resources.withContainers.containers} containers`,
+      target: '≤ 80 MB',
+      measured: `${rss} MB (peak ${mb(ev.resources.withContainers.peakRssMiB)} MB)`,
+      pass: ev.resources.withContainers.containers >= 200 ? rss <= 80 : undefined,
+    });
+  }
+  const vs = r.versus ?? [];
+  const docker = vs.find((v) => v.mode === 'docker');
+  for (const dg of vs.filter((v) => v.mode !== 'docker')) {
+    if (!docker) break;
+    const p50 = dg.sequential.median / docker.sequential.median;
+    const wall = dg.burstWallMs / docker.burstWallMs;
+    t.push({
+      what: `docker run → reachable, ${dg.mode} ÷ Docker's own firewall (p50 of ${dg.sequential.n})`,
+      target: '≤ 1.0',
+      measured: `${p50.toFixed(2)} (${ms(dg.sequential.median)} vs ${ms(docker.sequential.median)})`,
+      pass: p50 <= 1.0,
+    });
+    t.push({
+      what: `… ${dg.mode} ÷ Docker, wall time for ${dg.sequential.n} started at once`,
+      target: '≤ 1.0',
+      measured: `${wall.toFixed(2)} (${ms(dg.burstWallMs)} vs ${ms(docker.burstWallMs)})`,
+      pass: wall <= 1.0,
+    });
+  }
+  return t;
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
+  return [line(head), `| ${w.map((n) => '-'.repeat(n)).join(' | ')} |`, ...rows.map(line)];
+}
+
+function range(s: Summary): string {
+  return s.n > 1 ? `${ms(s.min)} – ${ms(s.max)}` : '';
+}
+
+export function renderTables(r: Results): string[] {
+  const out: string[] = [];
+  out.push('### Targets (issue 6)', '');
+  out.push(...table(['figure', 'target', 'measured', ''], r.targets.map((t) => [t.what, t.target, t.measured, mark(t.pass)])));
+  out.push('');
+
+  if (r.dataplane && r.dataplane.length > 0) {
+    out.push('### 1. Dataplane, synthetic containers (2 published ports each, proxy and dnat mixed), fresh network namespace', '');
+    out.push(
+      ...table(
+        ['N', 'chains / rules', 'full sync (median, range, n)', 'one start', 'one stop', 'drift check', 'per-rule baseline: full', 'ratio', 'baseline: one start'],
+        r.dataplane.map((d) => [
+          String(d.n),
+          `${d.chains} / ${d.rules}`,
+          `${ms(d.fullSync.median)} (${range(d.fullSync)}, n=${d.fullSync.n})`,
+          sumText(d.start),
+          sumText(d.stop),
+          `${ms(d.driftCheck.median)} (n=${d.driftCheck.n})`,
+          d.naive ? `${ms(d.naive.fullMs)} (${d.naive.processes} processes, n=1)` : 'not run',
+          d.naive ? ratioText(d.naive.fullMs / d.fullSync.median) : '',
+          d.naive ? `${sumText(d.naive.start)}, ${d.naive.startProcesses} processes` : '',
+        ]),
+      ),
+    );
+    out.push('');
+    out.push(
+      ...table(
+        ['N', 'restore process: full', 'restore process: one start', 'iptables-save in drift check', 'buildRuleSet (Node.js)', 'renderDiff (Node.js)', 'kernel matched plan'],
+        r.dataplane.map((d) => [
+          String(d.n),
+          ms(d.fullSyncRestoreProcess.median),
+          sumText(d.startRestoreProcess),
+          ms(d.driftCheckSaveProcess.median),
+          ms(d.planBuildMs.median),
+          ms(d.renderDiffMs.median),
+          d.verified && (d.naive?.verified ?? true) ? 'yes' : 'NO',
+        ]),
+      ),
+    );
+    const skipped = r.dataplane.find((d) => d.naiveSkipped);
+    if (skipped) out.push('', `Per-rule baseline ${skipped.naiveSkipped}.`);
+    out.push('');
+  }
+
+  const ev = r.events;
+  if (ev) {
+    out.push('### 2. Event to enforcement, real dockerd (--iptables=false) + dockgate (defaults, log_level debug)', '');
+    out.push(
+      ...table(
+        ['figure', 'value'],
+        [
+          [`${ev.sequential.n} one after another: start event → opening committed in the kernel`, sumText(ev.sequential.kernel, 'p99')],
+          ['… start event → dockgate\'s "applied" log line', sumText(ev.sequential.applied, 'p99')],
+          ['… `docker run` itself (for scale)', sumText(ev.sequential.dockerRun, 'p99')],
+          [`burst of ${ev.burst.n} (${ev.burst.concurrency} docker runs at a time): last start event → last rule`, ms(ev.burst.lastStartToLastRuleMs)],
+          ['… per container: start event → its rule', sumText(ev.burst.perContainer, 'p99')],
+          ['… first `docker run` → last rule', ms(ev.burst.wallMs)],
+          ['… iptables-restore runs (kernel transactions, sync log lines)', `${ev.burst.restoreProcesses} (${ev.burst.restoreTransactions}, ${ev.burst.syncLines})`],
+        ],
+      ),
+    );
+    out.push('');
+    const res = ev.resources;
+    out.push('### 4. dockgate\'s resources (RSS from /proc/PID/status, CPU from /proc/PID/stat utime+stime)', '');
+    out.push(
+      ...table(
+        ['when', 'RSS', 'peak RSS', 'CPU in a quiet window', 'CPU since start'],
+        [
+          ['idle, no containers', `${mb(res.idle.rssMiB)} MB`, `${mb(res.idle.peakRssMiB)} MB`, `${res.idle.cpuPercent}% of a core (${res.idle.seconds} s)`, `${res.idle.cpuTotalMs} ms`],
+          [
+            'after the event runs',
+            `${mb(res.afterEvents.rssMiB)} MB`,
+            `${mb(res.afterEvents.peakRssMiB)} MB`,
+            `${res.afterEvents.cpuPercent}% of a core (${res.afterEvents.seconds} s)`,
+            `${res.afterEvents.cpuTotalMs} ms (${res.cpuDuringEventsMs} ms during the runs)`,
+          ],
+          [
+            `${res.withContainers.containers} containers running`,
+            `${mb(res.withContainers.rssMiB)} MB`,
+            `${mb(res.withContainers.peakRssMiB)} MB`,
+            `${res.withContainers.cpuPercent}% of a core (${res.withContainers.seconds} s)`,
+            `${res.withContainers.cpuTotalMs} ms`,
+          ],
+        ],
+      ),
+    );
+    out.push(
+      '',
+      `Starting the ${res.withContainers.containers} containers (10 at a time) took ${ms(res.withContainers.startWallMs)}; the last rule followed the last start event by ${ms(res.withContainers.lastStartToLastRuleMs)}.`,
+      '',
+    );
+  }
+
+  const vs = r.versus ?? [];
+  if (vs.length > 0) {
+    out.push('### 3. `docker run -d -p 10.0.0.5:PORT:8000` → HTTP 200 from the outside namespace', '');
+    out.push(
+      ...table(
+        ['firewall', 'one after another: invoke → HTTP 200', 'of which `docker run`', '`docker run` returned → HTTP 200', `wall, ${vs[0]!.sequential.n} at once`, 'failures'],
+        vs.map((v) => [
+          v.mode === 'docker' ? "Docker's own (--iptables=true)" : v.mode === 'dockgate' ? 'dockgate, proxy mode' : 'dockgate, dnat mode (--userland-proxy=false)',
+          sumText(v.sequential),
+          `median ${ms(v.dockerRun.median)}`,
+          sumText(v.afterDockerRun),
+          ms(v.burstWallMs),
+          String(v.failures),
+        ]),
+      ),
+    );
+    out.push('');
+  }
+  for (const [part, err] of Object.entries(r.errors)) out.push(`**${part} failed:** ${err.split('\n')[0]}`, '');
+  return out;
+}
+
+export function renderMarkdown(r: Results): string {
+  const m = r.machine;
+  const lines = [
+    `# dockgate benchmark (${r.kind} run)`,
+    '',
+    `\`${r.command}\` on ${m.date}.`,
+    '',
+    '## Machine',
+    '',
+    `- ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB memory, kernel ${m.kernel}`,
+    `- ${m.iptables}; ${m.nft}`,
+    `- node ${m.node}; ${m.dockerd}; CLI ${m.dockerCli}`,
+    `- dockgate ${m.dockgate}`,
+    `- 1-minute load average: ${Object.entries(r.load)
+      .map(([k, v]) => `${k} ${v.start} → ${v.end}`)
+      .join('; ')} (anything well above 0 means other work shared the ${m.cpus} cores)`,
+    `- time taken: ${Object.entries(r.elapsedMs)
+      .map(([k, v]) => `${k} ${fmtMs(v)}`)
+      .join(', ')}`,
+    '',
+    '## Results',
+    '',
+    ...renderTables(r),
+    '## How it is measured',
+    '',
+    '- Every figure comes with its repetitions (n); all raw samples are in `latest.json`. Percentiles are nearest-rank, so the p99 of 50 samples is their maximum.',
+    '- Part 1 runs `Dataplane.sync` (src/dataplane) through a `CommandQueue` bound to a fresh network namespace per full-sync repetition; "one start" is the sync of the plan with one more container (alternately proxy and dnat), "one stop" the sync back. "Drift check" is `Dataplane.check` (iptables-save + compare), which the daemon runs as a repair every `sync.drift_check_ms`. The baseline writes the same lines (renderPlan output) as one `iptables -w -t T -N/-A/-I ...` process per line from a `sh -e` script inside the namespace; its result is checked against the plan too.',
+    '- Part 2 takes Docker\'s own `start` event timestamps (`docker events`, timeNano) and the moment `nft monitor` in the host namespace reports the jump into the container\'s `DOCKGATE-CI-*` chain (kernel commit, no polling); iptables-restore runs are counted from the monitor\'s "new generation ... by process" lines.',
+    '- Part 3 starts the clock when `docker run` is invoked; a prober in the outside namespace (bench/probe.ts) opens a new HTTP connection every 5 ms (25 ms in the at-once runs) until one gets 200 from busybox httpd in the container. The Docker hosts of the compared modes run side by side and the one-after-another runs are interleaved (order turning each round), so that other load on the machine hits every mode alike; the at-once runs go one mode after the other.',
+    '- Everything runs in namespaces the benchmark makes and removes; nothing touches the machine\'s own network namespace.',
+    '',
+  ];
+  return lines.join('\n');
+}
