@@ -66,6 +66,8 @@ export interface EventResult {
     idle: IdleWindow;
     /** CPU time dockgate used while the sequential and burst runs went on */
     cpuDuringEventsMs: number;
+    /** … and the iptables processes it ran meanwhile */
+    childCpuDuringEventsMs: number;
     afterEvents: IdleWindow;
     withContainers: IdleWindow & { containers: number; startWallMs: number; lastStartToLastRuleMs: number };
   };
@@ -204,6 +206,7 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
       resources: {
         idle,
         cpuDuringEventsMs: Math.round(cpu1.cpuMs - cpu0.cpuMs),
+        childCpuDuringEventsMs: Math.round(cpu1.childCpuMs - cpu0.childCpuMs),
         afterEvents,
         withContainers: {
           ...withContainers,

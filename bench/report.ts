@@ -1,6 +1,7 @@
 // Turns the measurements into the targets check, the table on stdout and latest.md.
 import type { DataplaneSize } from './dataplane.js';
 import type { EventResult } from './events.js';
+import type { IdleWindow } from './lib/docker.js';
 import type { Machine } from './lib/machine.js';
 import { type Summary, fmtMs } from './lib/stats.js';
 import type { VersusRun } from './versus.js';
@@ -194,27 +195,24 @@ export function renderTables(r: Results): string[] {
     );
     out.push('');
     const res = ev.resources;
-    out.push('### 4. dockgate\'s resources (RSS from /proc/PID/status, CPU from /proc/PID/stat utime+stime)', '');
+    out.push("### 4. dockgate's resources (RSS: /proc/PID/status VmRSS; CPU: /proc/PID/stat utime+stime, and cutime+cstime for the iptables processes it ran)", '');
     out.push(
       ...table(
-        ['when', 'RSS', 'peak RSS', 'CPU in a quiet window', 'CPU since start'],
+        ['when', 'RSS', 'peak RSS', 'CPU in a quiet window: dockgate + its iptables processes', 'CPU since start: dockgate + its iptables processes'],
         [
-          ['idle, no containers', `${mb(res.idle.rssMiB)} MB`, `${mb(res.idle.peakRssMiB)} MB`, `${res.idle.cpuPercent}% of a core (${res.idle.seconds} s)`, `${res.idle.cpuTotalMs} ms`],
-          [
-            'after the event runs',
-            `${mb(res.afterEvents.rssMiB)} MB`,
-            `${mb(res.afterEvents.peakRssMiB)} MB`,
-            `${res.afterEvents.cpuPercent}% of a core (${res.afterEvents.seconds} s)`,
-            `${res.afterEvents.cpuTotalMs} ms (${res.cpuDuringEventsMs} ms during the runs)`,
-          ],
-          [
-            `${res.withContainers.containers} containers running`,
-            `${mb(res.withContainers.rssMiB)} MB`,
-            `${mb(res.withContainers.peakRssMiB)} MB`,
-            `${res.withContainers.cpuPercent}% of a core (${res.withContainers.seconds} s)`,
-            `${res.withContainers.cpuTotalMs} ms`,
-          ],
-        ],
+          ['idle, no containers', res.idle, ''],
+          ['after the event runs', res.afterEvents, ` (during the runs: ${res.cpuDuringEventsMs} + ${res.childCpuDuringEventsMs} ms)`],
+          [`${res.withContainers.containers} containers running`, res.withContainers, ''],
+        ].map(([label, w, extra]) => {
+          const x = w as IdleWindow;
+          return [
+            label as string,
+            `${mb(x.rssMiB)} MB`,
+            `${mb(x.peakRssMiB)} MB`,
+            `${x.cpuPercent}% + ${x.childCpuPercent}% of a core (${x.seconds} s)`,
+            `${x.cpuTotalMs} + ${x.childCpuTotalMs} ms${extra as string}`,
+          ];
+        }),
       ),
     );
     out.push(

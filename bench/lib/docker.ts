@@ -209,6 +209,8 @@ export interface ProcSample {
   hwmKiB: number;
   /** utime + stime, in ms */
   cpuMs: number;
+  /** cutime + cstime: the processes it ran and waited for (iptables-save, iptables-restore), in ms */
+  childCpuMs: number;
 }
 
 let clkTck: number | undefined;
@@ -219,9 +221,10 @@ export async function procSample(pid: number): Promise<ProcSample> {
   const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+  // fields[0] is field 3 (state); utime, stime, cutime, cstime are fields 14 to 17
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { at: wallNow(), rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), cpuMs: (ticks * 1000) / clkTck };
+  const childTicks = Number(fields[13]) + Number(fields[14]);
+  return { at: wallNow(), rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), cpuMs: (ticks * 1000) / clkTck, childCpuMs: (childTicks * 1000) / clkTck };
 }
 
 export interface IdleWindow {
@@ -230,8 +233,12 @@ export interface IdleWindow {
   peakRssMiB: number;
   /** CPU time used in the window, as a percentage of one core */
   cpuPercent: number;
+  /** the same for the iptables processes it ran in the window */
+  childCpuPercent: number;
   /** total CPU time since dockgate started, ms */
   cpuTotalMs: number;
+  /** total CPU time of the iptables processes it ran since it started, ms */
+  childCpuTotalMs: number;
 }
 
 /** RSS at the end of a quiet window and the CPU share used during it. */
@@ -248,7 +255,9 @@ export async function idleWindow(pid: number, seconds: number): Promise<IdleWind
     rssMiB: mib(b.rssKiB),
     peakRssMiB: mib(b.hwmKiB),
     cpuPercent: Math.round(((b.cpuMs - a.cpuMs) / (b.at - a.at)) * 1000) / 10,
+    childCpuPercent: Math.round(((b.childCpuMs - a.childCpuMs) / (b.at - a.at)) * 1000) / 10,
     cpuTotalMs: Math.round(b.cpuMs),
+    childCpuTotalMs: Math.round(b.childCpuMs),
   };
 }
 

@@ -33,6 +33,7 @@ DG_BASE_PACKAGES=(
 )
 
 dg_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+dg_debug() { [ -z "${DG_DEBUG:-}" ] || printf '[%s] debug: %s\n' "$(date +%T.%N | cut -c1-12)" "$*" >&2; }
 dg_die() { dg_log "ERROR: $*"; exit 1; }
 
 dg_need_root() { [ "$(id -u)" = 0 ] || dg_die "must run as root"; }
@@ -71,6 +72,15 @@ dg_build_base() {
     dg_log "base rootfs cached: $dir"
     echo "$dir"; return
   fi
+  mkdir -p "$DG_CACHE"
+  # one debootstrap at a time; then look again (another run may just have made it)
+  local lockfd
+  exec {lockfd}>"$DG_CACHE/rootfs.lock"
+  flock -w 1200 "$lockfd" || dg_die "another run holds $DG_CACHE/rootfs.lock"
+  if [ -f "$dir/.dockgate-base-complete" ]; then
+    exec {lockfd}>&-
+    echo "$dir"; return
+  fi
   command -v debootstrap >/dev/null || {
     dg_log "installing debootstrap (apt)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
@@ -104,6 +114,12 @@ dg_build_base() {
   touch "$dir.tmp/.dockgate-base-complete"
   mv "$dir.tmp" "$dir"
   dg_log "base rootfs ready: $dir ($(du -sh "$dir" | cut -f1))"
+  # older ones (another package list or Node version) are not used any more
+  local old
+  for old in "$DG_CACHE/rootfs-$DG_SUITE"-*; do
+    [ "$old" != "$dir" ] && [ -d "$old" ] && rm -rf "$old" && dg_log "removed the old $old"
+  done
+  exec {lockfd}>&-
   echo "$dir"
 }
 
@@ -124,6 +140,7 @@ dg_import_base() {
         -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -c 'CMD ["/bin/bash"]' \
         - "$DG_BASE_IMAGE" >/dev/null
+  dg_docker image prune -f >/dev/null 2>&1 || true   # the replaced base and what was built on it
 }
 
 # ------------------------------------------------------------------------------------------
@@ -272,15 +289,19 @@ dg_dockerd_stop() {
     dg_log "dockerd $DG_DOCKERD_PID stopped"
     DG_DOCKERD_PID=''
   fi
+  dg_debug "stop: dockerd gone"
   if [ -n "$DG_RUN" ] && [ -d "$DG_RUN" ]; then
     # containerd and its shims: Docker's own programs whose command line names our exec root
-    local p comm
-    for p in $(ls /proc | grep -E '^[0-9]+$'); do
-      comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+    # (bash builtins only: a fork per process is slow on some machines)
+    local p comm args
+    for p in /proc/[0-9]*; do
+      { read -r comm <"$p/comm"; } 2>/dev/null || continue
       case "$comm" in containerd|containerd-shim*|docker-proxy|runc|dockerd) ;; *) continue ;; esac
-      if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$DG_RUN/"; then kill -KILL "$p" 2>/dev/null; fi
+      { mapfile -d '' args <"$p/cmdline"; } 2>/dev/null || continue
+      case " ${args[*]} " in *"$DG_RUN/"*) kill -KILL "${p#/proc/}" 2>/dev/null ;; esac
     done
   fi
+  dg_debug "stop: containerd and shims gone"
   if [ -n "$DG_NS" ] && [ -e "/var/run/netns/$DG_NS" ]; then
     local pids
     pids=$(ip netns pids "$DG_NS" 2>/dev/null)
@@ -288,11 +309,13 @@ dg_dockerd_stop() {
     [ -n "$pids" ] && kill -KILL $pids 2>/dev/null && sleep 0.5
     ip netns del "$DG_NS" 2>/dev/null
   fi
+  dg_debug "stop: netns deleted"
   local d m
   for d in "$DG_RUN" "$DG_CACHE/docker"; do
     [ -n "$d" ] || continue
     for m in $(dg_mounts_under "$d"); do umount -l "$m" 2>/dev/null; done
   done
+  dg_debug "stop: unmounted"
   if [ -n "$DG_RUN" ] && [ -d "$DG_RUN" ] && [ -z "$(dg_mounts_under "$DG_RUN")" ]; then
     if [ "${DG_KEEP_LOG:-}" != "" ] && [ -f "$DG_RUN/dockerd.log" ]; then cp "$DG_RUN/dockerd.log" "$DG_KEEP_LOG"; fi
     rm -rf "$DG_RUN"

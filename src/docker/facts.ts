@@ -1,76 +1,110 @@
 // Docker's inspect answers → plain facts. Docker omits fields freely (no networks for
-// --network none, null port lists, half-torn-down containers), so every field is read
-// defensively and anything unusable is dropped rather than guessed.
+// --network none, null port lists, half-torn-down containers), and anything it returns may end
+// up in a rule or a rule's comment, so every field is read defensively, checked against a
+// grammar, and dropped (or replaced by the id) when it does not fit. Never throws.
 import type { ContainerFacts, NetworkAttachment, NetworkFacts, PortBinding } from '../model/types.js';
-import { parseCidr, parseIPv4 } from '../net/cidr.js';
+import { parseAddress, parseCidr, parseIPv4 } from '../net/cidr.js';
 import { byText } from '../plan/order.js';
 
-/** The subset of `docker inspect <container>` that dockgate reads. */
+/** The subset of `docker inspect <container>` that dockgate reads (shape not guaranteed). */
 export interface ContainerInspect {
-  Id?: string;
-  Name?: string;
-  State?: { Running?: boolean; Paused?: boolean; Restarting?: boolean };
-  Config?: { Labels?: Record<string, string> | null } | null;
-  NetworkSettings?: {
-    Ports?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
-    Networks?: Record<string, { NetworkID?: string; IPAddress?: string; GlobalIPv6Address?: string } | null> | null;
-  } | null;
+  Id?: unknown;
+  Name?: unknown;
+  State?: unknown;
+  Config?: unknown;
+  NetworkSettings?: unknown;
 }
 
-/** The subset of `docker network inspect` that dockgate reads. */
+/** The subset of `docker network inspect` that dockgate reads (shape not guaranteed). */
 export interface NetworkInspect {
-  Id?: string;
-  Name?: string;
-  Driver?: string;
-  Options?: Record<string, string> | null;
-  IPAM?: { Config?: Array<{ Subnet?: string }> | null } | null;
+  Id?: unknown;
+  Name?: unknown;
+  Driver?: unknown;
+  Options?: unknown;
+  IPAM?: unknown;
 }
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
-const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
+const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 const HEX_ID = /^[0-9a-f]{12,64}$/;
+/** Docker's own name grammar, with a length cap so `name/shortid` stays far below the kernel's 255-byte comment limit. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
-function toBinding(key: string, hostIp: string | undefined, hostPort: string | undefined): PortBinding | undefined {
-  const m = /^(\d{1,5})\/(tcp|udp)$/.exec(key);
-  const port = Number(hostPort);
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+function toBinding(key: string, hostIpRaw: unknown, hostPortRaw: unknown): PortBinding | undefined {
+  const m = /^([1-9][0-9]{0,4})\/(tcp|udp)$/.exec(key);
+  const hostPortText = str(hostPortRaw);
+  if (!m || !/^[1-9][0-9]{0,4}$/.test(hostPortText)) return undefined;
   const containerPort = Number(m[1]);
-  if (containerPort < 1 || containerPort > 65535) return undefined;
-  return { containerPort, protocol: m[2] as 'tcp' | 'udp', hostIp: hostIp || '0.0.0.0', hostPort: port };
+  const hostPort = Number(hostPortText);
+  if (containerPort > 65535 || hostPort > 65535) return undefined;
+  const hostIpText = str(hostIpRaw);
+  let hostIp = '0.0.0.0';
+  if (hostIpText !== '') {
+    const parsed = parseAddress(hostIpText);
+    if (!parsed.ok) return undefined;
+    hostIp = parsed.value.text;
+  }
+  return { containerPort, protocol: m[2] as 'tcp' | 'udp', hostIp, hostPort };
 }
 
 /** Undefined when the answer is not a usable running container. */
-export function toContainerFacts(info: ContainerInspect): ContainerFacts | undefined {
-  const id = info.Id ?? '';
-  if (!HEX_ID.test(id) || info.State?.Running !== true) return undefined;
-  const name = (info.Name ?? '').replace(/^\//, '');
+export function toContainerFacts(info: unknown): ContainerFacts | undefined {
+  const root = obj(info);
+  const id = str(root.Id);
+  if (!HEX_ID.test(id) || obj(root.State).Running !== true) return undefined;
+  const rawName = str(root.Name).replace(/^\//, '');
+  const settings = obj(root.NetworkSettings);
+
   const ports: PortBinding[] = [];
-  for (const [key, list] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
-    for (const b of list ?? []) {
-      const binding = toBinding(key, b.HostIp, b.HostPort);
+  for (const [key, bindings] of Object.entries(obj(settings.Ports))) {
+    for (const b of list(bindings)) {
+      const binding = toBinding(key, obj(b).HostIp, obj(b).HostPort);
       if (binding) ports.push(binding);
     }
   }
+
   const networks: NetworkAttachment[] = [];
-  for (const [networkName, n] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
-    if (!n?.NetworkID) continue;
-    const ipv4 = n.IPAddress && parseIPv4(n.IPAddress) !== undefined ? n.IPAddress : '';
-    networks.push({ networkId: n.NetworkID, networkName, ipv4, ipv6: n.GlobalIPv6Address ?? '' });
+  for (const [networkName, raw] of Object.entries(obj(settings.Networks))) {
+    const n = obj(raw);
+    const networkId = str(n.NetworkID);
+    if (!HEX_ID.test(networkId)) continue;
+    const ip = str(n.IPAddress);
+    const ip6 = str(n.GlobalIPv6Address);
+    const v6 = ip6 === '' ? undefined : parseAddress(ip6);
+    networks.push({
+      networkId,
+      networkName: NAME.test(networkName) ? networkName : networkId.slice(0, 12),
+      ipv4: parseIPv4(ip) !== undefined ? ip : '',
+      ipv6: v6?.ok && v6.value.family === 6 ? v6.value.text : '',
+    });
   }
   networks.sort((a, b) => byText(a.networkName, b.networkName));
-  return { id, name: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) ? name : id.slice(0, 12), labels: { ...(info.Config?.Labels ?? {}) }, networks, ports };
+
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj(obj(root.Config).Labels))) if (typeof v === 'string') labels[k] = v;
+
+  return { id, name: NAME.test(rawName) ? rawName : id.slice(0, 12), labels, networks, ports };
 }
 
 /** Undefined for anything that is not a Linux bridge network dockgate can manage. */
-export function toNetworkFacts(info: NetworkInspect): NetworkFacts | undefined {
-  const id = info.Id ?? '';
-  if (info.Driver !== 'bridge' || !HEX_ID.test(id)) return undefined;
-  const bridge = info.Options?.[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
+export function toNetworkFacts(info: unknown): NetworkFacts | undefined {
+  const root = obj(info);
+  const id = str(root.Id);
+  if (root.Driver !== 'bridge' || !HEX_ID.test(id)) return undefined;
+  const option = str(obj(root.Options)[BRIDGE_NAME_OPTION]);
+  const bridge = option || `br-${id.slice(0, 12)}`;
   if (!IFNAME.test(bridge)) return undefined;
   const subnets: string[] = [];
-  for (const c of info.IPAM?.Config ?? []) {
-    const parsed = c.Subnet ? parseCidr(c.Subnet) : undefined;
+  for (const c of list(obj(root.IPAM).Config)) {
+    const subnet = str(obj(c).Subnet);
+    const parsed = subnet ? parseCidr(subnet) : undefined;
     if (parsed?.ok && parsed.value.family === 4) subnets.push(parsed.value.text);
   }
-  return { id, name: info.Name ?? id.slice(0, 12), bridge, subnets };
+  const name = str(root.Name);
+  return { id, name: NAME.test(name) ? name : id.slice(0, 12), bridge, subnets };
 }

@@ -11,6 +11,13 @@ import type {
   Protocol,
 } from '../model/types.js';
 
+/**
+ * Each opening becomes one rule per allowed source. Two labels of under 1 KiB each can ask for a
+ * hundred thousand rules (1024 ports × 100 sources), which would stall every write for seconds:
+ * above this, the container gets nothing and a warning instead.
+ */
+export const MAX_RULES_PER_CONTAINER = 4096;
+
 export interface Resolved {
   openings: Opening[];
   warnings: string[];
@@ -115,5 +122,12 @@ export function resolveOpenings(
     });
   }
   if (skippedV6) warnings.push('IPv6 host addresses are not handled yet: those bindings were skipped');
+  const rules = openings.length * sourceList.length;
+  if (rules > MAX_RULES_PER_CONTAINER) {
+    warnings.push(
+      `${openings.length} ports × ${sourceList.length} sources would need ${rules} rules; at most ${MAX_RULES_PER_CONTAINER} per container: nothing opened`,
+    );
+    return { openings: [], warnings };
+  }
   return { openings, warnings };
 }

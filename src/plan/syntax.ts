@@ -1,10 +1,17 @@
 // Renders rule fragments exactly as `iptables-save` prints them, so that what we write and what
 // we read back compare as plain strings (kube-proxy style drift detection without a parser).
 
-/** xtables' own quoting rule for --comment: bare when only [A-Za-z0-9_-], else double quotes. */
+/** The kernel keeps at most 255 bytes of a comment; a longer one would never read back equal. */
+export const MAX_COMMENT = 255;
+
+/**
+ * xtables' own quoting rule for --comment: bare when only [A-Za-z0-9_-], else double quotes.
+ * docker/ already holds names to Docker's grammar; this is the last line of defence, so that no
+ * quote, newline or other control character can ever end a rule or start another.
+ */
 export function comment(text: string): string {
-  const bare = /^[A-Za-z0-9_-]+$/.test(text);
-  const body = bare ? text : `"${text.replace(/(["\\'])/g, '\\$1')}"`;
+  const safe = text.replace(/[^A-Za-z0-9_./: -]/g, '_').slice(0, MAX_COMMENT);
+  const body = /^[A-Za-z0-9_-]+$/.test(safe) ? safe : `"${safe}"`;
   return `-m comment --comment ${body}`;
 }
 

@@ -170,3 +170,13 @@ describe('plan cache', () => {
     expect(cache.size).toBe(3);
   });
 });
+
+describe('limits', () => {
+  it('refuses a ports × sources product that would need too many rules', () => {
+    const from = Array.from({ length: 10 }, (_, i) => `10.0.${i}.0/24`).join(',');
+    const p = plan([container('wide', { labels: { 'dockgate.ports': '1-1000:1-1000', 'dockgate.mode': 'dnat', 'dockgate.from': from } })]);
+    expect(p.containers[0]!.openings).toEqual([]);
+    expect(p.containers[0]!.warnings.join()).toMatch(/would need 10000 rules; at most 4096/);
+    expect(p.chains.some((c) => c.owner !== undefined)).toBe(false);
+  });
+});

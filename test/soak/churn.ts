@@ -648,3 +648,68 @@ export class Churn {
     return { failures, open, closed };
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Drift repair, measured from outside
+
+/**
+ * Milliseconds from `t0` until a new connection to HOST_IP:`port` answers with `body`: three
+ * staggered probers with short timeouts, so the figure overshoots the repair by a few hundred
+ * milliseconds at most. Throws after `limitMs`.
+ */
+export async function connectionBackAfter(h: DockerHost, port: number, body: string, t0: number, limitMs = 10_000): Promise<number> {
+  let done = 0;
+  const prober = async (offset: number): Promise<void> => {
+    await sleep(offset);
+    for (let i = 0; i < 200 && done === 0 && Date.now() - t0 < limitMs; i++) {
+      const g = await httpGet(h.outside, `http://${HOST_IP}:${port}/`, 500);
+      if (g.ok && g.body.trim() === body && done === 0) done = Date.now();
+    }
+  };
+  await Promise.all([prober(0), prober(170), prober(340)]);
+  if (done === 0) throw new Error(`port ${port} did not answer "${body}" within ${limitMs} ms`);
+  return done - t0;
+}
+
+export interface DriftRound {
+  kind: SabotageKind;
+  /** when the sabotage started (Date.now()) */
+  t0: number;
+  /** sabotage start → the last drift-repaired line's timestamp */
+  logMs: number;
+  /** sabotage start → a new connection from outside answered again (all probed ports) */
+  connMs: number;
+  /** `table chain` of every drift-repaired line, in order */
+  repaired: string[];
+  /** what the sabotage hit (all of it must be among `repaired`) */
+  hit: string[];
+}
+
+/**
+ * One sabotage of `kind`, then waits for the connections to `ports` ([port, expected body]) to
+ * come back and for drift-repaired lines covering everything hit. `extraForeign` is run right
+ * after the sabotage: the admin adding a rule of their own meanwhile.
+ */
+export async function driftRound(
+  h: DockerHost,
+  d: DaemonProcess,
+  kind: SabotageKind,
+  ports: ReadonlyArray<readonly [number, string]>,
+  opts: { containerChain?: string; meanwhile?: () => Promise<unknown> } = {},
+): Promise<DriftRound> {
+  const t0 = Date.now();
+  const hit = await sabotage(h, kind, opts.containerChain);
+  await opts.meanwhile?.();
+  const back = await Promise.all(ports.map(([p, body]) => connectionBackAfter(h, p, body, t0)));
+  const key = (l: LogLine): string => `${String(l.table)} ${String(l.chain)}`;
+  const lines = await waitFor(
+    `drift-repaired lines for ${hit.join(', ')}`,
+    async () => {
+      const ls = linesSince(d, t0, (l) => l.event === 'drift-repaired');
+      return hit.every((k) => ls.some((l) => key(l) === k)) ? ls : undefined;
+    },
+    10_000,
+    100,
+  );
+  return { kind, t0, logMs: Math.max(...lines.map(logTime)) - t0, connMs: Math.max(0, ...back), repaired: lines.map(key), hit };
+}
