@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // Argument parsing and exit codes only; each command lives in its own module.
 import { Command, CommanderError } from 'commander';
 import { CliError } from './context.js';

@@ -85,7 +85,7 @@ describe('dockgate install / uninstall into a temp root', () => {
     expect(r.stdout).toContain('dockgate install --flush-docker-chains');
 
     const unit = await read('etc/systemd/system/dockgate.service');
-    expect(unit).toContain(`ExecStart=${process.execPath} ${CLI} run --config /etc/dockgate/config.yaml`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 ${CLI} run --config /etc/dockgate/config.yaml`);
     expect(unit).toContain('Type=notify');
     expect(await read('etc/dockgate/config.yaml')).toBe(await readFile(join(REPO, 'config/config.yaml'), 'utf8'));
     const state = JSON.parse(await read('var/lib/dockgate/install-state.json')) as { daemonJson: { changes: unknown[] } };
