@@ -8,7 +8,7 @@ import { Iptables } from '../src/dataplane/iptables.js';
 import type { RuleSet, Table } from '../src/model/types.js';
 import { renderDiff, renderFull, renderPlan } from '../src/plan/restore.js';
 import { type Netns, createNetns, destroyNetns, run } from '../test/support/netns.js';
-import { checkInterrupted, onCleanup } from './lib/cleanup.js';
+import { checkInterrupted, onCleanup, wasInterrupted } from './lib/cleanup.js';
 import { fleet, planFor, planSize, syntheticContainer } from './lib/facts.js';
 import { restoreToCommands, shellScript } from './lib/naive.js';
 import { type Summary, summarize } from './lib/stats.js';
@@ -74,6 +74,28 @@ export interface DataplaneSize {
   naiveSkipped?: string;
 }
 
+/** What one tiny iptables-restore (one chain, one rule) costs in an empty namespace: the floor. */
+export async function restoreFloor(reps: number): Promise<{ restore: Summary; save: Summary; processStart: Summary }> {
+  const { ns, done } = await freshNs();
+  try {
+    const { ipt } = dataplaneIn(ns);
+    const restore: number[] = [];
+    const save: number[] = [];
+    const processStart: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      checkInterrupted();
+      const chain = `DOCKGATE-FLOOR-${r % 2}`;
+      const text = `*filter\n:${chain} - [0:0]\n-A ${chain} -p tcp -m tcp --dport ${1000 + r} -j ACCEPT\nCOMMIT\n`;
+      restore.push((await timed(() => ipt.restore(new Map([['filter', text]])))).ms);
+      save.push((await timed(() => ipt.save())).ms);
+      processStart.push((await timed(() => ipt.queue.run('true', []))).ms);
+    }
+    return { restore: summarize(restore), save: summarize(save), processStart: summarize(processStart) };
+  } finally {
+    await done();
+  }
+}
+
 export interface DataplaneOptions {
   sizes: number[];
   naiveMax: number;
@@ -86,6 +108,11 @@ export interface DataplaneOptions {
 async function freshNs(): Promise<{ ns: Netns; done: () => Promise<void> }> {
   const ns = await createNetns('bdp');
   const done = onCleanup(`namespace ${ns.name}`, () => destroyNetns(ns));
+  if (wasInterrupted()) {
+    // Ctrl-C came while it was being made: the clean-up may already have run without it
+    await done();
+    checkInterrupted();
+  }
   return { ns, done };
 }
 

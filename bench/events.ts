@@ -5,6 +5,7 @@
 // `applied` log line (pino's ISO time, 1 ms resolution, written after the restore returned).
 import { writeFile } from 'node:fs/promises';
 import { HOST_IP, type DockerHost } from '../test/e2e/harness.js';
+import { NODE_FLAGS } from '../src/host/install-files.js';
 import { shortId } from '../src/plan/chains.js';
 import { checkInterrupted } from './lib/cleanup.js';
 import {
@@ -37,6 +38,8 @@ export interface EventOptions {
 
 export interface EventResult {
   config: string;
+  /** V8 flags dockgate ran with (those of the installed systemd unit) */
+  nodeFlags?: string[];
   sequential: {
     n: number;
     /** Docker's start event → kernel committed the container's INPUT opening */
@@ -192,6 +195,7 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
     await events.stop();
     return {
       config,
+      nodeFlags: [...NODE_FLAGS],
       sequential: { n: kernel.length, kernel: summarize(kernel), applied: summarize(applied), dockerRun: summarize(dockerRun) },
       burst: {
         n: o.burst,

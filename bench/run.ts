@@ -11,7 +11,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { REPO_ROOT } from '../test/e2e/harness.js';
 import { cleanupLeftovers, listTestNetns } from '../test/support/netns.js';
-import { benchDataplane } from './dataplane.js';
+import { benchDataplane, restoreFloor } from './dataplane.js';
 import { benchEvents } from './events.js';
 import { Interrupted, cleanupAll, installSignalHandlers, wasInterrupted } from './lib/cleanup.js';
 import { machine } from './lib/machine.js';
@@ -80,6 +80,8 @@ async function main(): Promise<number> {
 
   const t0 = performance.now();
   await part('dataplane', async () => {
+    results.floor = await restoreFloor(20);
+    log(`  floor: one tiny iptables-restore ${results.floor.restore.median} ms, iptables-save ${results.floor.save.median} ms, \`true\` ${results.floor.processStart.median} ms (medians of 20, empty namespace)`);
     results.dataplane = await benchDataplane({
       sizes: quick ? [100, 1000] : [100, 1000, 5000],
       naiveMax: quick ? 100 : 1000,

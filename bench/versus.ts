@@ -34,7 +34,9 @@ export interface VersusRun {
   /** all at once (burstConcurrency docker runs at a time): first invoke → last HTTP 200 */
   burstWallMs: number;
   burstPerContainer: Summary;
+  /** containers whose port never answered (within 180 s of `docker run`) */
   failures: number;
+  failed: string[];
 }
 
 const RESOLUTION = { sequentialEveryMs: 5, burstEveryMs: 25 };
@@ -65,17 +67,18 @@ async function setup(mode: Firewall): Promise<Setup> {
   }
 }
 
-async function measureOne(s: Setup, name: string, port: number, everyMs: number): Promise<{ t0: number; returned: number; at?: number }> {
+async function measureOne(s: Setup, name: string, port: number, everyMs: number): Promise<{ name: string; t0: number; returned: number; at?: number }> {
   const labels = ['-l', 'dockgate.ports=8000', ...(s.mode === 'dockgate-dnat' ? ['-l', 'dockgate.mode=dnat'] : [])];
   const t0 = wallNow();
   // the prober starts knocking as `docker run` is invoked
-  const reach = s.prober.reachable(port, { host: HOST_IP, everyMs, deadlineMs: 30_000 });
+  // generous: under load `docker run` alone can take tens of seconds; a failure is a real failure
+  const reach = s.prober.reachable(port, { host: HOST_IP, everyMs, deadlineMs: 180_000 });
   await s.h.docker(['run', '-d', '--name', name, ...labels, '-p', `${HOST_IP}:${port}:8000`, s.h.image, 'httpd', '-f', '-p', '8000', '-h', '/www'], {
     timeoutMs: 60_000,
   });
   const returned = wallNow();
   const ok = await reach;
-  return { t0, returned, ...(ok ? { at: ok.at } : {}) };
+  return { name, t0, returned, ...(ok ? { at: ok.at } : {}) };
 }
 
 export async function benchVersus(o: VersusOptions): Promise<VersusRun[]> {
@@ -86,7 +89,7 @@ export async function benchVersus(o: VersusOptions): Promise<VersusRun[]> {
       o.log(`  ${mode}: starting dockerd ...`);
       setups.push(await setup(mode));
     }
-    const seq = new Map(setups.map((s) => [s.mode, [] as Array<{ t0: number; returned: number; at?: number }>]));
+    const seq = new Map(setups.map((s) => [s.mode, [] as Array<{ name: string; t0: number; returned: number; at?: number }>]));
     for (let i = 0; i < o.containers; i++) {
       const order = i % 2 === 0 ? setups : [...setups].reverse();
       for (const s of order) {
@@ -119,6 +122,7 @@ export async function benchVersus(o: VersusOptions): Promise<VersusRun[]> {
         burstWallMs: Math.round(burstWallMs),
         burstPerContainer: summarize(reached.map((b) => b.at! - b.t0)),
         failures: runs.length - ok.length + burst.length - reached.length,
+        failed: [...runs, ...burst].filter((r) => r.at === undefined).map((r) => `${r.name} (docker run took ${Math.round(r.returned - r.t0)} ms)`),
       });
     }
     return out;

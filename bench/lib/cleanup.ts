@@ -3,6 +3,7 @@
 // are stopped by their pid only; namespaces by their name (test/support/netns.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopAll } from '../../test/e2e/harness.js';
 import { killQuiet, sbinPath, waitGone } from '../../test/support/netns.js';
 
 type Cleanup = () => Promise<void>;
@@ -25,16 +26,33 @@ export function onCleanup(what: string, fn: Cleanup): () => Promise<void> {
   };
 }
 
-/** Runs every registered clean-up, newest first. Never throws. */
-export async function cleanupAll(): Promise<void> {
-  for (const [id, c] of [...cleanups].reverse()) {
-    cleanups.delete(id);
-    try {
-      await c.fn();
-    } catch (err) {
-      console.error(`cleanup of ${c.what} failed: ${String(err)}`);
+let running: Promise<void> | undefined;
+
+/**
+ * Runs every registered clean-up, newest first. Never throws. A call made while a clean-up is
+ * under way waits for it (and then runs whatever was registered since), so that nobody exits the
+ * process in the middle of another caller's clean-up.
+ */
+export function cleanupAll(): Promise<void> {
+  if (running) return running.then(() => cleanupAll());
+  running = (async () => {
+    for (let round = 0; round < 10 && cleanups.size > 0; round++) {
+      for (const [id, c] of [...cleanups].reverse()) {
+        cleanups.delete(id);
+        try {
+          await c.fn();
+        } catch (err) {
+          console.error(`cleanup of ${c.what} failed: ${String(err)}`);
+        }
+      }
     }
-  }
+    // Docker hosts (and their dockgate daemons) the harness still knows, e.g. one that was
+    // starting when Ctrl-C came and so was never registered here.
+    await stopAll().catch(() => undefined);
+  })().finally(() => {
+    running = undefined;
+  });
+  return running;
 }
 
 export function wasInterrupted(): boolean {
@@ -125,6 +143,10 @@ export async function startLineProcess(what: string, cmd: string, args: string[]
     }
     await Promise.race([exited, sleep(1000)]);
   });
+  if (interrupted) {
+    await stop();
+    throw new Interrupted('interrupted');
+  }
   return {
     pid,
     onLine: (fn) => listeners.push(fn),

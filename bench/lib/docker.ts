@@ -8,12 +8,14 @@ import {
   type DaemonProcess,
   type DockerHost,
   type DockerHostOptions,
+  CLI_PATH,
   REPO_ROOT,
-  startDaemon,
   startDockerHost,
+  startInHost,
 } from '../../test/e2e/harness.js';
+import { NODE_FLAGS } from '../../src/host/install-files.js';
 import { run } from '../../test/support/netns.js';
-import { type LineProcess, checkInterrupted, onCleanup, startLineProcess } from './cleanup.js';
+import { type LineProcess, checkInterrupted, onCleanup, startLineProcess, wasInterrupted } from './cleanup.js';
 import { wallNow } from './stats.js';
 
 const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -26,6 +28,10 @@ export interface Host {
 export async function startHost(opts: DockerHostOptions): Promise<Host> {
   const h = await startDockerHost({ startTimeoutMs: 60_000, ...opts });
   const stop = onCleanup(`Docker host ${h.tmpDir}`, () => h.stop());
+  if (wasInterrupted()) {
+    await stop();
+    checkInterrupted();
+  }
   return { h, stop };
 }
 
@@ -189,7 +195,8 @@ export interface Dockgate {
 export async function startDockgate(h: DockerHost, configYaml: string): Promise<Dockgate> {
   const file = `${h.tmpDir}/dockgate-bench.yaml`;
   await writeFile(file, configYaml);
-  const d = await startDaemon(h, ['run', '--config', file]);
+  // exactly as the installed systemd unit runs it: node with the daemon's V8 flags, then the CLI
+  const d = await startInHost(h, [process.execPath, ...NODE_FLAGS, CLI_PATH, 'run', '--config', file]);
   const stop = onCleanup(`dockgate (pid ${d.pid})`, async () => {
     await d.stop('SIGTERM');
   });

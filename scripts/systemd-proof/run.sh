@@ -191,7 +191,8 @@ reach reload dnat http://10.0.0.5:8002/
 # a bad new config is rejected, the old one stays in force
 dx sh -c 'echo "no_such_key: 1" >> /etc/dockgate/config.yaml'
 before=$(count reload-rejected)
-dx systemctl reload dockgate >>"$LOG" 2>&1 || true
+rrc=0; dx systemctl reload dockgate >>"$LOG" 2>&1 || rrc=$?
+note "systemctl reload with the bad config exited $rrc (ExecReload is kill -HUP: the verdict is only in the journal)"
 if wait_count reload-rejected "$before" 10; then pass "systemctl reload dockgate (bad config) -> 'reload-rejected'"
 else fail "systemctl reload dockgate (bad config): no 'reload-rejected' line"; fi
 [ "$(dx systemctl is-active dockgate || true)" = active ] && pass "bad reload: dockgate still active" \

@@ -171,9 +171,17 @@ dg_dockerd_start() {
   dg_need_root
   command -v dockerd >/dev/null || dg_die "dockerd not found (apt-get install docker.io)"
   mkdir -p "$DG_CACHE"
-  # one private dockerd at a time per cache (they share the data root)
+  dg_cleanup_stale
+  # one private dockerd at a time per cache (they share the data root); dockerd inherits the
+  # lock, so a dockerd outliving its script still holds it
   exec {DG_LOCK_FD}>"$DG_CACHE/dockerd.lock"
-  flock -w 600 "$DG_LOCK_FD" || dg_die "another run holds $DG_CACHE/dockerd.lock"
+  if ! flock -n "$DG_LOCK_FD"; then
+    dg_log "waiting for another run's private dockerd to finish ($DG_CACHE/dockerd.lock)"
+    flock -w "${DG_LOCK_WAIT:-3600}" "$DG_LOCK_FD" || dg_die "another run still holds $DG_CACHE/dockerd.lock"
+  fi
+  # nobody uses the data root now: mounts a killed run left there go
+  local m
+  for m in $(dg_mounts_under "$DG_CACHE/docker"); do umount -l "$m" 2>/dev/null; done
   DG_NS="dgimg-$name-$$"
   DG_RUN=$(mktemp -d "/tmp/dgimg-$$-XXXXXX")  # short: containerd's sockets live below
   DG_DOCKER_SOCK="$DG_RUN/docker.sock"
@@ -262,6 +270,43 @@ WRAP
   chmod 0755 "$out"
 }
 
+# Kills Docker's programs whose command line names $1/ (bash built-ins only: a fork per process
+# is slow on some machines).
+dg_kill_docker_under() {
+  local p comm args
+  for p in /proc/[0-9]*; do
+    { read -r comm <"$p/comm"; } 2>/dev/null || continue
+    case "$comm" in containerd|containerd-shim*|docker-proxy|runc|dockerd) ;; *) continue ;; esac
+    { mapfile -d '' args <"$p/cmdline"; } 2>/dev/null || continue
+    case " ${args[*]} " in *"$1/"*) kill -KILL "${p#/proc/}" 2>/dev/null ;; esac
+  done
+}
+
+# What a run killed with SIGKILL left: /tmp/dgimg-PID-* and netns dgimg-*-PID of dead PIDs.
+dg_cleanup_stale() {
+  local d pid ns m pids
+  for d in /tmp/dgimg-[0-9]*-*; do
+    [ -d "$d" ] || continue
+    pid=${d#/tmp/dgimg-}; pid=${pid%%-*}
+    kill -0 "$pid" 2>/dev/null && continue
+    dg_log "removing what the dead run $pid left ($d)"
+    dg_kill_docker_under "$d"
+    sleep 1
+    for m in $(dg_mounts_under "$d"); do umount -l "$m" 2>/dev/null; done
+    [ -z "$(dg_mounts_under "$d")" ] && rm -rf "$d"
+  done
+  for ns in /var/run/netns/dgimg-*-[0-9]*; do
+    [ -e "$ns" ] || continue
+    pid=${ns##*-}
+    kill -0 "$pid" 2>/dev/null && continue
+    ns=${ns##*/}
+    pids=$(ip netns pids "$ns" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    ip netns del "$ns" 2>/dev/null && dg_log "removed the dead run's netns $ns"
+  done
+}
+
 # Mount points at or below $1, deepest first.
 dg_mounts_under() {
   awk -v d="$1" '{ if ($5 == d || index($5, d "/") == 1) print length($5) " " $5 }' /proc/self/mountinfo \
@@ -292,14 +337,7 @@ dg_dockerd_stop() {
   dg_debug "stop: dockerd gone"
   if [ -n "$DG_RUN" ] && [ -d "$DG_RUN" ]; then
     # containerd and its shims: Docker's own programs whose command line names our exec root
-    # (bash builtins only: a fork per process is slow on some machines)
-    local p comm args
-    for p in /proc/[0-9]*; do
-      { read -r comm <"$p/comm"; } 2>/dev/null || continue
-      case "$comm" in containerd|containerd-shim*|docker-proxy|runc|dockerd) ;; *) continue ;; esac
-      { mapfile -d '' args <"$p/cmdline"; } 2>/dev/null || continue
-      case " ${args[*]} " in *"$DG_RUN/"*) kill -KILL "${p#/proc/}" 2>/dev/null ;; esac
-    done
+    dg_kill_docker_under "$DG_RUN"
   fi
   dg_debug "stop: containerd and shims gone"
   if [ -n "$DG_NS" ] && [ -e "/var/run/netns/$DG_NS" ]; then

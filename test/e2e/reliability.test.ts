@@ -216,13 +216,13 @@ describe('dockgate SIGKILLed at random moments while containers start', () => {
     const modes = ['first write', 'event', 'random'] as const;
     for (const [round, batch] of batches.entries()) {
       daemon = await spawnDockgate();
-      const started = Date.now();
+      const roundStart = Date.now();
       const containers = Promise.all(batch.map(run));
       const moment = modes[round % modes.length]!;
       if (moment === 'first write') {
         await waitForRestoreChild(daemon.pid, 5_000);
       } else if (moment === 'event') {
-        await daemon.waitForLog((l) => l.event === 'docker-event' && logTime(l) >= started, 10_000).catch(() => undefined);
+        await daemon.waitForLog((l) => l.event === 'docker-event' && logTime(l) >= roundStart, 10_000).catch(() => undefined);
         await sleep(rng.int(0, 60));
       } else {
         await sleep(rng.int(200, 1500));
@@ -239,7 +239,7 @@ describe('dockgate SIGKILLed at random moments while containers start', () => {
     kills.push({ round: batches.length, moment: 'repair write', ...(await crash(daemon, false)) });
 
     daemon = await startDockgate();
-    const { ms } = await waitConverged(h, configFile, 20_000);
+    const { ms, atOnce } = await waitConverged(h, configFile, 20_000);
     const { diffs, kernel, plan } = await kernelVsPlan(h, configFile);
     expect(diffs).toEqual([]);
     // exactly one jump per built-in chain, each planned
@@ -247,7 +247,7 @@ describe('dockgate SIGKILLed at random moments while containers start', () => {
     expect(new Set(kernel.jumps).size).toBe(kernel.jumps.length);
     expect([...kernel.chains.keys()].sort()).toEqual([...plan.chains.keys()].sort());
     for (const [i, name] of names.entries()) await answers(8300 + i, name);
-    figures.kills = { seed, kills: kills.length, midWrite: kills.filter((k) => k.midWrite).length, convergedMs: ms, detail: kills };
+    figures.kills = { seed, kills: kills.length, midWrite: kills.filter((k) => k.midWrite).length, convergedMs: ms, inSyncWhenReady: atOnce, detail: kills };
     // eslint-disable-next-line no-console
     console.log(`kills: ${JSON.stringify(kills)}; converged ${ms} ms after the last start`);
     await removeAllContainers();
@@ -309,7 +309,19 @@ describe('Docker restarted under dockgate', () => {
     const before = { gone: await shortIdOf('rs-gone'), goneIp: await ipOf('rs-gone'), a: await ipOf('rs-a'), b: await ipOf('rs-b') };
     expect(await iptablesSave(h)).toContain(before.gone);
 
+    // All along, an outside client keeps connecting to rs-gone's port: once rs-gone is dead, any
+    // answer means a stale DNAT rule led to whoever holds its old address now. dockgate cannot
+    // know before it reconnects, so this window is measured and reported, not asserted.
+    const misrouted: Array<{ ms: number; body: string }> = [];
+    let probing = true;
     const t0 = Date.now();
+    const prober = (async () => {
+      for (let i = 0; i < 2_000 && probing && Date.now() - t0 < 120_000; i++) {
+        const g = await httpGet(h.outside, url(8203), 500);
+        if (g.ok && g.body.trim() !== 'rs-gone') misrouted.push({ ms: Date.now() - t0, body: g.body.trim() });
+        if (!g.ok) await sleep(50);
+      }
+    })();
     const restart = await h.restartDockerd();
     await daemon.waitForLog((l) => l.event === 'docker-disconnected' && logTime(l) >= t0, 10_000);
     const connected = await daemon.waitForLog((l) => l.event === 'docker-connected' && logTime(l) >= t0, 30_000);
@@ -324,6 +336,8 @@ describe('Docker restarted under dockgate', () => {
     );
     const after = { a: await ipOf('rs-a'), b: await ipOf('rs-b') };
     const { ms } = await waitConverged(h, configFile, 20_000);
+    probing = false;
+    await prober;
     const rules = await iptablesSave(h);
     expect(rules).not.toContain(before.gone);
     expect(rules).toMatch(new RegExp(`--dport 8201 .*-j DNAT --to-destination ${after.a.replaceAll('.', '\\.')}:8000`));
@@ -334,7 +348,8 @@ describe('Docker restarted under dockgate', () => {
     const status = await runCli(h, ['status', '--json', '--config', configFile]);
     expect((JSON.parse(status.stdout) as { inSync: boolean }).inSync).toBe(true);
     const moved = [before.a !== after.a, before.b !== after.b].filter(Boolean).length;
-    figures.dockerRestart = { ...restart, reconnectMs: logTime(connected) - t0, convergedMs: ms, before, after, addressesChanged: moved };
+    const wrong = misrouted.length === 0 ? undefined : { answers: misrouted.length, firstMs: misrouted[0]!.ms, lastMs: misrouted.at(-1)!.ms, reached: [...new Set(misrouted.map((m) => m.body))] };
+    figures.dockerRestart = { ...restart, reconnectMs: logTime(connected) - t0, convergedMs: ms, before, after, addressesChanged: moved, staleRuleReachedOtherContainer: wrong ?? 'never' };
     // eslint-disable-next-line no-console
     console.log(`docker restart: ${JSON.stringify(figures.dockerRestart)}`);
     expect(moved, 'at least one restarted container got a new address (else this test proves less)').toBeGreaterThan(0);

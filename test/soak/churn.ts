@@ -160,19 +160,25 @@ export async function statusInSync(h: DockerHost, configFile: string): Promise<b
  * write still under way cannot pass for convergence) and `dockgate status --json` says inSync.
  * Throws with the last differences.
  */
-export async function waitConverged(h: DockerHost, configFile: string, timeoutMs: number): Promise<{ ms: number; plan: OwnRules }> {
+export async function waitConverged(
+  h: DockerHost,
+  configFile: string,
+  timeoutMs: number,
+): Promise<{ ms: number; plan: OwnRules; /** the kernel already matched at the first comparison */ atOnce: boolean }> {
   const t0 = Date.now();
   let last: string[] = ['not compared yet'];
   let plan: OwnRules | undefined;
   let streak = 0;
+  let atOnce = false;
   const deadline = t0 + timeoutMs;
   for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
     const r = await kernelVsPlan(h, configFile).catch((err: Error) => ({ diffs: [err.message], plan: undefined }));
     last = r.diffs;
+    if (i === 0) atOnce = last.length === 0;
     if (last.length === 0) {
       streak++;
       plan = r.plan;
-      if (streak >= 2 && (await statusInSync(h, configFile))) return { ms: Date.now() - t0, plan: plan! };
+      if (streak >= 2 && (await statusInSync(h, configFile))) return { ms: Date.now() - t0, plan: plan!, atOnce };
     } else {
       streak = 0;
     }

@@ -4,7 +4,7 @@
 // exactly `dockgate plan` and that reachability from outside matches the labels, and sampling
 // dockgate's RSS to show that a long-lived daemon does not grow.
 //
-// Knobs (environment): DOCKGATE_SOAK_OPS (default 2000), DOCKGATE_SOAK_MINUTES (default 13: stop
+// Knobs (environment): DOCKGATE_SOAK_OPS (default 2000), DOCKGATE_SOAK_MINUTES (default 14: stop
 // early, with what was done, rather than overrun), DOCKGATE_CHURN_SEED (replay a failure),
 // DOCKGATE_SOAK_RESULTS (where to write the report; default test/soak/RESULTS.md).
 // Skipped unless DOCKGATE_SOAK=1 (set by the npm script), so a default `vitest run` never runs it.
@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
-import { type DaemonProcess, type DockerHost, HOST_IP, REPO_ROOT, startDaemon, startDockerHost, startWebContainer, stopAll, waitFor } from '../e2e/harness.js';
+import { type DaemonProcess, type DockerHost, HOST_IP, REPO_ROOT, httpGet, startDaemon, startDockerHost, startWebContainer, stopAll, waitFor } from '../e2e/harness.js';
 import {
   Churn,
   type DriftRound,
@@ -32,12 +32,15 @@ import {
 
 const enabled = process.env.DOCKGATE_SOAK === '1';
 const OPS = Number(process.env.DOCKGATE_SOAK_OPS ?? 2000);
-const MINUTES = Number(process.env.DOCKGATE_SOAK_MINUTES ?? 13);
+const MINUTES = Number(process.env.DOCKGATE_SOAK_MINUTES ?? 14);
 const RESULTS = process.env.DOCKGATE_SOAK_RESULTS ?? `${REPO_ROOT}test/soak/RESULTS.md`;
-const CHUNK = 50; // operations between RSS samples
-const WARMUP_OPS = 300; // dockgate is SIGKILLed twice (after chunks 2 and 4) before this; RSS is judged after it
+const CHUNK = 25; // operations between RSS samples
+const WARMUP_OPS = 250; // dockgate is SIGKILLed twice (after ops 100 and 200) before this; RSS is judged after it
 const DOCKER_RESTART_EVERY = 500;
-const CHECK_EVERY = 250; // full verification (kernel = plan, reachability) every this many ops
+const CHECK_EVERY = 500; // full verification (kernel = plan, reachability) every this many ops, and at the end
+const SABOTAGE_EVERY = 100;
+const SLOTS = 30;
+const CONCURRENCY = 6;
 /** RSS may not grow more than this from the end of warm-up to the end. */
 const RSS_GROWTH_LIMIT_KB = 16 * 1024;
 
@@ -90,10 +93,16 @@ describe.skipIf(!enabled)('soak', () => {
       'reload-filter': [[8100, 'sn-proxy'], [8101, 'sn-dnat']],
       'flush-nat': [[8101, 'sn-dnat']],
     };
+    const sentinelsAnswer = () =>
+      Promise.all(
+        [[8100, 'sn-proxy'], [8101, 'sn-dnat']].map(([port, body]) =>
+          waitFor(`${String(body)} answering`, async () => ((await httpGet(h.outside, `http://${HOST_IP}:${port}/`, 1500)).body.trim() === body ? true : undefined), 60_000, 200),
+        ),
+      );
     const proxyChain = async (): Promise<string> =>
       `filter DOCKGATE-CI-${(await h.docker(['inspect', '-f', '{{.Id}}', 'sn-proxy'])).stdout.trim().slice(0, 12)}`;
 
-    const churn = new Churn({ h, seed, slots: 24, basePort: 9000, prefix: 'sk', concurrency: 4 });
+    const churn = new Churn({ h, seed, slots: SLOTS, basePort: 9000, prefix: 'sk', concurrency: CONCURRENCY });
     await churn.setup();
     const faults = { dockgateKills: 0, dockerRestarts: 0, driftSabotages: 0 };
     const drift: DriftRound[] = [];
@@ -101,7 +110,7 @@ describe.skipIf(!enabled)('soak', () => {
     const checkpoints: Array<{ op: number; convergedMs: number; open: number; closed: number }> = [];
     const failures: string[] = [];
     let done = 0;
-    let stopReason = `${OPS} operations done`;
+    let stopReason = `the planned ${OPS} reached`;
 
     const checkpoint = async (): Promise<void> => {
       const running = await churn.settle(60_000);
@@ -114,7 +123,6 @@ describe.skipIf(!enabled)('soak', () => {
     };
 
     let sabotageIndex = 0;
-    let chunk = 0;
     const crossed = (before: number, every: number): boolean => Math.floor(done / every) > Math.floor(before / every);
     while (done < OPS) {
       if (Date.now() > deadline) {
@@ -124,11 +132,10 @@ describe.skipIf(!enabled)('soak', () => {
       const before = done;
       await churn.runOps(churn.generate(CHUNK));
       done += CHUNK;
-      chunk++;
 
       // Faults, between chunks (so each is measured on its own).
-      if (chunk === 2 || chunk === 4) {
-        await crash(daemon, chunk === 2);
+      if (crossed(before, 100) && done < 300) {
+        await crash(daemon, done < 200);
         faults.dockgateKills++;
         await churn.runOps(churn.generate(5)); // changes while dockgate is down
         done += 5;
@@ -145,9 +152,10 @@ describe.skipIf(!enabled)('soak', () => {
           return r.stdout.trim() === 'true\ntrue' ? true : undefined;
         }, 60_000, 500);
       }
-      if (chunk % 2 === 0) {
+      if (crossed(before, SABOTAGE_EVERY)) {
         const kind = SABOTAGE_KINDS[sabotageIndex++ % SABOTAGE_KINDS.length]!;
-        await waitConverged(h, configFile, 30_000);
+        // The sentinels answer before the damage, so "back" means repaired, not "first up".
+        await sentinelsAnswer();
         const round = await driftRound(h, daemon, kind, sentinelPorts[kind], kind === 'flush-container-chain' ? { containerChain: await proxyChain() } : {}).catch(
           (err: Error) => {
             failures.push(`after op ${done}: drift ${kind}: ${err.message}`);
@@ -185,15 +193,15 @@ describe.skipIf(!enabled)('soak', () => {
       '| figure | value |',
       '|---|---|',
       `| seed | ${seed} |`,
-      `| operations survived | ${done} (${stopReason}), in ${minutes.toFixed(1)} min, 24 container slots, 4 at a time |`,
+      `| operations survived | ${done} (${stopReason}), in ${minutes.toFixed(1)} min, ${SLOTS} container slots, ${CONCURRENCY} operations at a time |`,
       `| operations by kind | ${Object.entries(churn.stats.byKind).map(([k, n]) => `${k} ${n}`).join(', ')}; ${churn.stats.refused} refused by Docker (stale model, harmless) |`,
-      `| faults injected | ${faults.dockgateKills + faults.dockerRestarts + faults.driftSabotages}: ${faults.dockgateKills} dockgate SIGKILLs, ${faults.dockerRestarts} Docker restarts, ${faults.driftSabotages} firewall sabotages (${SABOTAGE_KINDS.join(', ')}) |`,
+      `| faults injected | ${faults.dockgateKills + faults.dockerRestarts + faults.driftSabotages}: ${faults.dockgateKills} dockgate SIGKILLs, ${faults.dockerRestarts} Docker restarts, ${faults.driftSabotages} firewall sabotages (in turn: ${SABOTAGE_KINDS.join(', ')}) |`,
       `| drift repair, connection back from outside | median ${driftConn.median} ms, worst ${driftConn.max} ms (n=${driftConn.n}) |`,
       `| drift repair, logged by dockgate | median ${driftLog.median} ms, worst ${driftLog.max} ms |`,
       `| checkpoints (kernel = plan, reachability = labels) | ${checkpoints.length}, ${failures.length} failures |`,
       `| dockgate RSS after warm-up (op ${judged[0]?.op ?? '-'}) → end (op ${judged.at(-1)?.op ?? '-'}) | ${(head / 1024).toFixed(1)} MiB → ${(tail / 1024).toFixed(1)} MiB (${growthKb >= 0 ? '+' : ''}${(growthKb / 1024).toFixed(1)} MiB; limit +${RSS_GROWTH_LIMIT_KB / 1024} MiB) |`,
       '',
-      '## RSS samples (KiB, every 50 operations)',
+      `## RSS samples (KiB, every ${CHUNK} operations, op:KiB)`,
       '',
       rss.map((s) => `${s.op}:${s.kb}`).join(' '),
       '',
