@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The long churn runs only through `npm run test:soak` (it would blow the CI budget).
+    exclude: ['test/soak/**', 'node_modules/**'],
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -118,6 +118,8 @@ if [ -n "$ready_line" ] && [ -n "$started_line" ] && [ "$ready_line" -lt "$start
 else
   fail "'ready' log line ($ready_line) before systemd's 'Started' ($started_line)"
 fi
+grep -q '"event":"ready-notified"' <<<"$jr" && pass "'ready-notified' logged (systemd-notify exited 0)" \
+  || fail "no 'ready-notified' line: READY=1 was not sent"
 PID0=$(dx systemctl show -p MainPID --value dockgate)
 
 # --- containers and reachability -----------------------------------------------------------------
@@ -139,10 +141,10 @@ outside ip link set lo up
 outside ip addr add 10.0.0.9/24 dev dgp1
 outside ip link set dgp1 up
 
-# get URL [tries]: 0 when an HTTP 2xx with the expected body came back within bounded tries
+# get URL BODY [tries]: 0 when an HTTP 2xx with BODY came back within a bounded number of tries
 get() {
-  local url=$1 want=$2 tries=${3:-20} i body
-  for i in $(seq 1 "$tries"); do
+  local url=$1 want=$2 tries=${3:-20} _ body
+  for _ in $(seq 1 "$tries"); do
     body=$(outside curl -s -f --noproxy '*' -m 2 "$url" 2>/dev/null || true)
     [ "$body" = "$want" ] && return 0
     sleep 0.5
@@ -165,8 +167,8 @@ dxl iptables-save || true
 dg_log "reload"
 count() { dx journalctl _SYSTEMD_UNIT=dockgate.service -o cat --no-pager | grep -c "\"event\":\"$1\"" || true; }
 wait_count() { # event greater-than seconds
-  local i
-  for i in $(seq 1 $(( $3 * 4 ))); do [ "$(count "$1")" -gt "$2" ] && return 0; sleep 0.25; done
+  local _
+  for _ in $(seq 1 $(( $3 * 4 ))); do [ "$(count "$1")" -gt "$2" ] && return 0; sleep 0.25; done
   return 1
 }
 same_pid() { # what
@@ -220,6 +222,7 @@ reach "after docker restart" labelled http://10.0.0.5:8000/
 unreach "after docker restart" unlabelled http://10.0.0.5:8001/
 reach "after docker restart" dnat http://10.0.0.5:8002/
 note "docker restart -> all reachable again: $(since "$T3")s"
+dxl journalctl -u docker.service -u docker.socket -o short-precise --no-pager -n 25 || true
 rules=$(dx iptables-save)
 section "iptables-save after docker restart"; note "$rules"
 grep -q 'labelled/' <<<"$rules" && grep -q 'dnat/' <<<"$rules" \

@@ -322,7 +322,7 @@ describe('Docker restarted under dockgate', () => {
         if (!g.ok) await sleep(50);
       }
     })();
-    const restart = await h.restartDockerd();
+    const restart = await h.restartDockerd({ startTimeoutMs: 90_000 });
     await daemon.waitForLog((l) => l.event === 'docker-disconnected' && logTime(l) >= t0, 10_000);
     const connected = await daemon.waitForLog((l) => l.event === 'docker-connected' && logTime(l) >= t0, 30_000);
     await waitFor(
@@ -389,7 +389,7 @@ describe('churn with faults', () => {
     daemon = await startDockgate();
     await runTo(at(0.5));
     const tRestart = Date.now();
-    const dr = await h.restartDockerd();
+    const dr = await h.restartDockerd({ startTimeoutMs: 90_000 });
     faults.push(`Docker restart after op ${done} (down ${dr.downMs} ms)`);
     await daemon.waitForLog((l) => l.event === 'docker-connected' && logTime(l) >= tRestart, 30_000);
     await churn.refresh();

@@ -124,53 +124,62 @@ describe.skipIf(!enabled)('soak', () => {
 
     let sabotageIndex = 0;
     const crossed = (before: number, every: number): boolean => Math.floor(done / every) > Math.floor(before / every);
-    while (done < OPS) {
-      if (Date.now() > deadline) {
-        stopReason = `time limit of ${MINUTES} min reached after ${done} operations`;
-        break;
-      }
-      const before = done;
-      await churn.runOps(churn.generate(CHUNK));
-      done += CHUNK;
+    // Anything thrown below still gets the report written (with the error), then fails the test.
+    let fatal: Error | undefined;
+    try {
+      while (done < OPS) {
+        if (Date.now() > deadline) {
+          stopReason = `time limit of ${MINUTES} min reached after ${done} operations`;
+          break;
+        }
+        const before = done;
+        await churn.runOps(churn.generate(CHUNK));
+        done += CHUNK;
 
-      // Faults, between chunks (so each is measured on its own).
-      if (crossed(before, 100) && done < 300) {
-        await crash(daemon, done < 200);
-        faults.dockgateKills++;
-        await churn.runOps(churn.generate(5)); // changes while dockgate is down
-        done += 5;
-        daemon = await startDockgate();
+        // Faults, between chunks (so each is measured on its own).
+        if (crossed(before, 100) && done < 300) {
+          await crash(daemon, done < 200);
+          faults.dockgateKills++;
+          await churn.runOps(churn.generate(5)); // changes while dockgate is down
+          done += 5;
+          daemon = await startDockgate();
+        }
+        if (crossed(before, DOCKER_RESTART_EVERY)) {
+          const t = Date.now();
+          // Generous: dockerd answers only after it has restarted every --restart always container.
+          await h.restartDockerd({ startTimeoutMs: 180_000 });
+          faults.dockerRestarts++;
+          await daemon.waitForLog((l) => l.event === 'docker-connected' && logTime(l) >= t, 60_000);
+          await churn.refresh();
+          await waitFor('sentinels back', async () => {
+            const r = await h.docker(['inspect', '-f', '{{.State.Running}}', 'sn-proxy', 'sn-dnat'], { reject: false });
+            return r.stdout.trim() === 'true\ntrue' ? true : undefined;
+          }, 60_000, 500);
+        }
+        if (crossed(before, SABOTAGE_EVERY)) {
+          const kind = SABOTAGE_KINDS[sabotageIndex++ % SABOTAGE_KINDS.length]!;
+          // The sentinels answer before the damage, so "back" means repaired, not "first up".
+          await sentinelsAnswer();
+          const round = await driftRound(h, daemon, kind, sentinelPorts[kind], kind === 'flush-container-chain' ? { containerChain: await proxyChain() } : {}).catch(
+            (err: Error) => {
+              failures.push(`after op ${done}: drift ${kind}: ${err.message}`);
+              return undefined;
+            },
+          );
+          if (round) drift.push(round);
+          faults.driftSabotages++;
+        }
+        if (crossed(before, CHECK_EVERY)) await checkpoint();
+        rss.push({ op: done, kb: await rssKb(daemon.pid), pid: daemon.pid });
       }
-      if (crossed(before, DOCKER_RESTART_EVERY)) {
-        const t = Date.now();
-        await h.restartDockerd();
-        faults.dockerRestarts++;
-        await daemon.waitForLog((l) => l.event === 'docker-connected' && logTime(l) >= t, 60_000);
-        await churn.refresh();
-        await waitFor('sentinels back', async () => {
-          const r = await h.docker(['inspect', '-f', '{{.State.Running}}', 'sn-proxy', 'sn-dnat'], { reject: false });
-          return r.stdout.trim() === 'true\ntrue' ? true : undefined;
-        }, 60_000, 500);
-      }
-      if (crossed(before, SABOTAGE_EVERY)) {
-        const kind = SABOTAGE_KINDS[sabotageIndex++ % SABOTAGE_KINDS.length]!;
-        // The sentinels answer before the damage, so "back" means repaired, not "first up".
-        await sentinelsAnswer();
-        const round = await driftRound(h, daemon, kind, sentinelPorts[kind], kind === 'flush-container-chain' ? { containerChain: await proxyChain() } : {}).catch(
-          (err: Error) => {
-            failures.push(`after op ${done}: drift ${kind}: ${err.message}`);
-            return undefined;
-          },
-        );
-        if (round) drift.push(round);
-        faults.driftSabotages++;
-      }
-      if (crossed(before, CHECK_EVERY)) await checkpoint();
-      rss.push({ op: done, kb: await rssKb(daemon.pid), pid: daemon.pid });
+      await checkpoint();
+      const diffs = (await kernelVsPlan(h, configFile)).diffs;
+      failures.push(...diffs.map((d) => `final: ${d}`));
+    } catch (err) {
+      fatal = err as Error;
+      stopReason = `stopped by an error after ${done} operations`;
+      failures.push(`after op ${done}: ${fatal.message.split('\n')[0]}`);
     }
-    await checkpoint();
-    const diffs = (await kernelVsPlan(h, configFile)).diffs;
-    failures.push(...diffs.map((d) => `final: ${d}`));
 
     // Memory: the samples of the daemon that lived through everything after warm-up.
     const lastPid = rss.at(-1)?.pid;
@@ -223,6 +232,7 @@ describe.skipIf(!enabled)('soak', () => {
     // eslint-disable-next-line no-console
     console.log(report);
 
+    if (fatal) throw fatal;
     expect(failures, `seed ${seed}`).toEqual([]);
     expect(judged.length, 'enough RSS samples after warm-up').toBeGreaterThanOrEqual(6);
     expect(growthKb, `RSS growth after warm-up (KiB), samples ${JSON.stringify(judged)}`).toBeLessThan(RSS_GROWTH_LIMIT_KB);
