@@ -283,16 +283,22 @@ export class Daemon {
     }
     const ids = [...this.#dirty];
     this.#dirty.clear();
-    for (const id of ids) {
-      try {
-        const facts = await this.#docker.inspect(id);
-        if (facts) this.#containers.set(facts.id, facts);
-        else this.#containers.delete(id);
-      } catch (err) {
+    // In parallel: Docker answers inspect only once a starting container has finished starting,
+    // so one slow container must not hold up the rules of all the others in the burst.
+    const results = await Promise.allSettled(ids.map((id) => this.#docker.inspect(id)));
+    let failure: unknown;
+    results.forEach((r, i) => {
+      const id = ids[i]!;
+      if (r.status === 'rejected') {
         this.#dirty.add(id);
-        throw err;
+        failure ??= r.reason;
+      } else if (r.value) {
+        this.#containers.set(r.value.id, r.value);
+      } else {
+        this.#containers.delete(id);
       }
-    }
+    });
+    if (failure !== undefined) throw failure;
   }
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */

@@ -80,6 +80,13 @@ export class Dataplane {
   async #full(plan: RuleSet, started: number): Promise<SyncResult> {
     const state = await this.iptables.save();
     const drift = compare(this.#applied ?? plan, state);
+    if (this.#applied && drift.clean) {
+      // Nothing drifted: what changed since the last write is an ordinary diff, not a rewrite.
+      const texts = renderDiff(this.#applied, plan);
+      if (texts.size > 0) await this.#write(texts);
+      this.#applied = plan;
+      return { kind: texts.size > 0 ? 'diff' : 'none', tables: [...texts.keys()], durationMs: performance.now() - started, drift };
+    }
     const needed = this.#applied ? compare(plan, state) : drift;
     if (needed.clean) {
       this.#applied = plan;
