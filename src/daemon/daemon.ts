@@ -98,13 +98,13 @@ export class Daemon {
    * The drift check reads the whole kernel state (iptables-save) and compares it with what was
    * written. That catches everything (a flushed chain, a deleted jump, a reloaded table) but
    * costs time proportional to the rule count, so the interval stretches to keep the check
-   * under ~5% of one core: every drift_check_ms on ordinary hosts, less often on huge ones, and
+   * under ~10% of one core: every drift_check_ms on ordinary hosts, less often on huge ones, and
    * never less often than full_check_ms.
    */
   #scheduleDriftCheck(): void {
     if (this.#stopped) return;
     const { driftCheckMs, fullCheckMs } = this.#config.sync;
-    const delay = Math.min(Math.max(driftCheckMs, 20 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
+    const delay = Math.min(Math.max(driftCheckMs, 10 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
     this.#driftTimer = setTimeout(() => {
       if (this.#plan !== undefined) {
         this.#repairRequested = true;
