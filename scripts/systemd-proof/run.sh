@@ -203,6 +203,24 @@ same_pid "bad reload"
 reach "bad reload" dnat http://10.0.0.5:8002/
 dx sed -i '/^no_such_key: 1$/d' /etc/dockgate/config.yaml
 
+# conntrack under the unit's sandbox: dockgate runs `conntrack -D` when a published port's target
+# changes, and treats any exit but 127 as "done". Run exactly that as a copy of the installed
+# unit (same hardening, ExecStart replaced, oneshot) right after a connection to 10.0.0.5:8002
+# made an entry for it.
+dx sh -c "sed -e 's|^ExecStart=.*|ExecStart=/usr/sbin/conntrack -D -p tcp --orig-port-dst 8002|' \
+  -e 's/^Type=notify/Type=oneshot/' -e '/^NotifyAccess=/d' -e '/^ExecReload=/d' -e '/^Restart/d' \
+  -e '/^\[Service\]/a SuccessExitStatus=1' \
+  /etc/systemd/system/dockgate.service >/etc/systemd/system/dg-conntrack-probe.service && systemctl daemon-reload"
+get http://10.0.0.5:8002/ dnat 5 || true
+dx systemctl start dg-conntrack-probe >>"$LOG" 2>&1 || true
+ct=$(dx journalctl -u dg-conntrack-probe -o cat --no-pager 2>&1 || true)
+section "conntrack -D under the unit's sandbox"; note "$ct"
+if grep -qE '[1-9][0-9]* flow entries have been deleted' <<<"$ct" && ! grep -qi 'not permitted' <<<"$ct"; then
+  pass "conntrack -D works under the unit's sandbox ($(grep -oE '[0-9]+ flow entries have been deleted' <<<"$ct" | head -n1))"
+else
+  fail "conntrack -D under the unit's sandbox: $(tr '\n' ' ' <<<"$ct" | head -c 300)"
+fi
+
 # --- restart docker ------------------------------------------------------------------------------
 dg_log "systemctl restart docker"
 before=$(count docker-connected)
