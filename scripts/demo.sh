@@ -22,6 +22,8 @@ cleanup() {
   [ -n "${DG_PID:-}" ] && kill "$DG_PID" 2>/dev/null && wait "$DG_PID" 2>/dev/null
   if [ -n "${DOCKERD_PID:-}" ]; then
     $DOCKER rm -f $($DOCKER ps -aq) >/dev/null 2>&1
+    # dockerd's own pid (from its pidfile), not the launching shell's.
+    [ -s "$TMP/pid" ] && DOCKERD_PID=$(cat "$TMP/pid")
     kill "$DOCKERD_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$DOCKERD_PID" 2>/dev/null
@@ -50,7 +52,7 @@ in_host iptables -S INPUT
 
 say "dockerd with its own iptables handling off"
 echo '{}' > "$TMP/daemon.json"
-in_host dockerd --config-file "$TMP/daemon.json" --data-root "$TMP/d" --exec-root "$TMP/e" --pidfile "$TMP/pid" \
+nsenter --net=/var/run/netns/$HOST_NS dockerd --config-file "$TMP/daemon.json" --data-root "$TMP/d" --exec-root "$TMP/e" --pidfile "$TMP/pid" \
   -H "unix://$SOCK" --iptables=false --ip6tables=false --bip 172.31.0.1/24 >"$TMP/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
 for _ in $(seq 1 150); do $DOCKER info >/dev/null 2>&1 && break; sleep 0.2; done
@@ -61,7 +63,7 @@ for a in sh httpd mkdir echo sleep; do ln -s busybox "$TMP/img/bin/$a"; done
 tar -C "$TMP/img" -c . | $DOCKER import -c 'ENV PATH=/bin' - dgdemo:latest >/dev/null
 
 say "dockgate run (JSON logs in $TMP/dockgate.log)"
-in_host env DOCKER_HOST="unix://$SOCK" node dist/cli/main.js run >"$TMP/dockgate.log" 2>&1 &
+nsenter --net=/var/run/netns/$HOST_NS env DOCKER_HOST="unix://$SOCK" node dist/cli/main.js run >"$TMP/dockgate.log" 2>&1 &
 DG_PID=$!
 for _ in $(seq 1 100); do grep -q '"event":"ready"' "$TMP/dockgate.log" && break; sleep 0.1; done
 
