@@ -215,7 +215,8 @@ export class Daemon {
     this.#repairRequested = false;
     try {
       const result = repair ? await this.#dataplane.repair(plan) : await this.#dataplane.sync(plan);
-      if (repair) this.#lastCheckMs = result.durationMs;
+      // Paced on the read alone: a slow write or a busy queue must not delay the next check.
+      if (repair && result.readMs !== undefined) this.#lastCheckMs = result.readMs;
       const firstWrite = this.#plan === undefined;
       const previous = this.#plan;
       this.#plan = plan;

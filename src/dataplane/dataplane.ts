@@ -13,6 +13,8 @@ export interface SyncResult {
   durationMs: number;
   /** What the full sync found wrong before writing (empty for diffs). */
   drift?: DriftReport;
+  /** How long reading the kernel (iptables-save) took: what paces the drift check. */
+  readMs?: number;
 }
 
 export class Dataplane {
@@ -78,26 +80,28 @@ export class Dataplane {
    * started since then is a change, not a repair. The write covers both.
    */
   async #full(plan: RuleSet, started: number): Promise<SyncResult> {
+    const readStarted = performance.now();
     const state = await this.iptables.save();
+    const readMs = performance.now() - readStarted;
     const drift = compare(this.#applied ?? plan, state);
     if (this.#applied && drift.clean) {
       // Nothing drifted: what changed since the last write is an ordinary diff, not a rewrite.
       const texts = renderDiff(this.#applied, plan);
       if (texts.size > 0) await this.#write(texts);
       this.#applied = plan;
-      return { kind: texts.size > 0 ? 'diff' : 'none', tables: [...texts.keys()], durationMs: performance.now() - started, drift };
+      return { kind: texts.size > 0 ? 'diff' : 'none', tables: [...texts.keys()], durationMs: performance.now() - started, drift, readMs };
     }
     const needed = this.#applied ? compare(plan, state) : drift;
     if (needed.clean) {
       this.#applied = plan;
-      return { kind: 'none', tables: [], durationMs: performance.now() - started, drift };
+      return { kind: 'none', tables: [], durationMs: performance.now() - started, drift, readMs };
     }
     const dirty = TABLES.filter(
       (t) => needed.chains.some((c) => c.table === t) || needed.jumps.some((j) => j.table === t) || needed.strays.some((j) => j.table === t),
     );
     await this.#write(renderFull(plan, state, dirty));
     this.#applied = plan;
-    return { kind: 'full', tables: dirty, durationMs: performance.now() - started, drift };
+    return { kind: 'full', tables: dirty, durationMs: performance.now() - started, drift, readMs };
   }
 
   async #write(texts: ReadonlyMap<Table, string>): Promise<void> {

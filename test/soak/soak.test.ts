@@ -14,7 +14,20 @@ import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
-import { type DaemonProcess, type DockerHost, HOST_IP, REPO_ROOT, httpGet, startDaemon, startDockerHost, startWebContainer, stopAll, waitFor } from '../e2e/harness.js';
+import { NODE_FLAGS } from '../../src/host/install-files.js';
+import {
+  CLI_PATH,
+  type DaemonProcess,
+  type DockerHost,
+  HOST_IP,
+  REPO_ROOT,
+  httpGet,
+  startDockerHost,
+  startInHost,
+  startWebContainer,
+  stopAll,
+  waitFor,
+} from '../e2e/harness.js';
 import {
   Churn,
   type DriftRound,
@@ -43,13 +56,16 @@ const SLOTS = 30;
 const CONCURRENCY = 6;
 /** RSS may not grow more than this from the end of warm-up to the end. */
 const RSS_GROWTH_LIMIT_KB = 16 * 1024;
+/** ... nor keep growing by more than this per 100 operations once the heap has settled. */
+const RSS_SLOPE_LIMIT_KB = 300;
 
 let h: DockerHost;
 let daemon: DaemonProcess;
 let configFile: string;
 
+/** As installed (ExecStart of the systemd unit): with the same V8 flags, so the RSS is the real one. */
 async function startDockgate(): Promise<DaemonProcess> {
-  const d = await startDaemon(h, ['run', '--config', configFile]);
+  const d = await startInHost(h, [process.execPath, ...NODE_FLAGS, CLI_PATH, 'run', '--config', configFile]);
   await d.waitForLog((l) => l.event === 'ready', 30_000);
   return d;
 }
@@ -172,7 +188,7 @@ describe.skipIf(!enabled)('soak', () => {
         if (crossed(before, CHECK_EVERY)) await checkpoint();
         rss.push({ op: done, kb: await rssKb(daemon.pid), pid: daemon.pid });
       }
-      await checkpoint();
+      if (checkpoints.at(-1)?.op !== done) await checkpoint();
       const diffs = (await kernelVsPlan(h, configFile)).diffs;
       failures.push(...diffs.map((d) => `final: ${d}`));
     } catch (err) {
@@ -187,6 +203,17 @@ describe.skipIf(!enabled)('soak', () => {
     const head = medianMax(judged.slice(0, 3).map((s) => s.kb)).median;
     const tail = medianMax(judged.slice(-3).map((s) => s.kb)).median;
     const growthKb = tail - head;
+    // The trend: least-squares slope over the second half of the judged samples (the heap has
+    // settled by then), in KiB per 100 operations.
+    const late = judged.slice(Math.floor(judged.length / 2));
+    const slopeKbPer100 = (() => {
+      if (late.length < 3) return 0;
+      const mx = late.reduce((n, s) => n + s.op, 0) / late.length;
+      const my = late.reduce((n, s) => n + s.kb, 0) / late.length;
+      const num = late.reduce((n, s) => n + (s.op - mx) * (s.kb - my), 0);
+      const den = late.reduce((n, s) => n + (s.op - mx) ** 2, 0);
+      return den === 0 ? 0 : (100 * num) / den;
+    })();
     const driftConn = medianMax(drift.map((d) => d.connMs));
     const driftLog = medianMax(drift.map((d) => d.logMs));
     const minutes = (Date.now() - started) / 60_000;
@@ -209,6 +236,7 @@ describe.skipIf(!enabled)('soak', () => {
       `| drift repair, logged by dockgate | median ${driftLog.median} ms, worst ${driftLog.max} ms |`,
       `| checkpoints (kernel = plan, reachability = labels) | ${checkpoints.length}, ${failures.length} failures |`,
       `| dockgate RSS after warm-up (op ${judged[0]?.op ?? '-'}) → end (op ${judged.at(-1)?.op ?? '-'}) | ${(head / 1024).toFixed(1)} MiB → ${(tail / 1024).toFixed(1)} MiB (${growthKb >= 0 ? '+' : ''}${(growthKb / 1024).toFixed(1)} MiB; limit +${RSS_GROWTH_LIMIT_KB / 1024} MiB) |`,
+      `| dockgate RSS trend over the second half (ops ${late[0]?.op ?? '-'}–${late.at(-1)?.op ?? '-'}) | ${slopeKbPer100.toFixed(0)} KiB per 100 operations (limit ${RSS_SLOPE_LIMIT_KB} KiB) |`,
       '',
       `## RSS samples (KiB, every ${CHUNK} operations, op:KiB)`,
       '',
@@ -236,6 +264,7 @@ describe.skipIf(!enabled)('soak', () => {
     expect(failures, `seed ${seed}`).toEqual([]);
     expect(judged.length, 'enough RSS samples after warm-up').toBeGreaterThanOrEqual(6);
     expect(growthKb, `RSS growth after warm-up (KiB), samples ${JSON.stringify(judged)}`).toBeLessThan(RSS_GROWTH_LIMIT_KB);
+    expect(slopeKbPer100, `RSS trend (KiB per 100 ops), samples ${JSON.stringify(late)}`).toBeLessThan(RSS_SLOPE_LIMIT_KB);
     await churn.removeAll();
     await sleep(100);
   });
