@@ -46,6 +46,8 @@ export class Daemon {
   #resyncAll = true;
   #repairRequested = false;
   #haveFacts = false;
+  /** Set whenever facts or config change; cleared once a plan has been built from them. */
+  #factsChanged = true;
 
   #timer: NodeJS.Timeout | undefined;
   #cycle: Promise<void> | undefined;
@@ -118,6 +120,7 @@ export class Daemon {
   /** Applies a new config (SIGHUP). The caller has already validated it. */
   reload(config: Config): void {
     this.#config = config;
+    this.#factsChanged = true;
     this.#dataplane = new Dataplane(new Iptables(this.#queue, config.iptables));
     this.#log.info({ event: 'reloaded' }, 'configuration reloaded');
     this.#repairRequested = true;
@@ -202,15 +205,19 @@ export class Daemon {
       if (!this.#haveFacts) return;
     }
     if (!this.#haveFacts) return;
-    const plan = buildRuleSet(
-      {
-        labelPrefix: this.#config.labelPrefix,
-        defaults: this.#config.defaults,
-        containers: [...this.#containers.values()],
-        networks: this.#networks,
-      },
-      this.#planCache,
-    );
+    // A drift check with no new facts reuses the last plan instead of re-planning every second.
+    const plan =
+      !this.#factsChanged && this.#plan
+        ? this.#plan
+        : buildRuleSet(
+            {
+              labelPrefix: this.#config.labelPrefix,
+              defaults: this.#config.defaults,
+              containers: [...this.#containers.values()],
+              networks: this.#networks,
+            },
+            this.#planCache,
+          );
     const repair = this.#repairRequested;
     this.#repairRequested = false;
     try {
@@ -220,6 +227,7 @@ export class Daemon {
       const firstWrite = this.#plan === undefined;
       const previous = this.#plan;
       this.#plan = plan;
+      this.#factsChanged = false;
       await this.#hostSettings(plan, previous);
       this.#retry.reset();
       if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
@@ -272,6 +280,7 @@ export class Daemon {
         this.#containers.clear();
         for (const c of running) this.#containers.set(c.id, c);
         this.#haveFacts = true;
+        this.#factsChanged = true;
       } catch (err) {
         this.#resyncAll = true;
         throw err;
@@ -281,12 +290,14 @@ export class Daemon {
     if (this.#networksDirty) {
       this.#networksDirty = false;
       this.#networks = await this.#docker.listNetworks();
+      this.#factsChanged = true;
     }
     const ids = [...this.#dirty];
     this.#dirty.clear();
     // In parallel: Docker answers inspect only once a starting container has finished starting,
     // so one slow container must not hold up the rules of all the others in the burst.
     const results = await Promise.allSettled(ids.map((id) => this.#docker.inspect(id)));
+    if (ids.length > 0) this.#factsChanged = true;
     let failure: unknown;
     results.forEach((r, i) => {
       const id = ids[i]!;
