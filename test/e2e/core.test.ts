@@ -7,6 +7,7 @@ import {
   type DaemonProcess,
   type DockerHost,
   HOST_IP,
+  clientIp,
   OUTSIDE_IP,
   httpGet,
   runCli,
@@ -34,8 +35,6 @@ async function save(): Promise<string> {
 
 const ownRules = (text: string): string[] => text.split('\n').filter((l) => l.includes('DOCKGATE'));
 
-/** busybox httpd listens dual-stack, so IPv4 clients show as [::ffff:a.b.c.d]. */
-const clientIp = (body: string): string => body.trim().replace(/^\[::ffff:(.*)\]$/, '$1');
 
 const url = (port: number, path = '/'): string => `http://${HOST_IP}:${port}${path}`;
 

@@ -689,3 +689,6 @@ export async function runInHost(
   else if (r.failed && r.exitCode === undefined) stderr += `\n[${r.shortMessage}]`;
   return { stdout: typeof r.stdout === 'string' ? r.stdout : '', stderr, exitCode: r.exitCode ?? -1 };
 }
+
+/** The client address a busybox CGI reports; httpd listens dual-stack, so IPv4 shows as [::ffff:a.b.c.d]. */
+export const clientIp = (body: string): string => body.trim().replace(/^\[::ffff:(.*)\]$/, '$1');

@@ -9,6 +9,7 @@ import {
   type DaemonProcess,
   type DockerHost,
   HOST_IP,
+  clientIp,
   OUTSIDE_IP,
   httpGet,
   runCli,
@@ -36,7 +37,6 @@ function spawnIn(nsPath: string, argv: string[]): { child: ChildProcess; out: st
 }
 
 const sysctl = async (key: string): Promise<string> => (await h.host.exec('cat', [`/proc/sys/${key.replaceAll('.', '/')}`])).stdout.trim();
-const clientIp = (body: string): string => body.trim().replace(/^\[::ffff:(.*)\]$/, '$1');
 const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
 /** busybox-static's `wget -T` crashes (exit 139), so the fetch is bounded by busybox timeout. */
 const fetchIn = (container: string, url: string) => exec(container, ['busybox', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
