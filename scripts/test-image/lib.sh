@@ -14,7 +14,7 @@
 # Settings (environment):
 #   DG_CACHE        cache dir, default /var/cache/dockgate-test (rootfs, dockerd data root)
 #   DG_MIRROR       Debian mirror, default: the first "URIs:" (or deb line) for debian in apt's
-#                   sources, else http://deb.debian.org/debian
+#                   sources; with neither, the build stops and says so
 #   DG_SUITE        default bookworm
 #   DG_DOCKER_HOST  use this Docker instead of starting a private one (e.g. unix:///run/docker.sock
 #                   on a machine where Docker runs normally); then nothing is started or stopped.
@@ -48,7 +48,8 @@ dg_mirror() {
     m=$(grep -hsE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
         | awk '{for (i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' | grep -E '/debian/?$' | head -n1 || true)
   fi
-  echo "${m:-http://deb.debian.org/debian}"
+  [ -n "$m" ] || dg_die "no Debian mirror configured: apt's sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) name none; set DG_MIRROR to the mirror this machine may use"
+  echo "$m"
 }
 
 # ------------------------------------------------------------------------------------------
