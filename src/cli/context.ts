@@ -6,6 +6,9 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { Iptables } from '../dataplane/iptables.js';
 import { DockerSource } from '../docker/source.js';
 import type { RuleSet } from '../model/types.js';
+import { readListeners } from '../dataplane/listeners.js';
+import { planInput } from '../plan/input.js';
+import { mayClaim } from '../plan/ownership.js';
 import { buildRuleSet } from '../plan/ruleset.js';
 
 export const EXIT_CONFIG = 2;
@@ -36,9 +39,10 @@ export function dataplaneFor(config: Config): Dataplane {
 /** The plan for the containers running now: exactly what `run` would compute. */
 export async function currentPlan(config: Config, docker: DockerSource): Promise<RuleSet> {
   try {
-    const networks = await docker.listNetworks();
+    const { bridges, others } = await docker.listAllNetworks();
     const containers = await docker.listRunning();
-    return buildRuleSet({ labelPrefix: config.labelPrefix, defaults: config.defaults, containers, networks });
+    const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
+    return buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners }));
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }

@@ -3,7 +3,7 @@
 // key and what it wants; load.ts adds the file name and the dotted key path.
 import { z } from 'zod';
 import { parseCidr } from '../net/cidr.js';
-import type { Cidr, PolicyDefaults } from '../model/types.js';
+import type { Cidr, PolicyDefaults, PortRange } from '../model/types.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -15,12 +15,18 @@ export interface Config {
   docker: { host: string };
   iptables: { restoreCommand: string; saveCommand: string; waitSeconds: number };
   externalInterfaces: string[];
+  /** Host ports a dnat mapping label may claim without -p. */
+  claimablePorts: PortRange;
   sync: {
     debounceMs: number;
     driftCheckMs: number;
     fullCheckMs: number;
     retryMinMs: number;
     retryMaxMs: number;
+    /** Deadline of every Docker API call but the events stream. */
+    dockerTimeoutMs: number;
+    /** How long a container Docker cannot answer about keeps its rules before they are removed. */
+    unknownGraceMs: number;
   };
   logLevel: LogLevel;
 }
@@ -74,7 +80,41 @@ const LABEL_PREFIX_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 const COMMAND_RE = /^(\/[A-Za-z0-9_./-]+|[A-Za-z0-9_.-]+)$/;
 // Linux IFNAMSIZ is 16 including the NUL; '.' and '..' are not valid names.
 const IFNAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
-const DOCKER_HOST_RE = /^(|unix:\/\/\/\S+|(tcp|http|https|ssh):\/\/[^\s/]+\S*)$/;
+// unix:///PATH, or tcp|http|https://HOST[:PORT][/]. No path prefix, user or query: dockerode
+// would drop them without a word. ssh:// is refused below with its own reason.
+const DOCKER_HOST_RE = /^(?:unix:\/\/(\/\S+)|(tcp|http|https):\/\/([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?)$/;
+export const DOCKER_HOST_SUPPORTED = 'unix:///PATH, tcp://HOST[:PORT], http://HOST[:PORT] or https://HOST[:PORT]';
+
+export type DockerAddress =
+  | { scheme: 'unix'; path: string }
+  | { scheme: 'tcp' | 'http' | 'https'; host: string; port: number | undefined };
+
+/**
+ * A Docker address as docker.host or $DOCKER_HOST spells it. Schemes the Docker CLI knows but
+ * dockgate cannot honour get their own reason, so nobody is left guessing why.
+ */
+export function parseDockerAddress(text: string): { ok: true; value: DockerAddress } | { ok: false; reason: string } {
+  const m = DOCKER_HOST_RE.exec(text);
+  if (m?.[1] !== undefined) return { ok: true, value: { scheme: 'unix', path: m[1] } };
+  const port = m?.[4] === undefined ? undefined : Number(m[4]);
+  if (m && (port === undefined || (port >= 1 && port <= 65535))) {
+    // URLs bracket IPv6 addresses; sockets want them bare.
+    const host = m[3]!.replace(/^\[(.*)\]$/, '$1');
+    return { ok: true, value: { scheme: m[2] as 'tcp' | 'http' | 'https', host, port } };
+  }
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text)?.[1]?.toLowerCase();
+  if (scheme === 'ssh') {
+    return {
+      ok: false,
+      // docker-modem's ssh would skip host-key checking and find no key under systemd.
+      reason: `ssh:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED} (to reach a remote Docker over ssh, forward its socket, e.g. ssh -L /run/dockgate-docker.sock:/var/run/docker.sock HOST, and use unix:///run/dockgate-docker.sock)`,
+    };
+  }
+  if (scheme === 'npipe' || scheme === 'fd') {
+    return { ok: false, reason: `${scheme}:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED}` };
+  }
+  return { ok: false, reason: `expected ${DOCKER_HOST_SUPPORTED}` };
+}
 
 const cidrEntry = z
   .string({ error: expecting('an IPv4/IPv6 address or CIDR as a string') })
@@ -115,11 +155,19 @@ const defaultsSection = section('defaults', {
   egress: z.boolean({ error: expecting('true or false') }).default(true),
 });
 
+const DOCKER_HOST_WHAT = '"" or a Docker address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375';
 const dockerSection = section('docker', {
-  host: withPattern(
-    DOCKER_HOST_RE,
-    '"" or a Docker address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375',
-  ).default(''),
+  host: z
+    .string({ error: expecting(DOCKER_HOST_WHAT) })
+    .superRefine((text, ctx) => {
+      if (text === '') return;
+      const r = parseDockerAddress(text);
+      if (r.ok) return;
+      const generic = r.reason.startsWith('expected ');
+      const message = `${generic ? `expected ${DOCKER_HOST_WHAT}` : r.reason}, got ${describeValue(text)}`;
+      ctx.addIssue({ code: 'custom', message, input: text });
+    })
+    .default(''),
 });
 
 const COMMAND_WHAT = 'a command name or an absolute path made of A-Z a-z 0-9 _ . / -';
@@ -136,6 +184,8 @@ const syncSection = section('sync', {
   full_check_ms: intRange(1000, 3_600_000).default(30_000),
   retry_min_ms: intRange(10, 60_000).default(200),
   retry_max_ms: intRange(10, RETRY_MAX_LIMIT).default(30_000),
+  docker_timeout_ms: intRange(100, 600_000).default(10_000),
+  unknown_grace_ms: intRange(1000, 3_600_000).default(30_000),
 }).superRefine((s, ctx) => {
   if (s.retry_max_ms < s.retry_min_ms) {
     ctx.addIssue({
@@ -147,6 +197,20 @@ const syncSection = section('sync', {
   }
 });
 
+const PORT_RANGE_WHAT = 'a port range START-END with 1 <= START <= END <= 65535, e.g. "1024-65535"';
+const portRange = z
+  .string({ error: expecting(PORT_RANGE_WHAT) })
+  .transform((text, ctx): PortRange => {
+    const m = /^([1-9][0-9]{0,4})-([1-9][0-9]{0,4})$/.exec(text);
+    const start = Number(m?.[1]);
+    const end = Number(m?.[2]);
+    if (!m || start > end || end > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected ${PORT_RANGE_WHAT}, got ${describeValue(text)}`, input: text });
+      return z.NEVER;
+    }
+    return { start, end };
+  });
+
 /** The file as written (snake_case), with defaults filled in and CIDRs parsed. */
 export const configFileSchema = section('', {
   label_prefix: withPattern(
@@ -157,6 +221,7 @@ export const configFileSchema = section('', {
   docker: orEmpty(dockerSection),
   iptables: orEmpty(iptablesSection),
   external_interfaces: interfaceList,
+  claimable_ports: portRange.prefault('1024-65535'),
   sync: orEmpty(syncSection),
   log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
 });
@@ -174,12 +239,15 @@ export function toConfig(f: ConfigFile): Config {
       waitSeconds: f.iptables.wait_seconds,
     },
     externalInterfaces: [...f.external_interfaces],
+    claimablePorts: { ...f.claimable_ports },
     sync: {
       debounceMs: f.sync.debounce_ms,
       driftCheckMs: f.sync.drift_check_ms,
       fullCheckMs: f.sync.full_check_ms,
       retryMinMs: f.sync.retry_min_ms,
       retryMaxMs: f.sync.retry_max_ms,
+      dockerTimeoutMs: f.sync.docker_timeout_ms,
+      unknownGraceMs: f.sync.unknown_grace_ms,
     },
     logLevel: f.log_level,
   };

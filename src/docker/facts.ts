@@ -2,7 +2,7 @@
 // --network none, null port lists, half-torn-down containers), and anything it returns may end
 // up in a rule or a rule's comment, so every field is read defensively, checked against a
 // grammar, and dropped (or replaced by the id) when it does not fit. Never throws.
-import type { ContainerFacts, NetworkAttachment, NetworkFacts, PortBinding } from '../model/types.js';
+import type { ContainerFacts, NetworkAttachment, NetworkFacts, OtherNetwork, PortBinding } from '../model/types.js';
 import { parseAddress, parseCidr, parseIPv4 } from '../net/cidr.js';
 import { byText } from '../plan/order.js';
 
@@ -10,6 +10,7 @@ import { byText } from '../plan/order.js';
 export interface ContainerInspect {
   Id?: unknown;
   Name?: unknown;
+  Created?: unknown;
   State?: unknown;
   Config?: unknown;
   NetworkSettings?: unknown;
@@ -20,6 +21,7 @@ export interface NetworkInspect {
   Id?: unknown;
   Name?: unknown;
   Driver?: unknown;
+  Internal?: unknown;
   Options?: unknown;
   IPAM?: unknown;
 }
@@ -29,6 +31,17 @@ const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 const HEX_ID = /^[0-9a-f]{12,64}$/;
 /** Docker's own name grammar, with a length cap so `name/shortid` stays far below the kernel's 255-byte comment limit. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+const CREATED = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/;
+/** Docker's epoch for "unknown": sorts such a container after every dated one. */
+export const UNKNOWN_CREATED = '9999-12-31T23:59:59.999999999Z';
+
+/** RFC 3339 UTC with exactly nine fraction digits, so that comparing the text compares the time. */
+export function normaliseCreated(v: unknown): string {
+  const m = typeof v === 'string' ? CREATED.exec(v) : null;
+  if (!m) return UNKNOWN_CREATED;
+  return `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}Z`;
+}
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
@@ -88,7 +101,7 @@ export function toContainerFacts(info: unknown): ContainerFacts | undefined {
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj(obj(root.Config).Labels))) if (typeof v === 'string') labels[k] = v;
 
-  return { id, name: NAME.test(rawName) ? rawName : id.slice(0, 12), labels, networks, ports };
+  return { id, name: NAME.test(rawName) ? rawName : id.slice(0, 12), labels, networks, ports, created: normaliseCreated(root.Created) };
 }
 
 /** Undefined for anything that is not a Linux bridge network dockgate can manage. */
@@ -106,5 +119,17 @@ export function toNetworkFacts(info: unknown): NetworkFacts | undefined {
     if (parsed?.ok && parsed.value.family === 4) subnets.push(parsed.value.text);
   }
   const name = str(root.Name);
-  return { id, name: NAME.test(name) ? name : id.slice(0, 12), bridge, subnets };
+  return { id, name: NAME.test(name) ? name : id.slice(0, 12), bridge, subnets, internal: root.Internal === true };
+}
+
+const DRIVER = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Networks of any driver but `bridge` (and Docker's `none`), so that their containers can be reported. */
+export function toOtherNetwork(info: unknown): OtherNetwork | undefined {
+  const root = obj(info);
+  const id = str(root.Id);
+  const driver = str(root.Driver);
+  if (!HEX_ID.test(id) || driver === 'bridge' || driver === 'null' || !DRIVER.test(driver)) return undefined;
+  const name = str(root.Name);
+  return { id, name: NAME.test(name) ? name : id.slice(0, 12), driver };
 }

@@ -30,6 +30,12 @@ export interface ContainerFacts {
   labels: Record<string, string>;
   networks: NetworkAttachment[];
   ports: PortBinding[];
+  /**
+   * Docker's creation time, RFC 3339 in UTC with nine fraction digits so that text order is time
+   * order. Decides which container owns a host port that several labels claim: it survives
+   * restarts, so the winner never flips.
+   */
+  created: string;
 }
 
 /** A Docker bridge network dockgate manages. */
@@ -40,6 +46,29 @@ export interface NetworkFacts {
   bridge: string;
   /** IPv4 subnets in CIDR form. */
   subnets: string[];
+  /** `docker network create --internal`: nothing dockgate writes lets traffic in or out of it. */
+  internal: boolean;
+}
+
+/** A Docker network whose driver is not `bridge` (macvlan, ipvlan, overlay, host): not firewalled by dockgate. */
+export interface OtherNetwork {
+  id: string;
+  name: string;
+  driver: string;
+}
+
+/** A socket a host process listens on; a label may never claim its port (dnat without -p). */
+export interface Listener {
+  protocol: Protocol;
+  /** Local address, or undefined for every address (0.0.0.0 or ::). */
+  ip: string | undefined;
+  port: number;
+}
+
+/** Host ports a `dnat` mapping label may claim without a Docker binding. */
+export interface PortRange {
+  start: number;
+  end: number;
 }
 
 /** `dockgate.ports` entry after parsing, before it is matched against Docker's bindings. */

@@ -4,11 +4,17 @@ import type { JumpRule, Table } from '../model/types.js';
 
 export const CHAIN_PREFIX = 'DOCKGATE-';
 
+/** Ordered: guards (internal networks, containers without egress), then a jump to OPENINGS. */
 export const INPUT = 'DOCKGATE-INPUT';
+/** Holds one jump per container that has INPUT accepts (proxy mode); reached from DOCKGATE-INPUT. */
+export const OPENINGS = 'DOCKGATE-OPENINGS';
 export const FORWARD = 'DOCKGATE-FORWARD';
 /** Holds one jump per container that has FORWARD rules; reached from DOCKGATE-FORWARD. */
 export const CONTAINERS = 'DOCKGATE-CONTAINERS';
+/** Ordered: the same guards as DOCKGATE-INPUT, then a jump to DNAT. */
 export const PREROUTING = 'DOCKGATE-PREROUTING';
+/** Holds one jump per container that has DNAT rules; reached from DOCKGATE-PREROUTING. */
+export const DNAT = 'DOCKGATE-DNAT';
 export const OUTPUT = 'DOCKGATE-OUTPUT';
 export const POSTROUTING = 'DOCKGATE-POSTROUTING';
 export const RAW = 'DOCKGATE-RAW';

@@ -5,13 +5,18 @@ import type {
   ChainPlan,
   ContainerFacts,
   ContainerPlan,
+  ContainerPolicy,
+  Listener,
   NetworkFacts,
   Opening,
+  OtherNetwork,
   PolicyDefaults,
+  PortRange,
   RuleSet,
 } from '../model/types.js';
 import * as C from './chains.js';
-import { bridgeAttachments, resolveOpenings } from './openings.js';
+import { type ResolveContext, bridgeAttachments, networkWarnings, resolveOpenings, servingAttachments } from './openings.js';
+import { refusedClaims } from './ownership.js';
 import { byText } from './order.js';
 import { rule } from './syntax.js';
 
@@ -20,7 +25,15 @@ export interface PlanInput {
   defaults: PolicyDefaults;
   containers: readonly ContainerFacts[];
   networks: readonly NetworkFacts[];
+  /** Non-bridge networks, so that their containers are reported as not firewalled. */
+  otherNetworks?: readonly OtherNetwork[];
+  /** Host ports a dnat mapping may claim without -p (default 1024-65535). */
+  claimable?: PortRange;
+  /** Host sockets; a label never claims a port a host process listens on. Undefined: not checked. */
+  listeners?: readonly Listener[];
 }
+
+export const DEFAULT_CLAIMABLE: PortRange = { start: 1024, end: 65535 };
 
 export function containerComment(facts: Pick<ContainerFacts, 'id' | 'name'>): string {
   return `${facts.name}/${C.shortId(facts.id)}`;
@@ -36,7 +49,18 @@ function proxyRules(openings: Opening[], note: string): string[] {
     if (o.mode !== 'proxy') continue;
     for (const src of sourcesOf(o)) {
       out.push(
-        rule({ src, dst: o.hostIp || undefined, proto: o.protocol, dport: o.hostPort, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }),
+        rule({
+          src,
+          dst: o.hostIp || undefined,
+          proto: o.protocol,
+          dport: o.hostPort,
+          // Bound to every address: accept the host's own addresses only, never a broadcast or
+          // multicast destination that happens to carry the port.
+          dstType: o.hostIp ? undefined : 'LOCAL',
+          ctstate: 'NEW',
+          comment: note,
+          jump: 'ACCEPT',
+        }),
       );
     }
   }
@@ -44,16 +68,21 @@ function proxyRules(openings: Opening[], note: string): string[] {
 }
 
 function dnatRules(openings: Opening[], note: string): string[] {
+  // One per allowed source: a source outside `from` is not redirected, so it still reaches
+  // whatever the host itself serves on that port.
   return openings
     .filter((o) => o.mode === 'dnat')
-    .map((o) =>
-      rule({
-        dst: o.hostIp || undefined,
-        proto: o.protocol,
-        dport: o.hostPort,
-        comment: note,
-        jump: `DNAT --to-destination ${o.containerIp}:${o.containerPort}`,
-      }),
+    .flatMap((o) =>
+      sourcesOf(o).map((src) =>
+        rule({
+          src,
+          dst: o.hostIp || undefined,
+          proto: o.protocol,
+          dport: o.hostPort,
+          comment: note,
+          jump: `DNAT --to-destination ${o.containerIp}:${o.containerPort}`,
+        }),
+      ),
     );
 }
 
@@ -76,7 +105,7 @@ function forwardRules(
     }
   }
   if (egress) {
-    for (const { attachment, network } of bridgeAttachments(facts, networks)) {
+    for (const { attachment, network } of servingAttachments(facts, networks)) {
       out.push(rule({ src: attachment.ipv4, in: network.bridge, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }));
     }
   }
@@ -87,6 +116,9 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
   const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
   const forward: string[] = [];
   for (const n of bridges) {
+    // Nothing dockgate writes lets a flow cross an internal network's boundary, so it has no
+    // replies to let back either.
+    if (n.internal) continue;
     forward.push(rule({ out: n.bridge, ctstate: 'RELATED,ESTABLISHED', comment: `dockgate replies into ${n.name}`, jump: 'ACCEPT' }));
     forward.push(rule({ in: n.bridge, ctstate: 'RELATED,ESTABLISHED', comment: `dockgate replies from ${n.name}`, jump: 'ACCEPT' }));
   }
@@ -112,14 +144,16 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
   const raw: string[] = [];
   for (const n of bridges) {
     for (const subnet of n.subnets) {
+      raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
+      if (n.internal) continue;
       postrouting.push(rule({ src: subnet, notOut: n.bridge, comment: `dockgate egress of ${n.name}`, jump: 'MASQUERADE' }));
       // Hairpin: a container reaching a published port of its own network must see replies come
       // back through the host, not straight from the peer.
       postrouting.push(
         rule({ src: subnet, out: n.bridge, ctstate: 'DNAT', comment: `dockgate hairpin in ${n.name}`, jump: 'MASQUERADE' }),
       );
-      raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
     }
+    if (n.internal) continue;
     // Ports published on 127.0.0.1 in dnat mode are DNATed out of the loopback range.
     postrouting.push(rule({ src: '127.0.0.0/8', out: n.bridge, comment: `dockgate localhost into ${n.name}`, jump: 'MASQUERADE' }));
   }
@@ -134,13 +168,15 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
   ];
 }
 
-type ParentKey = 'input' | 'containers' | 'prerouting' | 'output';
+type ParentKey = 'openings' | 'containers' | 'dnat' | 'output';
 
 /** One container's share of the plan; what the memo keeps. */
 interface ContainerPart {
   plan: ContainerPlan;
   chains: ChainPlan[];
   jumps: Array<{ parent: ParentKey; line: string }>;
+  /** Lines that keep this container (egress off) from reaching published ports through the host. */
+  guards: string[];
 }
 
 /**
@@ -150,6 +186,7 @@ interface ContainerPart {
  */
 export class PlanCache {
   readonly #parts = new Map<string, { key: string; part: ContainerPart }>();
+  readonly #policies = new Map<string, { key: string; parsed: ReturnType<typeof parseLabels> }>();
   get(id: string, key: string): ContainerPart | undefined {
     const hit = this.#parts.get(id);
     return hit?.key === key ? hit.part : undefined;
@@ -157,72 +194,146 @@ export class PlanCache {
   set(id: string, key: string, part: ContainerPart): void {
     this.#parts.set(id, { key, part });
   }
+  parsed(id: string, key: string, parse: () => ReturnType<typeof parseLabels>): ReturnType<typeof parseLabels> {
+    const hit = this.#policies.get(id);
+    if (hit?.key === key) return hit.parsed;
+    const parsed = parse();
+    this.#policies.set(id, { key, parsed });
+    return parsed;
+  }
   /** Drops containers that are gone, so a long churn does not grow memory. */
   retain(ids: ReadonlySet<string>): void {
     for (const id of this.#parts.keys()) if (!ids.has(id)) this.#parts.delete(id);
+    for (const id of this.#policies.keys()) if (!ids.has(id)) this.#policies.delete(id);
   }
   get size(): number {
     return this.#parts.size;
   }
 }
 
-function containerPart(facts: ContainerFacts, input: PlanInput, networkById: ReadonlyMap<string, NetworkFacts>): ContainerPart {
+function containerPart(
+  facts: ContainerFacts,
+  parsed: ReturnType<typeof parseLabels>,
+  input: PlanInput,
+  ctx: ResolveContext,
+): ContainerPart {
   const note = containerComment(facts);
-  const parsed = parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
   if (!parsed.ok) {
     // Fail closed: a container with any bad label gets nothing, not even egress.
     return {
-      plan: { id: facts.id, name: facts.name, mode: input.defaults.mode, egress: false, openings: [], errors: parsed.errors, warnings: [] },
+      plan: {
+        id: facts.id,
+        name: facts.name,
+        mode: input.defaults.mode,
+        egress: false,
+        openings: [],
+        errors: parsed.errors,
+        warnings: networkWarnings(facts, undefined, ctx),
+      },
       chains: [],
       jumps: [],
+      guards: guardLines(facts, ctx.networks, note),
     };
   }
   const { policy } = parsed;
-  const { openings, warnings } = resolveOpenings(facts, policy, networkById, input.labelPrefix);
+  const { openings, warnings, errors } = resolveOpenings(facts, policy, ctx);
   const part: ContainerPart = {
-    plan: { id: facts.id, name: facts.name, mode: policy.mode, egress: policy.egress, openings, errors: [], warnings },
+    plan: {
+      id: facts.id,
+      name: facts.name,
+      mode: policy.mode,
+      egress: policy.egress,
+      openings,
+      errors,
+      warnings: [...networkWarnings(facts, policy, ctx), ...warnings],
+    },
     chains: [],
     jumps: [],
+    guards: policy.egress ? [] : guardLines(facts, ctx.networks, note),
   };
   const add = (table: ChainPlan['table'], name: string, rules: string[], parents: ParentKey[]): void => {
     if (rules.length === 0) return;
     part.chains.push({ table, name, kind: 'ordered', rules, owner: facts.id });
     for (const parent of parents) part.jumps.push({ parent, line: rule({ comment: note, jump: name }) });
   };
-  add('filter', C.containerInputChain(facts.id), proxyRules(openings, note), ['input']);
-  add('filter', C.containerForwardChain(facts.id), forwardRules(facts, openings, policy.egress, networkById, note), ['containers']);
-  add('nat', C.containerNatChain(facts.id), dnatRules(openings, note), ['prerouting', 'output']);
+  add('filter', C.containerInputChain(facts.id), proxyRules(openings, note), ['openings']);
+  add('filter', C.containerForwardChain(facts.id), forwardRules(facts, openings, policy.egress, ctx.networks, note), ['containers']);
+  add('nat', C.containerNatChain(facts.id), dnatRules(openings, note), ['dnat', 'output']);
   return part;
+}
+
+/**
+ * A container without egress may not leave its networks through the host either: its packets
+ * to the host's addresses skip dockgate's accepts (proxy) and DNATs (dnat), so only the admin's
+ * own rules decide about them, as for any other source.
+ */
+function guardLines(facts: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>, note: string): string[] {
+  return servingAttachments(facts, networks).map(({ attachment, network }) =>
+    rule({ src: attachment.ipv4, in: network.bridge, comment: note, jump: 'RETURN' }),
+  );
 }
 
 export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   const networkById = new Map(input.networks.map((n) => [n.id, n]));
   const parents: Record<ParentKey, ChainPlan> = {
-    input: { table: 'filter', name: C.INPUT, kind: 'set', rules: [] },
+    openings: { table: 'filter', name: C.OPENINGS, kind: 'set', rules: [] },
     containers: { table: 'filter', name: C.CONTAINERS, kind: 'set', rules: [] },
-    prerouting: { table: 'nat', name: C.PREROUTING, kind: 'set', rules: [] },
+    dnat: { table: 'nat', name: C.DNAT, kind: 'set', rules: [] },
     output: { table: 'nat', name: C.OUTPUT, kind: 'set', rules: [] },
   };
   const perContainer: ChainPlan[] = [];
   const plans: ContainerPlan[] = [];
-  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks]) : '';
+  const guards: string[] = [];
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks, input.otherNetworks ?? []]) : '';
 
   const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
-  for (const facts of containers) {
-    const key = cache ? context + JSON.stringify(facts) : '';
+  const parse = (facts: ContainerFacts) => parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
+  const labelContext = cache ? JSON.stringify([input.labelPrefix, input.defaults]) : '';
+  const parsedAll = containers.map((facts) => ({
+    facts,
+    parsed: cache ? cache.parsed(facts.id, labelContext + JSON.stringify(facts.labels), () => parse(facts)) : parse(facts),
+  }));
+  const refused = refusedClaims({
+    containers: parsedAll.map(({ facts, parsed }) => ({ facts, policy: parsed.ok ? parsed.policy : undefined })),
+    claimable: input.claimable ?? DEFAULT_CLAIMABLE,
+    listeners: input.listeners,
+  });
+  const otherById = new Map((input.otherNetworks ?? []).map((n) => [n.id, n]));
+
+  for (const { facts, parsed } of parsedAll) {
+    const mine = refused.get(facts.id);
+    const key = cache ? context + JSON.stringify(facts) + JSON.stringify(mine ? [...mine] : []) : '';
     let part = cache?.get(facts.id, key);
     if (!part) {
-      part = containerPart(facts, input, networkById);
+      const ctx: ResolveContext = { networks: networkById, otherNetworks: otherById, labelPrefix: input.labelPrefix, refusedClaims: mine };
+      part = containerPart(facts, parsed, input, ctx);
       cache?.set(facts.id, key, part);
     }
     plans.push(part.plan);
     perContainer.push(...part.chains);
+    guards.push(...part.guards);
     for (const j of part.jumps) parents[j.parent].rules.push(j.line);
   }
   cache?.retain(new Set(containers.map((c) => c.id)));
 
+  // Internal networks first: nothing that enters from one is accepted or DNATed by dockgate.
+  const internalGuards = [...input.networks]
+    .filter((n) => n.internal)
+    .sort((a, b) => byText(a.bridge, b.bridge))
+    .map((n) => rule({ in: n.bridge, comment: `dockgate internal ${n.name}`, jump: 'RETURN' }));
+  const guarded = (next: string): string[] => [...internalGuards, ...guards, rule({ comment: C.JUMP_COMMENT, jump: next })];
+
   return {
-    chains: [...Object.values(parents), ...networkChains(input.networks), ...perContainer],
+    chains: [
+      { table: 'filter', name: C.INPUT, kind: 'ordered', rules: guarded(C.OPENINGS) },
+      parents.openings,
+      parents.containers,
+      { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
+      parents.dnat,
+      parents.output,
+      ...networkChains(input.networks),
+      ...perContainer,
+    ],
     jumps: [...C.JUMPS],
     containers: plans,
   };

@@ -30,6 +30,8 @@ export interface RuleParts {
   notOut?: string;
   proto?: 'tcp' | 'udp';
   dport?: number;
+  /** `-m addrtype --dst-type`: LOCAL keeps an accept to the host's own addresses (no broadcast, no multicast). */
+  dstType?: 'LOCAL';
   ctstate?: string;
   notCtstate?: string;
   comment: string;
@@ -46,6 +48,7 @@ export function rule(p: RuleParts): string {
   if (p.notOut) out.push(`! -o ${p.notOut}`);
   if (p.proto) out.push(`-p ${p.proto}`);
   if (p.proto && p.dport !== undefined) out.push(`-m ${p.proto} --dport ${p.dport}`);
+  if (p.dstType) out.push(`-m addrtype --dst-type ${p.dstType}`);
   if (p.ctstate) out.push(`-m conntrack --ctstate ${p.ctstate}`);
   if (p.notCtstate) out.push(`-m conntrack ! --ctstate ${p.notCtstate}`);
   out.push(comment(p.comment));

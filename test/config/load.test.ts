@@ -42,7 +42,16 @@ const DEFAULTS: Config = {
   docker: { host: '' },
   iptables: { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 10 },
   externalInterfaces: [],
-  sync: { debounceMs: 20, driftCheckMs: 1000, fullCheckMs: 30000, retryMinMs: 200, retryMaxMs: 30000 },
+  claimablePorts: { start: 1024, end: 65535 },
+  sync: {
+    debounceMs: 20,
+    driftCheckMs: 1000,
+    fullCheckMs: 30000,
+    retryMinMs: 200,
+    retryMaxMs: 30000,
+    dockerTimeoutMs: 10000,
+    unknownGraceMs: 30000,
+  },
   logLevel: 'info',
 };
 
@@ -69,7 +78,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z_]+:/.test(l));
-    expect(keyLines.length).toBe(19); // 7 top-level keys, 12 keys inside the 4 sections
+    expect(keyLines.length).toBe(22); // 8 top-level keys, 14 keys inside the 4 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -141,6 +150,9 @@ sync:
   full_check_ms: 3600000
   retry_min_ms: 500
   retry_max_ms: 500
+  docker_timeout_ms: 2500
+  unknown_grace_ms: 5000
+claimable_ports: 2000-2999
 log_level: trace
 `;
     const expected: Config = {
@@ -162,7 +174,16 @@ log_level: trace
         waitSeconds: 600,
       },
       externalInterfaces: ['eth0', 'wg0', 'enp3s0.100'],
-      sync: { debounceMs: 0, driftCheckMs: 100, fullCheckMs: 3600000, retryMinMs: 500, retryMaxMs: 500 },
+      claimablePorts: { start: 2000, end: 2999 },
+      sync: {
+        debounceMs: 0,
+        driftCheckMs: 100,
+        fullCheckMs: 3600000,
+        retryMinMs: 500,
+        retryMaxMs: 500,
+        dockerTimeoutMs: 2500,
+        unknownGraceMs: 5000,
+      },
       logLevel: 'trace',
     };
     expect(parseConfig(text, FILE)).toEqual(expected);
@@ -189,7 +210,10 @@ log_level: trace
     ['unix:///var/run/docker.sock'],
     ['unix:///run/user/1000/docker.sock'],
     ['tcp://10.0.0.1:2376'],
-    ['ssh://admin@host'],
+    ['tcp://[fd00::1]:2375'],
+    ['http://docker.lan:2375'],
+    ['https://docker.lan:2376'],
+    ['https://docker.lan'],
   ])('accepts docker.host %s', (host) => {
     expect(parseConfig(`docker:\n  host: "${host}"\n`, FILE).docker.host).toBe(host);
   });
@@ -240,12 +264,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, sync, log_level)'],
-    ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, claimable_ports, sync, log_level)'],
+    ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, sync, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, sync, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, claimable_ports, sync, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, claimable_ports, sync, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);
@@ -260,7 +284,7 @@ describe('bad values name their key', () => {
     expect(e.message).toBe(
       `${FILE}: log_level: expected one of "fatal", "error", "warn", "info", "debug", "trace", got "loud"; ` +
         'sync.debounce_ms: expected an integer from 0 to 5000, got -5; ' +
-        'sync.bogus: unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms); ' +
+        'sync.bogus: unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms); ' +
         'defaults.mode: expected "proxy" or "dnat", got "nat"',
     );
   });
@@ -315,5 +339,77 @@ describe('resolveDockerHost', () => {
   ])('%s', (_what, host, env, expected) => {
     const e: NodeJS.ProcessEnv = env === undefined ? {} : { DOCKER_HOST: env };
     expect(resolveDockerHost(withHost(host), e)).toBe(expected);
+  });
+});
+
+describe('docker.host schemes dockgate cannot honour are config errors', () => {
+  it.each([
+    ['ssh://', 'ssh://admin@host', /^ssh:\/\/ is not supported: dockgate connects to unix:\/\/\/PATH, tcp:\/\/HOST\[:PORT\], http:\/\/HOST\[:PORT\] or https:\/\/HOST\[:PORT\] .*, got "ssh:\/\/admin@host"$/],
+    ['npipe://', 'npipe:////./pipe/docker_engine', /^npipe:\/\/ is not supported: .*, got "npipe:/],
+    ['a path prefix dockerode would drop', 'tcp://docker.lan:2375/v1', /^expected "" or a Docker address .*, got "tcp:\/\/docker\.lan:2375\/v1"$/],
+    ['a user dockerode would drop', 'tcp://me@docker.lan:2375', /^expected "" or a Docker address/],
+    ['port 0', 'tcp://docker.lan:0', /^expected "" or a Docker address/],
+    ['port 65536', 'https://docker.lan:65536', /^expected "" or a Docker address/],
+  ])('%s', (_what, host, reason) => {
+    const e = configError(`docker:\n  host: "${host}"\n`);
+    expect(e.key).toBe('docker.host');
+    expect(e.problems[0]!.reason).toMatch(reason);
+  });
+});
+
+describe('loadConfig checks the Docker endpoint it will use (exit 2 naming docker.host)', () => {
+  const write = (name: string, text: string): string => {
+    const p = join(tmp, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const loadError = (path: string | undefined, env: NodeJS.ProcessEnv, defaultPath?: string): ConfigError => {
+    try {
+      loadConfig(path, defaultPath, env);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return e as ConfigError;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('$DOCKER_HOST ssh:// with docker.host "" is refused, naming both', () => {
+    const p = write('env-ssh.yaml', 'docker:\n  host: ""\n');
+    const e = loadError(p, { DOCKER_HOST: 'ssh://admin@docker.lan' });
+    expect(e.key).toBe('docker.host');
+    expect(e.message).toMatch(new RegExp(`^${p}: docker\\.host: "" means \\$DOCKER_HOST, which is "ssh://admin@docker\\.lan": ssh:// is not supported`));
+  });
+
+  it('also when there is no config file and the defaults apply', () => {
+    const e = loadError(undefined, { DOCKER_HOST: 'fd://' }, join(tmp, 'absent.yaml'));
+    expect(e.key).toBe('docker.host');
+    expect(e.message).toContain('fd:// is not supported');
+  });
+
+  it('https:// without the TLS files names the missing file', () => {
+    const dir = join(tmp, 'no-certs');
+    const p = write('https.yaml', 'docker:\n  host: https://docker.lan:2376\n');
+    const e = loadError(p, { DOCKER_CERT_PATH: dir });
+    expect(e.key).toBe('docker.host');
+    expect(e.message).toBe(
+      `${p}: docker.host: "https://docker.lan:2376": https:// means TLS, which needs ${dir}/ca.pem: no such file (ca.pem, cert.pem and key.pem are read from $DOCKER_CERT_PATH, else ~/.docker)`,
+    );
+  });
+
+  it('$DOCKER_HOST tcp:// with $DOCKER_TLS_VERIFY without the TLS files names the missing file', () => {
+    const home = join(tmp, 'home-without-docker');
+    const e = loadError(write('tls-env.yaml', ''), { DOCKER_HOST: 'tcp://docker.lan:2376', DOCKER_TLS_VERIFY: '1', HOME: home });
+    expect(e.message).toContain(`tcp:// with $DOCKER_TLS_VERIFY set means TLS, which needs ${home}/.docker/ca.pem: no such file`);
+  });
+
+  it('a usable endpoint loads', () => {
+    expect(loadConfig(write('tcp.yaml', 'docker:\n  host: tcp://127.0.0.1:2375\n'), undefined, { DOCKER_TLS_VERIFY: '' }).docker.host).toBe('tcp://127.0.0.1:2375');
+    expect(loadConfig(write('empty.yaml', ''), undefined, { DOCKER_HOST: 'unix:///tmp/d.sock' }).docker.host).toBe('');
+  });
+});
+
+describe('resolveDockerHost reads $DOCKER_HOST as the Docker CLI does', () => {
+  it('a bare HOST:PORT is tcp', () => {
+    expect(resolveDockerHost(defaultConfig(), { DOCKER_HOST: '10.0.0.1:2375' })).toBe('tcp://10.0.0.1:2375');
   });
 });

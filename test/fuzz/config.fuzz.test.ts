@@ -46,7 +46,7 @@ function checkComplete(c: Config): void {
   const fail = (what: string) => () => `incomplete or out-of-domain config (${what}): ${JSON.stringify(c)}`;
   check(
     JSON.stringify(Object.keys(c).sort()) ===
-      JSON.stringify(['defaults', 'docker', 'externalInterfaces', 'iptables', 'labelPrefix', 'logLevel', 'sync']),
+      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'iptables', 'labelPrefix', 'logLevel', 'sync']),
     fail('keys'),
   );
   check(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(c.labelPrefix), fail('labelPrefix'));
@@ -62,6 +62,8 @@ function checkComplete(c: Config): void {
   check(typeof c.iptables.saveCommand === 'string' && c.iptables.saveCommand !== '', fail('saveCommand'));
   check(Number.isInteger(c.iptables.waitSeconds) && c.iptables.waitSeconds >= 1 && c.iptables.waitSeconds <= 600, fail('waitSeconds'));
   check(Array.isArray(c.externalInterfaces) && c.externalInterfaces.every((i) => /^[A-Za-z0-9_.:@-]{1,15}$/.test(i)), fail('interfaces'));
+  const p = c.claimablePorts;
+  check(Number.isInteger(p.start) && Number.isInteger(p.end) && p.start >= 1 && p.start <= p.end && p.end <= 65535, fail('claimablePorts'));
   const s = c.sync;
   for (const [k, v] of Object.entries(s)) check(Number.isInteger(v) && v >= 0, fail(`sync.${k}`));
   check(s.retryMinMs <= s.retryMaxMs, fail('retry'));
@@ -98,6 +100,8 @@ const syncSection = fc
     full_check_ms: fc.integer({ min: 1000, max: 3_600_000 }),
     retry_min_ms: fc.integer({ min: 10, max: 60_000 }),
     retry_max_ms: fc.integer({ min: 10, max: 600_000 }),
+    docker_timeout_ms: fc.integer({ min: 100, max: 600_000 }),
+    unknown_grace_ms: fc.integer({ min: 1000, max: 3_600_000 }),
   }, { requiredKeys: [] })
   .filter((s) => (s.retry_max_ms ?? 30_000) >= (s.retry_min_ms ?? 200));
 
@@ -111,6 +115,9 @@ const validDoc: fc.Arbitrary<Doc> = fc.record(
     docker: fc.record({ host: dockerHost }, { requiredKeys: [] }),
     iptables: fc.record({ restore_command: command, save_command: command, wait_seconds: fc.integer({ min: 1, max: 600 }) }, { requiredKeys: [] }),
     external_interfaces: fc.array(interfaceName, { maxLength: 4 }),
+    claimable_ports: fc
+      .tuple(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }))
+      .map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
     sync: syncSection,
     log_level: fc.constantFrom(...LOG_LEVELS),
   },
@@ -126,6 +133,7 @@ function expectedConfig(doc: Doc): Config {
     docker?: { host?: string };
     iptables?: { restore_command?: string; save_command?: string; wait_seconds?: number };
     external_interfaces?: string[];
+    claimable_ports?: string;
     sync?: Record<string, number>;
     log_level?: Config['logLevel'];
   };
@@ -147,12 +155,18 @@ function expectedConfig(doc: Doc): Config {
   if (d.iptables?.save_command !== undefined) c.iptables.saveCommand = d.iptables.save_command;
   if (d.iptables?.wait_seconds !== undefined) c.iptables.waitSeconds = d.iptables.wait_seconds;
   if (d.external_interfaces !== undefined) c.externalInterfaces = [...new Set(d.external_interfaces)];
+  if (d.claimable_ports !== undefined) {
+    const [start = 0, end = 0] = d.claimable_ports.split('-').map(Number);
+    c.claimablePorts = { start, end };
+  }
   const s = d.sync ?? {};
   if (s.debounce_ms !== undefined) c.sync.debounceMs = s.debounce_ms;
   if (s.drift_check_ms !== undefined) c.sync.driftCheckMs = s.drift_check_ms;
   if (s.full_check_ms !== undefined) c.sync.fullCheckMs = s.full_check_ms;
   if (s.retry_min_ms !== undefined) c.sync.retryMinMs = s.retry_min_ms;
   if (s.retry_max_ms !== undefined) c.sync.retryMaxMs = s.retry_max_ms;
+  if (s.docker_timeout_ms !== undefined) c.sync.dockerTimeoutMs = s.docker_timeout_ms;
+  if (s.unknown_grace_ms !== undefined) c.sync.unknownGraceMs = s.unknown_grace_ms;
   if (d.log_level !== undefined) c.logLevel = d.log_level;
   return c;
 }
@@ -208,6 +222,8 @@ const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> =
   { path: ['sync', 'full_check_ms'], kind: 'int', min: 1000, max: 3_600_000 },
   { path: ['sync', 'retry_min_ms'], kind: 'int', min: 10, max: 60_000 },
   { path: ['sync', 'retry_max_ms'], kind: 'int', min: 10, max: 600_000 },
+  { path: ['sync', 'docker_timeout_ms'], kind: 'int', min: 100, max: 600_000 },
+  { path: ['sync', 'unknown_grace_ms'], kind: 'int', min: 1000, max: 3_600_000 },
   { path: ['log_level'], kind: 'level' },
 ];
 
@@ -259,11 +275,11 @@ function setAt(doc: Doc, path: readonly string[], value: unknown): void {
 const mutation = fc.oneof(...PATHS.map((p) => wrongValue(p).map((value) => ({ path: p.path, value }))));
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'sync', 'log_level'],
+  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'sync', 'log_level'],
   defaults: ['mode', 'from', 'egress'],
   docker: ['host'],
   iptables: ['restore_command', 'save_command', 'wait_seconds'],
-  sync: ['debounce_ms', 'drift_check_ms', 'full_check_ms', 'retry_min_ms', 'retry_max_ms'],
+  sync: ['debounce_ms', 'drift_check_ms', 'full_check_ms', 'retry_min_ms', 'retry_max_ms', 'docker_timeout_ms', 'unknown_grace_ms'],
 };
 
 // Built once: constructing arbitraries (stringMatching above all) inside a chain() is costly.

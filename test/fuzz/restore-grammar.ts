@@ -38,8 +38,8 @@ const JUMP_BUILTINS = new Set(['INPUT', 'FORWARD', 'PREROUTING', 'OUTPUT', 'POST
 /** Targets allowed per table (besides jumps into DOCKGATE-* chains). */
 const TARGETS: Record<TableName, readonly string[]> = {
   raw: ['ACCEPT', 'DROP'],
-  nat: ['DNAT', 'MASQUERADE'],
-  filter: ['ACCEPT', 'DROP'],
+  nat: ['DNAT', 'MASQUERADE', 'RETURN'],
+  filter: ['ACCEPT', 'DROP', 'RETURN'],
 };
 
 /** xtables chain names are at most 28 characters (XT_EXTENSION_MAXNAMELEN - 1). */
@@ -66,7 +66,11 @@ const CTSTATES = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT
  */
 function interfaceRules(chain: string, table: TableName): { in: boolean; out: boolean } {
   if (chain === 'DOCKGATE-POSTROUTING') return { in: false, out: true };
-  if (chain === 'DOCKGATE-RAW' || chain === 'DOCKGATE-INPUT' || chain.startsWith('DOCKGATE-CI-')) return { in: true, out: false };
+  if (chain === 'DOCKGATE-RAW' || chain === 'DOCKGATE-INPUT' || chain === 'DOCKGATE-OPENINGS' || chain.startsWith('DOCKGATE-CI-')) {
+    return { in: true, out: false };
+  }
+  // The guards of PREROUTING (containers without egress, internal networks) match the input interface.
+  if (chain === 'DOCKGATE-PREROUTING' || chain === 'DOCKGATE-DNAT') return { in: true, out: false };
   if (table === 'nat') return { in: false, out: false }; // PREROUTING + OUTPUT reach these
   return { in: true, out: true };
 }

@@ -88,7 +88,7 @@ describe('plan invariants', () => {
   it('ports in the label but not published are a warning, not an opening', () => {
     const p = plan([container('x', { labels: { 'dockgate.ports': '80,81' }, publish: ['0.0.0.0:8080:80/tcp'] })]);
     expect(p.containers[0]!.openings.map((o) => o.hostPort)).toEqual([8080]);
-    expect(p.containers[0]!.warnings.join()).toMatch(/81\/tcp is in dockgate.ports but not published/);
+    expect(p.containers[0]!.warnings.join()).toMatch(/dockgate.ports entry "81": 81\/tcp is not published with -p: nothing opened for it/);
   });
 
   it('expands ranges port by port and maps a host range onto one container port', () => {
@@ -129,7 +129,7 @@ describe('diff between plans', () => {
     const short = extra.id.slice(0, 12);
     const lines = diff.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':'));
     expect(lines.every((l) => l.includes(short))).toBe(true);
-    expect(lines.filter((l) => l.startsWith('-A DOCKGATE-PREROUTING'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('-A DOCKGATE-DNAT'))).toHaveLength(1);
     expect(lines.length).toBeLessThan(12);
   });
 
@@ -138,7 +138,7 @@ describe('diff between plans', () => {
     const diff = [...renderDiff(plan(many), plan(many.filter((c) => c !== gone))).values()].join('');
     const short = gone.id.slice(0, 12);
     expect(diff).toContain(`-X DOCKGATE-CN-${short}`);
-    expect(diff).toContain(`-D DOCKGATE-PREROUTING -m comment --comment "c3/${short}" -j DOCKGATE-CN-${short}`);
+    expect(diff).toContain(`-D DOCKGATE-DNAT -m comment --comment "c3/${short}" -j DOCKGATE-CN-${short}`);
     expect(diff.split('\n').filter((l) => /^-[ADX] /.test(l)).every((l) => l.includes(short))).toBe(true);
   });
 
@@ -174,7 +174,7 @@ describe('plan cache', () => {
 describe('limits', () => {
   it('refuses a ports × sources product that would need too many rules', () => {
     const from = Array.from({ length: 10 }, (_, i) => `10.0.${i}.0/24`).join(',');
-    const p = plan([container('wide', { labels: { 'dockgate.ports': '1-1000:1-1000', 'dockgate.mode': 'dnat', 'dockgate.from': from } })]);
+    const p = plan([container('wide', { labels: { 'dockgate.ports': '2001-3000:1-1000', 'dockgate.mode': 'dnat', 'dockgate.from': from } })]);
     expect(p.containers[0]!.openings).toEqual([]);
     expect(p.containers[0]!.warnings.join()).toMatch(/would need 10000 rules; at most 4096/);
     expect(p.chains.some((c) => c.name.startsWith('DOCKGATE-CN-'))).toBe(false);
