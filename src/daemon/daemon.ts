@@ -9,25 +9,38 @@ import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError } from '../dataplane/iptables.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
-import type { ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
+import PQueue from 'p-queue';
+import { readListeners } from '../dataplane/listeners.js';
+import type { ContainerFacts, Listener, NetworkFacts, OtherNetwork, RuleSet } from '../model/types.js';
+import { planInput } from '../plan/input.js';
+import { mayClaim } from '../plan/ownership.js';
 import type { DriftReport } from '../plan/kernel-state.js';
 import { conntrackFlushes, interfaceSettings } from '../plan/host-settings.js';
 import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { ChangeLog } from './change-log.js';
 
+/** What the daemon needs of Docker (docker/source.ts; tests pass a fake). */
+export type DockerApi = Pick<DockerSource, 'host' | 'apiTimeoutMs' | 'listAllNetworks' | 'listIds' | 'inspect' | 'subscribe'>;
+
 export interface DaemonOptions {
   config: Config;
-  docker: DockerSource;
+  docker: DockerApi;
   log: Logger;
   queue?: CommandQueue;
   /** Where /proc/sys is (tests point it elsewhere). */
   sysctlRoot?: string;
+  /** Replaces the iptables dataplane (tests use an in-memory one). */
+  dataplane?: (config: Config) => Dataplane;
+  /** Replaces /proc/net reading of the host's listening sockets (tests). */
+  listeners?: () => Promise<Listener[]>;
+  /** Milliseconds now; tests use a fake clock. */
+  now?: () => number;
 }
 
 export class Daemon {
   #config: Config;
-  readonly #docker: DockerSource;
+  readonly #docker: DockerApi;
   readonly #log: Logger;
   readonly #queue: CommandQueue;
   #dataplane: Dataplane;
@@ -38,6 +51,7 @@ export class Daemon {
 
   readonly #containers = new Map<string, ContainerFacts>();
   #networks: NetworkFacts[] = [];
+  #otherNetworks: OtherNetwork[] = [];
   #plan: RuleSet | undefined;
   readonly #planCache = new PlanCache();
 
@@ -46,13 +60,28 @@ export class Daemon {
   #resyncAll = true;
   #repairRequested = false;
   #haveFacts = false;
-  /** Set whenever facts or config change; cleared once a plan has been built from them. */
-  #factsChanged = true;
+  /**
+   * Bumped by every change of facts or config; a plan remembers the version it was built from.
+   * A counter, not a flag: a change that lands while a cycle runs (a SIGHUP mid-sync) must not
+   * be cleared by that cycle finishing.
+   */
+  #version = 1;
+  #plannedVersion = 0;
+  /** The newest inspect asked for each container; an older answer arriving late is ignored. */
+  readonly #inspectGen = new Map<string, number>();
+  readonly #inspecting = new Map<string, Promise<void>>();
+  readonly #inspectQueue = new PQueue({ concurrency: 16 });
+  /** Containers Docker could not tell us about, since when (their last known rules stay, for a while). */
+  readonly #unknownSince = new Map<string, number>();
+  #retryTimer: NodeJS.Timeout | undefined;
+  #makeDataplane: (config: Config) => Dataplane;
+  readonly #readListeners: () => Promise<Listener[]>;
+  readonly #now: () => number;
 
   #timer: NodeJS.Timeout | undefined;
   #cycle: Promise<void> | undefined;
   #cycleAgain = false;
-  readonly #retry: Backoff;
+  #retry: Backoff;
   #stopped = false;
   readonly #abort = new AbortController();
   #subscription: EventSubscription | undefined;
@@ -70,11 +99,15 @@ export class Daemon {
     this.#docker = options.docker;
     this.#log = options.log;
     this.#queue = options.queue ?? new CommandQueue();
-    this.#dataplane = new Dataplane(new Iptables(this.#queue, options.config.iptables));
+    this.#makeDataplane = options.dataplane ?? ((config) => new Dataplane(new Iptables(this.#queue, config.iptables)));
+    this.#dataplane = this.#makeDataplane(options.config);
+    this.#readListeners = options.listeners ?? (() => readListeners());
+    this.#now = options.now ?? (() => Date.now());
     this.#changes = new ChangeLog(options.log);
     this.#sysctl = new Sysctl(options.sysctlRoot);
     this.#conntrack = new Conntrack(this.#queue);
     this.#retry = new Backoff(options.config.sync.retryMinMs, options.config.sync.retryMaxMs);
+    this.#docker.apiTimeoutMs = options.config.sync.dockerTimeoutMs;
   }
 
   get stats(): { events: number; restores: number; processes: number; containers: number } {
@@ -92,6 +125,8 @@ export class Daemon {
     this.#abort.abort();
     clearTimeout(this.#driftTimer);
     clearTimeout(this.#timer);
+    clearTimeout(this.#retryTimer);
+    this.#inspectQueue.clear();
     this.#subscription?.close();
     await Promise.race([Promise.allSettled([this.#cycle, this.#watching]), sleep(1500)]);
   }
@@ -104,6 +139,7 @@ export class Daemon {
    * never less often than full_check_ms.
    */
   #scheduleDriftCheck(): void {
+    clearTimeout(this.#driftTimer);
     if (this.#stopped) return;
     const { driftCheckMs, fullCheckMs } = this.#config.sync;
     const delay = Math.min(Math.max(driftCheckMs, 10 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
@@ -117,14 +153,28 @@ export class Daemon {
     this.#driftTimer.unref();
   }
 
-  /** Applies a new config (SIGHUP). The caller has already validated it. */
+  /**
+   * Applies a new config (SIGHUP). The caller has already validated it. Every key takes effect
+   * at the next cycle except docker.host, which needs a restart (the events stream and its
+   * resync are bound to one endpoint); the log says so.
+   */
   reload(config: Config): void {
+    const before = this.#config;
     this.#config = config;
-    this.#factsChanged = true;
-    this.#dataplane = new Dataplane(new Iptables(this.#queue, config.iptables));
-    this.#log.info({ event: 'reloaded' }, 'configuration reloaded');
+    this.#version++;
+    this.#dataplane = this.#makeDataplane(config);
+    this.#retry = new Backoff(config.sync.retryMinMs, config.sync.retryMaxMs);
+    this.#docker.apiTimeoutMs = config.sync.dockerTimeoutMs;
+    const restart = before.docker.host !== config.docker.host ? ['docker.host'] : [];
+    this.#log.info(
+      { event: 'reloaded', needsRestart: restart },
+      restart.length > 0
+        ? `configuration reloaded; ${restart.join(', ')} changed and takes effect only after a restart`
+        : 'configuration reloaded',
+    );
     this.#repairRequested = true;
     this.#schedule(0);
+    this.#scheduleDriftCheck();
   }
 
   /** Subscribes to events FIRST, then lists: nothing that happens in between can be missed. */
@@ -187,7 +237,10 @@ export class Daemon {
       this.#timer = undefined;
       this.#cycle = this.#runCycle().finally(() => {
         this.#cycle = undefined;
-        if (this.#cycleAgain) {
+        // Facts that changed after this cycle planned (a late inspect answer, a reload) need a
+        // cycle of their own; a failed write waits for its retry timer instead.
+        const behind = this.#haveFacts && this.#plannedVersion !== this.#version && this.#retryTimer === undefined;
+        if (this.#cycleAgain || behind) {
           this.#cycleAgain = false;
           this.#schedule(this.#config.sync.debounceMs);
         }
@@ -202,22 +255,27 @@ export class Daemon {
       // Docker is away: keep enforcing what we know; the watcher reconnects and resyncs.
       this.#resyncAll = true;
       this.#log.warn({ event: 'docker-error', err: (err as Error).message }, `reading Docker state failed: ${(err as Error).message}`);
-      if (!this.#haveFacts) return;
     }
     if (!this.#haveFacts) return;
+    this.#expireUnknown();
+    const version = this.#version;
     // A drift check with no new facts reuses the last plan instead of re-planning every second.
-    const plan =
-      !this.#factsChanged && this.#plan
-        ? this.#plan
-        : buildRuleSet(
-            {
-              labelPrefix: this.#config.labelPrefix,
-              defaults: this.#config.defaults,
-              containers: [...this.#containers.values()],
-              networks: this.#networks,
-            },
-            this.#planCache,
-          );
+    let plan = this.#plan;
+    if (plan === undefined || this.#plannedVersion !== version) {
+      const containers = [...this.#containers.values()];
+      let listeners: Listener[] | undefined;
+      if (mayClaim(containers, this.#config.labelPrefix)) {
+        try {
+          listeners = await this.#readListeners();
+        } catch (err) {
+          this.#log.warn({ event: 'listeners-unreadable', err: (err as Error).message }, `cannot read the host's listening sockets: ${(err as Error).message}`);
+        }
+      }
+      plan = buildRuleSet(
+        planInput(this.#config, { containers, networks: this.#networks, otherNetworks: this.#otherNetworks, listeners }),
+        this.#planCache,
+      );
+    }
     const repair = this.#repairRequested;
     this.#repairRequested = false;
     try {
@@ -227,9 +285,11 @@ export class Daemon {
       const firstWrite = this.#plan === undefined;
       const previous = this.#plan;
       this.#plan = plan;
-      this.#factsChanged = false;
+      this.#plannedVersion = version;
       await this.#hostSettings(plan, previous);
       this.#retry.reset();
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
       if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
       if (result.kind !== 'none' || firstWrite) {
         this.#log.debug(
@@ -263,65 +323,173 @@ export class Daemon {
         this.#log.error({ event: 'sync-failed', err: (err as Error).message, retryInMs: delay }, `sync failed: ${(err as Error).message}`);
       }
       this.#repairRequested = true;
-      await this.#pause(delay);
-      this.#cycleAgain = true;
+      // The retry waits on a timer, not inside the cycle: new events are served meanwhile.
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#repairRequested = true;
+        this.#schedule(0);
+      }, delay);
     }
   }
 
+  /** Test hook: whether a retry is waiting, and the facts version planned last. */
+  get state(): { retryPending: boolean; version: number; plannedVersion: number; unknown: string[]; containers: string[] } {
+    return {
+      retryPending: this.#retryTimer !== undefined,
+      version: this.#version,
+      plannedVersion: this.#plannedVersion,
+      unknown: [...this.#unknownSince.keys()],
+      containers: [...this.#containers.keys()],
+    };
+  }
+
+  get plan(): RuleSet | undefined {
+    return this.#plan;
+  }
+
+  /**
+   * Brings the facts up to date. Inspects run in the background with their own deadline; the
+   * cycle waits for them only a bounded time, so a container Docker is slow to answer about
+   * never holds up the rules of the others (nor the drift check). A late answer triggers a
+   * cycle of its own.
+   */
   async #refreshFacts(): Promise<void> {
     if (this.#resyncAll) {
       this.#resyncAll = false;
-      this.#dirty.clear();
       this.#networksDirty = false;
       try {
-        const networks = await this.#docker.listNetworks();
-        const running = await this.#docker.listRunning();
-        this.#networks = networks;
-        this.#containers.clear();
-        for (const c of running) this.#containers.set(c.id, c);
-        this.#haveFacts = true;
-        this.#factsChanged = true;
+        const { bridges, others } = await this.#docker.listAllNetworks();
+        const ids = await this.#docker.listIds();
+        this.#networks = bridges;
+        this.#otherNetworks = others;
+        const running = new Set(ids);
+        for (const id of [...this.#containers.keys()]) {
+          if (!running.has(id)) this.#forget(id);
+        }
+        for (const id of ids) this.#dirty.add(id);
+        this.#version++;
       } catch (err) {
         this.#resyncAll = true;
         throw err;
       }
+      // Start-up waits for every answer (up to the deadline): the first rule set should be whole.
+      const waited = this.#inspectDirty(this.#config.sync.dockerTimeoutMs + 100);
+      this.#haveFacts = true;
+      await waited;
       return;
     }
     if (this.#networksDirty) {
       this.#networksDirty = false;
-      this.#networks = await this.#docker.listNetworks();
-      this.#factsChanged = true;
+      const { bridges, others } = await this.#docker.listAllNetworks();
+      this.#networks = bridges;
+      this.#otherNetworks = others;
+      this.#version++;
     }
+    // Long enough for a container that is still starting, short enough that one Docker cannot
+    // answer about does not delay everyone else's rules; its answer gets a cycle of its own.
+    await this.#inspectDirty(Math.min(250, this.#config.sync.dockerTimeoutMs));
+  }
+
+  async #inspectDirty(waitMs: number): Promise<void> {
     const ids = [...this.#dirty];
     this.#dirty.clear();
-    // In parallel: Docker answers inspect only once a starting container has finished starting,
-    // so one slow container must not hold up the rules of all the others in the burst.
-    const results = await Promise.allSettled(ids.map((id) => this.#docker.inspect(id)));
-    if (ids.length > 0) this.#factsChanged = true;
-    let failure: unknown;
-    results.forEach((r, i) => {
-      const id = ids[i]!;
-      if (r.status === 'rejected') {
-        this.#dirty.add(id);
-        failure ??= r.reason;
-      } else if (r.value) {
-        this.#containers.set(r.value.id, r.value);
-      } else {
-        this.#containers.delete(id);
-      }
-    });
-    if (failure !== undefined) throw failure;
+    if (ids.length === 0) return;
+    const pending = ids.map((id) => this.#inspect(id));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #inspect(id: string): Promise<void> {
+    const gen = (this.#inspectGen.get(id) ?? 0) + 1;
+    this.#inspectGen.set(id, gen);
+    const run = this.#inspectQueue
+      .add(() => this.#docker.inspect(id))
+      .then(
+        (facts) => {
+          if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
+          this.#unknownSince.delete(id);
+          if (facts) this.#containers.set(facts.id, facts);
+          else this.#forget(id);
+          this.#version++;
+        },
+        (err: unknown) => {
+          if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
+          this.#markUnknown(id, err as Error);
+        },
+      )
+      .finally(() => {
+        if (this.#inspecting.get(id) === run) this.#inspecting.delete(id);
+        // An answer the cycle did not wait for still has to reach the kernel.
+        // (A cycle in flight plans it, or reschedules itself when it planned too early.)
+        if (this.#plannedVersion !== this.#version && !this.#cycle) this.#schedule(this.#config.sync.debounceMs);
+      });
+    this.#inspecting.set(id, run);
+    return run;
+  }
+
+  #forget(id: string): void {
+    this.#containers.delete(id);
+    this.#unknownSince.delete(id);
+    this.#inspectGen.delete(id);
+    this.#version++;
+  }
+
+  /** Docker did not answer about this container: keep what we knew for a while, and ask again. */
+  #markUnknown(id: string, err: Error): void {
+    const first = !this.#unknownSince.has(id);
+    if (first) this.#unknownSince.set(id, this.#now());
+    this.#log.warn(
+      { event: 'inspect-failed', id: id.slice(0, 12), err: err.message, known: this.#containers.has(id), graceMs: this.#config.sync.unknownGraceMs },
+      `cannot inspect ${id.slice(0, 12)}: ${err.message}; ${this.#containers.has(id) ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
+    );
+    const { retryMinMs, retryMaxMs } = this.#config.sync;
+    const delay = Math.min(retryMaxMs, Math.max(retryMinMs, 1000));
+    setTimeout(() => {
+      if (this.#stopped || !this.#unknownSince.has(id)) return;
+      this.#dirty.add(id);
+      this.#schedule(0);
+    }, delay).unref();
+  }
+
+  /** Removes the rules of containers unknown for longer than the grace: their address may belong to another container by now. */
+  #expireUnknown(): void {
+    const limit = this.#now() - this.#config.sync.unknownGraceMs;
+    for (const [id, since] of this.#unknownSince) {
+      if (since > limit || !this.#containers.has(id)) continue;
+      const name = this.#containers.get(id)?.name;
+      this.#containers.delete(id);
+      this.#version++;
+      this.#log.error(
+        { event: 'container-unknown', id: id.slice(0, 12), container: name, unknownMs: this.#now() - since },
+        `${name ?? id.slice(0, 12)}: Docker has not answered about it for ${Math.round((this.#now() - since) / 1000)} s; its rules are removed until it does`,
+      );
+    }
   }
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
   async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {
     const wanted = interfaceSettings(plan, this.#networks, this.#config.externalInterfaces);
-    for (const setting of ['forwarding', 'route_localnet'] as const) {
-      const ifaces = setting === 'forwarding' ? wanted.forwarding : wanted.routeLocalnet;
+    // route_localnet is dockgate's on every bridge it manages, whoever set it: 1 only while a
+    // 127.x dnat port leads into that bridge, 0 otherwise. Remembering only what this process
+    // turned on would forget it across a restart, and would leave open what Docker itself set
+    // (1 on every bridge when it ran with userland-proxy off). Other interfaces are never touched.
+    const steps = [
+      ['forwarding', '1', wanted.forwarding],
+      ['route_localnet', '1', wanted.routeLocalnet.on],
+      ['route_localnet', '0', wanted.routeLocalnet.off],
+    ] as const;
+    for (const [setting, value, ifaces] of steps) {
       try {
-        const { changed, missing } = await this.#sysctl.enable(setting, ifaces);
+        const { changed, missing } = await this.#sysctl.set(setting, ifaces, value);
         if (changed.length > 0) {
-          this.#log.info({ event: 'sysctl', setting, interfaces: changed }, `net.ipv4.conf.<iface>.${setting}=1 on ${changed.join(', ')}`);
+          this.#log.info({ event: 'sysctl', setting, value, interfaces: changed }, `net.ipv4.conf.<iface>.${setting}=${value} on ${changed.join(', ')}`);
         }
         if (missing.length > 0) this.#log.debug({ event: 'sysctl-missing', setting, interfaces: missing }, 'interfaces not present yet');
       } catch (err) {
@@ -342,8 +510,10 @@ export class Daemon {
     const flushes = previous ? conntrackFlushes(previous, plan) : [];
     if (flushes.length > 0) {
       const r = await this.#conntrack.flush(flushes);
-      if (r.error) this.#log.warn({ event: 'conntrack-missing' }, r.error);
-      this.#log.debug({ event: 'conntrack-flushed', ports: flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}`), deleted: r.deleted }, 'conntrack entries removed');
+      if (r.warning) this.#log.warn({ event: 'conntrack-missing' }, r.warning);
+      for (const e of r.errors) this.#log.error({ event: 'conntrack-failed', err: e }, `stale conntrack entries not removed: ${e}`);
+      const ports = flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}${f.target ? ` via ${f.target.ip}:${f.target.port}` : ''}`);
+      this.#log.debug({ event: 'conntrack-flushed', ports, deleted: r.deleted }, 'conntrack entries removed');
     }
   }
 
@@ -362,6 +532,12 @@ export class Daemon {
     }
     for (const s of drift.strays) {
       this.#log.warn({ event: 'drift-repaired', table: s.table, chain: s.builtin, problem: 'stray jump', line: s.line }, `removed stray jump in ${s.table} ${s.builtin}`);
+    }
+    // Not repaired (dockgate deletes only what it wrote); the dataplane hands each over once.
+    for (const f of drift.foreign) {
+      const what = f.line === '' ? `chain ${f.chain}` : `rule "${f.line}" in ${f.chain}`;
+      const why = f.why === 'admin-jump' ? `jumps into ${f.target} but was not written by dockgate` : `is in a table dockgate does not manage`;
+      this.#log.warn({ event: 'drift-reported', table: f.table, chain: f.chain, problem: f.why, line: f.line, target: f.target }, `left alone: ${f.table} ${what} ${why}`);
     }
   }
 

@@ -1,8 +1,12 @@
 // The only code that talks to Docker: lists, inspects, and turns the events stream into
 // "something changed" signals.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
-import type { ContainerFacts, NetworkFacts } from '../model/types.js';
-import { type ContainerInspect, type NetworkInspect, toContainerFacts, toNetworkFacts } from './facts.js';
+import { parseDockerAddress } from '../config/schema.js';
+import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
+import { type ContainerInspect, type NetworkInspect, toContainerFacts, toNetworkFacts, toOtherNetwork } from './facts.js';
 
 export interface DockerEvent {
   type: 'container' | 'network';
@@ -18,10 +22,49 @@ export interface DockerEvent {
 const CONTAINER_ACTIONS = new Set(['start', 'die', 'destroy', 'rename', 'unpause', 'restart']);
 const NETWORK_ACTIONS = new Set(['connect', 'disconnect', 'create', 'destroy']);
 
-export function dockerOptions(host: string): Docker.DockerOptions {
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
-  const url = new URL(host.replace(/^tcp:\/\//, 'http://'));
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** docker.host or the environment names a Docker endpoint dockgate cannot or must not use. */
+export class DockerEndpointError extends Error {
+  override readonly name = 'DockerEndpointError';
+}
+
+/**
+ * How to reach Docker: `host` is docker.host; "" means the environment, read as the Docker CLI
+ * reads it ($DOCKER_HOST, a bare HOST:PORT being tcp; else the local socket). TLS, always verified
+ * and with the client certificate, for https:// and for tcp:// when $DOCKER_TLS_VERIFY is set to
+ * anything; the files are ca.pem, cert.pem and key.pem in $DOCKER_CERT_PATH, else ~/.docker.
+ *
+ * Every connection field is set, unset ones to undefined: docker-modem reads $DOCKER_HOST,
+ * $DOCKER_CERT_PATH and $DOCKER_CLIENT_TIMEOUT itself and lets them win over what is not given.
+ */
+export function dockerOptions(host: string, env: NodeJS.ProcessEnv = process.env): Docker.DockerOptions {
+  const fromEnv = host === '';
+  const envHost = env.DOCKER_HOST ?? '';
+  const text = fromEnv ? (envHost === '' ? `unix://${DEFAULT_DOCKER_SOCKET}` : envHost.includes('://') ? envHost : `tcp://${envHost}`) : host;
+  const where = fromEnv ? `"" means $DOCKER_HOST, which is ${JSON.stringify(envHost)}` : JSON.stringify(host);
+  const parsed = parseDockerAddress(text);
+  if (!parsed.ok) throw new DockerEndpointError(`${where}: ${parsed.reason}`);
+  const a = parsed.value;
+  const none = { socketPath: undefined, host: undefined, port: undefined, protocol: undefined, ca: undefined, cert: undefined, key: undefined, timeout: undefined };
+  if (a.scheme === 'unix') return { ...none, socketPath: a.path };
+  const tls = a.scheme === 'https' || (a.scheme === 'tcp' && (env.DOCKER_TLS_VERIFY ?? '') !== '');
+  if (!tls) return { ...none, host: a.host, port: a.port ?? 2375, protocol: 'http' };
+  const dir = env.DOCKER_CERT_PATH || join(env.HOME || homedir(), '.docker');
+  const why = a.scheme === 'https' ? 'https://' : 'tcp:// with $DOCKER_TLS_VERIFY set';
+  const read = (file: string): Buffer => {
+    const path = join(dir, file);
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const problem = code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (err as Error).message})`;
+      throw new DockerEndpointError(
+        `${where}: ${why} means TLS, which needs ${path}: ${problem} (ca.pem, cert.pem and key.pem are read from $DOCKER_CERT_PATH, else ~/.docker)`,
+      );
+    }
+  };
+  return { ...none, host: a.host, port: a.port ?? 2376, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
 }
 
 export interface EventSubscription {
@@ -33,37 +76,85 @@ export interface EventSubscription {
 export class DockerSource {
   readonly #docker: Docker;
 
-  constructor(readonly host: string) {
-    this.#docker = new Docker(dockerOptions(host));
+  /** `env` supplies $DOCKER_TLS_VERIFY and $DOCKER_CERT_PATH; throws DockerEndpointError. */
+  constructor(readonly host: string, env: NodeJS.ProcessEnv = process.env) {
+    this.#docker = new Docker(dockerOptions(host, env));
+  }
+
+  /**
+   * Every call but the events stream has a deadline: a Docker that accepts the connection and
+   * never answers (a wedged daemon, a container stuck in its start hooks) must not freeze the
+   * firewall. The stream is exempt because silence is its normal state.
+   */
+  apiTimeoutMs = 10_000;
+
+  #deadline(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(this.apiTimeoutMs) };
   }
 
   async version(): Promise<string> {
-    const v = (await this.#docker.version()) as { Version?: string };
+    // dockerode takes the options at run time; its typings only know the callback form.
+    const version = this.#docker.version.bind(this.#docker) as unknown as (o: object) => Promise<{ Version?: string }>;
+    const v = await version(this.#deadline());
     return v.Version ?? 'unknown';
   }
 
   async listNetworks(): Promise<NetworkFacts[]> {
-    const list = (await this.#docker.listNetworks({ filters: { driver: ['bridge'] } })) as NetworkInspect[];
-    return list.map(toNetworkFacts).filter((n): n is NetworkFacts => n !== undefined);
+    return (await this.listAllNetworks()).bridges;
   }
 
+  /** Bridge networks dockgate manages, and the others (macvlan, ipvlan, overlay, host) it can only report. */
+  async listAllNetworks(): Promise<{ bridges: NetworkFacts[]; others: OtherNetwork[] }> {
+    const list = (await this.#docker.listNetworks(this.#deadline())) as NetworkInspect[];
+    return {
+      bridges: list.map(toNetworkFacts).filter((n): n is NetworkFacts => n !== undefined),
+      others: list.map(toOtherNetwork).filter((n): n is OtherNetwork => n !== undefined),
+    };
+  }
+
+  async listIds(): Promise<string[]> {
+    const list = await this.#docker.listContainers({ all: false, ...this.#deadline() });
+    return list.map((c) => c.Id);
+  }
+
+  /**
+   * Every running container, inspected in parallel. A container that cannot be inspected is
+   * returned in `failed` instead of failing the whole list: one stuck container must not keep
+   * every other one from being served.
+   */
   async listRunning(): Promise<ContainerFacts[]> {
-    const list = await this.#docker.listContainers({ all: false });
-    const out: ContainerFacts[] = [];
-    for (const c of list) {
-      const facts = await this.inspect(c.Id);
-      if (facts) out.push(facts);
+    const { containers, failed } = await this.listRunningSettled();
+    if (failed.length > 0) throw failed[0]!.error;
+    return containers;
+  }
+
+  async listRunningSettled(): Promise<{ containers: ContainerFacts[]; failed: Array<{ id: string; error: Error }> }> {
+    const ids = await this.listIds();
+    const containers: ContainerFacts[] = [];
+    const failed: Array<{ id: string; error: Error }> = [];
+    // A handful at a time: thousands of parallel inspects would only queue up inside dockerd.
+    for (let i = 0; i < ids.length; i += 16) {
+      const batch = ids.slice(i, i + 16);
+      const results = await Promise.allSettled(batch.map((id) => this.inspect(id)));
+      results.forEach((r, j) => {
+        if (r.status === 'fulfilled') {
+          if (r.value) containers.push(r.value);
+        } else failed.push({ id: batch[j]!, error: r.reason as Error });
+      });
     }
-    return out;
+    return { containers, failed };
   }
 
   /** Undefined when the container is gone or not running (it may die between event and inspect). */
   async inspect(id: string): Promise<ContainerFacts | undefined> {
     try {
-      const info = (await this.#docker.getContainer(id).inspect()) as ContainerInspect;
+      const info = (await this.#docker.getContainer(id).inspect(this.#deadline())) as ContainerInspect;
       return toContainerFacts(info);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') {
+        throw new Error(`docker inspect ${id.slice(0, 12)} did not answer within ${this.apiTimeoutMs} ms`);
+      }
       throw err;
     }
   }

@@ -90,7 +90,7 @@ const fromEntry = fc.oneof(
   ipv4,
   fc.constantFrom('::/0', '2001:db8::/32', '2001:DB8::/32', '::1', 'fe80::/10', '2001:db8:0:0:0:0:0:1', '0.0.0.0/0'),
 );
-const dockerHost = fc.constantFrom('', 'unix:///var/run/docker.sock', 'unix:///tmp/d.sock', 'tcp://127.0.0.1:2375', 'ssh://me@host', 'https://docker.example:2376');
+const dockerHost = fc.constantFrom('', 'unix:///var/run/docker.sock', 'unix:///tmp/d.sock', 'tcp://127.0.0.1:2375', 'https://docker.example:2376');
 const command = fc.constantFrom('iptables-restore', 'iptables-nft-restore', 'iptables-legacy-save', '/usr/sbin/iptables-restore', '/opt/x_y/bin/r.sh');
 
 const syncSection = fc
@@ -234,7 +234,7 @@ function wrongValue(p: (typeof PATHS)[number]): fc.Arbitrary<unknown> {
     case 'prefix':
       return fc.oneof(notAString, fc.constantFrom('', 'Dockgate', '-a', 'a-', 'a b', 'a_b', 'ü', '.a', 'a.', 'dock\ngate', '1.2.3.4/8'));
     case 'dockerHost':
-      return fc.oneof(notAString, fc.constantFrom('unix://x', 'unix:///', 'tcp://', 'ftp://x', 'a b', '/var/run/docker.sock', 'tcp:// x', 'unix:///a b'));
+      return fc.oneof(notAString, fc.constantFrom('unix://x', 'unix:///', 'tcp://', 'ftp://x', 'a b', '/var/run/docker.sock', 'tcp:// x', 'unix:///a b', 'ssh://me@host'));
     case 'command':
       return fc.oneof(notAString, fc.constantFrom('', 'rel/path', 'a b', 'x;y', '$(x)', '~/bin/x', 'iptables-restore --noflush', '/a b'));
     case 'int':

@@ -1,0 +1,236 @@
+// The daemon's runner logic against a scripted Docker and the in-memory iptables: no root, no
+// kernel, well under a second per case. The real-kernel and real-Docker proofs are in test/e2e.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { Daemon, type DockerApi } from '../../src/daemon/daemon.js';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
+import type { DockerEvent, EventSubscription } from '../../src/docker/source.js';
+import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
+import { BRIDGE, container } from '../plan/fixtures.js';
+import { FakeIptables } from '../support/fake-iptables.js';
+
+/** A Docker whose answers the test scripts: per container, an answer, a hang, or a failure. */
+class FakeDocker implements DockerApi {
+  readonly host = 'fake://';
+  apiTimeoutMs = 10_000;
+  readonly running = new Map<string, ContainerFacts>();
+  networks: NetworkFacts[] = [BRIDGE];
+  /** Containers whose inspect never answers (the deadline turns that into an error). */
+  readonly hung = new Set<string>();
+  inspects = 0;
+  #emit: ((e: DockerEvent) => void) | undefined;
+  #end: ((e: Error | undefined) => void) | undefined;
+
+  async listAllNetworks() {
+    return { bridges: this.networks, others: [] };
+  }
+  async listIds() {
+    return [...this.running.keys()];
+  }
+  async inspect(id: string): Promise<ContainerFacts | undefined> {
+    this.inspects++;
+    if (this.hung.has(id)) {
+      // What DockerSource does with a Docker that never answers: give up at the deadline.
+      await new Promise((r) => setTimeout(r, this.apiTimeoutMs));
+      throw new Error(`docker inspect ${id.slice(0, 12)} did not answer within ${this.apiTimeoutMs} ms`);
+    }
+    return this.running.get(id);
+  }
+  async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {
+    this.#emit = onEvent;
+    const ended = new Promise<Error | undefined>((resolve) => (this.#end = resolve));
+    return { ended, close: () => this.#end?.(undefined) };
+  }
+  start(c: ContainerFacts): void {
+    this.running.set(c.id, c);
+    this.#emit?.({ type: 'container', action: 'start', containerId: c.id });
+  }
+  stop(id: string): void {
+    this.running.delete(id);
+    this.#emit?.({ type: 'container', action: 'die', containerId: id });
+  }
+  poke(id: string): void {
+    this.#emit?.({ type: 'container', action: 'start', containerId: id });
+  }
+}
+
+function config(over: Partial<Config['sync']> = {}): Config {
+  const c = defaultConfig();
+  c.sync = { ...c.sync, debounceMs: 5, driftCheckMs: 60_000, fullCheckMs: 60_000, retryMinMs: 20, retryMaxMs: 50, ...over };
+  return c;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000; i++) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const web = (name: string, ip: string, port: number, labels: Record<string, string> = {}): ContainerFacts =>
+  container(name, { ip, labels: { 'dockgate.ports': '80', ...labels }, publish: [`0.0.0.0:${port}:80/tcp`] });
+
+let daemons: Daemon[] = [];
+let dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(daemons.map((d) => d.stop()));
+  daemons = [];
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
+
+function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const sysctlRoot = mkdtempSync(join(tmpdir(), 'dgt-sysctl-'));
+  dirs.push(sysctlRoot);
+  const daemon = new Daemon({
+    config: cfg,
+    docker,
+    log,
+    sysctlRoot,
+    dataplane: () => new Dataplane(ipt.asIptables()),
+    listeners: async () => [],
+  });
+  daemons.push(daemon);
+  daemon.start();
+  return { daemon, ipt, lines };
+}
+
+const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean =>
+  ipt.state.get('filter')!.chains.has(`DOCKGATE-CI-${c.id.slice(0, 12)}`);
+
+describe('a container Docker cannot answer about', () => {
+  it('does not hold up the rules of the others', async () => {
+    const docker = new FakeDocker();
+    docker.apiTimeoutMs = 1000;
+    const { daemon, ipt } = start(docker, config({ dockerTimeoutMs: 1000 }));
+    await daemon.ready;
+    const stuck = web('stuck', '172.17.0.2', 8001);
+    const fine = web('fine', '172.17.0.3', 8002);
+    docker.hung.add(stuck.id);
+    docker.start(stuck);
+    docker.start(fine);
+    const started = Date.now();
+    await until('fine has its rules', () => hasChainFor(ipt, fine));
+    // Served long before the stuck inspect's own deadline runs out.
+    expect(Date.now() - started).toBeLessThan(700);
+    expect(hasChainFor(ipt, stuck)).toBe(false);
+  });
+
+  it('keeps its last known rules for the grace time, then loses them and says so', async () => {
+    const docker = new FakeDocker();
+    docker.apiTimeoutMs = 50;
+    const known = web('known', '172.17.0.4', 8003);
+    docker.running.set(known.id, known);
+    const { daemon, ipt, lines } = start(docker, config({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
+    await daemon.ready;
+    expect(hasChainFor(ipt, known)).toBe(true);
+    // Docker stops answering about it (a restart event, then every inspect hangs).
+    docker.hung.add(known.id);
+    const since = Date.now();
+    docker.poke(known.id);
+    await until('the inspect failure is logged', () => lines.find((l) => l.event === 'inspect-failed'));
+    expect(hasChainFor(ipt, known)).toBe(true);
+    await until('its rules are removed', () => !hasChainFor(ipt, known), 3000);
+    expect(Date.now() - since).toBeGreaterThanOrEqual(550);
+    expect(lines.find((l) => l.event === 'container-unknown')).toMatchObject({ container: 'known' });
+    // Docker answers again: the rules come back.
+    docker.hung.delete(known.id);
+    await until('its rules are back', () => hasChainFor(ipt, known), 3000);
+  });
+
+  it('a late answer about a container that died meanwhile never brings its rules back', async () => {
+    const docker = new FakeDocker();
+    docker.apiTimeoutMs = 300;
+    const { daemon, ipt } = start(docker, config({ dockerTimeoutMs: 300 }));
+    await daemon.ready;
+    const flaky = web('flaky', '172.17.0.5', 8004);
+    docker.running.set(flaky.id, flaky);
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const inspect = docker.inspect.bind(docker);
+    let first = true;
+    docker.inspect = async (id: string) => {
+      if (first && id === flaky.id) {
+        first = false;
+        const answer = docker.running.get(id);
+        await slow;
+        return answer; // the stale "running" answer
+      }
+      return inspect(id);
+    };
+    docker.poke(flaky.id);
+    await new Promise((r) => setTimeout(r, 50));
+    docker.stop(flaky.id);
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hasChainFor(ipt, flaky)).toBe(false);
+    expect(daemon.state.containers).not.toContain(flaky.id);
+  });
+});
+
+describe('the sync runner', () => {
+  it('a reload that lands while a sync is writing is applied afterwards', async () => {
+    const docker = new FakeDocker();
+    const c = web('reload', '172.17.0.6', 8005);
+    docker.running.set(c.id, c);
+    const ipt = new FakeIptables();
+    const { daemon } = start(docker, config(), ipt);
+    await daemon.ready;
+    const before = ipt.rules('filter', `DOCKGATE-CI-${c.id.slice(0, 12)}`);
+    expect(before.some((l) => l.startsWith('-s '))).toBe(false);
+    ipt.delayMs = 300;
+    const restores = ipt.restores;
+    docker.start(web('other', '172.17.0.9', 8008));
+    await until('a restore is in flight', () => ipt.restores > restores, 2000);
+    const next = config();
+    next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
+    daemon.reload(next);
+    await until(
+      'the new default sources in the kernel',
+      () => ipt.rules('filter', `DOCKGATE-CI-${c.id.slice(0, 12)}`).some((l) => l.startsWith('-s 192.0.2.0/24 ')),
+      3000,
+    );
+    expect(daemon.state.plannedVersion).toBe(daemon.state.version);
+  });
+
+  it('a failed write is retried after a delay while new events are still served, and ends equal to the plan', async () => {
+    const docker = new FakeDocker();
+    const ipt = new FakeIptables();
+    const { daemon, lines } = start(docker, config({ retryMinMs: 100, retryMaxMs: 200 }), ipt);
+    await daemon.ready;
+    ipt.failures = 1;
+    const a = web('a', '172.17.0.7', 8006);
+    docker.start(a);
+    await until('the failure is logged', () => lines.find((l) => l.event === 'restore-failed'));
+    expect(daemon.state.retryPending).toBe(true);
+    const b = web('b', '172.17.0.8', 8007);
+    docker.start(b);
+    await until('both containers in the kernel', () => hasChainFor(ipt, a) && hasChainFor(ipt, b), 3000);
+    await until('no retry left waiting', () => !daemon.state.retryPending, 1000);
+    expect(ipt.text()).toContain(`-j DOCKGATE-CI-${b.id.slice(0, 12)}`);
+  });
+
+  it('a burst of events is coalesced into few writes', async () => {
+    const docker = new FakeDocker();
+    const ipt = new FakeIptables();
+    const { daemon } = start(docker, config({ debounceMs: 30 }), ipt);
+    await daemon.ready;
+    const before = ipt.restores;
+    const many = Array.from({ length: 40 }, (_, i) => web(`m${i}`, `172.17.1.${i + 1}`, 9000 + i));
+    for (const c of many) docker.start(c);
+    await until('all in the kernel', () => many.every((c) => hasChainFor(ipt, c)), 3000);
+    expect(ipt.restores - before).toBeLessThanOrEqual(3);
+  });
+});
