@@ -1,8 +1,67 @@
-// `dockgate flush`: every dockgate chain and jump removed, nothing else touched.
-import { dataplaneFor, readConfig } from './context.js';
+// `dockgate flush`: every dockgate chain and jump removed, route_localnet back off on Docker's
+// bridges, nothing else touched.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { defaultConfig, loadConfig, resolveDockerHost } from '../config/load.js';
+import { Sysctl } from '../dataplane/sysctl.js';
+import { DockerSource } from '../docker/source.js';
+import { dockerBridgeInterfaces } from '../plan/host-settings.js';
+import { CliError, dataplaneFor, readConfig } from './context.js';
+
+/** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
+const DOCKER_WAIT_MS = 5_000;
 
 export async function flush(options: { config?: string }): Promise<void> {
   const config = readConfig(options.config);
   const tables = await dataplaneFor(config).flush();
   process.stdout.write(tables.length === 0 ? 'nothing to flush\n' : `removed dockgate chains and jumps from: ${tables.join(', ')}\n`);
+  let lines: string[];
+  try {
+    lines = await routeLocalnetOff(resolveDockerHost(config));
+  } catch (err) {
+    throw new CliError(`dockgate flush: chains removed, but route_localnet could not be turned off: ${(err as Error).message}`, 1);
+  }
+  for (const line of lines) process.stdout.write(`${line}\n`);
+}
+
+/** The Docker address the installed config names, else the default one; for uninstall, which has no --config. */
+export function installedDockerHost(): string {
+  try {
+    return resolveDockerHost(loadConfig(undefined));
+  } catch {
+    return resolveDockerHost(defaultConfig());
+  }
+}
+
+/**
+ * Turns net.ipv4.conf.BRIDGE.route_localnet back to 0 wherever it is 1 on a Docker bridge of this
+ * network namespace, and says what it did. Once dockgate's chains are gone so is its raw-table
+ * drop of 127.0.0.0/8 arriving from outside lo; a bridge left at 1 would then let containers
+ * reach the host's loopback-only services (CVE-2020-8558).
+ *
+ * There is no plan here (the daemon may be gone), so "a bridge dockgate managed" is every bridge
+ * Docker reports, plus anything carrying Docker's own names (docker0, br-<12 hex>) for when Docker
+ * is not answering. A 1 on such a bridge was dockgate's or Docker's own (userland-proxy off), and
+ * Docker sets it again by itself if it takes its firewall back; any other interface's value
+ * belongs to someone else and stays.
+ */
+export async function routeLocalnetOff(dockerHost: string, sysctl = new Sysctl()): Promise<string[]> {
+  const lines: string[] = [];
+  let reported: string[] = [];
+  try {
+    const networks = await Promise.race([
+      new DockerSource(dockerHost).listNetworks(),
+      sleep(DOCKER_WAIT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error(`no answer within ${DOCKER_WAIT_MS} ms`))),
+    ]);
+    reported = networks.map((n) => n.bridge);
+  } catch (err) {
+    lines.push(`Docker at ${dockerHost} did not list its networks (${(err as Error).message}): route_localnet checked on docker0 and br-<id> bridges only`);
+  }
+  const candidates = dockerBridgeInterfaces(await sysctl.interfaces(), reported);
+  const { changed } = await sysctl.disable('route_localnet', candidates);
+  lines.push(
+    changed.length > 0
+      ? `net.ipv4.conf.<iface>.route_localnet=0 on ${changed.join(', ')}`
+      : `route_localnet already 0 on Docker's bridges${candidates.length > 0 ? ` (${candidates.join(', ')})` : ' (none present)'}`,
+  );
+  return lines;
 }

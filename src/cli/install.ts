@@ -13,10 +13,13 @@ import type { FileAction } from '../host/install-plan.js';
 import { InstallError, planInstall, planUninstall } from '../host/install-plan.js';
 import { CONFIG_PATH, STATE_PATH } from '../host/install-state.js';
 import { CliError } from './context.js';
+import { installedDockerHost, routeLocalnetOff } from './flush.js';
 
 export interface InstallOptions {
   root?: string;
   flushDockerChains?: boolean;
+  /** With flushDockerChains: also remove the admin's own rules in DOCKER-USER. */
+  force?: boolean;
 }
 
 const out = (line = ''): void => {
@@ -76,6 +79,9 @@ async function configInForce(root: string, defaultText: string): Promise<Config>
 }
 
 export async function install(options: InstallOptions): Promise<void> {
+  if (options.force && !options.flushDockerChains) {
+    throw new CliError('dockgate install: --force only applies with --flush-docker-chains', 2);
+  }
   const root = await resolveRoot('install', options.root);
   const [template, defaultConfigText] = await Promise.all([readPackageFile(UNIT_TEMPLATE), readPackageFile(DEFAULT_CONFIG)]);
   const argv = execStartArgv(CONFIG_PATH);
@@ -95,10 +101,23 @@ export async function install(options: InstallOptions): Promise<void> {
     const config = await configInForce(root, defaultConfigText);
     iptables = new Iptables(new CommandQueue(), config.iptables);
     try {
-      flush = renderDockerFlush(await iptables.save());
+      flush = renderDockerFlush(await iptables.save(), { force: options.force ?? false });
     } catch (err) {
       if (err instanceof SaveError) throw new CliError(`dockgate install: cannot read the firewall, nothing was changed: ${err.message}`, 1);
       throw err;
+    }
+    if (flush.refused) {
+      // DOCKER-USER is where admins put their own forward rules: losing them silently would open
+      // what they closed, so nothing happens (no file either) until they move them or say --force.
+      throw new CliError(
+        [
+          "dockgate install: DOCKER-USER holds rules that are not Docker's; --flush-docker-chains would remove them:",
+          ...flush.adminRules.map((r) => `  ${r.table}/${r.chain}: ${r.line}`),
+          'Move them to DOCKGATE-USER (dockgate jumps to it before its own accepts) and run this again,',
+          'or add --force to remove them with the rest; nothing was changed',
+        ].join('\n'),
+        1,
+      );
     }
   }
 
@@ -116,7 +135,7 @@ export async function install(options: InstallOptions): Promise<void> {
 
   if (flush && iptables) {
     if (flush.text === '') {
-      out("  no Docker chains in the firewall (Docker's DOCKER* chains are already gone)");
+      out("  no Docker chains in the firewall (Docker's DOCKER* chains and raw rules are already gone)");
     } else {
       try {
         // One iptables-restore for every table: restore() only concatenates the texts it is given.
@@ -127,8 +146,12 @@ export async function install(options: InstallOptions): Promise<void> {
         }
         throw err;
       }
-      out(`  removed Docker's chains ${flush.chains.map((c) => `${c.table}/${c.chain}`).join(', ')}`);
-      for (const j of flush.jumps) out(`  removed ${j.table}/${j.chain} rule: ${j.line}`);
+      if (flush.chains.length > 0) out(`  removed Docker's chains ${flush.chains.map((c) => `${c.table}/${c.chain}`).join(', ')}`);
+      const forced = new Set(flush.adminRules.map((r) => `${r.table}/${r.chain} ${r.line}`));
+      for (const r of flush.adminRules) out(`  removed ${r.table}/${r.chain} rule (--force): ${r.line}`);
+      for (const j of [...flush.jumps, ...flush.rules]) {
+        if (!forced.has(`${j.table}/${j.chain} ${j.line}`)) out(`  removed ${j.table}/${j.chain} rule: ${j.line}`);
+      }
     }
   }
 
@@ -157,11 +180,20 @@ export async function uninstall(options: { root?: string }): Promise<void> {
     planError('uninstall', err);
   }
   await ensureWritable('uninstall', root, plan.actions);
+  // Only on this very host (--root DIR is another system's files), and read before the config goes.
+  const dockerHost = root === '/' ? installedDockerHost() : undefined;
   const { keptDirs } = await applyActions(root, plan.actions);
   out(`dockgate uninstall${root === '/' ? '' : ` (root ${root})`}:`);
   for (const line of plan.report) out(`  ${line}`);
   out(`  removed ${STATE_PATH}`);
   for (const d of keptDirs) out(`  kept ${d}: not empty`);
+  if (dockerHost !== undefined) {
+    try {
+      for (const line of await routeLocalnetOff(dockerHost)) out(`  ${line}`);
+    } catch (err) {
+      out(`  WARNING: route_localnet could not be turned off on Docker's bridges: ${(err as Error).message}`);
+    }
+  }
   out('');
   out('Still to do:');
   out('  systemctl daemon-reload');

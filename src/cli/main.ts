@@ -58,7 +58,8 @@ program
   .description("install the systemd unit, the default config and Docker's daemon.json settings")
   .option('--root <dir>', 'install under this directory instead of /', '/')
   .option('--flush-docker-chains', "also remove Docker's old DOCKER* chains and the jumps to them")
-  .action((o: { root?: string; flushDockerChains?: boolean }) => install(o));
+  .option('--force', "with --flush-docker-chains: also remove the admin's own rules in DOCKER-USER")
+  .action((o: { root?: string; flushDockerChains?: boolean; force?: boolean }) => install(o));
 
 program
   .command('uninstall')

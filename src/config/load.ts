@@ -3,11 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
 import { configFileSchema, describeValue, toConfig, type Config } from './schema.js';
+import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerOptions } from '../docker/source.js';
 
 export type { Config, LogLevel } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/dockgate/config.yaml';
-export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+export const DEFAULT_DOCKER_HOST = `unix://${DEFAULT_DOCKER_SOCKET}`;
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. 'defaults.from[1]'; '' for a whole-file problem. */
@@ -123,22 +124,37 @@ export function defaultConfig(): Config {
 /**
  * Loads the config file. Without an explicit path, reads `defaultPath` (normally
  * /etc/dockgate/config.yaml) and falls back to the built-in defaults when that file does not
- * exist. An explicit path must exist.
+ * exist. An explicit path must exist. The Docker endpoint it leads to (with `env` when
+ * docker.host is "") must be usable too: an unsupported scheme or a missing TLS file is a
+ * config error naming docker.host, not a connection that fails or falls back later.
  */
-export function loadConfig(path: string | undefined, defaultPath: string = DEFAULT_CONFIG_PATH): Config {
+export function loadConfig(path: string | undefined, defaultPath: string = DEFAULT_CONFIG_PATH, env: NodeJS.ProcessEnv = process.env): Config {
   const file = path ?? defaultPath;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT' && path === undefined) return defaultConfig();
+    if (err.code === 'ENOENT' && path === undefined) return checkDockerEndpoint(defaultConfig(), file, env);
     throw new ConfigError(file, '', err.code === 'ENOENT' ? 'no such file' : `cannot read the file: ${err.message}`);
   }
-  return parseConfig(text, file);
+  return checkDockerEndpoint(parseConfig(text, file), file, env);
 }
 
-/** config.docker.host, else $DOCKER_HOST, else the local socket. */
+function checkDockerEndpoint(config: Config, file: string, env: NodeJS.ProcessEnv): Config {
+  try {
+    dockerOptions(config.docker.host, env);
+  } catch (err) {
+    if (err instanceof DockerEndpointError) throw new ConfigError(file, 'docker.host', err.message);
+    throw err;
+  }
+  return config;
+}
+
+/** config.docker.host, else $DOCKER_HOST (a bare HOST:PORT meaning tcp, as for the CLI), else the local socket. */
 export function resolveDockerHost(config: Config, env: NodeJS.ProcessEnv = process.env): string {
-  return config.docker.host || env.DOCKER_HOST || DEFAULT_DOCKER_HOST;
+  if (config.docker.host) return config.docker.host;
+  const fromEnv = env.DOCKER_HOST ?? '';
+  if (fromEnv === '') return DEFAULT_DOCKER_HOST;
+  return fromEnv.includes('://') ? fromEnv : `tcp://${fromEnv}`;
 }

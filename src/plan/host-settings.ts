@@ -1,20 +1,59 @@
 // Which per-interface sysctls and conntrack clean-ups a plan needs. Pure.
+import { parseIPv4 } from '../net/cidr.js';
 import type { NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
 
 export interface InterfaceSettings {
   /** Interfaces that must route: the configured external ones and every managed bridge. */
   forwarding: string[];
-  /** Bridges that must accept 127.0.0.0/8 as a source, for ports published on loopback in dnat mode. */
-  routeLocalnet: string[];
+  /**
+   * Every managed bridge, by whether net.ipv4.conf.BRIDGE.route_localnet must be 1. It lets a
+   * bridge carry 127.0.0.0/8 sources, which a port published on 127.x in dnat mode needs (the
+   * host's own connection leaves towards the container still from 127.0.0.1), and which is
+   * otherwise a hole (CVE-2020-8558): so only the bridges such a target lives on get it.
+   */
+  routeLocalnet: { on: string[]; off: string[] };
+}
+
+function inSubnet(ip: number, cidr: string): boolean {
+  const [base, len] = cidr.split('/');
+  const b = parseIPv4(base ?? '');
+  const l = Number(len);
+  if (b === undefined || !Number.isInteger(l) || l < 0 || l > 32) return false;
+  const mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
+  return ((ip & mask) >>> 0) === ((b & mask) >>> 0);
 }
 
 export function interfaceSettings(plan: RuleSet, networks: readonly NetworkFacts[], external: readonly string[]): InterfaceSettings {
   const bridges = [...new Set(networks.map((n) => n.bridge))].sort();
-  const loopbackDnat = plan.containers.some((c) => c.openings.some((o) => o.mode === 'dnat' && o.hostIp.startsWith('127.')));
+  const on = new Set<string>();
+  for (const c of plan.containers) {
+    for (const o of c.openings) {
+      if (o.mode !== 'dnat' || !o.hostIp.startsWith('127.')) continue;
+      const ip = parseIPv4(o.containerIp);
+      if (ip === undefined) continue;
+      // A target on no known subnet gets nothing: its port stays unreachable rather than
+      // some other bridge being opened to loopback sources.
+      for (const n of networks) if (n.subnets.some((s) => inSubnet(ip, s))) on.add(n.bridge);
+    }
+  }
   return {
     forwarding: [...new Set([...external, ...bridges])],
-    routeLocalnet: loopbackDnat ? bridges : [],
+    routeLocalnet: { on: bridges.filter((b) => on.has(b)), off: bridges.filter((b) => !on.has(b)) },
   };
+}
+
+/** Docker's own names for its bridges: the default one and br-<first 12 hex of the network id>. */
+const DOCKER_BRIDGE_NAME = /^(docker0|br-[0-9a-f]{12})$/;
+
+/**
+ * The interfaces `flush` and `uninstall` may turn route_localnet off on, without a plan: those
+ * that carry Docker's bridge names, plus the bridges Docker reports (custom names from
+ * com.docker.network.bridge.name) when it answers. Any other interface's route_localnet was set
+ * by someone else for their own reasons.
+ */
+export function dockerBridgeInterfaces(present: readonly string[], dockerBridges: readonly string[]): string[] {
+  const reported = new Set(dockerBridges);
+  return present.filter((i) => DOCKER_BRIDGE_NAME.test(i) || reported.has(i)).sort();
 }
 
 export interface ConntrackFlush {
@@ -22,24 +61,41 @@ export interface ConntrackFlush {
   /** '' for any local address. */
   hostIp: string;
   hostPort: number;
+  /**
+   * The DNAT target the flows went to (conntrack's reply source). Undefined for flows that were
+   * not DNATed at all (they answer from the host port itself).
+   */
+  target?: { ip: string; port: number };
 }
 
 const key = (o: Opening): string => `${o.protocol}|${o.hostIp}|${o.hostPort}|${o.containerIp}|${o.containerPort}`;
+const hostKey = (o: { protocol: Protocol; hostIp: string; hostPort: number }): string => `${o.protocol}|${o.hostIp}|${o.hostPort}`;
 
 /**
- * Published dnat ports whose target appeared, moved or vanished. Their conntrack entries must
- * go: a UDP client that keeps sending would otherwise stay pinned to the old container (or to
- * "no DNAT") until the entry times out, which with a steady sender is never.
+ * The conntrack entries that changed dnat openings leave behind. A UDP client that keeps sending
+ * would otherwise stay pinned to the old container, or to "no DNAT", until its entry times out,
+ * which with a steady sender is never. Only those flows go: a flush by port alone would also cut
+ * the flows of the new target and anything else using that port number (egress included).
+ *
+ * - An opening that vanished or moved: the flows DNATed to its old target.
+ * - A UDP host port that only now gets DNATed: the flows that reached the host without DNAT. TCP
+ *   needs nothing there: a refused connection leaves no flow a retry would reuse.
  */
 export function conntrackFlushes(before: RuleSet | undefined, after: RuleSet): ConntrackFlush[] {
   const openings = (p: RuleSet | undefined): Map<string, Opening> =>
     new Map((p?.containers ?? []).flatMap((c) => c.openings.filter((o) => o.mode === 'dnat').map((o) => [key(o), o] as const)));
   const was = openings(before);
   const now = openings(after);
+  const wasHosts = new Set([...was.values()].map(hostKey));
   const out = new Map<string, ConntrackFlush>();
-  for (const [k, o] of [...was, ...now]) {
-    if (was.has(k) && now.has(k)) continue;
-    out.set(`${o.protocol}|${o.hostIp}|${o.hostPort}`, { protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort });
+  for (const [k, o] of was) {
+    if (now.has(k)) continue;
+    const f: ConntrackFlush = { protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
+    out.set(`${hostKey(o)}|${o.containerIp}|${o.containerPort}`, f);
+  }
+  for (const [k, o] of now) {
+    if (was.has(k) || o.protocol !== 'udp' || wasHosts.has(hostKey(o))) continue;
+    out.set(hostKey(o), { protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort });
   }
   return [...out.values()];
 }

@@ -254,3 +254,162 @@ describe('dockgate install --flush-docker-chains, in a network namespace', () =>
     expect(again.stdout).toContain('no Docker chains in the firewall');
   });
 });
+
+// Docker 28's leftovers (DOCKER-FORWARD/-CT/-BRIDGE, raw direct-access drops), Docker 29's
+// DOCKER-INTERNAL, dockgate's own chains and an admin's rules, some shaped like Docker's.
+const DOCKER28_HOST = [
+  '*raw',
+  ':DOCKGATE-RAW - [0:0]',
+  '-A PREROUTING -m comment --comment dockgate -j DOCKGATE-RAW',
+  '-A PREROUTING -d 10.0.0.5/32 ! -i eth0 -j DROP',
+  '-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP',
+  '-A PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 5432 -j DROP',
+  '-A PREROUTING -d 172.18.0.2/32 ! -i br-5f3c1a2b4d6e -p tcp -m tcp --dport 80 -j DROP',
+  '-A PREROUTING -d 172.19.0.2/32 -i vpn0 -j ACCEPT',
+  '-A PREROUTING -d 172.19.0.2/32 ! -i dmz0 -j DROP',
+  '-A DOCKGATE-RAW -d 172.17.0.0/16 ! -i docker0 -m comment --comment "dockgate no direct access to bridge" -j DROP',
+  'COMMIT',
+  '*nat',
+  ':DOCKER - [0:0]',
+  '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
+  '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER',
+  '-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE',
+  '-A DOCKER -i docker0 -j RETURN',
+  '-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80',
+  'COMMIT',
+  '*filter',
+  ':DOCKER - [0:0]',
+  ':DOCKER-BRIDGE - [0:0]',
+  ':DOCKER-CT - [0:0]',
+  ':DOCKER-FORWARD - [0:0]',
+  ':DOCKER-INTERNAL - [0:0]',
+  ':DOCKER-ISOLATION-STAGE-1 - [0:0]',
+  ':DOCKER-ISOLATION-STAGE-2 - [0:0]',
+  ':DOCKER-USER - [0:0]',
+  ':DOCKER-ADMIN - [0:0]',
+  ':DOCKGATE-INPUT - [0:0]',
+  ':DOCKGATE-USER - [0:0]',
+  '-A INPUT -m comment --comment dockgate -j DOCKGATE-INPUT',
+  '-A INPUT -i lo -j ACCEPT',
+  '-A INPUT -j DOCKER-ADMIN',
+  '-A FORWARD -j DOCKER-USER',
+  '-A FORWARD -j DOCKER-FORWARD',
+  '-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT',
+  '-A DOCKER ! -i docker0 -o docker0 -j DROP',
+  '-A DOCKER ! -i dmz0 -o dmz0 -j DROP',
+  '-A DOCKER-BRIDGE -o docker0 -j DOCKER',
+  '-A DOCKER-BRIDGE -o dmz0 -j DOCKER',
+  '-A DOCKER-CT -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+  '-A DOCKER-FORWARD -j DOCKER-CT',
+  '-A DOCKER-FORWARD -j DOCKER-INTERNAL',
+  '-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1',
+  '-A DOCKER-FORWARD -j DOCKER-BRIDGE',
+  '-A DOCKER-FORWARD -i docker0 -j ACCEPT',
+  '-A DOCKER-INTERNAL ! -s 192.168.1.0/24 -o br-99aa88bb77cc -j DROP',
+  '-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2',
+  '-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP',
+  '-A DOCKER-ADMIN -s 198.51.100.7/32 -j DROP',
+  'COMMIT',
+  '',
+];
+const ADMIN_DOCKER_USER = ['-s 203.0.113.0/24 -j DROP', '-i eth0 -p tcp -m tcp --dport 3306 -j DROP'];
+
+/** iptables-save without its timestamped comment lines. */
+async function saved(ns: Netns): Promise<string> {
+  return (await ns.exec('iptables-save', [])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+}
+
+function expectOnlyDockersGone(text: string): void {
+  const state = parseSave(text);
+  const raw = state.get('raw')!;
+  const filter = state.get('filter')!;
+  const nat = state.get('nat')!;
+  expect(raw.chains.get('PREROUTING')).toEqual([
+    '-m comment --comment dockgate -j DOCKGATE-RAW',
+    '-d 10.0.0.5/32 ! -i eth0 -j DROP',
+    '-d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 5432 -j DROP',
+  ]);
+  expect(raw.chains.get('DOCKGATE-RAW')).toHaveLength(1);
+  expect([...filter.chains.keys()].sort()).toEqual(['DOCKER-ADMIN', 'DOCKGATE-INPUT', 'DOCKGATE-USER', 'FORWARD', 'INPUT', 'OUTPUT']);
+  expect(filter.chains.get('INPUT')).toEqual(['-m comment --comment dockgate -j DOCKGATE-INPUT', '-i lo -j ACCEPT', '-j DOCKER-ADMIN']);
+  expect(filter.chains.get('FORWARD')).toEqual([]);
+  expect(filter.chains.get('DOCKER-ADMIN')).toEqual(['-s 198.51.100.7/32 -j DROP']);
+  expect([...nat.chains.keys()].sort()).toEqual(['INPUT', 'OUTPUT', 'POSTROUTING', 'PREROUTING']);
+  expect(nat.chains.get('POSTROUTING')).toEqual(['-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE']);
+}
+
+describe('dockgate install --flush-docker-chains, Docker 28 leftovers, in a network namespace', () => {
+  let ns: Netns | undefined;
+
+  beforeAll(async () => {
+    await cleanupLeftovers();
+    ns = await createNetns('inst28');
+  });
+
+  beforeEach(async () => {
+    // Each case starts from the same leftovers.
+    for (const t of ['raw', 'nat', 'filter']) {
+      await ns!.exec('iptables', ['-t', t, '-F']);
+      await ns!.exec('iptables', ['-t', t, '-X']);
+    }
+    await ns!.exec('iptables-restore', ['--noflush'], { input: DOCKER28_HOST.join('\n') });
+  });
+
+  afterAll(async () => {
+    if (ns) await destroyNetns(ns);
+  });
+
+  it("removes Docker 28's chains, DOCKER-INTERNAL and its raw direct-access rules, and nothing else", async () => {
+    const r = await cli(['install', '--root', root, '--flush-docker-chains'], ns!.path);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const removed = /removed Docker's chains (.*)/.exec(r.stdout)?.[1]?.split(', ').sort();
+    expect(removed).toEqual([
+      'filter/DOCKER', 'filter/DOCKER-BRIDGE', 'filter/DOCKER-CT', 'filter/DOCKER-FORWARD', 'filter/DOCKER-INTERNAL',
+      'filter/DOCKER-ISOLATION-STAGE-1', 'filter/DOCKER-ISOLATION-STAGE-2', 'filter/DOCKER-USER', 'nat/DOCKER',
+    ]);
+    expect(r.stdout).toContain('removed raw/PREROUTING rule: -d 172.17.0.2/32 ! -i docker0 -j DROP');
+    expect(r.stdout).toContain('removed raw/PREROUTING rule: -d 172.19.0.2/32 -i vpn0 -j ACCEPT');
+    expectOnlyDockersGone(await saved(ns!));
+
+    const again = await cli(['install', '--root', root, '--flush-docker-chains'], ns!.path);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain('no Docker chains in the firewall');
+  });
+
+  it("refuses when DOCKER-USER holds the admin's rules: names them, changes no rule and no file", async () => {
+    await ns!.exec('iptables-restore', ['--noflush'], {
+      input: ['*filter', ...ADMIN_DOCKER_USER.map((l) => `-A DOCKER-USER ${l}`), 'COMMIT', ''].join('\n'),
+    });
+    const firewall = await saved(ns!);
+    const files = await tree(root);
+    const r = await cli(['install', '--root', root, '--flush-docker-chains'], ns!.path);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('DOCKER-USER');
+    for (const l of ADMIN_DOCKER_USER) expect(r.stderr).toContain(`filter/DOCKER-USER: ${l}`);
+    expect(r.stderr).toContain('--force');
+    expect(r.stderr).toContain('nothing was changed');
+    expect(await saved(ns!)).toBe(firewall);
+    expect(await tree(root)).toEqual(files);
+  });
+
+  it('with --force removes the admin\'s DOCKER-USER rules too, saying so', async () => {
+    await ns!.exec('iptables-restore', ['--noflush'], {
+      input: ['*filter', ...ADMIN_DOCKER_USER.map((l) => `-A DOCKER-USER ${l}`), 'COMMIT', ''].join('\n'),
+    });
+    const r = await cli(['install', '--root', root, '--flush-docker-chains', '--force'], ns!.path);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    for (const l of ADMIN_DOCKER_USER) expect(r.stdout).toContain(`removed filter/DOCKER-USER rule (--force): ${l}`);
+    expectOnlyDockersGone(await saved(ns!));
+  });
+
+  it('--force without --flush-docker-chains is a usage error that changes nothing', async () => {
+    const files = await tree(root);
+    const r = await cli(['install', '--root', root, '--force'], ns!.path);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('--force only applies with --flush-docker-chains');
+    expect(await tree(root)).toEqual(files);
+  });
+});
