@@ -1,7 +1,7 @@
 // `dockgate status`: each container's openings and label errors, and whether the kernel
 // holds exactly the plan.
 import { describeOpening } from '../daemon/change-log.js';
-import { compare } from '../plan/kernel-state.js';
+import { compare, describeForeign } from '../plan/kernel-state.js';
 import { currentPlan, dataplaneFor, dockerFor, readConfig } from './context.js';
 
 export async function status(options: { config?: string; json?: boolean }): Promise<number> {
@@ -19,8 +19,10 @@ export async function status(options: { config?: string; json?: boolean }): Prom
     for (const w of c.warnings) process.stdout.write(`  warn  ${w}\n`);
     if (c.openings.length + c.errors.length + c.warnings.length === 0) process.stdout.write('  nothing opened\n');
   }
+  // Not drift (dockgate never deletes what it did not write), but the admin should know.
+  const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
   if (drift.clean) {
-    process.stdout.write('firewall: in sync with the plan\n');
+    process.stdout.write(`firewall: in sync with the plan\n${foreign}`);
     return 0;
   }
   process.stdout.write('firewall: DRIFT\n');
@@ -31,5 +33,6 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   }
   for (const j of drift.jumps) process.stdout.write(`  ${j.table} ${j.builtin}: jump to ${j.target} found ${j.count} times\n`);
   for (const s of drift.strays) process.stdout.write(`  ${s.table} ${s.builtin}: stray jump ${s.line}\n`);
+  process.stdout.write(foreign);
   return 3;
 }

@@ -1,9 +1,13 @@
 // Keeps the kernel equal to the latest plan. Remembers what it last wrote so a change can be
 // written as a small diff; forgets it whenever a write fails, so the next write starts from what
 // the kernel really holds.
+//
+// A write spans tables: iptables-restore commits raw, nat and filter one after another, each
+// atomically, so a failure in filter leaves raw and nat already changed. Forgetting what was
+// written makes the next sync read the kernel and rewrite whatever table differs from the plan.
 import type { RuleSet, Table } from '../model/types.js';
 import { TABLES } from '../plan/chains.js';
-import { type DriftReport, compare, emptyTables } from '../plan/kernel-state.js';
+import { type DriftReport, type ForeignRule, IncompatibleTableError, compare, emptyTables, foreignRules, pinnedChains } from '../plan/kernel-state.js';
 import { renderDiff, renderFlush, renderFull } from '../plan/restore.js';
 import type { Iptables } from './iptables.js';
 
@@ -11,15 +15,36 @@ export interface SyncResult {
   kind: 'full' | 'diff' | 'none';
   tables: Table[];
   durationMs: number;
-  /** What the full sync found wrong before writing (empty for diffs). */
+  /**
+   * What the full sync found wrong before writing (absent for diffs, and after a failed write of
+   * our own: finishing that is no one else's drift). Its `foreign` holds only the rules not
+   * reported before, and `clean` is false while there is any, so that each is reported once.
+   */
   drift?: DriftReport;
   /** How long reading the kernel (iptables-save) took: what paces the drift check. */
   readMs?: number;
 }
 
+export interface FlushResult {
+  tables: Table[];
+  /**
+   * What flush left in place: admin rules jumping into dockgate chains (each such chain is kept,
+   * emptied) and dockgate names in tables dockgate does not manage.
+   */
+  left: ForeignRule[];
+}
+
+const foreignKey = (f: ForeignRule): string => `${f.table}\n${f.chain}\n${f.line}`;
+
 export class Dataplane {
   #applied: RuleSet | undefined;
   #restores = 0;
+  /** The last write failed, possibly after committing some tables. */
+  #failed = false;
+  /** Foreign rules already reported, so that a rule that stays is not reported every check. */
+  #reported = new Set<string>();
+  /** 'table/chain' of our chains an admin rule jumped to at the last read: a diff must not delete them. */
+  #pinned: ReadonlySet<string> = new Set();
 
   constructor(readonly iptables: Iptables) {}
 
@@ -40,7 +65,7 @@ export class Dataplane {
   async sync(plan: RuleSet): Promise<SyncResult> {
     const started = performance.now();
     if (this.#applied === undefined) return this.#full(plan, started);
-    const texts = renderDiff(this.#applied, plan);
+    const texts = renderDiff(this.#applied, plan, this.#pinned);
     if (texts.size === 0) {
       this.#applied = plan;
       return { kind: 'none', tables: [], durationMs: performance.now() - started };
@@ -64,7 +89,13 @@ export class Dataplane {
    * (dockgate created them) are deleted too, so iptables-save reads as before dockgate ran.
    */
   async flush(): Promise<Table[]> {
-    const texts = renderFlush(await this.iptables.save());
+    return (await this.flushReport()).tables;
+  }
+
+  /** flush, saying what it left in place and why. */
+  async flushReport(): Promise<FlushResult> {
+    const state = await this.iptables.save();
+    const texts = renderFlush(state);
     await this.#write(texts);
     this.#applied = undefined;
     if (texts.size > 0 && (await this.iptables.backend()) === 'nf_tables') {
@@ -72,7 +103,7 @@ export class Dataplane {
         if (TABLES.includes(table)) await this.iptables.dropTable(table);
       }
     }
-    return [...texts.keys()];
+    return { tables: [...texts.keys()], left: foreignRules(state) };
   }
 
   /**
@@ -83,33 +114,58 @@ export class Dataplane {
     const readStarted = performance.now();
     const state = await this.iptables.save();
     const readMs = performance.now() - readStarted;
-    const drift = compare(this.#applied ?? plan, state);
+    const resuming = this.#failed;
+    let drift: DriftReport;
+    try {
+      drift = compare(this.#applied ?? plan, state);
+    } catch (err) {
+      // A table we cannot read is one we must not write blind, by diff either.
+      if (err instanceof IncompatibleTableError) this.#applied = undefined;
+      throw err;
+    }
+    this.#pinned = pinnedChains(state);
+    const reported = this.#report(drift, resuming);
     if (this.#applied && drift.clean) {
       // Nothing drifted: what changed since the last write is an ordinary diff, not a rewrite.
-      const texts = renderDiff(this.#applied, plan);
+      const texts = renderDiff(this.#applied, plan, this.#pinned);
       if (texts.size > 0) await this.#write(texts);
       this.#applied = plan;
-      return { kind: texts.size > 0 ? 'diff' : 'none', tables: [...texts.keys()], durationMs: performance.now() - started, drift, readMs };
+      return { kind: texts.size > 0 ? 'diff' : 'none', tables: [...texts.keys()], durationMs: performance.now() - started, drift: reported, readMs };
     }
     const needed = this.#applied ? compare(plan, state) : drift;
     if (needed.clean) {
       this.#applied = plan;
-      return { kind: 'none', tables: [], durationMs: performance.now() - started, drift, readMs };
+      this.#failed = false;
+      return { kind: 'none', tables: [], durationMs: performance.now() - started, drift: reported, readMs };
     }
     const dirty = TABLES.filter(
       (t) => needed.chains.some((c) => c.table === t) || needed.jumps.some((j) => j.table === t) || needed.strays.some((j) => j.table === t),
     );
     await this.#write(renderFull(plan, state, dirty));
     this.#applied = plan;
-    return { kind: 'full', tables: dirty, durationMs: performance.now() - started, drift, readMs };
+    return { kind: 'full', tables: dirty, durationMs: performance.now() - started, drift: reported, readMs };
+  }
+
+  /**
+   * The drift report callers see: foreign rules only the first time they are seen. Not
+   * remembered while nothing of ours is known to be in place (start-up, after a failure), when
+   * callers do not report drift; the first check after that reports them.
+   */
+  #report(drift: DriftReport, resuming: boolean): DriftReport | undefined {
+    const fresh = drift.foreign.filter((f) => !this.#reported.has(foreignKey(f)));
+    if (this.#applied !== undefined) this.#reported = new Set(drift.foreign.map(foreignKey));
+    if (resuming) return undefined;
+    return { ...drift, foreign: fresh, clean: drift.clean && fresh.length === 0 };
   }
 
   async #write(texts: ReadonlyMap<Table, string>): Promise<void> {
     this.#restores++;
     try {
       await this.iptables.restore(texts);
+      this.#failed = false;
     } catch (err) {
       this.#applied = undefined;
+      this.#failed = true;
       throw err;
     }
   }

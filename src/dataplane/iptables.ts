@@ -60,7 +60,10 @@ export class Iptables {
     return r.exitCode === 0;
   }
 
-  /** One process for all given tables; each table is committed atomically by the kernel. */
+  /**
+   * One process for all given tables. Each table is committed atomically, one after another: a
+   * failure leaves the tables before it committed (the Dataplane then rereads the kernel).
+   */
   async restore(texts: ReadonlyMap<Table, string>): Promise<{ durationMs: number }> {
     const input = [...texts.values()].join('');
     if (input === '') return { durationMs: 0 };

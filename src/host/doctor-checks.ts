@@ -3,7 +3,7 @@
 // can be tested from a table of hand-made facts.
 import type { Mode } from '../model/types.js';
 import { CHAIN_PREFIX, JUMPS, jumpLine } from '../plan/chains.js';
-import { type KernelState, jumpCount, strayJumps } from '../plan/kernel-state.js';
+import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
 import { DOCKER_CHAINS, dockerChainsIn } from './docker-chains.js';
 import type { JsonValue } from './json-text.js';
 
@@ -77,8 +77,20 @@ export function checkIptables(f: DoctorFacts): CheckResult {
   const s = f.iptables;
   if (!s.found) return fail('iptables', `${s.command} not found: install the iptables package (or set iptables.save_command)`);
   if (s.error !== undefined || !s.state) return fail('iptables', `${s.command} failed: ${s.error ?? 'no output'}`);
+  const managed = incompatibleTables(s.state);
+  if (managed.length > 0) return fail('iptables', `${s.command}: ${new IncompatibleTableError(managed).message}`);
+  const others = incompatibleTables(s.state, ['mangle', 'security']);
+  if (others.length > 0) {
+    return warn('iptables', `${s.version ?? s.command}: cannot show the ${others.join(', ')} table (native nft rules iptables cannot represent); dockgate does not write there`);
+  }
   if (s.backend === 'unknown' || s.backend === undefined) return warn('iptables', `${s.version ?? s.command}: cannot tell the backend (nf_tables or legacy)`);
   return ok('iptables', `${s.version ?? s.command}: backend ${s.backend}`);
+}
+
+/** Why a check that reads these tables cannot judge them, if it cannot. */
+function unreadable(state: KernelState, tables: readonly string[]): string | undefined {
+  const bad = incompatibleTables(state, tables);
+  return bad.length > 0 ? `not checked: iptables-save cannot show the ${bad.join(', ')} table (see the iptables check)` : undefined;
 }
 
 /** Docker's or dockgate's chains, and rules that jump to them, in one backend's state. */
@@ -240,6 +252,8 @@ export function checkInterfaces(f: DoctorFacts): CheckResult[] {
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
   const state = f.iptables.state;
   if (!state) return warn('forward-policy', 'not checked: cannot read iptables');
+  const why = unreadable(state, ['filter']);
+  if (why) return warn('forward-policy', why);
   // No filter table at all (nf_tables before anyone wrote to it) forwards like policy ACCEPT.
   const policy = state.get('filter')?.policies.get('FORWARD') ?? 'ACCEPT';
   if (policy === 'ACCEPT') return warn('forward-policy', 'FORWARD policy is ACCEPT: dockgate fails closed for bridges but other forwarded traffic is accepted');
@@ -249,9 +263,12 @@ export function checkForwardPolicy(f: DoctorFacts): CheckResult {
 export function checkJumps(f: DoctorFacts): CheckResult {
   const state = f.iptables.state;
   if (!state) return warn('jumps', 'not checked: cannot read iptables');
+  const why = unreadable(state, [...new Set(JUMPS.map((j) => j.table))]);
+  if (why) return warn('jumps', why);
   const counts = JUMPS.map((j) => ({ j, n: jumpCount(state, j) }));
   const label = (j: (typeof JUMPS)[number]): string => `${j.table}/${j.builtin} -> ${j.target}`;
   const strays = strayJumps(state, JUMPS);
+  const foreign = foreignRules(state);
   if (counts.every((c) => c.n === 0)) {
     return warn('jumps', "none of dockgate's jump rules are in place: dockgate is not running (yet), or `dockgate flush` ran");
   }
@@ -263,7 +280,11 @@ export function checkJumps(f: DoctorFacts): CheckResult {
   ];
   if (problems.length > 0) return fail('jumps', `${problems.join('; ')}: something removed or copied them; dockgate repairs this within sync.drift_check_ms if it is running`);
   const first = JUMPS.filter((j) => state.get(j.table)?.chains.get(j.builtin)?.[0] !== jumpLine(j)).map(label);
-  if (strays.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but other rules also jump into dockgate chains: ${strays.map((s) => `${s.table}/${s.builtin}: ${s.line}`).join('; ')}`);
+  if (strays.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but older or misplaced dockgate jumps remain (dockgate removes them when it runs): ${strays.map((s) => `${s.table}/${s.builtin}: ${s.line}`).join('; ')}`);
+  if (foreign.length > 0) {
+    const shown = foreign.map((r) => (r.line === '' ? `${r.table}/${r.chain} (a dockgate chain)` : `${r.table}/${r.chain}: ${r.line}`));
+    return warn('jumps', `all ${JUMPS.length} in place; rules dockgate did not write name its chains, and are left alone: ${shown.join('; ')}`);
+  }
   if (first.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but not first in ${first.join(', ')}: earlier rules can shadow them`);
   return ok('jumps', `all ${JUMPS.length} in place`);
 }

@@ -1,24 +1,37 @@
 // What `iptables-save` says is in the kernel, parsed into chains and rule lines, and compared
 // with a RuleSet. Pure: the dataplane reads the text, this module only interprets it.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
-import { isOwnedChain, jumpLine } from './chains.js';
+import { JUMP_COMMENT, TABLES, isOwnedChain, jumpLine } from './chains.js';
 
 export interface TableState {
   /** Every chain in the table (built-in and user), with its rule lines in kernel order. */
   chains: Map<string, string[]>;
   /** Built-in chains' policies ('ACCEPT', 'DROP'); user chains show '-'. */
   policies: Map<string, string>;
+  /**
+   * Set when iptables-save printed this line instead of the table (iptables-nft meeting native
+   * nft rules it cannot represent). `chains` is then empty because it is unknown, not because
+   * the table is empty.
+   */
+  incompatible?: string;
 }
 
 export type KernelState = Map<Table, TableState>;
 
 const TABLE_NAMES = new Set<string>(['filter', 'nat', 'raw', 'mangle', 'security']);
 
+/** iptables-nft's words (xtables-save.c) for a table it cannot print. */
+const INCOMPATIBLE = /^# Table `([^']+)' is incompatible/;
+
 export function parseSave(text: string): KernelState {
   const state: KernelState = new Map();
   let current: TableState | undefined;
   for (const line of text.split('\n')) {
-    if (line.startsWith('*')) {
+    const incompatible = INCOMPATIBLE.exec(line)?.[1];
+    if (incompatible !== undefined) {
+      current = undefined;
+      if (TABLE_NAMES.has(incompatible)) state.set(incompatible as Table, { chains: new Map(), policies: new Map(), incompatible: line.slice(2) });
+    } else if (line.startsWith('*')) {
       const name = line.slice(1).trim();
       current = { chains: new Map(), policies: new Map() };
       if (TABLE_NAMES.has(name)) state.set(name as Table, current);
@@ -41,8 +54,46 @@ export function parseSave(text: string): KernelState {
   return state;
 }
 
+/**
+ * The admin's chain (fail2ban, CrowdSec write into it): dockgate may create it and jump to it,
+ * never empty, edit or delete it.
+ */
+export const ADMIN_CHAIN = 'DOCKGATE-USER';
+
+/** Chains dockgate writes, empties and deletes: every DOCKGATE-* chain except the admin's. */
+export function isManagedChain(name: string): boolean {
+  return isOwnedChain(name) && name !== ADMIN_CHAIN;
+}
+
+const MANAGED_TABLES = new Set<string>(TABLES);
+
+export class IncompatibleTableError extends Error {
+  override readonly name = 'IncompatibleTableError';
+  constructor(readonly tables: string[]) {
+    const t = tables.join(', ');
+    const first = tables[0] ?? 'filter';
+    super(
+      `iptables-save cannot show the ${t} table${tables.length === 1 ? '' : 's'} ("Table \`${first}' is incompatible, use 'nft' tool."): ` +
+        `native nft rules in "table ip ${first}" use expressions iptables cannot represent, so dockgate cannot read back what it writes there ` +
+        `and will not write to any table until it can. Show them with \`nft -a list table ip ${first}\` and move them to an nft table of another name ` +
+        `(or rewrite them as iptables rules); dockgate then carries on by itself.`,
+    );
+  }
+}
+
+/** Tables (of `among`) that iptables-save could not show. */
+export function incompatibleTables(state: KernelState, among: readonly string[] = TABLES): string[] {
+  return among.filter((t) => state.get(t as Table)?.incompatible !== undefined);
+}
+
+/** Refuses to judge, or write from, a state in which a table dockgate writes to is unknown. */
+export function assertReadable(state: KernelState): void {
+  const bad = incompatibleTables(state);
+  if (bad.length > 0) throw new IncompatibleTableError(bad);
+}
+
 export function ownedChains(state: KernelState, table: Table): string[] {
-  return [...(state.get(table)?.chains.keys() ?? [])].filter(isOwnedChain);
+  return [...(state.get(table)?.chains.keys() ?? [])].filter(isManagedChain);
 }
 
 export function jumpCount(state: KernelState, jump: JumpRule): number {
@@ -51,21 +102,96 @@ export function jumpCount(state: KernelState, jump: JumpRule): number {
   return rules.filter((r) => r === want).length;
 }
 
-/** Rules in built-in chains that point into dockgate chains but are not one of our jumps. */
-export function strayJumps(state: KernelState, jumps: readonly JumpRule[]): Array<{ table: Table; builtin: string; line: string }> {
-  const out: Array<{ table: Table; builtin: string; line: string }> = [];
+/** The dockgate chain a rule jumps or goes to, if any (a target with options is never ours). */
+function managedTarget(line: string): string | undefined {
+  const target = /(?:^| )-[jg] (\S+)$/.exec(line)?.[1];
+  return target !== undefined && isManagedChain(target) ? target : undefined;
+}
+
+/** Our jump rules carry exactly this comment; the admin's hand-made jumps do not. */
+const OUR_COMMENT = new RegExp(`(?:^| )-m comment --comment ${JUMP_COMMENT}(?: |$)`);
+
+/** Rules outside dockgate's chains, in the tables it manages, that jump into them. */
+function references(state: KernelState): Array<{ table: Table; chain: string; line: string; target: string }> {
+  const out: Array<{ table: Table; chain: string; line: string; target: string }> = [];
   for (const [table, t] of state) {
+    if (!MANAGED_TABLES.has(table)) continue;
     for (const [chain, rules] of t.chains) {
-      if (isOwnedChain(chain)) continue;
+      if (isManagedChain(chain)) continue;
       for (const line of rules) {
-        const target = /-j (DOCKGATE-\S+)$/.exec(line)?.[1];
-        if (!target) continue;
-        const known = jumps.some((j) => j.table === table && j.builtin === chain && jumpLine(j) === line);
-        if (!known) out.push({ table, builtin: chain, line });
+        const target = managedTarget(line);
+        if (target) out.push({ table, chain, line, target });
       }
     }
   }
   return out;
+}
+
+/**
+ * Jump rules dockgate wrote (they carry its comment) that the plan does not hold where they are:
+ * an older version's jumps, a jump into the wrong built-in chain. Repair and flush delete these.
+ */
+export function strayJumps(state: KernelState, jumps: readonly JumpRule[]): Array<{ table: Table; builtin: string; line: string }> {
+  const out: Array<{ table: Table; builtin: string; line: string }> = [];
+  for (const { table, chain, line } of references(state)) {
+    if (!OUR_COMMENT.test(line)) continue;
+    const known = jumps.some((j) => j.table === table && j.builtin === chain && jumpLine(j) === line);
+    if (!known) out.push({ table, builtin: chain, line });
+  }
+  return out;
+}
+
+/**
+ * Something dockgate did not write and leaves alone, but names: an admin's own rule jumping into
+ * a dockgate chain, or a DOCKGATE-* chain or jump in a table dockgate does not manage.
+ */
+export interface ForeignRule {
+  table: string;
+  /** The chain holding the rule; for a chain in an unmanaged table, that chain. */
+  chain: string;
+  /** The rule line as iptables-save prints it after `-A CHAIN`; '' for a chain. */
+  line: string;
+  /** The dockgate chain it jumps to (or the chain itself). */
+  target: string;
+  why: 'admin-jump' | 'unmanaged-table';
+}
+
+export function foreignRules(state: KernelState): ForeignRule[] {
+  const out: ForeignRule[] = [];
+  for (const { table, chain, line, target } of references(state)) {
+    if (!OUR_COMMENT.test(line)) out.push({ table, chain, line, target, why: 'admin-jump' });
+  }
+  for (const [table, t] of state) {
+    if (MANAGED_TABLES.has(table)) continue;
+    const chains: ForeignRule[] = [];
+    for (const [chain, rules] of t.chains) {
+      if (isManagedChain(chain)) {
+        chains.push({ table, chain, line: '', target: chain, why: 'unmanaged-table' });
+        continue;
+      }
+      for (const line of rules) {
+        const target = managedTarget(line);
+        if (target) out.push({ table, chain, line, target, why: 'unmanaged-table' });
+      }
+    }
+    out.push(...chains);
+  }
+  return out;
+}
+
+/** Managed chains (per table) that a foreign rule jumps to: they cannot be deleted, only emptied. */
+export function pinnedChains(state: KernelState): Set<string> {
+  return new Set(foreignRules(state).filter((f) => f.why === 'admin-jump').map((f) => `${f.table}/${f.target}`));
+}
+
+/** One line for logs and status. */
+export function describeForeign(f: ForeignRule): string {
+  if (f.why === 'unmanaged-table') {
+    return f.line === ''
+      ? `${f.table} ${f.chain}: a dockgate chain in the ${f.table} table, which dockgate does not manage; left alone`
+      : `${f.table} ${f.chain}: ${f.line} (in the ${f.table} table, which dockgate does not manage); left alone`;
+  }
+  return `${f.table} ${f.chain}: ${f.line} (not written by dockgate); left alone, and ${f.target} is kept while it jumps there`;
 }
 
 export interface ChainDrift {
@@ -88,8 +214,11 @@ export interface JumpDrift {
 export interface DriftReport {
   chains: ChainDrift[];
   jumps: JumpDrift[];
-  /** Rules in built-in chains that jump into dockgate chains but are not ours (old versions, hand edits). */
+  /** Jump rules with dockgate's comment that the plan does not hold (old versions, misplaced): removed. */
   strays: Array<{ table: Table; builtin: string; line: string }>;
+  /** What dockgate did not write and leaves alone, but reports. Not drift: never repaired. */
+  foreign: ForeignRule[];
+  /** Nothing to repair (foreign rules do not count). */
   clean: boolean;
 }
 
@@ -109,8 +238,12 @@ function lineDiff(want: string[], have: string[]): { missing: string[]; unexpect
   return { missing: want.filter((l) => !haveSet.has(l)), unexpected: have.filter((l) => !wantSet.has(l)) };
 }
 
-/** Compares the kernel with the plan: every owned chain, every jump. */
+/**
+ * Compares the kernel with the plan: every managed chain, every jump, in the tables dockgate
+ * writes. Throws IncompatibleTableError when one of them could not be read.
+ */
 export function compare(plan: RuleSet, state: KernelState): DriftReport {
+  assertReadable(state);
   const chains: ChainDrift[] = [];
   const planned = new Set<string>();
   for (const c of plan.chains) {
@@ -118,6 +251,8 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
     const actual = state.get(c.table)?.chains.get(c.name);
     if (actual === undefined) {
       chains.push({ table: c.table, chain: c.name, problem: 'missing', missing: c.rules, unexpected: [] });
+    } else if (!isManagedChain(c.name)) {
+      continue; // the admin's chain: that it exists is all dockgate asks of it
     } else if (!sameChain(c, actual)) {
       const d = lineDiff(c.rules, actual);
       // Same lines in another order still counts for ordered chains.
@@ -125,11 +260,13 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
       chains.push({ table: c.table, chain: c.name, problem: 'changed', ...d });
     }
   }
-  for (const [table, t] of state) {
-    for (const [name, rules] of t.chains) {
-      if (isOwnedChain(name) && !planned.has(`${table}/${name}`)) {
-        chains.push({ table, chain: name, problem: 'extra', missing: [], unexpected: rules });
-      }
+  const pinned = pinnedChains(state);
+  for (const table of TABLES) {
+    for (const [name, rules] of state.get(table)?.chains ?? []) {
+      if (!isManagedChain(name) || planned.has(`${table}/${name}`)) continue;
+      // Emptied but kept because an admin rule jumps to it: as far as dockgate can go.
+      if (rules.length === 0 && pinned.has(`${table}/${name}`)) continue;
+      chains.push({ table, chain: name, problem: 'extra', missing: [], unexpected: rules });
     }
   }
   const jumps: JumpDrift[] = [];
@@ -138,7 +275,8 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
     if (count !== 1) jumps.push({ table: j.table, builtin: j.builtin, target: j.target, count });
   }
   const strays = strayJumps(state, plan.jumps);
-  return { chains, jumps, strays, clean: chains.length === 0 && jumps.length === 0 && strays.length === 0 };
+  const foreign = foreignRules(state);
+  return { chains, jumps, strays, foreign, clean: chains.length === 0 && jumps.length === 0 && strays.length === 0 };
 }
 
 /**
@@ -149,6 +287,8 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
 export function emptyTables(state: KernelState): Table[] {
   const out: Table[] = [];
   for (const [table, t] of state) {
+    // Unreadable is not empty: such a table holds the admin's native nft rules.
+    if (t.incompatible !== undefined) continue;
     const onlyBuiltins = [...t.policies.values()].every((p) => p === 'ACCEPT');
     const noRules = [...t.chains.values()].every((r) => r.length === 0);
     if (onlyBuiltins && noRules) out.push(table);

@@ -4,7 +4,7 @@
 // declaring an existing user chain empties it, and each table is committed atomically.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
 import { TABLES, jumpLine } from './chains.js';
-import { type KernelState, jumpCount, ownedChains, strayJumps } from './kernel-state.js';
+import { type KernelState, assertReadable, isManagedChain, jumpCount, ownedChains, pinnedChains, strayJumps } from './kernel-state.js';
 
 class TableText {
   readonly declare: string[] = [];
@@ -47,20 +47,34 @@ function fixJumps(t: TableText, jumps: readonly JumpRule[], state: KernelState):
 }
 
 /**
+ * A chain that is no longer planned: emptied, and deleted unless a rule dockgate did not write
+ * jumps to it (the kernel refuses to delete a chain in use, which would fail the whole table).
+ */
+function retire(t: TableText, name: string, pinned: ReadonlySet<string>): void {
+  t.declare.push(`:${name} - [0:0]`);
+  if (!pinned.has(`${t.table}/${name}`)) t.destroy.push(`-X ${name}`);
+}
+
+/**
  * Everything, for the given tables: every planned chain declared (so emptied) and refilled,
- * jumps made exactly one each, stray jumps and chains that are no longer planned removed.
+ * jumps made exactly one each, our stray jumps and chains that are no longer planned removed.
+ * The admin's rules, even those jumping into our chains, and the admin's chain stay as they are.
  */
 export function renderFull(plan: RuleSet, state: KernelState, tables: readonly Table[] = TABLES): Map<Table, string> {
+  assertReadable(state);
   const map = texts();
+  const pinned = pinnedChains(state);
   for (const table of tables) {
     const t = map.get(table)!;
     const planned = plan.chains.filter((c) => c.table === table);
-    for (const c of planned) writeChain(t, c);
+    for (const c of planned) {
+      if (isManagedChain(c.name)) writeChain(t, c);
+      // Declaring an existing chain empties it: the admin's chain is only ever created.
+      else if (!state.get(table)?.chains.has(c.name)) t.declare.push(`:${c.name} - [0:0]`);
+    }
     const plannedNames = new Set(planned.map((c) => c.name));
     for (const name of ownedChains(state, table)) {
-      if (plannedNames.has(name)) continue;
-      t.declare.push(`:${name} - [0:0]`);
-      t.destroy.push(`-X ${name}`);
+      if (!plannedNames.has(name)) retire(t, name, pinned);
     }
     for (const s of strayJumps(state, plan.jumps)) {
       if (s.table === table) t.remove.push(`-D ${s.builtin} ${s.line}`);
@@ -72,8 +86,11 @@ export function renderFull(plan: RuleSet, state: KernelState, tables: readonly T
 
 const key = (c: ChainPlan): string => `${c.table}/${c.name}`;
 
-/** The smallest edit that turns the kernel from `before` into `after` (both plans we wrote). */
-export function renderDiff(before: RuleSet, after: RuleSet): Map<Table, string> {
+/**
+ * The smallest edit that turns the kernel from `before` into `after` (both plans we wrote).
+ * `pinned` ('table/chain'): chains an admin rule was last seen jumping to, emptied instead of deleted.
+ */
+export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<string> = new Set()): Map<Table, string> {
   const map = texts();
   const old = new Map(before.chains.map((c) => [key(c), c]));
   const next = new Map(after.chains.map((c) => [key(c), c]));
@@ -81,6 +98,7 @@ export function renderDiff(before: RuleSet, after: RuleSet): Map<Table, string> 
     const t = map.get(c.table)!;
     const prev = old.get(key(c));
     if (prev === c) continue; // the same object from the plan cache: unchanged by construction
+    if (!isManagedChain(c.name)) continue; // the admin's chain: created by a full write, never edited
     if (!prev) {
       writeChain(t, c);
     } else if (c.kind === 'set' && prev.kind === 'set') {
@@ -93,24 +111,24 @@ export function renderDiff(before: RuleSet, after: RuleSet): Map<Table, string> 
     }
   }
   for (const c of before.chains) {
-    if (next.has(key(c))) continue;
-    const t = map.get(c.table)!;
-    t.declare.push(`:${c.name} - [0:0]`);
-    t.destroy.push(`-X ${c.name}`);
+    if (next.has(key(c)) || !isManagedChain(c.name)) continue;
+    retire(map.get(c.table)!, c.name, pinned);
   }
   return finish(map);
 }
 
-/** Removes every dockgate chain and every rule in a built-in chain that jumps into one. */
+/**
+ * Removes what dockgate wrote: every managed chain and every jump carrying dockgate's comment, in
+ * the tables it manages. A chain an admin rule jumps to is emptied and kept (see `pinnedChains`).
+ */
 export function renderFlush(state: KernelState): Map<Table, string> {
+  assertReadable(state);
   const map = texts();
+  const pinned = pinnedChains(state);
   for (const s of strayJumps(state, [])) map.get(s.table)?.remove.push(`-D ${s.builtin} ${s.line}`);
   for (const table of TABLES) {
     const t = map.get(table)!;
-    for (const name of ownedChains(state, table)) {
-      t.declare.push(`:${name} - [0:0]`);
-      t.destroy.push(`-X ${name}`);
-    }
+    for (const name of ownedChains(state, table)) retire(t, name, pinned);
   }
   return finish(map);
 }

@@ -366,7 +366,9 @@ function applyDrift(k: KernelModel, d: Drift): void {
       const filter = k.get('filter')!;
       if (filter.has(name)) break;
       filter.set(name, ['-p tcp -m tcp --dport 9 -m comment --comment "gone/000000000000" -j ACCEPT']);
-      if (d.stray) filter.get('INPUT')!.push(`-m comment --comment old -j ${name}`);
+      // An older dockgate's jump (it carries dockgate's comment): repair removes it. A jump without
+      // that comment is the admin's and is left alone (test/plan/kernel-state.test.ts).
+      if (d.stray) filter.get('INPUT')!.push(`-m comment --comment dockgate -j ${name}`);
       else filter.get('DOCKGATE-INPUT')?.push(`-m comment --comment old -j ${name}`);
       break;
     }

@@ -122,3 +122,41 @@ describe('parseDockerdArgs', () => {
     });
   });
 });
+
+describe('doctor on a table iptables-save cannot show', () => {
+  const incompatible = (table: string) => (f: DoctorFacts) => {
+    const text = save().replace(new RegExp(`\\*${table}\\n[\\s\\S]*?COMMIT\\n`), `# Table \`${table}' is incompatible, use 'nft' tool.\n`);
+    f.iptables.state = parseSave(text);
+  };
+
+  it('fails the iptables check, naming the table, the reason and what to do', () => {
+    const facts = healthy();
+    incompatible('filter')(facts);
+    const results = runChecks(facts);
+    const r = byName(results, 'iptables');
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/filter/);
+    expect(r.detail).toMatch(/incompatible/);
+    expect(r.detail).toMatch(/nft (-a )?list table ip filter/);
+    // What cannot be read is not judged as missing.
+    expect(byName(results, 'jumps')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not checked.*filter/) });
+    expect(byName(results, 'forward-policy')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not checked.*filter/) });
+  });
+
+  it('a table dockgate does not write to (mangle) only warns', () => {
+    const facts = healthy();
+    facts.iptables.state = parseSave(`${save()}# Table \`mangle' is incompatible, use 'nft' tool.\n`);
+    const r = byName(runChecks(facts), 'iptables');
+    expect(r.status).toBe('warn');
+    expect(r.detail).toMatch(/mangle/);
+  });
+
+  it("names an admin's own jump into a dockgate chain as left alone", () => {
+    const facts = healthy();
+    facts.iptables.state = parseSave(save({ filter: ['-A INPUT -s 10.9.0.0/16 -j DOCKGATE-INPUT'] }));
+    const r = byName(runChecks(facts), 'jumps');
+    expect(r.status).toBe('warn');
+    expect(r.detail).toMatch(/filter\/INPUT: -s 10\.9\.0\.0\/16 -j DOCKGATE-INPUT/);
+    expect(r.detail).toMatch(/left alone/);
+  });
+});
