@@ -7,9 +7,9 @@ import type { ContainerFacts, NetworkFacts, PolicyDefaults, RuleSet } from '../.
 import { buildRuleSet } from '../../src/plan/ruleset.js';
 
 export const NETWORKS: NetworkFacts[] = [
-  { id: 'a1'.repeat(32), name: 'bridge', bridge: 'docker0', subnets: ['172.17.0.0/16'] },
-  { id: 'b2'.repeat(32), name: 'front', bridge: 'br-b2b2b2b2b2b2', subnets: ['172.20.0.0/16'] },
-  { id: 'c3'.repeat(32), name: 'back', bridge: 'br-c3c3c3c3c3c3', subnets: ['172.21.0.0/16'] },
+  { id: 'a1'.repeat(32), name: 'bridge', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6: [], internal: false },
+  { id: 'b2'.repeat(32), name: 'front', bridge: 'br-b2b2b2b2b2b2', subnets: ['172.20.0.0/16'], subnets6: [], internal: false },
+  { id: 'c3'.repeat(32), name: 'back', bridge: 'br-c3c3c3c3c3c3', subnets: ['172.21.0.0/16'], subnets6: [], internal: false },
 ];
 
 export const DEFAULTS: PolicyDefaults = {

@@ -2,9 +2,11 @@
 // bridges, nothing else touched.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultConfig, loadConfig, resolveDockerHost } from '../config/load.js';
+import type { FlushResult } from '../dataplane/dataplane.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import { DockerSource } from '../docker/source.js';
 import { dockerBridgeInterfaces } from '../plan/host-settings.js';
+import { type ForeignRule, IncompatibleTableError } from '../plan/kernel-state.js';
 import { CliError, dataplaneFor, readConfig } from './context.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
@@ -12,8 +14,18 @@ const DOCKER_WAIT_MS = 5_000;
 
 export async function flush(options: { config?: string }): Promise<void> {
   const config = readConfig(options.config);
-  const tables = await dataplaneFor(config).flush();
+  let report: FlushResult;
+  try {
+    report = await dataplaneFor(config).flushReport();
+  } catch (err) {
+    // Nothing is written to a table that cannot be read back: say why, without a stack trace.
+    if (err instanceof IncompatibleTableError) throw new CliError(`dockgate flush: nothing removed: ${err.message}`, 1);
+    throw err;
+  }
+  const { tables, left } = report;
   process.stdout.write(tables.length === 0 ? 'nothing to flush\n' : `removed dockgate chains and jumps from: ${tables.join(', ')}\n`);
+  // What stays is not a failure (dockgate removes only what it wrote), but the admin should know.
+  for (const line of leftLines(left)) process.stdout.write(`${line}\n`);
   let lines: string[];
   try {
     lines = await routeLocalnetOff(resolveDockerHost(config));
@@ -21,6 +33,27 @@ export async function flush(options: { config?: string }): Promise<void> {
     throw new CliError(`dockgate flush: chains removed, but route_localnet could not be turned off: ${(err as Error).message}`, 1);
   }
   for (const line of lines) process.stdout.write(`${line}\n`);
+}
+
+/**
+ * One line per rule or chain flush left in place, saying why: each rule it did not write, then
+ * each dockgate chain kept (emptied) because such a rule jumps to it.
+ */
+export function leftLines(left: readonly ForeignRule[]): string[] {
+  const lines: string[] = [];
+  const kept = new Set<string>();
+  for (const f of left) {
+    if (f.why === 'admin-jump') {
+      lines.push(`left in place: ${f.table} ${f.chain} rule "${f.line}": not written by dockgate`);
+      kept.add(`${f.table} ${f.target}`);
+    } else if (f.line === '') {
+      lines.push(`left in place: ${f.table} chain ${f.chain}: dockgate does not manage the ${f.table} table`);
+    } else {
+      lines.push(`left in place: ${f.table} ${f.chain} rule "${f.line}": dockgate does not manage the ${f.table} table`);
+    }
+  }
+  for (const chain of kept) lines.push(`kept, emptied: ${chain}: a rule dockgate did not write jumps to it`);
+  return lines;
 }
 
 /** The Docker address the installed config names, else the default one; for uninstall, which has no --config. */

@@ -1,15 +1,33 @@
 // `dockgate status`: each container's openings and label errors, and whether the kernel
 // holds exactly the plan.
 import { describeOpening } from '../daemon/change-log.js';
-import { compare, describeForeign } from '../plan/kernel-state.js';
-import { currentPlan, dataplaneFor, dockerFor, readConfig } from './context.js';
+import type { ContainerPlan, Opening } from '../model/types.js';
+import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
+import { CliError, currentPlan, dataplaneFor, dockerFor, readConfig } from './context.js';
+
+/** An opening as `status --json` shows it: everyone is `"any"`, not the planner's `[""]`. */
+export type OpeningJson = Omit<Opening, 'sources'> & { sources: 'any' | string[] };
+
+export function containersJson(containers: readonly ContainerPlan[]): Array<Omit<ContainerPlan, 'openings'> & { openings: OpeningJson[] }> {
+  return containers.map((c) => ({
+    ...c,
+    openings: c.openings.map((o) => ({ ...o, sources: o.sources.includes('') ? 'any' : o.sources })),
+  }));
+}
 
 export async function status(options: { config?: string; json?: boolean }): Promise<number> {
   const config = readConfig(options.config);
   const plan = await currentPlan(config, dockerFor(config));
-  const drift = compare(plan, await dataplaneFor(config).iptables.save());
+  let drift: DriftReport;
+  try {
+    drift = compare(plan, await dataplaneFor(config).iptables.save());
+  } catch (err) {
+    // A table iptables-save cannot show is neither in sync nor drifted: it is unknown.
+    if (err instanceof IncompatibleTableError) throw new CliError(`dockgate status: cannot compare the firewall with the plan: ${err.message}`, 1);
+    throw err;
+  }
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ containers: plan.containers, inSync: drift.clean, drift }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ containers: containersJson(plan.containers), inSync: drift.clean, drift }, null, 2)}\n`);
     return drift.clean ? 0 : 3;
   }
   for (const c of plan.containers) {

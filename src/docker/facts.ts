@@ -22,6 +22,7 @@ export interface NetworkInspect {
   Name?: unknown;
   Driver?: unknown;
   Internal?: unknown;
+  EnableIPv6?: unknown;
   Options?: unknown;
   IPAM?: unknown;
 }
@@ -113,13 +114,16 @@ export function toNetworkFacts(info: unknown): NetworkFacts | undefined {
   const bridge = option || `br-${id.slice(0, 12)}`;
   if (!IFNAME.test(bridge)) return undefined;
   const subnets: string[] = [];
+  const subnets6: string[] = [];
   for (const c of list(obj(root.IPAM).Config)) {
     const subnet = str(obj(c).Subnet);
     const parsed = subnet ? parseCidr(subnet) : undefined;
     if (parsed?.ok && parsed.value.family === 4) subnets.push(parsed.value.text);
+    // Docker lists an IPv6 pool only for networks created with --ipv6 (EnableIPv6).
+    if (parsed?.ok && parsed.value.family === 6 && root.EnableIPv6 === true) subnets6.push(parsed.value.text);
   }
   const name = str(root.Name);
-  return { id, name: NAME.test(name) ? name : id.slice(0, 12), bridge, subnets, internal: root.Internal === true };
+  return { id, name: NAME.test(name) ? name : id.slice(0, 12), bridge, subnets, subnets6, internal: root.Internal === true };
 }
 
 const DRIVER = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -46,6 +46,8 @@ export interface NetworkFacts {
   bridge: string;
   /** IPv4 subnets in CIDR form. */
   subnets: string[];
+  /** IPv6 subnets in CIDR form (only for networks created with --ipv6). */
+  subnets6: string[];
   /** `docker network create --internal`: nothing dockgate writes lets traffic in or out of it. */
   internal: boolean;
 }
@@ -124,14 +126,16 @@ export interface PolicyDefaults {
 
 /** One resolved opening: a host address/port that leads to a container port. */
 export interface Opening {
+  /** Written with iptables (4) or ip6tables (6). */
+  family: Family;
   protocol: Protocol;
-  /** IPv4 host address, '' for any local address. */
+  /** Host address of `family`, '' for any local address. */
   hostIp: string;
   hostPort: number;
   containerIp: string;
   containerPort: number;
   mode: Mode;
-  /** IPv4 sources allowed; empty array never happens (no sources → no opening). */
+  /** Sources of `family` allowed, '' for everyone; empty array never happens (no sources → no opening). */
   sources: string[];
 }
 
@@ -174,9 +178,19 @@ export interface ContainerPlan {
   warnings: string[];
 }
 
-/** The whole desired state: computed purely from config + facts. */
+/** The chains and jumps of one address family. */
+export interface FamilyRules {
+  chains: ChainPlan[];
+  jumps: JumpRule[];
+}
+
+/**
+ * The whole desired state: computed purely from config + facts. `chains`/`jumps` are the IPv4
+ * rules (iptables); `ipv6` the IPv6 ones (ip6tables), absent when the plan is IPv4-only.
+ */
 export interface RuleSet {
   chains: ChainPlan[];
   jumps: JumpRule[];
+  ipv6?: FamilyRules;
   containers: ContainerPlan[];
 }

@@ -5,6 +5,7 @@
 import { byText } from './order.js';
 import type {
   ContainerFacts,
+  Family,
   ContainerPolicy,
   LabelError,
   NetworkAttachment,
@@ -30,13 +31,17 @@ export interface Resolved {
   errors: LabelError[];
 }
 
-/** Attachments on managed bridges that have an IPv4 address, in a stable order. */
+/** The container's address of `family` on an attachment, '' when it has none. */
+export const addressOf = (a: NetworkAttachment, family: Family): string => (family === 4 ? a.ipv4 : a.ipv6);
+
+/** Attachments on managed bridges that have an address of `family`, in a stable order. */
 export function bridgeAttachments(
   facts: ContainerFacts,
   networks: ReadonlyMap<string, NetworkFacts>,
+  family: Family = 4,
 ): Array<{ attachment: NetworkAttachment; network: NetworkFacts }> {
   return facts.networks
-    .filter((a) => a.ipv4 !== '' && networks.has(a.networkId))
+    .filter((a) => addressOf(a, family) !== '' && networks.has(a.networkId))
     .map((a) => ({ attachment: a, network: networks.get(a.networkId)! }))
     .sort((x, y) => byText(x.network.name, y.network.name));
 }
@@ -45,12 +50,15 @@ export function bridgeAttachments(
 export function servingAttachments(
   facts: ContainerFacts,
   networks: ReadonlyMap<string, NetworkFacts>,
+  family: Family = 4,
 ): Array<{ attachment: NetworkAttachment; network: NetworkFacts }> {
-  return bridgeAttachments(facts, networks).filter((x) => !x.network.internal);
+  return bridgeAttachments(facts, networks, family).filter((x) => !x.network.internal);
 }
 
 export const isAnyAddress = (ip: string): boolean => ip === '' || ip === '0.0.0.0' || ip === '::';
 const isV6 = (ip: string): boolean => ip.includes(':');
+/** Whether a host address ('' = every address of both families) concerns `family`. */
+const inFamily = (ip: string, family: Family): boolean => ip === '' || isV6(ip) === (family === 6);
 
 function describe(port: number, proto: Protocol): string {
   return `${port}/${proto}`;
@@ -138,34 +146,32 @@ export function networkWarnings(facts: ContainerFacts, policy: ContainerPolicy |
   return warnings;
 }
 
-export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, ctx: ResolveContext): Resolved {
+/**
+ * The openings of one address family. `family` 6 opens the `::` and IPv6 bindings (docker-proxy
+ * serves IPv6 clients of a plain -p too) from the IPv6 sources of `from`; an IPv4-only `from`
+ * therefore closes IPv6 for the container, and the other way round.
+ */
+export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, ctx: ResolveContext, family: Family = 4): Resolved {
   const warnings: string[] = [];
   const errors: LabelError[] = [];
   const labelPrefix = ctx.labelPrefix;
   const portsLabel = `${labelPrefix}.ports`;
-  const published = facts.ports.filter((b) => b.hostPort > 0);
+  const allPublished = facts.ports.filter((b) => b.hostPort > 0);
+  const published = allPublished.filter((b) => inFamily(b.hostIp, family));
   const nothing = (): Resolved => ({ openings: [], warnings, errors });
+  const v = `IPv${family}`;
 
   if (!policy.declared) {
-    const list = [...new Set(published.map((b) => describe(b.containerPort, b.protocol)))];
+    const list = [...new Set(allPublished.map((b) => describe(b.containerPort, b.protocol)))];
     if (list.length > 0) {
       warnings.push(`publishes ${list.join(', ')} but has no ${portsLabel} label: nothing opened`);
     }
     return nothing();
   }
 
-  const sources = policy.from.filter((c) => c.family === 4).map((c) => c.text);
-  if (sources.length === 0) {
-    warnings.push(`no IPv4 source in ${labelPrefix}.from (IPv6 is not handled yet): nothing opened`);
-    return nothing();
-  }
-  // 0.0.0.0/0 means everyone: render no -s at all rather than a match that costs per packet.
-  const sourceList = sources.includes('0.0.0.0/0') ? [''] : sources;
-
-  const serving = servingAttachments(facts, ctx.networks);
-  const primary = serving[0];
-  const containerIp = primary?.attachment.ipv4 ?? '';
-  if (policy.ports.length > 0 && containerIp === '') {
+  const serving = servingAttachments(facts, ctx.networks, family);
+  const containerIp = serving[0] ? addressOf(serving[0].attachment, family) : '';
+  if (family === 4 && policy.ports.length > 0 && containerIp === '') {
     warnings.push(
       bridgeAttachments(facts, ctx.networks).length > 0
         ? 'only on internal networks: nothing opened'
@@ -178,6 +184,7 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
   for (const spec of policy.ports) {
     const entry = JSON.stringify(describeSpec(spec));
     if (spec.host) {
+      if (!inFamily(spec.host.ip, family)) continue;
       const unmatched: number[] = [];
       for (const pair of mappingPairs(spec)) {
         const hit = matchBinding(pair, published);
@@ -186,7 +193,8 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
           continue;
         }
         if (policy.mode === 'proxy') {
-          unmatched.push(pair.hostPort);
+          // Matched by a binding of the other family, it is no news that this one has none.
+          if (!matchBinding(pair, allPublished)) unmatched.push(pair.hostPort);
           continue;
         }
         const refused = ctx.refusedClaims?.get(claimKey(pair));
@@ -206,32 +214,53 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
     }
     for (let i = 0; i <= spec.end - spec.start; i++) {
       const containerPort = spec.start + i;
-      const bound = published.filter((b) => b.containerPort === containerPort && b.protocol === spec.protocol);
-      if (bound.length === 0) {
+      const matches = (b: PortBinding): boolean => b.containerPort === containerPort && b.protocol === spec.protocol;
+      if (family === 4 && !allPublished.some(matches)) {
         warnings.push(
           `${portsLabel} entry ${entry}: ${describe(containerPort, spec.protocol)} is not published with -p: nothing opened for it` +
             (policy.mode === 'dnat' ? ' (HOSTPORT:PORT in the label claims a host port through dockgate)' : ''),
         );
       }
-      for (const binding of bound) pairs.push(binding);
+      for (const binding of published) if (matches(binding)) pairs.push(binding);
     }
   }
   if (errors.length > 0) return nothing();
+  if (pairs.length === 0) return nothing();
+
+  if (family === 6 && policy.mode === 'dnat') {
+    const loopback = pairs.find((p) => p.hostIp === '::1');
+    if (loopback) {
+      errors.push({
+        label: portsLabel,
+        value: `[::1]:${loopback.hostPort}`,
+        reason: 'a port on [::1] cannot be DNATed (IPv6 has no route_localnet); use dockgate.mode=proxy for ports published on [::1]',
+      });
+      return nothing();
+    }
+    if (containerIp === '') {
+      // Nothing listens on the host side of a dnat port, so over IPv6 it simply stays closed.
+      warnings.push('dnat mode: no IPv6 address on a Docker bridge network (create the network with --ipv6): not opened over IPv6');
+      return nothing();
+    }
+  }
+
+  const sources = policy.from.filter((c) => c.family === family).map((c) => c.text);
+  if (sources.length === 0) {
+    warnings.push(`no ${v} source in ${labelPrefix}.from: nothing opened over ${v}`);
+    return nothing();
+  }
+  // Everyone: render no -s at all rather than a match that costs per packet.
+  const sourceList = sources.includes(family === 4 ? '0.0.0.0/0' : '::/0') ? [''] : sources;
 
   const openings: Opening[] = [];
   const seen = new Set<string>();
-  let skippedV6 = false;
   for (const binding of pairs) {
-    // Docker reports every -p twice on dual-stack hosts ('0.0.0.0' and '::'); IPv6 has no rules yet.
-    if (isV6(binding.hostIp)) {
-      skippedV6 ||= binding.hostIp !== '::';
-      continue;
-    }
     const hostIp = isAnyAddress(binding.hostIp) ? '' : binding.hostIp;
     const key = `${binding.protocol}|${hostIp}|${binding.hostPort}|${binding.containerPort}`;
     if (seen.has(key)) continue;
     seen.add(key);
     openings.push({
+      family,
       protocol: binding.protocol,
       hostIp,
       hostPort: binding.hostPort,
@@ -241,13 +270,20 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
       sources: sourceList,
     });
   }
-  if (skippedV6) warnings.push('IPv6 host addresses are not handled yet: those bindings were skipped');
-  const rules = openings.length * sourceList.length;
+  return { openings, warnings, errors };
+}
+
+/** Both families, with the rule cap over their sum. */
+export function resolveAll(facts: ContainerFacts, policy: ContainerPolicy, ctx: ResolveContext, families: readonly Family[]): Resolved {
+  const all = families.map((f) => resolveOpenings(facts, policy, ctx, f));
+  const warnings = [...new Set(all.flatMap((r) => r.warnings))];
+  const errors = all.flatMap((r) => r.errors).filter((e, i, list) => list.findIndex((x) => x.reason === e.reason && x.value === e.value) === i);
+  if (errors.length > 0) return { openings: [], warnings, errors };
+  const openings = all.flatMap((r) => r.openings);
+  const rules = openings.reduce((n, o) => n + o.sources.length, 0);
   if (rules > MAX_RULES_PER_CONTAINER) {
-    warnings.push(
-      `${openings.length} ports × ${sourceList.length} sources would need ${rules} rules; at most ${MAX_RULES_PER_CONTAINER} per container: nothing opened`,
-    );
-    return nothing();
+    warnings.push(`${openings.length} openings × their sources would need ${rules} rules; at most ${MAX_RULES_PER_CONTAINER} per container: nothing opened`);
+    return { openings: [], warnings, errors };
   }
   return { openings, warnings, errors };
 }

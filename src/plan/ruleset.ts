@@ -6,6 +6,8 @@ import type {
   ContainerFacts,
   ContainerPlan,
   ContainerPolicy,
+  Family,
+  FamilyRules,
   Listener,
   NetworkFacts,
   Opening,
@@ -15,7 +17,7 @@ import type {
   RuleSet,
 } from '../model/types.js';
 import * as C from './chains.js';
-import { type ResolveContext, bridgeAttachments, networkWarnings, resolveOpenings, servingAttachments } from './openings.js';
+import { type ResolveContext, addressOf, networkWarnings, resolveAll, servingAttachments } from './openings.js';
 import { refusedClaims } from './ownership.js';
 import { byText } from './order.js';
 import { rule } from './syntax.js';
@@ -31,7 +33,13 @@ export interface PlanInput {
   claimable?: PortRange;
   /** Host sockets; a label never claims a port a host process listens on. Undefined: not checked. */
   listeners?: readonly Listener[];
+  /** Plan ip6tables rules too (default true; false on hosts booted without IPv6). */
+  ipv6?: boolean;
+  /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
+  ipv6Masquerade?: Ipv6Masquerade;
 }
+
+export type Ipv6Masquerade = 'ula' | 'all' | 'none';
 
 export const DEFAULT_CLAIMABLE: PortRange = { start: 1024, end: 65535 };
 
@@ -80,7 +88,7 @@ function dnatRules(openings: Opening[], note: string): string[] {
           proto: o.protocol,
           dport: o.hostPort,
           comment: note,
-          jump: `DNAT --to-destination ${o.containerIp}:${o.containerPort}`,
+          jump: `DNAT --to-destination ${o.family === 6 ? `[${o.containerIp}]` : o.containerIp}:${o.containerPort}`,
         }),
       ),
     );
@@ -92,6 +100,7 @@ function forwardRules(
   egress: boolean,
   networks: ReadonlyMap<string, NetworkFacts>,
   note: string,
+  family: Family,
 ): string[] {
   const out: string[] = [];
   for (const o of openings) {
@@ -105,14 +114,17 @@ function forwardRules(
     }
   }
   if (egress) {
-    for (const { attachment, network } of servingAttachments(facts, networks)) {
-      out.push(rule({ src: attachment.ipv4, in: network.bridge, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }));
+    for (const { attachment, network } of servingAttachments(facts, networks, family)) {
+      out.push(rule({ src: addressOf(attachment, family), in: network.bridge, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }));
     }
   }
   return out;
 }
 
-function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
+/** fc00::/7, Docker's default for IPv6 networks: not routable, so it must be masqueraded to leave. */
+const isUla = (cidr: string): boolean => /^f[cd][0-9a-f]{0,2}:/i.test(cidr);
+
+function networkChains(networks: readonly NetworkFacts[], family: Family, masquerade6: Ipv6Masquerade): ChainPlan[] {
   const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
   const forward: string[] = [];
   for (const n of bridges) {
@@ -143,23 +155,27 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
   const postrouting: string[] = [];
   const raw: string[] = [];
   for (const n of bridges) {
-    for (const subnet of n.subnets) {
+    for (const subnet of family === 4 ? n.subnets : n.subnets6) {
       raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
       if (n.internal) continue;
-      postrouting.push(rule({ src: subnet, notOut: n.bridge, comment: `dockgate egress of ${n.name}`, jump: 'MASQUERADE' }));
+      // A global IPv6 subnet is routed as it is (the upstream router must know the route);
+      // masquerading it would hide every container behind the host for nothing.
+      const masquerade = family === 4 || masquerade6 === 'all' || (masquerade6 === 'ula' && isUla(subnet));
+      if (masquerade) postrouting.push(rule({ src: subnet, notOut: n.bridge, comment: `dockgate egress of ${n.name}`, jump: 'MASQUERADE' }));
       // Hairpin: a container reaching a published port of its own network must see replies come
       // back through the host, not straight from the peer.
       postrouting.push(
         rule({ src: subnet, out: n.bridge, ctstate: 'DNAT', comment: `dockgate hairpin in ${n.name}`, jump: 'MASQUERADE' }),
       );
     }
-    if (n.internal) continue;
+    if (n.internal || family === 6) continue;
     // Ports published on 127.0.0.1 in dnat mode are DNATed out of the loopback range.
     postrouting.push(rule({ src: '127.0.0.0/8', out: n.bridge, comment: `dockgate localhost into ${n.name}`, jump: 'MASQUERADE' }));
   }
   // DNAT happens before the routing code's martian check, so without this a neighbour (or a
-  // container, with route_localnet on) could reach ports published on 127.0.0.1.
-  raw.push(rule({ dst: '127.0.0.0/8', notIn: 'lo', comment: 'dockgate loopback only from lo', jump: 'DROP' }));
+  // container, with route_localnet on) could reach ports published on 127.0.0.1. IPv6 has no
+  // route_localnet and [::1] is never DNATed, so it needs no such rule.
+  if (family === 4) raw.push(rule({ dst: '127.0.0.0/8', notIn: 'lo', comment: 'dockgate loopback only from lo', jump: 'DROP' }));
 
   return [
     { table: 'filter', name: C.FORWARD, kind: 'ordered', rules: forward },
@@ -170,13 +186,18 @@ function networkChains(networks: readonly NetworkFacts[]): ChainPlan[] {
 
 type ParentKey = 'openings' | 'containers' | 'dnat' | 'output';
 
-/** One container's share of the plan; what the memo keeps. */
-interface ContainerPart {
-  plan: ContainerPlan;
+/** One container's rules in one family. */
+interface FamilyPart {
   chains: ChainPlan[];
   jumps: Array<{ parent: ParentKey; line: string }>;
   /** Lines that keep this container (egress off) from reaching published ports through the host. */
   guards: string[];
+}
+
+/** One container's share of the plan; what the memo keeps. */
+interface ContainerPart {
+  plan: ContainerPlan;
+  families: Record<Family, FamilyPart>;
 }
 
 /**
@@ -216,11 +237,13 @@ function containerPart(
   parsed: ReturnType<typeof parseLabels>,
   input: PlanInput,
   ctx: ResolveContext,
+  families: readonly Family[],
 ): ContainerPart {
   const note = containerComment(facts);
+  const empty = (): Record<Family, FamilyPart> => ({ 4: { chains: [], jumps: [], guards: [] }, 6: { chains: [], jumps: [], guards: [] } });
   if (!parsed.ok) {
     // Fail closed: a container with any bad label gets nothing, not even egress.
-    return {
+    const part: ContainerPart = {
       plan: {
         id: facts.id,
         name: facts.name,
@@ -230,13 +253,13 @@ function containerPart(
         errors: parsed.errors,
         warnings: networkWarnings(facts, undefined, ctx),
       },
-      chains: [],
-      jumps: [],
-      guards: guardLines(facts, ctx.networks, note),
+      families: empty(),
     };
+    for (const f of families) part.families[f].guards = guardLines(facts, ctx.networks, note, f);
+    return part;
   }
   const { policy } = parsed;
-  const { openings, warnings, errors } = resolveOpenings(facts, policy, ctx);
+  const { openings, warnings, errors } = resolveAll(facts, policy, ctx, families);
   const part: ContainerPart = {
     plan: {
       id: facts.id,
@@ -247,18 +270,21 @@ function containerPart(
       errors,
       warnings: [...networkWarnings(facts, policy, ctx), ...warnings],
     },
-    chains: [],
-    jumps: [],
-    guards: policy.egress ? [] : guardLines(facts, ctx.networks, note),
+    families: empty(),
   };
-  const add = (table: ChainPlan['table'], name: string, rules: string[], parents: ParentKey[]): void => {
-    if (rules.length === 0) return;
-    part.chains.push({ table, name, kind: 'ordered', rules, owner: facts.id });
-    for (const parent of parents) part.jumps.push({ parent, line: rule({ comment: note, jump: name }) });
-  };
-  add('filter', C.containerInputChain(facts.id), proxyRules(openings, note), ['openings']);
-  add('filter', C.containerForwardChain(facts.id), forwardRules(facts, openings, policy.egress, ctx.networks, note), ['containers']);
-  add('nat', C.containerNatChain(facts.id), dnatRules(openings, note), ['dnat', 'output']);
+  for (const family of families) {
+    const fp = part.families[family];
+    const mine = openings.filter((o) => o.family === family);
+    fp.guards = policy.egress ? [] : guardLines(facts, ctx.networks, note, family);
+    const add = (table: ChainPlan['table'], name: string, rules: string[], parents: ParentKey[]): void => {
+      if (rules.length === 0) return;
+      fp.chains.push({ table, name, kind: 'ordered', rules, owner: facts.id });
+      for (const parent of parents) fp.jumps.push({ parent, line: rule({ comment: note, jump: name }) });
+    };
+    add('filter', C.containerInputChain(facts.id), proxyRules(mine, note), ['openings']);
+    add('filter', C.containerForwardChain(facts.id), forwardRules(facts, mine, policy.egress, ctx.networks, note, family), ['containers']);
+    add('nat', C.containerNatChain(facts.id), dnatRules(mine, note), ['dnat', 'output']);
+  }
   return part;
 }
 
@@ -267,24 +293,28 @@ function containerPart(
  * to the host's addresses skip dockgate's accepts (proxy) and DNATs (dnat), so only the admin's
  * own rules decide about them, as for any other source.
  */
-function guardLines(facts: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>, note: string): string[] {
-  return servingAttachments(facts, networks).map(({ attachment, network }) =>
-    rule({ src: attachment.ipv4, in: network.bridge, comment: note, jump: 'RETURN' }),
+function guardLines(facts: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>, note: string, family: Family): string[] {
+  return servingAttachments(facts, networks, family).map(({ attachment, network }) =>
+    rule({ src: addressOf(attachment, family), in: network.bridge, comment: note, jump: 'RETURN' }),
   );
 }
 
 export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   const networkById = new Map(input.networks.map((n) => [n.id, n]));
-  const parents: Record<ParentKey, ChainPlan> = {
+  const families: Family[] = input.ipv6 === false ? [4] : [4, 6];
+  const masquerade6 = input.ipv6Masquerade ?? 'ula';
+  const parents = (): Record<ParentKey, ChainPlan> => ({
     openings: { table: 'filter', name: C.OPENINGS, kind: 'set', rules: [] },
     containers: { table: 'filter', name: C.CONTAINERS, kind: 'set', rules: [] },
     dnat: { table: 'nat', name: C.DNAT, kind: 'set', rules: [] },
     output: { table: 'nat', name: C.OUTPUT, kind: 'set', rules: [] },
-  };
-  const perContainer: ChainPlan[] = [];
+  });
+  const acc = Object.fromEntries(families.map((f) => [f, { parents: parents(), perContainer: [] as ChainPlan[], guards: [] as string[] }])) as Record<
+    Family,
+    { parents: Record<ParentKey, ChainPlan>; perContainer: ChainPlan[]; guards: string[] }
+  >;
   const plans: ContainerPlan[] = [];
-  const guards: string[] = [];
-  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks, input.otherNetworks ?? []]) : '';
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks, input.otherNetworks ?? [], families]) : '';
 
   const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
   const parse = (facts: ContainerFacts) => parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
@@ -306,13 +336,17 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     let part = cache?.get(facts.id, key);
     if (!part) {
       const ctx: ResolveContext = { networks: networkById, otherNetworks: otherById, labelPrefix: input.labelPrefix, refusedClaims: mine };
-      part = containerPart(facts, parsed, input, ctx);
+      part = containerPart(facts, parsed, input, ctx, families);
       cache?.set(facts.id, key, part);
     }
     plans.push(part.plan);
-    perContainer.push(...part.chains);
-    guards.push(...part.guards);
-    for (const j of part.jumps) parents[j.parent].rules.push(j.line);
+    for (const f of families) {
+      const a = acc[f];
+      const fp = part.families[f];
+      a.perContainer.push(...fp.chains);
+      a.guards.push(...fp.guards);
+      for (const j of fp.jumps) a.parents[j.parent].rules.push(j.line);
+    }
   }
   cache?.retain(new Set(containers.map((c) => c.id)));
 
@@ -321,20 +355,29 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     .filter((n) => n.internal)
     .sort((a, b) => byText(a.bridge, b.bridge))
     .map((n) => rule({ in: n.bridge, comment: `dockgate internal ${n.name}`, jump: 'RETURN' }));
-  const guarded = (next: string): string[] => [...internalGuards, ...guards, rule({ comment: C.JUMP_COMMENT, jump: next })];
-
-  return {
-    chains: [
-      { table: 'filter', name: C.INPUT, kind: 'ordered', rules: guarded(C.OPENINGS) },
-      parents.openings,
-      parents.containers,
-      { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
-      parents.dnat,
-      parents.output,
-      ...networkChains(input.networks),
-      ...perContainer,
-    ],
-    jumps: [...C.JUMPS],
-    containers: plans,
+  const rulesOf = (f: Family): FamilyRules => {
+    const a = acc[f];
+    const guarded = (next: string): string[] => [...internalGuards, ...a.guards, rule({ comment: C.JUMP_COMMENT, jump: next })];
+    return {
+      chains: [
+        { table: 'filter', name: C.INPUT, kind: 'ordered', rules: guarded(C.OPENINGS) },
+        a.parents.openings,
+        a.parents.containers,
+        { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
+        a.parents.dnat,
+        a.parents.output,
+        ...networkChains(input.networks, f, masquerade6),
+        ...a.perContainer,
+      ],
+      jumps: [...C.JUMPS],
+    };
   };
+  const v4 = rulesOf(4);
+  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans };
+}
+
+/** The rules of one family as a RuleSet of its own, for the per-family dataplane and renderers. */
+export function familyRuleSet(plan: RuleSet, family: Family): RuleSet | undefined {
+  if (family === 4) return { chains: plan.chains, jumps: plan.jumps, containers: plan.containers };
+  return plan.ipv6 ? { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps, containers: plan.containers } : undefined;
 }

@@ -15,9 +15,10 @@ export function comment(text: string): string {
   return `-m comment --comment ${body}`;
 }
 
-/** A host address as iptables-save prints it. */
+/** A host address as iptables-save / ip6tables-save prints it. */
 export function host(ip: string): string {
-  return ip.includes('/') ? ip : `${ip}/32`;
+  if (ip.includes('/')) return ip;
+  return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
 }
 
 /** Renders rule parts in iptables-save's fixed order: -s -d -i -o -p, then matches, then -j. */

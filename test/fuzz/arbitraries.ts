@@ -363,7 +363,14 @@ export function labelsOf(set: LabelSet): Record<string, string> {
 // Facts around the labels
 
 export const network: fc.Arbitrary<NetworkFacts> = fc
-  .record({ id: dockerId, name: dockerName, bridge: interfaceName, subnets: fc.array(cidr4(8, 30), { maxLength: 2 }) });
+  .record({
+    id: dockerId,
+    name: dockerName,
+    bridge: interfaceName,
+    subnets: fc.array(cidr4(8, 30), { maxLength: 2 }),
+    subnets6: fc.array(fc.constantFrom('fd00:db8:1::/64', '2001:db8:5::/64', 'fd12:3456:789a::/48'), { maxLength: 1 }),
+    internal: fc.boolean(),
+  });
 
 const binding: fc.Arbitrary<PortBinding> = fc.record({
   containerPort: port,
@@ -404,7 +411,7 @@ const attachmentArb = fc.record({
   net: fc.oneof({ weight: 5, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.constant(-1) }),
   unmanaged: network,
   ipv4: fc.oneof({ weight: 6, arbitrary: ipv4 }, { weight: 1, arbitrary: fc.constant('') }),
-  ipv6: fc.constantFrom('', '2001:db8::2'),
+  ipv6: fc.constantFrom('', '2001:db8::2', 'fd00:db8:1::5'),
 });
 
 const containerArb = (set: fc.Arbitrary<LabelSet>) =>
@@ -414,6 +421,7 @@ const containerArb = (set: fc.Arbitrary<LabelSet>) =>
     set,
     attachments: fc.array(attachmentArb, { maxLength: 2 }),
     ports: fc.array(binding, { maxLength: 4 }),
+    created: fc.constantFrom('2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000001Z', '2026-06-30T12:00:00.500000000Z'),
   });
 
 type RawContainer = typeof containerArb extends (s: never) => fc.Arbitrary<infer C> ? C : never;
@@ -438,6 +446,7 @@ function assemble(prefix: string, defaults: PolicyDefaults, networks: NetworkFac
         labels: labelsOf(c.set),
         networks: unique.map((a) => ({ networkId: a.net.id, networkName: a.net.name, ipv4: a.ipv4, ipv6: a.ipv6 })),
         ports: c.ports,
+        created: c.created,
       };
     }),
   };

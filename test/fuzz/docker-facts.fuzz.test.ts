@@ -269,7 +269,7 @@ describe('bugs the fuzz found in src/docker/facts.ts, now fixed', () => {
 
   it('a long container name (valid in Docker) makes the name/shortid comment longer than 255', () => {
     const facts = toContainerFacts({ Id: ID, Name: `/${'c'.repeat(250)}`, State: RUNNING, Config: { Labels: { 'dockgate.ports': '80', 'dockgate.egress': 'true' } }, NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] }, Networks: { b: { NetworkID: 'cd'.repeat(32), IPAddress: '172.17.0.2' } } } });
-    const net: NetworkFacts = { id: 'cd'.repeat(32), name: 'b', bridge: 'docker0', subnets: ['172.17.0.0/16'] };
+    const net: NetworkFacts = { id: 'cd'.repeat(32), name: 'b', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6: [], internal: false };
     expect(describeViolations(checkRestore(planText([facts!], [net])))).toBe('');
   });
 

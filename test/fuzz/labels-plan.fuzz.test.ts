@@ -66,9 +66,9 @@ function expectCanonicalAddress(ip: string): void {
   check(r.ok && r.value.text === ip, () => `address ${JSON.stringify(ip)} does not re-parse to itself`);
 }
 
-function expectCanonicalV4(ip: string): void {
+function expectCanonicalV4(ip: string, family: 4 | 6 = 4): void {
   const r = parseAddress(ip);
-  check(r.ok && r.value.family === 4 && r.value.text === ip, () => `IPv4 ${JSON.stringify(ip)} does not re-parse to itself`);
+  check(r.ok && r.value.family === family && r.value.text === ip, () => `IPv${family} ${JSON.stringify(ip)} does not re-parse to itself`);
 }
 
 function checkPortSpec(p: PortSpec): void {
@@ -96,24 +96,25 @@ function checkPolicy(policy: ContainerPolicy): void {
 
 /** Every opening must come from a parsed port spec (and, without a mapping, from a -p binding). */
 function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings: readonly Opening[]): void {
-  const v4 = policy.from.filter((c) => c.family === 4).map((c) => c.text);
-  const sources = v4.includes('0.0.0.0/0') ? [''] : v4;
   for (const o of openings) {
+    // Each family opens from its own sources only: an IPv4-only `from` closes IPv6, and back.
+    const mine = policy.from.filter((c) => c.family === o.family).map((c) => c.text);
+    const sources = mine.includes(o.family === 4 ? '0.0.0.0/0' : '::/0') ? [''] : mine;
     check(isPortNumber(o.hostPort) && isPortNumber(o.containerPort), () => `opening ports ${JSON.stringify(o)}`);
-    if (o.hostIp !== '') expectCanonicalV4(o.hostIp);
-    if (o.containerIp !== '' || o.mode === 'dnat') expectCanonicalV4(o.containerIp);
+    if (o.hostIp !== '') expectCanonicalV4(o.hostIp, o.family);
+    if (o.containerIp !== '' || o.mode === 'dnat') expectCanonicalV4(o.containerIp, o.family);
     check(o.mode === policy.mode, () => `opening mode ${o.mode}, policy ${policy.mode}`);
     check(o.sources.length > 0, () => 'opening without sources');
     same(o.sources, sources);
     for (const src of o.sources) {
       const r = src === '' ? undefined : parseCidr(src);
-      check(!r || (r.ok && r.value.text === src && r.value.family === 4), () => `source ${JSON.stringify(src)}`);
+      check(!r || (r.ok && r.value.text === src && r.value.family === o.family), () => `source ${JSON.stringify(src)}`);
     }
     const fromSpec = policy.ports.some((spec) => {
       if (spec.protocol !== o.protocol) return false;
       if (spec.host) {
         const i = o.hostPort - spec.host.start;
-        const hostIp = spec.host.ip === '0.0.0.0' ? '' : spec.host.ip;
+        const hostIp = spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
         const containerPort = spec.start === spec.end ? spec.start : spec.start + i;
         if (o.hostPort > spec.host.end || i < 0 || o.containerPort !== containerPort) return false;
         // The label's address, or (label without one) the address of the binding it names.
@@ -127,7 +128,8 @@ function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings:
             b.containerPort === o.containerPort &&
             b.protocol === o.protocol &&
             b.hostPort === o.hostPort &&
-            (b.hostIp === '0.0.0.0' || b.hostIp === '' ? '' : b.hostIp) === o.hostIp,
+            (b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '' ? '' : b.hostIp) === o.hostIp &&
+            b.hostIp.includes(':') === (o.family === 6),
         )
       );
     });
@@ -143,13 +145,14 @@ function ownBinding(facts: ContainerFacts, o: Opening): boolean {
       b.containerPort === o.containerPort &&
       b.protocol === o.protocol &&
       b.hostPort === o.hostPort &&
-      (b.hostIp === '0.0.0.0' || b.hostIp === '' || b.hostIp === o.hostIp),
+      (b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '' || b.hostIp === o.hostIp) &&
+      b.hostIp.includes(':') === (o.family === 6),
   );
 }
 
 /** Ownership refusals (a host port another container owns, outside claimable_ports, ...) for a valid label. */
 function ownershipErrors(errors: readonly LabelError[], prefix: string): boolean {
-  return errors.every((e) => e.label === `${prefix}.ports` && /claimable_ports|published with -p by|also claimed by|listens on|own -p binding/.test(e.reason));
+  return errors.every((e) => e.label === `${prefix}.ports` && /claimable_ports|published with -p by|also claimed by|listens on|own -p binding|cannot be DNATed/.test(e.reason));
 }
 
 /** The invariants of one plan: grammar, fail-closed errors, parsed values only, isolation. */

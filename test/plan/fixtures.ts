@@ -6,12 +6,22 @@ export const BRIDGE: NetworkFacts = {
   name: 'bridge',
   bridge: 'docker0',
   subnets: ['172.17.0.0/16'],
+  subnets6: [],
   internal: false,
 };
-export const FRONT: NetworkFacts = { id: 'bb'.repeat(32), name: 'front', bridge: 'br-bbbbbbbbbbbb', subnets: ['172.20.0.0/24'], internal: false };
-export const BACK: NetworkFacts = { id: 'cc'.repeat(32), name: 'back', bridge: 'dg-back', subnets: ['172.21.0.0/24'], internal: false };
+export const FRONT: NetworkFacts = { id: 'bb'.repeat(32), name: 'front', bridge: 'br-bbbbbbbbbbbb', subnets: ['172.20.0.0/24'], subnets6: [], internal: false };
+export const BACK: NetworkFacts = { id: 'cc'.repeat(32), name: 'back', bridge: 'dg-back', subnets: ['172.21.0.0/24'], subnets6: [], internal: false };
 /** A `docker network create --internal` network. */
-export const SEALED: NetworkFacts = { id: 'dd'.repeat(32), name: 'sealed', bridge: 'br-dddddddddddd', subnets: ['172.22.0.0/24'], internal: true };
+export const SEALED: NetworkFacts = { id: 'dd'.repeat(32), name: 'sealed', bridge: 'br-dddddddddddd', subnets: ['172.22.0.0/24'], subnets6: [], internal: true };
+/** A dual-stack user network (`docker network create --ipv6 --subnet fd00:db8:1::/64`). */
+export const DUAL: NetworkFacts = {
+  id: 'ee'.repeat(32),
+  name: 'dual',
+  bridge: 'br-eeeeeeeeeeee',
+  subnets: ['172.23.0.0/24'],
+  subnets6: ['fd00:db8:1::/64'],
+  internal: false,
+};
 
 export const DEFAULTS: PolicyDefaults = {
   mode: 'proxy',
@@ -26,7 +36,7 @@ let counter = 0;
 /** A container on `network` with the given labels and `-p` bindings ('HOSTIP:HOSTPORT:PORT/PROTO'). */
 export function container(
   name: string,
-  options: { labels?: Record<string, string>; publish?: string[]; network?: NetworkFacts; ip?: string; id?: string; created?: string } = {},
+  options: { labels?: Record<string, string>; publish?: string[]; network?: NetworkFacts; ip?: string; ip6?: string; id?: string; created?: string } = {},
 ): ContainerFacts {
   counter++;
   const id = options.id ?? (counter.toString(16).padStart(4, '0') + name.replace(/[^a-f0-9]/g, '')).padEnd(64, 'e').slice(0, 64);
@@ -37,7 +47,7 @@ export function container(
     labels: options.labels ?? {},
     // Later fixtures are younger, as containers created one after the other.
     created: options.created ?? `2026-01-01T00:00:${String(counter % 60).padStart(2, '0')}.${String(counter).padStart(9, '0')}Z`,
-    networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ipv6: '' }],
+    networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ipv6: options.ip6 ?? '' }],
     ports: (options.publish ?? []).map((p) => {
       const m = /^(.*):(\d+):(\d+)\/(tcp|udp)$/.exec(p);
       if (!m) throw new Error(`bad fixture binding ${p}`);
