@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, resolveDockerHost } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
+import { FamilyDataplanes, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
 import { Iptables } from '../dataplane/iptables.js';
 import { DockerSource } from '../docker/source.js';
 import type { RuleSet } from '../model/types.js';
@@ -36,13 +37,22 @@ export function dataplaneFor(config: Config): Dataplane {
   return new Dataplane(new Iptables(new CommandQueue(), config.iptables));
 }
 
+/** Both families' dataplanes; IPv6 only where the host has it. */
+export async function dataplanesFor(config: Config): Promise<FamilyDataplanes> {
+  const queue = new CommandQueue();
+  const v6 = ip6tablesOptions(config.iptables);
+  const ipv6 = await probeIpv6(queue, v6);
+  return new FamilyDataplanes(new Dataplane(new Iptables(queue, config.iptables)), ipv6 ? new Dataplane(new Iptables(queue, v6, 6)) : undefined);
+}
+
 /** The plan for the containers running now: exactly what `run` would compute. */
 export async function currentPlan(config: Config, docker: DockerSource): Promise<RuleSet> {
   try {
     const { bridges, others } = await docker.listAllNetworks();
     const containers = await docker.listRunning();
     const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
-    return buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners }));
+    const ipv6 = await probeIpv6(new CommandQueue(), ip6tablesOptions(config.iptables));
+    return buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 }));
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }

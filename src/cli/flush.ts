@@ -7,7 +7,7 @@ import { Sysctl } from '../dataplane/sysctl.js';
 import { DockerSource } from '../docker/source.js';
 import { dockerBridgeInterfaces } from '../plan/host-settings.js';
 import { type ForeignRule, IncompatibleTableError } from '../plan/kernel-state.js';
-import { CliError, dataplaneFor, readConfig } from './context.js';
+import { CliError, dataplanesFor, readConfig } from './context.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -16,7 +16,12 @@ export async function flush(options: { config?: string }): Promise<void> {
   const config = readConfig(options.config);
   let report: FlushResult;
   try {
-    report = await dataplaneFor(config).flushReport();
+    const reports = await (await dataplanesFor(config)).flushReport();
+    // IPv6 tables are named like IPv4 ones: say which firewall a line is about.
+    report = {
+      tables: reports.flatMap((r) => r.result.tables.map((t) => (r.family === 6 ? (`${t} (ip6tables)` as typeof t) : t))),
+      left: reports.flatMap((r) => r.result.left.map((f) => (r.family === 6 ? { ...f, table: `${f.table} (ip6tables)` as typeof f.table } : f))),
+    };
   } catch (err) {
     // Nothing is written to a table that cannot be read back: say why, without a stack trace.
     if (err instanceof IncompatibleTableError) throw new CliError(`dockgate flush: nothing removed: ${err.message}`, 1);

@@ -1,13 +1,18 @@
 // `dockgate plan`: what `run` would write now. Reads Docker, never touches the firewall.
 import { renderPlan } from '../plan/restore.js';
+import { familyRuleSet } from '../plan/ruleset.js';
 import { currentPlan, dockerFor, readConfig } from './context.js';
 
 export async function printPlan(options: { config?: string; json?: boolean }): Promise<void> {
   const config = readConfig(options.config);
   const plan = await currentPlan(config, dockerFor(config));
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ containers: plan.containers, chains: plan.chains, jumps: plan.jumps }, null, 2)}\n`);
+    const ipv6 = plan.ipv6 ? { ipv6: { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps } } : {};
+    process.stdout.write(`${JSON.stringify({ containers: plan.containers, chains: plan.chains, jumps: plan.jumps, ...ipv6 }, null, 2)}\n`);
   } else {
+    process.stdout.write('# iptables (IPv4)\n');
     process.stdout.write(renderPlan(plan));
+    const v6 = familyRuleSet(plan, 6);
+    if (v6) process.stdout.write(`# ip6tables (IPv6)\n${renderPlan(v6)}`);
   }
 }

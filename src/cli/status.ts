@@ -3,7 +3,8 @@
 import { describeOpening } from '../daemon/change-log.js';
 import type { ContainerPlan, Opening } from '../model/types.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
-import { CliError, currentPlan, dataplaneFor, dockerFor, readConfig } from './context.js';
+import { mergeDrift } from '../dataplane/families.js';
+import { CliError, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
 
 /** An opening as `status --json` shows it: everyone is `"any"`, not the planner's `[""]`. */
 export type OpeningJson = Omit<Opening, 'sources'> & { sources: 'any' | string[] };
@@ -20,7 +21,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   const plan = await currentPlan(config, dockerFor(config));
   let drift: DriftReport;
   try {
-    drift = compare(plan, await dataplaneFor(config).iptables.save());
+    drift = mergeDrift(await (await dataplanesFor(config)).check(plan));
   } catch (err) {
     // A table iptables-save cannot show is neither in sync nor drifted: it is unknown.
     if (err instanceof IncompatibleTableError) throw new CliError(`dockgate status: cannot compare the firewall with the plan: ${err.message}`, 1);

@@ -9,12 +9,21 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] a
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const MODES = ['proxy', 'dnat'] as const;
 
+/**
+ * The interfaces that lead to the outside world (each gets forwarding on). `auto`: those that
+ * carry the host's default routes, IPv4 and IPv6, followed as routes change; `list`: exactly
+ * these names, whatever the routes say (an empty list: only the bridges forward).
+ */
+export type ExternalInterfaces = { kind: 'auto' } | { kind: 'list'; names: string[] };
+
 export interface Config {
   labelPrefix: string;
   defaults: PolicyDefaults;
   docker: { host: string };
-  iptables: { restoreCommand: string; saveCommand: string; waitSeconds: number };
-  externalInterfaces: string[];
+  iptables: { restoreCommand: string; saveCommand: string; ip6RestoreCommand: string; ip6SaveCommand: string; waitSeconds: number };
+  /** Which IPv6 subnets are masqueraded when they leave: ULA ones (default), all, or none (routed). */
+  ipv6Masquerade: 'ula' | 'all' | 'none';
+  externalInterfaces: ExternalInterfaces;
   /** Host ports a dnat mapping label may claim without -p. */
   claimablePorts: PortRange;
   sync: {
@@ -139,14 +148,19 @@ const fromList = z
   // '10.0.0.1' and '10.0.0.1/32' are the same source: keep one.
   .transform((list) => list.filter((c, i) => list.findIndex((d) => d.text === c.text) === i));
 
-const interfaceList = z.preprocess(
-  (v) => v ?? [],
-  z
-    .array(
-      withPattern(IFNAME_RE, 'an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -'),
-      { error: expecting('a list of interface names') },
-    )
-    .transform((list) => [...new Set(list)]),
+const EXTERNAL_WHAT = '"auto" or a list of interface names';
+const externalInterfaces = z.preprocess(
+  // Unset or left empty (`external_interfaces:`) means the default: auto. `[]` is a choice.
+  (v) => v ?? 'auto',
+  z.union(
+    [
+      z.literal('auto').transform((): ExternalInterfaces => ({ kind: 'auto' })),
+      z
+        .array(withPattern(IFNAME_RE, 'an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -'))
+        .transform((list): ExternalInterfaces => ({ kind: 'list', names: [...new Set(list)] })),
+    ],
+    { error: expecting(EXTERNAL_WHAT) },
+  ),
 );
 
 const defaultsSection = section('defaults', {
@@ -174,6 +188,8 @@ const COMMAND_WHAT = 'a command name or an absolute path made of A-Z a-z 0-9 _ .
 const iptablesSection = section('iptables', {
   restore_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('iptables-restore'),
   save_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('iptables-save'),
+  ip6_restore_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('ip6tables-restore'),
+  ip6_save_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('ip6tables-save'),
   wait_seconds: intRange(1, 600).default(10),
 });
 
@@ -220,7 +236,8 @@ export const configFileSchema = section('', {
   defaults: orEmpty(defaultsSection),
   docker: orEmpty(dockerSection),
   iptables: orEmpty(iptablesSection),
-  external_interfaces: interfaceList,
+  ipv6_masquerade: z.enum(['ula', 'all', 'none'], { error: expecting('one of "ula", "all", "none"') }).default('ula'),
+  external_interfaces: externalInterfaces,
   claimable_ports: portRange.prefault('1024-65535'),
   sync: orEmpty(syncSection),
   log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
@@ -233,12 +250,16 @@ export function toConfig(f: ConfigFile): Config {
     labelPrefix: f.label_prefix,
     defaults: { mode: f.defaults.mode, from: f.defaults.from.map((c) => ({ ...c })), egress: f.defaults.egress },
     docker: { host: f.docker.host },
+    ipv6Masquerade: f.ipv6_masquerade,
     iptables: {
       restoreCommand: f.iptables.restore_command,
       saveCommand: f.iptables.save_command,
+      ip6RestoreCommand: f.iptables.ip6_restore_command,
+      ip6SaveCommand: f.iptables.ip6_save_command,
       waitSeconds: f.iptables.wait_seconds,
     },
-    externalInterfaces: [...f.external_interfaces],
+    externalInterfaces:
+      f.external_interfaces.kind === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...f.external_interfaces.names] },
     claimablePorts: { ...f.claimable_ports },
     sync: {
       debounceMs: f.sync.debounce_ms,

@@ -4,10 +4,12 @@ import type { Logger } from 'pino';
 import type { ContainerPlan, Opening } from '../model/types.js';
 import { shortId } from '../plan/chains.js';
 
+/** `10.0.0.5:8080->172.17.0.2:80/tcp`, `[::]:8080->80/tcp` (IPv6 in brackets, `*` / `[::]` for every address). */
 export function describeOpening(o: Opening): string {
-  const host = `${o.hostIp || '*'}:${o.hostPort}`;
-  const target = o.mode === 'dnat' ? `${o.containerIp}:${o.containerPort}` : String(o.containerPort);
-  return `${host}->${target}/${o.protocol}`;
+  const v6 = o.family === 6;
+  const hostIp = o.hostIp === '' ? (v6 ? '[::]' : '*') : v6 ? `[${o.hostIp}]` : o.hostIp;
+  const target = o.mode === 'dnat' ? `${v6 ? `[${o.containerIp}]` : o.containerIp}:${o.containerPort}` : String(o.containerPort);
+  return `${hostIp}:${o.hostPort}->${target}/${o.protocol}`;
 }
 
 function signature(p: ContainerPlan): string {
@@ -39,7 +41,7 @@ export class ChangeLog {
           mode: p.mode,
           egress: p.egress,
           ports: p.openings.map(describeOpening),
-          sources: [...new Set(p.openings.flatMap((o) => o.sources.map((s) => s || '0.0.0.0/0')))],
+          sources: [...new Set(p.openings.flatMap((o) => o.sources.map((s) => s || (o.family === 6 ? '::/0' : '0.0.0.0/0'))))],
           durationMs: ms,
         },
         `${p.name}: ${p.openings.length === 0 ? 'nothing opened' : p.openings.map(describeOpening).join(', ')}`,

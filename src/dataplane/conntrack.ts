@@ -4,7 +4,7 @@ import type { CommandQueue } from './command-queue.js';
 
 /** `conntrack -D` arguments that match one changed opening's flows and nothing else. */
 export function conntrackDeleteArgs(f: ConntrackFlush): string[] {
-  const args = ['-D', '-p', f.protocol, '--orig-port-dst', String(f.hostPort)];
+  const args = ['-D', ...(f.family === 6 ? ['-f', 'ipv6'] : []), '-p', f.protocol, '--orig-port-dst', String(f.hostPort)];
   if (f.hostIp) args.push('--orig-dst', f.hostIp);
   if (f.target) {
     // The reply comes from the DNAT target: this tells the old container's flows apart from the

@@ -1,6 +1,6 @@
 // iptables-save / iptables-restore through the command queue. Knows the exit codes and error
 // format of iptables; knows nothing about containers.
-import type { Table } from '../model/types.js';
+import type { Family, Table } from '../model/types.js';
 import { type KernelState, parseSave } from '../plan/kernel-state.js';
 import type { CommandQueue } from './command-queue.js';
 
@@ -35,7 +35,12 @@ export class SaveError extends Error {
 }
 
 export class Iptables {
-  constructor(readonly queue: CommandQueue, readonly options: IptablesOptions) {}
+  constructor(
+    readonly queue: CommandQueue,
+    readonly options: IptablesOptions,
+    /** 4 for iptables, 6 for ip6tables: which nft family its tables live in. */
+    readonly family: Family = 4,
+  ) {}
 
   async save(table?: Table): Promise<KernelState> {
     const args = table ? ['-t', table] : [];
@@ -56,7 +61,7 @@ export class Iptables {
 
   /** Deletes an (empty) nft table, so a flush leaves no trace. nft backend only. */
   async dropTable(table: Table): Promise<boolean> {
-    const r = await this.queue.run('nft', ['delete', 'table', 'ip', table]);
+    const r = await this.queue.run('nft', ['delete', 'table', this.family === 6 ? 'ip6' : 'ip', table]);
     return r.exitCode === 0;
   }
 

@@ -1,9 +1,19 @@
 // Which per-interface sysctls and conntrack clean-ups a plan needs. Pure.
+import type { ExternalInterfaces } from '../config/schema.js';
 import { parseIPv4 } from '../net/cidr.js';
-import type { NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
+import type { Family, NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
 
 export interface InterfaceSettings {
-  /** Interfaces that must route: the configured external ones and every managed bridge. */
+  /**
+   * The external interfaces, resolved (config's list, or the default-route interfaces in auto
+   * mode). They get IPv6 accept_ra=2 where it is 1 before any IPv6 forwarding is written.
+   */
+  external: string[];
+  /**
+   * Interfaces that must route, both families: the external ones and every managed bridge.
+   * Linux forwards by the interface a packet arrives on, so both directions of a container's
+   * flow need it: its bridge (requests out) and the uplink (replies, dnat clients in).
+   */
   forwarding: string[];
   /**
    * Every managed bridge, by whether net.ipv4.conf.BRIDGE.route_localnet must be 1. It lets a
@@ -23,6 +33,15 @@ function inSubnet(ip: number, cidr: string): boolean {
   return ((ip & mask) >>> 0) === ((b & mask) >>> 0);
 }
 
+/**
+ * The external interfaces config means now: its list as written, or in auto mode the interfaces
+ * of the host's default routes (undefined: not read yet, so none for now).
+ */
+export function resolveExternalInterfaces(spec: ExternalInterfaces, defaultRouteInterfaces: readonly string[] | undefined): string[] {
+  return spec.kind === 'list' ? [...spec.names] : [...(defaultRouteInterfaces ?? [])];
+}
+
+/** `external`: the resolved external interfaces (resolveExternalInterfaces). */
 export function interfaceSettings(plan: RuleSet, networks: readonly NetworkFacts[], external: readonly string[]): InterfaceSettings {
   const bridges = [...new Set(networks.map((n) => n.bridge))].sort();
   const on = new Set<string>();
@@ -37,6 +56,7 @@ export function interfaceSettings(plan: RuleSet, networks: readonly NetworkFacts
     }
   }
   return {
+    external: [...new Set(external)],
     forwarding: [...new Set([...external, ...bridges])],
     routeLocalnet: { on: bridges.filter((b) => on.has(b)), off: bridges.filter((b) => !on.has(b)) },
   };
@@ -57,6 +77,8 @@ export function dockerBridgeInterfaces(present: readonly string[], dockerBridges
 }
 
 export interface ConntrackFlush {
+  /** conntrack keeps IPv4 and IPv6 flows apart (`-f ipv6`). */
+  family: Family;
   protocol: Protocol;
   /** '' for any local address. */
   hostIp: string;
@@ -68,8 +90,8 @@ export interface ConntrackFlush {
   target?: { ip: string; port: number };
 }
 
-const key = (o: Opening): string => `${o.protocol}|${o.hostIp}|${o.hostPort}|${o.containerIp}|${o.containerPort}`;
-const hostKey = (o: { protocol: Protocol; hostIp: string; hostPort: number }): string => `${o.protocol}|${o.hostIp}|${o.hostPort}`;
+const key = (o: Opening): string => `${o.family}|${o.protocol}|${o.hostIp}|${o.hostPort}|${o.containerIp}|${o.containerPort}`;
+const hostKey = (o: { family: Family; protocol: Protocol; hostIp: string; hostPort: number }): string => `${o.family}|${o.protocol}|${o.hostIp}|${o.hostPort}`;
 
 /**
  * The conntrack entries that changed dnat openings leave behind. A UDP client that keeps sending
@@ -90,12 +112,12 @@ export function conntrackFlushes(before: RuleSet | undefined, after: RuleSet): C
   const out = new Map<string, ConntrackFlush>();
   for (const [k, o] of was) {
     if (now.has(k)) continue;
-    const f: ConntrackFlush = { protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
+    const f: ConntrackFlush = { family: o.family, protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
     out.set(`${hostKey(o)}|${o.containerIp}|${o.containerPort}`, f);
   }
   for (const [k, o] of now) {
     if (was.has(k) || o.protocol !== 'udp' || wasHosts.has(hostKey(o))) continue;
-    out.set(hostKey(o), { protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort });
+    out.set(hostKey(o), { family: o.family, protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort });
   }
   return [...out.values()];
 }

@@ -9,6 +9,8 @@ export interface HostFacts {
   networks: readonly NetworkFacts[];
   otherNetworks: readonly OtherNetwork[];
   listeners: readonly Listener[] | undefined;
+  /** Whether the host has IPv6 (then ip6tables rules are planned too). */
+  ipv6: boolean;
 }
 
 export function planInput(config: Config, facts: HostFacts): PlanInput {
@@ -20,5 +22,7 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     networks: facts.networks,
     otherNetworks: facts.otherNetworks,
     listeners: facts.listeners,
+    ipv6: facts.ipv6,
+    ipv6Masquerade: config.ipv6Masquerade,
   };
 }

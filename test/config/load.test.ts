@@ -40,8 +40,15 @@ const DEFAULTS: Config = {
     egress: true,
   },
   docker: { host: '' },
-  iptables: { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 10 },
-  externalInterfaces: [],
+  iptables: {
+    restoreCommand: 'iptables-restore',
+    saveCommand: 'iptables-save',
+    ip6RestoreCommand: 'ip6tables-restore',
+    ip6SaveCommand: 'ip6tables-save',
+    waitSeconds: 10,
+  },
+  ipv6Masquerade: 'ula',
+  externalInterfaces: { kind: 'auto' },
   claimablePorts: { start: 1024, end: 65535 },
   sync: {
     debounceMs: 20,
@@ -64,7 +71,7 @@ describe('defaults', () => {
   it('defaultConfig() returns a fresh object each call', () => {
     const a = defaultConfig();
     a.defaults.from.push({ family: 4, text: '10.0.0.0/8' });
-    a.externalInterfaces.push('eth0');
+    Object.assign(a.externalInterfaces, { kind: 'list', names: ['eth0'] });
     expect(defaultConfig()).toEqual(DEFAULTS);
   });
 
@@ -78,7 +85,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z_]+:/.test(l));
-    expect(keyLines.length).toBe(22); // 8 top-level keys, 14 keys inside the 4 sections
+    expect(keyLines.length).toBe(25); // 9 top-level keys, 16 keys inside the 4 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -142,7 +149,10 @@ docker:
 iptables:
   restore_command: /usr/sbin/iptables-nft-restore
   save_command: iptables-nft-save
+  ip6_restore_command: ip6tables-nft-restore
+  ip6_save_command: /usr/sbin/ip6tables-nft-save
   wait_seconds: 600
+ipv6_masquerade: all
 external_interfaces: [eth0, wg0, "enp3s0.100"]
 sync:
   debounce_ms: 0
@@ -171,9 +181,12 @@ log_level: trace
       iptables: {
         restoreCommand: '/usr/sbin/iptables-nft-restore',
         saveCommand: 'iptables-nft-save',
+        ip6RestoreCommand: 'ip6tables-nft-restore',
+        ip6SaveCommand: '/usr/sbin/ip6tables-nft-save',
         waitSeconds: 600,
       },
-      externalInterfaces: ['eth0', 'wg0', 'enp3s0.100'],
+      ipv6Masquerade: 'all',
+      externalInterfaces: { kind: 'list', names: ['eth0', 'wg0', 'enp3s0.100'] },
       claimablePorts: { start: 2000, end: 2999 },
       sync: {
         debounceMs: 0,
@@ -190,6 +203,17 @@ log_level: trace
     const p = join(tmp, 'full.yaml');
     writeFileSync(p, text);
     expect(loadConfig(p)).toEqual(expected);
+  });
+
+  it.each([
+    ['auto', 'external_interfaces: auto\n', { kind: 'auto' }],
+    ['quoted auto', 'external_interfaces: "auto"\n', { kind: 'auto' }],
+    ['left empty: the default, auto', 'external_interfaces:\n', { kind: 'auto' }],
+    ['an empty list: only the bridges', 'external_interfaces: []\n', { kind: 'list', names: [] }],
+    ['a list, duplicates once', 'external_interfaces: [eth0, wg0, eth0]\n', { kind: 'list', names: ['eth0', 'wg0'] }],
+    ['an interface that happens to be named auto', 'external_interfaces: [auto]\n', { kind: 'list', names: ['auto'] }],
+  ])('external_interfaces: %s', (_what, text, expected) => {
+    expect(parseConfig(text, FILE).externalInterfaces).toEqual(expected);
   });
 
   it('a partial file keeps the defaults of the keys it leaves out', () => {
@@ -232,7 +256,10 @@ describe('bad values name their key', () => {
     ['number in list', 'defaults:\n  from: ["10.0.0.0/8", 5]\n', 'defaults.from[1]', 'expected an IPv4/IPv6 address or CIDR as a string, got 5'],
     ['list for section', 'sync: [1, 2]\n', 'sync', 'expected a mapping of sync, got a list'],
     ['scalar for section', 'defaults: proxy\n', 'defaults', 'expected a mapping of defaults, got "proxy"'],
-    ['mapping for interface list', 'external_interfaces: {eth0: true}\n', 'external_interfaces', 'expected a list of interface names, got a mapping'],
+    ['mapping for interface list', 'external_interfaces: {eth0: true}\n', 'external_interfaces', 'expected "auto" or a list of interface names, got a mapping'],
+    ['one interface not in a list', 'external_interfaces: eth0\n', 'external_interfaces', 'expected "auto" or a list of interface names, got "eth0"'],
+    ['auto spelled otherwise', 'external_interfaces: Auto\n', 'external_interfaces', 'expected "auto" or a list of interface names, got "Auto"'],
+    ['auto inside a list is a name, but a bad one here', 'external_interfaces: [eth0, "auto!"]\n', 'external_interfaces[1]', 'expected an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -, got "auto!"'],
     // out of range
     ['below minimum', 'iptables:\n  wait_seconds: 0\n', 'iptables.wait_seconds', 'expected an integer from 1 to 600, got 0'],
     ['above maximum', 'sync:\n  debounce_ms: 5001\n', 'sync.debounce_ms', 'expected an integer from 0 to 5000, got 5001'],
@@ -264,12 +291,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, claimable_ports, sync, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, sync, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, claimable_ports, sync, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, external_interfaces, claimable_ports, sync, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, sync, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, sync, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);

@@ -278,7 +278,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
   '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'sync', 'log_level'],
   defaults: ['mode', 'from', 'egress'],
   docker: ['host'],
-  iptables: ['restore_command', 'save_command', 'wait_seconds'],
+  iptables: ['restore_command', 'save_command', 'ip6_restore_command', 'ip6_save_command', 'wait_seconds'],
   sync: ['debounce_ms', 'drift_check_ms', 'full_check_ms', 'retry_min_ms', 'retry_max_ms', 'docker_timeout_ms', 'unknown_grace_ms'],
 };
 

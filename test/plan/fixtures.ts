@@ -49,9 +49,10 @@ export function container(
     created: options.created ?? `2026-01-01T00:00:${String(counter % 60).padStart(2, '0')}.${String(counter).padStart(9, '0')}Z`,
     networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ipv6: options.ip6 ?? '' }],
     ports: (options.publish ?? []).map((p) => {
-      const m = /^(.*):(\d+):(\d+)\/(tcp|udp)$/.exec(p);
+      // 'HOSTIP:HOSTPORT:PORT/PROTO', an IPv6 host IP in brackets as Docker's CLI writes it.
+      const m = /^(\[[0-9a-f:]+\]|[0-9.]+):(\d+):(\d+)\/(tcp|udp)$/.exec(p);
       if (!m) throw new Error(`bad fixture binding ${p}`);
-      return { hostIp: m[1]!, hostPort: Number(m[2]), containerPort: Number(m[3]), protocol: m[4] as 'tcp' | 'udp' };
+      return { hostIp: m[1]!.replace(/^\[|\]$/g, ''), hostPort: Number(m[2]), containerPort: Number(m[3]), protocol: m[4] as 'tcp' | 'udp' };
     }),
   };
 }

@@ -17,7 +17,7 @@ const LOOSE = 'c0ffee000005'.padEnd(64, '0');
 const scenarios: Record<string, () => RuleSet> = {
   'proxy-basic': () =>
     plan([
-      container('web', { id: WEB, labels: { 'dockgate.ports': '8000' }, publish: ['10.0.0.5:8000:8000/tcp', '::8000:8000/tcp'] }),
+      container('web', { id: WEB, labels: { 'dockgate.ports': '8000' }, publish: ['10.0.0.5:8000:8000/tcp', '[::]:8000:8000/tcp'] }),
     ]),
   'dnat-mapping-and-sources': () =>
     plan([

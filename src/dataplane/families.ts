@@ -1,0 +1,115 @@
+// Both address families behind one dataplane: the plan's IPv4 rules go through iptables, its
+// IPv6 rules through ip6tables, each with its own memory of what it wrote, through the same
+// command queue. A host without IPv6 has only the first.
+import type { Family, RuleSet, Table } from '../model/types.js';
+import type { DriftReport } from '../plan/kernel-state.js';
+import { familyRuleSet } from '../plan/ruleset.js';
+import { access } from 'node:fs/promises';
+import type { CommandQueue } from './command-queue.js';
+import type { Dataplane, FlushResult, SyncResult } from './dataplane.js';
+import type { IptablesOptions } from './iptables.js';
+
+/** The ip6tables programs of a config's iptables section. */
+export function ip6tablesOptions(o: IptablesOptions & { ip6RestoreCommand: string; ip6SaveCommand: string }): IptablesOptions {
+  return { restoreCommand: o.ip6RestoreCommand, saveCommand: o.ip6SaveCommand, waitSeconds: o.waitSeconds };
+}
+
+/**
+ * Whether IPv6 rules can and must be written: the kernel has IPv6 (a host booted with
+ * ipv6.disable=1 has no /proc/sys/net/ipv6) and ip6tables-save answers.
+ */
+export async function probeIpv6(queue: CommandQueue, options: IptablesOptions, procSys = '/proc/sys'): Promise<boolean> {
+  try {
+    await access(`${procSys}/net/ipv6`);
+  } catch {
+    return false;
+  }
+  try {
+    const r = await queue.run(options.saveCommand, ['-t', 'filter']);
+    return r.exitCode === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** What the daemon needs of a dataplane (tests pass the single-family one directly). */
+export interface SyncTarget {
+  readonly restores: number;
+  sync(plan: RuleSet): Promise<SyncResult>;
+  repair(plan: RuleSet): Promise<SyncResult>;
+}
+
+/** A drift report whose entries say which family they are about. */
+export type FamilyDriftReport = DriftReport;
+
+function merge(results: Array<{ family: Family; result: SyncResult }>): SyncResult {
+  const kinds = results.map((r) => r.result.kind);
+  const kind = kinds.includes('full') ? 'full' : kinds.includes('diff') ? 'diff' : 'none';
+  const tables = [...new Set(results.flatMap((r) => r.result.tables))] as Table[];
+  const durationMs = results.reduce((n, r) => n + r.result.durationMs, 0);
+  const reads = results.map((r) => r.result.readMs).filter((m): m is number => m !== undefined);
+  const drifts = results.filter((r) => r.result.drift !== undefined);
+  const out: SyncResult = { kind, tables, durationMs };
+  if (reads.length > 0) out.readMs = reads.reduce((a, b) => a + b, 0);
+  if (drifts.length > 0) out.drift = mergeDrift(drifts.map((r) => ({ family: r.family, drift: r.result.drift! })));
+  return out;
+}
+
+/** One drift report of both families; IPv6 entries carry `family: 6`. */
+export function mergeDrift(reports: ReadonlyArray<{ family: Family; drift: DriftReport }>): DriftReport {
+  const tag = <T extends object>(family: Family, list: T[]): Array<T & { family?: Family }> => (family === 6 ? list.map((x) => ({ ...x, family })) : list);
+  return {
+    chains: reports.flatMap((r) => tag(r.family, r.drift.chains)),
+    jumps: reports.flatMap((r) => tag(r.family, r.drift.jumps)),
+    strays: reports.flatMap((r) => tag(r.family, r.drift.strays)),
+    foreign: reports.flatMap((r) => tag(r.family, r.drift.foreign)),
+    clean: reports.every((r) => r.drift.clean),
+  };
+}
+
+export class FamilyDataplanes implements SyncTarget {
+  constructor(
+    readonly v4: Dataplane,
+    /** Undefined on a host booted without IPv6. */
+    readonly v6: Dataplane | undefined,
+  ) {}
+
+  get restores(): number {
+    return this.v4.restores + (this.v6?.restores ?? 0);
+  }
+
+  #each(plan: RuleSet): Array<{ family: Family; dataplane: Dataplane; rules: RuleSet }> {
+    const out: Array<{ family: Family; dataplane: Dataplane; rules: RuleSet }> = [{ family: 4, dataplane: this.v4, rules: familyRuleSet(plan, 4)! }];
+    const v6 = familyRuleSet(plan, 6);
+    if (this.v6 && v6) out.push({ family: 6, dataplane: this.v6, rules: v6 });
+    return out;
+  }
+
+  /**
+   * IPv4 first, then IPv6. A failure of either fails the sync (the daemon retries it); the
+   * family that succeeded keeps what it wrote, the one that failed rereads the kernel next time.
+   */
+  async sync(plan: RuleSet): Promise<SyncResult> {
+    const results: Array<{ family: Family; result: SyncResult }> = [];
+    for (const { family, dataplane, rules } of this.#each(plan)) results.push({ family, result: await dataplane.sync(rules) });
+    return merge(results);
+  }
+
+  async repair(plan: RuleSet): Promise<SyncResult> {
+    const results: Array<{ family: Family; result: SyncResult }> = [];
+    for (const { family, dataplane, rules } of this.#each(plan)) results.push({ family, result: await dataplane.repair(rules) });
+    return merge(results);
+  }
+
+  async check(plan: RuleSet): Promise<Array<{ family: Family; drift: DriftReport }>> {
+    const out: Array<{ family: Family; drift: DriftReport }> = [];
+    for (const { family, dataplane, rules } of this.#each(plan)) out.push({ family, drift: await dataplane.check(rules) });
+    return out;
+  }
+
+  async flushReport(): Promise<Array<{ family: Family; result: FlushResult }>> {
+    const out: Array<{ family: Family; result: FlushResult }> = [{ family: 4, result: await this.v4.flushReport() }];
+    if (this.v6) out.push({ family: 6, result: await this.v6.flushReport() });
+    return out;
+  }
+}
