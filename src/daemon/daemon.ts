@@ -8,14 +8,16 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError } from '../dataplane/iptables.js';
 import { Sysctl } from '../dataplane/sysctl.js';
+import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import PQueue from 'p-queue';
 import { readListeners } from '../dataplane/listeners.js';
+import { FamilyDataplanes, type SyncTarget, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
 import type { ContainerFacts, Listener, NetworkFacts, OtherNetwork, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import type { DriftReport } from '../plan/kernel-state.js';
-import { conntrackFlushes, interfaceSettings } from '../plan/host-settings.js';
+import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
 import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { ChangeLog } from './change-log.js';
@@ -31,7 +33,9 @@ export interface DaemonOptions {
   /** Where /proc/sys is (tests point it elsewhere). */
   sysctlRoot?: string;
   /** Replaces the iptables dataplane (tests use an in-memory one). */
-  dataplane?: (config: Config) => Dataplane;
+  dataplane?: (config: Config, ipv6: boolean) => SyncTarget;
+  /** Replaces the IPv6 probe (tests). */
+  ipv6?: () => Promise<boolean>;
   /** Replaces /proc/net reading of the host's listening sockets (tests). */
   listeners?: () => Promise<Listener[]>;
   /** Milliseconds now; tests use a fake clock. */
@@ -43,11 +47,18 @@ export class Daemon {
   readonly #docker: DockerApi;
   readonly #log: Logger;
   readonly #queue: CommandQueue;
-  #dataplane: Dataplane;
+  #dataplane: SyncTarget | undefined;
+  /** Whether this host has IPv6 (ip6tables rules are planned and written); probed once. */
+  #ipv6: boolean | undefined;
+  #restoresBefore = 0;
   readonly #changes: ChangeLog;
   readonly #sysctl: Sysctl;
   readonly #conntrack: Conntrack;
   #allForwarding: string | undefined;
+  /** Follows the default routes while external_interfaces is auto (see #followRoutes). */
+  #routes: RouteFollower | undefined;
+  /** IPv6 per-interface sysctls: null when the host has none, undefined until looked at. */
+  #ipv6Sysctls: { forceForwarding: boolean } | null | undefined;
 
   readonly #containers = new Map<string, ContainerFacts>();
   #networks: NetworkFacts[] = [];
@@ -74,9 +85,10 @@ export class Daemon {
   /** Containers Docker could not tell us about, since when (their last known rules stay, for a while). */
   readonly #unknownSince = new Map<string, number>();
   #retryTimer: NodeJS.Timeout | undefined;
-  #makeDataplane: (config: Config) => Dataplane;
+  #makeDataplane: (config: Config, ipv6: boolean) => SyncTarget;
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
+  readonly #probeIpv6: () => Promise<boolean>;
 
   #timer: NodeJS.Timeout | undefined;
   #cycle: Promise<void> | undefined;
@@ -99,10 +111,16 @@ export class Daemon {
     this.#docker = options.docker;
     this.#log = options.log;
     this.#queue = options.queue ?? new CommandQueue();
-    this.#makeDataplane = options.dataplane ?? ((config) => new Dataplane(new Iptables(this.#queue, config.iptables)));
-    this.#dataplane = this.#makeDataplane(options.config);
+    this.#makeDataplane =
+      options.dataplane ??
+      ((config, ipv6) =>
+        new FamilyDataplanes(
+          new Dataplane(new Iptables(this.#queue, config.iptables)),
+          ipv6 ? new Dataplane(new Iptables(this.#queue, ip6tablesOptions(config.iptables), 6)) : undefined,
+        ));
     this.#readListeners = options.listeners ?? (() => readListeners());
     this.#now = options.now ?? (() => Date.now());
+    this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6(this.#queue, ip6tablesOptions(options.config.iptables)));
     this.#changes = new ChangeLog(options.log);
     this.#sysctl = new Sysctl(options.sysctlRoot);
     this.#conntrack = new Conntrack(this.#queue);
@@ -111,12 +129,13 @@ export class Daemon {
   }
 
   get stats(): { events: number; restores: number; processes: number; containers: number } {
-    return { events: this.#events, restores: this.#dataplane.restores, processes: this.#queue.runs, containers: this.#containers.size };
+    return { events: this.#events, restores: this.#restores(), processes: this.#queue.runs, containers: this.#containers.size };
   }
 
   start(): void {
     this.#watching = this.#watch();
     this.#scheduleDriftCheck();
+    this.#followRoutes();
   }
 
   /** Stops watching and leaves every rule in place: the firewall must not flap across restarts. */
@@ -128,6 +147,7 @@ export class Daemon {
     clearTimeout(this.#retryTimer);
     this.#inspectQueue.clear();
     this.#subscription?.close();
+    await this.#stopFollowingRoutes();
     await Promise.race([Promise.allSettled([this.#cycle, this.#watching]), sleep(1500)]);
   }
 
@@ -162,7 +182,8 @@ export class Daemon {
     const before = this.#config;
     this.#config = config;
     this.#version++;
-    this.#dataplane = this.#makeDataplane(config);
+    this.#restoresBefore = this.#restores();
+    this.#dataplane = undefined;
     this.#retry = new Backoff(config.sync.retryMinMs, config.sync.retryMaxMs);
     this.#docker.apiTimeoutMs = config.sync.dockerTimeoutMs;
     const restart = before.docker.host !== config.docker.host ? ['docker.host'] : [];
@@ -175,6 +196,7 @@ export class Daemon {
     this.#repairRequested = true;
     this.#schedule(0);
     this.#scheduleDriftCheck();
+    this.#followRoutes();
   }
 
   /** Subscribes to events FIRST, then lists: nothing that happens in between can be missed. */
@@ -272,14 +294,15 @@ export class Daemon {
         }
       }
       plan = buildRuleSet(
-        planInput(this.#config, { containers, networks: this.#networks, otherNetworks: this.#otherNetworks, listeners }),
+        planInput(this.#config, { containers, networks: this.#networks, otherNetworks: this.#otherNetworks, listeners, ipv6: await this.#hasIpv6() }),
         this.#planCache,
       );
     }
     const repair = this.#repairRequested;
     this.#repairRequested = false;
     try {
-      const result = repair ? await this.#dataplane.repair(plan) : await this.#dataplane.sync(plan);
+      const dataplane = (this.#dataplane ??= this.#makeDataplane(this.#config, await this.#hasIpv6()));
+      const result = repair ? await dataplane.repair(plan) : await dataplane.sync(plan);
       // Paced on the read alone: a slow write or a busy queue must not delay the next check.
       if (repair && result.readMs !== undefined) this.#lastCheckMs = result.readMs;
       const firstWrite = this.#plan === undefined;
@@ -298,7 +321,7 @@ export class Daemon {
             kind: result.kind,
             tables: result.tables,
             durationMs: Math.round(result.durationMs * 10) / 10,
-            restores: this.#dataplane.restores,
+            restores: this.#restores(),
             events: this.#events,
           },
           'rules written',
@@ -331,6 +354,21 @@ export class Daemon {
         this.#schedule(0);
       }, delay);
     }
+  }
+
+  #restores(): number {
+    return this.#restoresBefore + (this.#dataplane?.restores ?? 0);
+  }
+
+  /** Probed once: a host booted without IPv6 runs IPv4-only, says so once, and never fails for it. */
+  async #hasIpv6(): Promise<boolean> {
+    if (this.#ipv6 === undefined) {
+      this.#ipv6 = await this.#probeIpv6();
+      if (!this.#ipv6) {
+        this.#log.info({ event: 'ipv4-only' }, 'IPv6 is not available on this host (no ip6tables tables): writing IPv4 rules only');
+      }
+    }
+    return this.#ipv6;
   }
 
   /** Test hook: whether a retry is waiting, and the facts version planned last. */
@@ -475,7 +513,7 @@ export class Daemon {
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
   async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {
-    const wanted = interfaceSettings(plan, this.#networks, this.#config.externalInterfaces);
+    const wanted = interfaceSettings(plan, this.#networks, await this.#externalInterfaces());
     // route_localnet is dockgate's on every bridge it manages, whoever set it: 1 only while a
     // 127.x dnat port leads into that bridge, 0 otherwise. Remembering only what this process
     // turned on would forget it across a restart, and would leave open what Docker itself set
@@ -496,6 +534,7 @@ export class Daemon {
         this.#log.error({ event: 'sysctl-failed', setting, err: (err as Error).message }, `cannot set ${setting}: ${(err as Error).message}`);
       }
     }
+    await this.#ipv6Forwarding(wanted);
     const all = await this.#sysctl.read('net.ipv4.conf.all.forwarding');
     if (all !== this.#allForwarding) {
       this.#allForwarding = all;
@@ -515,6 +554,110 @@ export class Daemon {
       const ports = flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}${f.target ? ` via ${f.target.ip}:${f.target.port}` : ''}`);
       this.#log.debug({ event: 'conntrack-flushed', ports, deleted: r.deleted }, 'conntrack entries removed');
     }
+  }
+
+  /**
+   * The external interfaces now: config's list, or in auto mode the interfaces of the default
+   * routes last read. Until the first read is in, waits for it (bounded): the first cycle after
+   * a reboot should already forward on the uplink, but a hung `ip` must not hold up the rest.
+   */
+  async #externalInterfaces(): Promise<string[]> {
+    const spec = this.#config.externalInterfaces;
+    const routes = this.#routes;
+    if (spec.kind !== 'list' && routes && routes.current === undefined) await Promise.race([routes.firstRead, sleep(3000)]);
+    return resolveExternalInterfaces(spec, routes?.current?.interfaces);
+  }
+
+  /**
+   * IPv6 forwarding on the same interfaces as IPv4. An external interface that learns its
+   * address and default route from router advertisements (accept_ra=1) gets accept_ra=2 first:
+   * forwarding=1 would make it ignore them, and writing forwarding=1 on any interface (a bridge
+   * included) deletes the RA-learned default routes of interfaces whose accept_ra is not 2.
+   * `force_forwarding` (Linux 6.17+) is what makes the kernel forward IPv6 per interface; older
+   * kernels forward IPv6 only with net.ipv6.conf.all.forwarding=1, which dockgate leaves alone.
+   */
+  async #ipv6Forwarding(wanted: InterfaceSettings): Promise<void> {
+    if (this.#ipv6Sysctls === undefined) {
+      const found = (await this.#sysctl.hasIpv6()) ? { forceForwarding: await this.#sysctl.knowsIpv6('force_forwarding') } : null;
+      this.#ipv6Sysctls = found;
+      if (found === null) {
+        this.#log.info({ event: 'ipv6-sysctls-absent' }, 'no /proc/sys/net/ipv6: IPv6 is disabled on this host; only IPv4 forwarding is set');
+      } else if (!found.forceForwarding) {
+        this.#log.info(
+          { event: 'ipv6-no-force-forwarding' },
+          'this kernel has no net.ipv6.conf.<iface>.force_forwarding (Linux 6.17+): IPv6 is forwarded only where net.ipv6.conf.all.forwarding=1',
+        );
+      }
+    }
+    const v6 = this.#ipv6Sysctls;
+    if (v6 === null) return;
+    try {
+      const ra = await this.#sysctl.keepAcceptingRa(wanted.external);
+      if (ra.changed.length > 0) {
+        this.#log.info(
+          { event: 'sysctl', family: 6, setting: 'accept_ra', value: '2', interfaces: ra.changed },
+          `net.ipv6.conf.<iface>.accept_ra=2 on ${ra.changed.join(', ')} (was 1): keeps router advertisements, and the default route they give, once IPv6 forwarding is on`,
+        );
+      }
+      const settings = v6.forceForwarding ? (['forwarding', 'force_forwarding'] as const) : (['forwarding'] as const);
+      for (const setting of settings) {
+        const { changed, missing } = await this.#sysctl.set6(setting, wanted.forwarding, '1');
+        if (changed.length > 0) {
+          this.#log.info({ event: 'sysctl', family: 6, setting, value: '1', interfaces: changed }, `net.ipv6.conf.<iface>.${setting}=1 on ${changed.join(', ')}`);
+        }
+        if (missing.length > 0) this.#log.debug({ event: 'sysctl-missing', family: 6, setting, interfaces: missing }, 'interfaces not present yet');
+      }
+    } catch (err) {
+      this.#log.error({ event: 'sysctl-failed', family: 6, err: (err as Error).message }, `cannot set IPv6 forwarding: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Follows the default routes while external_interfaces is auto (started by start() and by a
+   * reload that makes it auto; stopped by stop() and by a reload that makes it a list).
+   */
+  #followRoutes(): void {
+    if (this.#stopped) return;
+    const auto = this.#config.externalInterfaces.kind !== 'list';
+    if (auto && !this.#routes) {
+      this.#routes = new RouteFollower({
+        queue: this.#queue,
+        log: this.#log,
+        ipv6: () => this.#sysctl.hasIpv6(),
+        safetyReadMs: this.#config.sync.fullCheckMs,
+        restartMinMs: this.#config.sync.retryMinMs,
+        restartMaxMs: this.#config.sync.retryMaxMs,
+        onChange: (now, before) => this.#onDefaultRoutes(now, before),
+      });
+      this.#routes.start();
+    } else if (!auto && this.#routes) {
+      void this.#stopFollowingRoutes();
+    }
+  }
+
+  async #stopFollowingRoutes(): Promise<void> {
+    const routes = this.#routes;
+    this.#routes = undefined;
+    await routes?.stop();
+  }
+
+  /** The default routes moved: log it, and let the next cycle turn forwarding on where they went. */
+  #onDefaultRoutes(now: DefaultRoutes, before: DefaultRoutes | undefined): void {
+    const was = before?.interfaces ?? [];
+    const added = now.interfaces.filter((i) => !was.includes(i));
+    const removed = was.filter((i) => !now.interfaces.includes(i));
+    const list = now.interfaces.join(', ') || 'none';
+    const detail = [
+      ...(before && added.length > 0 ? [`forwarding goes on on ${added.join(', ')}`] : []),
+      // Never off: flows that still arrive there (a second uplink, a route coming back) keep working.
+      ...(removed.length > 0 ? [`${removed.join(', ')} keeps its forwarding`] : []),
+      ...(now.interfaces.length === 0 ? ['no default route: only the bridges forward until one appears'] : []),
+    ];
+    this.#log[now.interfaces.length === 0 ? 'warn' : 'info'](
+      { event: 'external-interfaces', mode: 'auto', interfaces: now.interfaces, added, removed, routes: now.routes },
+      `${before ? 'default routes changed; ' : ''}external interfaces (auto, from the default routes): ${list}${detail.length > 0 ? `; ${detail.join('; ')}` : ''}`,
+    );
+    if (this.#plan !== undefined) this.#schedule(0);
   }
 
   #logDrift(drift: DriftReport, durationMs: number): void {

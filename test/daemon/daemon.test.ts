@@ -100,6 +100,8 @@ function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
     sysctlRoot,
     dataplane: () => new Dataplane(ipt.asIptables()),
     listeners: async () => [],
+    // The in-memory iptables is one family; nothing here may probe the machine's own ip6tables.
+    ipv6: async () => false,
   });
   daemons.push(daemon);
   daemon.start();

@@ -1,0 +1,153 @@
+// IPv6 parity (issue 11) with a real dockerd and real connections over IPv6 between namespaces:
+// the admin's ip6tables INPUT and FORWARD policies are DROP (ICMPv6 accepted, as real hosts need
+// for neighbour discovery), the veth pair carries ULA addresses, Docker networks are dual-stack.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupLeftovers } from '../support/netns.js';
+import { type DaemonProcess, type DockerHost, runCli, startDaemon, startDockerHost, startWebContainer, stopAll, waitFor } from './harness.js';
+
+const HOST6 = 'fd00:10::5';
+const OUTSIDE6 = 'fd00:10::9';
+
+let h: DockerHost;
+let daemon: DaemonProcess;
+let configFile: string;
+let pristine6: string;
+const children = new Set<ChildProcess>();
+
+function spawnIn(nsPath: string, argv: string[]): ChildProcess {
+  const child = spawn('nsenter', [`--net=${nsPath}`, ...argv], { stdio: 'ignore' });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function save6(): Promise<string> {
+  const r = await h.host.exec('ip6tables-save', []);
+  return r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+    .join('\n');
+}
+
+/** GET from the outside namespace over IPv6 (curl -g: brackets are an address, not a glob). */
+async function get6(url: string, timeoutMs = 1500): Promise<string> {
+  const r = await h.outside.exec('curl', ['-g', '-s', '-f', '--noproxy', '*', '-m', (timeoutMs / 1000).toFixed(1), url], {
+    reject: false,
+    timeoutMs: timeoutMs + 2000,
+  });
+  return r.exitCode === 0 ? r.stdout.trim() : '(no answer)';
+}
+const at = (port: number, path = '/'): string => `http://[${HOST6}]:${port}${path}`;
+const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
+const fetchIn = async (container: string, url: string): Promise<string> =>
+  (await exec(container, ['busybox', 'timeout', '3', 'wget', '-q', '-O', '-', url])).stdout.trim();
+const ip6Of = async (name: string): Promise<string> =>
+  (await h.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', name])).stdout.trim();
+
+/** A container whose /cgi-bin/ip answers with the client address it sees. */
+async function startSeer(name: string, args: string[]): Promise<void> {
+  const script = [
+    'mkdir -p /www/cgi-bin',
+    `echo ${name} > /www/index.html`,
+    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip",
+    'busybox chmod +x /www/cgi-bin/ip',
+    'exec httpd -f -p 80 -h /www',
+  ].join(' && ');
+  await h.docker(['run', '-d', '--name', name, ...args, h.image, 'sh', '-c', script]);
+  await waitFor(`httpd in ${name}`, async () => ((await fetchIn(name, 'http://127.0.0.1:80/')) === name ? true : undefined), 10_000, 100);
+}
+
+beforeAll(async () => {
+  await cleanupLeftovers();
+  h = await startDockerHost();
+  // Dual-stack veth: ULA addresses, without duplicate address detection's wait.
+  await h.host.exec('ip', ['-6', 'addr', 'add', `${HOST6}/64`, 'dev', h.hostIf, 'nodad']);
+  await h.outside.exec('ip', ['-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', h.outsideIf, 'nodad']);
+  const ip6 = (args: string[]) => h.host.exec('ip6tables', ['-w', ...args]);
+  await ip6(['-P', 'INPUT', 'DROP']);
+  await ip6(['-P', 'FORWARD', 'DROP']);
+  await ip6(['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
+  await ip6(['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
+  await ip6(['-A', 'INPUT', '-p', 'ipv6-icmp', '-j', 'ACCEPT']);
+  // A router, so that "direct access to a container address" has a path to be refused on.
+  await h.host.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+  const www = `${h.tmpDir}/outside-www`;
+  await mkdir(`${www}/cgi-bin`, { recursive: true });
+  await writeFile(`${www}/cgi-bin/ip`, '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n');
+  await chmod(`${www}/cgi-bin/ip`, 0o755);
+  spawnIn(h.outside.path, ['busybox', 'httpd', '-f', '-p', `[${OUTSIDE6}]:9000`, '-h', www]);
+  await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.1.0/24', '--subnet', 'fd00:db8:1::/64', 'dual']);
+  await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.2.0/24', '--subnet', 'fd00:db8:2::/64', 'dual2']);
+  pristine6 = await save6();
+  configFile = `${h.tmpDir}/config.yaml`;
+  await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
+  daemon = await startDaemon(h, ['run', '--config', configFile]);
+  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await stopAll();
+});
+
+describe('IPv6 with a real dockerd', () => {
+  it('a labelled proxy port is open over IPv6; an unlabelled one stays closed', async () => {
+    await startWebContainer(h, { name: 'web6', port: 80, ports: ['8000:80'], labels: { 'dockgate.ports': '80' } });
+    await startWebContainer(h, { name: 'nolabel6', port: 80, ports: ['8001:80'] });
+    await waitFor('web6 over IPv6', async () => ((await get6(at(8000))) === 'web6' ? true : undefined), 5_000);
+    expect(await get6(at(8001))).toBe('(no answer)');
+  });
+
+  it('IPv6 sources in from are honoured; an IPv4-only from closes IPv6', async () => {
+    await startWebContainer(h, { name: 'v6other', port: 80, ports: ['8002:80'], labels: { 'dockgate.ports': '80', 'dockgate.from': '2001:db8:99::/48' } });
+    await startWebContainer(h, { name: 'v6me', port: 80, ports: ['8003:80'], labels: { 'dockgate.ports': '80', 'dockgate.from': `${OUTSIDE6}` } });
+    await startWebContainer(h, { name: 'v4only', port: 80, ports: ['8004:80'], labels: { 'dockgate.ports': '80', 'dockgate.from': '10.0.0.0/24' } });
+    await waitFor('v6me over IPv6', async () => ((await get6(at(8003))) === 'v6me' ? true : undefined), 5_000);
+    expect(await get6(at(8002))).toBe('(no answer)');
+    expect(await get6(at(8004))).toBe('(no answer)');
+    const v4 = await h.outside.exec('curl', ['-s', '-f', '-m', '2', 'http://10.0.0.5:8004/'], { reject: false });
+    expect(v4.stdout.trim()).toBe('v4only');
+  });
+
+  it('dnat to a container on an IPv6 network: reachable, and the container sees the client\'s IPv6 address', async () => {
+    await startSeer('seer6', ['--network', 'dual', '-p', '8010:80', '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
+    await waitFor('seer6 over IPv6', async () => ((await get6(at(8010))) === 'seer6' ? true : undefined), 5_000);
+    // busybox httpd writes an IPv6 REMOTE_ADDR in brackets.
+    expect((await get6(at(8010, '/cgi-bin/ip'))).replace(/^\[|\]$/g, '')).toBe(OUTSIDE6);
+  });
+
+  it('egress from an IPv6 network is masqueraded; two IPv6 networks stay isolated', async () => {
+    await startWebContainer(h, { name: 'out6', port: 80, network: 'dual' });
+    const seen = await waitFor('egress over IPv6', async () => {
+      const r = await fetchIn('out6', `http://[${OUTSIDE6}]:9000/cgi-bin/ip`);
+      return r === '' ? undefined : r;
+    }, 5_000);
+    expect(seen.replace(/^\[|\]$/g, '')).toBe(HOST6);
+    await startWebContainer(h, { name: 'peer6', port: 80, network: 'dual' });
+    await startWebContainer(h, { name: 'other6', port: 80, network: 'dual2' });
+    const peer = await ip6Of('peer6');
+    expect(peer).toMatch(/^fd00:db8:1::/);
+    expect(await fetchIn('out6', `http://[${peer}]:80/`)).toBe('peer6');
+    expect(await fetchIn('other6', `http://[${peer}]:80/`)).toBe('');
+  });
+
+  it('direct routed access to a container\'s IPv6 address is dropped', async () => {
+    await h.outside.exec('ip', ['-6', 'route', 'add', 'fd00:db8:1::/64', 'via', HOST6]);
+    const peer = await ip6Of('peer6');
+    expect(await get6(`http://[${peer}]:80/`)).toBe('(no answer)');
+    expect(await save6()).toMatch(/-A DOCKGATE-RAW -d fd00:db8:1::\/64 ! -i br-[0-9a-f]{12} .* -j DROP/);
+  });
+
+  it('status and plan show the IPv6 openings; flush leaves ip6tables-save exactly as before', async () => {
+    const status = await runCli(h, ['status', '--config', configFile]);
+    expect(status.stdout).toMatch(/\[::\]:8000->80\/tcp/);
+    const plan = await runCli(h, ['plan', '--config', configFile]);
+    expect(plan.stdout).toContain('# ip6tables (IPv6)');
+    await daemon.stop();
+    await runCli(h, ['flush', '--config', configFile]);
+    expect(await save6()).toBe(pristine6);
+  });
+});
