@@ -9,6 +9,7 @@ import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { Daemon, type DockerApi } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { FamilyDataplanes } from '../../src/dataplane/families.js';
 import type { DockerEvent, EventSubscription } from '../../src/docker/source.js';
 import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
 import { BRIDGE, container } from '../plan/fixtures.js';
@@ -179,6 +180,41 @@ describe('a container Docker cannot answer about', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(hasChainFor(ipt, flaky)).toBe(false);
     expect(daemon.state.containers).not.toContain(flaky.id);
+  });
+});
+
+describe('address families', () => {
+  it('writes IPv6 rules through their own dataplane; a host without IPv6 runs IPv4-only and says so once', async () => {
+    for (const ipv6 of [true, false]) {
+      const docker = new FakeDocker();
+      const c = web('both', '172.17.0.10', 8010);
+      c.ports.push({ hostIp: '::', hostPort: 8010, containerPort: 80, protocol: 'tcp' });
+      docker.running.set(c.id, c);
+      const v4 = new FakeIptables();
+      const v6 = new FakeIptables();
+      const lines: Array<Record<string, unknown>> = [];
+      const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+      const sysctlRoot = mkdtempSync(join(tmpdir(), 'dgt-sysctl-'));
+      dirs.push(sysctlRoot);
+      const daemon = new Daemon({
+        config: config(),
+        docker,
+        log,
+        sysctlRoot,
+        dataplane: (_cfg, has6) => new FamilyDataplanes(new Dataplane(v4.asIptables()), has6 ? new Dataplane(v6.asIptables()) : undefined),
+        listeners: async () => [],
+        ipv6: async () => ipv6,
+      });
+      daemons.push(daemon);
+      daemon.start();
+      await daemon.ready;
+      docker.poke(c.id);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(hasChainFor(v4, c)).toBe(true);
+      expect(hasChainFor(v6, c)).toBe(ipv6);
+      expect(lines.filter((l) => l.event === 'ipv4-only')).toHaveLength(ipv6 ? 0 : 1);
+      expect(daemon.plan?.ipv6 !== undefined).toBe(ipv6);
+    }
   });
 });
 
