@@ -12,11 +12,11 @@ import { CliError, dataplanesFor, readConfig } from './context.js';
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
 
-export async function flush(options: { config?: string }): Promise<void> {
+export async function flush(options: { config?: string; userChain?: boolean }): Promise<void> {
   const config = readConfig(options.config);
   let report: FlushResult;
   try {
-    const reports = await (await dataplanesFor(config)).flushReport();
+    const reports = await (await dataplanesFor(config)).flushReport({ userChain: options.userChain === true });
     // IPv6 tables are named like IPv4 ones: say which firewall a line is about.
     report = {
       tables: reports.flatMap((r) => r.result.tables.map((t) => (r.family === 6 ? (`${t} (ip6tables)` as typeof t) : t))),

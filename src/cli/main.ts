@@ -1,10 +1,12 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // Argument parsing and exit codes only; each command lives in its own module.
 import { Command, CommanderError } from 'commander';
+import { checkConfig } from './check-config.js';
 import { CliError } from './context.js';
 import { doctor } from './doctor.js';
 import { flush } from './flush.js';
 import { install, uninstall } from './install.js';
+import { logs } from './logs.js';
 import { printPlan } from './plan.js';
 import { runDaemon } from './run.js';
 import { status } from './status.js';
@@ -41,7 +43,8 @@ program
   .command('flush')
   .description('remove every dockgate chain and jump rule')
   .option('-c, --config <file>', 'config file')
-  .action((o: { config?: string }) => flush(o));
+  .option('--user-chain', 'also remove DOCKGATE-USER, the chain that holds your own rules (fail2ban bans), when nothing else jumps to it')
+  .action((o: { config?: string; userChain?: boolean }) => flush(o));
 
 program
   .command('doctor')
@@ -51,6 +54,24 @@ program
   .option('--root <dir>', 'look for daemon.json under this directory instead of / (for tests)')
   .action(async (o: { config?: string; json?: boolean; root?: string }) => {
     process.exitCode = await doctor(o);
+  });
+
+program
+  .command('check-config')
+  .description('validate the config file (exit 2 naming the key); the unit runs it before every reload')
+  .option('-c, --config <file>', 'config file (default /etc/dockgate/config.yaml)')
+  .option('--log-json', "report as one JSON log line, as the daemon logs (the unit's reload uses it)")
+  .action((o: { config?: string; logJson?: boolean }) => {
+    process.exitCode = checkConfig(o);
+  });
+
+program
+  .command('logs')
+  .description("the daemon's log from the journal (journalctl -u dockgate), pretty-printed")
+  .option('-f, --follow', 'keep printing new lines as they come')
+  .option('-n, --lines <n>', 'only the last N lines')
+  .action(async (o: { follow?: boolean; lines?: string }) => {
+    process.exitCode = await logs(o);
   });
 
 program

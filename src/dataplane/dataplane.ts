@@ -6,8 +6,8 @@
 // atomically, so a failure in filter leaves raw and nat already changed. Forgetting what was
 // written makes the next sync read the kernel and rewrite whatever table differs from the plan.
 import type { RuleSet, Table } from '../model/types.js';
-import { TABLES } from '../plan/chains.js';
-import { type DriftReport, type ForeignRule, IncompatibleTableError, compare, emptyTables, foreignRules, pinnedChains } from '../plan/kernel-state.js';
+import { TABLES, USER } from '../plan/chains.js';
+import { type DriftReport, type ForeignRule, IncompatibleTableError, compare, emptyTables, foreignRules, isManagedChain, pinnedChains } from '../plan/kernel-state.js';
 import { renderDiff, renderFlush, renderFull } from '../plan/restore.js';
 import type { Iptables } from './iptables.js';
 
@@ -93,9 +93,19 @@ export class Dataplane {
   }
 
   /** flush, saying what it left in place and why. */
-  async flushReport(): Promise<FlushResult> {
+  async flushReport(options: { userChain?: boolean } = {}): Promise<FlushResult> {
     const state = await this.iptables.save();
-    const texts = renderFlush(state);
+    const texts = new Map(renderFlush(state));
+    // DOCKGATE-USER holds the admin's rules (fail2ban bans): only an explicit --user-chain drops it,
+    // and only once nothing jumps to it any more (dockgate's own jumps go with its chains).
+    const user = state.get('filter')?.chains;
+    if (options.userChain && user?.has(USER)) {
+      const referenced = [...user].some(([chain, rules]) => !isManagedChain(chain) && rules.some((r) => r.endsWith(`-j ${USER}`)));
+      if (!referenced) {
+        const filter = texts.get('filter') ?? '*filter\nCOMMIT\n';
+        texts.set('filter', filter.replace(/COMMIT\n$/, `-F ${USER}\n-X ${USER}\nCOMMIT\n`));
+      }
+    }
     await this.#write(texts);
     this.#applied = undefined;
     if (texts.size > 0 && (await this.iptables.backend()) === 'nf_tables') {

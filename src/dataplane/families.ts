@@ -107,9 +107,9 @@ export class FamilyDataplanes implements SyncTarget {
     return out;
   }
 
-  async flushReport(): Promise<Array<{ family: Family; result: FlushResult }>> {
-    const out: Array<{ family: Family; result: FlushResult }> = [{ family: 4, result: await this.v4.flushReport() }];
-    if (this.v6) out.push({ family: 6, result: await this.v6.flushReport() });
+  async flushReport(options: { userChain?: boolean } = {}): Promise<Array<{ family: Family; result: FlushResult }>> {
+    const out: Array<{ family: Family; result: FlushResult }> = [{ family: 4, result: await this.v4.flushReport(options) }];
+    if (this.v6) out.push({ family: 6, result: await this.v6.flushReport(options) });
     return out;
   }
 }

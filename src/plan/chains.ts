@@ -18,6 +18,12 @@ export const DNAT = 'DOCKGATE-DNAT';
 export const OUTPUT = 'DOCKGATE-OUTPUT';
 export const POSTROUTING = 'DOCKGATE-POSTROUTING';
 export const RAW = 'DOCKGATE-RAW';
+/**
+ * filter: the admin's own chain (fail2ban, CrowdSec, hand rules), jumped to before any of
+ * dockgate's accepts in INPUT and FORWARD, as Docker's DOCKER-USER is. dockgate creates it when
+ * it is missing and never empties, edits or deletes it (flush only with --user-chain).
+ */
+export const USER = 'DOCKGATE-USER';
 
 export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 

@@ -1,7 +1,8 @@
 // What `iptables-save` says is in the kernel, parsed into chains and rule lines, and compared
 // with a RuleSet. Pure: the dataplane reads the text, this module only interprets it.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
-import { JUMP_COMMENT, TABLES, isOwnedChain, jumpLine } from './chains.js';
+import { JUMP_COMMENT, TABLES, isOwnedChain, jumpLine, USER } from './chains.js';
+import { MARK_TABLE } from './marks.js';
 
 export interface TableState {
   /** Every chain in the table (built-in and user), with its rule lines in kernel order. */
@@ -58,7 +59,7 @@ export function parseSave(text: string): KernelState {
  * The admin's chain (fail2ban, CrowdSec write into it): dockgate may create it and jump to it,
  * never empty, edit or delete it.
  */
-export const ADMIN_CHAIN = 'DOCKGATE-USER';
+export const ADMIN_CHAIN = USER;
 
 /** Chains dockgate writes, empties and deletes: every DOCKGATE-* chain except the admin's. */
 export function isManagedChain(name: string): boolean {
@@ -162,7 +163,8 @@ export function foreignRules(state: KernelState): ForeignRule[] {
     if (!OUR_COMMENT.test(line)) out.push({ table, chain, line, target, why: 'admin-jump' });
   }
   for (const [table, t] of state) {
-    if (MANAGED_TABLES.has(table)) continue;
+    // mangle: dockgate's marks for other firewalls' chains (src/plan/marks.ts), kept by its own code.
+    if (MANAGED_TABLES.has(table) || (table as string) === MARK_TABLE) continue;
     const chains: ForeignRule[] = [];
     for (const [chain, rules] of t.chains) {
       if (isManagedChain(chain)) {

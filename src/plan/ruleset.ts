@@ -126,7 +126,8 @@ const isUla = (cidr: string): boolean => /^f[cd][0-9a-f]{0,2}:/i.test(cidr);
 
 function networkChains(networks: readonly NetworkFacts[], family: Family, masquerade6: Ipv6Masquerade): ChainPlan[] {
   const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
-  const forward: string[] = [];
+  // The admin's chain first: a DROP there (a fail2ban ban) wins over everything below, replies included.
+  const forward: string[] = [rule({ comment: C.JUMP_COMMENT, jump: C.USER })];
   for (const n of bridges) {
     // Nothing dockgate writes lets a flow cross an internal network's boundary, so it has no
     // replies to let back either.
@@ -360,7 +361,9 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     const guarded = (next: string): string[] => [...internalGuards, ...a.guards, rule({ comment: C.JUMP_COMMENT, jump: next })];
     return {
       chains: [
-        { table: 'filter', name: C.INPUT, kind: 'ordered', rules: guarded(C.OPENINGS) },
+        // Created when missing, never edited: its rules are the admin's.
+        { table: 'filter', name: C.USER, kind: 'ordered', rules: [] },
+        { table: 'filter', name: C.INPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.USER }), ...guarded(C.OPENINGS)] },
         a.parents.openings,
         a.parents.containers,
         { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },

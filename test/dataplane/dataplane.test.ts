@@ -139,12 +139,29 @@ describe('dataplane on a real kernel', () => {
     expect(await saveAll()).toBe(before);
   });
 
-  it('flush leaves iptables-save exactly as it was before dockgate ran', async () => {
+  it('flush keeps DOCKGATE-USER and the admin\'s rules in it; --user-chain leaves iptables-save exactly as before', async () => {
     await dataplane.sync(plan(fleet));
     expect(await saveAll()).not.toBe(pristine);
+    await ns.exec('iptables', ['-A', 'DOCKGATE-USER', '-s', '203.0.113.9/32', '-j', 'DROP']);
     await dataplane.flush();
+    const kept = await saveAll();
+    expect(kept).toContain('-A DOCKGATE-USER -s 203.0.113.9/32 -j DROP');
+    expect(kept.split('\n').filter((l) => l.includes('DOCKGATE') && !l.includes('DOCKGATE-USER'))).toEqual([]);
+    await dataplane.flushReport({ userChain: true });
     expect(await saveAll()).toBe(pristine);
-    await dataplane.flush();
+    await dataplane.flushReport({ userChain: true });
+    expect(await saveAll()).toBe(pristine);
+  });
+
+  it('a repair creates DOCKGATE-USER when it is missing and never touches the rules in it', async () => {
+    const p = plan(fleet);
+    await dataplane.sync(p);
+    await ns.exec('iptables', ['-A', 'DOCKGATE-USER', '-s', '203.0.113.9/32', '-j', 'DROP']);
+    await ns.exec('iptables', ['-F', 'DOCKGATE-INPUT']);
+    expect((await dataplane.repair(p)).kind).toBe('full');
+    expect(await saveAll()).toContain('-A DOCKGATE-USER -s 203.0.113.9/32 -j DROP');
+    expect(compare(p, parseSave((await ns.exec('iptables-save', [])).stdout)).clean).toBe(true);
+    await dataplane.flushReport({ userChain: true });
     expect(await saveAll()).toBe(pristine);
   });
 });

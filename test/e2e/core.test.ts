@@ -149,7 +149,8 @@ describe('dockgate with a real dockerd', () => {
     expect((await httpGet(h.outside, url(8040), 1000)).ok).toBe(false);
     expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
     const id = (await h.docker(['inspect', '-f', '{{.Id}}', 'hostile'])).stdout.trim();
-    expect(await save()).not.toContain(id.slice(0, 12));
+    // Nothing of it but the guards that keep it (no egress) from reaching published ports via the host.
+    expect(ownRules(await save()).filter((l) => l.includes(id.slice(0, 12)) && !l.endsWith('-j RETURN'))).toEqual([]);
     const status = await runCli(h, ['status', '--json', '--config', configFile]);
     const parsed = JSON.parse(status.stdout) as { containers: Array<{ name: string; errors: unknown[] }>; inSync: boolean };
     expect(parsed.containers.find((c) => c.name === 'hostile')?.errors.length).toBeGreaterThan(0);
@@ -158,7 +159,8 @@ describe('dockgate with a real dockerd', () => {
   it('plan prints exactly what is in the kernel; status says in sync', async () => {
     const plan = await runCli(h, ['plan', '--config', configFile]);
     expect(plan.exitCode).toBe(0);
-    const planned = plan.stdout.split('\n').filter((l) => l.startsWith('-A DOCKGATE'));
+    // The IPv4 half: the IPv6 one follows under '# ip6tables (IPv6)'.
+    const planned = plan.stdout.split('# ip6tables (IPv6)')[0]!.split('\n').filter((l) => l.startsWith('-A DOCKGATE'));
     const kernel = ownRules(await save()).filter((l) => l.startsWith('-A DOCKGATE'));
     expect([...planned].sort()).toEqual([...kernel].sort());
     const status = await runCli(h, ['status', '--config', configFile]);
@@ -218,10 +220,34 @@ describe('dockgate with a real dockerd', () => {
     expect(r.stderr).toContain('sync.debounce');
   });
 
-  it('flush leaves the firewall exactly as before dockgate ran', async () => {
+  it('a DROP in DOCKGATE-USER closes a labelled port, and survives drift repair and a restart', async () => {
+    const ban = ['-s', `${OUTSIDE_IP}/32`, '-j', 'DROP'];
+    await waitFor('web reachable', async () => ((await httpGet(h.outside, url(8000))).ok ? true : undefined), 3_000);
+    await h.host.exec('iptables', ['-w', '-I', 'DOCKGATE-USER', ...ban]);
+    expect((await httpGet(h.outside, url(8000), 1500)).ok).toBe(false);
+    // Someone flushes dockgate's INPUT chain: the repair puts it back, and the ban stays first.
+    await h.host.exec('iptables', ['-w', '-F', 'DOCKGATE-INPUT']);
+    await daemon.waitForLog((l) => l.event === 'drift-repaired' && l.chain === 'DOCKGATE-INPUT', 10_000);
+    expect((await h.host.exec('iptables', ['-w', '-S', 'DOCKGATE-USER'])).stdout).toContain(`-A DOCKGATE-USER -s ${OUTSIDE_IP}/32 -j DROP`);
+    expect((await httpGet(h.outside, url(8000), 1500)).ok).toBe(false);
     await daemon.stop('SIGTERM');
+    daemon = await startDockgate();
+    expect((await h.host.exec('iptables', ['-w', '-S', 'DOCKGATE-USER'])).stdout).toContain(`-A DOCKGATE-USER -s ${OUTSIDE_IP}/32 -j DROP`);
+    expect((await httpGet(h.outside, url(8000), 1500)).ok).toBe(false);
+    await h.host.exec('iptables', ['-w', '-D', 'DOCKGATE-USER', ...ban]);
+    await waitFor('web reachable again', async () => ((await httpGet(h.outside, url(8000))).ok ? true : undefined), 3_000);
+  });
+
+  it('flush keeps DOCKGATE-USER and its rules; flush --user-chain leaves the firewall exactly as before dockgate ran', async () => {
+    await daemon.stop('SIGTERM');
+    await h.host.exec('iptables', ['-w', '-A', 'DOCKGATE-USER', '-s', '203.0.113.9/32', '-j', 'DROP']);
     const r = await runCli(h, ['flush']);
     expect(r.exitCode).toBe(0);
+    const kept = await save();
+    expect(kept).toContain('-A DOCKGATE-USER -s 203.0.113.9/32 -j DROP');
+    expect(ownRules(kept).filter((l) => !l.includes('DOCKGATE-USER'))).toEqual([]);
+    const all = await runCli(h, ['flush', '--user-chain']);
+    expect(all.exitCode).toBe(0);
     expect(await save()).toBe(pristine);
   });
 });

@@ -147,7 +147,7 @@ describe('IPv6 with a real dockerd', () => {
     const plan = await runCli(h, ['plan', '--config', configFile]);
     expect(plan.stdout).toContain('# ip6tables (IPv6)');
     await daemon.stop();
-    await runCli(h, ['flush', '--config', configFile]);
+    await runCli(h, ['flush', '--user-chain', '--config', configFile]);
     expect(await save6()).toBe(pristine6);
   });
 });

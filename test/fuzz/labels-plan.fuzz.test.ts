@@ -303,7 +303,8 @@ function setChains(plan: RuleSet): Set<string> {
 
 /** Only dockgate's chains. */
 function ownView(k: KernelModel, plan: RuleSet): Record<string, string[]> {
-  return Object.fromEntries(Object.entries(kernelView(k, setChains(plan))).filter(([name]) => name.includes('/DOCKGATE-')));
+  // The admin's DOCKGATE-USER is theirs: a repair only makes sure it exists.
+  return Object.fromEntries(Object.entries(kernelView(k, setChains(plan))).filter(([name]) => name.includes('/DOCKGATE-') && !name.endsWith('/DOCKGATE-USER')));
 }
 
 /** Rules in built-in chains that are not dockgate's jumps. */

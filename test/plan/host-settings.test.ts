@@ -1,10 +1,11 @@
 // Which bridges need route_localnet, which conntrack flows a plan change must delete. Pure.
 import { describe, expect, it } from 'vitest';
 import type { ContainerPlan, Opening, RuleSet } from '../../src/model/types.js';
-import { conntrackFlushes, dockerBridgeInterfaces, interfaceSettings } from '../../src/plan/host-settings.js';
+import { conntrackFlushes, dockerBridgeInterfaces, interfaceSettings, resolveExternalInterfaces } from '../../src/plan/host-settings.js';
 import { BACK, BRIDGE, FRONT } from './fixtures.js';
 
 const opening = (o: Partial<Opening>): Opening => ({
+  family: 4,
   protocol: 'tcp',
   hostIp: '',
   hostPort: 8080,
@@ -62,6 +63,33 @@ describe('interfaceSettings: route_localnet per bridge', () => {
   });
 });
 
+describe('interfaceSettings: forwarding', () => {
+  it('the resolved external interfaces and every managed bridge, each once', () => {
+    const s = interfaceSettings(plan([]), NETWORKS, ['eth0', 'wg0', 'eth0']);
+    expect(s.external).toEqual(['eth0', 'wg0']);
+    expect(s.forwarding).toEqual(['eth0', 'wg0', 'br-bbbbbbbbbbbb', 'dg-back', 'docker0']);
+  });
+
+  it('no external interface: only the bridges forward', () => {
+    const s = interfaceSettings(plan([]), NETWORKS, []);
+    expect(s.external).toEqual([]);
+    expect(s.forwarding).toEqual(['br-bbbbbbbbbbbb', 'dg-back', 'docker0']);
+  });
+});
+
+describe('resolveExternalInterfaces', () => {
+  it('auto: the interfaces of the default routes, none until they are read', () => {
+    expect(resolveExternalInterfaces({ kind: 'auto' }, ['eth0', 'wlan0'])).toEqual(['eth0', 'wlan0']);
+    expect(resolveExternalInterfaces({ kind: 'auto' }, [])).toEqual([]);
+    expect(resolveExternalInterfaces({ kind: 'auto' }, undefined)).toEqual([]);
+  });
+
+  it('an explicit list wins over the routes, an empty one too', () => {
+    expect(resolveExternalInterfaces({ kind: 'list', names: ['wg0'] }, ['eth0'])).toEqual(['wg0']);
+    expect(resolveExternalInterfaces({ kind: 'list', names: [] }, ['eth0'])).toEqual([]);
+  });
+});
+
 describe('dockerBridgeInterfaces: what flush and uninstall may turn route_localnet off on', () => {
   it("takes Docker's own bridge names and the bridges Docker reports, nothing else", () => {
     const present = ['lo', 'eth0', 'docker0', 'br-0123456789ab', 'br-lan', 'br-0123456789abc', 'dg-back', 'virbr0'];
@@ -80,24 +108,24 @@ describe('conntrackFlushes', () => {
 
   it('a moved target: only the flows DNATed to the old container go', () => {
     expect(conntrackFlushes(plan([web()]), plan([web({ containerIp: '172.29.0.11' })]))).toEqual([
-      { protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
+      { family: 4, protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
     ]);
   });
 
   it('a vanished opening with a host address: flows to that address and old target', () => {
     expect(conntrackFlushes(plan([web({ hostIp: '10.0.0.5', protocol: 'tcp' })]), plan([]))).toEqual([
-      { protocol: 'tcp', hostIp: '10.0.0.5', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
+      { family: 4, protocol: 'tcp', hostIp: '10.0.0.5', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
     ]);
   });
 
   it('a newly DNATed UDP port: the flows that were not DNATed go; TCP needs none', () => {
     expect(conntrackFlushes(plan([]), plan([web({ hostIp: '10.0.0.5' }), web({ protocol: 'tcp', hostPort: 80, containerPort: 80 })]))).toEqual([
-      { protocol: 'udp', hostIp: '10.0.0.5', hostPort: 5000 },
+      { family: 4, protocol: 'udp', hostIp: '10.0.0.5', hostPort: 5000 },
     ]);
   });
 
   it('another port of the same container is untouched', () => {
     const a = web({ hostPort: 5001 });
-    expect(conntrackFlushes(plan([web(), a]), plan([a]))).toEqual([{ protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } }]);
+    expect(conntrackFlushes(plan([web(), a]), plan([a]))).toEqual([{ family: 4, protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } }]);
   });
 });

@@ -54,7 +54,8 @@ describe('proxy mode opens only the container\'s own -p bindings', () => {
       container('jail', { ip: '172.17.0.9', labels: { 'dockgate.egress': 'false' } }),
     ]);
     for (const chain of ['DOCKGATE-INPUT', 'DOCKGATE-PREROUTING']) {
-      const rules = p.chains.find((c) => c.name === chain)!.rules;
+      // In INPUT only the admin's DOCKGATE-USER comes first (a ban there wins over everything).
+      const rules = p.chains.find((c) => c.name === chain)!.rules.filter((l) => !l.endsWith('-j DOCKGATE-USER'));
       expect(rules[0]).toMatch(/^-s 172\.17\.0\.9\/32 -i docker0 -m comment --comment "jail\/[0-9a-f]{12}" -j RETURN$/);
       expect(rules.at(-1)).toMatch(/-j DOCKGATE-(OPENINGS|DNAT)$/);
     }
@@ -154,7 +155,8 @@ describe('internal networks', () => {
     expect(lines(p, 'DOCKGATE-CF-')).toEqual([]);
     expect(of(p, 'secret').warnings.join()).toMatch(/only on internal network sealed/);
     for (const chain of ['DOCKGATE-INPUT', 'DOCKGATE-PREROUTING']) {
-      expect(p.chains.find((c) => c.name === chain)!.rules[0]).toMatch(/^-i br-dddddddddddd .* -j RETURN$/);
+      const rules = p.chains.find((c) => c.name === chain)!.rules.filter((l) => !l.endsWith('-j DOCKGATE-USER'));
+      expect(rules[0]).toMatch(/^-i br-dddddddddddd .* -j RETURN$/);
     }
   });
 
