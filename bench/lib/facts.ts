@@ -37,6 +37,8 @@ export function syntheticContainer(i: number): ContainerFacts {
       { containerPort: 80, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 10000 + 2 * i },
       { containerPort: 443, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 10001 + 2 * i },
     ],
+    // Creation order = container number (decides ownership of a contested port; none is here).
+    created: `2026-01-01T00:00:00.${String(i).padStart(9, '0')}Z`,
   };
 }
 

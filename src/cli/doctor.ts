@@ -3,9 +3,14 @@ import { resolve } from 'node:path';
 import { resolveDockerHost } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
-import { collectHostFacts } from '../dataplane/host-probe.js';
+import { collectHostFacts, collectHostFirewall } from '../dataplane/host-probe.js';
+import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
+import type { RuleSet } from '../model/types.js';
+import { DockerSource } from '../docker/source.js';
 import { readDockerFacts } from '../host/docker-info.js';
-import { type CheckResult, formatChecks, runChecks } from '../host/doctor-checks.js';
+import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, runChecks } from '../host/doctor-checks.js';
+import { planInput } from '../plan/input.js';
+import { buildRuleSet } from '../plan/ruleset.js';
 import { readConfig } from './context.js';
 
 export interface DoctorRun {
@@ -22,9 +27,29 @@ export interface DoctorRun {
   dockerTimeoutMs?: number;
 }
 
+/**
+ * Whether egress or dnat is in use: the plan `run` would make for the containers running now.
+ * Host listeners are not read (they only refuse dnat claims), so a dnat claim counts as in use
+ * even if run would refuse it: doctor errs on the side of checking. Undefined when Docker cannot
+ * be asked.
+ */
+async function readForwardingUse(config: Config, dockerHost: string, timeoutMs: number): Promise<ForwardingUse | undefined> {
+  try {
+    const docker = new DockerSource(dockerHost);
+    docker.apiTimeoutMs = timeoutMs;
+    const { bridges, others } = await docker.listAllNetworks();
+    const containers = await docker.listRunning();
+    const ipv6 = bridges.some((b) => b.subnets6.length > 0);
+    const plan = buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners: undefined, ipv6 }));
+    return forwardingUse(plan, bridges);
+  } catch {
+    return undefined; // the docker check says why
+  }
+}
+
 export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
   const dockerHost = o.dockerHost ?? resolveDockerHost(o.config, process.env);
-  const [host, docker] = await Promise.all([
+  const [host, docker, use] = await Promise.all([
     collectHostFacts({
       queue: o.queue,
       config: o.config,
@@ -34,8 +59,30 @@ export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
       dockerHost,
     }),
     readDockerFacts(dockerHost, o.dockerTimeoutMs),
+    readForwardingUse(o.config, dockerHost, o.dockerTimeoutMs ?? 5000),
   ]);
-  return runChecks({ ...host, docker });
+  const hostFirewall = await readHostFirewall(o, dockerHost);
+  return runChecks(use === undefined ? { ...host, docker, hostFirewall } : { ...host, docker, use, hostFirewall });
+}
+
+/**
+ * Other firewalls on the same hooks, and every opening of the plan `run` would make judged
+ * against them (listeners not read, as above: doctor checks more, never less).
+ */
+async function readHostFirewall(o: DoctorRun, dockerHost: string): Promise<HostFirewallFacts> {
+  let plan: RuleSet | undefined;
+  let planError: string | undefined;
+  try {
+    const docker = new DockerSource(dockerHost);
+    docker.apiTimeoutMs = o.dockerTimeoutMs ?? 5000;
+    const { bridges, others } = await docker.listAllNetworks();
+    const containers = await docker.listRunning();
+    const ipv6 = bridges.some((b) => b.subnets6.length > 0);
+    plan = buildRuleSet(planInput(o.config, { containers, networks: bridges, otherNetworks: others, listeners: undefined, ipv6 }));
+  } catch (err) {
+    planError = `Docker could not be asked for the running containers (${(err as Error).message})`;
+  }
+  return collectHostFirewall({ queue: o.queue, config: o.config, root: o.root ?? '/', procDir: o.procDir ?? '/proc', plan, ...(planError ? { planError } : {}) });
 }
 
 export async function doctor(options: { config?: string; json?: boolean; root?: string }): Promise<number> {

@@ -8,6 +8,11 @@ import { DockerSource } from '../docker/source.js';
 import { dockerBridgeInterfaces } from '../plan/host-settings.js';
 import { type ForeignRule, IncompatibleTableError } from '../plan/kernel-state.js';
 import { CliError, dataplanesFor, readConfig } from './context.js';
+import type { Config } from '../config/schema.js';
+import { CommandQueue } from '../dataplane/command-queue.js';
+import { Footprint } from '../dataplane/footprint.js';
+import { Iptables } from '../dataplane/iptables.js';
+import { Nft } from '../dataplane/nft.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -31,6 +36,7 @@ export async function flush(options: { config?: string; userChain?: boolean }): 
   process.stdout.write(tables.length === 0 ? 'nothing to flush\n' : `removed dockgate chains and jumps from: ${tables.join(', ')}\n`);
   // What stays is not a failure (dockgate removes only what it wrote), but the admin should know.
   for (const line of leftLines(left)) process.stdout.write(`${line}\n`);
+  await removeFootprint(config);
   let lines: string[];
   try {
     lines = await routeLocalnetOff(resolveDockerHost(config));
@@ -102,4 +108,18 @@ export async function routeLocalnetOff(dockerHost: string, sysctl = new Sysctl()
       : `route_localnet already 0 on Docker's bridges${candidates.length > 0 ? ` (${candidates.join(', ')})` : ' (none present)'}`,
   );
   return lines;
+}
+
+/** dockgate's mark accepts in other firewalls' chains and its mangle marks: flush removes them too. */
+async function removeFootprint(config: Config): Promise<void> {
+  const queue = new CommandQueue();
+  let done: string[];
+  try {
+    done = await new Footprint(new Iptables(queue, config.iptables), new Nft(queue)).remove();
+  } catch (err) {
+    throw new CliError(`dockgate flush: chains removed, but dockgate's footprint in other firewalls could not be: ${(err as Error).message}`, 1);
+  }
+  for (const what of done) {
+    process.stdout.write(what === 'ip mangle' ? "removed dockgate's marks (DOCKGATE-M* chains) from ip mangle\n" : `removed dockgate's mark accept from ${what}\n`);
+  }
 }

@@ -4,6 +4,8 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
 import { notifyReady } from '../daemon/notify.js';
 import { createLogger } from '../log.js';
+import { DockgateMetrics } from '../metrics/metrics.js';
+import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
 import { dockerFor, readConfig } from './context.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
@@ -11,7 +13,9 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   const log = createLogger(config.logLevel);
   const docker = dockerFor(config);
   const queue = new CommandQueue();
-  const daemon = new Daemon({ config, docker, log, queue });
+  const metrics = config.metrics.kind === 'off' ? undefined : new DockgateMetrics({ queue });
+  const daemon = new Daemon({ config, docker, log, queue, metrics });
+  let server: MetricsServer | undefined;
   log.info({ event: 'starting', docker: docker.host, config: options.config ?? '(default)', node: process.version }, 'dockgate starting');
 
   let stopping = false;
@@ -19,7 +23,8 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ event: 'stopping', signal }, `${signal}: stopping; rules stay in place`);
-    void daemon.stop().then(() => process.exit(0));
+    // The socket file goes with the server: exit() alone would leave it behind.
+    void Promise.allSettled([daemon.stop(), server?.close()]).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -27,6 +32,9 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     try {
       const next = loadConfig(options.config);
       log.level = next.logLevel;
+      if (JSON.stringify(next.metrics) !== JSON.stringify(config.metrics)) {
+        log.warn({ event: 'reloaded-partly', needsRestart: ['metrics.listen'] }, 'metrics.listen changed; it takes effect only after a restart');
+      }
       daemon.reload(next);
     } catch (err) {
       const message = err instanceof ConfigError ? err.message : (err as Error).message;
@@ -34,6 +42,21 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     }
   });
 
+  // Before the first sync, so that start-up itself is measured. A socket that cannot be bound
+  // costs the metrics, never the firewall: logged, and dockgate runs on without them.
+  if (metrics && config.metrics.kind !== 'off') {
+    const where = config.metrics.kind === 'unix' ? config.metrics.path : `${config.metrics.host}:${config.metrics.port}`;
+    try {
+      server = await startMetricsServer(config.metrics, metrics.registry);
+      log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);
+    } catch (err) {
+      log.error({ event: 'metrics-failed', listen: where, err: (err as Error).message }, `cannot serve metrics on ${where}: ${(err as Error).message}; running without them`);
+    }
+  }
+  if (stopping) {
+    await server?.close();
+    return;
+  }
   daemon.start();
   await daemon.ready;
   // systemd (Type=notify) counts the unit as started only once the first rule set is in place.

@@ -5,6 +5,28 @@ import type { ContainerPlan, Opening } from '../model/types.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
 import { mergeDrift } from '../dataplane/families.js';
 import { CliError, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
+import type { Config } from '../config/schema.js';
+import { CommandQueue } from '../dataplane/command-queue.js';
+import { Footprint, type FootprintState } from '../dataplane/footprint.js';
+import { Iptables } from '../dataplane/iptables.js';
+import { Nft } from '../dataplane/nft.js';
+import { type Effect, byEgress, byOpening, describeEffect } from '../hostfw/report.js';
+import type { RuleSet } from '../model/types.js';
+
+/**
+ * Other firewalls' verdict on every opening. When nft cannot be read, nothing is called
+ * effective: the openings are "unknown", with the reason.
+ */
+export async function hostFirewall(config: Config, plan: RuleSet): Promise<{ state?: FootprintState; error?: string }> {
+  const queue = new CommandQueue();
+  try {
+    return { state: await new Footprint(new Iptables(queue, config.iptables), new Nft(queue)).inspect(plan, config.foreignChains) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+const UNKNOWN: Effect = { state: 'unknown', blockers: [] };
 
 /** An opening as `status --json` shows it: everyone is `"any"`, not the planner's `[""]`. */
 export type OpeningJson = Omit<Opening, 'sources'> & { sources: 'any' | string[] };
@@ -27,22 +49,44 @@ export async function status(options: { config?: string; json?: boolean }): Prom
     if (err instanceof IncompatibleTableError) throw new CliError(`dockgate status: cannot compare the firewall with the plan: ${err.message}`, 1);
     throw err;
   }
+  const host = await hostFirewall(config, plan);
+  const effects = byOpening(host.state?.verdicts ?? []);
+  const egress = byEgress(host.state?.verdicts ?? []);
+  const effectOf = (o: (typeof plan.containers)[number]['openings'][number]): Effect => (host.state ? (effects.get(o) ?? UNKNOWN) : UNKNOWN);
+  // An opening packets cannot pass is as wrong as a missing rule: status exits 3 for both.
+  const allEffective = host.state !== undefined && host.state.verdicts.every((v) => v.state === 'effective');
+  const ok = drift.clean && allEffective;
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ containers: containersJson(plan.containers), inSync: drift.clean, drift }, null, 2)}\n`);
-    return drift.clean ? 0 : 3;
+    const containers = containersJson(plan.containers).map((c, i) => ({
+      ...c,
+      openings: c.openings.map((o, j) => ({ ...o, effect: effectOf(plan.containers[i]!.openings[j]!) })),
+      ...(egress.has(c.id) ? { egressEffect: egress.get(c.id) } : {}),
+    }));
+    const foreignChains = {
+      mode: config.foreignChains,
+      ...(host.error !== undefined ? { error: host.error } : {}),
+      ...(host.state ? { needed: host.state.needed, footprints: host.state.footprints, marksInPlace: host.state.marksInPlace } : {}),
+    };
+    process.stdout.write(`${JSON.stringify({ containers, inSync: drift.clean, allEffective, foreignChains, drift }, null, 2)}\n`);
+    return ok ? 0 : 3;
   }
   for (const c of plan.containers) {
     process.stdout.write(`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}\n`);
-    for (const o of c.openings) process.stdout.write(`  open  ${describeOpening(o)} from ${o.sources.map((s) => s || 'anywhere').join(', ')}\n`);
+    for (const o of c.openings) {
+      process.stdout.write(`  open  ${describeOpening(o)} from ${o.sources.map((s) => s || 'anywhere').join(', ')}: ${describeEffect(effectOf(o))}\n`);
+    }
+    const e = egress.get(c.id);
+    if (e && e.state !== 'effective') process.stdout.write(`  egress from ${e.from.join(', ')}: ${describeEffect(e)}\n`);
     for (const e of c.errors) process.stdout.write(`  ERROR ${e.label}=${JSON.stringify(e.value)}: ${e.reason}\n`);
     for (const w of c.warnings) process.stdout.write(`  warn  ${w}\n`);
     if (c.openings.length + c.errors.length + c.warnings.length === 0) process.stdout.write('  nothing opened\n');
   }
   // Not drift (dockgate never deletes what it did not write), but the admin should know.
   const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
+  process.stdout.write(otherFirewalls(config, host));
   if (drift.clean) {
     process.stdout.write(`firewall: in sync with the plan\n${foreign}`);
-    return 0;
+    return ok ? 0 : 3;
   }
   process.stdout.write('firewall: DRIFT\n');
   for (const c of drift.chains) {
@@ -54,4 +98,18 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   for (const s of drift.strays) process.stdout.write(`  ${s.table} ${s.builtin}: stray jump ${s.line}\n`);
   process.stdout.write(foreign);
   return 3;
+}
+
+/** What status says about other firewalls: the footprint kept, or the chains left alone. */
+function otherFirewalls(config: Config, host: { state?: FootprintState; error?: string }): string {
+  if (!host.state) return `other firewalls: not checked (${host.error ?? 'nft unreadable'}); openings are not known to be effective\n`;
+  const { needed, footprints, marksInPlace } = host.state;
+  if (needed.length === 0 && footprints.length === 0) return '';
+  if (config.foreignChains === 'leave') {
+    return `other firewalls: foreign_chains is leave; dockgate adds nothing to ${needed.join(', ') || 'them'}\n`;
+  }
+  const missing = needed.filter((n) => !footprints.includes(n));
+  const lines = [`other firewalls: dockgate's mark accept is in ${footprints.join(', ') || 'no chain'}${marksInPlace ? '' : ' (marks not in place)'}`];
+  if (missing.length > 0) lines.push(`  missing in ${missing.join(', ')}: the daemon puts it back within sync.drift_check_ms`);
+  return `${lines.join('\n')}\n`;
 }

@@ -2,7 +2,7 @@
 // keys refused. Each field carries its own "expected ..." wording so that every error names the
 // key and what it wants; load.ts adds the file name and the dotted key path.
 import { z } from 'zod';
-import { parseCidr } from '../net/cidr.js';
+import { parseAddress, parseCidr } from '../net/cidr.js';
 import type { Cidr, PolicyDefaults, PortRange } from '../model/types.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -16,6 +16,12 @@ export const MODES = ['proxy', 'dnat'] as const;
  */
 export type ExternalInterfaces = { kind: 'auto' } | { kind: 'list'; names: string[] };
 
+/**
+ * Where the Prometheus metrics are served (GET /metrics): nowhere (the default), a unix socket,
+ * or a loopback TCP address. Never a network address: firewall internals are not for the network.
+ */
+export type MetricsListen = { kind: 'off' } | { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
 export interface Config {
   labelPrefix: string;
   defaults: PolicyDefaults;
@@ -26,6 +32,11 @@ export interface Config {
   externalInterfaces: ExternalInterfaces;
   /** Host ports a dnat mapping label may claim without -p. */
   claimablePorts: PortRange;
+  /**
+   * Other firewalls' nft base chains that would drop dockgate's openings: `allow` keeps one
+   * dockgate mark accept at the top of each; `leave` touches none and reports what they block.
+   */
+  foreignChains: 'allow' | 'leave';
   sync: {
     debounceMs: number;
     driftCheckMs: number;
@@ -38,6 +49,8 @@ export interface Config {
     unknownGraceMs: number;
   };
   logLevel: LogLevel;
+  /** metrics.listen: whether and where the Prometheus metrics are served. */
+  metrics: MetricsListen;
 }
 
 /** A value as an admin would recognise it in an error message. */
@@ -152,15 +165,13 @@ const EXTERNAL_WHAT = '"auto" or a list of interface names';
 const externalInterfaces = z.preprocess(
   // Unset or left empty (`external_interfaces:`) means the default: auto. `[]` is a choice.
   (v) => v ?? 'auto',
-  z.union(
-    [
-      z.literal('auto').transform((): ExternalInterfaces => ({ kind: 'auto' })),
-      z
-        .array(withPattern(IFNAME_RE, 'an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -'))
-        .transform((list): ExternalInterfaces => ({ kind: 'list', names: [...new Set(list)] })),
-    ],
-    { error: expecting(EXTERNAL_WHAT) },
-  ),
+  z
+    .union([z.literal('auto'), z.array(withPattern(IFNAME_RE, 'an interface name of 1-15 characters from A-Z a-z 0-9 _ . : @ -'))], {
+      error: expecting(EXTERNAL_WHAT),
+    })
+    // Transformed after the union, not in its branches: a branch with a transform hides which
+    // list entry is wrong (zod then reports only the union).
+    .transform((v): ExternalInterfaces => (v === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...new Set(v)] })),
 );
 
 const defaultsSection = section('defaults', {
@@ -227,6 +238,53 @@ const portRange = z
     return { start, end };
   });
 
+const METRICS_LISTEN_WHAT = '"" (off), an absolute unix socket path such as /run/dockgate/metrics.sock, or 127.0.0.1:PORT or [::1]:PORT';
+// sun_path holds 108 bytes with the terminating NUL; a longer path cannot be bound at all.
+const UNIX_PATH_MAX = 107;
+
+/** metrics.listen as written; the reason of a refusal is the whole message after the key. */
+export function parseMetricsListen(text: string): { ok: true; value: MetricsListen } | { ok: false; reason: string } {
+  const got = `got ${describeValue(text)}`;
+  if (text === '') return { ok: true, value: { kind: 'off' } };
+  if (text.startsWith('/')) {
+    // Control characters would make the path unreadable in logs and ls; a trailing / is a directory.
+    if (/[\x00-\x1f\x7f]/.test(text) || text.endsWith('/')) return { ok: false, reason: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
+    if (Buffer.byteLength(text) > UNIX_PATH_MAX) return { ok: false, reason: `a unix socket path is at most ${UNIX_PATH_MAX} bytes, got ${Buffer.byteLength(text)}` };
+    return { ok: true, value: { kind: 'unix', path: text } };
+  }
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
+  if (!m) return { ok: false, reason: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
+  const [, v6, v4 = '', portText = ''] = m;
+  const port = Number(portText);
+  const addr = parseAddress(v6 ?? v4);
+  const host = addr.ok && (addr.value.text === '::1' || (addr.value.family === 4 && addr.value.text.startsWith('127.'))) ? addr.value.text : undefined;
+  if (host === undefined) {
+    const named = v6 === undefined && /^[A-Za-z]/.test(v4);
+    return {
+      ok: false,
+      reason: named
+        ? `expected 127.0.0.1:PORT or [::1]:PORT, not a host name, ${got}`
+        : // Anything else can be reached from other machines (0.0.0.0 and [::] from all of them).
+          `${describeValue(text)} is not a loopback address: dockgate serves metrics only on a unix socket, 127.0.0.1:PORT or [::1]:PORT (exposing firewall internals on the network is not its job; put a proxy with authentication in front if you must)`,
+    };
+  }
+  if (!/^[1-9][0-9]{0,4}$/.test(portText) || port > 65535) return { ok: false, reason: `expected a port from 1 to 65535 after the address, ${got}` };
+  return { ok: true, value: { kind: 'tcp', host, port } };
+}
+
+const metricsSection = section('metrics', {
+  listen: z.preprocess(
+    // Left empty (`listen:`) is off, like "".
+    (v) => v ?? '',
+    z.string({ error: expecting(METRICS_LISTEN_WHAT) }).transform((text, ctx): MetricsListen => {
+      const r = parseMetricsListen(text);
+      if (r.ok) return r.value;
+      ctx.addIssue({ code: 'custom', message: r.reason, input: text });
+      return z.NEVER;
+    }),
+  ),
+});
+
 /** The file as written (snake_case), with defaults filled in and CIDRs parsed. */
 export const configFileSchema = section('', {
   label_prefix: withPattern(
@@ -239,7 +297,9 @@ export const configFileSchema = section('', {
   ipv6_masquerade: z.enum(['ula', 'all', 'none'], { error: expecting('one of "ula", "all", "none"') }).default('ula'),
   external_interfaces: externalInterfaces,
   claimable_ports: portRange.prefault('1024-65535'),
+  foreign_chains: z.enum(['allow', 'leave'], { error: expecting('"allow" or "leave"') }).default('allow'),
   sync: orEmpty(syncSection),
+  metrics: orEmpty(metricsSection),
   log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
 });
 
@@ -261,6 +321,7 @@ export function toConfig(f: ConfigFile): Config {
     externalInterfaces:
       f.external_interfaces.kind === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...f.external_interfaces.names] },
     claimablePorts: { ...f.claimable_ports },
+    foreignChains: f.foreign_chains,
     sync: {
       debounceMs: f.sync.debounce_ms,
       driftCheckMs: f.sync.drift_check_ms,
@@ -271,5 +332,6 @@ export function toConfig(f: ConfigFile): Config {
       unknownGraceMs: f.sync.unknown_grace_ms,
     },
     logLevel: f.log_level,
+    metrics: { ...f.metrics.listen },
   };
 }

@@ -7,6 +7,8 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError } from '../dataplane/iptables.js';
+import { Footprint } from '../dataplane/footprint.js';
+import { Nft } from '../dataplane/nft.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
@@ -21,6 +23,7 @@ import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExt
 import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { ChangeLog } from './change-log.js';
+import type { DaemonMetrics } from '../metrics/metrics.js';
 
 /** What the daemon needs of Docker (docker/source.ts; tests pass a fake). */
 export type DockerApi = Pick<DockerSource, 'host' | 'apiTimeoutMs' | 'listAllNetworks' | 'listIds' | 'inspect' | 'subscribe'>;
@@ -40,6 +43,8 @@ export interface DaemonOptions {
   listeners?: () => Promise<Listener[]>;
   /** Milliseconds now; tests use a fake clock. */
   now?: () => number;
+  /** Prometheus metrics (metrics.listen); absent when they are off. */
+  metrics?: DaemonMetrics;
 }
 
 export class Daemon {
@@ -89,6 +94,7 @@ export class Daemon {
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
   readonly #probeIpv6: () => Promise<boolean>;
+  readonly #metrics: DaemonMetrics | undefined;
 
   #timer: NodeJS.Timeout | undefined;
   #cycle: Promise<void> | undefined;
@@ -105,6 +111,8 @@ export class Daemon {
   #events = 0;
   /** How long the last full read-and-compare took; paces the drift check. */
   #lastCheckMs = 0;
+  /** The footprint in other firewalls' chains, and what was last logged about it. */
+  #foreign: { footprint: Footprint; iptables: Iptables; has: Set<string>; said: string } | undefined;
 
   constructor(options: DaemonOptions) {
     this.#config = options.config;
@@ -121,6 +129,7 @@ export class Daemon {
     this.#readListeners = options.listeners ?? (() => readListeners());
     this.#now = options.now ?? (() => Date.now());
     this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6(this.#queue, ip6tablesOptions(options.config.iptables)));
+    this.#metrics = options.metrics;
     this.#changes = new ChangeLog(options.log);
     this.#sysctl = new Sysctl(options.sysctlRoot);
     this.#conntrack = new Conntrack(this.#queue);
@@ -235,6 +244,7 @@ export class Daemon {
 
   #onEvent(e: DockerEvent): void {
     this.#events++;
+    this.#metrics?.eventSeen(e);
     this.#log.debug({ event: 'docker-event', type: e.type, action: e.action, id: e.containerId?.slice(0, 12) }, 'docker event');
     if (e.type === 'network') {
       if (e.action === 'create' || e.action === 'destroy') this.#networksDirty = true;
@@ -298,11 +308,14 @@ export class Daemon {
         this.#planCache,
       );
     }
+    // Containers dirty again, still being inspected or unanswered: this plan lacks their newest facts.
+    this.#metrics?.planned({ containers: [...this.#dirty, ...this.#inspecting.keys(), ...this.#unknownSince.keys()], networks: this.#networksDirty || this.#resyncAll });
     const repair = this.#repairRequested;
     this.#repairRequested = false;
     try {
       const dataplane = (this.#dataplane ??= this.#makeDataplane(this.#config, await this.#hasIpv6()));
       const result = repair ? await dataplane.repair(plan) : await dataplane.sync(plan);
+      this.#metrics?.committed(plan, dataplane);
       // Paced on the read alone: a slow write or a busy queue must not delay the next check.
       if (repair && result.readMs !== undefined) this.#lastCheckMs = result.readMs;
       const firstWrite = this.#plan === undefined;
@@ -310,6 +323,7 @@ export class Daemon {
       this.#plan = plan;
       this.#plannedVersion = version;
       await this.#hostSettings(plan, previous);
+      await this.#foreignChains(plan);
       this.#retry.reset();
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
@@ -337,6 +351,7 @@ export class Daemon {
       }
     } catch (err) {
       const delay = this.#retry.take();
+      this.#metrics?.failed(err, this.#dataplane);
       if (err instanceof RestoreError) {
         this.#log.error(
           { event: 'restore-failed', exitCode: err.exitCode, stderr: err.stderr, failingLines: err.failingLines, retryInMs: delay },
@@ -511,6 +526,55 @@ export class Daemon {
     }
   }
 
+  /**
+   * Other firewalls' base chains (native nft tables, firewalld): with foreign_chains allow,
+   * dockgate's mark accept is kept at the top of each that would drop its openings, checked and
+   * put back on every sync (so within sync.drift_check_ms of a firewall reload); with leave,
+   * each chain that blocks an opening is logged. Runs on the same command queue (and so the same
+   * network namespace) as the iptables writes; never with a dataplane that is not real iptables.
+   * A failure is logged and retried at the next check: it must not undo the iptables sync.
+   */
+  async #foreignChains(plan: RuleSet): Promise<void> {
+    const dp = this.#dataplane;
+    const iptables = dp instanceof FamilyDataplanes ? dp.v4.iptables : dp instanceof Dataplane ? dp.iptables : undefined;
+    if (!(iptables instanceof Iptables)) return;
+    if (this.#foreign?.iptables !== iptables) {
+      this.#foreign = { footprint: new Footprint(iptables, new Nft(iptables.queue)), iptables, has: this.#foreign?.has ?? new Set(), said: '' };
+    }
+    const state = this.#foreign;
+    const mode = this.#config.foreignChains;
+    const say = (key: string, log: () => void): void => {
+      if (state.said !== key) log();
+      state.said = key;
+    };
+    try {
+      const r = await state.footprint.sync(plan, mode);
+      for (const chain of r.inserted) {
+        // Seen there before: someone (a firewalld reload, `nft -f`) took it away.
+        if (state.has.has(chain)) this.#log.warn({ event: 'drift-repaired', table: chain, problem: 'footprint missing' }, `put dockgate's mark accept back at the top of ${chain}`);
+        if (state.has.has(chain)) this.#metrics?.driftRepaired('footprint_missing');
+        else this.#log.info({ event: 'foreign-chain', chain, action: 'inserted' }, `${chain} would drop what dockgate opens: added one mark accept (comment "dockgate") at its top`);
+      }
+      for (const chain of r.removed) this.#log.info({ event: 'foreign-chain', chain, action: 'removed' }, `removed dockgate's mark accept from ${chain}`);
+      state.has = new Set(mode === 'allow' ? r.needed : []);
+      if (mode === 'leave' && r.needed.length > 0) {
+        say(`leave:${r.needed.join(',')}`, () =>
+          this.#log.warn(
+            { event: 'foreign-chain-blocks', chains: r.needed },
+            `foreign_chains is leave: ${r.needed.join(', ')} drop${r.needed.length === 1 ? 's' : ''} openings dockgate made; open them there, or set foreign_chains: allow (dockgate status names each)`,
+          ),
+        );
+      } else {
+        say('', () => undefined);
+      }
+    } catch (err) {
+      const message = (err as Error).message;
+      say(`error:${message}`, () =>
+        this.#log.error({ event: 'foreign-chains-failed', err: message }, `cannot check other firewalls' chains: ${message}; retrying at the next check`),
+      );
+    }
+  }
+
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
   async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {
     const wanted = interfaceSettings(plan, this.#networks, await this.#externalInterfaces());
@@ -564,7 +628,11 @@ export class Daemon {
   async #externalInterfaces(): Promise<string[]> {
     const spec = this.#config.externalInterfaces;
     const routes = this.#routes;
-    if (spec.kind !== 'list' && routes && routes.current === undefined) await Promise.race([routes.firstRead, sleep(3000)]);
+    if (spec.kind !== 'list' && routes && !routes.firstReadDone) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([routes.firstRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)))]);
+      clearTimeout(timer);
+    }
     return resolveExternalInterfaces(spec, routes?.current?.interfaces);
   }
 
@@ -661,6 +729,7 @@ export class Daemon {
   }
 
   #logDrift(drift: DriftReport, durationMs: number): void {
+    this.#metrics?.drift(drift);
     for (const c of drift.chains) {
       this.#log.warn(
         { event: 'drift-repaired', table: c.table, chain: c.chain, problem: c.problem, missing: c.missing, unexpected: c.unexpected, durationMs: Math.round(durationMs) },

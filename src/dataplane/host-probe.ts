@@ -2,14 +2,20 @@
 // dockerd's command line and daemon.json. Processes run through the CommandQueue, so a queue
 // bound to a network namespace probes that namespace (sysctls under /proc/sys/net are per
 // namespace and are read by a `cat` running inside it). Reads only; changes nothing.
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DAEMON_JSON, readDaemonSettings } from '../host/daemon-json.js';
-import type { Backend, DaemonJsonFacts, DockerdFlags, DoctorFacts, SaveFacts } from '../host/doctor-checks.js';
+import type { Backend, DaemonJsonFacts, DefaultRouteFacts, DockerdFlags, DoctorFacts, RouteInterface, SaveFacts } from '../host/doctor-checks.js';
 import { JsonSyntaxError } from '../host/json-text.js';
 import { parseSave } from '../plan/kernel-state.js';
+import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
+import type { RuleSet } from '../model/types.js';
+import { Footprint } from './footprint.js';
+import { Iptables } from './iptables.js';
+import { Nft, NftError } from './nft.js';
 import type { CommandQueue } from './command-queue.js';
+import { readDefaultRoutes } from './routes.js';
 
 /** The save tools of both backends as Debian names them. */
 export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
@@ -150,8 +156,34 @@ export interface ProbeOptions {
   dockerHost: string;
 }
 
-/** Everything but Docker's own answers (those come from src/host/docker-info.ts). */
-export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFacts, 'docker'>> {
+/**
+ * The default routes of the queue's namespace and, per interface they leave by, the sysctls that
+ * decide whether packets arriving there are forwarded.
+ */
+export async function probeDefaultRoutes(queue: CommandQueue, sysctlDir: string): Promise<DefaultRouteFacts> {
+  const v6All = await readSysctl(queue, sysctlDir, 'net/ipv6/conf/all/forwarding');
+  // No /proc/sys/net/ipv6 at all: the kernel runs without IPv6.
+  const ipv6 = v6All === undefined ? undefined : { allForwarding: v6All, forceForwardingKnown: (await readSysctl(queue, sysctlDir, 'net/ipv6/conf/all/force_forwarding')) !== undefined };
+  let routes;
+  try {
+    routes = await readDefaultRoutes(queue, ipv6 !== undefined);
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+  const interfaces: RouteInterface[] = [];
+  for (const name of routes.interfaces) {
+    const families = [...new Set(routes.routes.filter((r) => r.devs.includes(name)).map((r) => r.family))].sort();
+    const entry: RouteInterface = { name, families, ipv4Forwarding: await readSysctl(queue, sysctlDir, `net/ipv4/conf/${name}/forwarding`) };
+    if (families.includes(6) && ipv6?.forceForwardingKnown) {
+      entry.ipv6ForceForwarding = await readSysctl(queue, sysctlDir, `net/ipv6/conf/${name}/force_forwarding`);
+    }
+    interfaces.push(entry);
+  }
+  return ipv6 ? { ok: true, interfaces, ipv6 } : { ok: true, interfaces };
+}
+
+/** Everything but Docker's own answers (those come from src/host/docker-info.ts and src/cli/doctor.ts). */
+export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFacts, 'docker' | 'use'>> {
   const iptables = await probeSave(o.queue, o.config.iptables.saveCommand);
   const backends: DoctorFacts['backends'] = {};
   for (const b of ['nf_tables', 'legacy'] as const) backends[b] = await probeSave(o.queue, BACKEND_SAVE[b]);
@@ -162,7 +194,8 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
   const daemonJson = await readDaemonJsonFacts(join(o.root, daemonPath), shown);
   const allForwarding = await readSysctl(o.queue, o.sysctlDir, 'net/ipv4/conf/all/forwarding');
   const interfaces: DoctorFacts['sysctl']['interfaces'] = [];
-  for (const name of o.config.externalInterfaces) {
+  const listed = o.config.externalInterfaces.kind === 'list' ? o.config.externalInterfaces.names : [];
+  for (const name of listed) {
     interfaces.push({ name, forwarding: await readSysctl(o.queue, o.sysctlDir, `net/ipv4/conf/${name}/forwarding`) });
   }
   return {
@@ -172,5 +205,88 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
     dockerd,
     daemonJson,
     sysctl: { allForwarding, interfaces },
+    defaultRoutes: await probeDefaultRoutes(o.queue, o.sysctlDir),
   };
+}
+
+// ---- other firewalls on the same hooks (doctor's host-firewall, foreign-chains, firewalld) ----
+
+/** Inode of a network namespace, from an nsfs path or a /proc/PID/ns/net link text `net:[N]`. */
+async function netnsInode(path: string): Promise<number | undefined> {
+  try {
+    const link = await readlink(path).catch(() => undefined);
+    const m = link ? /^net:\[(\d+)\]$/.exec(link) : null;
+    if (m) return Number(m[1]);
+    return (await stat(path)).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * firewalld processes in the network namespace the queue probes (a firewalld in another namespace
+ * filters other packets). firewalld is a Python program: its comm is `firewalld`.
+ */
+async function firewalldProcesses(procDir: string, queue: CommandQueue): Promise<number[]> {
+  const ours = await netnsInode(queue.options.netns ?? join(procDir, 'self/ns/net'));
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir(procDir);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if ((await readFile(join(procDir, e, 'comm'), 'utf8')).trim() !== 'firewalld') continue;
+    } catch {
+      continue;
+    }
+    const theirs = await netnsInode(join(procDir, e, 'ns/net'));
+    if (ours === undefined || theirs === undefined || ours === theirs) out.push(Number(e));
+  }
+  return out;
+}
+
+export interface HostFirewallProbe {
+  queue: CommandQueue;
+  config: Config;
+  /** '/' on a real host (for /etc/ufw/ufw.conf). */
+  root: string;
+  procDir: string;
+  /** The plan of the containers running now; undefined (with why) when Docker could not be asked. */
+  plan: RuleSet | undefined;
+  planError?: string;
+}
+
+/** The whole nft ruleset, ufw's and firewalld's state, and every opening judged against them. */
+export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFirewallFacts> {
+  const nft = new Nft(o.queue);
+  let nftFacts: HostFirewallFacts['nft'];
+  try {
+    nftFacts = { ok: true, ruleset: await nft.listRuleset() };
+  } catch (err) {
+    nftFacts = { ok: false, error: (err as Error).message, missing: err instanceof NftError && err.exitCode === 127 };
+  }
+  let ufw: HostFirewallFacts['ufw'];
+  try {
+    const text = await readFile(join(o.root, 'etc/ufw/ufw.conf'), 'utf8');
+    ufw = { enabled: /^\s*ENABLED\s*=\s*"?yes"?\s*$/im.test(text) };
+  } catch {
+    ufw = undefined;
+  }
+  const firewalld: string[] = [];
+  if (nftFacts.ok && nftFacts.ruleset.tables.some((t) => t.family === 'inet' && t.name === 'firewalld')) firewalld.push('table inet firewalld');
+  const pids = await firewalldProcesses(o.procDir, o.queue);
+  if (pids.length > 0) firewalld.push(`process ${pids.join(', ')}`);
+  const facts: HostFirewallFacts = { mode: o.config.foreignChains, nft: nftFacts, ufw, firewalld };
+  if (!nftFacts.ok) return facts;
+  if (!o.plan) return { ...facts, notJudged: o.planError ?? 'Docker could not be asked for the running containers' };
+  try {
+    const state = await new Footprint(new Iptables(o.queue, o.config.iptables), nft).inspect(o.plan, o.config.foreignChains);
+    return { ...facts, footprint: { needed: state.needed, footprints: state.footprints, marksInPlace: state.marksInPlace, verdicts: state.verdicts } };
+  } catch (err) {
+    return { ...facts, notJudged: (err as Error).message };
+  }
 }

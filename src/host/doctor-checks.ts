@@ -1,7 +1,9 @@
 // `dockgate doctor`'s judgement: pure functions from collected facts to one ok/warn/fail line per
 // check. Collecting the facts (processes, /proc, Docker) happens elsewhere, so every verdict here
 // can be tested from a table of hand-made facts.
-import type { Mode } from '../model/types.js';
+import { type HostFirewallFacts, checkHostFirewall } from './host-firewall-checks.js';
+import type { ExternalInterfaces } from '../config/schema.js';
+import type { Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
 import { CHAIN_PREFIX, JUMPS, jumpLine } from '../plan/chains.js';
 import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
 import { DOCKER_CHAINS, dockerChainsIn } from './docker-chains.js';
@@ -49,8 +51,38 @@ export type DaemonJsonFacts =
   | { path: string; state: 'invalid'; error: string }
   | { path: string; state: 'ok'; settings: Record<string, JsonValue> };
 
+/** One interface that carries a default route, with the sysctls that decide whether it forwards. */
+export interface RouteInterface {
+  name: string;
+  /** The families whose default route leaves by it. */
+  families: Family[];
+  /** net.ipv4.conf.NAME.forwarding; undefined when unreadable. */
+  ipv4Forwarding: string | undefined;
+  /** net.ipv6.conf.NAME.force_forwarding (Linux 6.17+); undefined when absent. */
+  ipv6ForceForwarding?: string | undefined;
+}
+
+export type DefaultRouteFacts =
+  | {
+      ok: true;
+      interfaces: RouteInterface[];
+      /** Undefined: the host has no IPv6. */
+      ipv6?: { allForwarding: string | undefined; forceForwardingKnown: boolean };
+    }
+  | { ok: false; error: string };
+
+/** What needs the uplink to forward: replies to egress, dnat clients. From the plan of the containers running now. */
+export interface ForwardingUse {
+  /** Containers whose egress is on. */
+  egress: string[];
+  /** dnat openings, as `container host:port/proto`. */
+  dnat: string[];
+  /** Whether a managed network has IPv6 subnets (then IPv6 forwarding counts too). */
+  ipv6: boolean;
+}
+
 export interface DoctorFacts {
-  config: { defaultMode: Mode; externalInterfaces: string[] };
+  config: { defaultMode: Mode; externalInterfaces: ExternalInterfaces };
   /** The configured save command: the backend dockgate writes to. */
   iptables: SaveFacts;
   /** iptables-nft-save and iptables-legacy-save, when installed (both exist on Debian). */
@@ -62,8 +94,25 @@ export interface DoctorFacts {
   sysctl: {
     /** net.ipv4.conf.all.forwarding: '0', '1', or undefined when unreadable. */
     allForwarding: string | undefined;
-    /** undefined forwarding: the interface does not exist. */
+    /** The listed external_interfaces (none in auto mode). undefined forwarding: the interface does not exist. */
     interfaces: Array<{ name: string; forwarding: string | undefined }>;
+  };
+  /** The host's default routes and whether their interfaces forward. */
+  defaultRoutes: DefaultRouteFacts;
+  /** Whether egress or dnat is in use; undefined when Docker could not be asked. */
+  use?: ForwardingUse;
+  /** Other firewalls on the same hooks (nft tables, firewalld, ufw) and the openings' verdicts. */
+  hostFirewall?: HostFirewallFacts;
+}
+
+/** What of the plan needs forwarding on the uplink. Pure. */
+export function forwardingUse(plan: RuleSet, networks: readonly NetworkFacts[]): ForwardingUse {
+  return {
+    egress: plan.containers.filter((c) => c.egress).map((c) => c.name),
+    dnat: plan.containers.flatMap((c) =>
+      c.openings.filter((o) => o.mode === 'dnat').map((o) => `${c.name} ${o.hostIp.includes(':') ? `[${o.hostIp}]` : o.hostIp || '*'}:${o.hostPort}/${o.protocol}`),
+    ),
+    ipv6: networks.some((n) => !n.internal && n.subnets6.length > 0),
   };
 }
 
@@ -231,6 +280,14 @@ export function checkForwarding(f: DoctorFacts): CheckResult {
 }
 
 export function checkInterfaces(f: DoctorFacts): CheckResult[] {
+  if (f.config.externalInterfaces.kind === 'auto') {
+    const r = f.defaultRoutes;
+    if (!r.ok) return [warn('external-interfaces', `auto, but the default routes cannot be read: ${r.error}`)];
+    if (r.interfaces.length === 0) {
+      return [warn('external-interfaces', 'auto, but the host has no default route: only the Docker bridges forward until one appears')];
+    }
+    return [ok('external-interfaces', `auto: ${r.interfaces.map((i) => i.name).join(', ')} (the interfaces of the default routes, followed as they change)`)];
+  }
   const list = f.sysctl.interfaces;
   if (list.length === 0) {
     if (f.sysctl.allForwarding?.trim() === '1') return [ok('external-interfaces', 'none configured (all.forwarding=1 forwards everywhere)')];
@@ -247,6 +304,51 @@ export function checkInterfaces(f: DoctorFacts): CheckResult[] {
     if (forwarding.trim() === '1') return ok(check, `net.ipv4.conf.${name}.forwarding=1`);
     return warn(check, `net.ipv4.conf.${name}.forwarding=0: dockgate turns it on when it runs; if it is running, something turned it off`);
   });
+}
+
+/**
+ * Linux forwards a packet only if the interface it arrives on forwards (IPv4:
+ * net.ipv4.conf.IFACE.forwarding; IPv6: all.forwarding, or force_forwarding on Linux 6.17+).
+ * Replies to containers' outbound connections and dnat clients arrive on the uplinks, the
+ * interfaces of the default routes: where one of them does not forward, egress and dnat break.
+ */
+export function checkDefaultRouteForwarding(f: DoctorFacts): CheckResult {
+  const name = 'default-route-forwarding';
+  const r = f.defaultRoutes;
+  if (!r.ok) return warn(name, `not checked: cannot read the default routes: ${r.error}`);
+  if (r.interfaces.length === 0) return ok(name, 'no default route: no uplink to forward from');
+  const countV6 = f.use === undefined || f.use.ipv6;
+  const problems: string[] = [];
+  for (const i of r.interfaces) {
+    if (i.families.includes(4) && i.ipv4Forwarding?.trim() !== '1') {
+      problems.push(`net.ipv4.conf.${i.name}.forwarding=${i.ipv4Forwarding?.trim() ?? '(unreadable)'}`);
+    }
+    if (i.families.includes(6) && countV6 && r.ipv6 && r.ipv6.allForwarding?.trim() !== '1') {
+      if (!r.ipv6.forceForwardingKnown) {
+        problems.push(`net.ipv6.conf.all.forwarding=${r.ipv6.allForwarding?.trim() ?? '(unreadable)'} (IPv6 default route via ${i.name}; before Linux 6.17 IPv6 cannot be forwarded per interface)`);
+      } else if (i.ipv6ForceForwarding?.trim() !== '1') {
+        problems.push(`net.ipv6.conf.${i.name}.force_forwarding=${i.ipv6ForceForwarding?.trim() ?? '(unreadable)'}`);
+      }
+    }
+  }
+  const uplinks = r.interfaces.map((i) => `${i.name} (IPv${i.families.join('/IPv')})`).join(', ');
+  if (problems.length === 0) return ok(name, `${uplinks} forward${r.interfaces.length === 1 ? 's' : ''}`);
+  const fix = f.config.externalInterfaces.kind === 'auto'
+    ? 'dockgate turns it on while it runs with external_interfaces: auto; if it is running, something turned it off'
+    : 'add the interface to external_interfaces (or use external_interfaces: auto) and dockgate turns it on';
+  const use = f.use;
+  if (use === undefined) return warn(name, `${problems.join(', ')}; whether egress or dnat is in use is unknown (Docker not reachable): if so, ${fix}`);
+  if (use.egress.length === 0 && use.dnat.length === 0) {
+    return ok(name, `no running container uses egress or dnat; ${problems.join(', ')} would drop their replies and clients`);
+  }
+  const inUse = [
+    ...(use.egress.length > 0 ? [`egress (${plural(use.egress.length, 'container')}, e.g. ${use.egress[0]})`] : []),
+    ...(use.dnat.length > 0 ? [`dnat (${plural(use.dnat.length, 'opening')}, e.g. ${use.dnat[0]})`] : []),
+  ];
+  return fail(
+    name,
+    `${inUse.join(' and ')} in use, but ${problems.join(', ')}: replies to containers' connections and dnat clients arriving there are dropped; ${fix}`,
+  );
 }
 
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
@@ -304,8 +406,10 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     checkDockerChains(f),
     checkForwarding(f),
     ...checkInterfaces(f),
+    checkDefaultRouteForwarding(f),
     checkForwardPolicy(f),
     checkJumps(f),
+    ...checkHostFirewall(f),
   ];
 }
 

@@ -125,11 +125,23 @@ function systemdWord(word: string): string {
   return `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$').replace(/%/g, '%%')}"`;
 }
 
-/** The unit template with ExecStart pointing at `argv` (node, this package's CLI script, args). */
+/**
+ * The unit template with ExecStart pointing at `argv` (node, this package's CLI script, args),
+ * and every ExecReload= that runs the template's dockgate (the check-config before the HUP)
+ * pointing at the same program: a reload must check the config with the code that will load it.
+ */
 export function renderUnit(template: string, argv: readonly string[]): string {
+  const start = /^ExecStart=(.*)$/m.exec(template);
+  if (!start) throw new Error('unit template has no ExecStart= line');
   const line = `ExecStart=${argv.map(systemdWord).join(' ')}`;
-  if (!/^ExecStart=.*$/m.test(template)) throw new Error('unit template has no ExecStart= line');
-  return template.replace(/^ExecStart=.*$/m, () => line);
+  const templateProgram = start[1]!.trim().split(/\s+/)[0]!;
+  // What runs the subcommand here: everything before `run` (node, its flags, the script).
+  const runAt = argv.indexOf('run');
+  const program = (runAt > 0 ? argv.slice(0, runAt) : argv.slice(0, 1)).map(systemdWord).join(' ');
+  const escaped = templateProgram.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return template
+    .replace(/^ExecStart=.*$/m, () => line)
+    .replace(new RegExp(`^ExecReload=${escaped}(?= )`, 'gm'), () => `ExecReload=${program}`);
 }
 
 /**

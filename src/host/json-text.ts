@@ -1,7 +1,9 @@
-// A strict JSON reader that remembers where each top-level member sits in the text, and edits
+// Where each top-level member of daemon.json sits in the text (parsed by jsonc-parser), and edits
 // that change one member while leaving every other byte alone. daemon.json belongs to the admin:
 // re-serialising it would throw away their layout, and JSON.parse on Node 20 does not say where a
-// syntax error is.
+// syntax error is. The project's own part: strictness as Docker reads the file (no BOM, no
+// comments, no trailing commas, no duplicate keys) and byte-exact undo for uninstall.
+import { type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
 
 export class JsonSyntaxError extends Error {
   override readonly name = 'JsonSyntaxError';
@@ -51,161 +53,119 @@ function position(text: string, offset: number): { line: number; column: number 
   return { line, column: offset - lineStart + 1 };
 }
 
-class Reader {
-  i = 0;
-  constructor(readonly text: string) {}
+function fail(text: string, at: number, reason: string): never {
+  const { line, column } = position(text, at);
+  throw new JsonSyntaxError(line, column, at, reason);
+}
 
-  fail(reason: string, at = this.i): never {
-    const { line, column } = position(this.text, at);
-    throw new JsonSyntaxError(line, column, at, reason);
-  }
+/** jsonc-parser's error codes, in the words an admin reads. */
+const REASONS: Partial<Record<string, string>> = {
+  InvalidSymbol: 'unexpected character',
+  InvalidNumberFormat: 'bad number',
+  PropertyNameExpected: 'expected a key in double quotes',
+  ValueExpected: 'expected a value',
+  ColonExpected: 'expected ":" after the key',
+  CommaExpected: 'expected "," between members',
+  CloseBraceExpected: 'expected "," or "}"',
+  CloseBracketExpected: 'expected "," or "]"',
+  EndOfFileExpected: 'unexpected text after the closing "}"',
+  InvalidCommentToken: 'comments are not allowed (Docker refuses them too)',
+  UnexpectedEndOfComment: 'unterminated comment',
+  UnexpectedEndOfString: 'unterminated string',
+  UnexpectedEndOfNumber: 'bad number',
+  InvalidUnicode: 'bad \\u escape',
+  InvalidEscapeCharacter: 'bad escape in a string',
+  InvalidCharacter: 'control character inside a string (write it as an escape)',
+};
 
-  describeHere(): string {
-    if (this.i >= this.text.length) return 'the end of the file';
-    return JSON.stringify(this.text[this.i]);
-  }
+const found = (text: string, at: number): string => (at >= text.length ? 'the end of the file' : JSON.stringify(text[at]));
 
-  ws(): void {
-    while (this.i < this.text.length) {
-      const c = this.text[this.i];
-      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') this.i++;
-      else break;
+/** jsonc-parser's error, said the way an admin fixing the file by hand needs it. */
+function explain(text: string, code: string, at: number, root: Node | undefined): never {
+  if (code === 'UnexpectedEndOfString' || code === 'InvalidCharacter') {
+    // A raw control character: point at it, not at the string.
+    for (let i = text[at] === '"' ? at + 1 : at; i < text.length && text[i] !== '"'; i++) {
+      if (text.charCodeAt(i) < 0x20) fail(text, i, 'control character inside a string (write it as an escape)');
     }
   }
+  const before = text.slice(0, at).replace(/\s+$/, '');
+  const prev = before[before.length - 1];
+  const lastKey = /"((?:[^"\\]|\\.)*)"\s*:[^:]*$/.exec(before)?.[1];
+  const after = lastKey === undefined ? '' : ` after the value of ${JSON.stringify(lastKey)}`;
+  if (root && at > root.offset + root.length - 1 && code !== 'CommaExpected' && code !== 'CloseBraceExpected') {
+    fail(text, at, `unexpected ${found(text, at)} after the closing "}"`);
+  }
+  switch (code) {
+    case 'PropertyNameExpected':
+      if (text[at] === '}' && prev === ',') fail(text, at, 'trailing comma before "}"');
+      fail(text, at, `expected a key in double quotes, found ${found(text, at)}`);
+      break;
+    case 'CommaExpected':
+    case 'CloseBraceExpected':
+      fail(text, at, `expected "," or "}"${after}, found ${found(text, at)}`);
+      break;
+    case 'ValueExpected':
+      if (text[at] === ']' && prev === ',') fail(text, at, 'trailing comma before "]"');
+      fail(text, at, `expected a value, found ${found(text, at)}`);
+      break;
+    case 'InvalidSymbol':
+      if (prev === '{' || prev === ',') fail(text, at, `expected a key in double quotes, found ${found(text, at)}`);
+      fail(text, at, `expected a value, found ${found(text, at)}`);
+      break;
+  }
+  fail(text, at, REASONS[code] ?? code);
+}
 
-  value(): JsonValue {
-    this.ws();
-    const c = this.text[this.i];
-    if (c === '{') return this.object();
-    if (c === '[') return this.array();
-    if (c === '"') return this.string();
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.number();
-    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
-      if (this.text.startsWith(word, this.i)) {
-        this.i += word.length;
-        return v;
+/** A node's value; keys are defined, not assigned, so that "__proto__" stays a plain key. */
+function valueOf(node: Node): JsonValue {
+  switch (node.type) {
+    case 'object': {
+      const out: { [key: string]: JsonValue } = {};
+      for (const p of node.children ?? []) {
+        const [k, v] = p.children ?? [];
+        if (k && v) Object.defineProperty(out, k.value as string, { value: valueOf(v), enumerable: true, writable: true, configurable: true });
       }
-    }
-    if (c === "'") this.fail('strings must use double quotes');
-    return this.fail(`expected a value, found ${this.describeHere()}`);
-  }
-
-  object(members?: MemberSpan[]): { [key: string]: JsonValue } {
-    const out: { [key: string]: JsonValue } = {};
-    this.i++; // {
-    let leadStart = this.i;
-    this.ws();
-    if (this.text[this.i] === '}') {
-      this.i++;
       return out;
     }
-    for (;;) {
-      this.ws();
-      if (this.text[this.i] !== '"') {
-        this.fail(this.text[this.i] === '}' ? 'trailing comma before "}"' : `expected a key in double quotes, found ${this.describeHere()}`);
-      }
-      const keyStart = this.i;
-      const key = this.string();
-      const keyEnd = this.i;
-      this.ws();
-      if (this.text[this.i] !== ':') this.fail(`expected ":" after key ${JSON.stringify(key)}, found ${this.describeHere()}`);
-      this.i++;
-      this.ws();
-      const valueStart = this.i;
-      const v = this.value();
-      const valueEnd = this.i;
-      // defineProperty: a key named "__proto__" must stay a plain key
-      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-      members?.push({ key, leadStart, keyStart, keyEnd, valueStart, valueEnd, value: v });
-      this.ws();
-      const c = this.text[this.i];
-      if (c === ',') {
-        this.i++;
-        leadStart = this.i;
-        continue;
-      }
-      if (c === '}') {
-        this.i++;
-        return out;
-      }
-      this.fail(`expected "," or "}" after the value of ${JSON.stringify(key)}, found ${this.describeHere()}`);
-    }
-  }
-
-  array(): JsonValue[] {
-    const out: JsonValue[] = [];
-    this.i++; // [
-    this.ws();
-    if (this.text[this.i] === ']') {
-      this.i++;
-      return out;
-    }
-    for (;;) {
-      this.ws();
-      if (this.text[this.i] === ']') this.fail('trailing comma before "]"');
-      out.push(this.value());
-      this.ws();
-      const c = this.text[this.i];
-      if (c === ',') {
-        this.i++;
-        continue;
-      }
-      if (c === ']') {
-        this.i++;
-        return out;
-      }
-      this.fail(`expected "," or "]" in a list, found ${this.describeHere()}`);
-    }
-  }
-
-  string(): string {
-    const start = this.i;
-    this.i++; // "
-    for (;;) {
-      if (this.i >= this.text.length) this.fail('unterminated string', start);
-      const c = this.text.charCodeAt(this.i);
-      if (c === 0x22) {
-        this.i++;
-        break;
-      }
-      if (c < 0x20) this.fail('control character inside a string (write it as an escape)');
-      if (c === 0x5c) {
-        const e = this.text[this.i + 1];
-        if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(this.text.slice(this.i + 2, this.i + 6))) this.fail('bad \\u escape');
-          this.i += 6;
-          continue;
-        }
-        if (e === undefined || !'"\\/bfnrt'.includes(e)) this.fail('bad escape in a string');
-        this.i += 2;
-        continue;
-      }
-      this.i++;
-    }
-    return JSON.parse(this.text.slice(start, this.i)) as string;
-  }
-
-  number(): number {
-    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.text.slice(this.i, this.i + 400));
-    if (!m) this.fail('bad number');
-    this.i += m[0].length;
-    return Number(m[0]);
+    case 'array':
+      return (node.children ?? []).map(valueOf);
+    default:
+      return node.value as JsonValue;
   }
 }
 
-/** Parses text that must hold one JSON object; throws JsonSyntaxError with line and column. */
+/**
+ * Parses text that must hold one JSON object; throws JsonSyntaxError with line and column.
+ * Strict JSON as Docker reads it: no comments, no trailing commas, no byte order mark.
+ */
 export function parseObjectText(text: string): ObjectText {
-  const r = new Reader(text);
-  r.ws();
-  if (text.charCodeAt(0) === 0xfeff) r.fail('byte order mark at the start (Docker refuses it too)');
-  if (r.text[r.i] !== '{') r.fail(r.i >= text.length ? 'the file is empty (an empty settings file is "{}")' : `expected "{" (the file must hold one JSON object), found ${r.describeHere()}`);
-  const open = r.i;
+  if (text.charCodeAt(0) === 0xfeff) fail(text, 0, 'byte order mark at the start (Docker refuses it too)');
+  const start = text.search(/\S/);
+  if (start < 0) fail(text, text.length, 'the file is empty (an empty settings file is "{}")');
+  if (text[start] !== '{') fail(text, start, `expected "{" (the file must hold one JSON object), found ${JSON.stringify(text[start])}`);
+  const errors: ParseError[] = [];
+  const root = parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (first || !root) explain(text, first ? printParseErrorCode(first.error) : 'ValueExpected', first?.offset ?? start, root);
   const members: MemberSpan[] = [];
-  r.object(members);
-  const close = r.i - 1;
-  r.ws();
-  if (r.i < text.length) r.fail(`unexpected ${r.describeHere()} after the closing "}"`);
-  return { text, members, open, close };
+  let leadStart = root.offset + 1;
+  for (const property of root.children ?? []) {
+    const [keyNode, valueNode] = property.children ?? [];
+    if (!keyNode || !valueNode) continue;
+    const valueEnd = valueNode.offset + valueNode.length;
+    members.push({
+      key: keyNode.value as string,
+      leadStart,
+      keyStart: keyNode.offset,
+      keyEnd: keyNode.offset + keyNode.length,
+      valueStart: valueNode.offset,
+      valueEnd,
+      value: valueOf(valueNode),
+    });
+    // The next member's leading whitespace starts just after the comma that follows this value.
+    leadStart = text.indexOf(',', valueEnd) + 1;
+  }
+  return { text, members, open: root.offset, close: root.offset + root.length - 1 };
 }
 
 /** The member named `key`; a key given twice is an error (Docker would silently take the last). */

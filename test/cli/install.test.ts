@@ -96,6 +96,28 @@ describe('dockgate install / uninstall into a temp root', () => {
     ]);
   });
 
+  it('the installed unit checks the config with the same node and script before the HUP, and that command runs', async () => {
+    const r = await cli(['install', '--root', root]);
+    expect(r.exitCode).toBe(0);
+    const unit = (await read('etc/systemd/system/dockgate.service')).split('\n');
+    const reload = unit.filter((l) => l.startsWith('ExecReload='));
+    // systemd runs these in order and stops at the first failure: the check must come first.
+    expect(reload).toEqual([
+      `ExecReload=${process.execPath} --max-semi-space-size=1 ${CLI} check-config --log-json --config /etc/dockgate/config.yaml`,
+      'ExecReload=/bin/kill -HUP $MAINPID',
+    ]);
+    // The line as systemd would run it, pointed at the config install wrote.
+    const [node, ...args] = reload[0]!.slice('ExecReload='.length).split(' ');
+    const config = join(root, 'etc/dockgate/config.yaml');
+    const check = await execa(node!, args.map((a) => (a === '/etc/dockgate/config.yaml' ? config : a)), { reject: false, input: '' });
+    expect(check.exitCode).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ event: 'config-checked', file: config });
+    await writeFile(config, 'defaults:\n  mode: tunnel\n');
+    const bad = await execa(node!, args.map((a) => (a === '/etc/dockgate/config.yaml' ? config : a)), { reject: false, input: '' });
+    expect(bad.exitCode).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ event: 'reload-rejected', key: 'defaults.mode' });
+  });
+
   it('refuses a malformed daemon.json, naming file and position, and writes nothing at all', async () => {
     await put(DAEMON, '{\n  "log-driver": "journald",\n  "iptables": true,\n}\n');
     const before = await tree(root);

@@ -50,6 +50,7 @@ const DEFAULTS: Config = {
   ipv6Masquerade: 'ula',
   externalInterfaces: { kind: 'auto' },
   claimablePorts: { start: 1024, end: 65535 },
+  foreignChains: 'allow',
   sync: {
     debounceMs: 20,
     driftCheckMs: 1000,
@@ -84,12 +85,12 @@ describe('defaults', () => {
     const lines = readFileSync(REPO_CONFIG, 'utf8').split('\n');
     const keyLines = lines
       .map((l, i) => ({ l, i }))
-      .filter(({ l }) => /^\s*[a-z_]+:/.test(l));
-    expect(keyLines.length).toBe(25); // 9 top-level keys, 16 keys inside the 4 sections
+      .filter(({ l }) => /^\s*[a-z0-9_]+:/.test(l));
+    expect(keyLines.length).toBe(26); // 10 top-level keys, 16 keys inside the 4 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
-      while (j >= 0 && /^\s*[a-z_]+:/.test(lines[j] ?? '')) j--;
+      while (j >= 0 && /^\s*[a-z0-9_]+:/.test(lines[j] ?? '')) j--;
       expect(lines[j]?.trim().startsWith('#'), `no comment above "${l.trim()}"`).toBe(true);
     }
   });
@@ -163,6 +164,7 @@ sync:
   docker_timeout_ms: 2500
   unknown_grace_ms: 5000
 claimable_ports: 2000-2999
+foreign_chains: leave
 log_level: trace
 `;
     const expected: Config = {
@@ -188,6 +190,7 @@ log_level: trace
       ipv6Masquerade: 'all',
       externalInterfaces: { kind: 'list', names: ['eth0', 'wg0', 'enp3s0.100'] },
       claimablePorts: { start: 2000, end: 2999 },
+      foreignChains: 'leave',
       sync: {
         debounceMs: 0,
         driftCheckMs: 100,
@@ -271,6 +274,8 @@ describe('bad values name their key', () => {
     // bad enum
     ['bad mode', 'defaults:\n  mode: nat\n', 'defaults.mode', 'expected "proxy" or "dnat", got "nat"'],
     ['mode in capitals', 'defaults:\n  mode: DNAT\n', 'defaults.mode', 'expected "proxy" or "dnat", got "DNAT"'],
+    ['foreign_chains misspelt', 'foreign_chains: ignore\n', 'foreign_chains', 'expected "allow" or "leave", got "ignore"'],
+    ['foreign_chains as a boolean', 'foreign_chains: false\n', 'foreign_chains', 'expected "allow" or "leave", got false'],
     ['bad log level', 'log_level: verbose\n', 'log_level', 'expected one of "fatal", "error", "warn", "info", "debug", "trace", got "verbose"'],
     // bad CIDR: parseCidr's reason passes through
     ['CIDR with host bits', 'defaults:\n  from: ["0.0.0.0/0", 10.0.0.5/8]\n', 'defaults.from[1]', '"10.0.0.5/8" has host bits set; did you mean 10.0.0.0/8?'],
@@ -291,12 +296,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, sync, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, sync, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, sync, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);

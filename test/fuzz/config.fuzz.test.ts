@@ -46,7 +46,7 @@ function checkComplete(c: Config): void {
   const fail = (what: string) => () => `incomplete or out-of-domain config (${what}): ${JSON.stringify(c)}`;
   check(
     JSON.stringify(Object.keys(c).sort()) ===
-      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'iptables', 'labelPrefix', 'logLevel', 'sync']),
+      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'foreignChains', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'sync']),
     fail('keys'),
   );
   check(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(c.labelPrefix), fail('labelPrefix'));
@@ -61,13 +61,19 @@ function checkComplete(c: Config): void {
   check(typeof c.iptables.restoreCommand === 'string' && c.iptables.restoreCommand !== '', fail('restoreCommand'));
   check(typeof c.iptables.saveCommand === 'string' && c.iptables.saveCommand !== '', fail('saveCommand'));
   check(Number.isInteger(c.iptables.waitSeconds) && c.iptables.waitSeconds >= 1 && c.iptables.waitSeconds <= 600, fail('waitSeconds'));
-  check(Array.isArray(c.externalInterfaces) && c.externalInterfaces.every((i) => /^[A-Za-z0-9_.:@-]{1,15}$/.test(i)), fail('interfaces'));
+  const ext = c.externalInterfaces;
+  check(
+    (ext.kind === 'auto' && Object.keys(ext).length === 1) ||
+      (ext.kind === 'list' && Array.isArray(ext.names) && ext.names.every((i) => /^[A-Za-z0-9_.:@-]{1,15}$/.test(i)) && new Set(ext.names).size === ext.names.length),
+    fail('interfaces'),
+  );
   const p = c.claimablePorts;
   check(Number.isInteger(p.start) && Number.isInteger(p.end) && p.start >= 1 && p.start <= p.end && p.end <= 65535, fail('claimablePorts'));
   const s = c.sync;
   for (const [k, v] of Object.entries(s)) check(Number.isInteger(v) && v >= 0, fail(`sync.${k}`));
   check(s.retryMinMs <= s.retryMaxMs, fail('retry'));
   check((LOG_LEVELS as readonly string[]).includes(c.logLevel), fail('logLevel'));
+  check(c.foreignChains === 'allow' || c.foreignChains === 'leave', fail('foreignChains'));
 }
 
 function checkConfigError(e: ConfigError): void {
@@ -114,12 +120,13 @@ const validDoc: fc.Arbitrary<Doc> = fc.record(
     ),
     docker: fc.record({ host: dockerHost }, { requiredKeys: [] }),
     iptables: fc.record({ restore_command: command, save_command: command, wait_seconds: fc.integer({ min: 1, max: 600 }) }, { requiredKeys: [] }),
-    external_interfaces: fc.array(interfaceName, { maxLength: 4 }),
+    external_interfaces: fc.oneof(fc.constant('auto'), fc.array(interfaceName, { maxLength: 4 })),
     claimable_ports: fc
       .tuple(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 1, max: 65535 }))
       .map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
     sync: syncSection,
     log_level: fc.constantFrom(...LOG_LEVELS),
+    foreign_chains: fc.constantFrom('allow', 'leave'),
   },
   { requiredKeys: [] },
 );
@@ -132,12 +139,14 @@ function expectedConfig(doc: Doc): Config {
     defaults?: { mode?: 'proxy' | 'dnat'; from?: string[]; egress?: boolean };
     docker?: { host?: string };
     iptables?: { restore_command?: string; save_command?: string; wait_seconds?: number };
-    external_interfaces?: string[];
+    external_interfaces?: 'auto' | string[];
     claimable_ports?: string;
     sync?: Record<string, number>;
     log_level?: Config['logLevel'];
+    foreign_chains?: Config['foreignChains'];
   };
   if (d.label_prefix !== undefined) c.labelPrefix = d.label_prefix;
+  if (d.foreign_chains !== undefined) c.foreignChains = d.foreign_chains;
   if (d.defaults?.mode !== undefined) c.defaults.mode = d.defaults.mode;
   if (d.defaults?.egress !== undefined) c.defaults.egress = d.defaults.egress;
   if (d.defaults?.from !== undefined) {
@@ -154,7 +163,9 @@ function expectedConfig(doc: Doc): Config {
   if (d.iptables?.restore_command !== undefined) c.iptables.restoreCommand = d.iptables.restore_command;
   if (d.iptables?.save_command !== undefined) c.iptables.saveCommand = d.iptables.save_command;
   if (d.iptables?.wait_seconds !== undefined) c.iptables.waitSeconds = d.iptables.wait_seconds;
-  if (d.external_interfaces !== undefined) c.externalInterfaces = [...new Set(d.external_interfaces)];
+  if (d.external_interfaces !== undefined) {
+    c.externalInterfaces = d.external_interfaces === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...new Set(d.external_interfaces)] };
+  }
   if (d.claimable_ports !== undefined) {
     const [start = 0, end = 0] = d.claimable_ports.split('-').map(Number);
     c.claimablePorts = { start, end };
@@ -202,7 +213,7 @@ function render(doc: Doc, s: Style): string {
 // ---------------------------------------------------------------------------------------------
 // Broken configs: one wrong value or unknown key at a known path
 
-type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section';
+type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign';
 const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> = [
   { path: ['label_prefix'], kind: 'prefix' },
   { path: ['defaults'], kind: 'section' },
@@ -225,6 +236,7 @@ const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> =
   { path: ['sync', 'docker_timeout_ms'], kind: 'int', min: 100, max: 600_000 },
   { path: ['sync', 'unknown_grace_ms'], kind: 'int', min: 1000, max: 3_600_000 },
   { path: ['log_level'], kind: 'level' },
+  { path: ['foreign_chains'], kind: 'foreign' },
 ];
 
 const notAString = fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant(['a']), fc.constant({ a: 1 }));
@@ -248,12 +260,14 @@ function wrongValue(p: (typeof PATHS)[number]): fc.Arbitrary<unknown> {
       return fc.oneof(notAString, fc.constantFrom('', 'PROXY', 'nat', 'proxy,dnat', 'Dnat'));
     case 'level':
       return fc.oneof(notAString, fc.constantFrom('', 'verbose', 'INFO', 'warning', '5'));
+    case 'foreign':
+      return fc.oneof(notAString, fc.constantFrom('', 'Allow', 'accept', 'ignore', 'allow,leave', 'true'));
     case 'bool':
       return fc.constantFrom(null, 'true', 'yes', 'on', 1, 0, [], {}, 'false');
     case 'from':
       return fc.constantFrom(null, 5, {}, [], 'str', '10.0.0.0/8', [1], [''], ['10.0.0.5/8'], ['::ffff:1.2.3.4'], [['10.0.0.0/8']], ['10.0.0.0/8', 'x'], [null], ['2001:db8::1/64']);
     case 'ifaces':
-      return fc.constantFrom(5, true, 'eth0', {}, [''], ['x'.repeat(16)], ['.'], ['..'], ['a b'], [1], [null], ['eth0', 'wl\u00e4n'], [['eth0']]);
+      return fc.constantFrom(5, true, 'eth0', 'Auto', 'AUTO', '', 'auto ', ' auto', {}, { auto: true }, [''], ['x'.repeat(16)], ['.'], ['..'], ['a b'], [1], [null], ['eth0', 'wl\u00e4n'], [['eth0']], ['auto', 'a b']);
     case 'section':
       return fc.constantFrom(5, 'x', [], ['a'], true, 0, 'null ');
   }
@@ -275,7 +289,7 @@ function setAt(doc: Doc, path: readonly string[], value: unknown): void {
 const mutation = fc.oneof(...PATHS.map((p) => wrongValue(p).map((value) => ({ path: p.path, value }))));
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'sync', 'log_level'],
+  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'sync', 'log_level'],
   defaults: ['mode', 'from', 'egress'],
   docker: ['host'],
   iptables: ['restore_command', 'save_command', 'ip6_restore_command', 'ip6_save_command', 'wait_seconds'],

@@ -49,7 +49,7 @@ const isIPv6 = (ip: unknown): boolean => typeof ip === 'string' && ip.includes('
 /** Everything a ContainerFacts must be, whatever the input was. */
 function checkContainer(input: unknown, f: ContainerFacts): void {
   const show = () => `\n  input: ${JSON.stringify(input)}\n  facts: ${JSON.stringify(f)}`;
-  check((input as ContainerInspect).State?.Running === true, () => `facts for a container that is not running${show()}`);
+  check((input as { State?: { Running?: unknown } }).State?.Running === true, () => `facts for a container that is not running${show()}`);
   check(typeof f.id === 'string' && HEX_ID.test(f.id), () => `id is not hex${show()}`);
   check(typeof f.name === 'string' && DOCKER_NAME.test(f.name), () => `name outside Docker's grammar${show()}`);
   check(typeof f.labels === 'object' && f.labels !== null && !Array.isArray(f.labels), () => `labels not a mapping${show()}`);

@@ -1,7 +1,7 @@
 // doctor's verdicts from hand-made facts: a healthy host first, then one bad condition per row.
 import { describe, expect, it } from 'vitest';
 import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
-import { type CheckResult, type DoctorFacts, formatChecks, runChecks } from '../../src/host/doctor-checks.js';
+import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, runChecks } from '../../src/host/doctor-checks.js';
 import { JUMPS, jumpLine } from '../../src/plan/chains.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
@@ -20,7 +20,7 @@ function save(extra: { filter?: string[]; nat?: string[]; raw?: string[] } = {},
 
 function healthy(): DoctorFacts {
   return {
-    config: { defaultMode: 'proxy', externalInterfaces: ['eth0'] },
+    config: { defaultMode: 'proxy', externalInterfaces: { kind: 'list', names: ['eth0'] } },
     iptables: { command: 'iptables-save', found: true, version: 'iptables-save v1.8.9 (nf_tables)', backend: 'nf_tables', state: parseSave(save()) },
     backends: {
       nf_tables: { command: 'iptables-nft-save', found: true, version: 'iptables-save v1.8.9 (nf_tables)', backend: 'nf_tables', state: parseSave(save()) },
@@ -30,6 +30,12 @@ function healthy(): DoctorFacts {
     dockerd: { pid: 42 },
     daemonJson: { path: '/etc/docker/daemon.json', state: 'ok', settings: { iptables: false, ip6tables: false, 'ip-forward': false } },
     sysctl: { allForwarding: '0', interfaces: [{ name: 'eth0', forwarding: '1' }] },
+    defaultRoutes: {
+      ok: true,
+      interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: '1' }],
+      ipv6: { allForwarding: '0', forceForwardingKnown: true },
+    },
+    use: { egress: ['web'], dnat: ['api *:8443/tcp'], ipv6: true },
   };
 }
 
@@ -45,7 +51,7 @@ describe('doctor checks', () => {
     expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
       'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables',
-      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'forward-policy', 'jumps',
+      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'jumps',
     ]);
   });
 
@@ -80,9 +86,17 @@ describe('doctor checks', () => {
     ['external interface missing', (f) => (f.sysctl.interfaces = [{ name: 'nope0', forwarding: undefined }]), 'forwarding:nope0', 'fail', /does not exist/],
     ['external interface not forwarding', (f) => (f.sysctl.interfaces = [{ name: 'eth0', forwarding: '0' }]), 'forwarding:eth0', 'warn', /forwarding=0/],
     ['no external interfaces', (f) => {
-      f.config.externalInterfaces = [];
+      f.config.externalInterfaces = { kind: 'list', names: [] };
       f.sysctl.interfaces = [];
     }, 'external-interfaces', 'warn', /none configured/],
+    ['auto without a default route', (f) => {
+      f.config.externalInterfaces = { kind: 'auto' };
+      f.defaultRoutes = { ok: true, interfaces: [] };
+    }, 'external-interfaces', 'warn', /auto, but the host has no default route/],
+    ['auto with unreadable routes', (f) => {
+      f.config.externalInterfaces = { kind: 'auto' };
+      f.defaultRoutes = { ok: false, error: 'ip not found' };
+    }, 'external-interfaces', 'warn', /cannot be read: ip not found/],
     ['FORWARD policy ACCEPT', (f) => (f.iptables.state = parseSave(save({}, 'ACCEPT'))), 'forward-policy', 'warn', /dockgate fails closed for bridges but other forwarded traffic is accepted/],
     ['no filter table at all (nf_tables, nothing written yet)', (f) => (f.iptables.state = parseSave('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n')), 'forward-policy', 'warn', /FORWARD policy is ACCEPT/],
     ['no jumps at all', (f) => (f.iptables.state = parseSave(save({}, 'DROP', false))), 'jumps', 'warn', /dockgate is not running/],
@@ -109,6 +123,139 @@ describe('doctor checks', () => {
       { status: 'warn', name: 'forward-policy', detail: 'ACCEPT' },
     ]);
     expect(text).toBe('ok    docker          Docker 20.10\nfail  swarm           active\nwarn  forward-policy  ACCEPT\n');
+  });
+});
+
+describe('default-route-forwarding: egress and dnat need the uplink to forward', () => {
+  const check = (spoil: (f: DoctorFacts) => void): CheckResult => {
+    const f = healthy();
+    spoil(f);
+    return byName(runChecks(f), 'default-route-forwarding');
+  };
+  const uplinkV4 = (ipv4Forwarding: string | undefined) => (f: DoctorFacts) => {
+    f.defaultRoutes = { ok: true, interfaces: [{ name: 'eth0', families: [4], ipv4Forwarding }], ipv6: { allForwarding: '0', forceForwardingKnown: true } };
+  };
+
+  it('ok when every default-route interface forwards, naming them', () => {
+    expect(check(() => undefined)).toEqual({ status: 'ok', name: 'default-route-forwarding', detail: 'eth0 (IPv4/IPv6) forwards' });
+  });
+
+  it('fails when egress is in use and the IPv4 uplink does not forward, naming interface and sysctl', () => {
+    const r = check((f) => {
+      uplinkV4('0')(f);
+      f.use = { egress: ['web'], dnat: [], ipv6: false };
+    });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/^egress \(1 container, e\.g\. web\) in use, but net\.ipv4\.conf\.eth0\.forwarding=0: replies/);
+    expect(r.detail).toMatch(/add the interface to external_interfaces \(or use external_interfaces: auto\)/);
+  });
+
+  it('fails when only dnat is in use (no container has egress)', () => {
+    const r = check((f) => {
+      uplinkV4('0')(f);
+      f.use = { egress: [], dnat: ['api *:8443/tcp', 'db 10.0.0.5:5432/tcp'], ipv6: false };
+    });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/^dnat \(2 openings, e\.g\. api \*:8443\/tcp\) in use, but net\.ipv4\.conf\.eth0\.forwarding=0/);
+  });
+
+  it('names every uplink of a multipath default route that does not forward', () => {
+    const r = check((f) => {
+      f.defaultRoutes = {
+        ok: true,
+        interfaces: [
+          { name: 'eth0', families: [4], ipv4Forwarding: '1' },
+          { name: 'eth1', families: [4], ipv4Forwarding: '0' },
+          { name: 'wwan0', families: [4], ipv4Forwarding: undefined },
+        ],
+      };
+    });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/net\.ipv4\.conf\.eth1\.forwarding=0, net\.ipv4\.conf\.wwan0\.forwarding=\(unreadable\)/);
+    expect(r.detail).not.toMatch(/eth0\.forwarding/);
+  });
+
+  it('in auto mode says dockgate turns it on when it runs', () => {
+    const r = check((f) => {
+      f.config.externalInterfaces = { kind: 'auto' };
+      uplinkV4('0')(f);
+    });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/dockgate turns it on while it runs with external_interfaces: auto/);
+  });
+
+  it('IPv6 uplinks count through force_forwarding (Linux 6.17+), unless all.forwarding is 1', () => {
+    const v6 = (force: string, all = '0') => (f: DoctorFacts) => {
+      f.defaultRoutes = {
+        ok: true,
+        interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: force }],
+        ipv6: { allForwarding: all, forceForwardingKnown: true },
+      };
+    };
+    expect(check(v6('0'))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/but net\.ipv6\.conf\.eth0\.force_forwarding=0:/) });
+    expect(check(v6('0', '1')).status).toBe('ok');
+    expect(check(v6('1')).status).toBe('ok');
+  });
+
+  it('on a kernel without force_forwarding, an IPv6 uplink needs all.forwarding', () => {
+    const r = check((f) => {
+      f.defaultRoutes = { ok: true, interfaces: [{ name: 'eth0', families: [6], ipv4Forwarding: '1' }], ipv6: { allForwarding: '0', forceForwardingKnown: false } };
+    });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/net\.ipv6\.conf\.all\.forwarding=0 \(IPv6 default route via eth0; before Linux 6\.17/);
+  });
+
+  it('IPv6 is not judged when no managed network has IPv6', () => {
+    const r = check((f) => {
+      f.defaultRoutes = {
+        ok: true,
+        interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: '0' }],
+        ipv6: { allForwarding: '0', forceForwardingKnown: true },
+      };
+      f.use = { egress: ['web'], dnat: [], ipv6: false };
+    });
+    expect(r.status).toBe('ok');
+  });
+
+  it('ok when neither egress nor dnat is in use, still naming what would break', () => {
+    const r = check((f) => {
+      uplinkV4('0')(f);
+      f.use = { egress: [], dnat: [], ipv6: false };
+    });
+    expect(r).toMatchObject({ status: 'ok', detail: expect.stringMatching(/no running container uses egress or dnat; net\.ipv4\.conf\.eth0\.forwarding=0/) });
+  });
+
+  it('warns when Docker cannot say whether they are in use', () => {
+    const r = check((f) => {
+      uplinkV4('0')(f);
+      delete f.use;
+    });
+    expect(r).toMatchObject({ status: 'warn', detail: expect.stringMatching(/net\.ipv4\.conf\.eth0\.forwarding=0; whether egress or dnat is in use is unknown/) });
+  });
+
+  it('no default route, or routes that cannot be read', () => {
+    expect(check((f) => (f.defaultRoutes = { ok: true, interfaces: [] }))).toMatchObject({ status: 'ok', detail: 'no default route: no uplink to forward from' });
+    expect(check((f) => (f.defaultRoutes = { ok: false, error: 'exit 1: boom' }))).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not checked: .*boom/) });
+  });
+});
+
+describe('forwardingUse', () => {
+  const base = { id: 'x'.repeat(64), mode: 'dnat' as const, errors: [], warnings: [] };
+  const opening = { family: 4 as const, protocol: 'tcp' as const, hostIp: '', hostPort: 8080, containerIp: '172.17.0.2', containerPort: 80, mode: 'dnat' as const, sources: [''] };
+  const net = (subnets6: string[], internal = false) => ({ id: 'n', name: 'n', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6, internal });
+
+  it('lists containers with egress on and dnat openings; IPv6 when a managed network has an IPv6 subnet', () => {
+    const plan = {
+      chains: [],
+      jumps: [],
+      containers: [
+        { ...base, name: 'web', egress: true, openings: [{ ...opening, mode: 'proxy' as const }] },
+        { ...base, name: 'api', egress: false, openings: [opening, { ...opening, family: 6 as const, hostIp: '2001:db8::5', hostPort: 443 }] },
+      ],
+    };
+    expect(forwardingUse(plan, [net([])])).toEqual({ egress: ['web'], dnat: ['api *:8080/tcp', 'api [2001:db8::5]:443/tcp'], ipv6: false });
+    expect(forwardingUse(plan, [net(['fd00:1::/64'])]).ipv6).toBe(true);
+    expect(forwardingUse(plan, [net(['fd00:1::/64'], true)]).ipv6).toBe(false);
   });
 });
 

@@ -1,0 +1,272 @@
+// The host's default routes, read with `ip -j route`, and followed while the daemon runs so that
+// `external_interfaces: auto` tracks the uplink.
+//
+// How routes are followed, measured on the 2-core test machine (load average ~7):
+// - a periodic read costs two processes (IPv4 and IPv6): 1000 `ip -j route show default` took
+//   1.8 s CPU in `ip` itself, and started from Node with execa 6.6 s CPU in all (4.6 ms of it
+//   Node's spawn), so ~13 ms CPU per poll: 1.3% of a core at a 1 s period, forever, and two more
+//   processes per second in the queue iptables-restore waits on; a cheaper period reacts slowly;
+// - `ip monitor route` idles at 0 CPU ticks over 10 s with 2.9 MB RSS, and printed 1000 route
+//   changes for 20 ms CPU in all.
+// So a supervised `ip monitor route` says *when* to read, and a read (through the queue, like
+// every other short command) says *what* the routes are; the monitor's lines are never parsed, so
+// its text format (which `-j` does not turn into JSON on iproute2 6.1) does not matter. A slow
+// safety read (every 30 s by default) covers what a monitor can miss (netlink overruns, a
+// restart gap). If the monitor keeps dying, the follower falls back to reading periodically.
+import { execa, type ResultPromise } from 'execa';
+import type { Logger } from 'pino';
+import { type DefaultRoute, defaultRouteInterfaces, parseDefaultRoutes } from '../net/routes.js';
+import type { CommandQueue } from './command-queue.js';
+
+export interface DefaultRoutes {
+  routes: DefaultRoute[];
+  /** Every interface of those routes, sorted. */
+  interfaces: string[];
+}
+
+/** Reads both families' default routes of the queue's namespace. IPv6 only when `ipv6`. */
+export async function readDefaultRoutes(queue: CommandQueue, ipv6: boolean, command = 'ip'): Promise<DefaultRoutes> {
+  const routes: DefaultRoute[] = [];
+  for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
+    const args = family === 4 ? ['-j', 'route', 'show', 'default'] : ['-j', '-6', 'route', 'show', 'default'];
+    const r = await queue.run(command, args, { timeoutMs: 10_000 });
+    if (r.exitCode !== 0) {
+      throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    }
+    const parsed = parseDefaultRoutes(r.stdout, family);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    routes.push(...parsed.routes);
+  }
+  return { routes, interfaces: defaultRouteInterfaces(routes) };
+}
+
+export interface RouteFollowerOptions {
+  queue: CommandQueue;
+  log: Logger;
+  /** Called after every read whose interfaces differ from the last read's (and after the first). */
+  onChange: (now: DefaultRoutes, before: DefaultRoutes | undefined) => void;
+  /** Whether this namespace has IPv6 (asked before every read: cheap, and it can change). */
+  ipv6: () => Promise<boolean>;
+  command?: string;
+  /** Route events come in bursts (a link going down drops several routes): one read per burst. */
+  debounceMs?: number;
+  /** Safety read while the monitor runs; also the polling period's upper bound. */
+  safetyReadMs?: number;
+  /** Polling period once the monitor has been given up. */
+  fallbackPollMs?: number;
+  restartMinMs?: number;
+  restartMaxMs?: number;
+  /** Monitor starts in a row that die within `healthyRunMs` before polling takes over. */
+  maxQuickRestarts?: number;
+  healthyRunMs?: number;
+}
+
+export class RouteFollower {
+  readonly #o: Required<Omit<RouteFollowerOptions, 'onChange' | 'ipv6' | 'log' | 'queue'>> & RouteFollowerOptions;
+  #current: DefaultRoutes | undefined;
+  #child: ResultPromise | undefined;
+  #childExited: Promise<unknown> | undefined;
+  #stopped = false;
+  #started = false;
+  #polling = false;
+  #quickRestarts = 0;
+  #restartDelay: number;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #readTimer: NodeJS.Timeout | undefined;
+  #safetyTimer: NodeJS.Timeout | undefined;
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
+  #lastError: string | undefined;
+  #firstDone!: () => void;
+  #firstReadDone = false;
+  /** Settles once the first read has finished, successfully or not. */
+  readonly firstRead: Promise<void> = new Promise<void>((resolve) => (this.#firstDone = resolve)).then(() => {
+    this.#firstReadDone = true;
+  });
+
+  constructor(options: RouteFollowerOptions) {
+    this.#o = {
+      command: 'ip',
+      debounceMs: 100,
+      safetyReadMs: 30_000,
+      fallbackPollMs: 5_000,
+      restartMinMs: 200,
+      restartMaxMs: 30_000,
+      maxQuickRestarts: 10,
+      healthyRunMs: 60_000,
+      ...options,
+    };
+    this.#restartDelay = this.#o.restartMinMs;
+  }
+
+  /** The last routes read; undefined until a read succeeded. */
+  get current(): DefaultRoutes | undefined {
+    return this.#current;
+  }
+
+  /** The pid of the running `ip monitor` (tests kill it to prove the restart). */
+  get monitorPid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Whether the first read has finished (then waiting for it is pointless). */
+  get firstReadDone(): boolean {
+    return this.#firstReadDone;
+  }
+
+  get polling(): boolean {
+    return this.#polling;
+  }
+
+  start(): void {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    this.#spawnMonitor();
+    this.#scheduleSafetyRead();
+    this.#requestRead(0);
+  }
+
+  /** Stops the monitor by its pid (SIGTERM, SIGKILL after 1 s) and every timer. Never throws. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#restartTimer);
+    clearTimeout(this.#readTimer);
+    clearTimeout(this.#safetyTimer);
+    this.#firstDone();
+    const child = this.#child;
+    const exited = this.#childExited;
+    this.#child = undefined;
+    if (child?.pid !== undefined && exited) {
+      child.kill('SIGTERM');
+      const gone = await Promise.race([exited.then(() => true), sleep(1000).then(() => false)]);
+      if (!gone) {
+        child.kill('SIGKILL');
+        await Promise.race([exited, sleep(1000)]);
+      }
+    }
+    await Promise.race([this.#reading ?? Promise.resolve(), sleep(2000)]);
+  }
+
+  #spawnMonitor(): void {
+    if (this.#stopped || this.#polling) return;
+    const netns = this.#o.queue.options.netns;
+    const [file, args] = netns
+      ? ['nsenter', [`--net=${netns}`, this.#o.command, 'monitor', 'route']]
+      : [this.#o.command, ['monitor', 'route']];
+    const startedAt = Date.now();
+    const child = execa(file, args, {
+      buffer: false,
+      reject: false,
+      stdin: 'ignore',
+      // Killed with the daemon even if it dies without stop() (execa's exit hook).
+      cleanup: true,
+      env: { LC_ALL: 'C' },
+    });
+    this.#child = child;
+    // Any line, on stdout or stderr ("netlink receive error ... No buffer space": events lost),
+    // means "read again"; what it says does not matter.
+    child.stdout?.on('data', () => this.#requestRead(this.#o.debounceMs));
+    child.stderr?.on('data', () => this.#requestRead(this.#o.debounceMs));
+    const exited = child.then((r) => r, (err: unknown) => err);
+    this.#childExited = exited;
+    void exited.then((r) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      if (this.#stopped) return;
+      const lived = Date.now() - startedAt;
+      if (lived >= this.#o.healthyRunMs) {
+        this.#quickRestarts = 0;
+        this.#restartDelay = this.#o.restartMinMs;
+      }
+      this.#quickRestarts++;
+      const why = describeExit(r);
+      // It was down: whatever changed meanwhile must be read.
+      this.#requestRead(0);
+      if (this.#quickRestarts > this.#o.maxQuickRestarts) {
+        this.#polling = true;
+        this.#o.log.error(
+          { event: 'route-monitor-failed', exit: why, restarts: this.#quickRestarts - 1, pollMs: this.#o.fallbackPollMs },
+          `ip monitor route keeps exiting (${why}); reading the default routes every ${this.#o.fallbackPollMs} ms instead`,
+        );
+        this.#scheduleSafetyRead();
+        return;
+      }
+      const delay = this.#restartDelay;
+      this.#restartDelay = Math.min(this.#o.restartMaxMs, this.#restartDelay * 2);
+      this.#o.log.warn({ event: 'route-monitor-exited', exit: why, livedMs: lived, restartInMs: delay }, `ip monitor route exited (${why}); restarting in ${delay} ms`);
+      this.#restartTimer = setTimeout(() => this.#spawnMonitor(), delay);
+      this.#restartTimer.unref();
+    });
+  }
+
+  #scheduleSafetyRead(): void {
+    clearTimeout(this.#safetyTimer);
+    if (this.#stopped) return;
+    const every = this.#polling ? Math.min(this.#o.fallbackPollMs, this.#o.safetyReadMs) : this.#o.safetyReadMs;
+    this.#safetyTimer = setTimeout(() => {
+      this.#requestRead(0);
+      this.#scheduleSafetyRead();
+    }, every);
+    this.#safetyTimer.unref();
+  }
+
+  /** One read at a time; requests during a read make exactly one more read after it. */
+  #requestRead(delayMs: number): void {
+    if (this.#stopped) return;
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    if (this.#readTimer) return;
+    this.#readTimer = setTimeout(() => {
+      this.#readTimer = undefined;
+      this.#reading = this.#read().finally(() => {
+        this.#reading = undefined;
+        if (this.#readAgain) {
+          this.#readAgain = false;
+          this.#requestRead(this.#o.debounceMs);
+        }
+      });
+    }, delayMs);
+  }
+
+  async #read(): Promise<void> {
+    try {
+      const now = await readDefaultRoutes(this.#o.queue, await this.#o.ipv6(), this.#o.command);
+      if (this.#stopped) return;
+      this.#lastError = undefined;
+      const before = this.#current;
+      this.#current = now;
+      if (!before || before.interfaces.join(' ') !== now.interfaces.join(' ')) this.#o.onChange(now, before);
+    } catch (err) {
+      const msg = (err as Error).message;
+      // Said once per distinct failure, not once per retry.
+      if (msg !== this.#lastError) {
+        this.#o.log.warn({ event: 'routes-unreadable', err: msg }, `cannot read the default routes: ${msg}; keeping the last known interfaces`);
+      }
+      this.#lastError = msg;
+      if (!this.#stopped && this.#current === undefined) {
+        // Nothing known yet: try again soon rather than at the next safety read.
+        clearTimeout(this.#readTimer);
+        this.#readTimer = setTimeout(() => {
+          this.#readTimer = undefined;
+          this.#requestRead(0);
+        }, 2000);
+        this.#readTimer.unref();
+      }
+    } finally {
+      this.#firstDone();
+    }
+  }
+}
+
+function describeExit(r: unknown): string {
+  const e = r as { exitCode?: number; signal?: string; shortMessage?: string; message?: string };
+  if (e?.signal) return `signal ${e.signal}`;
+  if (typeof e?.exitCode === 'number') return `exit ${e.exitCode}`;
+  return e?.shortMessage ?? e?.message ?? 'did not start';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

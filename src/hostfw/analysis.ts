@@ -1,0 +1,347 @@
+// Which of the plan's openings can packets really pass? Every foreign nft base chain on a flow's
+// path (a native nft firewall, firewalld) is evaluated for each kind of packet the flow sends:
+// new connections, their later packets, and the replies. Pure: plan + parsed ruleset in,
+// verdicts out. Never optimistic: a drop some branch may reach makes the opening "may be
+// blocked", never "effective".
+import type { Opening, RuleSet } from '../model/types.js';
+import { parseCidr, parseIPv4 } from '../net/cidr.js';
+import { MANGLE_PRIORITY } from '../plan/marks.js';
+import { ANY_ADDR, ANY_PORT, type DropCause, type Iface, type Packet, type Range, describeRule, evaluateBaseChain, isFootprintRule } from './evaluate.js';
+import { type NftChain, type NftRuleset, chainLabel, foreignBaseChains, seesIpv4 } from './nft-ruleset.js';
+
+/** iptables' nat PREROUTING priority (dstnat): chains before it see the address before DNAT. */
+const DSTNAT = -100;
+/** nat POSTROUTING (srcnat): chains after it see the masqueraded source. */
+const SRCNAT = 100;
+
+type Hook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+const HOOKS = new Set<string>(['prerouting', 'input', 'forward', 'output', 'postrouting']);
+/** Hooks where dockgate's mangle rules mark packets (and so where its footprint works). */
+const MARK_HOOKS = new Set<string>(['input', 'forward']);
+
+export type PacketKind = 'new connections' | 'later packets' | 'replies';
+
+type Seen = Omit<Packet, 'marked' | 'family'>;
+
+interface FlowPacket {
+  kind: PacketKind;
+  /** The packet as a chain at this hook and priority sees it; undefined when it does not pass there. */
+  at(hook: Hook, prio: number): Seen | undefined;
+  /** Hooks where dockgate's marks cover this packet. */
+  markable: ReadonlySet<string>;
+}
+
+export interface Flow {
+  family: 4 | 6;
+  containerId: string;
+  container: string;
+  kind: 'proxy' | 'dnat' | 'egress';
+  opening?: Opening;
+  /** Egress: the container address and bridge. */
+  egress?: { ip: string; bridge: string };
+  source: string;
+  packets: FlowPacket[];
+}
+
+export interface Blocker {
+  /** `family table chain` of the base chain. */
+  chain: string;
+  hook: string;
+  priority: number;
+  packets: PacketKind;
+  /** 'policy drop', or the rule (and the chain it is in, when that is not the base chain). */
+  by: string;
+  certain: boolean;
+}
+
+export type FlowState = 'effective' | 'blocked' | 'may be blocked' | 'unknown';
+
+export interface FlowVerdict {
+  family: 4 | 6;
+  containerId: string;
+  container: string;
+  kind: Flow['kind'];
+  opening?: Opening;
+  egress?: { ip: string; bridge: string };
+  state: FlowState;
+  blockers: Blocker[];
+}
+
+const range = (cidr: string): Range => {
+  if (cidr === '') return ANY_ADDR;
+  const r = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
+  if (!r.ok || r.value.family !== 4) return ANY_ADDR;
+  const [addr, len] = r.value.text.split('/');
+  const lo = parseIPv4(addr!)!;
+  return [lo, lo + 2 ** (32 - Number(len)) - 1];
+};
+const one = (n: number): Range => [n, n];
+
+/** Bridge interfaces and their subnets, read back from the plan's direct-access guards. */
+export function bridgesOf(plan: RuleSet): Array<{ bridge: string; subnet: Range }> {
+  const out: Array<{ bridge: string; subnet: Range }> = [];
+  for (const c of plan.chains) {
+    if (c.table !== 'raw') continue;
+    for (const line of c.rules) {
+      const m = /^-d (\S+) ! -i (\S+) /.exec(line);
+      if (m && m[2] !== 'lo') out.push({ bridge: m[2]!, subnet: range(m[1]!) });
+    }
+  }
+  return out;
+}
+
+function bridgeFor(ip: string, bridges: ReadonlyArray<{ bridge: string; subnet: Range }>): string | undefined {
+  const n = parseIPv4(ip);
+  if (n === undefined) return undefined;
+  return bridges.find((b) => b.subnet[0] <= n && n <= b.subnet[1])?.bridge;
+}
+
+/** Every flow the plan lets through: one per opening and source, and one per egress attachment. */
+export function flowsOf(plan: RuleSet): Flow[] {
+  const bridges = bridgesOf(plan);
+  const ext: Iface = { kind: 'other', not: ['lo', ...new Set(bridges.map((b) => b.bridge))] };
+  const none: Iface = { kind: 'none' };
+  const flows: Flow[] = [];
+  const base = { sport: ANY_PORT, dport: ANY_PORT, ctDnat: false, ctDirection: 'original' as const, firstSyn: false, daddrLocal: false };
+  for (const c of plan.containers) {
+    for (const o of c.openings) {
+      const host = o.hostIp === '' ? ANY_ADDR : one(parseIPv4(o.hostIp) ?? 0);
+      for (const source of o.sources) {
+        const src = range(source);
+        const proto = o.protocol;
+        const packets: FlowPacket[] = [];
+        if (o.mode === 'proxy') {
+          const inbound = (ctState: 'new' | 'established') => (hook: Hook): Seen | undefined =>
+            hook === 'prerouting' || hook === 'input'
+              ? { ...base, saddr: src, daddr: host, daddrLocal: true, proto, dport: one(o.hostPort), iif: ext, oif: none, ctState, firstSyn: ctState === 'new' && proto === 'tcp' }
+              : undefined;
+          packets.push({ kind: 'new connections', at: inbound('new'), markable: new Set(['input']) });
+          // Later packets of the connection: dockgate accepts only NEW in INPUT (the admin's
+          // RELATED,ESTABLISHED rule takes the rest), so they are not marked.
+          packets.push({ kind: 'later packets', at: inbound('established'), markable: new Set() });
+          packets.push({
+            kind: 'replies',
+            at: (hook) =>
+              hook === 'output' || hook === 'postrouting'
+                ? { ...base, saddr: host, daddr: src, proto, sport: one(o.hostPort), iif: none, oif: ext, ctState: 'established', ctDirection: 'reply' }
+                : undefined,
+            markable: new Set(),
+          });
+        } else {
+          const bridge = bridgeFor(o.containerIp, bridges);
+          const toBridge: Iface = bridge ? { kind: 'known', name: bridge } : { kind: 'other', not: ['lo'] };
+          const cip = one(parseIPv4(o.containerIp) ?? 0);
+          const inbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
+            if (hook === 'input' || hook === 'output') return undefined;
+            const firstSyn = ctState === 'new' && proto === 'tcp';
+            if (hook === 'prerouting' && prio < DSTNAT) {
+              return { ...base, saddr: src, daddr: host, daddrLocal: true, proto, dport: one(o.hostPort), iif: ext, oif: none, ctState, ctDnat: ctState !== 'new', firstSyn };
+            }
+            return {
+              ...base,
+              saddr: src,
+              daddr: cip,
+              proto,
+              dport: one(o.containerPort),
+              iif: ext,
+              oif: hook === 'prerouting' ? none : toBridge,
+              ctState,
+              ctDnat: true,
+              firstSyn,
+            };
+          };
+          packets.push({ kind: 'new connections', at: inbound('new'), markable: new Set(['forward']) });
+          packets.push({ kind: 'later packets', at: inbound('established'), markable: new Set(['forward']) });
+          packets.push({
+            kind: 'replies',
+            at: (hook, prio) => {
+              if (hook === 'input' || hook === 'output') return undefined;
+              const saddr = hook === 'postrouting' && prio > SRCNAT ? host : cip;
+              return {
+                ...base,
+                saddr,
+                daddr: src,
+                proto,
+                sport: one(o.containerPort),
+                iif: bridge ? { kind: 'known', name: bridge } : ext,
+                oif: hook === 'prerouting' ? none : ext,
+                ctState: 'established',
+                ctDnat: true,
+                ctDirection: 'reply',
+              };
+            },
+            markable: new Set(['forward']),
+          });
+        }
+        // dockgate marks IPv4 only (its IPv6 rules have no mangle mirror yet): IPv6 packets are
+        // judged as they are, unmarked.
+        if (o.family === 6) for (const pk of packets) pk.markable = new Set();
+        flows.push({ family: o.family, containerId: c.id, container: c.name, kind: o.mode, opening: o, source, packets });
+      }
+    }
+  }
+  // Egress: read back from the plan's own accept lines, so status judges exactly what is written.
+  const names = new Map(plan.containers.map((c) => [c.id, c.name]));
+  const families = [
+    { family: 4 as const, chains: plan.chains },
+    { family: 6 as const, chains: plan.ipv6?.chains ?? [] },
+  ];
+  for (const { family, chains } of families)
+  for (const chain of chains) {
+    if (chain.table !== 'filter' || chain.owner === undefined) continue;
+    for (const line of chain.rules) {
+      const m = /^-s (\S+)\/(?:32|128) -i (\S+) -m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
+      if (!m) continue;
+      const ip = m[1]!;
+      const bridge = m[2]!;
+      const cip = one(parseIPv4(ip) ?? 0);
+      const fromBridge: Iface = { kind: 'known', name: bridge };
+      const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
+        if (hook === 'input' || hook === 'output') return undefined;
+        return {
+          ...base,
+          saddr: hook === 'postrouting' && prio > SRCNAT ? ANY_ADDR : cip,
+          daddr: ANY_ADDR,
+          proto: undefined,
+          iif: fromBridge,
+          oif: hook === 'prerouting' ? none : ext,
+          ctState,
+        };
+      };
+      const markable = new Set(family === 4 ? ['forward'] : []);
+      flows.push({
+        family,
+        containerId: chain.owner,
+        container: names.get(chain.owner) ?? chain.owner.slice(0, 12),
+        kind: 'egress',
+        egress: { ip, bridge },
+        source: ip,
+        packets: [
+          { kind: 'new connections', at: outbound('new'), markable },
+          { kind: 'later packets', at: outbound('established'), markable },
+          {
+            kind: 'replies',
+            at: (hook, prio) => {
+              if (hook === 'input' || hook === 'output' || hook === 'postrouting') return undefined;
+              const before = hook === 'prerouting' && prio < DSTNAT;
+              return {
+                ...base,
+                saddr: ANY_ADDR,
+                daddr: before ? ANY_ADDR : cip,
+                daddrLocal: before,
+                proto: undefined,
+                iif: ext,
+                oif: hook === 'prerouting' ? none : fromBridge,
+                ctState: 'established',
+                ctDirection: 'reply',
+              };
+            },
+            markable,
+          },
+        ],
+      });
+    }
+  }
+  return flows;
+}
+
+/** Does a chain of this nft family see packets of this IP family? */
+const sees = (chainFamily: string, family: 4 | 6): boolean => chainFamily === 'inet' || chainFamily === (family === 4 ? 'ip' : 'ip6');
+
+/** Foreign base chains that see this host's routed packets, on the hooks flows pass. */
+export function chainsOnPath(rs: NftRuleset): NftChain[] {
+  return foreignBaseChains(rs).filter((c) => (sees(c.family, 4) || sees(c.family, 6)) && HOOKS.has(c.base!.hook));
+}
+
+/** Can dockgate's footprint help in this chain (its marks are set before it runs)? */
+export function footprintWorksIn(chain: NftChain): boolean {
+  const b = chain.base!;
+  return seesIpv4(chain.family) && b.type === 'filter' && MARK_HOOKS.has(b.hook) && b.prio > MANGLE_PRIORITY;
+}
+
+function blockerOf(chain: NftChain, packets: PacketKind, d: DropCause): Blocker {
+  const where = d.chain === chain ? '' : ` in chain ${d.chain.name}`;
+  return {
+    chain: chainLabel(chain),
+    hook: chain.base!.hook,
+    priority: chain.base!.prio,
+    packets,
+    by: d.rule ? `rule ${describeRule(d.rule)}${where} (${d.verdict})` : d.verdict,
+    certain: d.certain,
+  };
+}
+
+export interface AnalyseOptions {
+  /** dockgate's mangle marks are in the kernel exactly as planned. */
+  marksInPlace: boolean;
+}
+
+/** Drops a flow's packets meet in one chain (marked as the kernel would mark them, or as asked). */
+function dropsIn(chain: NftChain, flow: Flow, rs: NftRuleset, marks: boolean, ignoreFootprint: boolean): Blocker[] {
+  const out: Blocker[] = [];
+  const b = chain.base!;
+  if (!sees(chain.family, flow.family)) return out;
+  for (const pk of flow.packets) {
+    const p = pk.at(b.hook as Hook, b.prio);
+    if (!p) continue;
+    const marked = marks && pk.markable.has(b.hook) && b.prio > MANGLE_PRIORITY;
+    const r = evaluateBaseChain(chain, { ...p, family: flow.family, marked }, rs, { ignoreFootprint });
+    for (const d of r.drops) out.push(blockerOf(chain, pk.kind, d));
+  }
+  return out;
+}
+
+function stateOf(blockers: readonly Blocker[]): FlowState {
+  if (blockers.length === 0) return 'effective';
+  return blockers.some((b) => b.certain) ? 'blocked' : 'may be blocked';
+}
+
+/** The verdict of every flow of the plan against the ruleset as it is. */
+export function analyse(plan: RuleSet, rs: NftRuleset, opts: AnalyseOptions): FlowVerdict[] {
+  const chains = chainsOnPath(rs);
+  return flowsOf(plan).map((flow) => {
+    const blockers = chains.flatMap((c) => dropsIn(c, flow, rs, opts.marksInPlace, false));
+    return { family: flow.family, containerId: flow.containerId, container: flow.container, kind: flow.kind, ...(flow.opening ? { opening: flow.opening } : {}), ...(flow.egress ? { egress: flow.egress } : {}), state: stateOf(dedupe(blockers)), blockers: dedupe(blockers) };
+  });
+}
+
+function dedupe(list: readonly Blocker[]): Blocker[] {
+  const seen = new Set<string>();
+  return list.filter((b) => {
+    const k = `${b.chain}\n${b.packets}\n${b.by}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * The foreign base chains that drop some packet dockgate's marks cover, were its footprint
+ * absent: where `foreign_chains: allow` keeps one mark accept. Chains the footprint cannot help
+ * (before the marks are set, or on other hooks) are not in it; `analyse` still reports them.
+ */
+export function chainsNeedingFootprint(plan: RuleSet, rs: NftRuleset): NftChain[] {
+  const flows = flowsOf(plan);
+  return chainsOnPath(rs).filter(
+    (c) => footprintWorksIn(c) && flows.some((f) => f.packets.some((pk) => pk.markable.has(c.base!.hook)) && dropsIn(c, f, rs, false, true).length > 0),
+  );
+}
+
+/** dockgate's footprint rules wherever they are (any foreign table, any chain). */
+export function footprintRules(rs: NftRuleset): Array<{ chain: NftChain; handle: number; index: number }> {
+  const out: Array<{ chain: NftChain; handle: number; index: number }> = [];
+  for (const c of rs.chains) {
+    c.rules.forEach((r, index) => {
+      if (isFootprintRule(r)) out.push({ chain: c, handle: r.handle, index });
+    });
+  }
+  return out;
+}
+
+/** One line for status and doctor: `blocked by inet admin input (policy drop)`. */
+export function describeVerdict(v: Pick<FlowVerdict, 'state' | 'blockers'>): string {
+  if (v.state === 'effective' || v.state === 'unknown') return v.state;
+  const shown = v.blockers.slice(0, 3).map((b) => `${b.chain} (${b.by}; ${b.packets})`);
+  const more = v.blockers.length > 3 ? ` and ${v.blockers.length - 3} more` : '';
+  return `${v.state} by ${shown.join(', ')}${more}`;
+}

@@ -1,0 +1,68 @@
+// The host's interfaces and their addresses, from `ip -j addr` output. Pure: the process that
+// produces the text runs in src/dataplane/addresses.ts. The packet tracer needs them for two
+// kernel decisions it must reproduce: which destinations are local (`-m addrtype --dst-type
+// LOCAL`, INPUT or FORWARD) and which interface a packet to a connected subnet leaves by.
+import type { Family } from '../model/types.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './cidr.js';
+
+export interface InterfaceAddress {
+  family: Family;
+  /** Canonical text of the address itself (not the network). */
+  address: string;
+  prefixLen: number;
+}
+
+export interface HostInterface {
+  name: string;
+  addresses: InterfaceAddress[];
+  /** The loopback device: its whole prefix is local (the kernel's `local 127.0.0.0/8 dev lo` route). */
+  loopback: boolean;
+}
+
+export type AddressesResult = { ok: true; interfaces: HostInterface[] } | { ok: false; reason: string };
+
+const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** One `addr_info` entry; undefined for what is not an IPv4/IPv6 address we can read. */
+function addressOf(v: unknown): InterfaceAddress | undefined {
+  if (!isRecord(v) || typeof v.local !== 'string' || typeof v.prefixlen !== 'number') return undefined;
+  if (v.family === 'inet') {
+    const n = parseIPv4(v.local);
+    if (n === undefined || v.prefixlen < 0 || v.prefixlen > 32) return undefined;
+    return { family: 4, address: formatIPv4(n), prefixLen: v.prefixlen };
+  }
+  if (v.family === 'inet6') {
+    // A link-local address prints with no zone in `local`; the zone lives in `label`/ifname.
+    const n = parseIPv6(v.local);
+    if (n === undefined || v.prefixlen < 0 || v.prefixlen > 128) return undefined;
+    return { family: 6, address: formatIPv6(n), prefixLen: v.prefixlen };
+  }
+  return undefined;
+}
+
+/** Parses `ip -j addr` (both families in one list, as `ip -j addr show` prints them). */
+export function parseIpAddr(text: string): AddressesResult {
+  let data: unknown;
+  try {
+    data = text.trim() === '' ? [] : JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `ip -j addr output is not JSON: ${(err as Error).message}` };
+  }
+  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j addr output is not a JSON list' };
+  const out: HostInterface[] = [];
+  for (const link of data) {
+    if (!isRecord(link) || typeof link.ifname !== 'string') continue;
+    // `veth0@if12` is how some versions print a peer; the kernel's name is the part before '@'.
+    const name = link.ifname.split('@')[0]!;
+    if (!IFNAME.test(name)) continue;
+    const info = Array.isArray(link.addr_info) ? link.addr_info : [];
+    const addresses = info.map(addressOf).filter((a): a is InterfaceAddress => a !== undefined);
+    const loopback = link.link_type === 'loopback' || (Array.isArray(link.flags) && link.flags.includes('LOOPBACK'));
+    out.push({ name, addresses, loopback });
+  }
+  return { ok: true, interfaces: out };
+}

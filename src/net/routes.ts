@@ -1,0 +1,68 @@
+// The host's default routes, from `ip -j route show default` (and `ip -j -6 ...`) output. Pure:
+// the process that produces the text runs in src/dataplane/routes.ts.
+import type { Family } from '../model/types.js';
+
+export interface DefaultRoute {
+  family: Family;
+  /** The interfaces the route leaves by: one, or one per nexthop of a multipath route. */
+  devs: string[];
+  metric?: number;
+}
+
+export type RoutesResult = { ok: true; routes: DefaultRoute[] } | { ok: false; reason: string };
+
+// Linux IFNAMSIZ is 16 including the NUL. A name outside this never reaches a /proc path.
+const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
+const DEFAULT_DST = new Set(['default', '0.0.0.0/0', '::/0']);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function devOf(v: unknown): string | undefined {
+  if (!isRecord(v) || typeof v.dev !== 'string') return undefined;
+  // `unreachable default dev lo` (IPv6 shows one on many hosts) leads nowhere.
+  return IFNAME.test(v.dev) && v.dev !== 'lo' ? v.dev : undefined;
+}
+
+/**
+ * Parses one family's `ip -j route show default`. Only unicast routes count: unreachable,
+ * blackhole, prohibit and throw defaults (installed as fallbacks by some network managers)
+ * forward nothing. A route on a link that is down still counts: it carries traffic again as soon
+ * as the link comes back, and forwarding there changes nothing until then.
+ */
+export function parseDefaultRoutes(text: string, family: Family): RoutesResult {
+  let data: unknown;
+  try {
+    // iproute2 prints nothing at all for an empty dump on some versions.
+    data = text.trim() === '' ? [] : JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `ip -j route output is not JSON: ${(err as Error).message}` };
+  }
+  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
+  const routes: DefaultRoute[] = [];
+  for (const r of data) {
+    if (!isRecord(r)) continue;
+    if (typeof r.dst !== 'string' || !DEFAULT_DST.has(r.dst)) continue;
+    if (r.type !== undefined && r.type !== 'unicast') continue;
+    const devs = new Set<string>();
+    const own = devOf(r);
+    if (own) devs.add(own);
+    if (Array.isArray(r.nexthops)) {
+      for (const nh of r.nexthops) {
+        const d = devOf(nh);
+        if (d) devs.add(d);
+      }
+    }
+    if (devs.size === 0) continue;
+    const route: DefaultRoute = { family, devs: [...devs] };
+    if (typeof r.metric === 'number') route.metric = r.metric;
+    routes.push(route);
+  }
+  return { ok: true, routes };
+}
+
+/** Every interface that carries a default route of either family, sorted, each once. */
+export function defaultRouteInterfaces(routes: readonly DefaultRoute[]): string[] {
+  return [...new Set(routes.flatMap((r) => r.devs))].sort();
+}

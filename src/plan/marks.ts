@@ -1,0 +1,146 @@
+// The marks that make dockgate's accepts count in other firewalls' nft base chains. Pure:
+// RuleSet → mangle chains, and mangle chains + what iptables-save shows → restore text.
+//
+// In nftables an accept in one base chain does not stop another base chain on the same hook from
+// dropping. So dockgate marks, in iptables' mangle INPUT and FORWARD (priority -150, before any
+// filter chain), exactly the packets its filter chains accept, and keeps one
+// `meta mark & BIT == BIT accept comment "dockgate"` at the top of each foreign base chain that
+// would drop them. The mangle chains mirror the filter chains of the plan, line for line:
+//   -j ACCEPT  → -j MARK --set-xmark BIT/BIT (the packet dockgate accepts is marked)
+//   -j RETURN  → -j RETURN (guards: what dockgate leaves to the admin stays unmarked)
+//   -j DOCKGATE-X → -j DOCKGATE-MX (same structure, so one container's change touches its own chains)
+//   -j DROP, jumps elsewhere → left out: a packet dockgate's filter drops is dropped whatever
+//   any other chain says, so marking it or not changes nothing.
+// Order is kept, so a packet is marked iff dockgate's filter chains accept it.
+import type { ChainPlan, RuleSet } from '../model/types.js';
+import { JUMP_COMMENT } from './chains.js';
+import type { TableState } from './kernel-state.js';
+
+/**
+ * The packet-mark bit dockgate sets (bit 24). Chosen clear of the marks common tools use:
+ * kube-proxy 0x4000/0x8000, Tailscale 0xff0000, wg-quick 0xca6c, Cilium 0x0f00-0xff00, Istio
+ * 0x539. Calico (0xffff0000) would collide; dockgate is not for Kubernetes nodes.
+ */
+export const FOOTPRINT_MARK = 0x01000000;
+/** How iptables-save prints `--or-mark FOOTPRINT_MARK`. */
+const MARK_TARGET = `MARK --set-xmark 0x${FOOTPRINT_MARK.toString(16)}/0x${FOOTPRINT_MARK.toString(16)}`;
+/** iptables' mangle INPUT/FORWARD priority: foreign chains after it see the mark. */
+export const MANGLE_PRIORITY = -150;
+export const MARK_TABLE = 'mangle';
+
+const PREFIX = 'DOCKGATE-';
+/** DOCKGATE-FORWARD → DOCKGATE-MFORWARD, DOCKGATE-CF-<id> → DOCKGATE-MCF-<id> (under iptables' 28 characters). */
+export const markChainName = (name: string): string => `${PREFIX}M${name.slice(PREFIX.length)}`;
+
+export interface MarkChain {
+  name: string;
+  kind: ChainPlan['kind'];
+  rules: string[];
+}
+
+export interface MarkPlan {
+  chains: MarkChain[];
+  /** One jump per mangle built-in chain, as iptables-save prints it after `-A BUILTIN `. */
+  jumps: Array<{ builtin: 'INPUT' | 'FORWARD'; line: string }>;
+}
+
+const jumpTarget = (line: string): string | undefined => /(?:^| )-j (\S+)$/.exec(line)?.[1];
+
+/** The mangle chains that mark what the plan's filter INPUT and FORWARD chains accept. */
+export function markPlan(plan: RuleSet): MarkPlan {
+  const filter = new Map(plan.chains.filter((c) => c.table === 'filter').map((c) => [c.name, c]));
+  const chains = new Map<string, MarkChain>();
+  const mirror = (c: ChainPlan): void => {
+    const name = markChainName(c.name);
+    if (chains.has(name)) return;
+    const rules: string[] = [];
+    chains.set(name, { name, kind: c.kind, rules });
+    for (const line of c.rules) {
+      const target = jumpTarget(line);
+      if (target === undefined) continue;
+      const match = line.slice(0, line.length - `-j ${target}`.length).trimEnd();
+      const head = match === '' ? '' : `${match} `;
+      if (target === 'ACCEPT') rules.push(`${head}-j ${MARK_TARGET}`);
+      else if (target === 'RETURN') rules.push(`${head}-j RETURN`);
+      else if (filter.has(target) && target !== 'DOCKGATE-USER') {
+        mirror(filter.get(target)!);
+        rules.push(`${head}-j ${markChainName(target)}`);
+      }
+    }
+  };
+  const jumps: MarkPlan['jumps'] = [];
+  for (const j of plan.jumps) {
+    if (j.table !== 'filter' || (j.builtin !== 'INPUT' && j.builtin !== 'FORWARD')) continue;
+    const top = filter.get(j.target);
+    if (!top) continue;
+    mirror(top);
+    jumps.push({ builtin: j.builtin, line: `-m comment --comment ${JUMP_COMMENT} -j ${markChainName(j.target)}` });
+  }
+  // Mirrors no accept reaches are left out, with the jumps to them.
+  return { chains: [...chains.values()], jumps };
+}
+
+/** Is this a chain dockgate writes in the mangle table? */
+export const isMarkChain = (name: string): boolean => name.startsWith(`${PREFIX}M`);
+
+const OUR_JUMP = new RegExp(`(?:^| )-m comment --comment ${JUMP_COMMENT} -j (${PREFIX}M\\S*)$`);
+
+function sameRules(c: MarkChain, actual: readonly string[]): boolean {
+  if (c.rules.length !== actual.length) return false;
+  if (c.kind === 'ordered') return c.rules.every((r, i) => r === actual[i]);
+  const a = [...c.rules].sort();
+  const b = [...actual].sort();
+  return a.every((r, i) => r === b[i]);
+}
+
+export interface MarkDrift {
+  /** Chains missing or different: rewritten whole. */
+  chains: string[];
+  /** Our chains the plan no longer has: emptied and deleted. */
+  extra: string[];
+  /** Jumps to add (missing) and lines to delete (duplicated or stray). */
+  addJumps: Array<{ builtin: string; line: string }>;
+  deleteJumps: Array<{ builtin: string; line: string }>;
+  clean: boolean;
+}
+
+/** What differs between the wanted marks (undefined: none at all) and the mangle table. */
+export function markDrift(want: MarkPlan | undefined, mangle: TableState | undefined): MarkDrift {
+  const have = mangle?.chains ?? new Map<string, string[]>();
+  const chains = (want?.chains ?? []).filter((c) => !have.has(c.name) || !sameRules(c, have.get(c.name)!)).map((c) => c.name);
+  const wanted = new Set((want?.chains ?? []).map((c) => c.name));
+  const extra = [...have.keys()].filter((n) => isMarkChain(n) && !wanted.has(n));
+  const addJumps: MarkDrift['addJumps'] = [];
+  const deleteJumps: MarkDrift['deleteJumps'] = [];
+  for (const builtin of ['INPUT', 'FORWARD']) {
+    const lines = have.get(builtin) ?? [];
+    const mine = (want?.jumps ?? []).filter((j) => j.builtin === builtin).map((j) => j.line);
+    for (const line of mine) {
+      const n = lines.filter((l) => l === line).length;
+      if (n === 0) addJumps.push({ builtin, line });
+      for (let i = 1; i < n; i++) deleteJumps.push({ builtin, line });
+    }
+    for (const l of lines) if (OUR_JUMP.test(l) && !mine.includes(l)) deleteJumps.push({ builtin, line: l });
+  }
+  return { chains, extra, addJumps, deleteJumps, clean: chains.length + extra.length + addJumps.length + deleteJumps.length === 0 };
+}
+
+/** iptables-restore --noflush text that turns the mangle table into `want`; '' when nothing differs. */
+export function renderMarks(want: MarkPlan | undefined, mangle: TableState | undefined): string {
+  const d = markDrift(want, mangle);
+  if (d.clean) return '';
+  const byName = new Map((want?.chains ?? []).map((c) => [c.name, c]));
+  const declare: string[] = [];
+  const add: string[] = [];
+  // Declaring a chain in --noflush mode empties it (or creates it).
+  for (const name of d.chains) {
+    declare.push(`:${name} - [0:0]`);
+    for (const r of byName.get(name)!.rules) add.push(`-A ${name} ${r}`);
+  }
+  for (const name of d.extra) declare.push(`:${name} - [0:0]`);
+  const remove = d.deleteJumps.map((j) => `-D ${j.builtin} ${j.line}`);
+  // At the top, like the filter jumps: the marks must be set whatever the admin's mangle rules do.
+  for (const j of d.addJumps) add.push(`-I ${j.builtin} 1 ${j.line}`);
+  const destroy = d.extra.map((n) => `-X ${n}`);
+  return ['*mangle', ...declare, ...remove, ...add, ...destroy, 'COMMIT', ''].join('\n');
+}

@@ -1,0 +1,152 @@
+// Forwarding off everywhere, as after a reboot with the settings `dockgate install` writes
+// ("ip-forward": false, all.forwarding=0) and a config that does not name external_interfaces:
+// auto must find the uplink from the default route, turn forwarding on there and nowhere else,
+// and follow the route when it moves. Real dockerd, real connections, all in test namespaces.
+//
+//   outside ns: 10.0.0.9 (+ 10.0.1.9 later), and 198.51.100.9 on lo: a server only reachable
+//               through the host's default route, with the outside ns as the router
+//   host ns:    10.0.0.5, default via 10.0.0.9; later a second uplink 10.0.1.5, default moved there
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupLeftovers, linkNamespaces } from '../support/netns.js';
+import {
+  type DaemonProcess,
+  type DockerHost,
+  HOST_IP,
+  OUTSIDE_IP,
+  clientIp,
+  runCli,
+  startDaemon,
+  startDockerHost,
+  startWebContainer,
+  stopAll,
+  waitFor,
+} from './harness.js';
+
+/** Beyond the host's own subnets: reached only through its default route. */
+const FAR_IP = '198.51.100.9';
+
+let h: DockerHost;
+let daemon: DaemonProcess | undefined;
+let configFile: string;
+const children = new Set<ChildProcess>();
+
+function spawnIn(nsPath: string, argv: string[]): ChildProcess {
+  const child = spawn('nsenter', [`--net=${nsPath}`, ...argv], { stdio: ['ignore', 'ignore', 'ignore'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+/** A sysctl of the host namespace, by path (interface names are fine with dots). */
+const sysctl = async (path: string): Promise<string> => (await h.host.exec('cat', [`/proc/sys/net/${path}`], { reject: false })).stdout.trim();
+const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
+/** busybox-static's `wget -T` crashes, so the fetch is bounded by busybox timeout. */
+const fetchIn = (container: string, url: string) => exec(container, ['busybox', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
+
+async function doctorCheck(name: string): Promise<{ status: string; detail: string }> {
+  const r = await runCli(h, ['doctor', '--json', '--config', configFile]);
+  const json = JSON.parse(r.stdout) as { checks: Array<{ status: string; name: string; detail: string }> };
+  const c = json.checks.find((x) => x.name === name);
+  if (!c) throw new Error(`no ${name} check in: ${r.stdout}\n${r.stderr}`);
+  return c;
+}
+
+beforeAll(async () => {
+  await cleanupLeftovers();
+  h = await startDockerHost({ userlandProxy: false, ipForward: false });
+  await h.host.exec('sysctl', ['-qw', 'net.ipv4.conf.all.forwarding=0']);
+  // The outside namespace is the router; the far server lives on its loopback.
+  await h.outside.exec('ip', ['addr', 'add', `${FAR_IP}/32`, 'dev', 'lo']);
+  await h.host.exec('ip', ['route', 'add', 'default', 'via', OUTSIDE_IP, 'dev', h.hostIf]);
+  const www = `${h.tmpDir}/outside-www`;
+  await mkdir(`${www}/cgi-bin`, { recursive: true });
+  await writeFile(`${www}/cgi-bin/ip`, '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n');
+  await chmod(`${www}/cgi-bin/ip`, 0o755);
+  spawnIn(h.outside.path, ['busybox', 'httpd', '-f', '-p', `${FAR_IP}:9000`, '-h', www]);
+  // No external_interfaces: the default, auto.
+  configFile = `${h.tmpDir}/config.yaml`;
+  await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
+  // Running before dockgate, egress on (the default): what doctor judges first.
+  await startWebContainer(h, { name: 'out' });
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.pid !== undefined) c.kill('SIGKILL');
+  await stopAll();
+});
+
+describe('forwarding off everywhere, default config (external_interfaces: auto)', () => {
+  it('before dockgate runs, nothing forwards and doctor fails naming the uplink and the sysctl', async () => {
+    expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
+    expect(await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)).toBe('0');
+    expect((await fetchIn('out', `http://${FAR_IP}:9000/cgi-bin/ip`)).exitCode).not.toBe(0);
+    const c = await doctorCheck('default-route-forwarding');
+    expect(c.status).toBe('fail');
+    expect(c.detail).toContain(`net.ipv4.conf.${h.hostIf}.forwarding=0`);
+    expect(c.detail).toMatch(/^egress \(1 container, e\.g\. out\) in use/);
+  });
+
+  it('dockgate finds the uplink from the default route and turns forwarding on there only', async () => {
+    daemon = await startDaemon(h, ['run', '--config', configFile]);
+    await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+    const found = await daemon.waitForLog((l) => l.event === 'external-interfaces', 5_000);
+    expect(found.interfaces).toEqual([h.hostIf]);
+    await waitFor('uplink forwarding', async () => ((await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)) === '1' ? true : undefined), 5_000);
+    expect(await sysctl('ipv4/conf/docker0/forwarding')).toBe('1');
+    expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
+    expect(await sysctl('ipv4/conf/lo/forwarding')).toBe('0');
+    // IPv6 on the same interfaces; the uplink keeps accepting router advertisements.
+    expect(await sysctl(`ipv6/conf/${h.hostIf}/accept_ra`)).toBe('2');
+    expect(await sysctl(`ipv6/conf/${h.hostIf}/forwarding`)).toBe('1');
+    if ((await sysctl('ipv6/conf/all/force_forwarding')) !== '') expect(await sysctl(`ipv6/conf/${h.hostIf}/force_forwarding`)).toBe('1');
+    expect(await sysctl('ipv6/conf/all/forwarding')).toBe('0');
+    expect(daemon.lines.some((l) => typeof l === 'object' && (l as Record<string, unknown>).setting === 'accept_ra')).toBe(true);
+  });
+
+  it('a container reaches a server beyond the default route, which sees the host address', async () => {
+    const r = await waitFor('egress works', async () => {
+      const e = await fetchIn('out', `http://${FAR_IP}:9000/cgi-bin/ip`);
+      return e.exitCode === 0 ? e.stdout : undefined;
+    }, 10_000);
+    expect(clientIp(r)).toBe(HOST_IP);
+  });
+
+  it('a dnat port is reachable from beyond the default route and the container sees the client address', async () => {
+    await h.docker(['run', '-d', '--name', 'seer', '-l', `dockgate.ports=${HOST_IP}:8010:80`, '-l', 'dockgate.mode=dnat', h.image, 'sh', '-c',
+      "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && busybox chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"]);
+    const body = await waitFor('seer reachable', async () => {
+      const r = await h.outside.exec('curl', ['-s', '-f', '--noproxy', '*', '-m', '2', '--interface', FAR_IP, `http://${HOST_IP}:8010/cgi-bin/ip`], { reject: false, timeoutMs: 5_000 });
+      return r.exitCode === 0 ? r.stdout : undefined;
+    }, 10_000);
+    expect(clientIp(body)).toBe(FAR_IP);
+    expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
+    expect((await doctorCheck('default-route-forwarding')).status).toBe('ok');
+  });
+
+  it('the default route moves to another interface: it forwards within a bounded time, and egress goes on through it', async () => {
+    const { aIf: newIf, bIf } = await linkNamespaces(h.host, '10.0.1.5/24', h.outside, '10.0.1.9/24');
+    expect(await sysctl(`ipv4/conf/${newIf}/forwarding`)).toBe('0');
+    const moved = Date.now();
+    await h.host.exec('ip', ['route', 'replace', 'default', 'via', '10.0.1.9', 'dev', newIf]);
+    await waitFor(`${newIf} forwarding`, async () => ((await sysctl(`ipv4/conf/${newIf}/forwarding`)) === '1' ? true : undefined), 5_000, 50);
+    const tookMs = Date.now() - moved;
+    const log = await daemon!.waitForLog((l) => l.event === 'external-interfaces' && Array.isArray(l.added) && l.added.includes(newIf), 1_000);
+    expect(log.interfaces).toEqual([newIf]);
+    expect(log.removed).toEqual([h.hostIf]);
+    expect(tookMs).toBeLessThan(5_000);
+    expect(await sysctl(`ipv6/conf/${newIf}/forwarding`)).toBe('1');
+    expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
+    // The old uplink keeps its forwarding (dockgate never turns it off).
+    expect(await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)).toBe('1');
+    // Egress now leaves by the new uplink, masqueraded to its address; the replies come in there.
+    const r = await waitFor('egress through the new uplink', async () => {
+      const e = await fetchIn('out', `http://${FAR_IP}:9000/cgi-bin/ip`);
+      return e.exitCode === 0 ? e.stdout : undefined;
+    }, 10_000);
+    expect(clientIp(r)).toBe('10.0.1.5');
+    expect(bIf).not.toBe('');
+    console.log(`default route moved to ${newIf}: forwarding on after ${tookMs} ms`);
+  });
+});

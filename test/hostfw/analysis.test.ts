@@ -1,0 +1,192 @@
+// The pure host-firewall analysis, on rulesets captured from real namespaces (fixtures/*.json,
+// made by capture-fixtures.ts from the .nft files beside them) and on small hand-made ones for
+// each kind of match. What matters most: an opening a foreign chain can drop is never "effective".
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type FlowVerdict, analyse, chainsNeedingFootprint, describeVerdict, footprintRules } from '../../src/hostfw/analysis.js';
+import { ANY_ADDR, ANY_PORT, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
+import { FOOTPRINT_MARK } from '../../src/plan/marks.js';
+import { fixturePlan } from './plan-fixture.js';
+
+const fixture = (name: string): NftRuleset => parseNftJson(readFileSync(join(import.meta.dirname, 'fixtures', `${name}.json`), 'utf8'));
+const plan = fixturePlan();
+
+function byFlow(verdicts: FlowVerdict[]): Record<string, FlowVerdict> {
+  return Object.fromEntries(verdicts.map((v) => [`${v.container} ${v.kind}`, v]));
+}
+
+describe('captured rulesets', () => {
+  it('reads the whole ruleset but judges only foreign tables', () => {
+    const rs = fixture('admin-drop');
+    // dockgate's own iptables-nft tables are in the capture...
+    expect(rs.tables.map((t) => `${t.family} ${t.name}`)).toEqual(expect.arrayContaining(['ip filter', 'ip nat', 'ip raw', 'inet admin']));
+    // ...and ip filter INPUT (policy accept here) is never what blocks.
+    const v = byFlow(analyse(plan, rs, { marksInPlace: false }));
+    for (const f of Object.values(v)) for (const b of f.blockers) expect(b.chain.startsWith('inet admin')).toBe(true);
+  });
+
+  it('the issue host (inet admin, input and forward policy drop): every opening blocked, naming the chain', () => {
+    const v = byFlow(analyse(plan, fixture('admin-drop'), { marksInPlace: false }));
+    expect(v['web proxy']!.state).toBe('blocked');
+    expect(describeVerdict(v['web proxy']!)).toBe('blocked by inet admin input (policy drop; new connections)');
+    expect(v['api dnat']!.state).toBe('blocked');
+    expect(describeVerdict(v['api dnat']!)).toContain('inet admin forward (policy drop');
+    expect(v['web egress']!.state).toBe('blocked');
+    // Only what the footprint can fix is where it goes.
+    expect(chainsNeedingFootprint(plan, fixture('admin-drop')).map(chainLabel)).toEqual(['inet admin input', 'inet admin forward']);
+  });
+
+  it('with the footprint and the marks in place: effective; without the marks the footprint alone is not', () => {
+    const rs = fixture('admin-drop+footprint');
+    expect(footprintRules(rs).map((f) => `${chainLabel(f.chain)}@${f.index}`)).toEqual(['inet admin input@0', 'inet admin forward@0']);
+    for (const v of analyse(plan, rs, { marksInPlace: true })) expect([v.container, v.kind, v.state]).toEqual([v.container, v.kind, 'effective']);
+    // Unmarked, the footprint is a maybe (another tool could set the bit): never effective.
+    for (const v of analyse(plan, rs, { marksInPlace: false })) expect(v.state).not.toBe('effective');
+    // Still needed: the footprint is ignored when asking whether a chain needs it.
+    expect(chainsNeedingFootprint(plan, rs).map(chainLabel)).toEqual(['inet admin input', 'inet admin forward']);
+  });
+
+  it("Debian's default nftables.conf (policies accept) blocks nothing and gets no footprint", () => {
+    const rs = fixture('debian-default');
+    for (const v of analyse(plan, rs, { marksInPlace: false })) expect(v.state).toBe('effective');
+    expect(chainsNeedingFootprint(plan, rs)).toEqual([]);
+  });
+
+  it('a hand-written firewall: the rule that blocks is named; sets and negations are read', () => {
+    const v = byFlow(analyse(plan, fixture('admin-rules'), { marksInPlace: false }));
+    // tcp dport @web accepts 8000 after the blocklist: a source in 203.0.113.0/24 is dropped.
+    expect(v['web proxy']!.state).toBe('may be blocked');
+    expect(v['web proxy']!.blockers.map((b) => b.by)).toEqual([expect.stringContaining('@blocklist drop')]);
+    // Forward: the DNATed flow goes out docker0 to port 80, which the admin drops for sure.
+    expect(v['api dnat']!.state).toBe('blocked');
+    expect(v['api dnat']!.blockers[0]!.by).toContain('oifname "docker0" tcp dport 80 drop');
+    // Egress: `meta l4proto udp drop` catches the container's UDP (DNS!), so not effective.
+    expect(v['web egress']!.state).toBe('may be blocked');
+  });
+
+  it('drops before the marks are set (priority -300 prerouting) stay blocked even with the footprint', () => {
+    const rs = fixture('early-drop+footprint');
+    const v = byFlow(analyse(plan, rs, { marksInPlace: true }));
+    expect(v['web proxy']!.state).toBe('blocked');
+    expect(v['web proxy']!.blockers.every((b) => b.chain === 'ip early pre')).toBe(true);
+    // Only inet admin input can be helped; ip early is never given a footprint.
+    expect(chainsNeedingFootprint(plan, rs).map(chainLabel)).toEqual(['inet admin input']);
+  });
+});
+
+// ---- the evaluator, one kind of match at a time ------------------------------------------------
+
+function ruleset(chainJson: string, rules: string[], extra = ''): NftRuleset {
+  const items = [
+    '{"table": {"family": "inet", "name": "t", "handle": 1}}',
+    chainJson,
+    '{"chain": {"family": "inet", "table": "t", "name": "sub", "handle": 2}}',
+    ...rules.map((r, i) => {
+      const [chain, expr] = r.startsWith('sub:') ? ['sub', r.slice(4)] : ['c', r];
+      return `{"rule": {"family": "inet", "table": "t", "chain": "${chain}", "handle": ${10 + i}, "expr": ${expr}}}`;
+    }),
+    ...(extra ? [extra] : []),
+  ];
+  return parseNftJson(`{"nftables": [${items.join(',')}]}`);
+}
+const base = (policy: 'accept' | 'drop' = 'drop') =>
+  `{"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "${policy}"}}`;
+
+const packet: Packet = {
+  family: 4,
+  saddr: [0x0a000009, 0x0a000009], // 10.0.0.9
+  daddr: [0x0a000005, 0x0a000005],
+  daddrLocal: true,
+  proto: 'tcp',
+  sport: ANY_PORT,
+  dport: [8000, 8000],
+  iif: { kind: 'other', not: ['lo', 'docker0'] },
+  oif: { kind: 'none' },
+  ctState: 'new',
+  ctDnat: false,
+  ctDirection: 'original',
+  firstSyn: true,
+  marked: false,
+};
+
+const m = (left: string, right: string, op = '==') => `{"match": {"op": "${op}", "left": ${left}, "right": ${right}}}`;
+const dport = '{"payload": {"protocol": "tcp", "field": "dport"}}';
+const saddr = '{"payload": {"protocol": "ip", "field": "saddr"}}';
+const accept = '{"accept": null}';
+const drop = '{"drop": null}';
+
+function verdict(rs: NftRuleset, p: Packet = packet): string {
+  const r = evaluateBaseChain(rs.chains[0]!, p, rs);
+  if (r.drops.length === 0) return 'passes';
+  return r.drops.some((d) => d.certain) ? 'dropped' : 'may drop';
+}
+
+describe('evaluator', () => {
+  it('ports: single, set, range; a surely matching accept before the policy passes', () => {
+    expect(verdict(ruleset(base(), [`[${m(dport, '8000')}, ${accept}]`]))).toBe('passes');
+    expect(verdict(ruleset(base(), [`[${m(dport, '{"set": [22, {"range": [7000, 9000]}]}')}, ${accept}]`]))).toBe('passes');
+    expect(verdict(ruleset(base(), [`[${m(dport, '8001')}, ${accept}]`]))).toBe('dropped');
+    // A UDP match never holds for TCP.
+    expect(verdict(ruleset(base(), [`[${m('{"payload": {"protocol": "udp", "field": "dport"}}', '8000')}, ${accept}]`]))).toBe('dropped');
+  });
+
+  it('addresses with prefixes: a source range only partly covered is a maybe, never an accept', () => {
+    const wide = { ...packet, saddr: ANY_ADDR };
+    const rs = ruleset(base(), [`[${m(saddr, '{"prefix": {"addr": "10.0.0.0", "len": 8}}')}, ${accept}]`]);
+    expect(verdict(rs)).toBe('passes');
+    expect(verdict(rs, wide)).toBe('may drop');
+    expect(verdict(ruleset(base('accept'), [`[${m(saddr, '{"prefix": {"addr": "10.0.0.0", "len": 8}}', '!=')}, ${drop}]`]))).toBe('passes');
+  });
+
+  it('interfaces: lo never matches a packet from outside; another name may', () => {
+    expect(verdict(ruleset(base(), [`[${m('{"meta": {"key": "iif"}}', '"lo"')}, ${accept}]`]))).toBe('dropped');
+    expect(verdict(ruleset(base('accept'), [`[${m('{"meta": {"key": "iifname"}}', '"eth0"')}, ${drop}]`]))).toBe('may drop');
+    expect(verdict(ruleset(base('accept'), [`[${m('{"meta": {"key": "iifname"}}', '"docker0"')}, ${drop}]`]))).toBe('passes');
+  });
+
+  it('ct state sets and ct status dnat', () => {
+    const est = `[${m('{"ct": {"key": "state"}}', '["established", "related"]', 'in')}, ${accept}]`;
+    expect(verdict(ruleset(base(), [est]))).toBe('dropped');
+    expect(verdict(ruleset(base(), [est]), { ...packet, ctState: 'established' })).toBe('passes');
+    expect(verdict(ruleset(base(), [`[${m('{"ct": {"key": "status"}}', '"dnat"', 'in')}, ${accept}]`]), { ...packet, ctDnat: true })).toBe('passes');
+  });
+
+  it('meta l4proto, named sets, sub-chains with return and goto', () => {
+    expect(verdict(ruleset(base(), [`[${m('{"meta": {"key": "l4proto"}}', '"tcp"')}, ${accept}]`]))).toBe('passes');
+    const set = '{"set": {"family": "inet", "name": "ok", "table": "t", "type": "inet_service", "handle": 3, "elem": [8000, 8443]}}';
+    expect(verdict(ruleset(base(), [`[${m(dport, '"@ok"')}, ${accept}]`], set))).toBe('passes');
+    // sub returns for 10.0.0.9 (not in 192.168/16), so the policy decides.
+    const sub = [
+      '[{"jump": {"target": "sub"}}]',
+      `sub:[${m(saddr, '{"prefix": {"addr": "192.168.0.0", "len": 16}}', '!=')}, {"return": null}]`,
+      `sub:[${accept}]`,
+    ];
+    expect(verdict(ruleset(base(), sub))).toBe('dropped');
+    expect(verdict(ruleset(base(), ['[{"goto": {"target": "sub"}}]', `sub:[${accept}]`]))).toBe('passes');
+  });
+
+  it('what it cannot evaluate is never an accept, and an unknown statement may drop', () => {
+    expect(verdict(ruleset(base(), [`[{"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr"]}}, "right": false}}, ${accept}]`]))).toBe('may drop');
+    expect(verdict(ruleset(base('accept'), ['[{"synproxy": {"mss": 1460}}, {"queue": {"num": 1}}]']))).toBe('may drop');
+    expect(verdict(ruleset(base('accept'), ['[{"weird": {}}]']))).toBe('may drop');
+    // A rate limit may stop matching: its accept does not count.
+    expect(verdict(ruleset(base(), [`[{"limit": {"rate": 5, "per": "second"}}, ${accept}]`]))).toBe('may drop');
+  });
+
+  it('verdict maps: the element for the packet decides when it is known', () => {
+    const vmap = (k: string, v: string) => `[{"vmap": {"key": {"meta": {"key": "iifname"}}, "data": {"set": [["${k}", ${v}]]}}}]`;
+    expect(verdict(ruleset(base('accept'), [vmap('lo', drop)]))).toBe('passes');
+    expect(verdict(ruleset(base('accept'), [vmap('eth0', drop)]))).toBe('may drop');
+  });
+
+  it("dockgate's footprint accepts marked packets only", () => {
+    const fp = `{"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 9, "comment": "dockgate", "expr": [${m(`{"&": [{"meta": {"key": "mark"}}, ${FOOTPRINT_MARK}]}`, String(FOOTPRINT_MARK))}, ${accept}]}}`;
+    const rs = ruleset(base(), [], fp);
+    expect(verdict(rs, { ...packet, marked: true })).toBe('passes');
+    expect(verdict(rs)).toBe('may drop');
+    expect(footprintRules(rs)).toHaveLength(1);
+    expect(evaluateBaseChain(rs.chains[0]!, { ...packet, marked: true }, rs, { ignoreFootprint: true }).drops).toHaveLength(1);
+  });
+});
