@@ -8,7 +8,7 @@ import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
 import type { RuleSet } from '../model/types.js';
 import { DockerSource } from '../docker/source.js';
 import { readDockerFacts } from '../host/docker-info.js';
-import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, runChecks } from '../host/doctor-checks.js';
+import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, ipv6Published, runChecks } from '../host/doctor-checks.js';
 import { planInput } from '../plan/input.js';
 import { buildRuleSet } from '../plan/ruleset.js';
 import { readConfig } from './context.js';
@@ -33,7 +33,11 @@ export interface DoctorRun {
  * even if run would refuse it: doctor errs on the side of checking. Undefined when Docker cannot
  * be asked.
  */
-async function readForwardingUse(config: Config, dockerHost: string, timeoutMs: number): Promise<ForwardingUse | undefined> {
+async function readForwardingUse(
+  config: Config,
+  dockerHost: string,
+  timeoutMs: number,
+): Promise<{ use: ForwardingUse; ipv6Published: string[] } | undefined> {
   try {
     const docker = new DockerSource(dockerHost);
     docker.apiTimeoutMs = timeoutMs;
@@ -41,7 +45,7 @@ async function readForwardingUse(config: Config, dockerHost: string, timeoutMs: 
     const containers = await docker.listRunning();
     const ipv6 = bridges.some((b) => b.subnets6.length > 0);
     const plan = buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners: undefined, ipv6 }));
-    return forwardingUse(plan, bridges);
+    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers) };
   } catch {
     return undefined; // the docker check says why
   }
@@ -49,7 +53,7 @@ async function readForwardingUse(config: Config, dockerHost: string, timeoutMs: 
 
 export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
   const dockerHost = o.dockerHost ?? resolveDockerHost(o.config, process.env);
-  const [host, docker, use] = await Promise.all([
+  const [host, docker, read] = await Promise.all([
     collectHostFacts({
       queue: o.queue,
       config: o.config,
@@ -62,7 +66,7 @@ export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
     readForwardingUse(o.config, dockerHost, o.dockerTimeoutMs ?? 5000),
   ]);
   const hostFirewall = await readHostFirewall(o, dockerHost);
-  return runChecks(use === undefined ? { ...host, docker, hostFirewall } : { ...host, docker, use, hostFirewall });
+  return runChecks(read === undefined ? { ...host, docker, hostFirewall } : { ...host, docker, use: read.use, ipv6Published: read.ipv6Published, hostFirewall });
 }
 
 /**

@@ -198,8 +198,14 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
   for (const name of listed) {
     interfaces.push({ name, forwarding: await readSysctl(o.queue, o.sysctlDir, `net/ipv4/conf/${name}/forwarding`) });
   }
+  // A host booted without IPv6 has no /proc/sys/net/ipv6: its ip6tables is not a firewall to judge.
+  const ipv6 = (await readSysctl(o.queue, o.sysctlDir, 'net/ipv6/conf/all/forwarding')) !== undefined;
+  const ip6tables: SaveFacts = ipv6
+    ? await probeSave(o.queue, o.config.iptables.ip6SaveCommand)
+    : { command: o.config.iptables.ip6SaveCommand, found: false, error: 'IPv6 is disabled on this host' };
   return {
     config: { defaultMode: o.config.defaults.mode, externalInterfaces: o.config.externalInterfaces },
+    ip6tables,
     iptables,
     backends,
     dockerd,

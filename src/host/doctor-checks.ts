@@ -3,7 +3,7 @@
 // can be tested from a table of hand-made facts.
 import { type HostFirewallFacts, checkHostFirewall } from './host-firewall-checks.js';
 import type { ExternalInterfaces } from '../config/schema.js';
-import type { Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
+import type { ContainerFacts, Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
 import { CHAIN_PREFIX, JUMPS, jumpLine } from '../plan/chains.js';
 import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
 import { DOCKER_CHAINS, dockerChainsIn } from './docker-chains.js';
@@ -101,6 +101,10 @@ export interface DoctorFacts {
   defaultRoutes: DefaultRouteFacts;
   /** Whether egress or dnat is in use; undefined when Docker could not be asked. */
   use?: ForwardingUse;
+  /** The configured ip6tables save command; undefined when not probed. */
+  ip6tables?: SaveFacts;
+  /** Ports Docker publishes on `::` or an IPv6 address, as `container [::]:8080/tcp`; undefined when Docker could not be asked. */
+  ipv6Published?: string[];
   /** Other firewalls on the same hooks (nft tables, firewalld, ufw) and the openings' verdicts. */
   hostFirewall?: HostFirewallFacts;
 }
@@ -392,6 +396,42 @@ export function checkJumps(f: DoctorFacts): CheckResult {
 }
 
 /** Every check, in the order doctor prints them. */
+/** The ports Docker binds on IPv6 addresses (a plain -p binds `::` too), labelled or not. */
+export function ipv6Published(containers: readonly ContainerFacts[]): string[] {
+  return containers.flatMap((c) =>
+    c.ports.filter((b) => b.hostPort > 0 && b.hostIp.includes(':')).map((b) => `${c.name} [${b.hostIp}]:${b.hostPort}/${b.protocol}`),
+  );
+}
+
+/**
+ * A host whose ip6tables INPUT policy is ACCEPT exposes every port docker-proxy publishes on `::`
+ * to the world over IPv6, labelled or not, `from` or not: many admins firewall IPv4 only.
+ */
+export function checkIpv6Exposure(f: DoctorFacts): CheckResult {
+  const name = 'ipv6-exposure';
+  const six = f.ip6tables;
+  if (six === undefined) return { status: 'ok', name, detail: 'not checked' };
+  if (!six.found || six.state === undefined) {
+    return { status: 'ok', name, detail: `no IPv6 firewall to check (${six.error ?? `${six.command} not installed`}); dockgate runs IPv4-only` };
+  }
+  const policy = six.state.get('filter')?.policies.get('INPUT') ?? 'ACCEPT';
+  const published = f.ipv6Published;
+  if (published === undefined) return { status: 'warn', name, detail: `ip6tables INPUT policy ${policy}; Docker could not be asked which ports it publishes on IPv6` };
+  const list = published.length > 6 ? `${published.slice(0, 6).join(', ')} and ${published.length - 6} more` : published.join(', ');
+  if (policy === 'ACCEPT' && published.length > 0) {
+    return {
+      status: 'fail',
+      name,
+      detail: `ip6tables INPUT policy is ACCEPT, so these ports are open to everyone over IPv6 whatever their labels say: ${list}; set the IPv6 INPUT policy to DROP (accepting ICMPv6 and established flows) and let dockgate open what labels allow`,
+    };
+  }
+  return {
+    status: 'ok',
+    name,
+    detail: published.length === 0 ? `ip6tables INPUT policy ${policy}; nothing published on IPv6` : `ip6tables INPUT policy ${policy}; ${published.length} port(s) published on IPv6, opened by labels only`,
+  };
+}
+
 export function runChecks(f: DoctorFacts): CheckResult[] {
   return [
     checkIptables(f),
@@ -401,6 +441,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     checkDaemonJson(f),
     checkDockerIptables(f),
     checkDockerIp6tables(f),
+    checkIpv6Exposure(f),
     checkDockerIpForward(f),
     checkUserlandProxy(f),
     checkDockerChains(f),

@@ -62,6 +62,8 @@ class FakeDocker implements DockerApi {
 
 function config(over: Partial<Config['sync']> = {}): Config {
   const c = defaultConfig();
+  // Nothing here may watch the machine's own routes.
+  c.externalInterfaces = { kind: 'list', names: [] };
   c.sync = { ...c.sync, debounceMs: 5, driftCheckMs: 60_000, fullCheckMs: 60_000, retryMinMs: 20, retryMaxMs: 50, ...over };
   return c;
 }

@@ -30,7 +30,7 @@ async function main(): Promise<Record<string, unknown>> {
     subscribe: async () => ({ ended: new Promise<Error | undefined>(() => undefined), close: () => undefined }),
   };
   const config = defaultConfig();
-  config.externalInterfaces = [];
+  config.externalInterfaces = { kind: 'list', names: [] };
   config.sync.driftCheckMs = 100;
   config.sync.debounceMs = 10;
   // The sysctls the daemon sets go to a directory of its own: nothing here is the host's.

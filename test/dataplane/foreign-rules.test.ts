@@ -80,7 +80,7 @@ describe('a table iptables-save cannot show', () => {
       expect((await ns.exec('nft', ['list', 'table', 'ip', 'filter'])).stdout).toMatch(/ct state new counter/);
 
       const config = defaultConfig();
-      config.externalInterfaces = [];
+      config.externalInterfaces = { kind: 'list', names: [] };
       const results = await runDoctor({ config, queue, root: base, procDir: join(base, 'no-proc'), dockerHost: `unix://${base}/no-docker.sock`, dockerTimeoutMs: 2000 });
       const iptables = results.find((r) => r.name === 'iptables')!;
       expect(iptables.status).toBe('fail');

@@ -60,7 +60,7 @@ async function daemonScenario(): Promise<Record<string, unknown>> {
     },
   };
   const config = defaultConfig();
-  config.externalInterfaces = [];
+  config.externalInterfaces = { kind: 'list', names: [] };
   config.sync.debounceMs = 10;
   const log = pino({ level: 'info', base: null });
   const daemon = new Daemon({ config, docker: docker as unknown as DockerSource, log });

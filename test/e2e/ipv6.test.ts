@@ -141,6 +141,21 @@ describe('IPv6 with a real dockerd', () => {
     expect(await save6()).toMatch(/-A DOCKGATE-RAW -d fd00:db8:1::\/64 ! -i br-[0-9a-f]{12} .* -j DROP/);
   });
 
+  it('doctor fails on an ip6tables INPUT policy of ACCEPT, naming the ports published on IPv6', async () => {
+    await h.host.exec('ip6tables', ['-w', '-P', 'INPUT', 'ACCEPT']);
+    try {
+      const r = await runCli(h, ['doctor', '--json', '--config', configFile]);
+      const { checks } = JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; detail: string }> };
+      const exposure = checks.find((c) => c.name === 'ipv6-exposure');
+      expect(exposure?.status).toBe('fail');
+      expect(exposure?.detail).toContain('nolabel6 [::]:8001/tcp');
+    } finally {
+      await h.host.exec('ip6tables', ['-w', '-P', 'INPUT', 'DROP']);
+    }
+    const ok = JSON.parse((await runCli(h, ['doctor', '--json', '--config', configFile])).stdout) as { checks: Array<{ name: string; status: string }> };
+    expect(ok.checks.find((c) => c.name === 'ipv6-exposure')?.status).toBe('ok');
+  });
+
   it('status and plan show the IPv6 openings; flush leaves ip6tables-save exactly as before', async () => {
     const status = await runCli(h, ['status', '--config', configFile]);
     expect(status.stdout).toMatch(/\[::\]:8000->80\/tcp/);

@@ -50,7 +50,7 @@ describe('doctor checks', () => {
     const results = runChecks(healthy());
     expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
-      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables',
+      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'ipv6-exposure',
       'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'jumps',
     ]);
   });
@@ -305,5 +305,32 @@ describe('doctor on a table iptables-save cannot show', () => {
     expect(r.status).toBe('warn');
     expect(r.detail).toMatch(/filter\/INPUT: -s 10\.9\.0\.0\/16 -j DOCKGATE-INPUT/);
     expect(r.detail).toMatch(/left alone/);
+  });
+});
+
+describe('ipv6-exposure: ports published on :: behind an IPv6 INPUT policy of ACCEPT', () => {
+  const six = (policy: string) => ({
+    command: 'ip6tables-save',
+    found: true,
+    backend: 'nf_tables' as const,
+    state: parseSave(`*filter\n:INPUT ${policy} [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n`),
+  });
+
+  it('fails naming every port reachable over IPv6 when the policy is ACCEPT', () => {
+    const r = byName(runChecks({ ...healthy(), ip6tables: six('ACCEPT'), ipv6Published: ['mail [::]:25/tcp', 'web [::]:8080/tcp'] }), 'ipv6-exposure');
+    expect(r.status).toBe('fail');
+    expect(r.detail).toContain('mail [::]:25/tcp');
+    expect(r.detail).toContain('web [::]:8080/tcp');
+  });
+
+  it('is ok with a DROP policy, or with nothing published on IPv6', () => {
+    expect(byName(runChecks({ ...healthy(), ip6tables: six('DROP'), ipv6Published: ['web [::]:8080/tcp'] }), 'ipv6-exposure').status).toBe('ok');
+    expect(byName(runChecks({ ...healthy(), ip6tables: six('ACCEPT'), ipv6Published: [] }), 'ipv6-exposure').status).toBe('ok');
+  });
+
+  it('a host without IPv6 is ok and says dockgate runs IPv4-only', () => {
+    const r = byName(runChecks({ ...healthy(), ip6tables: { command: 'ip6tables-save', found: false, error: 'IPv6 is disabled on this host' }, ipv6Published: [] }), 'ipv6-exposure');
+    expect(r.status).toBe('ok');
+    expect(r.detail).toMatch(/IPv4-only/);
   });
 });
