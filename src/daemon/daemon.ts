@@ -14,6 +14,7 @@ import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import PQueue from 'p-queue';
 import { readListeners } from '../dataplane/listeners.js';
+import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type SyncTarget, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
 import type { ContainerFacts, Listener, NetworkFacts, OtherNetwork, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
@@ -39,6 +40,11 @@ export interface DaemonOptions {
   dataplane?: (config: Config, ipv6: boolean) => SyncTarget;
   /** Replaces the IPv6 probe (tests). */
   ipv6?: () => Promise<boolean>;
+  /**
+   * Watch the ruleset with `nft monitor` where the backend is nf_tables (default true). Tests
+   * that run the daemon in the machine's own namespace turn it off.
+   */
+  watchRuleset?: boolean;
   /** Replaces /proc/net reading of the host's listening sockets (tests). */
   listeners?: () => Promise<Listener[]>;
   /** Milliseconds now; tests use a fake clock. */
@@ -94,6 +100,8 @@ export class Daemon {
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
   readonly #probeIpv6: () => Promise<boolean>;
+  readonly #watchRulesetWanted: boolean;
+  #nft: NftMonitor | undefined;
   readonly #metrics: DaemonMetrics | undefined;
 
   #timer: NodeJS.Timeout | undefined;
@@ -128,6 +136,7 @@ export class Daemon {
         ));
     this.#readListeners = options.listeners ?? (() => readListeners());
     this.#now = options.now ?? (() => Date.now());
+    this.#watchRulesetWanted = options.watchRuleset ?? true;
     this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6(this.#queue, ip6tablesOptions(options.config.iptables)));
     this.#metrics = options.metrics;
     this.#changes = new ChangeLog(options.log);
@@ -145,6 +154,38 @@ export class Daemon {
     this.#watching = this.#watch();
     this.#scheduleDriftCheck();
     this.#followRoutes();
+    if (this.#watchRulesetWanted) void this.#watchRuleset();
+  }
+
+  /**
+   * On the nf_tables backend the kernel says when someone touches the ruleset: a repair follows
+   * at once, and the full read-and-compare becomes a slow safety net (full_check_ms). The legacy
+   * backend has no such events and keeps polling; so does this one while the watcher is down.
+   */
+  async #watchRuleset(): Promise<void> {
+    const version = await this.#queue.run(this.#config.iptables.saveCommand, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
+    if (this.#stopped || !version?.stdout.includes('nf_tables')) {
+      this.#log.info({ event: 'drift-watch', mode: 'polling', reason: 'not the nf_tables backend' }, `drift check: polling every ${this.#config.sync.driftCheckMs} ms`);
+      return;
+    }
+    const monitor = new NftMonitor({
+      queue: this.#queue,
+      log: this.#log,
+      onChange: (change) => {
+        if (this.#stopped || this.#plan === undefined) return;
+        this.#log.debug({ event: 'ruleset-changed', pid: change?.pid, lines: change?.lines }, 'the ruleset changed: checking');
+        this.#repairRequested = true;
+        this.#schedule(0);
+      },
+      onGiveUp: () => this.#scheduleDriftCheck(),
+    });
+    this.#nft = monitor;
+    monitor.start();
+    this.#log.info(
+      { event: 'drift-watch', mode: 'nft-monitor', fullCheckMs: this.#config.sync.fullCheckMs },
+      `drift check: nft monitor, and a full check every ${this.#config.sync.fullCheckMs} ms`,
+    );
+    this.#scheduleDriftCheck();
   }
 
   /** Stops watching and leaves every rule in place: the firewall must not flap across restarts. */
@@ -157,6 +198,7 @@ export class Daemon {
     this.#inspectQueue.clear();
     this.#subscription?.close();
     await this.#stopFollowingRoutes();
+    await this.#nft?.stop();
     await Promise.race([Promise.allSettled([this.#cycle, this.#watching]), sleep(1500)]);
   }
 
@@ -171,7 +213,11 @@ export class Daemon {
     clearTimeout(this.#driftTimer);
     if (this.#stopped) return;
     const { driftCheckMs, fullCheckMs } = this.#config.sync;
-    const delay = Math.min(Math.max(driftCheckMs, 10 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
+    // While the kernel reports changes, the periodic read is only the safety net.
+    const watched = this.#nft !== undefined && !this.#nft.givenUp;
+    const delay = watched
+      ? Math.max(fullCheckMs, driftCheckMs)
+      : Math.min(Math.max(driftCheckMs, 10 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
     this.#driftTimer = setTimeout(() => {
       if (this.#plan !== undefined) {
         this.#repairRequested = true;

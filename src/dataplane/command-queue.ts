@@ -28,6 +28,11 @@ export interface CommandQueueOptions {
 export class CommandQueue {
   readonly #queue = new PQueue({ concurrency: 1 });
   #runs = 0;
+  /**
+   * Pids of the processes this queue started lately: `nft monitor` names the pid behind every
+   * ruleset change, and a change of our own is not drift.
+   */
+  readonly #pids: number[] = [];
 
   constructor(readonly options: CommandQueueOptions = {}) {}
 
@@ -46,13 +51,18 @@ export class CommandQueue {
         this.#runs++;
         const started = performance.now();
         const [cmd, argv] = this.options.netns ? ['nsenter', [`--net=${this.options.netns}`, file, ...args]] : [file, args];
-        const r = await execa(cmd, argv, {
+        const child = execa(cmd, argv, {
           input: options.input ?? '',
           reject: false,
           timeout: options.timeoutMs ?? 120_000,
           stripFinalNewline: false,
           env: { ...this.options.env, LC_ALL: 'C' },
         });
+        if (child.pid !== undefined) {
+          this.#pids.push(child.pid);
+          if (this.#pids.length > 64) this.#pids.shift();
+        }
+        const r = await child;
         if (r.failed && r.exitCode === undefined) {
           // Not started at all (ENOENT) or killed by the timeout: report as exit 127/124.
           return {
@@ -66,6 +76,11 @@ export class CommandQueue {
       },
       { throwOnTimeout: true },
     );
+  }
+
+  /** Whether `pid` is one of the last 64 processes this queue started (nsenter execs in place: same pid). */
+  started(pid: number): boolean {
+    return this.#pids.includes(pid);
   }
 
   /** Resolves when everything queued so far has finished. */

@@ -13,10 +13,10 @@
 // its text format (which `-j` does not turn into JSON on iproute2 6.1) does not matter. A slow
 // safety read (every 30 s by default) covers what a monitor can miss (netlink overruns, a
 // restart gap). If the monitor keeps dying, the follower falls back to reading periodically.
-import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import { type DefaultRoute, defaultRouteInterfaces, parseDefaultRoutes } from '../net/routes.js';
 import type { CommandQueue } from './command-queue.js';
+import { SupervisedMonitor } from './supervised.js';
 
 export interface DefaultRoutes {
   routes: DefaultRoute[];
@@ -64,14 +64,10 @@ export interface RouteFollowerOptions {
 export class RouteFollower {
   readonly #o: Required<Omit<RouteFollowerOptions, 'onChange' | 'ipv6' | 'log' | 'queue'>> & RouteFollowerOptions;
   #current: DefaultRoutes | undefined;
-  #child: ResultPromise | undefined;
-  #childExited: Promise<unknown> | undefined;
+  readonly #monitor: SupervisedMonitor;
   #stopped = false;
   #started = false;
   #polling = false;
-  #quickRestarts = 0;
-  #restartDelay: number;
-  #restartTimer: NodeJS.Timeout | undefined;
   #readTimer: NodeJS.Timeout | undefined;
   #safetyTimer: NodeJS.Timeout | undefined;
   #reading: Promise<void> | undefined;
@@ -96,7 +92,25 @@ export class RouteFollower {
       healthyRunMs: 60_000,
       ...options,
     };
-    this.#restartDelay = this.#o.restartMinMs;
+    this.#monitor = new SupervisedMonitor({
+      queue: this.#o.queue,
+      log: this.#o.log,
+      name: 'route-monitor',
+      command: this.#o.command,
+      args: ['monitor', 'route'],
+      // Any line, on stdout or stderr ("netlink receive error ... No buffer space": events lost),
+      // means "read again"; what it says does not matter.
+      onLine: () => this.#requestRead(this.#o.debounceMs),
+      onGap: () => this.#requestRead(0),
+      onGiveUp: () => {
+        this.#polling = true;
+        this.#scheduleSafetyRead();
+      },
+      restartMinMs: this.#o.restartMinMs,
+      restartMaxMs: this.#o.restartMaxMs,
+      maxQuickRestarts: this.#o.maxQuickRestarts,
+      healthyRunMs: this.#o.healthyRunMs,
+    });
   }
 
   /** The last routes read; undefined until a read succeeded. */
@@ -106,7 +120,7 @@ export class RouteFollower {
 
   /** The pid of the running `ip monitor` (tests kill it to prove the restart). */
   get monitorPid(): number | undefined {
-    return this.#child?.pid;
+    return this.#monitor.pid;
   }
 
   /** Whether the first read has finished (then waiting for it is pointless). */
@@ -121,7 +135,7 @@ export class RouteFollower {
   start(): void {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    this.#spawnMonitor();
+    this.#monitor.start();
     this.#scheduleSafetyRead();
     this.#requestRead(0);
   }
@@ -129,74 +143,11 @@ export class RouteFollower {
   /** Stops the monitor by its pid (SIGTERM, SIGKILL after 1 s) and every timer. Never throws. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#restartTimer);
     clearTimeout(this.#readTimer);
     clearTimeout(this.#safetyTimer);
     this.#firstDone();
-    const child = this.#child;
-    const exited = this.#childExited;
-    this.#child = undefined;
-    if (child?.pid !== undefined && exited) {
-      child.kill('SIGTERM');
-      const gone = await Promise.race([exited.then(() => true), sleep(1000).then(() => false)]);
-      if (!gone) {
-        child.kill('SIGKILL');
-        await Promise.race([exited, sleep(1000)]);
-      }
-    }
+    await this.#monitor.stop();
     await Promise.race([this.#reading ?? Promise.resolve(), sleep(2000)]);
-  }
-
-  #spawnMonitor(): void {
-    if (this.#stopped || this.#polling) return;
-    const netns = this.#o.queue.options.netns;
-    const [file, args] = netns
-      ? ['nsenter', [`--net=${netns}`, this.#o.command, 'monitor', 'route']]
-      : [this.#o.command, ['monitor', 'route']];
-    const startedAt = Date.now();
-    const child = execa(file, args, {
-      buffer: false,
-      reject: false,
-      stdin: 'ignore',
-      // Killed with the daemon even if it dies without stop() (execa's exit hook).
-      cleanup: true,
-      env: { LC_ALL: 'C' },
-    });
-    this.#child = child;
-    // Any line, on stdout or stderr ("netlink receive error ... No buffer space": events lost),
-    // means "read again"; what it says does not matter.
-    child.stdout?.on('data', () => this.#requestRead(this.#o.debounceMs));
-    child.stderr?.on('data', () => this.#requestRead(this.#o.debounceMs));
-    const exited = child.then((r) => r, (err: unknown) => err);
-    this.#childExited = exited;
-    void exited.then((r) => {
-      if (this.#child !== child) return;
-      this.#child = undefined;
-      if (this.#stopped) return;
-      const lived = Date.now() - startedAt;
-      if (lived >= this.#o.healthyRunMs) {
-        this.#quickRestarts = 0;
-        this.#restartDelay = this.#o.restartMinMs;
-      }
-      this.#quickRestarts++;
-      const why = describeExit(r);
-      // It was down: whatever changed meanwhile must be read.
-      this.#requestRead(0);
-      if (this.#quickRestarts > this.#o.maxQuickRestarts) {
-        this.#polling = true;
-        this.#o.log.error(
-          { event: 'route-monitor-failed', exit: why, restarts: this.#quickRestarts - 1, pollMs: this.#o.fallbackPollMs },
-          `ip monitor route keeps exiting (${why}); reading the default routes every ${this.#o.fallbackPollMs} ms instead`,
-        );
-        this.#scheduleSafetyRead();
-        return;
-      }
-      const delay = this.#restartDelay;
-      this.#restartDelay = Math.min(this.#o.restartMaxMs, this.#restartDelay * 2);
-      this.#o.log.warn({ event: 'route-monitor-exited', exit: why, livedMs: lived, restartInMs: delay }, `ip monitor route exited (${why}); restarting in ${delay} ms`);
-      this.#restartTimer = setTimeout(() => this.#spawnMonitor(), delay);
-      this.#restartTimer.unref();
-    });
   }
 
   #scheduleSafetyRead(): void {
@@ -258,13 +209,6 @@ export class RouteFollower {
       this.#firstDone();
     }
   }
-}
-
-function describeExit(r: unknown): string {
-  const e = r as { exitCode?: number; signal?: string; shortMessage?: string; message?: string };
-  if (e?.signal) return `signal ${e.signal}`;
-  if (typeof e?.exitCode === 'number') return `exit ${e.exitCode}`;
-  return e?.shortMessage ?? e?.message ?? 'did not start';
 }
 
 function sleep(ms: number): Promise<void> {

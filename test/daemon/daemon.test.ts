@@ -103,8 +103,10 @@ function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
     sysctlRoot,
     dataplane: () => new Dataplane(ipt.asIptables()),
     listeners: async () => [],
-    // The in-memory iptables is one family; nothing here may probe the machine's own ip6tables.
+    // The in-memory iptables is one family; nothing here may probe the machine's own ip6tables
+    // or watch its ruleset.
     ipv6: async () => false,
+    watchRuleset: false,
   });
   daemons.push(daemon);
   daemon.start();
@@ -206,6 +208,7 @@ describe('address families', () => {
         dataplane: (_cfg, has6) => new FamilyDataplanes(new Dataplane(v4.asIptables()), has6 ? new Dataplane(v6.asIptables()) : undefined),
         listeners: async () => [],
         ipv6: async () => ipv6,
+        watchRuleset: false,
       });
       daemons.push(daemon);
       daemon.start();
