@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { parseAddress, parseCidr } from '../net/cidr.js';
 import type { Cidr, PolicyDefaults, PortRange } from '../model/types.js';
+import { IFNAME as IFNAME_RE } from '../net/ifname.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -101,7 +102,6 @@ const LABEL_PREFIX_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 // A bare command name (looked up in PATH) or an absolute path; never a relative path.
 const COMMAND_RE = /^(\/[A-Za-z0-9_./-]+|[A-Za-z0-9_.-]+)$/;
 // Linux IFNAMSIZ is 16 including the NUL; '.' and '..' are not valid names.
-const IFNAME_RE = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 // unix:///PATH, or tcp|http|https://HOST[:PORT][/]. No path prefix, user or query: dockerode
 // would drop them without a word. ssh:// is refused below with its own reason.
 const DOCKER_HOST_RE = /^(?:unix:\/\/(\/\S+)|(tcp|http|https):\/\/([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?)$/;

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { Conntrack } from '../dataplane/conntrack.js';
-import { Iptables, RestoreError } from '../dataplane/iptables.js';
+import { Iptables, RestoreError, backendOf } from '../dataplane/iptables.js';
 import { Footprint } from '../dataplane/footprint.js';
 import { Nft } from '../dataplane/nft.js';
 import { Sysctl } from '../dataplane/sysctl.js';
@@ -164,7 +164,7 @@ export class Daemon {
    */
   async #watchRuleset(): Promise<void> {
     const version = await this.#queue.run(this.#config.iptables.saveCommand, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
-    if (this.#stopped || !version?.stdout.includes('nf_tables')) {
+    if (this.#stopped || backendOf(version?.stdout ?? '') !== 'nf_tables') {
       this.#log.info({ event: 'drift-watch', mode: 'polling', reason: 'not the nf_tables backend' }, `drift check: polling every ${this.#config.sync.driftCheckMs} ms`);
       return;
     }

@@ -12,7 +12,7 @@ import { parseSave } from '../plan/kernel-state.js';
 import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
 import type { RuleSet } from '../model/types.js';
 import { Footprint } from './footprint.js';
-import { Iptables } from './iptables.js';
+import { Iptables, backendOf } from './iptables.js';
 import { Nft, NftError } from './nft.js';
 import type { CommandQueue } from './command-queue.js';
 import { readDefaultRoutes } from './routes.js';
@@ -29,7 +29,7 @@ export async function probeSave(queue: CommandQueue, command: string): Promise<S
   const v = await queue.run(command, ['--version'], { timeoutMs: 10_000 });
   if (v.exitCode === NOT_FOUND) return { command, found: false };
   const version = v.stdout.trim().split('\n')[0] ?? '';
-  const backend: Backend = version.includes('nf_tables') ? 'nf_tables' : version.includes('legacy') ? 'legacy' : 'unknown';
+  const backend: Backend = backendOf(version);
   const r = await queue.run(command, [], { timeoutMs: 30_000 });
   if (r.exitCode !== 0) return { command, found: true, version, backend, error: `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` };
   return { command, found: true, version, backend, state: parseSave(r.stdout) };

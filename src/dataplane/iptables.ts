@@ -34,6 +34,15 @@ export class SaveError extends Error {
   }
 }
 
+export type Backend = 'nf_tables' | 'legacy' | 'unknown';
+
+/** The backend an iptables program names in its `--version` line, e.g. 'iptables-save v1.8.9 (nf_tables)'. */
+export function backendOf(version: string): Backend {
+  if (version.includes('nf_tables')) return 'nf_tables';
+  if (version.includes('legacy')) return 'legacy';
+  return 'unknown';
+}
+
 export class Iptables {
   constructor(
     readonly queue: CommandQueue,
@@ -52,11 +61,9 @@ export class Iptables {
   }
 
   /** 'nf_tables' or 'legacy', as the save command reports its own version. */
-  async backend(): Promise<'nf_tables' | 'legacy' | 'unknown'> {
+  async backend(): Promise<Backend> {
     const r = await this.queue.run(this.options.saveCommand, ['--version']);
-    if (r.stdout.includes('nf_tables')) return 'nf_tables';
-    if (r.stdout.includes('legacy')) return 'legacy';
-    return 'unknown';
+    return backendOf(r.stdout);
   }
 
   /** Deletes an (empty) nft table, so a flush leaves no trace. nft backend only. */

@@ -4,8 +4,8 @@
 // touches `all` or `default` (all.forwarding is what makes a host an open router,
 // all.route_localnet a loopback leak).
 import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { IFNAME } from '../net/ifname.js';
 
-const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 
 export type InterfaceSetting = 'forwarding' | 'route_localnet';
 /**

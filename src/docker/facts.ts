@@ -5,6 +5,7 @@
 import type { ContainerFacts, NetworkAttachment, NetworkFacts, OtherNetwork, PortBinding } from '../model/types.js';
 import { parseAddress, parseCidr, parseIPv4 } from '../net/cidr.js';
 import { byText } from '../plan/order.js';
+import { IFNAME } from '../net/ifname.js';
 
 /** The subset of `docker inspect <container>` that dockgate reads (shape not guaranteed). */
 export interface ContainerInspect {
@@ -28,7 +29,6 @@ export interface NetworkInspect {
 }
 
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
-const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 const HEX_ID = /^[0-9a-f]{12,64}$/;
 /** Docker's own name grammar, with a length cap so `name/shortid` stays far below the kernel's 255-byte comment limit. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;

@@ -17,7 +17,8 @@ export interface CheckResult {
   detail: string;
 }
 
-export type Backend = 'nf_tables' | 'legacy' | 'unknown';
+export type { Backend } from '../dataplane/iptables.js';
+import type { Backend } from '../dataplane/iptables.js';
 
 /** What one `*-save` command showed. */
 export interface SaveFacts {

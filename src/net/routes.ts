@@ -1,6 +1,7 @@
 // The host's default routes, from `ip -j route show default` (and `ip -j -6 ...`) output. Pure:
 // the process that produces the text runs in src/dataplane/routes.ts.
 import type { Family } from '../model/types.js';
+import { IFNAME } from './ifname.js';
 
 export interface DefaultRoute {
   family: Family;
@@ -12,7 +13,6 @@ export interface DefaultRoute {
 export type RoutesResult = { ok: true; routes: DefaultRoute[] } | { ok: false; reason: string };
 
 // Linux IFNAMSIZ is 16 including the NUL. A name outside this never reaches a /proc path.
-const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 const DEFAULT_DST = new Set(['default', '0.0.0.0/0', '::/0']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
