@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { checkConfig } from './check-config.js';
 import { CliError } from './context.js';
 import { doctor } from './doctor.js';
+import { explain } from './explain.js';
 import { flush } from './flush.js';
 import { install, uninstall } from './install.js';
 import { logs } from './logs.js';
@@ -54,6 +55,18 @@ program
   .option('--root <dir>', 'look for daemon.json under this directory instead of / (for tests)')
   .action(async (o: { config?: string; json?: boolean; root?: string }) => {
     process.exitCode = await doctor(o);
+  });
+
+program
+  .command('explain')
+  .description('is this connection allowed, and why: the container and label, the rule lines, and anything else that drops it (exit 0 allowed, 1 not)')
+  .argument('<src-or-container>', 'the client address (IPv4, IPv6 or a CIDR), or a container name or id prefix')
+  .argument('[host:port]', 'HOST:PORT[/tcp|/udp] it connects to; IPv6 in brackets: [2001:db8::1]:8080/tcp')
+  .option('-c, --config <file>', 'config file')
+  .option('--in <iface>', 'the interface the connection arrives on (default: the route back to SRC)')
+  .option('--json', 'print JSON')
+  .action(async (target: string, dest: string | undefined, o: { config?: string; json?: boolean; in?: string }) => {
+    process.exitCode = await explain(target, dest, o);
   });
 
 program

@@ -45,7 +45,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   // Before the first sync, so that start-up itself is measured. A socket that cannot be bound
   // costs the metrics, never the firewall: logged, and dockgate runs on without them.
   if (metrics && config.metrics.kind !== 'off') {
-    const where = config.metrics.kind === 'unix' ? config.metrics.path : `${config.metrics.host}:${config.metrics.port}`;
+    const where = config.metrics.kind === 'unix' ? config.metrics.path : `${config.metrics.host.includes(':') ? `[${config.metrics.host}]` : config.metrics.host}:${config.metrics.port}`;
     try {
       server = await startMetricsServer(config.metrics, metrics.registry);
       log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);

@@ -61,6 +61,7 @@ const DEFAULTS: Config = {
     unknownGraceMs: 30000,
   },
   logLevel: 'info',
+  metrics: { kind: 'off' },
 };
 
 describe('defaults', () => {
@@ -86,7 +87,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z0-9_]+:/.test(l));
-    expect(keyLines.length).toBe(26); // 10 top-level keys, 16 keys inside the 4 sections
+    expect(keyLines.length).toBe(28); // 11 top-level keys, 17 keys inside the 5 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -99,8 +100,8 @@ describe('defaults', () => {
     ['empty file', ''],
     ['only comments', '# nothing here\n\n   # still nothing\n'],
     ['empty document marker', '---\n'],
-    ['empty sections', 'defaults:\ndocker:\niptables:\nsync:\nexternal_interfaces:\n'],
-    ['empty mappings', 'defaults: {}\ndocker: {}\niptables: {}\nsync: {}\n'],
+    ['empty sections', 'defaults:\ndocker:\niptables:\nsync:\nexternal_interfaces:\nmetrics:\n'],
+    ['empty mappings', 'defaults: {}\ndocker: {}\niptables: {}\nsync: {}\nmetrics: {}\n'],
   ])('%s means all defaults', (_name, text) => {
     expect(parseConfig(text, FILE)).toEqual(DEFAULTS);
   });
@@ -166,6 +167,8 @@ sync:
 claimable_ports: 2000-2999
 foreign_chains: leave
 log_level: trace
+metrics:
+  listen: /run/dockgate/metrics.sock
 `;
     const expected: Config = {
       labelPrefix: 'fw.example-1',
@@ -201,6 +204,7 @@ log_level: trace
         unknownGraceMs: 5000,
       },
       logLevel: 'trace',
+      metrics: { kind: 'unix', path: '/run/dockgate/metrics.sock' },
     };
     expect(parseConfig(text, FILE)).toEqual(expected);
     const p = join(tmp, 'full.yaml');
@@ -296,12 +300,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);
@@ -443,5 +447,64 @@ describe('loadConfig checks the Docker endpoint it will use (exit 2 naming docke
 describe('resolveDockerHost reads $DOCKER_HOST as the Docker CLI does', () => {
   it('a bare HOST:PORT is tcp', () => {
     expect(resolveDockerHost(defaultConfig(), { DOCKER_HOST: '10.0.0.1:2375' })).toBe('tcp://10.0.0.1:2375');
+  });
+});
+
+describe('metrics.listen', () => {
+  const long = (bytes: number): string => `/run/${'m'.repeat(bytes - '/run/.sock'.length)}.sock`;
+
+  it.each([
+    ['absent: off', '', { kind: 'off' }],
+    ['left empty: off', 'metrics:\n  listen:\n', { kind: 'off' }],
+    ['"": off', 'metrics:\n  listen: ""\n', { kind: 'off' }],
+    ['a unix socket', 'metrics:\n  listen: /run/dockgate/metrics.sock\n', { kind: 'unix', path: '/run/dockgate/metrics.sock' }],
+    ['a socket path of 107 bytes, the most sun_path holds', `metrics:\n  listen: ${long(107)}\n`, { kind: 'unix', path: long(107) }],
+    ['127.0.0.1', 'metrics:\n  listen: 127.0.0.1:9417\n', { kind: 'tcp', host: '127.0.0.1', port: 9417 }],
+    ['another loopback address', 'metrics:\n  listen: "127.0.0.53:1"\n', { kind: 'tcp', host: '127.0.0.53', port: 1 }],
+    ['[::1]', 'metrics:\n  listen: "[::1]:9417"\n', { kind: 'tcp', host: '::1', port: 9417 }],
+    ['::1 written out', 'metrics:\n  listen: "[0:0:0:0:0:0:0:1]:65535"\n', { kind: 'tcp', host: '::1', port: 65535 }],
+  ])('accepts %s', (_what, text, expected) => {
+    expect(parseConfig(text, FILE).metrics).toEqual(expected);
+  });
+
+  const NOT_LOOPBACK = 'is not a loopback address: dockgate serves metrics only on a unix socket, 127.0.0.1:PORT or [::1]:PORT (exposing firewall internals on the network is not its job';
+  const WHAT = 'expected "" (off), an absolute unix socket path such as /run/dockgate/metrics.sock, or 127.0.0.1:PORT or [::1]:PORT';
+  it.each([
+    ['every address', '0.0.0.0:9417', NOT_LOOPBACK],
+    ['a LAN address', '10.0.0.5:9417', NOT_LOOPBACK],
+    ['every IPv6 address', '"[::]:9417"', NOT_LOOPBACK],
+    ['no address (all of them)', '":9417"', NOT_LOOPBACK],
+    ['a global IPv6 address', '"[2001:db8::1]:9417"', NOT_LOOPBACK],
+    ['loopback in IPv4-mapped form', '"[::ffff:127.0.0.1]:9417"', NOT_LOOPBACK],
+    ['a host name, even localhost', 'localhost:9417', 'expected 127.0.0.1:PORT or [::1]:PORT, not a host name, got "localhost:9417"'],
+    ['port 0', '127.0.0.1:0', 'expected a port from 1 to 65535 after the address, got "127.0.0.1:0"'],
+    ['port too high', '127.0.0.1:65536', 'expected a port from 1 to 65535 after the address, got "127.0.0.1:65536"'],
+    ['no port', '127.0.0.1', `${WHAT}, got "127.0.0.1"`],
+    ['a relative path', 'run/metrics.sock', `${WHAT}, got "run/metrics.sock"`],
+    ['a URL', 'unix:///run/metrics.sock', `${WHAT}, got "unix:///run/metrics.sock"`],
+    ['a directory', '/run/dockgate/', `${WHAT}, got "/run/dockgate/"`],
+    ['a number', '9417', `${WHAT}, got 9417`],
+    ['a list', '[127.0.0.1:9417]', `${WHAT}, got a list`],
+    ['a path too long to bind', long(108), 'a unix socket path is at most 107 bytes, got 108'],
+  ])('refuses %s, naming metrics.listen', (_what, value, reason) => {
+    const e = configError(`metrics:\n  listen: ${value}\n`);
+    expect(e.key).toBe('metrics.listen');
+    expect(e.message).toContain(`${FILE}: metrics.listen: `);
+    expect(e.message).toContain(reason);
+  });
+
+  it('the message for a network address says why', () => {
+    expect(configError('metrics:\n  listen: 0.0.0.0:9100\n').message).toBe(
+      `${FILE}: metrics.listen: "0.0.0.0:9100" ${NOT_LOOPBACK}; put a proxy with authentication in front if you must)`,
+    );
+  });
+
+  it.each([
+    ['not a mapping', 'metrics: /run/m.sock\n', 'metrics', 'expected a mapping of metrics, got "/run/m.sock"'],
+    ['an unknown key', 'metrics:\n  port: 9417\n', 'metrics.port', 'unknown key (known keys under metrics: listen)'],
+  ])('the section: %s', (_what, text, key, reason) => {
+    const e = configError(text);
+    expect(e.key).toBe(key);
+    expect(e.message).toBe(`${FILE}: ${key}: ${reason}`);
   });
 });

@@ -7,58 +7,14 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { Daemon, type DockerApi } from '../../src/daemon/daemon.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FamilyDataplanes } from '../../src/dataplane/families.js';
-import type { DockerEvent, EventSubscription } from '../../src/docker/source.js';
 import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
 import { BRIDGE, container } from '../plan/fixtures.js';
+import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
 
-/** A Docker whose answers the test scripts: per container, an answer, a hang, or a failure. */
-class FakeDocker implements DockerApi {
-  readonly host = 'fake://';
-  apiTimeoutMs = 10_000;
-  readonly running = new Map<string, ContainerFacts>();
-  networks: NetworkFacts[] = [BRIDGE];
-  /** Containers whose inspect never answers (the deadline turns that into an error). */
-  readonly hung = new Set<string>();
-  inspects = 0;
-  #emit: ((e: DockerEvent) => void) | undefined;
-  #end: ((e: Error | undefined) => void) | undefined;
-
-  async listAllNetworks() {
-    return { bridges: this.networks, others: [] };
-  }
-  async listIds() {
-    return [...this.running.keys()];
-  }
-  async inspect(id: string): Promise<ContainerFacts | undefined> {
-    this.inspects++;
-    if (this.hung.has(id)) {
-      // What DockerSource does with a Docker that never answers: give up at the deadline.
-      await new Promise((r) => setTimeout(r, this.apiTimeoutMs));
-      throw new Error(`docker inspect ${id.slice(0, 12)} did not answer within ${this.apiTimeoutMs} ms`);
-    }
-    return this.running.get(id);
-  }
-  async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {
-    this.#emit = onEvent;
-    const ended = new Promise<Error | undefined>((resolve) => (this.#end = resolve));
-    return { ended, close: () => this.#end?.(undefined) };
-  }
-  start(c: ContainerFacts): void {
-    this.running.set(c.id, c);
-    this.#emit?.({ type: 'container', action: 'start', containerId: c.id });
-  }
-  stop(id: string): void {
-    this.running.delete(id);
-    this.#emit?.({ type: 'container', action: 'die', containerId: id });
-  }
-  poke(id: string): void {
-    this.#emit?.({ type: 'container', action: 'start', containerId: id });
-  }
-}
 
 function config(over: Partial<Config['sync']> = {}): Config {
   const c = defaultConfig();

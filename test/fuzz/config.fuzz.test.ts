@@ -46,7 +46,7 @@ function checkComplete(c: Config): void {
   const fail = (what: string) => () => `incomplete or out-of-domain config (${what}): ${JSON.stringify(c)}`;
   check(
     JSON.stringify(Object.keys(c).sort()) ===
-      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'foreignChains', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'sync']),
+      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'foreignChains', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync']),
     fail('keys'),
   );
   check(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(c.labelPrefix), fail('labelPrefix'));
@@ -74,6 +74,13 @@ function checkComplete(c: Config): void {
   check(s.retryMinMs <= s.retryMaxMs, fail('retry'));
   check((LOG_LEVELS as readonly string[]).includes(c.logLevel), fail('logLevel'));
   check(c.foreignChains === 'allow' || c.foreignChains === 'leave', fail('foreignChains'));
+  const m = c.metrics;
+  check(
+    (m.kind === 'off' && Object.keys(m).length === 1) ||
+      (m.kind === 'unix' && m.path.startsWith('/') && Buffer.byteLength(m.path) <= 107) ||
+      (m.kind === 'tcp' && (m.host === '::1' || m.host.startsWith('127.')) && Number.isInteger(m.port) && m.port >= 1 && m.port <= 65535),
+    fail('metrics'),
+  );
 }
 
 function checkConfigError(e: ConfigError): void {
@@ -98,6 +105,16 @@ const fromEntry = fc.oneof(
 );
 const dockerHost = fc.constantFrom('', 'unix:///var/run/docker.sock', 'unix:///tmp/d.sock', 'tcp://127.0.0.1:2375', 'https://docker.example:2376');
 const command = fc.constantFrom('iptables-restore', 'iptables-nft-restore', 'iptables-legacy-save', '/usr/sbin/iptables-restore', '/opt/x_y/bin/r.sh');
+
+/** metrics.listen values: off, unix sockets, loopback addresses (metricsListenValue says what each means). */
+const metricsListen = fc.oneof(
+  fc.constant(''),
+  fc.stringMatching(/^(\/[a-z0-9_.-]{1,12}){1,4}\.sock$/),
+  fc
+    .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 65535 }))
+    .map(([a, b, c, port]) => `127.${a}.${b}.${c}:${port}`),
+  fc.integer({ min: 1, max: 65535 }).map((port) => `[::1]:${port}`),
+);
 
 const syncSection = fc
   .record({
@@ -127,9 +144,19 @@ const validDoc: fc.Arbitrary<Doc> = fc.record(
     sync: syncSection,
     log_level: fc.constantFrom(...LOG_LEVELS),
     foreign_chains: fc.constantFrom('allow', 'leave'),
+    metrics: fc.record({ listen: metricsListen }, { requiredKeys: [] }),
   },
   { requiredKeys: [] },
 );
+
+/** The Config a metrics.listen text from the generator means. */
+function metricsListenValue(text: string): Config['metrics'] {
+  if (text === '') return { kind: 'off' };
+  if (text.startsWith('/')) return { kind: 'unix', path: text };
+  const m = /^\[?([0-9a-f.:]+?)\]?:(\d+)$/.exec(text);
+  if (!m) throw new Error(`generator made a bad metrics.listen ${text}`);
+  return { kind: 'tcp', host: m[1]!, port: Number(m[2]) };
+}
 
 /** What parseConfig must return for a valid document. */
 function expectedConfig(doc: Doc): Config {
@@ -144,6 +171,7 @@ function expectedConfig(doc: Doc): Config {
     sync?: Record<string, number>;
     log_level?: Config['logLevel'];
     foreign_chains?: Config['foreignChains'];
+    metrics?: { listen?: string };
   };
   if (d.label_prefix !== undefined) c.labelPrefix = d.label_prefix;
   if (d.foreign_chains !== undefined) c.foreignChains = d.foreign_chains;
@@ -179,6 +207,7 @@ function expectedConfig(doc: Doc): Config {
   if (s.docker_timeout_ms !== undefined) c.sync.dockerTimeoutMs = s.docker_timeout_ms;
   if (s.unknown_grace_ms !== undefined) c.sync.unknownGraceMs = s.unknown_grace_ms;
   if (d.log_level !== undefined) c.logLevel = d.log_level;
+  if (d.metrics?.listen !== undefined) c.metrics = metricsListenValue(d.metrics.listen);
   return c;
 }
 
@@ -197,7 +226,7 @@ type Style = typeof style extends fc.Arbitrary<infer S> ? S : never;
 function render(doc: Doc, s: Style): string {
   const d: Doc = { ...doc };
   if (s.emptySectionsAsNull) {
-    for (const k of ['defaults', 'docker', 'iptables', 'sync']) {
+    for (const k of ['defaults', 'docker', 'iptables', 'sync', 'metrics']) {
       if (d[k] && typeof d[k] === 'object' && Object.keys(d[k] as object).length === 0) d[k] = null;
     }
   }
@@ -213,7 +242,7 @@ function render(doc: Doc, s: Style): string {
 // ---------------------------------------------------------------------------------------------
 // Broken configs: one wrong value or unknown key at a known path
 
-type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign';
+type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign' | 'metricsListen';
 const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> = [
   { path: ['label_prefix'], kind: 'prefix' },
   { path: ['defaults'], kind: 'section' },
@@ -237,6 +266,8 @@ const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> =
   { path: ['sync', 'unknown_grace_ms'], kind: 'int', min: 1000, max: 3_600_000 },
   { path: ['log_level'], kind: 'level' },
   { path: ['foreign_chains'], kind: 'foreign' },
+  { path: ['metrics'], kind: 'section' },
+  { path: ['metrics', 'listen'], kind: 'metricsListen' },
 ];
 
 const notAString = fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant(['a']), fc.constant({ a: 1 }));
@@ -270,6 +301,17 @@ function wrongValue(p: (typeof PATHS)[number]): fc.Arbitrary<unknown> {
       return fc.constantFrom(5, true, 'eth0', 'Auto', 'AUTO', '', 'auto ', ' auto', {}, { auto: true }, [''], ['x'.repeat(16)], ['.'], ['..'], ['a b'], [1], [null], ['eth0', 'wl\u00e4n'], [['eth0']], ['auto', 'a b']);
     case 'section':
       return fc.constantFrom(5, 'x', [], ['a'], true, 0, 'null ');
+    case 'metricsListen':
+      // null is not here: left empty means off. Network addresses above all must be refused.
+      return fc.oneof(
+        fc.integer(),
+        fc.boolean(),
+        fc.constant([]),
+        fc.constant({ a: 1 }),
+        fc.constantFrom('0.0.0.0:9417', '10.0.0.5:9417', '[::]:9417', ':9417', '[2001:db8::1]:9417', '[::ffff:127.0.0.1]:9417', 'localhost:9417'),
+        fc.constantFrom('127.0.0.1:0', '127.0.0.1:65536', '127.0.0.1', '127.0.0.256:80', 'run/m.sock', 'unix:///run/m.sock', '/run/', `/${'a'.repeat(107)}`, '/run/m\n.sock', ' /run/m.sock'),
+        fc.integer({ min: 1, max: 65535 }).chain((port) => fc.constantFrom(`0.0.0.0:${port}`, `192.168.1.1:${port}`, `[fe80::1]:${port}`)),
+      );
   }
 }
 
@@ -289,11 +331,12 @@ function setAt(doc: Doc, path: readonly string[], value: unknown): void {
 const mutation = fc.oneof(...PATHS.map((p) => wrongValue(p).map((value) => ({ path: p.path, value }))));
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'sync', 'log_level'],
+  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'sync', 'metrics', 'log_level'],
   defaults: ['mode', 'from', 'egress'],
   docker: ['host'],
   iptables: ['restore_command', 'save_command', 'ip6_restore_command', 'ip6_save_command', 'wait_seconds'],
   sync: ['debounce_ms', 'drift_check_ms', 'full_check_ms', 'retry_min_ms', 'retry_max_ms', 'docker_timeout_ms', 'unknown_grace_ms'],
+  metrics: ['listen'],
 };
 
 // Built once: constructing arbitraries (stringMatching above all) inside a chain() is costly.
@@ -307,7 +350,7 @@ const oddKey = fc.oneof(
 );
 const oddValue = fc.oneof(fc.integer(), fc.boolean(), fc.constant('value'), fc.constant(null), fc.constant({ a: 1 }));
 const unknownKey = fc
-  .tuple(fc.constantFrom('', 'defaults', 'docker', 'iptables', 'sync'), oddKey, oddValue)
+  .tuple(fc.constantFrom('', 'defaults', 'docker', 'iptables', 'sync', 'metrics'), oddKey, oddValue)
   .filter(([section, key]) => !KNOWN_KEYS[section]!.includes(key))
   .map(([section, key, value]) => ({ path: section === '' ? [key] : [section, key], value }));
 
@@ -479,6 +522,7 @@ describe('config fuzz: the real CLI refuses to start', () => {
     { name: 'alias-bomb', text: 'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nexternal_interfaces: *c\n', names: 'Excessive alias count' },
     { name: 'not-a-mapping', text: '- label_prefix: dockgate\n', names: 'top level' },
     { name: 'random-bytes', text: '\u0000\u00ff\u0001: [', names: 'invalid YAML' },
+    { name: 'metrics-on-the-network', text: 'metrics:\n  listen: 0.0.0.0:9100\n', names: 'metrics.listen: "0.0.0.0:9100" is not a loopback address' },
   ];
 
   it(`exits 2 with the key on stderr and never logs 'starting', for ${CASES.length} classes of bad file`, { timeout: 180_000 }, async () => {

@@ -1,0 +1,135 @@
+// The daemon's hooks into DockgateMetrics, against a scripted Docker and the in-memory iptables:
+// each metric moves when the daemon does the thing it counts. No root, no kernel.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
+import { DockgateMetrics } from '../../src/metrics/metrics.js';
+import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
+import { BRIDGE, container } from '../plan/fixtures.js';
+import { FakeDocker } from '../support/fake-docker.js';
+import { FakeIptables } from '../support/fake-iptables.js';
+import { sample } from './prom-text.js';
+
+
+function config(over: Partial<Config['sync']> = {}): Config {
+  const c = defaultConfig();
+  // Nothing here may watch the machine's own routes.
+  c.externalInterfaces = { kind: 'list', names: [] };
+  c.sync = { ...c.sync, debounceMs: 5, driftCheckMs: 60_000, fullCheckMs: 60_000, retryMinMs: 20, retryMaxMs: 50, ...over };
+  return c;
+}
+
+async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const web = (name: string, ip: string, port: number, labels: Record<string, string> = {}): ContainerFacts =>
+  container(name, { ip, labels: { 'dockgate.ports': '80', ...labels }, publish: [`0.0.0.0:${port}:80/tcp`] });
+
+let daemons: Daemon[] = [];
+let dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(daemons.map((d) => d.stop()));
+  daemons = [];
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
+
+function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
+  const sysctlRoot = mkdtempSync(join(tmpdir(), 'dgt-sysctl-'));
+  dirs.push(sysctlRoot);
+  const metrics = new DockgateMetrics({ processMetrics: false });
+  const daemon = new Daemon({
+    config: cfg,
+    docker,
+    log: pino({ level: 'silent' }),
+    sysctlRoot,
+    dataplane: () => new Dataplane(ipt.asIptables()),
+    listeners: async () => [],
+    ipv6: async () => false,
+    // Never `nft monitor` on the machine's own ruleset: the drift check polls the fake instead.
+    watchRuleset: false,
+    metrics,
+  });
+  daemons.push(daemon);
+  daemon.start();
+  const value = async (name: string, labels = ''): Promise<number | undefined> => sample(await metrics.registry.metrics(), name, labels);
+  return { daemon, ipt, metrics, value };
+}
+
+const COUNT = 'dockgate_event_to_rules_seconds_count';
+
+describe('the daemon reports to its metrics', () => {
+  it('a container start: one latency observation, its opening, the containers and restores', async () => {
+    const docker = new FakeDocker();
+    const bad = container('bad', { ip: '172.17.0.9', labels: { 'dockgate.ports': 'eighty' } });
+    docker.running.set(bad.id, bad);
+    const { daemon, value } = start(docker, config());
+    await daemon.ready;
+    expect(await value('dockgate_containers')).toBe(1);
+    expect(await value('dockgate_label_errors')).toBe(1);
+    expect(await value(COUNT)).toBe(0);
+    const restores = (await value('dockgate_restores_total', 'family="4"'))!;
+    expect(restores).toBeGreaterThanOrEqual(1);
+
+    docker.start(web('web', '172.17.0.2', 8000));
+    await until('the start is committed', async () => (await value(COUNT)) === 1);
+    expect(await value('dockgate_openings', 'mode="proxy",family="4"')).toBe(1);
+    expect(await value('dockgate_containers')).toBe(2);
+    expect(await value('dockgate_restores_total', 'family="4"')).toBeGreaterThan(restores);
+    // Measured from Docker's timestamp: well under the 250 ms a cycle waits for slow inspects.
+    expect(await value('dockgate_event_to_rules_seconds_sum')).toBeLessThan(1);
+  });
+
+  it('a failed write is counted, and the event is observed once, by the retry that commits it', async () => {
+    const docker = new FakeDocker();
+    const { daemon, ipt, value } = start(docker, config());
+    await daemon.ready;
+    ipt.failures = 1;
+    docker.start(web('web', '172.17.0.2', 8000));
+    await until('the failure is counted', async () => (await value('dockgate_restore_failures_total', 'family="4"')) === 1);
+    await until('the retry commits', async () => (await value(COUNT)) === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await value(COUNT)).toBe(1);
+  });
+
+  it('a container whose inspect has not answered is not observed with the others', async () => {
+    const docker = new FakeDocker();
+    const { daemon, value } = start(docker, config());
+    await daemon.ready;
+    const slow = web('slow', '172.17.0.3', 8001);
+    docker.held.set(slow.id, () => undefined);
+    docker.start(slow);
+    docker.start(web('quick', '172.17.0.4', 8002));
+    await until('quick is committed', async () => (await value(COUNT)) === 1);
+    // Past the cycle's 250 ms wait for inspects: the plan went out without slow.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await value(COUNT)).toBe(1);
+    expect(await value('dockgate_openings', 'mode="proxy",family="4"')).toBe(1);
+    docker.held.get(slow.id)!();
+    await until('slow is committed', async () => (await value(COUNT)) === 2);
+    expect(await value('dockgate_openings', 'mode="proxy",family="4"')).toBe(2);
+    // slow's observation runs from its own event, so it is the larger one: the sum shows it.
+    expect(await value('dockgate_event_to_rules_seconds_sum')).toBeGreaterThan(0.4);
+  });
+
+  it('a repaired jump is counted by kind', async () => {
+    const docker = new FakeDocker();
+    const { daemon, ipt, value } = start(docker, config({ driftCheckMs: 100 }));
+    await daemon.ready;
+    ipt.state.get('filter')!.chains.set('INPUT', []);
+    await until('the repair is counted', async () => ((await value('dockgate_drift_repairs_total', 'kind="jump_missing"')) ?? 0) >= 1);
+    expect(await value('dockgate_drift_repairs_total', 'kind="chain_missing"')).toBe(0);
+  });
+});

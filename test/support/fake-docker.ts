@@ -1,0 +1,54 @@
+// A Docker the test scripts, for daemon tests without a dockerd: per container an answer, a hang
+// (cut by the deadline as DockerSource does), or an answer held until released; events carry
+// Docker's own timeNano, as the real stream does.
+import type { DockerApi } from '../../src/daemon/daemon.js';
+import type { DockerEvent, EventSubscription } from '../../src/docker/source.js';
+import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
+import { BRIDGE } from '../plan/fixtures.js';
+
+export class FakeDocker implements DockerApi {
+  readonly host = 'fake://';
+  apiTimeoutMs = 10_000;
+  readonly running = new Map<string, ContainerFacts>();
+  networks: NetworkFacts[] = [BRIDGE];
+  /** Containers whose inspect never answers (the deadline turns that into an error). */
+  readonly hung = new Set<string>();
+  /** Containers whose inspect answers only when released (call the stored function). */
+  readonly held = new Map<string, () => void>();
+  inspects = 0;
+  #emit: ((e: DockerEvent) => void) | undefined;
+  #end: ((e: Error | undefined) => void) | undefined;
+
+  async listAllNetworks() {
+    return { bridges: this.networks, others: [] };
+  }
+  async listIds() {
+    return [...this.running.keys()];
+  }
+  async inspect(id: string): Promise<ContainerFacts | undefined> {
+    this.inspects++;
+    if (this.hung.has(id)) {
+      await new Promise((r) => setTimeout(r, this.apiTimeoutMs));
+      throw new Error(`docker inspect ${id.slice(0, 12)} did not answer within ${this.apiTimeoutMs} ms`);
+    }
+    if (this.held.has(id)) await new Promise<void>((resolve) => this.held.set(id, resolve));
+    return this.running.get(id);
+  }
+  async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {
+    this.#emit = onEvent;
+    const ended = new Promise<Error | undefined>((resolve) => (this.#end = resolve));
+    return { ended, close: () => this.#end?.(undefined) };
+  }
+  start(c: ContainerFacts, timeNano = BigInt(Date.now()) * 1_000_000n): void {
+    this.running.set(c.id, c);
+    this.#emit?.({ type: 'container', action: 'start', containerId: c.id, timeNano });
+  }
+  stop(id: string): void {
+    this.running.delete(id);
+    this.#emit?.({ type: 'container', action: 'die', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
+  }
+  /** An event for a container whose facts did not change (Docker restarts it, say). */
+  poke(id: string): void {
+    this.#emit?.({ type: 'container', action: 'start', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
+  }
+}
