@@ -1,0 +1,411 @@
+// `dockgate explain`, minus the I/O: given the plan, the containers' facts, one family's kernel
+// state, the host's addresses and (when read) the foreign nft ruleset, answer whether a
+// connection is allowed and why — which container and label own the port (or who lost it), the
+// rule lines that decided, who wrote the deciding rule (dockgate, the admin, DOCKGATE-USER, a
+// policy), and whether another firewall's nft base chain drops it afterwards. Pure.
+import { describeOpening } from '../daemon/change-log.js';
+import { type Blocker, type FlowState, analyse } from '../hostfw/analysis.js';
+import type { NftRuleset } from '../hostfw/nft-ruleset.js';
+import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
+import type { KernelState } from '../plan/kernel-state.js';
+import { type Net, parseNet, relation } from './addr.js';
+import { type HostView, isLocal, routeOf } from './host.js';
+import { type Step, type TracePacket, type TraceResult, type Uncertain, describeStep, describeUncertain, trace } from './trace.js';
+
+export type Answer = 'allowed' | 'blocked' | 'unknown';
+
+/** The nft side: the ruleset and whether dockgate's marks are in place, or why it could not be read. */
+export type ForeignInput = { ruleset: NftRuleset; marksInPlace: boolean } | { error: string };
+
+export interface OwnerInfo {
+  container: string;
+  id: string;
+  mode: 'proxy' | 'dnat';
+  /** The container's dockgate.* labels as written (absent: the config's default applies). */
+  labels: { ports?: string; from?: string; mode?: string; egress?: string };
+  opening: Opening;
+  /** Is the packet's source among the opening's sources? 'partly' for a range that straddles one. */
+  sourceAllowed: 'yes' | 'no' | 'partly';
+}
+
+export interface OtherFirewalls {
+  checked: boolean;
+  state?: FlowState;
+  blockers?: Blocker[];
+  error?: string;
+}
+
+export interface Explanation {
+  packet: TracePacket;
+  /** How the in interface was chosen. */
+  inInterfaceHow: string;
+  answer: Answer;
+  /** One sentence: the answer and who decided it. */
+  summary: string;
+  owner?: OwnerInfo;
+  /** No owner: why not (a label that lost the port, a -p without a label, ...). */
+  ownership: string[];
+  trace: TraceResult;
+  /** The deciding step and who wrote it. */
+  decidedBy?: Step & { by: string };
+  otherFirewalls: OtherFirewalls;
+  /** More to know: the path never reached dockgate's chains, HOST is not local, ... */
+  remarks: string[];
+}
+
+export interface ExplainContext {
+  plan: RuleSet;
+  facts: readonly ContainerFacts[];
+  labelPrefix: string;
+  /** Both families' kernel states (6 absent on an IPv4-only host). */
+  states: ReadonlyMap<Family, KernelState>;
+  host: HostView;
+  foreign: ForeignInput;
+}
+
+/** Who wrote the rule (or policy) that decided. */
+export function writerOf(s: Step): string {
+  if (s.action === 'policy') return `the admin's ${s.table} ${s.chain} policy ${s.policy}`;
+  if (s.chain === 'DOCKGATE-USER') return 'your DOCKGATE-USER chain';
+  if (s.chain.startsWith('DOCKGATE-')) return 'dockgate';
+  return "the admin's own rule";
+}
+
+const hostText = (family: Family, ip: string): string => (family === 6 ? `[${ip}]` : ip);
+
+/** Interfaces dockgate's rules name (the Docker bridges), from the plan of both families. */
+export function bridgesOf(plan: RuleSet): Set<string> {
+  const out = new Set<string>();
+  for (const c of [...plan.chains, ...(plan.ipv6?.chains ?? [])]) {
+    for (const l of c.rules) for (const m of l.matchAll(/(?:^| )-[io] (\S+)/g)) if (m[1] !== 'lo') out.add(m[1]!);
+  }
+  return out;
+}
+
+/**
+ * The interface a packet from `src` arrives on: the way back to it (a connected subnet or the
+ * default route), else the host's only interface that is neither lo nor a Docker bridge.
+ */
+export function inferInInterface(host: HostView, plan: RuleSet, src: Net): { iface?: string; how: string } {
+  const r = routeOf(host, src);
+  if (r) return { iface: r.iface, how: `the route back to ${src.text}: ${r.how}` };
+  const bridges = bridgesOf(plan);
+  const outer = host.interfaces.filter((i) => !i.loopback && !bridges.has(i.name) && i.addresses.some((a) => a.family === src.family));
+  if (outer.length === 1) return { iface: outer[0]!.name, how: `${outer[0]!.name}, the only interface with an IPv${src.family} address that is neither lo nor a Docker bridge` };
+  return { how: `not known (no route back to ${src.text} and ${outer.length} candidate interfaces): rules testing -i are uncertain; give --in IFACE` };
+}
+
+const sameAddress = (a: string, b: Net): boolean => {
+  const n = parseNet(a);
+  return n !== undefined && n.family === b.family && n.lo === b.lo && n.hi === b.hi;
+};
+
+function sourceIn(o: Opening, src: Net): OwnerInfo['sourceAllowed'] {
+  let partly = false;
+  for (const s of o.sources) {
+    if (s === '') return 'yes';
+    const n = parseNet(s);
+    if (!n) continue;
+    const r = relation(n, src);
+    if (r === 'yes') return 'yes';
+    if (r === 'maybe') partly = true;
+  }
+  return partly ? 'partly' : 'no';
+}
+
+/** The planned openings this packet is addressed to (same family, protocol, host address and port). */
+export function openingsFor(plan: RuleSet, host: HostView, p: TracePacket): Array<{ container: ContainerPlan; opening: Opening }> {
+  const dst = parseNet(p.dst)!;
+  const out: Array<{ container: ContainerPlan; opening: Opening }> = [];
+  for (const c of plan.containers) {
+    for (const o of c.openings) {
+      if (o.family !== p.family || o.protocol !== p.protocol || o.hostPort !== p.dport) continue;
+      if (o.hostIp === '' ? isLocal(host, dst) !== 'yes' : !sameAddress(o.hostIp, dst)) continue;
+      out.push({ container: c, opening: o });
+    }
+  }
+  return out;
+}
+
+/** Why nobody owns HOST:PORT: a label that claimed it and lost, a -p without a (working) label. */
+function whyNoOwner(ctx: ExplainContext, p: TracePacket): string[] {
+  const out: string[] = [];
+  const dst = parseNet(p.dst)!;
+  const portText = `${p.dport}/${p.protocol}`;
+  for (const c of ctx.plan.containers) {
+    for (const e of c.errors) {
+      const m = /host port (\S+):(\d+)\/(tcp|udp)/.exec(e.reason);
+      if (!m || Number(m[2]) !== p.dport || m[3] !== p.protocol) continue;
+      const ip = m[1]!.replace(/^\[|\]$/g, '');
+      if (ip !== '*' && !sameAddress(ip, dst)) continue;
+      out.push(`container ${c.name} (${c.id.slice(0, 12)}): its label ${e.label}=${JSON.stringify(e.value)} claimed it but lost ownership: ${e.reason}`);
+    }
+  }
+  for (const f of ctx.facts) {
+    for (const b of f.ports) {
+      if (b.hostPort !== p.dport || b.protocol !== p.protocol) continue;
+      const any = b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '';
+      const bindFamily: Family = b.hostIp.includes(':') ? 6 : 4;
+      if (bindFamily !== p.family || (!any && !sameAddress(b.hostIp, dst))) continue;
+      const plan = ctx.plan.containers.find((c) => c.id === f.id);
+      const why = plan
+        ? [...plan.errors.map((e) => `label error ${e.label}=${JSON.stringify(e.value)}: ${e.reason}`), ...plan.warnings].join('; ') || 'its label does not list this port'
+        : 'not in the plan';
+      out.push(`container ${f.name} (${f.id.slice(0, 12)}) publishes ${b.hostIp || '*'}:${b.hostPort}->${b.containerPort}/${b.protocol} with -p but opens nothing for it: ${why}`);
+    }
+  }
+  if (out.length === 0) out.push(`no container owns ${hostText(p.family, p.dst)}:${portText}`);
+  return [...new Set(out)];
+}
+
+const RANK: Record<FlowState, number> = { effective: 0, unknown: 1, 'may be blocked': 2, blocked: 3 };
+
+function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, owner: OwnerInfo | undefined, byDockgate: boolean): OtherFirewalls {
+  if ('error' in ctx.foreign) return { checked: false, error: ctx.foreign.error };
+  const src = parseNet(p.src)!;
+  // The analysis reads sources as CIDRs.
+  const source = src.lo === src.hi ? `${src.text}/${src.family === 4 ? 32 : 128}` : src.text;
+  // The flow as the nft analysis models it: dockgate's own opening when it is what accepted the
+  // packet, else one shaped like the path the trace found (INPUT: as proxy, FORWARD: as dnat).
+  const opening: Opening =
+    owner && byDockgate
+      ? { ...owner.opening, sources: [source] }
+      : {
+          family: p.family,
+          protocol: p.protocol,
+          hostIp: p.dst,
+          hostPort: p.dport,
+          containerIp: t.dnat?.dst ?? p.dst,
+          containerPort: t.dnat?.dport ?? p.dport,
+          mode: t.route === 'FORWARD' ? 'dnat' : 'proxy',
+          sources: [source],
+        };
+  const reduced: RuleSet = {
+    chains: ctx.plan.chains,
+    jumps: ctx.plan.jumps,
+    ...(ctx.plan.ipv6 ? { ipv6: ctx.plan.ipv6 } : {}),
+    containers: [{ id: owner?.id ?? '', name: owner?.container ?? '(no container)', mode: opening.mode, egress: false, openings: [opening], errors: [], warnings: [] }],
+  };
+  // Only what dockgate's filter chains accepted carries its mark (src/plan/marks.ts).
+  const verdicts = analyse(reduced, ctx.foreign.ruleset, { marksInPlace: ctx.foreign.marksInPlace && byDockgate }).filter((v) => v.opening === opening);
+  let state: FlowState = 'effective';
+  const blockers: Blocker[] = [];
+  for (const v of verdicts) {
+    if (RANK[v.state] > RANK[state]) state = v.state;
+    blockers.push(...v.blockers);
+  }
+  return { checked: true, state, blockers };
+}
+
+function ownerInfo(ctx: ExplainContext, c: ContainerPlan, o: Opening, src: Net): OwnerInfo {
+  const facts = ctx.facts.find((f) => f.id === c.id);
+  const label = (k: string): string | undefined => facts?.labels[`${ctx.labelPrefix}.${k}`];
+  const labels: OwnerInfo['labels'] = {};
+  for (const k of ['ports', 'from', 'mode', 'egress'] as const) {
+    const v = label(k);
+    if (v !== undefined) labels[k] = v;
+  }
+  return { container: c.name, id: c.id, mode: o.mode, labels, opening: o, sourceAllowed: sourceIn(o, src) };
+}
+
+function where(s: Step): string {
+  return s.action === 'policy' ? `${s.table} ${s.chain} policy ${s.policy}` : `${s.table} ${s.chain} rule ${s.rule}: ${s.line}`;
+}
+
+/** `the admin's filter INPUT policy DROP`, or `dockgate (filter DOCKGATE-CI-... rule 1: ...)`. */
+const decider = (d: Step & { by: string }): string => (d.action === 'policy' ? d.by : `${d.by} (${where(d)})`);
+
+/** Explains one packet. `inInterfaceHow` says how packet.inInterface was chosen. */
+export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterfaceHow: string): Explanation {
+  const state = ctx.states.get(packet.family);
+  const src = parseNet(packet.src)!;
+  const dst = parseNet(packet.dst)!;
+  const remarks: string[] = [];
+  const t = trace({ state: state ?? new Map(), host: ctx.host, packet });
+  if (!state) remarks.push(`this host has no ip${packet.family === 6 ? '6' : ''}tables rules for IPv${packet.family} to read: traced as an empty firewall`);
+  if (isLocal(ctx.host, dst) !== 'yes') remarks.push(`${packet.dst} is not one of this host's addresses: traced as a packet the host forwards`);
+
+  const matches = openingsFor(ctx.plan, ctx.host, packet);
+  // The opening whose sources hold the client, else the first one for this port.
+  const chosen = matches.find((m) => sourceIn(m.opening, src) !== 'no') ?? matches[0];
+  const owner = chosen ? ownerInfo(ctx, chosen.container, chosen.opening, src) : undefined;
+  const ownership = owner ? [] : whyNoOwner(ctx, packet);
+  if (owner && owner.sourceAllowed === 'no') {
+    remarks.push(`${packet.src} is not among the sources of ${owner.container}'s opening (${owner.labels.from !== undefined ? `${ctx.labelPrefix}.from=${JSON.stringify(owner.labels.from)}` : 'the default from'}: ${owner.opening.sources.map((s) => s || 'anywhere').join(', ')})`);
+  }
+
+  // An unknown verdict has no decider: the path shown is one possibility among others.
+  const d = t.verdict === 'unknown' ? undefined : t.decidedBy;
+  const decidedBy = d ? { ...d, by: writerOf(d) } : undefined;
+  const byDockgate = d !== undefined && d.action !== 'policy' && d.chain.startsWith('DOCKGATE-') && d.chain !== 'DOCKGATE-USER';
+  const reachedDockgate = t.steps.some((s) => s.chain.startsWith('DOCKGATE-') && s.table === 'filter');
+  if (owner && owner.sourceAllowed !== 'no' && t.verdict === 'drop' && !reachedDockgate && t.route !== undefined) {
+    remarks.push(`the packet never reached dockgate's filter chains: ${decidedBy ? `${decidedBy.by} decided first` : 'something earlier decided'} (dockgate status shows whether its jumps are in place)`);
+  }
+
+  let answer: Answer;
+  let summary: string;
+  let other: OtherFirewalls = { checked: false };
+  if (t.verdict === 'unknown') {
+    answer = 'unknown';
+    const u: Uncertain = t.unknownAt ?? { why: 'the outcomes differ' };
+    summary = u.line !== undefined ? `unknown: the answer depends on ${describeUncertain(u)}` : `unknown: ${u.why}`;
+  } else if (t.verdict === 'drop') {
+    answer = 'blocked';
+    summary = `blocked by ${decider(decidedBy!)}`;
+  } else {
+    other = otherFirewalls(ctx, packet, t, owner, byDockgate);
+    const accepted = decidedBy ? `accepted by ${decider(decidedBy)}` : 'accepted (no rule on the path)';
+    if (!other.checked) {
+      answer = 'unknown';
+      summary = `${accepted}, but other firewalls' nft chains could not be checked: ${other.error}`;
+    } else if (other.state === 'effective') {
+      answer = 'allowed';
+      summary = `allowed: ${accepted}`;
+    } else if (other.state === 'blocked') {
+      answer = 'blocked';
+      const b = other.blockers!.find((x) => x.certain) ?? other.blockers![0]!;
+      summary = `blocked by the nft base chain ${b.chain} (${b.by}; ${b.packets}), although ${accepted}`;
+    } else {
+      answer = 'unknown';
+      const b = other.blockers?.[0];
+      summary = `${accepted}, but ${b ? `the nft base chain ${b.chain} may drop it (${b.by}; ${b.packets})` : 'other firewalls could not be judged'}`;
+    }
+  }
+  return {
+    packet,
+    inInterfaceHow,
+    answer,
+    summary,
+    ...(owner ? { owner } : {}),
+    ownership,
+    trace: t,
+    ...(decidedBy ? { decidedBy } : {}),
+    otherFirewalls: other,
+    remarks,
+  };
+}
+
+export interface ContainerExplanation {
+  container: ContainerPlan;
+  labels: OwnerInfo['labels'];
+  /** One per opening and source: a connection from that source ("anywhere" is the family's /0). */
+  openings: Array<{ opening: Opening; source: string; explanation?: Explanation; skipped?: string }>;
+  answer: Answer;
+}
+
+/** Explains each opening of a container, from each of its sources. */
+export function explainContainer(ctx: ExplainContext, c: ContainerPlan): ContainerExplanation {
+  const facts = ctx.facts.find((f) => f.id === c.id);
+  const labels: OwnerInfo['labels'] = {};
+  for (const k of ['ports', 'from', 'mode', 'egress'] as const) {
+    const v = facts?.labels[`${ctx.labelPrefix}.${k}`];
+    if (v !== undefined) labels[k] = v;
+  }
+  const openings: ContainerExplanation['openings'] = [];
+  for (const o of c.openings) {
+    for (const s of o.sources) {
+      const source = s || (o.family === 4 ? '0.0.0.0/0' : '::/0');
+      const src = parseNet(source)!;
+      const inferred = inferInInterface(ctx.host, ctx.plan, src);
+      // Bound to every address: the address of the interface a client comes in by.
+      let dst = o.hostIp;
+      if (dst === '') {
+        const on = inferred.iface ? ctx.host.interfaces.find((i) => i.name === inferred.iface)?.addresses.find((a) => a.family === o.family) : undefined;
+        const anyOuter = ctx.host.interfaces.filter((i) => !i.loopback && !bridgesOf(ctx.plan).has(i.name)).flatMap((i) => i.addresses).find((a) => a.family === o.family);
+        dst = on?.address ?? anyOuter?.address ?? '';
+      }
+      if (dst === '') {
+        openings.push({ opening: o, source, skipped: `no IPv${o.family} address on this host to connect to` });
+        continue;
+      }
+      const packet: TracePacket = { family: o.family, src: source, dst, protocol: o.protocol, dport: o.hostPort, ...(inferred.iface ? { inInterface: inferred.iface } : {}) };
+      openings.push({ opening: o, source, explanation: explainPacket(ctx, packet, inferred.how) });
+    }
+  }
+  const answers = openings.map((x) => x.explanation?.answer ?? 'unknown');
+  const answer: Answer = answers.length === 0 ? 'blocked' : answers.every((a) => a === 'allowed') ? 'allowed' : answers.includes('unknown') ? 'unknown' : 'blocked';
+  return { container: c, labels, openings, answer };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+const describeLabels = (prefix: string, l: OwnerInfo['labels']): string =>
+  (['ports', 'from', 'mode', 'egress'] as const).map((k) => `${prefix}.${k}=${l[k] !== undefined ? JSON.stringify(l[k]) : '(default)'}`).join(' ');
+
+/** Steps worth reading: every rule that matched, and the policies that decided. */
+function shownSteps(t: TraceResult): Step[] {
+  return t.steps.filter((s) => s.action !== 'policy' || s.policy !== 'ACCEPT' || s.table === 'filter');
+}
+
+export function renderExplanation(e: Explanation, labelPrefix: string, indent = ''): string {
+  const p = e.packet;
+  const out: string[] = [];
+  const head = `${p.src} -> ${hostText(p.family, p.dst)}:${p.dport}/${p.protocol}`;
+  out.push(`${indent}${head}: ${e.answer.toUpperCase()}`);
+  out.push(`${indent}  ${e.summary}`);
+  if (e.owner) {
+    const o = e.owner;
+    out.push(`${indent}  container: ${o.container} (${o.id.slice(0, 12)}) ${describeLabels(labelPrefix, o.labels)}, mode ${o.mode}`);
+    out.push(`${indent}  opening:   ${describeOpening(o.opening)} from ${o.opening.sources.map((s) => s || 'anywhere').join(', ')}${o.sourceAllowed === 'yes' ? '' : o.sourceAllowed === 'partly' ? ` (${p.src} only partly among them)` : ` (${p.src} is not among them)`}`);
+  } else {
+    for (const w of e.ownership) out.push(`${indent}  owner: ${w}`);
+  }
+  for (const r of e.remarks) out.push(`${indent}  note: ${r}`);
+  out.push(`${indent}  arrives on: ${p.inInterface ?? '(unknown)'} (${e.inInterfaceHow})`);
+  if (e.trace.dnat) out.push(`${indent}  DNAT to ${hostText(p.family, e.trace.dnat.dst)}:${e.trace.dnat.dport}`);
+  if (e.trace.route) out.push(`${indent}  routed to ${e.trace.route}${e.trace.outInterface ? `, out of ${e.trace.outInterface}` : ''}`);
+  out.push(`${indent}  rules on the path (IPv${p.family}):`);
+  const decided = e.decidedBy ? e.trace.decidedBy : undefined;
+  for (const s of shownSteps(e.trace)) {
+    const mark = s === decided ? `   <- decided (${writerOf(s)})` : '';
+    out.push(`${indent}    ${describeStep(s)}${mark}`);
+  }
+  if (e.trace.verdict === 'unknown' && e.trace.outcomes.length > 1) {
+    out.push(`${indent}  possible outcomes:`);
+    for (const o of e.trace.outcomes.slice(0, 6)) {
+      const assumed = o.assumptions.map((a) => `${a.chain} rule ${a.rule} ${a.matched ? 'matches' : 'does not match'}`).join(', ');
+      out.push(`${indent}    ${o.verdict}${o.decidedBy ? ` at ${where(o.decidedBy)}` : ''}${assumed ? ` if ${assumed}` : ''}`);
+    }
+  }
+  for (const n of e.trace.notes) out.push(`${indent}  trace: ${n}`);
+  const of = e.otherFirewalls;
+  if (of.checked) {
+    out.push(
+      `${indent}  other firewalls (nft base chains): ${
+        of.state === 'effective' ? 'none drops it' : `${of.state}: ${(of.blockers ?? []).map((b) => `${b.chain} (${b.by}; ${b.packets})`).join(', ')}`
+      }`,
+    );
+  } else if (of.error !== undefined) {
+    out.push(`${indent}  other firewalls (nft base chains): not checked: ${of.error}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function renderContainer(x: ContainerExplanation, labelPrefix: string): string {
+  const c = x.container;
+  const out: string[] = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress} ${describeLabels(labelPrefix, x.labels)}: ${x.answer.toUpperCase()}`];
+  for (const e of c.errors) out.push(`  ERROR ${e.label}=${JSON.stringify(e.value)}: ${e.reason}`);
+  for (const w of c.warnings) out.push(`  warn  ${w}`);
+  if (c.openings.length === 0) out.push('  nothing opened');
+  let text = `${out.join('\n')}\n`;
+  for (const o of x.openings) {
+    text += `\n  ${describeOpening(o.opening)} from ${o.source}:\n`;
+    text += o.explanation ? renderExplanation(o.explanation, labelPrefix, '    ') : `    not traced: ${o.skipped}\n`;
+  }
+  return text;
+}
+
+/** JSON for --json: the trace's outcomes without their full step lists (the shown path has them). */
+export function explanationJson(e: Explanation): unknown {
+  return {
+    ...e,
+    allowed: e.answer === 'allowed',
+    owner: e.owner ? { ...e.owner, opening: { ...e.owner.opening, sources: e.owner.opening.sources.includes('') ? 'any' : e.owner.opening.sources } } : null,
+    trace: {
+      ...e.trace,
+      outcomes: e.trace.outcomes.map((o) => ({ verdict: o.verdict, decidedBy: o.decidedBy, unknown: o.unknown, assumptions: o.assumptions })),
+    },
+  };
+}
