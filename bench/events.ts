@@ -6,7 +6,6 @@
 import { writeFile } from 'node:fs/promises';
 import { HOST_IP, type DockerHost } from '../test/e2e/harness.js';
 import { NODE_FLAGS } from '../src/host/install-files.js';
-import { shortId } from '../src/plan/chains.js';
 import { checkInterrupted } from './lib/cleanup.js';
 import {
   type DockerEvents,
@@ -109,9 +108,9 @@ async function burstRun(
   const started = await pool(ports, concurrency, (port, i) => runSleeper(h, `${prefix}-${i}`, port));
   const ids = started.map((s) => s.id);
   await until(`${ids.length} start events`, () => ids.every((id) => events.started.has(id)), timeoutMs);
-  await until(`${ids.length} containers' rules`, () => ids.every((id) => rules.opened.has(shortId(id))), timeoutMs);
+  await until(`${ids.length} containers' rules`, () => ports.every((port) => rules.opened.has(port)), timeoutMs);
   const starts = ids.map((id) => events.started.get(id)!);
-  const opened = ids.map((id) => rules.opened.get(shortId(id))!);
+  const opened = ports.map((port) => rules.opened.get(port)!);
   return {
     ids,
     first,
@@ -142,13 +141,13 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
       checkInterrupted();
       const name = `ev-seq-${i}`;
       seqNames.push(name);
-      const r = await runSleeper(h, name, 8100 + i);
-      const sid = shortId(r.id);
+      const port = 8100 + i;
+      const r = await runSleeper(h, name, port);
       await until(`start event of ${name}`, () => events.started.has(r.id), 10_000);
-      await until(`rules of ${name}`, () => rules.opened.has(sid), 10_000);
+      await until(`rules of ${name}`, () => rules.opened.has(port), 10_000);
       const line = await dg.d.waitForLog((l) => l.event === 'applied' && l.container === name, 10_000);
       const t0 = events.started.get(r.id)!;
-      kernel.push(rules.opened.get(sid)! - t0);
+      kernel.push(rules.opened.get(port)! - t0);
       applied.push(logTime(line) - t0);
       dockerRun.push(r.returned - r.invoked);
     }

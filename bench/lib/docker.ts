@@ -97,41 +97,37 @@ export async function watchDockerEvents(h: DockerHost): Promise<DockerEvents> {
 // nft monitor in the host ns
 
 export interface RuleMonitor {
-  /** short id → wall-clock ms when the jump to its DOCKGATE-CI chain (its INPUT opening) was committed */
-  opened: Map<string, number>;
-  /** short id → when its DOCKGATE-CI chain was deleted */
-  closed: Map<string, number>;
+  /**
+   * host port → wall-clock ms when the INPUT accept for it (a line in DOCKGATE-OPENINGS, where
+   * every container's proxy accepts live) was committed. nft does not print iptables comments, so
+   * the port says whose it is: every benchmark container has its own.
+   */
+  opened: Map<number, number>;
   /** every committed transaction: when, and the process that made it */
   generations: Array<{ at: number; pid: number; comm: string }>;
   errors(): string;
   stop: () => Promise<void>;
 }
 
-const JUMP_RE = /^add rule ip filter DOCKGATE-INPUT .*jump DOCKGATE-CI-([0-9a-f]{12})\b/;
-const DEL_CHAIN_RE = /^delete chain ip filter DOCKGATE-CI-([0-9a-f]{12})\b/;
+const OPEN_RE = /^add rule ip filter DOCKGATE-OPENINGS .*\btcp dport (\d+)\b.* accept/;
 const GEN_RE = /^# new generation \d+ by process (\d+) \((.*)\)/;
 
 export async function watchRules(h: DockerHost): Promise<RuleMonitor> {
   const p: LineProcess = await startLineProcess('nft monitor', 'nsenter', [`--net=${h.host.path}`, 'nft', 'monitor']);
-  const opened = new Map<string, number>();
-  const closed = new Map<string, number>();
+  const opened = new Map<number, number>();
   const generations: RuleMonitor['generations'] = [];
   p.onLine((line, at) => {
-    let m = JUMP_RE.exec(line);
+    let m = OPEN_RE.exec(line);
     if (m) {
-      if (!opened.has(m[1]!)) opened.set(m[1]!, at);
-      return;
-    }
-    m = DEL_CHAIN_RE.exec(line);
-    if (m) {
-      closed.set(m[1]!, at);
+      const port = Number(m[1]);
+      if (!opened.has(port)) opened.set(port, at);
       return;
     }
     m = GEN_RE.exec(line);
     if (m) generations.push({ at, pid: Number(m[1]), comm: m[2]! });
   });
   await sleep(300);
-  return { opened, closed, generations, errors: () => p.stderr(), stop: p.stop };
+  return { opened, generations, errors: () => p.stderr(), stop: p.stop };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,14 +6,14 @@ export const CHAIN_PREFIX = 'DOCKGATE-';
 
 /** Ordered: guards (internal networks, containers without egress), then a jump to OPENINGS. */
 export const INPUT = 'DOCKGATE-INPUT';
-/** Holds one jump per container that has INPUT accepts (proxy mode); reached from DOCKGATE-INPUT. */
+/** Every container's INPUT accepts (proxy mode), one line each; reached from DOCKGATE-INPUT. */
 export const OPENINGS = 'DOCKGATE-OPENINGS';
 export const FORWARD = 'DOCKGATE-FORWARD';
-/** Holds one jump per container that has FORWARD rules; reached from DOCKGATE-FORWARD. */
+/** Every container's FORWARD lines (dnat accepts, egress), one each; reached from DOCKGATE-FORWARD. */
 export const CONTAINERS = 'DOCKGATE-CONTAINERS';
 /** Ordered: the same guards as DOCKGATE-INPUT, then a jump to DNAT. */
 export const PREROUTING = 'DOCKGATE-PREROUTING';
-/** Holds one jump per container that has DNAT rules; reached from DOCKGATE-PREROUTING. */
+/** Every container's DNAT lines; reached from DOCKGATE-PREROUTING (and the same lines from DOCKGATE-OUTPUT). */
 export const DNAT = 'DOCKGATE-DNAT';
 export const OUTPUT = 'DOCKGATE-OUTPUT';
 export const POSTROUTING = 'DOCKGATE-POSTROUTING';
@@ -55,13 +55,6 @@ export const JUMPS: readonly JumpRule[] = [
 export function shortId(id: string): string {
   return id.slice(0, 12);
 }
-
-/** filter: the container's INPUT accepts (proxy mode). */
-export const containerInputChain = (id: string): string => `DOCKGATE-CI-${shortId(id)}`;
-/** filter: the container's FORWARD accepts (dnat mode, egress). */
-export const containerForwardChain = (id: string): string => `DOCKGATE-CF-${shortId(id)}`;
-/** nat: the container's DNAT rules; reached from both PREROUTING and OUTPUT. */
-export const containerNatChain = (id: string): string => `DOCKGATE-CN-${shortId(id)}`;
 
 export function isOwnedChain(name: string): boolean {
   return name.startsWith(CHAIN_PREFIX);

@@ -190,6 +190,7 @@ type ParentKey = 'openings' | 'containers' | 'dnat' | 'output';
 /** One container's rules in one family. */
 interface FamilyPart {
   chains: ChainPlan[];
+  /** The container's lines in the shared set chains (its accepts, DNATs and egress). */
   jumps: Array<{ parent: ParentKey; line: string }>;
   /** Lines that keep this container (egress off) from reaching published ports through the host. */
   guards: string[];
@@ -277,14 +278,17 @@ function containerPart(
     const fp = part.families[family];
     const mine = openings.filter((o) => o.family === family);
     fp.guards = policy.egress ? [] : guardLines(facts, ctx.networks, note, family);
-    const add = (table: ChainPlan['table'], name: string, rules: string[], parents: ParentKey[]): void => {
-      if (rules.length === 0) return;
-      fp.chains.push({ table, name, kind: 'ordered', rules, owner: facts.id });
-      for (const parent of parents) fp.jumps.push({ parent, line: rule({ comment: note, jump: name }) });
+    // A container's rules go straight into the shared set chains, one line each: every one of
+    // them is an ACCEPT, or a DNAT to this container on a host port only it owns, so their order
+    // never matters, and each line carries the container's comment, so a change adds and deletes
+    // exactly its own lines. No chain per container: on the nf_tables backend every chain costs
+    // (10,007 chains at 5,000 containers made a full write ~8x slower than the same rules without).
+    const add = (rules: string[], parents: ParentKey[]): void => {
+      for (const parent of parents) for (const line of rules) fp.jumps.push({ parent, line });
     };
-    add('filter', C.containerInputChain(facts.id), proxyRules(mine, note), ['openings']);
-    add('filter', C.containerForwardChain(facts.id), forwardRules(facts, mine, policy.egress, ctx.networks, note, family), ['containers']);
-    add('nat', C.containerNatChain(facts.id), dnatRules(mine, note), ['dnat', 'output']);
+    add(proxyRules(mine, note), ['openings']);
+    add(forwardRules(facts, mine, policy.egress, ctx.networks, note, family), ['containers']);
+    add(dnatRules(mine, note), ['dnat', 'output']);
   }
   return part;
 }

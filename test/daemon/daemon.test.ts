@@ -69,8 +69,9 @@ function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
   return { daemon, ipt, lines };
 }
 
+/** Whether the container's proxy accept is in the kernel (its lines live in DOCKGATE-OPENINGS). */
 const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean =>
-  ipt.state.get('filter')!.chains.has(`DOCKGATE-CI-${c.id.slice(0, 12)}`);
+  ipt.rules('filter', 'DOCKGATE-OPENINGS').some((l) => l.includes(`/${c.id.slice(0, 12)}`));
 
 describe('a container Docker cannot answer about', () => {
   it('does not hold up the rules of the others', async () => {
@@ -187,7 +188,8 @@ describe('the sync runner', () => {
     const ipt = new FakeIptables();
     const { daemon } = start(docker, config(), ipt);
     await daemon.ready;
-    const before = ipt.rules('filter', `DOCKGATE-CI-${c.id.slice(0, 12)}`);
+    const mine = (): string[] => ipt.rules('filter', 'DOCKGATE-OPENINGS').filter((l) => l.includes(`/${c.id.slice(0, 12)}`));
+    const before = mine();
     expect(before.some((l) => l.startsWith('-s '))).toBe(false);
     ipt.delayMs = 300;
     const restores = ipt.restores;
@@ -198,7 +200,7 @@ describe('the sync runner', () => {
     daemon.reload(next);
     await until(
       'the new default sources in the kernel',
-      () => ipt.rules('filter', `DOCKGATE-CI-${c.id.slice(0, 12)}`).some((l) => l.startsWith('-s 192.0.2.0/24 ')),
+      () => mine().some((l) => l.startsWith('-s 192.0.2.0/24 ')),
       3000,
     );
     expect(daemon.state.plannedVersion).toBe(daemon.state.version);
@@ -218,7 +220,7 @@ describe('the sync runner', () => {
     docker.start(b);
     await until('both containers in the kernel', () => hasChainFor(ipt, a) && hasChainFor(ipt, b), 3000);
     await until('no retry left waiting', () => !daemon.state.retryPending, 1000);
-    expect(ipt.text()).toContain(`-j DOCKGATE-CI-${b.id.slice(0, 12)}`);
+    expect(ipt.text()).toContain(`-A DOCKGATE-OPENINGS -p tcp -m tcp --dport 8007`);
   });
 
   it('a burst of events is coalesced into few writes', async () => {

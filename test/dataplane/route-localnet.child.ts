@@ -26,8 +26,8 @@ async function until(what: string, ok: () => Promise<boolean>, ms: number): Prom
 
 async function daemonScenario(): Promise<Record<string, unknown>> {
   const networks = [
-    { id: '1'.repeat(64), name: 'lh1', bridge: 'dgbr1', subnets: ['172.30.1.0/24'], internal: false },
-    { id: '2'.repeat(64), name: 'lh2', bridge: 'dgbr2', subnets: ['172.30.2.0/24'], internal: false },
+    { id: '1'.repeat(64), name: 'lh1', bridge: 'dgbr1', subnets: ['172.30.1.0/24'], subnets6: [], internal: false },
+    { id: '2'.repeat(64), name: 'lh2', bridge: 'dgbr2', subnets: ['172.30.2.0/24'], subnets6: [], internal: false },
   ] as NetworkFacts[];
   const id = 'a'.repeat(64);
   const containers = new Map<string, ContainerFacts>([

@@ -14,6 +14,8 @@ export interface GrammarOptions {
    * `-X CHAIN`, and `-A` into chains that already exist (not declared in this text).
    */
   diff?: boolean;
+  /** ip6tables-restore text: IPv6 addresses, DNAT to [ADDRESS]:PORT (default 4). */
+  family?: 4 | 6;
 }
 
 export interface Violation {
@@ -93,6 +95,13 @@ export function isCanonicalV4Cidr(text: string): boolean {
   return r.ok && r.value.family === 4 && r.value.text === text && text.includes('/') && !text.endsWith('/0');
 }
 
+/** Canonical CIDR of `family` as iptables-save / ip6tables-save print it. */
+export function isCanonicalCidr(text: string, family: 4 | 6): boolean {
+  if (family === 4) return isCanonicalV4Cidr(text);
+  const r = parseCidr(text);
+  return r.ok && r.value.family === 6 && r.value.text === text && text.includes('/') && !text.endsWith('/0');
+}
+
 export function isCanonicalV4(text: string): boolean {
   const r = parseCidr(text);
   return r.ok && r.value.family === 4 && !text.includes('/') && r.value.text === `${text}/32`;
@@ -153,7 +162,7 @@ export interface ParsedRule {
  * Parses one rule (the part after `-A CHAIN ` / `-I CHAIN 1 ` / `-D CHAIN `) for `table` and
  * `chain`. Returns the fields, or the reason it is not in the grammar.
  */
-export function parseRule(rule: string, table: TableName, chain: string): ParsedRule | string {
+export function parseRule(rule: string, table: TableName, chain: string, family: 4 | 6 = 4): ParsedRule | string {
   const tokens = tokenize(rule);
   if (typeof tokens === 'string') return tokens;
   let i = 0;
@@ -166,13 +175,13 @@ export function parseRule(rule: string, table: TableName, chain: string): Parsed
   if (peek() === '-s') {
     take();
     const v = take();
-    if (!isCanonicalV4Cidr(v)) return `-s ${JSON.stringify(v)} is not a canonical IPv4 CIDR`;
+    if (!isCanonicalCidr(v, family)) return `-s ${JSON.stringify(v)} is not a canonical IPv${family} CIDR`;
     out.src = v;
   }
   if (peek() === '-d') {
     take();
     const v = take();
-    if (!isCanonicalV4Cidr(v)) return `-d ${JSON.stringify(v)} is not a canonical IPv4 CIDR`;
+    if (!isCanonicalCidr(v, family)) return `-d ${JSON.stringify(v)} is not a canonical IPv${family} CIDR`;
     out.dst = v;
   }
   for (const [flag, key, allowed] of [
@@ -270,9 +279,15 @@ export function parseRule(rule: string, table: TableName, chain: string): Parsed
     if (take() !== '--to-destination') return '-j DNAT must be followed by --to-destination';
     const v = take();
     const colon = v.lastIndexOf(':');
-    const ip = v.slice(0, colon);
     const port = v.slice(colon + 1);
-    if (colon < 0 || !isCanonicalV4(ip) || !isPort(port)) return `--to-destination ${JSON.stringify(v)} is not IPv4:PORT`;
+    let ip = v.slice(0, colon);
+    if (family === 6) {
+      // ip6tables writes the address in brackets: [fd00::2]:80.
+      if (!/^\[.*\]$/.test(ip)) return `--to-destination ${JSON.stringify(v)} is not [IPv6]:PORT`;
+      ip = ip.slice(1, -1);
+      const r = parseCidr(ip);
+      if (!r.ok || r.value.family !== 6 || r.value.text !== `${ip}/128` || !isPort(port)) return `--to-destination ${JSON.stringify(v)} is not [IPv6]:PORT`;
+    } else if (colon < 0 || !isCanonicalV4(ip) || !isPort(port)) return `--to-destination ${JSON.stringify(v)} is not IPv4:PORT`;
     if (!out.proto) return '-j DNAT to a port needs -p';
     out.toDestination = { ip, port: Number(port) };
   }
@@ -358,7 +373,7 @@ export function checkRestore(text: string, options: GrammarOptions = {}): Violat
     } else {
       return bad(`unexpected line start ${JSON.stringify(op)}`);
     }
-    const parsed = parseRule(rule, t, isOwnChain(chain) ? chain : `builtin:${chain}`);
+    const parsed = parseRule(rule, t, isOwnChain(chain) ? chain : `builtin:${chain}`, options.family ?? 4);
     if (typeof parsed === 'string') return bad(parsed);
     if (op === '-I' && !isOwnChain(parsed.target)) bad('a jump from a built-in chain must target a DOCKGATE chain');
     if (isOwnChain(parsed.target) && !options.diff && !declared.has(parsed.target)) {

@@ -33,15 +33,15 @@ describe('IPv6 rules', () => {
 
   it('a plain -p (0.0.0.0 and ::) is opened in both families, each for local destinations only', () => {
     const p = scenario();
-    expect(rules(p, 'DOCKGATE-CI-')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
-    expect(rules(v6(p), 'DOCKGATE-CI-')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
+    expect(rules(p, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
+    expect(rules(v6(p), 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
     expect(of(p, 'web').openings.map((o) => o.family)).toEqual([4, 6]);
   });
 
   it('dnat to the container\'s IPv6 address, from the IPv6 sources only', () => {
-    const dnat = rules(v6(scenario()), 'DOCKGATE-CN-');
+    const dnat = rules(v6(scenario()), 'DOCKGATE-DNAT');
     expect(dnat).toEqual([expect.stringMatching(/^-s 2001:db8:9::\/48 -p tcp -m tcp --dport 8080 .* -j DNAT --to-destination \[fd00:db8:1::3\]:80$/)]);
-    expect(rules(scenario(), 'DOCKGATE-CN-')).toEqual([expect.stringMatching(/^-s 10\.0\.0\.0\/8 .* --to-destination 172\.23\.0\.3:80$/)]);
+    expect(rules(scenario(), 'DOCKGATE-DNAT')).toEqual([expect.stringMatching(/^-s 10\.0\.0\.0\/8 .* --to-destination 172\.23\.0\.3:80$/)]);
   });
 
   it('an IPv4-only from closes IPv6 for that container, and the other way round', () => {
@@ -52,8 +52,8 @@ describe('IPv6 rules', () => {
     expect(of(p, 'four').openings.map((o) => o.family)).toEqual([4]);
     expect(of(p, 'six').openings.map((o) => o.family)).toEqual([6]);
     expect(of(p, 'four').warnings.join()).toMatch(/no IPv6 source in dockgate.from: nothing opened over IPv6/);
-    expect(rules(v6(p), 'DOCKGATE-CI-').join('\n')).not.toMatch(/--dport 8000/);
-    expect(rules(p, 'DOCKGATE-CI-').join('\n')).not.toMatch(/--dport 8001/);
+    expect(rules(v6(p), 'DOCKGATE-OPENINGS').join('\n')).not.toMatch(/--dport 8000/);
+    expect(rules(p, 'DOCKGATE-OPENINGS').join('\n')).not.toMatch(/--dport 8001/);
   });
 
   it('egress, isolation, direct-access drop and guards exist for IPv6 too; global subnets are routed, not masqueraded', () => {
@@ -72,10 +72,10 @@ describe('IPv6 rules', () => {
 
   it('a port published on [::1] is not DNATed: proxy works, dnat is refused with a clear error', () => {
     const proxy = plan([dual('lo6', WEB, 2, { 'dockgate.ports': '80' }, ['[::1]:8000:80/tcp'])]);
-    expect(rules(v6(proxy), 'DOCKGATE-CI-')).toEqual([expect.stringMatching(/^-d ::1\/128 -p tcp -m tcp --dport 8000 /)]);
+    expect(rules(v6(proxy), 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d ::1\/128 -p tcp -m tcp --dport 8000 /)]);
     const dnat = plan([dual('lo6', WEB, 2, { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' }, ['[::1]:8000:80/tcp'])]);
     expect(of(dnat, 'lo6').errors[0]?.reason).toMatch(/cannot be DNATed \(IPv6 has no route_localnet\)/);
-    expect(rules(v6(dnat), 'DOCKGATE-CN-')).toEqual([]);
+    expect(rules(v6(dnat), 'DOCKGATE-DNAT')).toEqual([]);
   });
 
   it('a host without IPv6 gets an IPv4-only plan', () => {

@@ -141,7 +141,8 @@ export async function iptablesSave(h: DockerHost, table?: string): Promise<strin
 export async function kernelVsPlan(h: DockerHost, configFile: string): Promise<{ diffs: string[]; plan: OwnRules; kernel: OwnRules }> {
   const p = await runCli(h, ['plan', '--config', configFile]);
   if (p.exitCode !== 0) throw new Error(`dockgate plan failed (exit ${p.exitCode}): ${p.stderr.trim()}`);
-  const plan = parseOwnRules(p.stdout);
+  // The IPv4 half: iptables-save is compared; the IPv6 rules follow under '# ip6tables (IPv6)'.
+  const plan = parseOwnRules(p.stdout.split('# ip6tables (IPv6)')[0]!);
   const kernel = parseOwnRules(await iptablesSave(h));
   return { diffs: diffOwnRules(kernel, plan), plan, kernel };
 }
@@ -290,7 +291,7 @@ export async function adminSavedFilter(h: DockerHost): Promise<string> {
 
 /**
  * Does one kind of damage in the host namespace. `containerChain` names a per-container chain for
- * 'flush-container-chain' (e.g. 'filter DOCKGATE-CI-0123456789ab'). Returns what was hit, as
+ * 'flush-container-chain' (the set chain holding a container's lines, e.g. 'filter DOCKGATE-OPENINGS'). Returns what was hit, as
  * `table chain` strings, for matching the drift-repaired log lines.
  */
 export async function sabotage(h: DockerHost, kind: SabotageKind, containerChain?: string): Promise<string[]> {
