@@ -11,7 +11,7 @@
 #   /lib/systemd/system/dockgate.service
 #                                systemd/dockgate.service with ExecStart/ExecReload -> /usr/bin/dockgate
 #   /etc/dockgate/config.yaml    config/config.yaml, a conffile
-#   /usr/share/doc/dockgate/     copyright, changelog.Debian.gz
+#   /usr/share/doc/dockgate/     copyright, changelog.gz; /usr/share/man/man8/dockgate.8.gz (from --help)
 #
 # Maintainer scripts (scripts/package/debian/): postinst only reloads systemd (and restarts a
 # running dockgate after an upgrade); it never enables or starts dockgate, never restarts Docker
@@ -65,6 +65,16 @@ cp -r config systemd "$LIB/"
 log "npm ci --omit=dev --omit=optional --ignore-scripts (from the lock file)"
 (cd "$LIB" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --prefer-offline \
   --loglevel=error >"$STAGE/npm.log" 2>&1) || { cat "$STAGE/npm.log" >&2; die "npm ci failed"; }
+# What only a package's development needs goes: linters' and npm's own dotfiles, CI and editor
+# settings, HTML and Markdown documentation (licence files stay), npm's .bin links.
+find "$LIB/node_modules" -depth \( \
+    \( -type d \( -name .github -o -name .husky -o -name .vscode -o -name .idea -o -name .circleci \) \) \
+    -o \( -type f \( -name '.eslintrc*' -o -name '.eslintignore' -o -name '.npmignore' -o -name '.gitattributes' \
+       -o -name '.gitignore' -o -name '.editorconfig' -o -name '.prettierrc*' -o -name '.travis.yml' \
+       -o -name '.nycrc*' -o -name '.taprc' -o -name '.jshintrc' -o -name '.airtap.yml' \
+       -o -name '*.md' -o -name '*.markdown' -o -name '*.html' \) \
+       ! -iname 'licen[cs]e*' ! -iname 'copying*' \) \) -exec rm -rf {} +
+rm -rf "$LIB/node_modules/.bin"
 # Nothing native may slip in (Architecture: all).
 native=$(find "$LIB/node_modules" -type f \( -name '*.node' -o -name '*.so' \) | head -n 5)
 [ -z "$native" ] || die "native files in node_modules (the package would not be Architecture: all): $native"
@@ -105,7 +115,21 @@ sed "s/@YEAR@/$year/" "$HERE/debian/copyright" >"$PKG/usr/share/doc/dockgate/cop
   printf 'dockgate (%s) unstable; urgency=medium\n\n' "$VERSION"
   printf '  * Built from the dockgate repository (scripts/package/build.sh).\n\n'
   printf ' -- %s  %s\n' "$MAINTAINER" "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
-} | gzip -9n >"$PKG/usr/share/doc/dockgate/changelog.Debian.gz"
+} | gzip -9n >"$PKG/usr/share/doc/dockgate/changelog.gz"   # a native package: changelog.gz
+# A manual page from the CLI's own --help (one page, section 8: an administrator's daemon).
+mkdir -p "$PKG/usr/share/man/man8"
+help=$(cd "$LIB" && node dist/cli/main.js --help) || die "dockgate --help failed"
+{
+  printf '.TH DOCKGATE 8 "%s" "dockgate %s" "System Administration"\n' "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "$VERSION"
+  printf '.SH NAME\ndockgate \\- Docker'"'"'s firewall work, from container labels into iptables chains\n'
+  printf '.SH SYNOPSIS\n.B dockgate\n.I command\n.RI [ options ]\n'
+  printf '.SH DESCRIPTION\n.nf\n'
+  printf '%s\n' "$help" | sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/'
+  printf '.fi\n'
+  printf '.SH FILES\n.TP\n.I /etc/dockgate/config.yaml\nthe configuration (documented defaults)\n'
+  printf '.TP\n.I /lib/systemd/system/dockgate.service\nthe unit; not enabled by the package\n'
+  printf '.SH SEE ALSO\n.BR iptables (8),\n.BR systemctl (1),\n.BR dockerd (8)\n'
+} | gzip -9n >"$PKG/usr/share/man/man8/dockgate.8.gz"
 
 # --- DEBIAN/ -------------------------------------------------------------------------------
 for s in postinst prerm postrm; do install -m 0755 "$HERE/debian/$s" "$PKG/DEBIAN/$s"; done
@@ -115,7 +139,13 @@ echo /etc/dockgate/config.yaml >"$PKG/DEBIAN/conffiles"
 chmod -R u+rwX,go+rX,go-w "$PKG"
 find "$PKG" -type f -perm /111 -exec chmod 0755 {} +
 find "$PKG" -type f ! -perm /111 -exec chmod 0644 {} +
-chmod 0755 "$PKG/usr/bin/dockgate" "$LIB/dist/cli/main.js"
+# Under /usr/lib/dockgate only scripts (a #! line) keep an executable bit; dist/cli/main.js loses
+# its shebang instead (the wrapper runs it through /usr/bin/node).
+sed -i '1{/^#!/d}' "$LIB/dist/cli/main.js"
+find "$LIB" -type f -exec chmod 0644 {} +
+find "$LIB/node_modules" -type f -exec awk 'FNR == 1 && /^#!/ { print FILENAME } { nextfile }' {} + \
+  | while IFS= read -r f; do chmod 0755 "$f"; done
+chmod 0755 "$PKG/usr/bin/dockgate"
 chmod 0644 "$PKG/DEBIAN/conffiles"
 
 installed_size=$(du -sk --apparent-size --exclude=DEBIAN "$PKG" | cut -f1)

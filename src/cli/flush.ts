@@ -10,9 +10,7 @@ import { type ForeignRule, IncompatibleTableError } from '../plan/kernel-state.j
 import { CliError, dataplanesFor, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
-import { Footprint } from '../dataplane/footprint.js';
-import { Iptables } from '../dataplane/iptables.js';
-import { Nft } from '../dataplane/nft.js';
+import { footprintFor } from '../dataplane/footprint.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -115,11 +113,11 @@ async function removeFootprint(config: Config): Promise<void> {
   const queue = new CommandQueue();
   let done: string[];
   try {
-    done = await new Footprint(new Iptables(queue, config.iptables), new Nft(queue)).remove();
+    done = await (await footprintFor(config, queue)).remove();
   } catch (err) {
     throw new CliError(`dockgate flush: chains removed, but dockgate's footprint in other firewalls could not be: ${(err as Error).message}`, 1);
   }
   for (const what of done) {
-    process.stdout.write(what === 'ip mangle' ? "removed dockgate's marks (DOCKGATE-M* chains) from ip mangle\n" : `removed dockgate's mark accept from ${what}\n`);
+    process.stdout.write(/^ip6? mangle$/.test(what) ? `removed dockgate's marks (DOCKGATE-M* chains) from ${what}\n` : `removed dockgate's mark accept from ${what}\n`);
   }
 }

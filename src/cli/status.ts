@@ -7,9 +7,7 @@ import { mergeDrift } from '../dataplane/families.js';
 import { CliError, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
-import { Footprint, type FootprintState } from '../dataplane/footprint.js';
-import { Iptables } from '../dataplane/iptables.js';
-import { Nft } from '../dataplane/nft.js';
+import { type FootprintState, footprintFor } from '../dataplane/footprint.js';
 import { type Effect, byEgress, byOpening, describeEffect } from '../hostfw/report.js';
 import type { RuleSet } from '../model/types.js';
 
@@ -20,7 +18,7 @@ import type { RuleSet } from '../model/types.js';
 export async function hostFirewall(config: Config, plan: RuleSet): Promise<{ state?: FootprintState; error?: string }> {
   const queue = new CommandQueue();
   try {
-    return { state: await new Footprint(new Iptables(queue, config.iptables), new Nft(queue)).inspect(plan, config.foreignChains) };
+    return { state: await (await footprintFor(config, queue)).inspect(plan, config.foreignChains) };
   } catch (err) {
     return { error: (err as Error).message };
   }

@@ -585,10 +585,19 @@ export class Daemon {
     const iptables = dp instanceof FamilyDataplanes ? dp.v4.iptables : dp instanceof Dataplane ? dp.iptables : undefined;
     if (!(iptables instanceof Iptables)) return;
     if (this.#foreign?.iptables !== iptables) {
-      this.#foreign = { footprint: new Footprint(iptables, new Nft(iptables.queue)), iptables, has: this.#foreign?.has ?? new Set(), said: '' };
+      const v6 = dp instanceof FamilyDataplanes ? dp.v6?.iptables : undefined;
+      this.#foreign = { footprint: new Footprint(iptables, new Nft(iptables.queue), v6), iptables, has: this.#foreign?.has ?? new Set(), said: '' };
     }
     const state = this.#foreign;
     const mode = this.#config.foreignChains;
+    // Another look after drift_check_ms: the change that caused a failure may be the last for a while.
+    const retry = (): void => {
+      setTimeout(() => {
+        if (this.#stopped) return;
+        this.#repairRequested = true;
+        this.#schedule(0);
+      }, this.#config.sync.driftCheckMs).unref();
+    };
     const say = (key: string, log: () => void): void => {
       if (state.said !== key) log();
       state.said = key;
@@ -597,12 +606,20 @@ export class Daemon {
       const r = await state.footprint.sync(plan, mode);
       for (const chain of r.inserted) {
         // Seen there before: someone (a firewalld reload, `nft -f`) took it away.
-        if (state.has.has(chain)) this.#log.warn({ event: 'drift-repaired', table: chain, problem: 'footprint missing' }, `put dockgate's mark accept back at the top of ${chain}`);
-        if (state.has.has(chain)) this.#metrics?.driftRepaired('footprint_missing');
-        else this.#log.info({ event: 'foreign-chain', chain, action: 'inserted' }, `${chain} would drop what dockgate opens: added one mark accept (comment "dockgate") at its top`);
+        if (state.has.has(chain)) {
+          this.#log.warn({ event: 'drift-repaired', table: chain, problem: 'footprint missing' }, `put dockgate's mark accept back at the top of ${chain}`);
+          this.#metrics?.driftRepaired('footprint_missing');
+        } else {
+          this.#log.info({ event: 'foreign-chain', chain, action: 'inserted' }, `${chain} would drop what dockgate opens: added one mark accept (comment "dockgate") at its top`);
+        }
       }
-      for (const chain of r.removed) this.#log.info({ event: 'foreign-chain', chain, action: 'removed' }, `removed dockgate's mark accept from ${chain}`);
-      state.has = new Set(mode === 'allow' ? r.needed : []);
+      for (const chain of r.removed) {
+        this.#log.info({ event: 'foreign-chain', chain, action: 'removed' }, `removed dockgate's mark accept from ${chain}`);
+        state.has.delete(chain);
+      }
+      // Remembered while its table is gone too: the footprint coming back after a reload is a repair.
+      if (mode === 'allow') for (const chain of r.inserted) state.has.add(chain);
+      if (r.retry) retry();
       if (mode === 'leave' && r.needed.length > 0) {
         say(`leave:${r.needed.join(',')}`, () =>
           this.#log.warn(
@@ -616,10 +633,12 @@ export class Daemon {
     } catch (err) {
       const message = (err as Error).message;
       say(`error:${message}`, () =>
-        this.#log.error({ event: 'foreign-chains-failed', err: message }, `cannot check other firewalls' chains: ${message}; retrying at the next check`),
+        this.#log.error({ event: 'foreign-chains-failed', err: message }, `cannot check other firewalls' chains: ${message}; retrying`),
       );
+      retry();
     }
   }
+
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
   async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {

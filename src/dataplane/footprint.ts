@@ -4,11 +4,15 @@
 // (firewalld's reload, `nft -f /etc/nftables.conf`) gets the footprint back at the next check.
 import { type FlowVerdict, analyse, chainsNeedingFootprint, footprintRules } from '../hostfw/analysis.js';
 import { type NftChain, type NftRuleset, chainLabel } from '../hostfw/nft-ruleset.js';
-import type { RuleSet, Table } from '../model/types.js';
+import type { Family, RuleSet, Table } from '../model/types.js';
 import { type TableState, emptyTables } from '../plan/kernel-state.js';
-import { MARK_TABLE, markDrift, markPlan, renderMarks } from '../plan/marks.js';
-import type { Iptables } from './iptables.js';
-import { type Nft, NftError } from './nft.js';
+import { MARK_TABLE, type MarkPlan, markDrift, markPlan, renderMarks } from '../plan/marks.js';
+import { familyRuleSet } from '../plan/ruleset.js';
+import type { Config } from '../config/schema.js';
+import type { CommandQueue } from './command-queue.js';
+import { ip6tablesOptions, probeIpv6 } from './families.js';
+import { Iptables } from './iptables.js';
+import { Nft, NftError } from './nft.js';
 
 export type ForeignChainsMode = 'allow' | 'leave';
 
@@ -20,12 +24,19 @@ export interface FootprintResult {
   marksWritten: boolean;
   /** Foreign base chains that would drop dockgate's openings without the footprint (whatever the mode). */
   needed: string[];
+  /**
+   * A chain went away between the read and the insert (firewalld's reload swaps tables): the
+   * caller should look again soon rather than wait for the next change.
+   */
+  retry: boolean;
 }
 
 export interface FootprintState {
   ruleset: NftRuleset;
   /** The mangle marks equal what the plan needs (none when no chain needs them). */
   marksInPlace: boolean;
+  /** The same for IPv6 (ip6tables' mangle); false without an IPv6 dataplane. */
+  marksInPlace6: boolean;
   /** Chains holding the footprint. */
   footprints: string[];
   needed: string[];
@@ -35,41 +46,70 @@ export interface FootprintState {
 /** iptables' Table type knows the tables dockgate's plan writes; mangle is written only here. */
 const MANGLE = MARK_TABLE as Table;
 
+/** The footprint for a config, on a queue: IPv6 marks too where the host has IPv6 (as the daemon's dataplane). */
+export async function footprintFor(config: Config, queue: CommandQueue): Promise<Footprint> {
+  const v6 = ip6tablesOptions(config.iptables);
+  const ipv6 = await probeIpv6(queue, v6);
+  return new Footprint(new Iptables(queue, config.iptables), new Nft(queue), ipv6 ? new Iptables(queue, v6, 6) : undefined);
+}
+
 export class Footprint {
-  /** Marks may be in the kernel (unknown at start: a previous run may have left some). */
-  #marksMayExist = true;
+  /** Marks may be in the kernel, per family (unknown at start: a previous run may have left some). */
+  readonly #marksMayExist = new Map<Family, boolean>([
+    [4, true],
+    [6, true],
+  ]);
 
-  constructor(readonly iptables: Iptables, readonly nft: Nft) {}
+  /** `iptables6`: ip6tables, on hosts with IPv6; its marks make IPv6 openings pass too. */
+  constructor(readonly iptables: Iptables, readonly nft: Nft, readonly iptables6?: Iptables) {}
 
-  async #mangle(): Promise<TableState | undefined> {
-    return (await this.iptables.save(MANGLE)).get(MANGLE);
+  #families(): Array<{ family: Family; iptables: Iptables }> {
+    return [{ family: 4, iptables: this.iptables }, ...(this.iptables6 ? [{ family: 6 as const, iptables: this.iptables6 }] : [])];
+  }
+
+  async #mangle(iptables: Iptables): Promise<TableState | undefined> {
+    return (await iptables.save(MANGLE)).get(MANGLE);
+  }
+
+  /** The marks one family needs for this plan (undefined: that family plans nothing). */
+  static #wanted(plan: RuleSet, family: Family): MarkPlan | undefined {
+    const rules = familyRuleSet(plan, family);
+    return rules ? markPlan(rules) : undefined;
   }
 
   /** Makes the footprint what the plan and mode need; returns what changed. */
   async sync(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintResult> {
     const rs = await this.nft.listForeign();
-    const blocking = chainsNeedingFootprint(plan, rs);
+    const blocking = chainsNeedingFootprint(plan, rs, this.iptables6 !== undefined);
     const neededChains = mode === 'allow' ? blocking : [];
     const needed = blocking.map(chainLabel);
-    const want = neededChains.length > 0 ? markPlan(plan) : undefined;
     let marksWritten = false;
-    if (want !== undefined || this.#marksMayExist) {
-      const text = renderMarks(want, await this.#mangle());
+    for (const { family, iptables } of this.#families()) {
+      const want = neededChains.length > 0 ? Footprint.#wanted(plan, family) : undefined;
+      if (want === undefined && !this.#marksMayExist.get(family)) continue;
+      const text = renderMarks(want, await this.#mangle(iptables));
       if (text !== '') {
-        await this.iptables.restore(new Map([[MANGLE, text]]));
+        await iptables.restore(new Map([[MANGLE, text]]));
         marksWritten = true;
       }
-      this.#marksMayExist = want !== undefined;
+      this.#marksMayExist.set(family, want !== undefined);
     }
     const inserted: string[] = [];
     const removed: string[] = [];
     const present = footprintRules(rs);
     const isNeeded = (c: NftChain): boolean => neededChains.some((n) => n.family === c.family && n.table === c.table && n.name === c.name);
+    let retry = false;
     for (const chain of neededChains) {
       const mine = present.filter((f) => f.chain === chain);
       if (mine.length === 0) {
-        await this.nft.insertFootprint(chain.family, chain.table, chain.name);
-        inserted.push(chainLabel(chain));
+        try {
+          await this.nft.insertFootprint(chain.family, chain.table, chain.name);
+          inserted.push(chainLabel(chain));
+        } catch (err) {
+          // Gone since the read (exit 1, "No such file or directory"): the others still get theirs.
+          if (!(err instanceof NftError && err.exitCode === 1)) throw err;
+          retry = true;
+        }
       }
       // One is enough; a copy (a tool that saved and restored the ruleset twice) goes.
       for (const extra of mine.slice(1)) {
@@ -80,18 +120,31 @@ export class Footprint {
       if (isNeeded(f.chain)) continue;
       if (await this.nft.deleteRule(f.chain.family, f.chain.table, f.chain.name, f.handle)) removed.push(chainLabel(f.chain));
     }
-    return { inserted, removed, marksWritten, needed };
+    return { inserted, removed, marksWritten, needed, retry };
   }
 
   /** Reads everything and judges every flow of the plan: what status and doctor show. */
   async inspect(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintState> {
     const rs = await this.nft.listRuleset();
-    const neededChains = mode === 'allow' ? chainsNeedingFootprint(plan, rs) : [];
-    const want = neededChains.length > 0 ? markPlan(plan) : undefined;
+    const ipv6Marks = this.iptables6 !== undefined;
+    const neededChains = mode === 'allow' ? chainsNeedingFootprint(plan, rs, ipv6Marks) : [];
     // Marks count only when they are all there: a half-written mirror could mark too little.
-    const marksInPlace = want !== undefined && markDrift(want, await this.#mangle()).clean;
+    const inPlace = new Map<Family, boolean>();
+    for (const { family, iptables } of this.#families()) {
+      const want = neededChains.length > 0 ? Footprint.#wanted(plan, family) : undefined;
+      inPlace.set(family, want !== undefined && markDrift(want, await this.#mangle(iptables)).clean);
+    }
+    const marksInPlace = inPlace.get(4) ?? false;
+    const marksInPlace6 = inPlace.get(6) ?? false;
     const footprints = [...new Set(footprintRules(rs).map((f) => chainLabel(f.chain)))];
-    return { ruleset: rs, marksInPlace, footprints, needed: neededChains.map(chainLabel), verdicts: analyse(plan, rs, { marksInPlace }) };
+    return {
+      ruleset: rs,
+      marksInPlace,
+      marksInPlace6,
+      footprints,
+      needed: neededChains.map(chainLabel),
+      verdicts: analyse(plan, rs, { marksInPlace, marksInPlace6 }),
+    };
   }
 
   /**
@@ -109,16 +162,17 @@ export class Footprint {
     for (const f of rs ? footprintRules(rs) : []) {
       if (await this.nft.deleteRule(f.chain.family, f.chain.table, f.chain.name, f.handle)) done.push(chainLabel(f.chain));
     }
-    const text = renderMarks(undefined, await this.#mangle());
-    if (text !== '') {
-      await this.iptables.restore(new Map([[MANGLE, text]]));
-      done.push(`ip ${MARK_TABLE}`);
+    for (const { family, iptables } of this.#families()) {
+      const text = renderMarks(undefined, await this.#mangle(iptables));
+      if (text === '') continue;
+      await iptables.restore(new Map([[MANGLE, text]]));
+      done.push(`${family === 6 ? 'ip6' : 'ip'} ${MARK_TABLE}`);
       // As with the other tables: an nft table left empty only because dockgate wrote to it goes.
-      if (rs && (await this.iptables.backend()) === 'nf_tables' && emptyTables(await this.iptables.save(MANGLE)).includes(MANGLE)) {
-        await this.nft.deleteTable('ip', MARK_TABLE);
+      if (rs && (await iptables.backend()) === 'nf_tables' && emptyTables(await iptables.save(MANGLE)).includes(MANGLE)) {
+        await this.nft.deleteTable(family === 6 ? 'ip6' : 'ip', MARK_TABLE);
       }
     }
-    this.#marksMayExist = false;
+    for (const f of [4, 6] as const) this.#marksMayExist.set(f, false);
     return done;
   }
 }

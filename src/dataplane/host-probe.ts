@@ -11,7 +11,7 @@ import { JsonSyntaxError } from '../host/json-text.js';
 import { parseSave } from '../plan/kernel-state.js';
 import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
 import type { RuleSet } from '../model/types.js';
-import { Footprint } from './footprint.js';
+import { footprintFor } from './footprint.js';
 import { Iptables, backendOf } from './iptables.js';
 import { Nft, NftError } from './nft.js';
 import type { CommandQueue } from './command-queue.js';
@@ -290,7 +290,7 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
   if (!nftFacts.ok) return facts;
   if (!o.plan) return { ...facts, notJudged: o.planError ?? 'Docker could not be asked for the running containers' };
   try {
-    const state = await new Footprint(new Iptables(o.queue, o.config.iptables), nft).inspect(o.plan, o.config.foreignChains);
+    const state = await (await footprintFor(o.config, o.queue)).inspect(o.plan, o.config.foreignChains);
     return { ...facts, footprint: { needed: state.needed, footprints: state.footprints, marksInPlace: state.marksInPlace, verdicts: state.verdicts } };
   } catch (err) {
     return { ...facts, notJudged: (err as Error).message };

@@ -3,7 +3,9 @@
 // new connections, their later packets, and the replies. Pure: plan + parsed ruleset in,
 // verdicts out. Never optimistic: a drop some branch may reach makes the opening "may be
 // blocked", never "effective".
-import type { Opening, RuleSet } from '../model/types.js';
+import type { ChainPlan, ContainerPlan, Opening, RuleSet } from '../model/types.js';
+import { containerComment } from '../plan/ruleset.js';
+import { comment } from '../plan/syntax.js';
 import { parseCidr, parseIPv4 } from '../net/cidr.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';
 import { ANY_ADDR, ANY_PORT, type DropCause, type Iface, type Packet, type Range, describeRule, evaluateBaseChain, isFootprintRule } from './evaluate.js';
@@ -96,8 +98,31 @@ function bridgeFor(ip: string, bridges: ReadonlyArray<{ bridge: string; subnet: 
   return bridges.find((b) => b.subnet[0] <= n && n <= b.subnet[1])?.bridge;
 }
 
-/** Every flow the plan lets through: one per opening and source, and one per egress attachment. */
-export function flowsOf(plan: RuleSet): Flow[] {
+/**
+ * Does one of the container's own filter chains in the plan accept this opening? The marks are
+ * a mirror of those accepts, so only then can a packet of it be marked.
+ */
+function acceptedByPlan(plan: RuleSet, c: ContainerPlan, o: Opening): boolean {
+  const chains = o.family === 6 ? (plan.ipv6?.chains ?? []) : plan.chains;
+  const port = o.mode === 'proxy' ? o.hostPort : o.containerPort;
+  const want = new RegExp(`-p ${o.protocol} -m ${o.protocol} --dport ${port} .*-j ACCEPT$`);
+  return filterLinesOf(chains, c).some((r) => want.test(r));
+}
+
+/**
+ * The container's own lines in the plan's filter chains: they carry its comment (`name/shortid`),
+ * whether they sit in a chain of its own or in a shared one.
+ */
+function filterLinesOf(chains: readonly ChainPlan[], c: Pick<ContainerPlan, 'id' | 'name'>): string[] {
+  const tag = ` ${comment(containerComment(c))} `;
+  return chains.filter((ch) => ch.table === 'filter').flatMap((ch) => ch.rules.filter((r) => r.includes(tag)));
+}
+
+/**
+ * Every flow the plan lets through: one per opening and source, and one per egress attachment.
+ * `ipv6Marks`: dockgate marks IPv6 packets too (an ip6tables dataplane writes its mirror).
+ */
+export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
   const bridges = bridgesOf(plan);
   const ext: Iface = { kind: 'other', not: ['lo', ...new Set(bridges.map((b) => b.bridge))] };
   const none: Iface = { kind: 'none' };
@@ -173,74 +198,70 @@ export function flowsOf(plan: RuleSet): Flow[] {
             markable: new Set(['forward']),
           });
         }
-        // dockgate marks IPv4 only (its IPv6 rules have no mangle mirror yet): IPv6 packets are
-        // judged as they are, unmarked.
-        if (o.family === 6) for (const pk of packets) pk.markable = new Set();
+        // Without an IPv6 dataplane nothing marks IPv6 packets: they are judged unmarked. Nor is a
+        // flow the plan's own filter chains do not accept: the marks mirror those accepts only.
+        if ((o.family === 6 && !ipv6Marks) || !acceptedByPlan(plan, c, o)) for (const pk of packets) pk.markable = new Set();
         flows.push({ family: o.family, containerId: c.id, container: c.name, kind: o.mode, opening: o, source, packets });
       }
     }
   }
   // Egress: read back from the plan's own accept lines, so status judges exactly what is written.
-  const names = new Map(plan.containers.map((c) => [c.id, c.name]));
   const families = [
     { family: 4 as const, chains: plan.chains },
     { family: 6 as const, chains: plan.ipv6?.chains ?? [] },
   ];
-  for (const { family, chains } of families)
-  for (const chain of chains) {
-    if (chain.table !== 'filter' || chain.owner === undefined) continue;
-    for (const line of chain.rules) {
-      const m = /^-s (\S+)\/(?:32|128) -i (\S+) -m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
-      if (!m) continue;
-      const ip = m[1]!;
-      const bridge = m[2]!;
-      const cip = one(parseIPv4(ip) ?? 0);
-      const fromBridge: Iface = { kind: 'known', name: bridge };
-      const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
-        if (hook === 'input' || hook === 'output') return undefined;
-        return {
-          ...base,
-          saddr: hook === 'postrouting' && prio > SRCNAT ? ANY_ADDR : cip,
-          daddr: ANY_ADDR,
-          proto: undefined,
-          iif: fromBridge,
-          oif: hook === 'prerouting' ? none : ext,
-          ctState,
-        };
+  const egressLines = families.flatMap(({ family, chains }) => plan.containers.flatMap((c) => filterLinesOf(chains, c).map((line) => ({ family, c, line }))));
+  for (const { family, c, line } of egressLines) {
+    const m = /^-s (\S+)\/(?:32|128) -i (\S+) -m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
+    if (!m) continue;
+    const ip = m[1]!;
+    const bridge = m[2]!;
+    const cip = one(parseIPv4(ip) ?? 0);
+    const fromBridge: Iface = { kind: 'known', name: bridge };
+    const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
+      if (hook === 'input' || hook === 'output') return undefined;
+      return {
+        ...base,
+        saddr: hook === 'postrouting' && prio > SRCNAT ? ANY_ADDR : cip,
+        daddr: ANY_ADDR,
+        proto: undefined,
+        iif: fromBridge,
+        oif: hook === 'prerouting' ? none : ext,
+        ctState,
       };
-      const markable = new Set(family === 4 ? ['forward'] : []);
-      flows.push({
-        family,
-        containerId: chain.owner,
-        container: names.get(chain.owner) ?? chain.owner.slice(0, 12),
-        kind: 'egress',
-        egress: { ip, bridge },
-        source: ip,
-        packets: [
-          { kind: 'new connections', at: outbound('new'), markable },
-          { kind: 'later packets', at: outbound('established'), markable },
-          {
-            kind: 'replies',
-            at: (hook, prio) => {
-              if (hook === 'input' || hook === 'output' || hook === 'postrouting') return undefined;
-              const before = hook === 'prerouting' && prio < DSTNAT;
-              return {
-                ...base,
-                saddr: ANY_ADDR,
-                daddr: before ? ANY_ADDR : cip,
-                daddrLocal: before,
-                proto: undefined,
-                iif: ext,
-                oif: hook === 'prerouting' ? none : fromBridge,
-                ctState: 'established',
-                ctDirection: 'reply',
-              };
-            },
-            markable,
+    };
+    const markable = new Set(family === 4 || ipv6Marks ? ['forward'] : []);
+    flows.push({
+      family,
+      containerId: c.id,
+      container: c.name,
+      kind: 'egress',
+      egress: { ip, bridge },
+      source: ip,
+      packets: [
+        { kind: 'new connections', at: outbound('new'), markable },
+        { kind: 'later packets', at: outbound('established'), markable },
+        {
+          kind: 'replies',
+          at: (hook, prio) => {
+            if (hook === 'input' || hook === 'output' || hook === 'postrouting') return undefined;
+            const before = hook === 'prerouting' && prio < DSTNAT;
+            return {
+              ...base,
+              saddr: ANY_ADDR,
+              daddr: before ? ANY_ADDR : cip,
+              daddrLocal: before,
+              proto: undefined,
+              iif: ext,
+              oif: hook === 'prerouting' ? none : fromBridge,
+              ctState: 'established',
+              ctDirection: 'reply',
+            };
           },
-        ],
-      });
-    }
+          markable,
+        },
+      ],
+    });
   }
   return flows;
 }
@@ -256,7 +277,7 @@ export function chainsOnPath(rs: NftRuleset): NftChain[] {
 /** Can dockgate's footprint help in this chain (its marks are set before it runs)? */
 export function footprintWorksIn(chain: NftChain): boolean {
   const b = chain.base!;
-  return seesIpv4(chain.family) && b.type === 'filter' && MARK_HOOKS.has(b.hook) && b.prio > MANGLE_PRIORITY;
+  return (chain.family === 'ip' || chain.family === 'ip6' || chain.family === 'inet') && b.type === 'filter' && MARK_HOOKS.has(b.hook) && b.prio > MANGLE_PRIORITY;
 }
 
 function blockerOf(chain: NftChain, packets: PacketKind, d: DropCause): Blocker {
@@ -272,12 +293,15 @@ function blockerOf(chain: NftChain, packets: PacketKind, d: DropCause): Blocker 
 }
 
 export interface AnalyseOptions {
-  /** dockgate's mangle marks are in the kernel exactly as planned. */
+  /** dockgate's mangle marks are in the kernel exactly as planned (iptables). */
   marksInPlace: boolean;
+  /** The same for ip6tables; absent: IPv6 packets are not marked. */
+  marksInPlace6?: boolean;
 }
 
 /** Drops a flow's packets meet in one chain (marked as the kernel would mark them, or as asked). */
 function dropsIn(chain: NftChain, flow: Flow, rs: NftRuleset, marks: boolean, ignoreFootprint: boolean): Blocker[] {
+  // `marks`: this flow's family has its marks in place.
   const out: Blocker[] = [];
   const b = chain.base!;
   if (!sees(chain.family, flow.family)) return out;
@@ -299,8 +323,9 @@ function stateOf(blockers: readonly Blocker[]): FlowState {
 /** The verdict of every flow of the plan against the ruleset as it is. */
 export function analyse(plan: RuleSet, rs: NftRuleset, opts: AnalyseOptions): FlowVerdict[] {
   const chains = chainsOnPath(rs);
-  return flowsOf(plan).map((flow) => {
-    const blockers = chains.flatMap((c) => dropsIn(c, flow, rs, opts.marksInPlace, false));
+  return flowsOf(plan, opts.marksInPlace6 !== undefined).map((flow) => {
+    const marks = flow.family === 4 ? opts.marksInPlace : opts.marksInPlace6 === true;
+    const blockers = chains.flatMap((c) => dropsIn(c, flow, rs, marks, false));
     return { family: flow.family, containerId: flow.containerId, container: flow.container, kind: flow.kind, ...(flow.opening ? { opening: flow.opening } : {}), ...(flow.egress ? { egress: flow.egress } : {}), state: stateOf(dedupe(blockers)), blockers: dedupe(blockers) };
   });
 }
@@ -320,8 +345,8 @@ function dedupe(list: readonly Blocker[]): Blocker[] {
  * absent: where `foreign_chains: allow` keeps one mark accept. Chains the footprint cannot help
  * (before the marks are set, or on other hooks) are not in it; `analyse` still reports them.
  */
-export function chainsNeedingFootprint(plan: RuleSet, rs: NftRuleset): NftChain[] {
-  const flows = flowsOf(plan);
+export function chainsNeedingFootprint(plan: RuleSet, rs: NftRuleset, ipv6Marks = false): NftChain[] {
+  const flows = flowsOf(plan, ipv6Marks);
   return chainsOnPath(rs).filter(
     (c) => footprintWorksIn(c) && flows.some((f) => f.packets.some((pk) => pk.markable.has(c.base!.hook)) && dropsIn(c, f, rs, false, true).length > 0),
   );

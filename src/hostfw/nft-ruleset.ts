@@ -123,15 +123,15 @@ export function mergeRulesets(parts: readonly NftRuleset[]): NftRuleset {
 }
 
 /**
- * The tables iptables-nft itself manages (family ip, its table names). Everything else is a
- * foreign table: a native nft firewall, firewalld, ufw's... (ufw writes through iptables, so its
- * rules live in these tables and are not foreign in this sense). dockgate is IPv4-only: ip6 tables
- * never see its packets and are listed but not judged.
+ * The tables iptables-nft and ip6tables-nft themselves manage (families ip and ip6, their table
+ * names), dockgate's included. Everything else is a foreign table: a native nft firewall,
+ * firewalld's... (ufw writes through iptables, so its rules live in these tables and are not
+ * foreign in this sense).
  */
 const IPTABLES_TABLES = new Set(['filter', 'nat', 'raw', 'mangle', 'security']);
 
 export function isIptablesTable(family: string, name: string): boolean {
-  return family === 'ip' && IPTABLES_TABLES.has(name);
+  return (family === 'ip' || family === 'ip6') && IPTABLES_TABLES.has(name);
 }
 
 export function isForeignTable(family: string, name: string): boolean {

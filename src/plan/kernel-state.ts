@@ -2,7 +2,7 @@
 // with a RuleSet. Pure: the dataplane reads the text, this module only interprets it.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
 import { JUMP_COMMENT, TABLES, isOwnedChain, jumpLine, USER } from './chains.js';
-import { MARK_TABLE } from './marks.js';
+import { MARK_TABLE, isMarkChain } from './marks.js';
 
 export interface TableState {
   /** Every chain in the table (built-in and user), with its rule lines in kernel order. */
@@ -163,17 +163,19 @@ export function foreignRules(state: KernelState): ForeignRule[] {
     if (!OUR_COMMENT.test(line)) out.push({ table, chain, line, target, why: 'admin-jump' });
   }
   for (const [table, t] of state) {
-    // mangle: dockgate's marks for other firewalls' chains (src/plan/marks.ts), kept by its own code.
-    if (MANAGED_TABLES.has(table) || (table as string) === MARK_TABLE) continue;
+    if (MANAGED_TABLES.has(table)) continue;
+    // dockgate's marks for other firewalls' chains (src/plan/marks.ts): kept by their own code.
+    const mark = (name: string): boolean => (table as string) === MARK_TABLE && isMarkChain(name);
     const chains: ForeignRule[] = [];
     for (const [chain, rules] of t.chains) {
+      if (mark(chain)) continue;
       if (isManagedChain(chain)) {
         chains.push({ table, chain, line: '', target: chain, why: 'unmanaged-table' });
         continue;
       }
       for (const line of rules) {
         const target = managedTarget(line);
-        if (target) out.push({ table, chain, line, target, why: 'unmanaged-table' });
+        if (target && !(mark(target) && OUR_COMMENT.test(line))) out.push({ table, chain, line, target, why: 'unmanaged-table' });
       }
     }
     out.push(...chains);

@@ -238,8 +238,15 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
       return nothing();
     }
     if (containerIp === '') {
-      // Nothing listens on the host side of a dnat port, so over IPv6 it simply stays closed.
-      warnings.push('dnat mode: no IPv6 address on a Docker bridge network (create the network with --ipv6): not opened over IPv6');
+      // No IPv6 on its networks: the port simply stays closed over IPv6. Worth a word only when
+      // an IPv6 address was asked for by name; `::` and label entries without an address mean
+      // "wherever it can be served", which on an IPv4-only network is IPv4.
+      const named = pairs.find((p) => p.hostIp !== '' && !isAnyAddress(p.hostIp));
+      if (named) {
+        warnings.push(
+          `dnat mode: [${named.hostIp}]:${named.hostPort} needs an IPv6 address on a Docker bridge network (create the network with --ipv6): not opened over IPv6`,
+        );
+      }
       return nothing();
     }
   }

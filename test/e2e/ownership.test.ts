@@ -100,7 +100,7 @@ describe('a label opens only what its own container owns', () => {
       port: 80,
       labels: { 'dockgate.ports': '9091:80', 'dockgate.mode': 'dnat', 'dockgate.from': `${OUTSIDE_IP}/32` },
     });
-    expect(await planned('restricted')).toMatchObject({ event: 'applied' });
+    await daemon.waitForLog((l) => l.event === 'applied' && l.container === 'restricted', 10_000);
     await waitFor('allowed reachable', async () => ((await body(9091)) === 'allowed' ? true : undefined), 5_000);
     expect(await body(9094)).toBe('host');
   });

@@ -66,6 +66,16 @@ describe('captured rulesets', () => {
     expect(v['web egress']!.state).toBe('may be blocked');
   });
 
+  it("firewalld 1.3's public zone (captured from a real firewalld in a namespace): proxy rejected, dnat accepted as ct status dnat, egress rejected", () => {
+    const rs = fixture('firewalld-public');
+    const v = byFlow(analyse(plan, rs, { marksInPlace: false }));
+    expect(v['web proxy']!.state).toBe('blocked');
+    expect(v['web proxy']!.blockers[0]).toMatchObject({ chain: 'inet firewalld filter_INPUT', by: expect.stringContaining('in chain filter_IN_public (reject)') });
+    expect(v['api dnat']!.state).toBe('effective');
+    expect(v['web egress']!.blockers[0]!.chain).toBe('inet firewalld filter_FORWARD');
+    expect(chainsNeedingFootprint(plan, rs).map(chainLabel)).toEqual(['inet firewalld filter_INPUT', 'inet firewalld filter_FORWARD']);
+  });
+
   it('drops before the marks are set (priority -300 prerouting) stay blocked even with the footprint', () => {
     const rs = fixture('early-drop+footprint');
     const v = byFlow(analyse(plan, rs, { marksInPlace: true }));

@@ -2,6 +2,8 @@
 // dockgate's iptables rules for the fixture plan and that ruleset (`nft -f`), and
 // `nft -j list ruleset` is saved as NAME.json. `+footprint` variants also get dockgate's mangle
 // marks and its footprint rule, as `foreign_chains: allow` would leave them.
+// firewalld-public.json is not made here: it is `nft -j list ruleset` of firewalld 1.3.3 (Debian
+// 12) running with its default config in a namespace (test/e2e/firewalld.ts), beside these rules.
 // Run as root: npx tsx test/hostfw/capture-fixtures.ts
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -18,6 +18,8 @@ import { parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { byOpening } from '../../src/hostfw/report.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, killQuiet, linkNamespaces } from '../support/netns.js';
+import { buildRuleSet } from '../../src/plan/ruleset.js';
+import { DEFAULTS, DUAL, container } from '../plan/fixtures.js';
 import { HOST_IP, fixturePlan } from './plan-fixture.js';
 
 const ADMIN = readFileSync(join(import.meta.dirname, 'fixtures', 'admin-drop.nft'), 'utf8');
@@ -92,7 +94,7 @@ describe('footprint in a native nft firewall', () => {
     expect(state.marksInPlace).toBe(true);
     expect(state.verdicts.map((v) => v.state)).toEqual(state.verdicts.map(() => 'effective'));
     // Again: nothing to do.
-    expect(await footprint.sync(plan, 'allow')).toEqual({ inserted: [], removed: [], marksWritten: false, needed: ['inet admin input', 'inet admin forward'] });
+    expect(await footprint.sync(plan, 'allow')).toEqual({ inserted: [], removed: [], marksWritten: false, needed: ['inet admin input', 'inet admin forward'], retry: false });
   });
 
   it('the admin reloads the table (`nft -f` with flush, as firewalld and nftables.service do): the next sync puts it back', async () => {
@@ -130,5 +132,63 @@ describe('footprint in a native nft firewall', () => {
     expect(await ruleset()).not.toContain('comment "dockgate"');
     expect(await ruleset()).not.toContain('table ip mangle');
     expect(await footprint.remove()).toEqual([]);
+  });
+});
+
+describe('IPv6: the same footprint, with ip6tables marks', () => {
+  const HOST6 = 'fd00:9::5';
+  const v6plan = buildRuleSet({
+    labelPrefix: 'dockgate',
+    defaults: DEFAULTS,
+    networks: [DUAL],
+    containers: [
+      container('web6', { id: 'c'.repeat(64), network: DUAL, ip: '172.23.0.2', ip6: 'fd00:db8:1::2', publish: [`[${HOST6}]:8600:80/tcp`], labels: { 'dockgate.ports': '80' } }),
+    ],
+  });
+  let fp6: Footprint;
+  let server: number | undefined;
+
+  beforeAll(async () => {
+    await host.exec('ip', ['-6', 'addr', 'add', `${HOST6}/64`, 'dev', 'dgv1a', 'nodad']);
+    await outside.exec('ip', ['-6', 'addr', 'add', 'fd00:9::9/64', 'dev', 'dgv1b', 'nodad']);
+    await host.exec('ip6tables-restore', ['--noflush'], { input: [...(await import('../../src/plan/restore.js')).renderFull(familyRules(6), new Map()).values()].join('') });
+    // The admin table of the first part is still there (inet: it sees IPv6 too); like every real
+    // host it lets neighbour discovery in.
+    await host.exec('nft', ['add', 'rule', 'inet', 'admin', 'input', 'meta', 'l4proto', 'ipv6-icmp', 'accept']);
+    const p = execa('nsenter', [`--net=${host.path}`, 'busybox', 'nc', '-ll', '-p', '8600', '-e', 'echo', 'hello'], { reject: false });
+    server = p.pid;
+    const queue = new CommandQueue({ netns: host.path });
+    const opts = { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 5 };
+    fp6 = new Footprint(new Iptables(queue, opts), new Nft(queue), new Iptables(queue, { ...opts, restoreCommand: 'ip6tables-restore', saveCommand: 'ip6tables-save' }, 6));
+  });
+
+  afterAll(() => {
+    if (server) killQuiet(server);
+  });
+
+  function familyRules(family: 4 | 6) {
+    const f = family === 6 ? v6plan.ipv6! : v6plan;
+    return { chains: f.chains, jumps: f.jumps, containers: v6plan.containers };
+  }
+
+  const reaches6 = async (): Promise<boolean> => {
+    const r = await outside.exec('busybox', ['nc', '-w', '2', HOST6, '8600'], { input: 'hi\n', reject: false, timeoutMs: 5000 });
+    return r.exitCode === 0 && r.stdout.includes('hello');
+  };
+
+  it('blocked by inet admin input until ip6tables marks and the footprint are in; then it answers', async () => {
+    const before = byOpening((await fp6.inspect(v6plan, 'allow')).verdicts);
+    const web6 = v6plan.containers[0]!.openings.find((o) => o.family === 6)!;
+    expect(before.get(web6)!.state).toBe('blocked');
+    expect(await reaches6()).toBe(false);
+    await fp6.sync(v6plan, 'allow');
+    expect((await host.exec('ip6tables-save', ['-t', 'mangle'])).stdout).toContain('-j MARK --set-xmark 0x1000000/0x1000000');
+    const after = await fp6.inspect(v6plan, 'allow');
+    expect(after.marksInPlace6).toBe(true);
+    expect(byOpening(after.verdicts).get(web6), JSON.stringify(byOpening(after.verdicts).get(web6))).toMatchObject({ state: 'effective' });
+    expect(await reaches6()).toBe(true);
+    const done = await fp6.remove();
+    expect(done).toEqual(expect.arrayContaining(['ip mangle', 'ip6 mangle', 'inet admin input']));
+    expect(await reaches6()).toBe(false);
   });
 });
