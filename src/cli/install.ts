@@ -1,7 +1,7 @@
 // `dockgate install` / `uninstall`: the systemd unit, the default config and Docker's daemon.json
 // settings, all under --root (default /). Everything is read and checked before anything is
 // written; the install record lets uninstall undo exactly what install did.
-import { readFile, stat } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -78,6 +78,20 @@ async function configInForce(root: string, defaultText: string): Promise<Config>
   }
 }
 
+/** The Debian package's unit, when this dockgate runs from the package and that unit is there. */
+const PACKAGE_UNIT = '/lib/systemd/system/dockgate.service';
+const PACKAGE_DIR = '/usr/lib/dockgate/';
+
+async function packagedUnit(root: string): Promise<{ packagedUnit?: string }> {
+  if (!CLI_SCRIPT.startsWith(PACKAGE_DIR)) return {};
+  try {
+    await access(join(root, PACKAGE_UNIT));
+    return { packagedUnit: PACKAGE_UNIT };
+  } catch {
+    return {};
+  }
+}
+
 export async function install(options: InstallOptions): Promise<void> {
   if (options.force && !options.flushDockerChains) {
     throw new CliError('dockgate install: --force only applies with --flush-docker-chains', 2);
@@ -89,7 +103,7 @@ export async function install(options: InstallOptions): Promise<void> {
   const snapshot = await readSnapshot(root);
   let plan: ReturnType<typeof planInstall>;
   try {
-    plan = planInstall({ snapshot, root, unitText, defaultConfigText });
+    plan = planInstall({ snapshot, root, unitText, defaultConfigText, ...(await packagedUnit(root)) });
   } catch (err) {
     planError('install', err);
   }

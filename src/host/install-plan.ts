@@ -68,6 +68,11 @@ export interface InstallInputs {
   unitText: string;
   /** The documented default config (the repo's config/config.yaml). */
   defaultConfigText: string;
+  /**
+   * Where the Debian package installed its own unit, when this dockgate is that package: then
+   * install writes no unit (one in /etc would hide the package's, upgrades included).
+   */
+  packagedUnit?: string;
 }
 
 function shown(root: string, path: string): string {
@@ -134,10 +139,15 @@ export function planInstall(inputs: InstallInputs): HostPlan & { state: InstallS
   // record so uninstall can put it back.
   const oldUnit = snapshot.files.get(UNIT_PATH);
   const unitRec = recordOf(UNIT_PATH);
-  const unit = fileChange(UNIT_PATH, oldUnit, inputs.unitText);
-  if (unit.changed) writes.push({ kind: 'write', path: UNIT_PATH, text: inputs.unitText, mode: 0o644 });
-  report.push(unit.line);
-  files.push({ path: UNIT_PATH, role: 'unit', previousText: unitRec ? unitRec.previousText : (oldUnit ?? null), writtenSha256: sha256(inputs.unitText) });
+  if (inputs.packagedUnit !== undefined) {
+    report.push(`kept the package's unit ${inputs.packagedUnit} (no copy in ${UNIT_PATH}, which would hide it)`);
+    if (unitRec) files.push(unitRec);
+  } else {
+    const unit = fileChange(UNIT_PATH, oldUnit, inputs.unitText);
+    if (unit.changed) writes.push({ kind: 'write', path: UNIT_PATH, text: inputs.unitText, mode: 0o644 });
+    report.push(unit.line);
+    files.push({ path: UNIT_PATH, role: 'unit', previousText: unitRec ? unitRec.previousText : (oldUnit ?? null), writtenSha256: sha256(inputs.unitText) });
+  }
 
   // Config: the admin's once it exists; only ever created, never overwritten.
   const configRec = recordOf(CONFIG_PATH);

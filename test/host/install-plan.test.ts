@@ -50,6 +50,18 @@ function roundTrip(initial: { files: Map<string, string>; dirs: Set<string> }) {
 }
 
 describe('planInstall', () => {
+  it('from the Debian package writes no unit of its own (one in /etc would hide the package\'s), and uninstall undoes exactly the rest', () => {
+    const before = fs({}, ['/etc']);
+    const host = { files: new Map(before.files), dirs: new Set(before.dirs) };
+    const plan = planInstall({ snapshot: snap(host), root: '/', unitText: UNIT, defaultConfigText: CONFIG, packagedUnit: '/lib/systemd/system/dockgate.service' });
+    expect(plan.actions.filter((a) => a.kind === 'write').map((a) => a.path)).toEqual([STATE_PATH, CONFIG_PATH, DAEMON_JSON]);
+    expect(plan.report.join('\n')).toContain("kept the package's unit /lib/systemd/system/dockgate.service");
+    apply(host, plan.actions);
+    expect(host.files.has(UNIT_PATH)).toBe(false);
+    apply(host, uninstall(host).actions);
+    expect(host.files).toEqual(before.files);
+  });
+
   it('on a bare host creates the unit, the config, daemon.json and the record, and their directories', () => {
     const host = fs({}, ['/etc']);
     const plan = install(host);
