@@ -1,73 +1,17 @@
 // The daemon's runner logic against a scripted Docker and the in-memory iptables: no root, no
 // kernel, well under a second per case. The real-kernel and real-Docker proofs are in test/e2e.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { Daemon } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FamilyDataplanes } from '../../src/dataplane/families.js';
-import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
-import { BRIDGE, container } from '../plan/fixtures.js';
+import type { ContainerFacts } from '../../src/model/types.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
+import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
 
+afterEach(stopTestDaemons);
 
-function config(over: Partial<Config['sync']> = {}): Config {
-  const c = defaultConfig();
-  // Nothing here may watch the machine's own routes.
-  c.externalInterfaces = { kind: 'list', names: [] };
-  c.sync = { ...c.sync, debounceMs: 5, driftCheckMs: 60_000, fullCheckMs: 60_000, retryMinMs: 20, retryMaxMs: 50, ...over };
-  return c;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const web = (name: string, ip: string, port: number, labels: Record<string, string> = {}): ContainerFacts =>
-  container(name, { ip, labels: { 'dockgate.ports': '80', ...labels }, publish: [`0.0.0.0:${port}:80/tcp`] });
-
-let daemons: Daemon[] = [];
-let dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(daemons.map((d) => d.stop()));
-  daemons = [];
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
-
-function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const sysctlRoot = mkdtempSync(join(tmpdir(), 'dgt-sysctl-'));
-  dirs.push(sysctlRoot);
-  const daemon = new Daemon({
-    config: cfg,
-    docker,
-    log,
-    sysctlRoot,
-    dataplane: () => new Dataplane(ipt.asIptables()),
-    listeners: async () => [],
-    // The in-memory iptables is one family; nothing here may probe the machine's own ip6tables
-    // or watch its ruleset.
-    ipv6: async () => false,
-    watchRuleset: false,
-  });
-  daemons.push(daemon);
-  daemon.start();
-  return { daemon, ipt, lines };
-}
+const start = (docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) => startTestDaemon(docker, cfg, { ipt });
 
 /** Whether the container's proxy accept is in the kernel (its lines live in DOCKGATE-OPENINGS). */
 const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean =>
@@ -77,7 +21,7 @@ describe('a container Docker cannot answer about', () => {
   it('does not hold up the rules of the others', async () => {
     const docker = new FakeDocker();
     docker.apiTimeoutMs = 1000;
-    const { daemon, ipt } = start(docker, config({ dockerTimeoutMs: 1000 }));
+    const { daemon, ipt } = start(docker, testConfig({ dockerTimeoutMs: 1000 }));
     await daemon.ready;
     const stuck = web('stuck', '172.17.0.2', 8001);
     const fine = web('fine', '172.17.0.3', 8002);
@@ -96,7 +40,7 @@ describe('a container Docker cannot answer about', () => {
     docker.apiTimeoutMs = 50;
     const known = web('known', '172.17.0.4', 8003);
     docker.running.set(known.id, known);
-    const { daemon, ipt, lines } = start(docker, config({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
+    const { daemon, ipt, lines } = start(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
     await daemon.ready;
     expect(hasChainFor(ipt, known)).toBe(true);
     // Docker stops answering about it (a restart event, then every inspect hangs).
@@ -116,7 +60,7 @@ describe('a container Docker cannot answer about', () => {
   it('a late answer about a container that died meanwhile never brings its rules back', async () => {
     const docker = new FakeDocker();
     docker.apiTimeoutMs = 300;
-    const { daemon, ipt } = start(docker, config({ dockerTimeoutMs: 300 }));
+    const { daemon, ipt } = start(docker, testConfig({ dockerTimeoutMs: 300 }));
     await daemon.ready;
     const flaky = web('flaky', '172.17.0.5', 8004);
     docker.running.set(flaky.id, flaky);
@@ -153,22 +97,12 @@ describe('address families', () => {
       docker.running.set(c.id, c);
       const v4 = new FakeIptables();
       const v6 = new FakeIptables();
-      const lines: Array<Record<string, unknown>> = [];
-      const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
-      const sysctlRoot = mkdtempSync(join(tmpdir(), 'dgt-sysctl-'));
-      dirs.push(sysctlRoot);
-      const daemon = new Daemon({
-        config: config(),
-        docker,
-        log,
-        sysctlRoot,
-        dataplane: (_cfg, has6) => new FamilyDataplanes(new Dataplane(v4.asIptables()), has6 ? new Dataplane(v6.asIptables()) : undefined),
-        listeners: async () => [],
-        ipv6: async () => ipv6,
-        watchRuleset: false,
+      const { daemon, lines } = startTestDaemon(docker, testConfig(), {
+        extra: {
+          dataplane: (_cfg, has6) => new FamilyDataplanes(new Dataplane(v4.asIptables()), has6 ? new Dataplane(v6.asIptables()) : undefined),
+          ipv6: async () => ipv6,
+        },
       });
-      daemons.push(daemon);
-      daemon.start();
       await daemon.ready;
       docker.poke(c.id);
       await new Promise((r) => setTimeout(r, 50));
@@ -186,7 +120,7 @@ describe('the sync runner', () => {
     const c = web('reload', '172.17.0.6', 8005);
     docker.running.set(c.id, c);
     const ipt = new FakeIptables();
-    const { daemon } = start(docker, config(), ipt);
+    const { daemon } = start(docker, testConfig(), ipt);
     await daemon.ready;
     const mine = (): string[] => ipt.rules('filter', 'DOCKGATE-OPENINGS').filter((l) => l.includes(`/${c.id.slice(0, 12)}`));
     const before = mine();
@@ -195,7 +129,7 @@ describe('the sync runner', () => {
     const restores = ipt.restores;
     docker.start(web('other', '172.17.0.9', 8008));
     await until('a restore is in flight', () => ipt.restores > restores, 2000);
-    const next = config();
+    const next = testConfig();
     next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
     daemon.reload(next);
     await until(
@@ -209,7 +143,7 @@ describe('the sync runner', () => {
   it('a failed write is retried after a delay while new events are still served, and ends equal to the plan', async () => {
     const docker = new FakeDocker();
     const ipt = new FakeIptables();
-    const { daemon, lines } = start(docker, config({ retryMinMs: 100, retryMaxMs: 200 }), ipt);
+    const { daemon, lines } = start(docker, testConfig({ retryMinMs: 100, retryMaxMs: 200 }), ipt);
     await daemon.ready;
     ipt.failures = 1;
     const a = web('a', '172.17.0.7', 8006);
@@ -226,7 +160,7 @@ describe('the sync runner', () => {
   it('a burst of events is coalesced into few writes', async () => {
     const docker = new FakeDocker();
     const ipt = new FakeIptables();
-    const { daemon } = start(docker, config({ debounceMs: 30 }), ipt);
+    const { daemon } = start(docker, testConfig({ debounceMs: 30 }), ipt);
     await daemon.ready;
     const before = ipt.restores;
     const many = Array.from({ length: 40 }, (_, i) => web(`m${i}`, `172.17.1.${i + 1}`, 9000 + i));

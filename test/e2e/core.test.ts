@@ -16,6 +16,8 @@ import {
   startWebContainer,
   stopAll,
   waitFor,
+  saveClean,
+  startSeer,
 } from './harness.js';
 
 let h: DockerHost;
@@ -23,33 +25,12 @@ let daemon: DaemonProcess;
 let configFile: string;
 let pristine: string;
 
-/** iptables-save of the host namespace, without timestamps and counters. */
-async function save(): Promise<string> {
-  const r = await h.host.exec('iptables-save', []);
-  return r.stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
-    .join('\n');
-}
 
 const ownRules = (text: string): string[] => text.split('\n').filter((l) => l.includes('DOCKGATE'));
 
 
 const url = (port: number, path = '/'): string => `http://${HOST_IP}:${port}${path}`;
 
-/** A container whose /cgi-bin/ip answers with the client address it sees. */
-async function startSeer(name: string, args: string[]): Promise<string> {
-  const script = [
-    'mkdir -p /www/cgi-bin',
-    `echo ${name} > /www/index.html`,
-    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip",
-    'busybox chmod +x /www/cgi-bin/ip',
-    'exec httpd -f -p 80 -h /www',
-  ].join(' && ');
-  const r = await h.docker(['run', '-d', '--name', name, ...args, h.image, 'sh', '-c', script]);
-  return r.stdout.trim();
-}
 
 async function startDockgate(): Promise<DaemonProcess> {
   const d = await startDaemon(h, ['run', '--config', configFile]);
@@ -62,7 +43,7 @@ beforeAll(async () => {
   h = await startDockerHost();
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
-  pristine = await save();
+  pristine = await saveClean(h.host);
   daemon = await startDockgate();
 });
 
@@ -98,21 +79,21 @@ describe('dockgate with a real dockerd', () => {
     });
     await waitFor('friendly reachable', async () => ((await httpGet(h.outside, url(8003))).ok ? true : undefined), 3_000);
     expect((await httpGet(h.outside, url(8002), 1500)).ok).toBe(false);
-    expect(ownRules(await save()).join('\n')).toContain('-s 192.168.77.0/24');
+    expect(ownRules(await saveClean(h.host)).join('\n')).toContain('-s 192.168.77.0/24');
   });
 
   it('dnat mode: reachable, and the container sees the real client address', async () => {
-    await startSeer('seer', ['-p', `${HOST_IP}:8010:80`, '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
+    await startSeer(h, 'seer', ['-p', `${HOST_IP}:8010:80`, '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
     const r = await waitFor('seer reachable', async () => {
       const g = await httpGet(h.outside, url(8010, '/cgi-bin/ip'));
       return g.ok ? g : undefined;
     }, 5_000);
     expect(clientIp(r.body)).toBe(OUTSIDE_IP);
-    expect(ownRules(await save()).join('\n')).toMatch(new RegExp(`-d ${HOST_IP}/32 -p tcp -m tcp --dport 8010 .* -j DNAT --to-destination 172\\.31\\.0\\.\\d+:80`));
+    expect(ownRules(await saveClean(h.host)).join('\n')).toMatch(new RegExp(`-d ${HOST_IP}/32 -p tcp -m tcp --dport 8010 .* -j DNAT --to-destination 172\\.31\\.0\\.\\d+:80`));
   });
 
   it('dnat mode with the mapping form, for a container run without -p', async () => {
-    await startSeer('mapped', ['-l', `dockgate.ports=${HOST_IP}:8020:80`, '-l', 'dockgate.mode=dnat']);
+    await startSeer(h, 'mapped', ['-l', `dockgate.ports=${HOST_IP}:8020:80`, '-l', 'dockgate.mode=dnat']);
     const r = await waitFor('mapped reachable', async () => {
       const g = await httpGet(h.outside, url(8020, '/cgi-bin/ip'));
       return g.ok ? g : undefined;
@@ -130,9 +111,9 @@ describe('dockgate with a real dockerd', () => {
 
   it('a stopped container becomes unreachable and its rules are gone', async () => {
     const id = (await h.docker(['inspect', '-f', '{{.Id}}', 'late'])).stdout.trim();
-    expect(await save()).toContain(id.slice(0, 12));
+    expect(await saveClean(h.host)).toContain(id.slice(0, 12));
     await h.docker(['stop', '-t', '1', 'late']);
-    await waitFor('late rules gone', async () => (!(await save()).includes(id.slice(0, 12)) ? true : undefined), 3_000);
+    await waitFor('late rules gone', async () => (!(await saveClean(h.host)).includes(id.slice(0, 12)) ? true : undefined), 3_000);
     expect((await httpGet(h.outside, url(8030), 1000)).ok).toBe(false);
     await daemon.waitForLog((l) => l.event === 'removed' && l.container === 'late', 2_000);
   });
@@ -150,7 +131,7 @@ describe('dockgate with a real dockerd', () => {
     expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
     const id = (await h.docker(['inspect', '-f', '{{.Id}}', 'hostile'])).stdout.trim();
     // Nothing of it but the guards that keep it (no egress) from reaching published ports via the host.
-    expect(ownRules(await save()).filter((l) => l.includes(id.slice(0, 12)) && !l.endsWith('-j RETURN'))).toEqual([]);
+    expect(ownRules(await saveClean(h.host)).filter((l) => l.includes(id.slice(0, 12)) && !l.endsWith('-j RETURN'))).toEqual([]);
     const status = await runCli(h, ['status', '--json', '--config', configFile]);
     const parsed = JSON.parse(status.stdout) as { containers: Array<{ name: string; errors: unknown[] }>; inSync: boolean };
     expect(parsed.containers.find((c) => c.name === 'hostile')?.errors.length).toBeGreaterThan(0);
@@ -161,7 +142,7 @@ describe('dockgate with a real dockerd', () => {
     expect(plan.exitCode).toBe(0);
     // The IPv4 half: the IPv6 one follows under '# ip6tables (IPv6)'.
     const planned = plan.stdout.split('# ip6tables (IPv6)')[0]!.split('\n').filter((l) => l.startsWith('-A DOCKGATE'));
-    const kernel = ownRules(await save()).filter((l) => l.startsWith('-A DOCKGATE'));
+    const kernel = ownRules(await saveClean(h.host)).filter((l) => l.startsWith('-A DOCKGATE'));
     expect([...planned].sort()).toEqual([...kernel].sort());
     const status = await runCli(h, ['status', '--config', configFile]);
     expect(status.stdout).toContain('in sync');
@@ -169,25 +150,25 @@ describe('dockgate with a real dockerd', () => {
   });
 
   it('SIGTERM stops within 2 s and leaves the rules; a restart changes nothing', async () => {
-    const before = await save();
+    const before = await saveClean(h.host);
     const stopped = await daemon.stop('SIGTERM');
     expect(stopped.code).toBe(0);
     expect(stopped.ms).toBeLessThan(2_000);
-    expect(await save()).toBe(before);
+    expect(await saveClean(h.host)).toBe(before);
     expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
     daemon = await startDockgate();
     const ready = daemon.lines.find((l) => (l as Record<string, unknown>).event === 'ready') as Record<string, unknown>;
     expect(ready.kind).toBe('none');
-    expect(await save()).toBe(before);
+    expect(await saveClean(h.host)).toBe(before);
   });
 
   it('SIGHUP: a bad config is rejected and the old one stays; a good one is applied', async () => {
-    const before = await save();
+    const before = await saveClean(h.host);
     await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\ndefaults:\n  mode: nat\n');
     process.kill(daemon.pid, 'SIGHUP');
     const rejected = await daemon.waitForLog((l) => l.event === 'reload-rejected', 3_000);
     expect(String(rejected.err)).toContain('defaults.mode');
-    expect(await save()).toBe(before);
+    expect(await saveClean(h.host)).toBe(before);
     expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
     // Only 192.0.2.0/24 by default now: web (no from label) closes to our client.
     await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\ndefaults:\n  from: ["192.0.2.0/24"]\n');
@@ -243,11 +224,11 @@ describe('dockgate with a real dockerd', () => {
     await h.host.exec('iptables', ['-w', '-A', 'DOCKGATE-USER', '-s', '203.0.113.9/32', '-j', 'DROP']);
     const r = await runCli(h, ['flush']);
     expect(r.exitCode).toBe(0);
-    const kept = await save();
+    const kept = await saveClean(h.host);
     expect(kept).toContain('-A DOCKGATE-USER -s 203.0.113.9/32 -j DROP');
     expect(ownRules(kept).filter((l) => !l.includes('DOCKGATE-USER'))).toEqual([]);
     const all = await runCli(h, ['flush', '--user-chain']);
     expect(all.exitCode).toBe(0);
-    expect(await save()).toBe(pristine);
+    expect(await saveClean(h.host)).toBe(pristine);
   });
 });

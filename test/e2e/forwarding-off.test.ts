@@ -6,8 +6,7 @@
 //   outside ns: 10.0.0.9 (+ 10.0.1.9 later), and 198.51.100.9 on lo: a server only reachable
 //               through the host's default route, with the outside ns as the router
 //   host ns:    10.0.0.5, default via 10.0.0.9; later a second uplink 10.0.1.5, default moved there
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers, linkNamespaces } from '../support/netns.js';
 import {
@@ -22,6 +21,9 @@ import {
   startWebContainer,
   stopAll,
   waitFor,
+  spawnIn,
+  startAddressEcho,
+  startSeer,
 } from './harness.js';
 
 /** Beyond the host's own subnets: reached only through its default route. */
@@ -30,14 +32,7 @@ const FAR_IP = '198.51.100.9';
 let h: DockerHost;
 let daemon: DaemonProcess | undefined;
 let configFile: string;
-const children = new Set<ChildProcess>();
 
-function spawnIn(nsPath: string, argv: string[]): ChildProcess {
-  const child = spawn('nsenter', [`--net=${nsPath}`, ...argv], { stdio: ['ignore', 'ignore', 'ignore'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
 
 /** A sysctl of the host namespace, by path (interface names are fine with dots). */
 const sysctl = async (path: string): Promise<string> => (await h.host.exec('cat', [`/proc/sys/net/${path}`], { reject: false })).stdout.trim();
@@ -60,11 +55,7 @@ beforeAll(async () => {
   // The outside namespace is the router; the far server lives on its loopback.
   await h.outside.exec('ip', ['addr', 'add', `${FAR_IP}/32`, 'dev', 'lo']);
   await h.host.exec('ip', ['route', 'add', 'default', 'via', OUTSIDE_IP, 'dev', h.hostIf]);
-  const www = `${h.tmpDir}/outside-www`;
-  await mkdir(`${www}/cgi-bin`, { recursive: true });
-  await writeFile(`${www}/cgi-bin/ip`, '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n');
-  await chmod(`${www}/cgi-bin/ip`, 0o755);
-  spawnIn(h.outside.path, ['busybox', 'httpd', '-f', '-p', `${FAR_IP}:9000`, '-h', www]);
+  await startAddressEcho(h, h.outside.path, `${FAR_IP}:9000`);
   // No external_interfaces: the default, auto.
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
@@ -73,7 +64,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of children) if (c.pid !== undefined) c.kill('SIGKILL');
   await stopAll();
 });
 
@@ -114,8 +104,7 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
   });
 
   it('a dnat port is reachable from beyond the default route and the container sees the client address', async () => {
-    await h.docker(['run', '-d', '--name', 'seer', '-l', `dockgate.ports=${HOST_IP}:8010:80`, '-l', 'dockgate.mode=dnat', h.image, 'sh', '-c',
-      "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && busybox chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"]);
+    await startSeer(h, 'seer', ['-l', `dockgate.ports=${HOST_IP}:8010:80`, '-l', 'dockgate.mode=dnat']);
     const body = await waitFor('seer reachable', async () => {
       const r = await h.outside.exec('curl', ['-s', '-f', '--noproxy', '*', '-m', '2', '--interface', FAR_IP, `http://${HOST_IP}:8010/cgi-bin/ip`], { reject: false, timeoutMs: 5_000 });
       return r.exitCode === 0 ? r.stdout : undefined;

@@ -456,10 +456,70 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
   }
 }
 
-/** Stops every Docker host (and its dockgate daemons) still running. Never throws. */
+/** Stops every Docker host (and its dockgate daemons) still running, and every spawnIn process. Never throws. */
 export async function stopAll(): Promise<void> {
+  for (const c of [...spawned]) if (c.pid !== undefined) killQuiet(c.pid, 'SIGKILL');
   for (const h of [...liveHosts]) await h.stop();
   for (const d of [...liveDaemons]) await d.stop('SIGKILL').catch(() => undefined);
+}
+
+const spawned = new Set<ChildProcess>();
+
+/**
+ * A long-running helper process (a server, a client) in the namespace at `nsPath`; its stdout
+ * lines collect in `out`. stopAll() kills it by pid.
+ */
+export function spawnIn(nsPath: string, argv: string[]): { child: ChildProcess; out: string[] } {
+  const child = spawn('nsenter', [`--net=${nsPath}`, ...argv], { stdio: ['ignore', 'pipe', 'ignore'] });
+  spawned.add(child);
+  const out: string[] = [];
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (d: string) => out.push(...d.split('\n').filter(Boolean)));
+  child.on('exit', () => spawned.delete(child));
+  return { child, out };
+}
+
+/**
+ * An HTTP server in the namespace at `nsPath`, listening on `listen` (`IP:PORT`, `[IPv6]:PORT`),
+ * whose /cgi-bin/ip answers with the client address it sees: the far end of egress tests.
+ */
+export async function startAddressEcho(h: DockerHost, nsPath: string, listen: string): Promise<void> {
+  const www = await mkdtemp(`${h.tmpDir}/echo-`);
+  await mkdir(`${www}/cgi-bin`, { recursive: true });
+  await writeFile(`${www}/cgi-bin/ip`, '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n', { mode: 0o755 });
+  spawnIn(nsPath, ['busybox', 'httpd', '-f', '-p', listen, '-h', www]);
+}
+
+/** A container whose /cgi-bin/ip answers with the client address it sees; resolves once httpd answers. */
+export async function startSeer(h: DockerHost, name: string, args: string[]): Promise<string> {
+  const script = [
+    'mkdir -p /www/cgi-bin',
+    `echo ${name} > /www/index.html`,
+    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip",
+    'busybox chmod +x /www/cgi-bin/ip',
+    'exec httpd -f -p 80 -h /www',
+  ].join(' && ');
+  const id = (await h.docker(['run', '-d', '--name', name, ...args, h.image, 'sh', '-c', script])).stdout.trim();
+  await waitFor(
+    `httpd in ${name}`,
+    async () => {
+      const e = await h.docker(['exec', id, 'busybox', 'timeout', '3', 'wget', '-q', '-O', '-', 'http://127.0.0.1:80/'], { reject: false, timeoutMs: 5_000 });
+      return e.stdout.trim() === name ? true : undefined;
+    },
+    10_000,
+    100,
+  );
+  return id;
+}
+
+/** `iptables-save` (or ip6tables-save) of a namespace, without timestamp comments and counters. */
+export async function saveClean(ns: Netns, command: 'iptables-save' | 'ip6tables-save' = 'iptables-save'): Promise<string> {
+  const r = await ns.exec(command, []);
+  return r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+    .join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------

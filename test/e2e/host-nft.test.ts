@@ -28,6 +28,7 @@ import {
   startWebContainer,
   stopAll,
   waitFor,
+  startSeer,
 } from './harness.js';
 
 const ADMIN = `table inet admin {
@@ -70,17 +71,6 @@ async function status(): Promise<{ code: number; json: StatusJson; text: string 
 
 const effectOf = (s: StatusJson, name: string) => s.containers.find((c) => c.name === name)!.openings[0]!.effect;
 
-/** A container whose /cgi-bin/ip answers with the client address it sees. */
-async function startSeer(name: string, args: string[]): Promise<void> {
-  const script = [
-    'mkdir -p /www/cgi-bin',
-    `echo ${name} > /www/index.html`,
-    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip",
-    'busybox chmod +x /www/cgi-bin/ip',
-    'exec httpd -f -p 80 -h /www',
-  ].join(' && ');
-  await h.docker(['run', '-d', '--name', name, ...args, h.image, 'sh', '-c', script]);
-}
 
 beforeAll(async () => {
   await cleanupLeftovers();
@@ -90,7 +80,7 @@ beforeAll(async () => {
   await loadAdminTable();
   await startWebContainer(h, { name: 'web', ports: [`${HOST_IP}:8000:8000`], labels: { 'dockgate.ports': '8000' } });
   await startWebContainer(h, { name: 'nolabel', ports: [`${HOST_IP}:8001:8000`] });
-  await startSeer('seer', ['-p', `${HOST_IP}:8010:80`, '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
+  await startSeer(h, 'seer', ['-p', `${HOST_IP}:8010:80`, '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
   daemon = await startDaemon(h, ['run', '--config', configFile]);
   await daemon.waitForLog((l) => l.event === 'ready', 20_000);
 }, 180_000);

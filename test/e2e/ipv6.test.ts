@@ -1,11 +1,23 @@
 // IPv6 parity (issue 11) with a real dockerd and real connections over IPv6 between namespaces:
 // the admin's ip6tables INPUT and FORWARD policies are DROP (ICMPv6 accepted, as real hosts need
 // for neighbour discovery), the veth pair carries ULA addresses, Docker networks are dual-stack.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
-import { type DaemonProcess, type DockerHost, runCli, startDaemon, startDockerHost, startWebContainer, stopAll, waitFor } from './harness.js';
+import {
+  type DaemonProcess,
+  type DockerHost,
+  runCli,
+  startDaemon,
+  startDockerHost,
+  startWebContainer,
+  stopAll,
+  waitFor,
+  saveClean,
+  spawnIn,
+  startSeer,
+  startAddressEcho,
+} from './harness.js';
 
 const HOST6 = 'fd00:10::5';
 const OUTSIDE6 = 'fd00:10::9';
@@ -14,23 +26,8 @@ let h: DockerHost;
 let daemon: DaemonProcess;
 let configFile: string;
 let pristine6: string;
-const children = new Set<ChildProcess>();
 
-function spawnIn(nsPath: string, argv: string[]): ChildProcess {
-  const child = spawn('nsenter', [`--net=${nsPath}`, ...argv], { stdio: 'ignore' });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
 
-async function save6(): Promise<string> {
-  const r = await h.host.exec('ip6tables-save', []);
-  return r.stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
-    .join('\n');
-}
 
 /** GET from the outside namespace over IPv6 (curl -g: brackets are an address, not a glob). */
 async function get6(url: string, timeoutMs = 1500): Promise<string> {
@@ -47,18 +44,6 @@ const fetchIn = async (container: string, url: string): Promise<string> =>
 const ip6Of = async (name: string): Promise<string> =>
   (await h.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}', name])).stdout.trim();
 
-/** A container whose /cgi-bin/ip answers with the client address it sees. */
-async function startSeer(name: string, args: string[]): Promise<void> {
-  const script = [
-    'mkdir -p /www/cgi-bin',
-    `echo ${name} > /www/index.html`,
-    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip",
-    'busybox chmod +x /www/cgi-bin/ip',
-    'exec httpd -f -p 80 -h /www',
-  ].join(' && ');
-  await h.docker(['run', '-d', '--name', name, ...args, h.image, 'sh', '-c', script]);
-  await waitFor(`httpd in ${name}`, async () => ((await fetchIn(name, 'http://127.0.0.1:80/')) === name ? true : undefined), 10_000, 100);
-}
 
 beforeAll(async () => {
   await cleanupLeftovers();
@@ -74,14 +59,10 @@ beforeAll(async () => {
   await ip6(['-A', 'INPUT', '-p', 'ipv6-icmp', '-j', 'ACCEPT']);
   // A router, so that "direct access to a container address" has a path to be refused on.
   await h.host.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
-  const www = `${h.tmpDir}/outside-www`;
-  await mkdir(`${www}/cgi-bin`, { recursive: true });
-  await writeFile(`${www}/cgi-bin/ip`, '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n');
-  await chmod(`${www}/cgi-bin/ip`, 0o755);
-  spawnIn(h.outside.path, ['busybox', 'httpd', '-f', '-p', `[${OUTSIDE6}]:9000`, '-h', www]);
+  await startAddressEcho(h, h.outside.path, `[${OUTSIDE6}]:9000`);
   await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.1.0/24', '--subnet', 'fd00:db8:1::/64', 'dual']);
   await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.2.0/24', '--subnet', 'fd00:db8:2::/64', 'dual2']);
-  pristine6 = await save6();
+  pristine6 = await saveClean(h.host, 'ip6tables-save');
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
   daemon = await startDaemon(h, ['run', '--config', configFile]);
@@ -89,7 +70,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
   await stopAll();
 });
 
@@ -113,7 +93,7 @@ describe('IPv6 with a real dockerd', () => {
   });
 
   it('dnat to a container on an IPv6 network: reachable, and the container sees the client\'s IPv6 address', async () => {
-    await startSeer('seer6', ['--network', 'dual', '-p', '8010:80', '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
+    await startSeer(h, 'seer6', ['--network', 'dual', '-p', '8010:80', '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
     await waitFor('seer6 over IPv6', async () => ((await get6(at(8010))) === 'seer6' ? true : undefined), 5_000);
     // busybox httpd writes an IPv6 REMOTE_ADDR in brackets.
     expect((await get6(at(8010, '/cgi-bin/ip'))).replace(/^\[|\]$/g, '')).toBe(OUTSIDE6);
@@ -138,7 +118,7 @@ describe('IPv6 with a real dockerd', () => {
     await h.outside.exec('ip', ['-6', 'route', 'add', 'fd00:db8:1::/64', 'via', HOST6]);
     const peer = await ip6Of('peer6');
     expect(await get6(`http://[${peer}]:80/`)).toBe('(no answer)');
-    expect(await save6()).toMatch(/-A DOCKGATE-RAW -d fd00:db8:1::\/64 ! -i br-[0-9a-f]{12} .* -j DROP/);
+    expect(await saveClean(h.host, 'ip6tables-save')).toMatch(/-A DOCKGATE-RAW -d fd00:db8:1::\/64 ! -i br-[0-9a-f]{12} .* -j DROP/);
   });
 
   it('doctor fails on an ip6tables INPUT policy of ACCEPT, naming the ports published on IPv6', async () => {
@@ -163,6 +143,6 @@ describe('IPv6 with a real dockerd', () => {
     expect(plan.stdout).toContain('# ip6tables (IPv6)');
     await daemon.stop();
     await runCli(h, ['flush', '--user-chain', '--config', configFile]);
-    expect(await save6()).toBe(pristine6);
+    expect(await saveClean(h.host, 'ip6tables-save')).toBe(pristine6);
   });
 });

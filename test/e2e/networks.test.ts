@@ -1,8 +1,7 @@
 // Everything Docker's own rules did that `--iptables=false` takes away: egress, isolation
 // between networks, direct-access protection, hairpin and localhost access, forwarding per
 // interface, and conntrack clean-up. Real dockerd, real connections.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile, chmod } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
 import {
@@ -18,23 +17,15 @@ import {
   startWebContainer,
   stopAll,
   waitFor,
+  spawnIn,
+  startAddressEcho,
+  startSeer,
 } from './harness.js';
 
 let h: DockerHost;
 let daemon: DaemonProcess;
 let configFile: string;
-const children = new Set<ChildProcess>();
 
-/** A process in the given network namespace, killed by pid in afterAll. */
-function spawnIn(nsPath: string, argv: string[]): { child: ChildProcess; out: string[] } {
-  const child = spawn('nsenter', [`--net=${nsPath}`, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const out: string[] = [];
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (d: string) => out.push(...d.split('\n').filter(Boolean)));
-  child.on('exit', () => children.delete(child));
-  return { child, out };
-}
 
 const sysctl = async (key: string): Promise<string> => (await h.host.exec('cat', [`/proc/sys/${key.replaceAll('.', '/')}`])).stdout.trim();
 const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
@@ -52,17 +43,12 @@ beforeAll(async () => {
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, `log_level: debug\nexternal_interfaces: [${h.hostIf}]\nsync:\n  debounce_ms: 10\n`);
   // A server in the outside namespace that answers with the address it sees.
-  const www = `${h.tmpDir}/outside-www`;
-  await mkdir(`${www}/cgi-bin`, { recursive: true });
-  await writeFile(`${www}/cgi-bin/ip`, '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n');
-  await chmod(`${www}/cgi-bin/ip`, 0o755);
-  spawnIn(h.outside.path, ['busybox', 'httpd', '-f', '-p', `${OUTSIDE_IP}:9000`, '-h', www]);
+  await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:9000`);
   daemon = await startDaemon(h, ['run', '--config', configFile]);
   await daemon.waitForLog((l) => l.event === 'ready', 20_000);
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
   await stopAll();
 });
 
@@ -93,8 +79,7 @@ describe('egress and forwarding', () => {
   });
 
   it('dnat works with all.forwarding=0 and the client address is preserved', async () => {
-    await h.docker(['run', '-d', '--name', 'seer', '-l', `dockgate.ports=${HOST_IP}:8010:80`, '-l', 'dockgate.mode=dnat', h.image, 'sh', '-c',
-      "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && busybox chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"]);
+    await startSeer(h, 'seer', ['-l', `dockgate.ports=${HOST_IP}:8010:80`, '-l', 'dockgate.mode=dnat']);
     const r = await waitFor('seer reachable', async () => {
       const g = await httpGet(h.outside, `http://${HOST_IP}:8010/cgi-bin/ip`);
       return g.ok ? g.body : undefined;

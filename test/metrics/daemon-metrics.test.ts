@@ -1,69 +1,20 @@
 // The daemon's hooks into DockgateMetrics, against a scripted Docker and the in-memory iptables:
 // each metric moves when the daemon does the thing it counts. No root, no kernel.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { DockgateMetrics } from '../../src/metrics/metrics.js';
-import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
-import { BRIDGE, container } from '../plan/fixtures.js';
+import { container } from '../plan/fixtures.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
+import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
 import { sample } from './prom-text.js';
 
 
-function config(over: Partial<Config['sync']> = {}): Config {
-  const c = defaultConfig();
-  // Nothing here may watch the machine's own routes.
-  c.externalInterfaces = { kind: 'list', names: [] };
-  c.sync = { ...c.sync, debounceMs: 5, driftCheckMs: 60_000, fullCheckMs: 60_000, retryMinMs: 20, retryMaxMs: 50, ...over };
-  return c;
-}
-
-async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const web = (name: string, ip: string, port: number, labels: Record<string, string> = {}): ContainerFacts =>
-  container(name, { ip, labels: { 'dockgate.ports': '80', ...labels }, publish: [`0.0.0.0:${port}:80/tcp`] });
-
-let daemons: Daemon[] = [];
-let dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(daemons.map((d) => d.stop()));
-  daemons = [];
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
+afterEach(stopTestDaemons);
 
 function start(docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) {
-  const sysctlRoot = mkdtempSync(join(tmpdir(), 'dgt-sysctl-'));
-  dirs.push(sysctlRoot);
   const metrics = new DockgateMetrics({ processMetrics: false });
-  const daemon = new Daemon({
-    config: cfg,
-    docker,
-    log: pino({ level: 'silent' }),
-    sysctlRoot,
-    dataplane: () => new Dataplane(ipt.asIptables()),
-    listeners: async () => [],
-    ipv6: async () => false,
-    // Never `nft monitor` on the machine's own ruleset: the drift check polls the fake instead.
-    watchRuleset: false,
-    metrics,
-  });
-  daemons.push(daemon);
-  daemon.start();
+  const { daemon } = startTestDaemon(docker, cfg, { ipt, extra: { metrics } });
   const value = async (name: string, labels = ''): Promise<number | undefined> => sample(await metrics.registry.metrics(), name, labels);
   return { daemon, ipt, metrics, value };
 }
@@ -75,7 +26,7 @@ describe('the daemon reports to its metrics', () => {
     const docker = new FakeDocker();
     const bad = container('bad', { ip: '172.17.0.9', labels: { 'dockgate.ports': 'eighty' } });
     docker.running.set(bad.id, bad);
-    const { daemon, value } = start(docker, config());
+    const { daemon, value } = start(docker, testConfig());
     await daemon.ready;
     expect(await value('dockgate_containers')).toBe(1);
     expect(await value('dockgate_label_errors')).toBe(1);
@@ -94,7 +45,7 @@ describe('the daemon reports to its metrics', () => {
 
   it('a failed write is counted, and the event is observed once, by the retry that commits it', async () => {
     const docker = new FakeDocker();
-    const { daemon, ipt, value } = start(docker, config());
+    const { daemon, ipt, value } = start(docker, testConfig());
     await daemon.ready;
     ipt.failures = 1;
     docker.start(web('web', '172.17.0.2', 8000));
@@ -106,7 +57,7 @@ describe('the daemon reports to its metrics', () => {
 
   it('a container whose inspect has not answered is not observed with the others', async () => {
     const docker = new FakeDocker();
-    const { daemon, value } = start(docker, config());
+    const { daemon, value } = start(docker, testConfig());
     await daemon.ready;
     const slow = web('slow', '172.17.0.3', 8001);
     docker.held.set(slow.id, () => undefined);
@@ -126,7 +77,7 @@ describe('the daemon reports to its metrics', () => {
 
   it('a repaired jump is counted by kind', async () => {
     const docker = new FakeDocker();
-    const { daemon, ipt, value } = start(docker, config({ driftCheckMs: 100 }));
+    const { daemon, ipt, value } = start(docker, testConfig({ driftCheckMs: 100 }));
     await daemon.ready;
     ipt.state.get('filter')!.chains.set('INPUT', []);
     await until('the repair is counted', async () => ((await value('dockgate_drift_repairs_total', 'kind="jump_missing"')) ?? 0) >= 1);
