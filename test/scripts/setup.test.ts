@@ -11,7 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SETUP = join(REPO, 'scripts', 'setup');
-const PACKAGES = ['iptables', 'nftables', 'docker.io', 'busybox-static', 'curl', 'iproute2', 'conntrack', 'systemd', 'python3', 'firewalld', 'dbus', 'debootstrap'];
+const PACKAGES = ['iptables', 'nftables', 'docker.io', 'busybox-static', 'curl', 'iproute2', 'conntrack', 'systemd', 'python3', 'firewalld', 'dbus', 'debootstrap', 'ufw'];
 const INSTALL_COMMAND = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`;
 
 const DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n';
