@@ -8,7 +8,9 @@ import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
 import type { RuleSet } from '../model/types.js';
 import { DockerSource } from '../docker/source.js';
 import { readDockerFacts } from '../host/docker-info.js';
-import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, ipv6Published, runChecks } from '../host/doctor-checks.js';
+import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, ipv6Published, ownershipConflicts, runChecks } from '../host/doctor-checks.js';
+import { readListeners } from '../dataplane/listeners.js';
+import { mayClaim } from '../plan/ownership.js';
 import { planInput } from '../plan/input.js';
 import { buildRuleSet } from '../plan/ruleset.js';
 import { readConfig } from './context.js';
@@ -37,7 +39,7 @@ async function readForwardingUse(
   config: Config,
   dockerHost: string,
   timeoutMs: number,
-): Promise<{ use: ForwardingUse; ipv6Published: string[] } | undefined> {
+): Promise<{ use: ForwardingUse; ipv6Published: string[]; ownership: string[] } | undefined> {
   try {
     const docker = new DockerSource(dockerHost);
     docker.apiTimeoutMs = timeoutMs;
@@ -45,7 +47,11 @@ async function readForwardingUse(
     const containers = await docker.listRunning();
     const ipv6 = bridges.some((b) => b.subnets6.length > 0);
     const plan = buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners: undefined, ipv6 }));
-    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers) };
+    // Ownership is judged as `run` would, host listeners included: a claim a host process now
+    // listens on is named here, not only in status.
+    const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
+    const owned = listeners ? buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 })) : plan;
+    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers), ownership: ownershipConflicts(owned) };
   } catch {
     return undefined; // the docker check says why
   }
@@ -66,7 +72,11 @@ export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
     readForwardingUse(o.config, dockerHost, o.dockerTimeoutMs ?? 5000),
   ]);
   const hostFirewall = await readHostFirewall(o, dockerHost);
-  return runChecks(read === undefined ? { ...host, docker, hostFirewall } : { ...host, docker, use: read.use, ipv6Published: read.ipv6Published, hostFirewall });
+  return runChecks(
+    read === undefined
+      ? { ...host, docker, hostFirewall }
+      : { ...host, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, hostFirewall },
+  );
 }
 
 /**

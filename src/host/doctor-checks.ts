@@ -104,6 +104,8 @@ export interface DoctorFacts {
   use?: ForwardingUse;
   /** The configured ip6tables save command; undefined when not probed. */
   ip6tables?: SaveFacts;
+  /** Host-port claims the plan refuses (`container: reason`); undefined when Docker could not be asked. */
+  ownership?: string[];
   /** Ports Docker publishes on `::` or an IPv6 address, as `container [::]:8080/tcp`; undefined when Docker could not be asked. */
   ipv6Published?: string[];
   /** Other firewalls on the same hooks (nft tables, firewalld, ufw) and the openings' verdicts. */
@@ -433,6 +435,21 @@ export function checkIpv6Exposure(f: DoctorFacts): CheckResult {
   };
 }
 
+/** The ownership refusals of a plan, as `container: reason` (claims lost to a -p binding, an older claimant, a host listener, the range). */
+export function ownershipConflicts(plan: RuleSet): string[] {
+  return plan.containers.flatMap((c) =>
+    c.errors.filter((e) => /claimable_ports|published with -p by|also claimed by|listens on|own -p binding/.test(e.reason)).map((e) => `${c.name}: ${e.reason}`),
+  );
+}
+
+/** A label that claims a host port it cannot have opens nothing: the admin should hear it here too, not only in status. */
+export function checkPortOwnership(f: DoctorFacts): CheckResult {
+  const name = 'port-ownership';
+  if (f.ownership === undefined) return { status: 'ok', name, detail: 'not checked (Docker could not be asked)' };
+  if (f.ownership.length === 0) return { status: 'ok', name, detail: 'every host port a label asks for belongs to its container' };
+  return { status: 'warn', name, detail: `claims refused, nothing opened for them: ${f.ownership.join('; ')}` };
+}
+
 export function runChecks(f: DoctorFacts): CheckResult[] {
   return [
     checkIptables(f),
@@ -443,6 +460,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     checkDockerIptables(f),
     checkDockerIp6tables(f),
     checkIpv6Exposure(f),
+    checkPortOwnership(f),
     checkDockerIpForward(f),
     checkUserlandProxy(f),
     checkDockerChains(f),

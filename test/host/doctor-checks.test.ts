@@ -1,7 +1,7 @@
 // doctor's verdicts from hand-made facts: a healthy host first, then one bad condition per row.
 import { describe, expect, it } from 'vitest';
 import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
-import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, runChecks } from '../../src/host/doctor-checks.js';
+import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, ownershipConflicts, runChecks } from '../../src/host/doctor-checks.js';
 import { JUMPS, jumpLine } from '../../src/plan/chains.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
@@ -50,7 +50,7 @@ describe('doctor checks', () => {
     const results = runChecks(healthy());
     expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
-      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'ipv6-exposure',
+      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'ipv6-exposure', 'port-ownership',
       'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'jumps',
     ]);
   });
@@ -332,5 +332,26 @@ describe('ipv6-exposure: ports published on :: behind an IPv6 INPUT policy of AC
     const r = byName(runChecks({ ...healthy(), ip6tables: { command: 'ip6tables-save', found: false, error: 'IPv6 is disabled on this host' }, ipv6Published: [] }), 'ipv6-exposure');
     expect(r.status).toBe('ok');
     expect(r.detail).toMatch(/IPv4-only/);
+  });
+});
+
+describe('port-ownership: doctor names the claims the plan refuses, as status does', () => {
+  it('warns with each container and reason; ok when there is none', () => {
+    const r = byName(runChecks({ ...healthy(), ownership: ['sneaky: host port *:2222/tcp: a host process listens on *:2222/tcp; a label may not take a port from the host'] }), 'port-ownership');
+    expect(r.status).toBe('warn');
+    expect(r.detail).toContain('sneaky: host port *:2222/tcp: a host process listens on');
+    expect(byName(runChecks({ ...healthy(), ownership: [] }), 'port-ownership').status).toBe('ok');
+  });
+
+  it('ownershipConflicts picks the ownership refusals out of a plan', async () => {
+    const { buildRuleSet } = await import('../../src/plan/ruleset.js');
+    const { DEFAULTS, container } = await import('../plan/fixtures.js');
+    const plan = buildRuleSet({
+      labelPrefix: 'dockgate',
+      defaults: DEFAULTS,
+      containers: [container('ssh', { labels: { 'dockgate.ports': '22:22', 'dockgate.mode': 'dnat' } })],
+      networks: [],
+    });
+    expect(ownershipConflicts(plan)).toEqual([expect.stringMatching(/^ssh: host port \*:22\/tcp is outside claimable_ports/)]);
   });
 });
