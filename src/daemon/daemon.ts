@@ -12,17 +12,18 @@ import { Nft } from '../dataplane/nft.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
-import PQueue from 'p-queue';
 import { readListeners } from '../dataplane/listeners.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type SyncTarget, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
-import type { ContainerFacts, Listener, NetworkFacts, OtherNetwork, RuleSet } from '../model/types.js';
+import type { Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import type { DriftReport } from '../plan/kernel-state.js';
 import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
 import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
+import { FactStore } from './fact-store.js';
+import { type RunOutcome, SyncRunner } from './sync-runner.js';
 import { ChangeLog } from './change-log.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 
@@ -71,31 +72,14 @@ export class Daemon {
   /** IPv6 per-interface sysctls: null when the host has none, undefined until looked at. */
   #ipv6Sysctls: { forceForwarding: boolean } | null | undefined;
 
-  readonly #containers = new Map<string, ContainerFacts>();
-  #networks: NetworkFacts[] = [];
-  #otherNetworks: OtherNetwork[] = [];
+  /** What Docker reports, and what changed since (containers, networks; config through changed()). */
+  readonly #facts: FactStore;
+  /** One sync at a time, coalescing, with retry-after. */
+  readonly #runner: SyncRunner;
   #plan: RuleSet | undefined;
   readonly #planCache = new PlanCache();
-
-  readonly #dirty = new Set<string>();
-  #networksDirty = false;
-  #resyncAll = true;
-  #repairRequested = false;
-  #haveFacts = false;
-  /**
-   * Bumped by every change of facts or config; a plan remembers the version it was built from.
-   * A counter, not a flag: a change that lands while a cycle runs (a SIGHUP mid-sync) must not
-   * be cleared by that cycle finishing.
-   */
-  #version = 1;
+  /** The facts version the last written plan was built from. */
   #plannedVersion = 0;
-  /** The newest inspect asked for each container; an older answer arriving late is ignored. */
-  readonly #inspectGen = new Map<string, number>();
-  readonly #inspecting = new Map<string, Promise<void>>();
-  readonly #inspectQueue = new PQueue({ concurrency: 16 });
-  /** Containers Docker could not tell us about, since when (their last known rules stay, for a while). */
-  readonly #unknownSince = new Map<string, number>();
-  #retryTimer: NodeJS.Timeout | undefined;
   #makeDataplane: (config: Config, ipv6: boolean) => SyncTarget;
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
@@ -104,9 +88,6 @@ export class Daemon {
   #nft: NftMonitor | undefined;
   readonly #metrics: DaemonMetrics | undefined;
 
-  #timer: NodeJS.Timeout | undefined;
-  #cycle: Promise<void> | undefined;
-  #cycleAgain = false;
   #retry: Backoff;
   #stopped = false;
   readonly #abort = new AbortController();
@@ -144,10 +125,26 @@ export class Daemon {
     this.#conntrack = new Conntrack(this.#queue);
     this.#retry = new Backoff(options.config.sync.retryMinMs, options.config.sync.retryMaxMs);
     this.#docker.apiTimeoutMs = options.config.sync.dockerTimeoutMs;
+    this.#facts = new FactStore({
+      docker: this.#docker,
+      log: this.#log,
+      now: this.#now,
+      timing: () => this.#config.sync,
+      // A sync in flight either planned with this answer or finds itself behind when it ends.
+      onChange: () => {
+        if (this.#plannedVersion !== this.#facts.version && !this.#runner.running) this.#runner.request(this.#config.sync.debounceMs);
+      },
+      onAskAgain: () => this.#runner.request(0),
+    });
+    this.#runner = new SyncRunner({
+      run: (full) => this.#sync(full),
+      debounceMs: () => this.#config.sync.debounceMs,
+      behind: () => this.#facts.haveFacts && this.#plannedVersion !== this.#facts.version,
+    });
   }
 
   get stats(): { events: number; restores: number; processes: number; containers: number } {
-    return { events: this.#events, restores: this.#restores(), processes: this.#queue.runs, containers: this.#containers.size };
+    return { events: this.#events, restores: this.#restores(), processes: this.#queue.runs, containers: this.#facts.count };
   }
 
   start(): void {
@@ -174,8 +171,7 @@ export class Daemon {
       onChange: (change) => {
         if (this.#stopped || this.#plan === undefined) return;
         this.#log.debug({ event: 'ruleset-changed', pid: change?.pid, lines: change?.lines }, 'the ruleset changed: checking');
-        this.#repairRequested = true;
-        this.#schedule(0);
+        this.#runner.request(0, { full: true });
       },
       onGiveUp: () => this.#scheduleDriftCheck(),
     });
@@ -193,13 +189,12 @@ export class Daemon {
     this.#stopped = true;
     this.#abort.abort();
     clearTimeout(this.#driftTimer);
-    clearTimeout(this.#timer);
-    clearTimeout(this.#retryTimer);
-    this.#inspectQueue.clear();
+    this.#runner.stop();
+    this.#facts.stop();
     this.#subscription?.close();
     await this.#stopFollowingRoutes();
     await this.#nft?.stop();
-    await Promise.race([Promise.allSettled([this.#cycle, this.#watching]), sleep(1500)]);
+    await Promise.race([Promise.allSettled([this.#runner.running, this.#watching]), sleep(1500)]);
   }
 
   /**
@@ -219,10 +214,7 @@ export class Daemon {
       ? Math.max(fullCheckMs, driftCheckMs)
       : Math.min(Math.max(driftCheckMs, 10 * this.#lastCheckMs), Math.max(fullCheckMs, driftCheckMs));
     this.#driftTimer = setTimeout(() => {
-      if (this.#plan !== undefined) {
-        this.#repairRequested = true;
-        this.#schedule(0);
-      }
+      if (this.#plan !== undefined) this.#runner.request(0, { full: true });
       this.#scheduleDriftCheck();
     }, delay);
     this.#driftTimer.unref();
@@ -236,7 +228,7 @@ export class Daemon {
   reload(config: Config): void {
     const before = this.#config;
     this.#config = config;
-    this.#version++;
+    this.#facts.changed();
     this.#restoresBefore = this.#restores();
     this.#dataplane = undefined;
     this.#retry = new Backoff(config.sync.retryMinMs, config.sync.retryMaxMs);
@@ -248,8 +240,7 @@ export class Daemon {
         ? `configuration reloaded; ${restart.join(', ')} changed and takes effect only after a restart`
         : 'configuration reloaded',
     );
-    this.#repairRequested = true;
-    this.#schedule(0);
+    this.#runner.request(0, { full: true });
     this.#scheduleDriftCheck();
     this.#followRoutes();
   }
@@ -267,8 +258,8 @@ export class Daemon {
         this.#log.info({ event: 'docker-connected', docker: this.#docker.host, attempt }, 'watching Docker events');
         backoff.reset();
         attempt = 0;
-        this.#resyncAll = true;
-        this.#schedule(0);
+        this.#facts.resync();
+        this.#runner.request(0);
         const err = await sub.ended;
         if (this.#stopped) return;
         this.#log.warn(
@@ -292,55 +283,26 @@ export class Daemon {
     this.#events++;
     this.#metrics?.eventSeen(e);
     this.#log.debug({ event: 'docker-event', type: e.type, action: e.action, id: e.containerId?.slice(0, 12) }, 'docker event');
-    if (e.type === 'network') {
-      if (e.action === 'create' || e.action === 'destroy') this.#networksDirty = true;
-      if (e.containerId) this.#dirty.add(e.containerId);
-    } else if (e.containerId) {
-      this.#dirty.add(e.containerId);
-    }
-    this.#schedule(this.#config.sync.debounceMs);
+    this.#facts.onEvent(e);
+    this.#runner.request(this.#config.sync.debounceMs);
   }
 
-  #schedule(delayMs: number): void {
-    if (this.#stopped) return;
-    if (this.#cycle) {
-      this.#cycleAgain = true;
-      return;
-    }
-    if (this.#timer) {
-      if (delayMs > 0) return;
-      clearTimeout(this.#timer);
-    }
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#cycle = this.#runCycle().finally(() => {
-        this.#cycle = undefined;
-        // Facts that changed after this cycle planned (a late inspect answer, a reload) need a
-        // cycle of their own; a failed write waits for its retry timer instead.
-        const behind = this.#haveFacts && this.#plannedVersion !== this.#version && this.#retryTimer === undefined;
-        if (this.#cycleAgain || behind) {
-          this.#cycleAgain = false;
-          this.#schedule(this.#config.sync.debounceMs);
-        }
-      });
-    }, delayMs);
-  }
-
-  async #runCycle(): Promise<void> {
+  /** One sync: bring the facts up to date, plan (only when they changed), write, settle the host. */
+  async #sync(full: boolean): Promise<RunOutcome> {
     try {
-      await this.#refreshFacts();
+      await this.#facts.refresh();
     } catch (err) {
       // Docker is away: keep enforcing what we know; the watcher reconnects and resyncs.
-      this.#resyncAll = true;
+      this.#facts.resync();
       this.#log.warn({ event: 'docker-error', err: (err as Error).message }, `reading Docker state failed: ${(err as Error).message}`);
     }
-    if (!this.#haveFacts) return;
-    this.#expireUnknown();
-    const version = this.#version;
+    if (!this.#facts.haveFacts) return { ok: true };
+    this.#facts.expireUnknown();
+    const version = this.#facts.version;
     // A drift check with no new facts reuses the last plan instead of re-planning every second.
     let plan = this.#plan;
     if (plan === undefined || this.#plannedVersion !== version) {
-      const containers = [...this.#containers.values()];
+      const containers = this.#facts.containers;
       let listeners: Listener[] | undefined;
       if (mayClaim(containers, this.#config.labelPrefix)) {
         try {
@@ -350,14 +312,13 @@ export class Daemon {
         }
       }
       plan = buildRuleSet(
-        planInput(this.#config, { containers, networks: this.#networks, otherNetworks: this.#otherNetworks, listeners, ipv6: await this.#hasIpv6() }),
+        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, ipv6: await this.#hasIpv6() }),
         this.#planCache,
       );
     }
     // Containers dirty again, still being inspected or unanswered: this plan lacks their newest facts.
-    this.#metrics?.planned({ containers: [...this.#dirty, ...this.#inspecting.keys(), ...this.#unknownSince.keys()], networks: this.#networksDirty || this.#resyncAll });
-    const repair = this.#repairRequested;
-    this.#repairRequested = false;
+    this.#metrics?.planned(this.#facts.pending);
+    const repair = full;
     try {
       const dataplane = (this.#dataplane ??= this.#makeDataplane(this.#config, await this.#hasIpv6()));
       const result = repair ? await dataplane.repair(plan) : await dataplane.sync(plan);
@@ -371,8 +332,6 @@ export class Daemon {
       await this.#hostSettings(plan, previous);
       await this.#foreignChains(plan);
       this.#retry.reset();
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = undefined;
       if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
       if (result.kind !== 'none' || firstWrite) {
         this.#log.debug(
@@ -390,11 +349,12 @@ export class Daemon {
       this.#changes.written(plan.containers, result.durationMs);
       if (firstWrite) {
         this.#log.info(
-          { event: 'ready', containers: plan.containers.length, networks: this.#networks.length, kind: result.kind, durationMs: Math.round(result.durationMs) },
+          { event: 'ready', containers: plan.containers.length, networks: this.#facts.networks.length, kind: result.kind, durationMs: Math.round(result.durationMs) },
           `rules in place for ${plan.containers.length} containers`,
         );
         this.#ready();
       }
+      return { ok: true };
     } catch (err) {
       const delay = this.#retry.take();
       this.#metrics?.failed(err, this.#dataplane);
@@ -406,14 +366,8 @@ export class Daemon {
       } else {
         this.#log.error({ event: 'sync-failed', err: (err as Error).message, retryInMs: delay }, `sync failed: ${(err as Error).message}`);
       }
-      this.#repairRequested = true;
-      // The retry waits on a timer, not inside the cycle: new events are served meanwhile.
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = setTimeout(() => {
-        this.#retryTimer = undefined;
-        this.#repairRequested = true;
-        this.#schedule(0);
-      }, delay);
+      // The runner retries on a timer, in full: new events are served meanwhile.
+      return { ok: false, retryInMs: delay };
     }
   }
 
@@ -435,141 +389,16 @@ export class Daemon {
   /** Test hook: whether a retry is waiting, and the facts version planned last. */
   get state(): { retryPending: boolean; version: number; plannedVersion: number; unknown: string[]; containers: string[] } {
     return {
-      retryPending: this.#retryTimer !== undefined,
-      version: this.#version,
+      retryPending: this.#runner.retryPending,
+      version: this.#facts.version,
       plannedVersion: this.#plannedVersion,
-      unknown: [...this.#unknownSince.keys()],
-      containers: [...this.#containers.keys()],
+      unknown: this.#facts.unknown,
+      containers: this.#facts.ids,
     };
   }
 
   get plan(): RuleSet | undefined {
     return this.#plan;
-  }
-
-  /**
-   * Brings the facts up to date. Inspects run in the background with their own deadline; the
-   * cycle waits for them only a bounded time, so a container Docker is slow to answer about
-   * never holds up the rules of the others (nor the drift check). A late answer triggers a
-   * cycle of its own.
-   */
-  async #refreshFacts(): Promise<void> {
-    if (this.#resyncAll) {
-      this.#resyncAll = false;
-      this.#networksDirty = false;
-      try {
-        const { bridges, others } = await this.#docker.listAllNetworks();
-        const ids = await this.#docker.listIds();
-        this.#networks = bridges;
-        this.#otherNetworks = others;
-        const running = new Set(ids);
-        for (const id of [...this.#containers.keys()]) {
-          if (!running.has(id)) this.#forget(id);
-        }
-        for (const id of ids) this.#dirty.add(id);
-        this.#version++;
-      } catch (err) {
-        this.#resyncAll = true;
-        throw err;
-      }
-      // Start-up waits for every answer (up to the deadline): the first rule set should be whole.
-      const waited = this.#inspectDirty(this.#config.sync.dockerTimeoutMs + 100);
-      this.#haveFacts = true;
-      await waited;
-      return;
-    }
-    if (this.#networksDirty) {
-      this.#networksDirty = false;
-      const { bridges, others } = await this.#docker.listAllNetworks();
-      this.#networks = bridges;
-      this.#otherNetworks = others;
-      this.#version++;
-    }
-    // Long enough for a container that is still starting, short enough that one Docker cannot
-    // answer about does not delay everyone else's rules; its answer gets a cycle of its own.
-    await this.#inspectDirty(Math.min(250, this.#config.sync.dockerTimeoutMs));
-  }
-
-  async #inspectDirty(waitMs: number): Promise<void> {
-    const ids = [...this.#dirty];
-    this.#dirty.clear();
-    if (ids.length === 0) return;
-    const pending = ids.map((id) => this.#inspect(id));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(pending),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, waitMs);
-      }),
-    ]);
-    clearTimeout(timer);
-  }
-
-  #inspect(id: string): Promise<void> {
-    const gen = (this.#inspectGen.get(id) ?? 0) + 1;
-    this.#inspectGen.set(id, gen);
-    const run = this.#inspectQueue
-      .add(() => this.#docker.inspect(id))
-      .then(
-        (facts) => {
-          if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
-          this.#unknownSince.delete(id);
-          if (facts) this.#containers.set(facts.id, facts);
-          else this.#forget(id);
-          this.#version++;
-        },
-        (err: unknown) => {
-          if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
-          this.#markUnknown(id, err as Error);
-        },
-      )
-      .finally(() => {
-        if (this.#inspecting.get(id) === run) this.#inspecting.delete(id);
-        // An answer the cycle did not wait for still has to reach the kernel.
-        // (A cycle in flight plans it, or reschedules itself when it planned too early.)
-        if (this.#plannedVersion !== this.#version && !this.#cycle) this.#schedule(this.#config.sync.debounceMs);
-      });
-    this.#inspecting.set(id, run);
-    return run;
-  }
-
-  #forget(id: string): void {
-    this.#containers.delete(id);
-    this.#unknownSince.delete(id);
-    this.#inspectGen.delete(id);
-    this.#version++;
-  }
-
-  /** Docker did not answer about this container: keep what we knew for a while, and ask again. */
-  #markUnknown(id: string, err: Error): void {
-    const first = !this.#unknownSince.has(id);
-    if (first) this.#unknownSince.set(id, this.#now());
-    this.#log.warn(
-      { event: 'inspect-failed', id: id.slice(0, 12), err: err.message, known: this.#containers.has(id), graceMs: this.#config.sync.unknownGraceMs },
-      `cannot inspect ${id.slice(0, 12)}: ${err.message}; ${this.#containers.has(id) ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
-    );
-    const { retryMinMs, retryMaxMs } = this.#config.sync;
-    const delay = Math.min(retryMaxMs, Math.max(retryMinMs, 1000));
-    setTimeout(() => {
-      if (this.#stopped || !this.#unknownSince.has(id)) return;
-      this.#dirty.add(id);
-      this.#schedule(0);
-    }, delay).unref();
-  }
-
-  /** Removes the rules of containers unknown for longer than the grace: their address may belong to another container by now. */
-  #expireUnknown(): void {
-    const limit = this.#now() - this.#config.sync.unknownGraceMs;
-    for (const [id, since] of this.#unknownSince) {
-      if (since > limit || !this.#containers.has(id)) continue;
-      const name = this.#containers.get(id)?.name;
-      this.#containers.delete(id);
-      this.#version++;
-      this.#log.error(
-        { event: 'container-unknown', id: id.slice(0, 12), container: name, unknownMs: this.#now() - since },
-        `${name ?? id.slice(0, 12)}: Docker has not answered about it for ${Math.round((this.#now() - since) / 1000)} s; its rules are removed until it does`,
-      );
-    }
   }
 
   /**
@@ -594,8 +423,7 @@ export class Daemon {
     const retry = (): void => {
       setTimeout(() => {
         if (this.#stopped) return;
-        this.#repairRequested = true;
-        this.#schedule(0);
+        this.#runner.request(0, { full: true });
       }, this.#config.sync.driftCheckMs).unref();
     };
     const say = (key: string, log: () => void): void => {
@@ -642,7 +470,7 @@ export class Daemon {
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
   async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {
-    const wanted = interfaceSettings(plan, this.#networks, await this.#externalInterfaces());
+    const wanted = interfaceSettings(plan, this.#facts.networks, await this.#externalInterfaces());
     // route_localnet is dockgate's on every bridge it manages, whoever set it: 1 only while a
     // 127.x dnat port leads into that bridge, 0 otherwise. Remembering only what this process
     // turned on would forget it across a restart, and would leave open what Docker itself set
@@ -790,7 +618,7 @@ export class Daemon {
       { event: 'external-interfaces', mode: 'auto', interfaces: now.interfaces, added, removed, routes: now.routes },
       `${before ? 'default routes changed; ' : ''}external interfaces (auto, from the default routes): ${list}${detail.length > 0 ? `; ${detail.join('; ')}` : ''}`,
     );
-    if (this.#plan !== undefined) this.#schedule(0);
+    if (this.#plan !== undefined) this.#runner.request(0);
   }
 
   #logDrift(drift: DriftReport, durationMs: number): void {
