@@ -5,7 +5,7 @@
 // `applied` log line (pino's ISO time, 1 ms resolution, written after the restore returned).
 import { writeFile } from 'node:fs/promises';
 import { HOST_IP, type DockerHost } from '../test/e2e/harness.js';
-import { NODE_FLAGS } from '../src/host/install-files.js';
+import { NODE_FLAGS } from '../src/install/install-files.js';
 import { checkInterrupted } from './lib/cleanup.js';
 import {
   type DockerEvents,

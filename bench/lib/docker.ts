@@ -13,7 +13,7 @@ import {
   startDockerHost,
   startInHost,
 } from '../../test/e2e/harness.js';
-import { NODE_FLAGS } from '../../src/host/install-files.js';
+import { NODE_FLAGS } from '../../src/install/install-files.js';
 import { run } from '../../test/support/netns.js';
 import { type LineProcess, checkInterrupted, onCleanup, startLineProcess, wasInterrupted } from './cleanup.js';
 import { wallNow } from './stats.js';

@@ -4,7 +4,7 @@
 // `systemctl reload` itself.
 import { existsSync } from 'node:fs';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
-import { createLogger } from '../log.js';
+import { createLogger } from './log.js';
 import { EXIT_CONFIG, readConfig } from './context.js';
 
 export interface CheckConfigOptions {

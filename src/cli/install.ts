@@ -7,11 +7,11 @@ import { ConfigError, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Iptables, RestoreError, SaveError } from '../dataplane/iptables.js';
-import { renderDockerFlush } from '../host/docker-chains.js';
-import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../host/install-files.js';
-import type { FileAction } from '../host/install-plan.js';
-import { InstallError, planInstall, planUninstall } from '../host/install-plan.js';
-import { CONFIG_PATH, STATE_PATH } from '../host/install-state.js';
+import { renderDockerFlush } from '../install/docker-chains.js';
+import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../install/install-files.js';
+import type { FileAction } from '../install/install-plan.js';
+import { InstallError, planInstall, planUninstall } from '../install/install-plan.js';
+import { CONFIG_PATH, STATE_PATH } from '../install/install-state.js';
 import { CliError } from './context.js';
 import { installedDockerHost, routeLocalnetOff } from './flush.js';
 

@@ -1,4 +1,5 @@
 // `dockgate plan`: what `run` would write now. Reads Docker, never touches the firewall.
+import { containerPlanJson } from '../model/format.js';
 import { renderPlan } from '../plan/restore.js';
 import { familyRuleSet } from '../plan/ruleset.js';
 import { currentPlan, dockerFor, readConfig } from './context.js';
@@ -8,7 +9,7 @@ export async function printPlan(options: { config?: string; json?: boolean }): P
   const plan = await currentPlan(config, dockerFor(config));
   if (options.json) {
     const ipv6 = plan.ipv6 ? { ipv6: { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps } } : {};
-    process.stdout.write(`${JSON.stringify({ containers: plan.containers, chains: plan.chains, jumps: plan.jumps, ...ipv6 }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6 }, null, 2)}\n`);
   } else {
     process.stdout.write('# iptables (IPv4)\n');
     process.stdout.write(renderPlan(plan));

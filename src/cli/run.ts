@@ -2,8 +2,8 @@
 import { ConfigError, loadConfig } from '../config/load.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
-import { notifyReady } from '../daemon/notify.js';
-import { createLogger } from '../log.js';
+import { notifyReady } from '../dataplane/notify.js';
+import { createLogger } from './log.js';
 import { DockgateMetrics } from '../metrics/metrics.js';
 import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
 import { dockerFor, readConfig } from './context.js';
@@ -60,5 +60,6 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   daemon.start();
   await daemon.ready;
   // systemd (Type=notify) counts the unit as started only once the first rule set is in place.
-  await notifyReady(queue, log);
+  // Its own process queue: readiness does not wait behind restores queued meanwhile.
+  await notifyReady(log);
 }

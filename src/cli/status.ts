@@ -1,7 +1,7 @@
 // `dockgate status`: each container's openings and label errors, and whether the kernel
 // holds exactly the plan.
-import { describeOpening } from '../daemon/change-log.js';
-import type { ContainerPlan, Opening } from '../model/types.js';
+import { type ContainerPlanJson, containerPlanJson, describeOpening, describeSources } from '../model/format.js';
+import type { ContainerPlan } from '../model/types.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
 import { mergeDrift } from '../dataplane/families.js';
 import { CliError, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
@@ -26,14 +26,9 @@ export async function hostFirewall(config: Config, plan: RuleSet): Promise<{ sta
 
 const UNKNOWN: Effect = { state: 'unknown', blockers: [] };
 
-/** An opening as `status --json` shows it: everyone is `"any"`, not the planner's `[""]`. */
-export type OpeningJson = Omit<Opening, 'sources'> & { sources: 'any' | string[] };
-
-export function containersJson(containers: readonly ContainerPlan[]): Array<Omit<ContainerPlan, 'openings'> & { openings: OpeningJson[] }> {
-  return containers.map((c) => ({
-    ...c,
-    openings: c.openings.map((o) => ({ ...o, sources: o.sources.includes('') ? 'any' : o.sources })),
-  }));
+/** The containers as `status --json` shows them: openings as src/model/format.ts writes them (everyone is `"any"`). */
+export function containersJson(containers: readonly ContainerPlan[]): ContainerPlanJson[] {
+  return containers.map(containerPlanJson);
 }
 
 export async function status(options: { config?: string; json?: boolean }): Promise<number> {
@@ -71,7 +66,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   for (const c of plan.containers) {
     process.stdout.write(`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}\n`);
     for (const o of c.openings) {
-      process.stdout.write(`  open  ${describeOpening(o)} from ${o.sources.map((s) => s || 'anywhere').join(', ')}: ${describeEffect(effectOf(o))}\n`);
+      process.stdout.write(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}\n`);
     }
     const e = egress.get(c.id);
     if (e && e.state !== 'effective') process.stdout.write(`  egress from ${e.from.join(', ')}: ${describeEffect(e)}\n`);

@@ -1,16 +1,9 @@
 // Turns two successive plans into the log lines a sysadmin reads: one per container whose
 // openings changed, one per label error (once, until the labels change), one per warning.
 import type { Logger } from 'pino';
-import type { ContainerPlan, Opening } from '../model/types.js';
+import type { ContainerPlan } from '../model/types.js';
+import { describeOpening, sourceCidrs } from '../model/format.js';
 import { shortId } from '../plan/chains.js';
-
-/** `10.0.0.5:8080->172.17.0.2:80/tcp`, `[::]:8080->80/tcp` (IPv6 in brackets, `*` / `[::]` for every address). */
-export function describeOpening(o: Opening): string {
-  const v6 = o.family === 6;
-  const hostIp = o.hostIp === '' ? (v6 ? '[::]' : '*') : v6 ? `[${o.hostIp}]` : o.hostIp;
-  const target = o.mode === 'dnat' ? `${v6 ? `[${o.containerIp}]` : o.containerIp}:${o.containerPort}` : String(o.containerPort);
-  return `${hostIp}:${o.hostPort}->${target}/${o.protocol}`;
-}
 
 function signature(p: ContainerPlan): string {
   return JSON.stringify([p.mode, p.egress, p.openings]);
@@ -41,7 +34,7 @@ export class ChangeLog {
           mode: p.mode,
           egress: p.egress,
           ports: p.openings.map(describeOpening),
-          sources: [...new Set(p.openings.flatMap((o) => o.sources.map((s) => s || (o.family === 6 ? '::/0' : '0.0.0.0/0'))))],
+          sources: [...new Set(p.openings.flatMap(sourceCidrs))],
           durationMs: ms,
         },
         `${p.name}: ${p.openings.length === 0 ? 'nothing opened' : p.openings.map(describeOpening).join(', ')}`,

@@ -5,11 +5,11 @@
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { DAEMON_JSON, readDaemonSettings } from '../host/daemon-json.js';
-import type { Backend, DaemonJsonFacts, DefaultRouteFacts, DockerdFlags, DoctorFacts, RouteInterface, SaveFacts } from '../host/doctor-checks.js';
-import { JsonSyntaxError } from '../host/json-text.js';
+import { DAEMON_JSON, readDaemonSettings } from '../install/daemon-json.js';
+import type { Backend, DaemonJsonFacts, DefaultRouteFacts, DockerdFlags, DoctorFacts, RouteInterface, SaveFacts } from '../doctor/doctor-checks.js';
+import { JsonSyntaxError } from '../install/json-text.js';
 import { parseSave } from '../plan/kernel-state.js';
-import type { HostFirewallFacts } from '../host/host-firewall-checks.js';
+import type { HostFirewallFacts } from '../doctor/host-firewall-checks.js';
 import type { RuleSet } from '../model/types.js';
 import { footprintFor } from './footprint.js';
 import { Iptables, backendOf } from './iptables.js';
@@ -182,7 +182,7 @@ export async function probeDefaultRoutes(queue: CommandQueue, sysctlDir: string)
   return ipv6 ? { ok: true, interfaces, ipv6 } : { ok: true, interfaces };
 }
 
-/** Everything but Docker's own answers (those come from src/host/docker-info.ts and src/cli/doctor.ts). */
+/** Everything but Docker's own answers (those come from src/docker/info.ts and src/cli/doctor.ts). */
 export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFacts, 'docker' | 'use'>> {
   const iptables = await probeSave(o.queue, o.config.iptables.saveCommand);
   const backends: DoctorFacts['backends'] = {};

@@ -4,7 +4,7 @@
 // grammar, and dropped (or replaced by the id) when it does not fit. Never throws.
 import type { ContainerFacts, NetworkAttachment, NetworkFacts, OtherNetwork, PortBinding } from '../model/types.js';
 import { parseAddress, parseCidr, parseIPv4 } from '../net/cidr.js';
-import { byText } from '../plan/order.js';
+import { byText } from '../util/compare.js';
 import { IFNAME } from '../net/ifname.js';
 
 /** The subset of `docker inspect <container>` that dockgate reads (shape not guaranteed). */

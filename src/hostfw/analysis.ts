@@ -4,6 +4,7 @@
 // verdicts out. Never optimistic: a drop some branch may reach makes the opening "may be
 // blocked", never "effective".
 import type { ChainPlan, ContainerPlan, Opening, RuleSet } from '../model/types.js';
+import { sourceCidrs } from '../model/format.js';
 import { containerComment } from '../plan/ruleset.js';
 import { comment } from '../plan/syntax.js';
 import { parseCidr, parseIPv4 } from '../net/cidr.js';
@@ -41,6 +42,7 @@ export interface Flow {
   opening?: Opening;
   /** Egress: the container address and bridge. */
   egress?: { ip: string; bridge: string };
+  /** A source CIDR of the opening (everyone: the family's /0), or the egress container's address. */
   source: string;
   packets: FlowPacket[];
 }
@@ -70,7 +72,6 @@ export interface FlowVerdict {
 }
 
 const range = (cidr: string): Range => {
-  if (cidr === '') return ANY_ADDR;
   const r = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
   if (!r.ok || r.value.family !== 4) return ANY_ADDR;
   const [addr, len] = r.value.text.split('/');
@@ -130,8 +131,8 @@ export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
   const base = { sport: ANY_PORT, dport: ANY_PORT, ctDnat: false, ctDirection: 'original' as const, firstSyn: false, daddrLocal: false };
   for (const c of plan.containers) {
     for (const o of c.openings) {
-      const host = o.hostIp === '' ? ANY_ADDR : one(parseIPv4(o.hostIp) ?? 0);
-      for (const source of o.sources) {
+      const host = o.hostIp.kind === 'any' ? ANY_ADDR : one(parseIPv4(o.hostIp.ip) ?? 0);
+      for (const source of sourceCidrs(o)) {
         const src = range(source);
         const proto = o.protocol;
         const packets: FlowPacket[] = [];

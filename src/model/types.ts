@@ -124,19 +124,33 @@ export interface PolicyDefaults {
   egress: boolean;
 }
 
+/*
+ * "Any" is a case of its own, not a spelling of an address. A tagged union rather than a branded
+ * string or a sentinel ('', '0.0.0.0', '::/0', undefined): the compiler makes every reader handle
+ * "any" on purpose (it renders as *no* match: no `-d`/`-s`, `--dst-type LOCAL`, no conntrack
+ * `--orig-dst`), and "everyone" can never sit in a list beside CIDRs. Built and rendered for
+ * people and JSON only through src/model/format.ts.
+ */
+
+/** The host address an opening is bound to: every local address, or one address of its family. */
+export type HostAddress = { kind: 'any' } | { kind: 'address'; ip: string };
+
+/** Who may connect: everyone, or a non-empty list of CIDRs of the opening's family. */
+export type Sources = { kind: 'any' } | { kind: 'list'; cidrs: string[] };
+
 /** One resolved opening: a host address/port that leads to a container port. */
 export interface Opening {
   /** Written with iptables (4) or ip6tables (6). */
   family: Family;
   protocol: Protocol;
-  /** Host address of `family`, '' for any local address. */
-  hostIp: string;
+  /** Host address of `family`, or any local address. */
+  hostIp: HostAddress;
   hostPort: number;
   containerIp: string;
   containerPort: number;
   mode: Mode;
-  /** Sources of `family` allowed, '' for everyone; empty array never happens (no sources → no opening). */
-  sources: string[];
+  /** Sources of `family` allowed (no sources → no opening, so a list is never empty). */
+  sources: Sources;
 }
 
 export type Table = 'filter' | 'nat' | 'raw';

@@ -1,7 +1,8 @@
 // Which per-interface sysctls and conntrack clean-ups a plan needs. Pure.
 import type { ExternalInterfaces } from '../config/schema.js';
 import { parseIPv4 } from '../net/cidr.js';
-import type { Family, NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
+import type { Family, HostAddress, NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
+import { boundAddress, describeHost } from '../model/format.js';
 
 export interface InterfaceSettings {
   /**
@@ -47,7 +48,7 @@ export function interfaceSettings(plan: RuleSet, networks: readonly NetworkFacts
   const on = new Set<string>();
   for (const c of plan.containers) {
     for (const o of c.openings) {
-      if (o.mode !== 'dnat' || !o.hostIp.startsWith('127.')) continue;
+      if (o.mode !== 'dnat' || !(boundAddress(o.hostIp) ?? '').startsWith('127.')) continue;
       const ip = parseIPv4(o.containerIp);
       if (ip === undefined) continue;
       // A target on no known subnet gets nothing: its port stays unreachable rather than
@@ -80,7 +81,7 @@ export interface ConntrackFlush {
   /** conntrack keeps IPv4 and IPv6 flows apart (`-f ipv6`). */
   family: Family;
   protocol: Protocol;
-  /** '' for any local address. */
+  /** conntrack's `--orig-dst`, '' for any local address (the option left out). */
   hostIp: string;
   hostPort: number;
   /**
@@ -90,8 +91,9 @@ export interface ConntrackFlush {
   target?: { ip: string; port: number };
 }
 
-const key = (o: Opening): string => `${o.family}|${o.protocol}|${o.hostIp}|${o.hostPort}|${o.containerIp}|${o.containerPort}`;
-const hostKey = (o: { family: Family; protocol: Protocol; hostIp: string; hostPort: number }): string => `${o.family}|${o.protocol}|${o.hostIp}|${o.hostPort}`;
+const hostKey = (o: { family: Family; protocol: Protocol; hostIp: HostAddress; hostPort: number }): string =>
+  `${o.family}|${o.protocol}|${describeHost(o.hostIp, o.family)}|${o.hostPort}`;
+const key = (o: Opening): string => `${hostKey(o)}|${o.containerIp}|${o.containerPort}`;
 
 /**
  * The conntrack entries that changed dnat openings leave behind. A UDP client that keeps sending
@@ -112,12 +114,12 @@ export function conntrackFlushes(before: RuleSet | undefined, after: RuleSet): C
   const out = new Map<string, ConntrackFlush>();
   for (const [k, o] of was) {
     if (now.has(k)) continue;
-    const f: ConntrackFlush = { family: o.family, protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
+    const f: ConntrackFlush = { family: o.family, protocol: o.protocol, hostIp: boundAddress(o.hostIp) ?? '', hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
     out.set(`${hostKey(o)}|${o.containerIp}|${o.containerPort}`, f);
   }
   for (const [k, o] of now) {
     if (was.has(k) || o.protocol !== 'udp' || wasHosts.has(hostKey(o))) continue;
-    out.set(hostKey(o), { family: o.family, protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort });
+    out.set(hostKey(o), { family: o.family, protocol: o.protocol, hostIp: boundAddress(o.hostIp) ?? '', hostPort: o.hostPort });
   }
   return [...out.values()];
 }

@@ -2,7 +2,7 @@
 // address/port leads to which container address/port, from which sources. A label never opens
 // more than its own container owns: in proxy mode only its own -p bindings, in dnat mode its
 // own bindings or a host port it claimed and won (see ownership.ts).
-import { byText } from './order.js';
+import { byText } from '../util/compare.js';
 import type {
   ContainerFacts,
   Family,
@@ -16,6 +16,7 @@ import type {
   PortSpec,
   Protocol,
 } from '../model/types.js';
+import { ANY_HOST, ANY_SOURCE, everyone, hostAddress, sourceCount, sourceList } from '../model/format.js';
 
 /**
  * Each opening becomes one rule per allowed source. Two labels of under 1 KiB each can ask for a
@@ -257,24 +258,24 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
     return nothing();
   }
   // Everyone: render no -s at all rather than a match that costs per packet.
-  const sourceList = sources.includes(family === 4 ? '0.0.0.0/0' : '::/0') ? [''] : sources;
+  const allowed = sources.includes(everyone(family)) ? ANY_SOURCE : sourceList(sources);
 
   const openings: Opening[] = [];
   const seen = new Set<string>();
   for (const binding of pairs) {
-    const hostIp = isAnyAddress(binding.hostIp) ? '' : binding.hostIp;
-    const key = `${binding.protocol}|${hostIp}|${binding.hostPort}|${binding.containerPort}`;
+    const any = isAnyAddress(binding.hostIp);
+    const key = `${binding.protocol}|${any ? '' : binding.hostIp}|${binding.hostPort}|${binding.containerPort}`;
     if (seen.has(key)) continue;
     seen.add(key);
     openings.push({
       family,
       protocol: binding.protocol,
-      hostIp,
+      hostIp: any ? ANY_HOST : hostAddress(binding.hostIp),
       hostPort: binding.hostPort,
       containerIp,
       containerPort: binding.containerPort,
       mode: policy.mode,
-      sources: sourceList,
+      sources: allowed,
     });
   }
   return { openings, warnings, errors };
@@ -287,7 +288,7 @@ export function resolveAll(facts: ContainerFacts, policy: ContainerPolicy, ctx: 
   const errors = all.flatMap((r) => r.errors).filter((e, i, list) => list.findIndex((x) => x.reason === e.reason && x.value === e.value) === i);
   if (errors.length > 0) return { openings: [], warnings, errors };
   const openings = all.flatMap((r) => r.openings);
-  const rules = openings.reduce((n, o) => n + o.sources.length, 0);
+  const rules = openings.reduce((n, o) => n + sourceCount(o.sources), 0);
   if (rules > MAX_RULES_PER_CONTAINER) {
     warnings.push(`${openings.length} openings × their sources would need ${rules} rules; at most ${MAX_RULES_PER_CONTAINER} per container: nothing opened`);
     return { openings: [], warnings, errors };

@@ -3,7 +3,8 @@
 // time, and only if it is in the claimable range, no host process listens on it and no Docker
 // binding covers it. Pure: the listeners are read by the dataplane and passed in.
 import type { ContainerFacts, ContainerPolicy, Listener, PortRange, Protocol } from '../model/types.js';
-import { byText } from './order.js';
+import { ANY_HOST, describeHost, hostAddress } from '../model/format.js';
+import { byText } from '../util/compare.js';
 import { claimKey, isAnyAddress, mappingPairs, matchBinding } from './openings.js';
 
 export interface OwnershipInput {
@@ -23,7 +24,8 @@ interface Claim {
 const overlaps = (a: string | undefined, b: string | undefined): boolean =>
   a === undefined || b === undefined || isAnyAddress(a) || isAnyAddress(b) || a === b;
 
-const shown = (ip: string | undefined): string => (ip === undefined || isAnyAddress(ip) ? '*' : ip.includes(':') ? `[${ip}]` : ip);
+/** Claims and listeners of either family: every address is `*`. */
+const shown = (ip: string | undefined): string => describeHost(ip === undefined || isAnyAddress(ip) ? ANY_HOST : hostAddress(ip));
 
 /** For each container, the claims it loses and why, keyed like `claimKey`. Containers that win everything are absent. */
 export function refusedClaims(input: OwnershipInput): Map<string, Map<string, string>> {

@@ -16,10 +16,11 @@ import type {
   PortRange,
   RuleSet,
 } from '../model/types.js';
+import { boundAddress } from '../model/format.js';
 import * as C from './chains.js';
 import { type ResolveContext, addressOf, networkWarnings, resolveAll, servingAttachments } from './openings.js';
 import { refusedClaims } from './ownership.js';
-import { byText } from './order.js';
+import { byText } from '../util/compare.js';
 import { rule } from './syntax.js';
 
 export interface PlanInput {
@@ -47,8 +48,9 @@ export function containerComment(facts: Pick<ContainerFacts, 'id' | 'name'>): st
   return `${facts.name}/${C.shortId(facts.id)}`;
 }
 
+/** One rule per source; everyone is one rule without `-s`. */
 function sourcesOf(o: Opening): Array<string | undefined> {
-  return o.sources.map((s) => (s === '' ? undefined : s));
+  return o.sources.kind === 'any' ? [undefined] : o.sources.cidrs;
 }
 
 function proxyRules(openings: Opening[], note: string): string[] {
@@ -59,12 +61,12 @@ function proxyRules(openings: Opening[], note: string): string[] {
       out.push(
         rule({
           src,
-          dst: o.hostIp || undefined,
+          dst: boundAddress(o.hostIp),
           proto: o.protocol,
           dport: o.hostPort,
           // Bound to every address: accept the host's own addresses only, never a broadcast or
           // multicast destination that happens to carry the port.
-          dstType: o.hostIp ? undefined : 'LOCAL',
+          dstType: o.hostIp.kind === 'any' ? 'LOCAL' : undefined,
           ctstate: 'NEW',
           comment: note,
           jump: 'ACCEPT',
@@ -84,7 +86,7 @@ function dnatRules(openings: Opening[], note: string): string[] {
       sourcesOf(o).map((src) =>
         rule({
           src,
-          dst: o.hostIp || undefined,
+          dst: boundAddress(o.hostIp),
           proto: o.protocol,
           dport: o.hostPort,
           comment: note,

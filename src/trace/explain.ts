@@ -3,11 +3,12 @@
 // connection is allowed and why — which container and label own the port (or who lost it), the
 // rule lines that decided, who wrote the deciding rule (dockgate, the admin, DOCKGATE-USER, a
 // policy), and whether another firewall's nft base chain drops it afterwards. Pure.
-import { describeOpening } from '../daemon/change-log.js';
+import { bracketed, describeOpening, describeSources, hostAddress, openingJson, sourceCidrs, sourceList } from '../model/format.js';
 import { type Blocker, type FlowState, analyse } from '../hostfw/analysis.js';
 import type { NftRuleset } from '../hostfw/nft-ruleset.js';
 import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
+import { isAnyAddress } from '../plan/openings.js';
 import { type Net, parseNet, relation } from './addr.js';
 import { type HostView, isLocal, routeOf } from './host.js';
 import { type Step, type TracePacket, type TraceResult, type Uncertain, describeStep, describeUncertain, trace } from './trace.js';
@@ -71,8 +72,6 @@ export function writerOf(s: Step): string {
   return "the admin's own rule";
 }
 
-const hostText = (family: Family, ip: string): string => (family === 6 ? `[${ip}]` : ip);
-
 /** Interfaces dockgate's rules name (the Docker bridges), from the plan of both families. */
 export function bridgesOf(plan: RuleSet): Set<string> {
   const out = new Set<string>();
@@ -101,9 +100,9 @@ const sameAddress = (a: string, b: Net): boolean => {
 };
 
 function sourceIn(o: Opening, src: Net): OwnerInfo['sourceAllowed'] {
+  if (o.sources.kind === 'any') return 'yes';
   let partly = false;
-  for (const s of o.sources) {
-    if (s === '') return 'yes';
+  for (const s of o.sources.cidrs) {
     const n = parseNet(s);
     if (!n) continue;
     const r = relation(n, src);
@@ -120,7 +119,7 @@ export function openingsFor(plan: RuleSet, host: HostView, p: TracePacket): Arra
   for (const c of plan.containers) {
     for (const o of c.openings) {
       if (o.family !== p.family || o.protocol !== p.protocol || o.hostPort !== p.dport) continue;
-      if (o.hostIp === '' ? isLocal(host, dst) !== 'yes' : !sameAddress(o.hostIp, dst)) continue;
+      if (o.hostIp.kind === 'any' ? isLocal(host, dst) !== 'yes' : !sameAddress(o.hostIp.ip, dst)) continue;
       out.push({ container: c, opening: o });
     }
   }
@@ -144,17 +143,17 @@ function whyNoOwner(ctx: ExplainContext, p: TracePacket): string[] {
   for (const f of ctx.facts) {
     for (const b of f.ports) {
       if (b.hostPort !== p.dport || b.protocol !== p.protocol) continue;
-      const any = b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '';
+      const any = isAnyAddress(b.hostIp);
       const bindFamily: Family = b.hostIp.includes(':') ? 6 : 4;
       if (bindFamily !== p.family || (!any && !sameAddress(b.hostIp, dst))) continue;
       const plan = ctx.plan.containers.find((c) => c.id === f.id);
       const why = plan
         ? [...plan.errors.map((e) => `label error ${e.label}=${JSON.stringify(e.value)}: ${e.reason}`), ...plan.warnings].join('; ') || 'its label does not list this port'
         : 'not in the plan';
-      out.push(`container ${f.name} (${f.id.slice(0, 12)}) publishes ${b.hostIp || '*'}:${b.hostPort}->${b.containerPort}/${b.protocol} with -p but opens nothing for it: ${why}`);
+      out.push(`container ${f.name} (${f.id.slice(0, 12)}) publishes ${bracketed(b.hostIp)}:${b.hostPort}->${b.containerPort}/${b.protocol} with -p but opens nothing for it: ${why}`);
     }
   }
-  if (out.length === 0) out.push(`no container owns ${hostText(p.family, p.dst)}:${portText}`);
+  if (out.length === 0) out.push(`no container owns ${bracketed(p.dst)}:${portText}`);
   return [...new Set(out)];
 }
 
@@ -169,16 +168,16 @@ function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, own
   // packet, else one shaped like the path the trace found (INPUT: as proxy, FORWARD: as dnat).
   const opening: Opening =
     owner && byDockgate
-      ? { ...owner.opening, sources: [source] }
+      ? { ...owner.opening, sources: sourceList([source]) }
       : {
           family: p.family,
           protocol: p.protocol,
-          hostIp: p.dst,
+          hostIp: hostAddress(p.dst),
           hostPort: p.dport,
           containerIp: t.dnat?.dst ?? p.dst,
           containerPort: t.dnat?.dport ?? p.dport,
           mode: t.route === 'FORWARD' ? 'dnat' : 'proxy',
-          sources: [source],
+          sources: sourceList([source]),
         };
   const reduced: RuleSet = {
     chains: ctx.plan.chains,
@@ -231,7 +230,7 @@ export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterf
   const owner = chosen ? ownerInfo(ctx, chosen.container, chosen.opening, src) : undefined;
   const ownership = owner ? [] : whyNoOwner(ctx, packet);
   if (owner && owner.sourceAllowed === 'no') {
-    remarks.push(`${packet.src} is not among the sources of ${owner.container}'s opening (${owner.labels.from !== undefined ? `${ctx.labelPrefix}.from=${JSON.stringify(owner.labels.from)}` : 'the default from'}: ${owner.opening.sources.map((s) => s || 'anywhere').join(', ')})`);
+    remarks.push(`${packet.src} is not among the sources of ${owner.container}'s opening (${owner.labels.from !== undefined ? `${ctx.labelPrefix}.from=${JSON.stringify(owner.labels.from)}` : 'the default from'}: ${describeSources(owner.opening.sources)})`);
   }
 
   // An unknown verdict has no decider: the path shown is one possibility among others.
@@ -304,13 +303,12 @@ export function explainContainer(ctx: ExplainContext, c: ContainerPlan): Contain
   }
   const openings: ContainerExplanation['openings'] = [];
   for (const o of c.openings) {
-    for (const s of o.sources) {
-      const source = s || (o.family === 4 ? '0.0.0.0/0' : '::/0');
+    for (const source of sourceCidrs(o)) {
       const src = parseNet(source)!;
       const inferred = inferInInterface(ctx.host, ctx.plan, src);
       // Bound to every address: the address of the interface a client comes in by.
-      let dst = o.hostIp;
-      if (dst === '') {
+      let dst = o.hostIp.kind === 'address' ? o.hostIp.ip : '';
+      if (o.hostIp.kind === 'any') {
         const on = inferred.iface ? ctx.host.interfaces.find((i) => i.name === inferred.iface)?.addresses.find((a) => a.family === o.family) : undefined;
         const anyOuter = ctx.host.interfaces.filter((i) => !i.loopback && !bridgesOf(ctx.plan).has(i.name)).flatMap((i) => i.addresses).find((a) => a.family === o.family);
         dst = on?.address ?? anyOuter?.address ?? '';
@@ -342,19 +340,19 @@ function shownSteps(t: TraceResult): Step[] {
 export function renderExplanation(e: Explanation, labelPrefix: string, indent = ''): string {
   const p = e.packet;
   const out: string[] = [];
-  const head = `${p.src} -> ${hostText(p.family, p.dst)}:${p.dport}/${p.protocol}`;
+  const head = `${p.src} -> ${bracketed(p.dst)}:${p.dport}/${p.protocol}`;
   out.push(`${indent}${head}: ${e.answer.toUpperCase()}`);
   out.push(`${indent}  ${e.summary}`);
   if (e.owner) {
     const o = e.owner;
     out.push(`${indent}  container: ${o.container} (${o.id.slice(0, 12)}) ${describeLabels(labelPrefix, o.labels)}, mode ${o.mode}`);
-    out.push(`${indent}  opening:   ${describeOpening(o.opening)} from ${o.opening.sources.map((s) => s || 'anywhere').join(', ')}${o.sourceAllowed === 'yes' ? '' : o.sourceAllowed === 'partly' ? ` (${p.src} only partly among them)` : ` (${p.src} is not among them)`}`);
+    out.push(`${indent}  opening:   ${describeOpening(o.opening)} from ${describeSources(o.opening.sources)}${o.sourceAllowed === 'yes' ? '' : o.sourceAllowed === 'partly' ? ` (${p.src} only partly among them)` : ` (${p.src} is not among them)`}`);
   } else {
     for (const w of e.ownership) out.push(`${indent}  owner: ${w}`);
   }
   for (const r of e.remarks) out.push(`${indent}  note: ${r}`);
   out.push(`${indent}  arrives on: ${p.inInterface ?? '(unknown)'} (${e.inInterfaceHow})`);
-  if (e.trace.dnat) out.push(`${indent}  DNAT to ${hostText(p.family, e.trace.dnat.dst)}:${e.trace.dnat.dport}`);
+  if (e.trace.dnat) out.push(`${indent}  DNAT to ${bracketed(e.trace.dnat.dst)}:${e.trace.dnat.dport}`);
   if (e.trace.route) out.push(`${indent}  routed to ${e.trace.route}${e.trace.outInterface ? `, out of ${e.trace.outInterface}` : ''}`);
   out.push(`${indent}  rules on the path (IPv${p.family}):`);
   const decided = e.decidedBy ? e.trace.decidedBy : undefined;
@@ -402,7 +400,7 @@ export function explanationJson(e: Explanation): unknown {
   return {
     ...e,
     allowed: e.answer === 'allowed',
-    owner: e.owner ? { ...e.owner, opening: { ...e.owner.opening, sources: e.owner.opening.sources.includes('') ? 'any' : e.owner.opening.sources } } : null,
+    owner: e.owner ? { ...e.owner, opening: openingJson(e.owner.opening) } : null,
     trace: {
       ...e.trace,
       outcomes: e.trace.outcomes.map((o) => ({ verdict: o.verdict, decidedBy: o.decidedBy, unknown: o.unknown, assumptions: o.assumptions })),

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cutValue } from '../../src/labels/text.js';
 import { MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js';
+import { ANY_SOURCE, boundAddress, sourceList } from '../../src/model/format.js';
 import type { ContainerFacts, ContainerPolicy, LabelError, Opening, PortSpec, RuleSet } from '../../src/model/types.js';
 import { parseAddress, parseCidr } from '../../src/net/cidr.js';
 import { JUMPS, jumpLine, shortId } from '../../src/plan/chains.js';
@@ -99,26 +100,29 @@ function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings:
   for (const o of openings) {
     // Each family opens from its own sources only: an IPv4-only `from` closes IPv6, and back.
     const mine = policy.from.filter((c) => c.family === o.family).map((c) => c.text);
-    const sources = mine.includes(o.family === 4 ? '0.0.0.0/0' : '::/0') ? [''] : mine;
+    const sources = mine.includes(o.family === 4 ? '0.0.0.0/0' : '::/0') ? ANY_SOURCE : sourceList(mine);
+    // The host address as text, '' for every address (as a label entry without one).
+    const hostIp = boundAddress(o.hostIp) ?? '';
+    check(o.hostIp.kind === 'any' || o.hostIp.ip !== '', () => `opening ${JSON.stringify(o)}: an empty host address`);
     check(isPortNumber(o.hostPort) && isPortNumber(o.containerPort), () => `opening ports ${JSON.stringify(o)}`);
-    if (o.hostIp !== '') expectCanonicalV4(o.hostIp, o.family);
+    if (hostIp !== '') expectCanonicalV4(hostIp, o.family);
     if (o.containerIp !== '' || o.mode === 'dnat') expectCanonicalV4(o.containerIp, o.family);
     check(o.mode === policy.mode, () => `opening mode ${o.mode}, policy ${policy.mode}`);
-    check(o.sources.length > 0, () => 'opening without sources');
+    check(o.sources.kind === 'any' || o.sources.cidrs.length > 0, () => 'opening without sources');
     same(o.sources, sources);
-    for (const src of o.sources) {
-      const r = src === '' ? undefined : parseCidr(src);
-      check(!r || (r.ok && r.value.text === src && r.value.family === o.family), () => `source ${JSON.stringify(src)}`);
+    for (const src of o.sources.kind === 'any' ? [] : o.sources.cidrs) {
+      const r = parseCidr(src);
+      check(r.ok && r.value.text === src && r.value.family === o.family, () => `source ${JSON.stringify(src)}`);
     }
     const fromSpec = policy.ports.some((spec) => {
       if (spec.protocol !== o.protocol) return false;
       if (spec.host) {
         const i = o.hostPort - spec.host.start;
-        const hostIp = spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
+        const labelIp = spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
         const containerPort = spec.start === spec.end ? spec.start : spec.start + i;
         if (o.hostPort > spec.host.end || i < 0 || o.containerPort !== containerPort) return false;
         // The label's address, or (label without one) the address of the binding it names.
-        return o.hostIp === hostIp || (hostIp === '' && ownBinding(facts, o));
+        return hostIp === labelIp || (labelIp === '' && ownBinding(facts, o));
       }
       return (
         o.containerPort >= spec.start &&
@@ -128,7 +132,7 @@ function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings:
             b.containerPort === o.containerPort &&
             b.protocol === o.protocol &&
             b.hostPort === o.hostPort &&
-            (b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '' ? '' : b.hostIp) === o.hostIp &&
+            (b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '' ? '' : b.hostIp) === hostIp &&
             b.hostIp.includes(':') === (o.family === 6),
         )
       );
@@ -145,7 +149,7 @@ function ownBinding(facts: ContainerFacts, o: Opening): boolean {
       b.containerPort === o.containerPort &&
       b.protocol === o.protocol &&
       b.hostPort === o.hostPort &&
-      (b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '' || b.hostIp === o.hostIp) &&
+      (b.hostIp === '0.0.0.0' || b.hostIp === '::' || b.hostIp === '' || b.hostIp === boundAddress(o.hostIp)) &&
       b.hostIp.includes(':') === (o.family === 6),
   );
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RestoreError } from '../../src/dataplane/iptables.js';
 import type { DockerEvent } from '../../src/docker/source.js';
 import { DockgateMetrics } from '../../src/metrics/metrics.js';
+import { ANY_HOST, ANY_SOURCE } from '../../src/model/format.js';
 import type { ContainerPlan, Family, Mode, Opening, RuleSet } from '../../src/model/types.js';
 import type { DriftReport } from '../../src/plan/kernel-state.js';
 import { sample } from './prom-text.js';
@@ -12,7 +13,7 @@ const ms = (t: number): bigint => BigInt(t) * 1_000_000n;
 const ev = (containerId: string | undefined, at: number, type: DockerEvent['type'] = 'container'): DockerEvent => ({ type, action: 'start', containerId, timeNano: ms(at) });
 
 function opening(mode: Mode, family: Family): Opening {
-  return { family, protocol: 'tcp', hostIp: '', hostPort: 80, containerIp: family === 4 ? '172.17.0.2' : 'fd00::2', containerPort: 80, mode, sources: [''] };
+  return { family, protocol: 'tcp', hostIp: ANY_HOST, hostPort: 80, containerIp: family === 4 ? '172.17.0.2' : 'fd00::2', containerPort: 80, mode, sources: ANY_SOURCE };
 }
 
 function plan(containers: Array<Partial<ContainerPlan>>): RuleSet {

@@ -1,18 +1,21 @@
 // Which bridges need route_localnet, which conntrack flows a plan change must delete. Pure.
 import { describe, expect, it } from 'vitest';
+import { ANY_HOST, ANY_SOURCE, hostAddress } from '../../src/model/format.js';
 import type { ContainerPlan, Opening, RuleSet } from '../../src/model/types.js';
 import { conntrackFlushes, dockerBridgeInterfaces, interfaceSettings, resolveExternalInterfaces } from '../../src/plan/host-settings.js';
 import { BACK, BRIDGE, FRONT } from './fixtures.js';
 
-const opening = (o: Partial<Opening>): Opening => ({
+/** An opening; `hostIp` as text for brevity, '' for every local address. */
+type OpeningInput = Partial<Omit<Opening, 'hostIp'>> & { hostIp?: string };
+const opening = ({ hostIp = '', ...o }: OpeningInput): Opening => ({
   family: 4,
   protocol: 'tcp',
-  hostIp: '',
+  hostIp: hostIp === '' ? ANY_HOST : hostAddress(hostIp),
   hostPort: 8080,
   containerIp: '172.17.0.2',
   containerPort: 80,
   mode: 'dnat',
-  sources: ['0.0.0.0/0'],
+  sources: ANY_SOURCE,
   ...o,
 });
 
@@ -99,7 +102,7 @@ describe('dockerBridgeInterfaces: what flush and uninstall may turn route_localn
 });
 
 describe('conntrackFlushes', () => {
-  const web = (o: Partial<Opening> = {}) => opening({ protocol: 'udp', hostPort: 5000, containerPort: 5000, containerIp: '172.29.0.10', ...o });
+  const web = (o: OpeningInput = {}) => opening({ protocol: 'udp', hostPort: 5000, containerPort: 5000, containerIp: '172.29.0.10', ...o });
 
   it('nothing for an unchanged plan, nor for proxy openings', () => {
     expect(conntrackFlushes(plan([web()]), plan([web()]))).toEqual([]);

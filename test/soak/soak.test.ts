@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
-import { NODE_FLAGS } from '../../src/host/install-files.js';
+import { NODE_FLAGS } from '../../src/install/install-files.js';
 import {
   CLI_PATH,
   type DaemonProcess,

@@ -1,7 +1,9 @@
 // doctor's verdicts from hand-made facts: a healthy host first, then one bad condition per row.
 import { describe, expect, it } from 'vitest';
 import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
-import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, ownershipConflicts, runChecks } from '../../src/host/doctor-checks.js';
+import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, ownershipConflicts, runChecks } from '../../src/doctor/doctor-checks.js';
+import { ANY_HOST, ANY_SOURCE, hostAddress } from '../../src/model/format.js';
+import type { Opening } from '../../src/model/types.js';
 import { JUMPS, jumpLine } from '../../src/plan/chains.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
@@ -241,7 +243,7 @@ describe('default-route-forwarding: egress and dnat need the uplink to forward',
 
 describe('forwardingUse', () => {
   const base = { id: 'x'.repeat(64), mode: 'dnat' as const, errors: [], warnings: [] };
-  const opening = { family: 4 as const, protocol: 'tcp' as const, hostIp: '', hostPort: 8080, containerIp: '172.17.0.2', containerPort: 80, mode: 'dnat' as const, sources: [''] };
+  const opening: Opening = { family: 4, protocol: 'tcp', hostIp: ANY_HOST, hostPort: 8080, containerIp: '172.17.0.2', containerPort: 80, mode: 'dnat', sources: ANY_SOURCE };
   const net = (subnets6: string[], internal = false) => ({ id: 'n', name: 'n', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6, internal });
 
   it('lists containers with egress on and dnat openings; IPv6 when a managed network has an IPv6 subnet', () => {
@@ -250,10 +252,10 @@ describe('forwardingUse', () => {
       jumps: [],
       containers: [
         { ...base, name: 'web', egress: true, openings: [{ ...opening, mode: 'proxy' as const }] },
-        { ...base, name: 'api', egress: false, openings: [opening, { ...opening, family: 6 as const, hostIp: '2001:db8::5', hostPort: 443 }] },
+        { ...base, name: 'api', egress: false, openings: [opening, { ...opening, family: 6 as const, hostIp: hostAddress('2001:db8::5'), hostPort: 443 }, { ...opening, family: 6 as const, containerIp: 'fd00::2' }] },
       ],
     };
-    expect(forwardingUse(plan, [net([])])).toEqual({ egress: ['web'], dnat: ['api *:8080/tcp', 'api [2001:db8::5]:443/tcp'], ipv6: false });
+    expect(forwardingUse(plan, [net([])])).toEqual({ egress: ['web'], dnat: ['api *:8080/tcp', 'api [2001:db8::5]:443/tcp', 'api [::]:8080/tcp'], ipv6: false });
     expect(forwardingUse(plan, [net(['fd00:1::/64'])]).ipv6).toBe(true);
     expect(forwardingUse(plan, [net(['fd00:1::/64'], true)]).ipv6).toBe(false);
   });

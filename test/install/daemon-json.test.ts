@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mergeDaemonJson, readDaemonSettings, revertDaemonJson, wantedDockerSettings } from '../../src/host/daemon-json.js';
-import { JsonSyntaxError, memberText, parseObjectText, removeMember, setMember } from '../../src/host/json-text.js';
+import { mergeDaemonJson, readDaemonSettings, revertDaemonJson, wantedDockerSettings } from '../../src/install/daemon-json.js';
+import { JsonSyntaxError, memberText, parseObjectText, removeMember, setMember } from '../../src/install/json-text.js';
 
 describe('parseObjectText', () => {
   it.each([

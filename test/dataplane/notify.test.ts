@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
-import { notifyReady } from '../../src/daemon/notify.js';
+import { notifyReady } from '../../src/dataplane/notify.js';
 
 const LISTENER = `
 import socket, os, sys, array
@@ -58,7 +58,7 @@ describe('notifyReady', () => {
   it('does nothing outside systemd', async () => {
     delete process.env.NOTIFY_SOCKET;
     const queue = new CommandQueue();
-    expect(await notifyReady(queue, log)).toBe(false);
+    expect(await notifyReady(log, queue)).toBe(false);
     expect(queue.runs).toBe(0);
   });
 
@@ -73,16 +73,27 @@ describe('notifyReady', () => {
 
     process.env.NOTIFY_SOCKET = socket;
     const queue = new CommandQueue();
-    expect(await notifyReady(queue, log)).toBe(true);
+    expect(await notifyReady(log, queue)).toBe(true);
     expect(queue.runs).toBe(1);
     for (let i = 0; i < 100 && child.exitCode === null; i++) await sleep(50);
     expect(output).toContain(`READY=1\\nMAINPID=${process.pid}`);
     expect(log.lines).toEqual(['info readiness reported to systemd']);
   });
 
+  it('does not wait behind the iptables queue: it runs in a queue of its own', async () => {
+    process.env.NOTIFY_SOCKET = join(dir, 'nobody.sock');
+    const iptablesQueue = new CommandQueue();
+    const busy = iptablesQueue.run('sleep', ['3']);
+    const started = performance.now();
+    expect(await notifyReady(log)).toBe(false); // nobody listens (or no systemd-notify): fails fast either way
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(iptablesQueue.runs).toBe(1);
+    await busy;
+  });
+
   it.skipIf(!HAVE)('logs, and does not throw, when nobody listens', async () => {
     process.env.NOTIFY_SOCKET = join(dir, 'nobody.sock');
-    expect(await notifyReady(new CommandQueue(), log)).toBe(false);
+    expect(await notifyReady(log, new CommandQueue())).toBe(false);
     expect(log.lines[0]).toMatch(/^warn could not report readiness to systemd: exit 1/);
   });
 });

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyse, chainsNeedingFootprint } from '../../src/hostfw/analysis.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
-import type { DoctorFacts } from '../../src/host/doctor-checks.js';
-import { type HostFirewallFacts, checkHostFirewall } from '../../src/host/host-firewall-checks.js';
+import type { DoctorFacts } from '../../src/doctor/doctor-checks.js';
+import { type HostFirewallFacts, checkHostFirewall } from '../../src/doctor/host-firewall-checks.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
-import { fixturePlan } from './plan-fixture.js';
+import { fixturePlan } from '../hostfw/plan-fixture.js';
 
-const fixture = (name: string): NftRuleset => parseNftJson(readFileSync(join(import.meta.dirname, 'fixtures', `${name}.json`), 'utf8'));
+const fixture = (name: string): NftRuleset => parseNftJson(readFileSync(join(import.meta.dirname, '..', 'hostfw', 'fixtures', `${name}.json`), 'utf8'));
 const plan = fixturePlan();
 
 function facts(rs: NftRuleset, extra: Partial<HostFirewallFacts> = {}, legacy = ''): DoctorFacts {

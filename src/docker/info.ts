@@ -1,8 +1,8 @@
 // Docker's answers for doctor: version and swarm state. Its own small client with a short
 // timeout, so that a hung Docker makes doctor report a failure instead of hanging too.
 import Docker from 'dockerode';
-import { dockerOptions } from '../docker/source.js';
-import type { DockerFacts } from './doctor-checks.js';
+import { dockerOptions } from './source.js';
+import type { DockerFacts } from '../doctor/doctor-checks.js';
 
 interface InfoReply {
   ServerVersion?: string;

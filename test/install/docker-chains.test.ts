@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DOCKER_CHAINS, dockerChainsIn, renderDockerFlush, ruleTarget } from '../../src/host/docker-chains.js';
+import { DOCKER_CHAINS, dockerChainsIn, renderDockerFlush, ruleTarget } from '../../src/install/docker-chains.js';
 import { type KernelState, parseSave } from '../../src/plan/kernel-state.js';
 
 // What dockerd 20.10 leaves behind, plus an admin's rules that must survive.

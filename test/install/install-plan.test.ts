@@ -1,9 +1,9 @@
 // The install/uninstall planner on hand-made snapshots: what it writes, what it records, and that
 // replaying install then uninstall gives back the snapshot it started from.
 import { describe, expect, it } from 'vitest';
-import { DAEMON_JSON } from '../../src/host/daemon-json.js';
-import { type FileAction, type HostSnapshot, InstallError, parentDirs, planInstall, planUninstall } from '../../src/host/install-plan.js';
-import { CONFIG_PATH, ENABLED_LINK, STATE_PATH, UNIT_PATH, parseState } from '../../src/host/install-state.js';
+import { DAEMON_JSON } from '../../src/install/daemon-json.js';
+import { type FileAction, type HostSnapshot, InstallError, parentDirs, planInstall, planUninstall } from '../../src/install/install-plan.js';
+import { CONFIG_PATH, ENABLED_LINK, STATE_PATH, UNIT_PATH, parseState } from '../../src/install/install-state.js';
 
 const UNIT = '[Unit]\nDescription=dockgate\n[Service]\nExecStart=/usr/bin/node /x/main.js run\n';
 const CONFIG = '# defaults\ndefaults:\n  mode: proxy\n';

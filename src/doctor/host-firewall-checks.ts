@@ -3,6 +3,7 @@
 // the hooks dockgate's openings pass, and whether every current opening gets through them.
 // Pure: the facts are collected by src/dataplane/host-probe.ts.
 import type { FlowVerdict } from '../hostfw/analysis.js';
+import { describeHostPort } from '../model/format.js';
 import { type NftChain, type NftRuleset, isIptablesTable } from '../hostfw/nft-ruleset.js';
 import { byEgress, byOpening, describeEffect } from '../hostfw/report.js';
 import type { KernelState } from '../plan/kernel-state.js';
@@ -88,7 +89,7 @@ export function checkForeignChains(f: DoctorFacts): CheckResult {
   const lines = [
     ...openings.map(([o, e]) => {
       const v = verdicts.find((x) => x.opening === o)!;
-      return `${v.container} ${o.hostIp || '*'}:${o.hostPort}/${o.protocol}: ${describeEffect(e)}`;
+      return `${v.container} ${describeHostPort(o)}: ${describeEffect(e)}`;
     }),
     ...egress.map(([id, e]) => `${names.get(id)} egress: ${describeEffect(e)}`),
   ];

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderUnit } from '../../src/host/install-files.js';
+import { renderUnit } from '../../src/install/install-files.js';
 
 const UNIT = fileURLToPath(new URL('../../systemd/dockgate.service', import.meta.url));
 const ANALYZE = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].find((p) => existsSync(p));

@@ -2,7 +2,10 @@
 // READY=1 message goes through `systemd-notify`, a child process; the unit therefore needs
 // NotifyAccess=all. --pid names this process as the main pid, and systemd-notify (systemd 246+)
 // waits until the manager has processed the message, so its early exit loses nothing.
-import type { CommandQueue } from '../dataplane/command-queue.js';
+//
+// It runs in a queue of its own, not the daemon's iptables queue: readiness must not wait behind
+// restores, saves or drift checks queued meanwhile, and it touches no firewall state.
+import { CommandQueue } from './command-queue.js';
 
 /** The part of a pino logger this module uses. */
 export interface NotifyLog {
@@ -13,8 +16,9 @@ export interface NotifyLog {
 /**
  * Tells systemd the daemon is ready. Does nothing outside systemd (no NOTIFY_SOCKET). Never
  * throws: a failed notification is logged, and systemd's TimeoutStartSec decides what happens.
+ * `queue` is for tests; by default a fresh queue of its own, never the iptables queue.
  */
-export async function notifyReady(queue: CommandQueue, log: NotifyLog): Promise<boolean> {
+export async function notifyReady(log: NotifyLog, queue: CommandQueue = new CommandQueue()): Promise<boolean> {
   // The child inherits this environment, NOTIFY_SOCKET included.
   if (!process.env.NOTIFY_SOCKET) return false;
   const r = await queue.run('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeoutMs: 15_000 });

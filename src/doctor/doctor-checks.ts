@@ -4,10 +4,11 @@
 import { type HostFirewallFacts, checkHostFirewall } from './host-firewall-checks.js';
 import type { ExternalInterfaces } from '../config/schema.js';
 import type { ContainerFacts, Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
+import { bracketed, describeHostPort } from '../model/format.js';
 import { CHAIN_PREFIX, JUMPS, jumpLine } from '../plan/chains.js';
 import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
-import { DOCKER_CHAINS, dockerChainsIn } from './docker-chains.js';
-import type { JsonValue } from './json-text.js';
+import { DOCKER_CHAINS, dockerChainsIn } from '../install/docker-chains.js';
+import type { JsonValue } from '../install/json-text.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -117,7 +118,7 @@ export function forwardingUse(plan: RuleSet, networks: readonly NetworkFacts[]):
   return {
     egress: plan.containers.filter((c) => c.egress).map((c) => c.name),
     dnat: plan.containers.flatMap((c) =>
-      c.openings.filter((o) => o.mode === 'dnat').map((o) => `${c.name} ${o.hostIp.includes(':') ? `[${o.hostIp}]` : o.hostIp || '*'}:${o.hostPort}/${o.protocol}`),
+      c.openings.filter((o) => o.mode === 'dnat').map((o) => `${c.name} ${describeHostPort(o)}`),
     ),
     ipv6: networks.some((n) => !n.internal && n.subnets6.length > 0),
   };
@@ -402,7 +403,7 @@ export function checkJumps(f: DoctorFacts): CheckResult {
 /** The ports Docker binds on IPv6 addresses (a plain -p binds `::` too), labelled or not. */
 export function ipv6Published(containers: readonly ContainerFacts[]): string[] {
   return containers.flatMap((c) =>
-    c.ports.filter((b) => b.hostPort > 0 && b.hostIp.includes(':')).map((b) => `${c.name} [${b.hostIp}]:${b.hostPort}/${b.protocol}`),
+    c.ports.filter((b) => b.hostPort > 0 && b.hostIp.includes(':')).map((b) => `${c.name} ${bracketed(b.hostIp)}:${b.hostPort}/${b.protocol}`),
   );
 }
 
