@@ -7,10 +7,7 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError, backendOf } from '../dataplane/iptables.js';
-import { Footprint } from '../dataplane/footprint.js';
-import { Nft } from '../dataplane/nft.js';
 import { Sysctl } from '../dataplane/sysctl.js';
-import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import { readListeners } from '../dataplane/listeners.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
@@ -19,10 +16,11 @@ import type { Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import type { DriftReport } from '../plan/kernel-state.js';
-import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
 import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { FactStore } from './fact-store.js';
+import { ForeignSync } from './foreign-sync.js';
+import { HostSync } from './host-sync.js';
 import { type RunOutcome, SyncRunner } from './sync-runner.js';
 import { ChangeLog } from './change-log.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
@@ -64,13 +62,8 @@ export class Daemon {
   #ipv6: boolean | undefined;
   #restoresBefore = 0;
   readonly #changes: ChangeLog;
-  readonly #sysctl: Sysctl;
-  readonly #conntrack: Conntrack;
-  #allForwarding: string | undefined;
-  /** Follows the default routes while external_interfaces is auto (see #followRoutes). */
-  #routes: RouteFollower | undefined;
-  /** IPv6 per-interface sysctls: null when the host has none, undefined until looked at. */
-  #ipv6Sysctls: { forceForwarding: boolean } | null | undefined;
+  readonly #host: HostSync;
+  readonly #foreign: ForeignSync;
 
   /** What Docker reports, and what changed since (containers, networks; config through changed()). */
   readonly #facts: FactStore;
@@ -100,8 +93,6 @@ export class Daemon {
   #events = 0;
   /** How long the last full read-and-compare took; paces the drift check. */
   #lastCheckMs = 0;
-  /** The footprint in other firewalls' chains, and what was last logged about it. */
-  #foreign: { footprint: Footprint; iptables: Iptables; has: Set<string>; said: string } | undefined;
 
   constructor(options: DaemonOptions) {
     this.#config = options.config;
@@ -121,8 +112,24 @@ export class Daemon {
     this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6(this.#queue, ip6tablesOptions(options.config.iptables)));
     this.#metrics = options.metrics;
     this.#changes = new ChangeLog(options.log);
-    this.#sysctl = new Sysctl(options.sysctlRoot);
-    this.#conntrack = new Conntrack(this.#queue);
+    this.#host = new HostSync({
+      log: this.#log,
+      queue: this.#queue,
+      sysctl: new Sysctl(options.sysctlRoot),
+      conntrack: new Conntrack(this.#queue),
+      config: () => this.#config,
+      stopped: () => this.#stopped,
+      onRoutesChanged: () => {
+        if (this.#plan !== undefined) this.#runner.request(0);
+      },
+    });
+    this.#foreign = new ForeignSync({
+      log: this.#log,
+      config: () => this.#config,
+      stopped: () => this.#stopped,
+      metrics: this.#metrics,
+      recheck: () => this.#runner.request(0, { full: true }),
+    });
     this.#retry = new Backoff(options.config.sync.retryMinMs, options.config.sync.retryMaxMs);
     this.#docker.apiTimeoutMs = options.config.sync.dockerTimeoutMs;
     this.#facts = new FactStore({
@@ -150,7 +157,7 @@ export class Daemon {
   start(): void {
     this.#watching = this.#watch();
     this.#scheduleDriftCheck();
-    this.#followRoutes();
+    this.#host.followRoutes();
     if (this.#watchRulesetWanted) void this.#watchRuleset();
   }
 
@@ -192,7 +199,7 @@ export class Daemon {
     this.#runner.stop();
     this.#facts.stop();
     this.#subscription?.close();
-    await this.#stopFollowingRoutes();
+    await this.#host.stop();
     await this.#nft?.stop();
     await Promise.race([Promise.allSettled([this.#runner.running, this.#watching]), sleep(1500)]);
   }
@@ -242,7 +249,7 @@ export class Daemon {
     );
     this.#runner.request(0, { full: true });
     this.#scheduleDriftCheck();
-    this.#followRoutes();
+    this.#host.followRoutes();
   }
 
   /** Subscribes to events FIRST, then lists: nothing that happens in between can be missed. */
@@ -329,8 +336,8 @@ export class Daemon {
       const previous = this.#plan;
       this.#plan = plan;
       this.#plannedVersion = version;
-      await this.#hostSettings(plan, previous);
-      await this.#foreignChains(plan);
+      await this.#host.apply(plan, previous, this.#facts.networks);
+      await this.#foreign.sync(plan, this.#dataplane);
       this.#retry.reset();
       if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
       if (result.kind !== 'none' || firstWrite) {
@@ -399,226 +406,6 @@ export class Daemon {
 
   get plan(): RuleSet | undefined {
     return this.#plan;
-  }
-
-  /**
-   * Other firewalls' base chains (native nft tables, firewalld): with foreign_chains allow,
-   * dockgate's mark accept is kept at the top of each that would drop its openings, checked and
-   * put back on every sync (so within sync.drift_check_ms of a firewall reload); with leave,
-   * each chain that blocks an opening is logged. Runs on the same command queue (and so the same
-   * network namespace) as the iptables writes; never with a dataplane that is not real iptables.
-   * A failure is logged and retried at the next check: it must not undo the iptables sync.
-   */
-  async #foreignChains(plan: RuleSet): Promise<void> {
-    const dp = this.#dataplane;
-    const iptables = dp instanceof FamilyDataplanes ? dp.v4.iptables : dp instanceof Dataplane ? dp.iptables : undefined;
-    if (!(iptables instanceof Iptables)) return;
-    if (this.#foreign?.iptables !== iptables) {
-      const v6 = dp instanceof FamilyDataplanes ? dp.v6?.iptables : undefined;
-      this.#foreign = { footprint: new Footprint(iptables, new Nft(iptables.queue), v6), iptables, has: this.#foreign?.has ?? new Set(), said: '' };
-    }
-    const state = this.#foreign;
-    const mode = this.#config.foreignChains;
-    // Another look after drift_check_ms: the change that caused a failure may be the last for a while.
-    const retry = (): void => {
-      setTimeout(() => {
-        if (this.#stopped) return;
-        this.#runner.request(0, { full: true });
-      }, this.#config.sync.driftCheckMs).unref();
-    };
-    const say = (key: string, log: () => void): void => {
-      if (state.said !== key) log();
-      state.said = key;
-    };
-    try {
-      const r = await state.footprint.sync(plan, mode);
-      for (const chain of r.inserted) {
-        // Seen there before: someone (a firewalld reload, `nft -f`) took it away.
-        if (state.has.has(chain)) {
-          this.#log.warn({ event: 'drift-repaired', table: chain, problem: 'footprint missing' }, `put dockgate's mark accept back at the top of ${chain}`);
-          this.#metrics?.driftRepaired('footprint_missing');
-        } else {
-          this.#log.info({ event: 'foreign-chain', chain, action: 'inserted' }, `${chain} would drop what dockgate opens: added one mark accept (comment "dockgate") at its top`);
-        }
-      }
-      for (const chain of r.removed) {
-        this.#log.info({ event: 'foreign-chain', chain, action: 'removed' }, `removed dockgate's mark accept from ${chain}`);
-        state.has.delete(chain);
-      }
-      // Remembered while its table is gone too: the footprint coming back after a reload is a repair.
-      if (mode === 'allow') for (const chain of r.inserted) state.has.add(chain);
-      if (r.retry) retry();
-      if (mode === 'leave' && r.needed.length > 0) {
-        say(`leave:${r.needed.join(',')}`, () =>
-          this.#log.warn(
-            { event: 'foreign-chain-blocks', chains: r.needed },
-            `foreign_chains is leave: ${r.needed.join(', ')} drop${r.needed.length === 1 ? 's' : ''} openings dockgate made; open them there, or set foreign_chains: allow (dockgate status names each)`,
-          ),
-        );
-      } else {
-        say('', () => undefined);
-      }
-    } catch (err) {
-      const message = (err as Error).message;
-      say(`error:${message}`, () =>
-        this.#log.error({ event: 'foreign-chains-failed', err: message }, `cannot check other firewalls' chains: ${message}; retrying`),
-      );
-      retry();
-    }
-  }
-
-
-  /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
-  async #hostSettings(plan: RuleSet, previous: RuleSet | undefined): Promise<void> {
-    const wanted = interfaceSettings(plan, this.#facts.networks, await this.#externalInterfaces());
-    // route_localnet is dockgate's on every bridge it manages, whoever set it: 1 only while a
-    // 127.x dnat port leads into that bridge, 0 otherwise. Remembering only what this process
-    // turned on would forget it across a restart, and would leave open what Docker itself set
-    // (1 on every bridge when it ran with userland-proxy off). Other interfaces are never touched.
-    const steps = [
-      ['forwarding', '1', wanted.forwarding],
-      ['route_localnet', '1', wanted.routeLocalnet.on],
-      ['route_localnet', '0', wanted.routeLocalnet.off],
-    ] as const;
-    for (const [setting, value, ifaces] of steps) {
-      try {
-        const { changed, missing } = await this.#sysctl.set(setting, ifaces, value);
-        if (changed.length > 0) {
-          this.#log.info({ event: 'sysctl', setting, value, interfaces: changed }, `net.ipv4.conf.<iface>.${setting}=${value} on ${changed.join(', ')}`);
-        }
-        if (missing.length > 0) this.#log.debug({ event: 'sysctl-missing', setting, interfaces: missing }, 'interfaces not present yet');
-      } catch (err) {
-        this.#log.error({ event: 'sysctl-failed', setting, err: (err as Error).message }, `cannot set ${setting}: ${(err as Error).message}`);
-      }
-    }
-    await this.#ipv6Forwarding(wanted);
-    const all = await this.#sysctl.read('net.ipv4.conf.all.forwarding');
-    if (all !== this.#allForwarding) {
-      this.#allForwarding = all;
-      if (all === '1') {
-        this.#log.warn(
-          { event: 'all-forwarding', value: all },
-          'net.ipv4.conf.all.forwarding=1: this host routes between all its interfaces; set "ip-forward": false in daemon.json and let dockgate enable forwarding per interface',
-        );
-      }
-    }
-    // Not at start-up: a restarted daemon must not cut the flows of ports that never changed.
-    const flushes = previous ? conntrackFlushes(previous, plan) : [];
-    if (flushes.length > 0) {
-      const r = await this.#conntrack.flush(flushes);
-      if (r.warning) this.#log.warn({ event: 'conntrack-missing' }, r.warning);
-      for (const e of r.errors) this.#log.error({ event: 'conntrack-failed', err: e }, `stale conntrack entries not removed: ${e}`);
-      const ports = flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}${f.target ? ` via ${f.target.ip}:${f.target.port}` : ''}`);
-      this.#log.debug({ event: 'conntrack-flushed', ports, deleted: r.deleted }, 'conntrack entries removed');
-    }
-  }
-
-  /**
-   * The external interfaces now: config's list, or in auto mode the interfaces of the default
-   * routes last read. Until the first read is in, waits for it (bounded): the first cycle after
-   * a reboot should already forward on the uplink, but a hung `ip` must not hold up the rest.
-   */
-  async #externalInterfaces(): Promise<string[]> {
-    const spec = this.#config.externalInterfaces;
-    const routes = this.#routes;
-    if (spec.kind !== 'list' && routes && !routes.firstReadDone) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([routes.firstRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)))]);
-      clearTimeout(timer);
-    }
-    return resolveExternalInterfaces(spec, routes?.current?.interfaces);
-  }
-
-  /**
-   * IPv6 forwarding on the same interfaces as IPv4. An external interface that learns its
-   * address and default route from router advertisements (accept_ra=1) gets accept_ra=2 first:
-   * forwarding=1 would make it ignore them, and writing forwarding=1 on any interface (a bridge
-   * included) deletes the RA-learned default routes of interfaces whose accept_ra is not 2.
-   * `force_forwarding` (Linux 6.17+) is what makes the kernel forward IPv6 per interface; older
-   * kernels forward IPv6 only with net.ipv6.conf.all.forwarding=1, which dockgate leaves alone.
-   */
-  async #ipv6Forwarding(wanted: InterfaceSettings): Promise<void> {
-    if (this.#ipv6Sysctls === undefined) {
-      const found = (await this.#sysctl.hasIpv6()) ? { forceForwarding: await this.#sysctl.knowsIpv6('force_forwarding') } : null;
-      this.#ipv6Sysctls = found;
-      if (found === null) {
-        this.#log.info({ event: 'ipv6-sysctls-absent' }, 'no /proc/sys/net/ipv6: IPv6 is disabled on this host; only IPv4 forwarding is set');
-      } else if (!found.forceForwarding) {
-        this.#log.info(
-          { event: 'ipv6-no-force-forwarding' },
-          'this kernel has no net.ipv6.conf.<iface>.force_forwarding (Linux 6.17+): IPv6 is forwarded only where net.ipv6.conf.all.forwarding=1',
-        );
-      }
-    }
-    const v6 = this.#ipv6Sysctls;
-    if (v6 === null) return;
-    try {
-      const ra = await this.#sysctl.keepAcceptingRa(wanted.external);
-      if (ra.changed.length > 0) {
-        this.#log.info(
-          { event: 'sysctl', family: 6, setting: 'accept_ra', value: '2', interfaces: ra.changed },
-          `net.ipv6.conf.<iface>.accept_ra=2 on ${ra.changed.join(', ')} (was 1): keeps router advertisements, and the default route they give, once IPv6 forwarding is on`,
-        );
-      }
-      const settings = v6.forceForwarding ? (['forwarding', 'force_forwarding'] as const) : (['forwarding'] as const);
-      for (const setting of settings) {
-        const { changed, missing } = await this.#sysctl.set6(setting, wanted.forwarding, '1');
-        if (changed.length > 0) {
-          this.#log.info({ event: 'sysctl', family: 6, setting, value: '1', interfaces: changed }, `net.ipv6.conf.<iface>.${setting}=1 on ${changed.join(', ')}`);
-        }
-        if (missing.length > 0) this.#log.debug({ event: 'sysctl-missing', family: 6, setting, interfaces: missing }, 'interfaces not present yet');
-      }
-    } catch (err) {
-      this.#log.error({ event: 'sysctl-failed', family: 6, err: (err as Error).message }, `cannot set IPv6 forwarding: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Follows the default routes while external_interfaces is auto (started by start() and by a
-   * reload that makes it auto; stopped by stop() and by a reload that makes it a list).
-   */
-  #followRoutes(): void {
-    if (this.#stopped) return;
-    const auto = this.#config.externalInterfaces.kind !== 'list';
-    if (auto && !this.#routes) {
-      this.#routes = new RouteFollower({
-        queue: this.#queue,
-        log: this.#log,
-        ipv6: () => this.#sysctl.hasIpv6(),
-        safetyReadMs: this.#config.sync.fullCheckMs,
-        restartMinMs: this.#config.sync.retryMinMs,
-        restartMaxMs: this.#config.sync.retryMaxMs,
-        onChange: (now, before) => this.#onDefaultRoutes(now, before),
-      });
-      this.#routes.start();
-    } else if (!auto && this.#routes) {
-      void this.#stopFollowingRoutes();
-    }
-  }
-
-  async #stopFollowingRoutes(): Promise<void> {
-    const routes = this.#routes;
-    this.#routes = undefined;
-    await routes?.stop();
-  }
-
-  /** The default routes moved: log it, and let the next cycle turn forwarding on where they went. */
-  #onDefaultRoutes(now: DefaultRoutes, before: DefaultRoutes | undefined): void {
-    const was = before?.interfaces ?? [];
-    const added = now.interfaces.filter((i) => !was.includes(i));
-    const removed = was.filter((i) => !now.interfaces.includes(i));
-    const list = now.interfaces.join(', ') || 'none';
-    const detail = [
-      ...(before && added.length > 0 ? [`forwarding goes on on ${added.join(', ')}`] : []),
-      // Never off: flows that still arrive there (a second uplink, a route coming back) keep working.
-      ...(removed.length > 0 ? [`${removed.join(', ')} keeps its forwarding`] : []),
-      ...(now.interfaces.length === 0 ? ['no default route: only the bridges forward until one appears'] : []),
-    ];
-    this.#log[now.interfaces.length === 0 ? 'warn' : 'info'](
-      { event: 'external-interfaces', mode: 'auto', interfaces: now.interfaces, added, removed, routes: now.routes },
-      `${before ? 'default routes changed; ' : ''}external interfaces (auto, from the default routes): ${list}${detail.length > 0 ? `; ${detail.join('; ')}` : ''}`,
-    );
-    if (this.#plan !== undefined) this.#runner.request(0);
   }
 
   #logDrift(drift: DriftReport, durationMs: number): void {

@@ -1,0 +1,190 @@
+// The host settings a plan needs beyond the rules: per-interface forwarding (IPv4 and IPv6, with
+// the external interfaces followed from the default routes), route_localnet for loopback dnat,
+// the all.forwarding warning, and conntrack clean-up of changed dnat openings. Everything it
+// changes goes through dataplane/ (Sysctl, Conntrack, the route follower).
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { CommandQueue } from '../dataplane/command-queue.js';
+import type { Conntrack } from '../dataplane/conntrack.js';
+import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
+import type { Sysctl } from '../dataplane/sysctl.js';
+import type { NetworkFacts, RuleSet } from '../model/types.js';
+import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
+
+export interface HostSyncOptions {
+  log: Logger;
+  queue: CommandQueue;
+  sysctl: Sysctl;
+  conntrack: Conntrack;
+  /** Read at each use: a reload changes it. */
+  config: () => Config;
+  stopped: () => boolean;
+  /** The default routes moved: a sync should turn forwarding on where they went. */
+  onRoutesChanged: () => void;
+}
+
+export class HostSync {
+  readonly #o: HostSyncOptions;
+  #allForwarding: string | undefined;
+  /** Follows the default routes while external_interfaces is auto (see followRoutes). */
+  #routes: RouteFollower | undefined;
+  /** IPv6 per-interface sysctls: null when the host has none, undefined until looked at. */
+  #ipv6Sysctls: { forceForwarding: boolean } | null | undefined;
+
+  constructor(options: HostSyncOptions) {
+    this.#o = options;
+  }
+
+  /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
+  async apply(plan: RuleSet, previous: RuleSet | undefined, networks: readonly NetworkFacts[]): Promise<void> {
+    const wanted = interfaceSettings(plan, networks, await this.#externalInterfaces());
+    // route_localnet is dockgate's on every bridge it manages, whoever set it: 1 only while a
+    // 127.x dnat port leads into that bridge, 0 otherwise. Remembering only what this process
+    // turned on would forget it across a restart, and would leave open what Docker itself set
+    // (1 on every bridge when it ran with userland-proxy off). Other interfaces are never touched.
+    const steps = [
+      ['forwarding', '1', wanted.forwarding],
+      ['route_localnet', '1', wanted.routeLocalnet.on],
+      ['route_localnet', '0', wanted.routeLocalnet.off],
+    ] as const;
+    for (const [setting, value, ifaces] of steps) {
+      try {
+        const { changed, missing } = await this.#o.sysctl.set(setting, ifaces, value);
+        if (changed.length > 0) {
+          this.#o.log.info({ event: 'sysctl', setting, value, interfaces: changed }, `net.ipv4.conf.<iface>.${setting}=${value} on ${changed.join(', ')}`);
+        }
+        if (missing.length > 0) this.#o.log.debug({ event: 'sysctl-missing', setting, interfaces: missing }, 'interfaces not present yet');
+      } catch (err) {
+        this.#o.log.error({ event: 'sysctl-failed', setting, err: (err as Error).message }, `cannot set ${setting}: ${(err as Error).message}`);
+      }
+    }
+    await this.#ipv6Forwarding(wanted);
+    const all = await this.#o.sysctl.read('net.ipv4.conf.all.forwarding');
+    if (all !== this.#allForwarding) {
+      this.#allForwarding = all;
+      if (all === '1') {
+        this.#o.log.warn(
+          { event: 'all-forwarding', value: all },
+          'net.ipv4.conf.all.forwarding=1: this host routes between all its interfaces; set "ip-forward": false in daemon.json and let dockgate enable forwarding per interface',
+        );
+      }
+    }
+    // Not at start-up: a restarted daemon must not cut the flows of ports that never changed.
+    const flushes = previous ? conntrackFlushes(previous, plan) : [];
+    if (flushes.length > 0) {
+      const r = await this.#o.conntrack.flush(flushes);
+      if (r.warning) this.#o.log.warn({ event: 'conntrack-missing' }, r.warning);
+      for (const e of r.errors) this.#o.log.error({ event: 'conntrack-failed', err: e }, `stale conntrack entries not removed: ${e}`);
+      const ports = flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}${f.target ? ` via ${f.target.ip}:${f.target.port}` : ''}`);
+      this.#o.log.debug({ event: 'conntrack-flushed', ports, deleted: r.deleted }, 'conntrack entries removed');
+    }
+  }
+
+  /**
+   * The external interfaces now: config's list, or in auto mode the interfaces of the default
+   * routes last read. Until the first read is in, waits for it (bounded): the first cycle after
+   * a reboot should already forward on the uplink, but a hung `ip` must not hold up the rest.
+   */
+  async #externalInterfaces(): Promise<string[]> {
+    const spec = this.#o.config().externalInterfaces;
+    const routes = this.#routes;
+    if (spec.kind !== 'list' && routes && !routes.firstReadDone) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([routes.firstRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)))]);
+      clearTimeout(timer);
+    }
+    return resolveExternalInterfaces(spec, routes?.current?.interfaces);
+  }
+
+  /**
+   * IPv6 forwarding on the same interfaces as IPv4. An external interface that learns its
+   * address and default route from router advertisements (accept_ra=1) gets accept_ra=2 first:
+   * forwarding=1 would make it ignore them, and writing forwarding=1 on any interface (a bridge
+   * included) deletes the RA-learned default routes of interfaces whose accept_ra is not 2.
+   * `force_forwarding` (Linux 6.17+) is what makes the kernel forward IPv6 per interface; older
+   * kernels forward IPv6 only with net.ipv6.conf.all.forwarding=1, which dockgate leaves alone.
+   */
+  async #ipv6Forwarding(wanted: InterfaceSettings): Promise<void> {
+    if (this.#ipv6Sysctls === undefined) {
+      const found = (await this.#o.sysctl.hasIpv6()) ? { forceForwarding: await this.#o.sysctl.knowsIpv6('force_forwarding') } : null;
+      this.#ipv6Sysctls = found;
+      if (found === null) {
+        this.#o.log.info({ event: 'ipv6-sysctls-absent' }, 'no /proc/sys/net/ipv6: IPv6 is disabled on this host; only IPv4 forwarding is set');
+      } else if (!found.forceForwarding) {
+        this.#o.log.info(
+          { event: 'ipv6-no-force-forwarding' },
+          'this kernel has no net.ipv6.conf.<iface>.force_forwarding (Linux 6.17+): IPv6 is forwarded only where net.ipv6.conf.all.forwarding=1',
+        );
+      }
+    }
+    const v6 = this.#ipv6Sysctls;
+    if (v6 === null) return;
+    try {
+      const ra = await this.#o.sysctl.keepAcceptingRa(wanted.external);
+      if (ra.changed.length > 0) {
+        this.#o.log.info(
+          { event: 'sysctl', family: 6, setting: 'accept_ra', value: '2', interfaces: ra.changed },
+          `net.ipv6.conf.<iface>.accept_ra=2 on ${ra.changed.join(', ')} (was 1): keeps router advertisements, and the default route they give, once IPv6 forwarding is on`,
+        );
+      }
+      const settings = v6.forceForwarding ? (['forwarding', 'force_forwarding'] as const) : (['forwarding'] as const);
+      for (const setting of settings) {
+        const { changed, missing } = await this.#o.sysctl.set6(setting, wanted.forwarding, '1');
+        if (changed.length > 0) {
+          this.#o.log.info({ event: 'sysctl', family: 6, setting, value: '1', interfaces: changed }, `net.ipv6.conf.<iface>.${setting}=1 on ${changed.join(', ')}`);
+        }
+        if (missing.length > 0) this.#o.log.debug({ event: 'sysctl-missing', family: 6, setting, interfaces: missing }, 'interfaces not present yet');
+      }
+    } catch (err) {
+      this.#o.log.error({ event: 'sysctl-failed', family: 6, err: (err as Error).message }, `cannot set IPv6 forwarding: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Follows the default routes while external_interfaces is auto (started by start() and by a
+   * reload that makes it auto; stopped by stop() and by a reload that makes it a list).
+   */
+  followRoutes(): void {
+    if (this.#o.stopped()) return;
+    const auto = this.#o.config().externalInterfaces.kind !== 'list';
+    if (auto && !this.#routes) {
+      this.#routes = new RouteFollower({
+        queue: this.#o.queue,
+        log: this.#o.log,
+        ipv6: () => this.#o.sysctl.hasIpv6(),
+        safetyReadMs: this.#o.config().sync.fullCheckMs,
+        restartMinMs: this.#o.config().sync.retryMinMs,
+        restartMaxMs: this.#o.config().sync.retryMaxMs,
+        onChange: (now, before) => this.#onDefaultRoutes(now, before),
+      });
+      this.#routes.start();
+    } else if (!auto && this.#routes) {
+      void this.stop();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const routes = this.#routes;
+    this.#routes = undefined;
+    await routes?.stop();
+  }
+
+  /** The default routes moved: log it, and let the next cycle turn forwarding on where they went. */
+  #onDefaultRoutes(now: DefaultRoutes, before: DefaultRoutes | undefined): void {
+    const was = before?.interfaces ?? [];
+    const added = now.interfaces.filter((i) => !was.includes(i));
+    const removed = was.filter((i) => !now.interfaces.includes(i));
+    const list = now.interfaces.join(', ') || 'none';
+    const detail = [
+      ...(before && added.length > 0 ? [`forwarding goes on on ${added.join(', ')}`] : []),
+      // Never off: flows that still arrive there (a second uplink, a route coming back) keep working.
+      ...(removed.length > 0 ? [`${removed.join(', ')} keeps its forwarding`] : []),
+      ...(now.interfaces.length === 0 ? ['no default route: only the bridges forward until one appears'] : []),
+    ];
+    this.#o.log[now.interfaces.length === 0 ? 'warn' : 'info'](
+      { event: 'external-interfaces', mode: 'auto', interfaces: now.interfaces, added, removed, routes: now.routes },
+      `${before ? 'default routes changed; ' : ''}external interfaces (auto, from the default routes): ${list}${detail.length > 0 ? `; ${detail.join('; ')}` : ''}`,
+    );
+    this.#o.onRoutesChanged();
+  }
+}
