@@ -18,6 +18,7 @@ import {
   waitFor,
   saveClean,
   startSeer,
+  startReadyDaemon,
 } from './harness.js';
 
 let h: DockerHost;
@@ -32,11 +33,7 @@ const ownRules = (text: string): string[] => text.split('\n').filter((l) => l.in
 const url = (port: number, path = '/'): string => `http://${HOST_IP}:${port}${path}`;
 
 
-async function startDockgate(): Promise<DaemonProcess> {
-  const d = await startDaemon(h, ['run', '--config', configFile]);
-  await d.waitForLog((l) => l.event === 'ready', 20_000);
-  return d;
-}
+const startDockgate = (): Promise<DaemonProcess> => startReadyDaemon(h, configFile);
 
 beforeAll(async () => {
   await cleanupLeftovers();

@@ -11,11 +11,11 @@ import {
   OUTSIDE_IP,
   httpGet,
   runCli,
-  startDaemon,
   startDockerHost,
   startWebContainer,
   stopAll,
   waitFor,
+  startReadyDaemon,
 } from './harness.js';
 
 let h: DockerHost;
@@ -39,8 +39,7 @@ beforeAll(async () => {
   h = await startDockerHost();
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
-  daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  daemon = await startReadyDaemon(h, configFile);
   await startWebContainer(h, { name: 'web', ports: [`${HOST_IP}:8000:8000`], labels: { 'dockgate.ports': '8000' } });
   await startWebContainer(h, { name: 'nolabel', ports: [`${HOST_IP}:8001:8000`] });
   await startWebContainer(h, { name: 'private', ports: [`${HOST_IP}:8002:8000`], labels: { 'dockgate.ports': '8000', 'dockgate.from': '192.168.77.0/24' } });

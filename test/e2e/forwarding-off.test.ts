@@ -16,7 +16,6 @@ import {
   OUTSIDE_IP,
   clientIp,
   runCli,
-  startDaemon,
   startDockerHost,
   startWebContainer,
   stopAll,
@@ -24,6 +23,7 @@ import {
   spawnIn,
   startAddressEcho,
   startSeer,
+  startReadyDaemon,
 } from './harness.js';
 
 /** Beyond the host's own subnets: reached only through its default route. */
@@ -79,8 +79,7 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
   });
 
   it('dockgate finds the uplink from the default route and turns forwarding on there only', async () => {
-    daemon = await startDaemon(h, ['run', '--config', configFile]);
-    await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+    daemon = await startReadyDaemon(h, configFile);
     const found = await daemon.waitForLog((l) => l.event === 'external-interfaces', 5_000);
     expect(found.interfaces).toEqual([h.hostIf]);
     await waitFor('uplink forwarding', async () => ((await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)) === '1' ? true : undefined), 5_000);

@@ -595,6 +595,13 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** `dockgate run --config FILE` in the host ns, once it has logged `ready` (its first rules are in). */
+export async function startReadyDaemon(h: DockerHost, configFile: string, timeoutMs = 20_000): Promise<DaemonProcess> {
+  const d = await startDaemon(h, ['run', '--config', configFile]);
+  await d.waitForLog((l) => l.event === 'ready', timeoutMs);
+  return d;
+}
+
 /** Runs `nsenter --net=<host ns> node dist/cli/main.js ...args` with DOCKER_HOST set. */
 export async function startDaemon(h: DockerHost, args: string[], env: Record<string, string> = {}): Promise<DaemonProcess> {
   return startInHost(h, [process.execPath, cliPathOrThrow(), ...args], env);

@@ -23,12 +23,12 @@ import {
   clientIp,
   httpGet,
   runCli,
-  startDaemon,
   startDockerHost,
   startWebContainer,
   stopAll,
   waitFor,
   startSeer,
+  startReadyDaemon,
 } from './harness.js';
 
 const ADMIN = `table inet admin {
@@ -81,8 +81,7 @@ beforeAll(async () => {
   await startWebContainer(h, { name: 'web', ports: [`${HOST_IP}:8000:8000`], labels: { 'dockgate.ports': '8000' } });
   await startWebContainer(h, { name: 'nolabel', ports: [`${HOST_IP}:8001:8000`] });
   await startSeer(h, 'seer', ['-p', `${HOST_IP}:8010:80`, '-l', 'dockgate.ports=80', '-l', 'dockgate.mode=dnat']);
-  daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  daemon = await startReadyDaemon(h, configFile);
 }, 180_000);
 
 afterAll(async () => {
@@ -168,8 +167,7 @@ describe.skipIf(missing !== undefined)(`firewalld in the host namespace${missing
     // firewalld host firewalld is the firewall: iptables' INPUT policy is ACCEPT there.
     await h.host.exec('iptables', ['-w', '-P', 'INPUT', 'ACCEPT']);
     await writeConfig('allow');
-    d = await startDaemon(h, ['run', '--config', configFile]);
-    await d.waitForLog((l) => l.event === 'ready', 20_000);
+    d = await startReadyDaemon(h, configFile);
   }, 90_000);
 
   afterAll(async () => {

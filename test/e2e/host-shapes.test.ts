@@ -13,12 +13,12 @@ import {
   clientIp,
   httpGet,
   startAddressEcho,
-  startDaemon,
   startDockerHost,
   startSeer,
   startWebContainer,
   stopAll,
   waitFor,
+  startReadyDaemon,
 } from './harness.js';
 
 const url = (port: number, path = '/'): string => `http://${HOST_IP}:${port}${path}`;
@@ -71,8 +71,7 @@ async function startShape(setup: (h: DockerHost) => Promise<string>): Promise<{ 
   const extraConfig = await setup(h);
   const configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\n${extraConfig}`);
-  const daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  const daemon = await startReadyDaemon(h, configFile);
   return { h, daemon };
 }
 

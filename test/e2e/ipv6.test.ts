@@ -8,7 +8,6 @@ import {
   type DaemonProcess,
   type DockerHost,
   runCli,
-  startDaemon,
   startDockerHost,
   startWebContainer,
   stopAll,
@@ -17,6 +16,7 @@ import {
   spawnIn,
   startSeer,
   startAddressEcho,
+  startReadyDaemon,
 } from './harness.js';
 
 const HOST6 = 'fd00:10::5';
@@ -65,8 +65,7 @@ beforeAll(async () => {
   pristine6 = await saveClean(h.host, 'ip6tables-save');
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
-  daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  daemon = await startReadyDaemon(h, configFile);
 });
 
 afterAll(async () => {

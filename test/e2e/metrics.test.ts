@@ -6,7 +6,17 @@ import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
 import { sample } from '../metrics/prom-text.js';
-import { type DaemonProcess, type DockerHost, HOST_IP, httpGet, startDaemon, startDockerHost, startWebContainer, stopAll, waitFor } from './harness.js';
+import {
+  type DaemonProcess,
+  type DockerHost,
+  HOST_IP,
+  httpGet,
+  startDockerHost,
+  startWebContainer,
+  stopAll,
+  waitFor,
+  startReadyDaemon,
+} from './harness.js';
 
 let h: DockerHost;
 let daemon: DaemonProcess;
@@ -28,8 +38,7 @@ beforeAll(async () => {
   socket = `${h.tmpDir}/run/metrics.sock`;
   const configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\nmetrics:\n  listen: ${socket}\n`);
-  daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  daemon = await startReadyDaemon(h, configFile);
 });
 
 afterAll(async () => {

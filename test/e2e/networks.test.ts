@@ -12,7 +12,6 @@ import {
   OUTSIDE_IP,
   httpGet,
   runCli,
-  startDaemon,
   startDockerHost,
   startWebContainer,
   stopAll,
@@ -20,6 +19,7 @@ import {
   spawnIn,
   startAddressEcho,
   startSeer,
+  startReadyDaemon,
 } from './harness.js';
 
 let h: DockerHost;
@@ -44,8 +44,7 @@ beforeAll(async () => {
   await writeFile(configFile, `log_level: debug\nexternal_interfaces: [${h.hostIf}]\nsync:\n  debounce_ms: 10\n`);
   // A server in the outside namespace that answers with the address it sees.
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:9000`);
-  daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  daemon = await startReadyDaemon(h, configFile);
 });
 
 afterAll(async () => {

@@ -12,12 +12,12 @@ import {
   HOST_IP,
   OUTSIDE_IP,
   httpGet,
-  startDaemon,
   startDockerHost,
   startInHost,
   startWebContainer,
   stopAll,
   waitFor,
+  startReadyDaemon,
 } from './harness.js';
 
 let h: DockerHost;
@@ -48,8 +48,7 @@ beforeAll(async () => {
   await h.host.exec('iptables', ['-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '9090', '-j', 'ACCEPT']);
   const configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
-  daemon = await startDaemon(h, ['run', '--config', configFile]);
-  await daemon.waitForLog((l) => l.event === 'ready', 20_000);
+  daemon = await startReadyDaemon(h, configFile);
   expect(await body(9090)).toBe('host');
   expect(await body(2222)).toBe('(no answer)');
 });
