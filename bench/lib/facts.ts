@@ -3,7 +3,7 @@
 // all with the default sources (everyone) and egress allowed. Deterministic: container i is the
 // same in every run.
 import { createHash } from 'node:crypto';
-import type { ContainerFacts, NetworkFacts, PolicyDefaults, RuleSet } from '../../src/model/types.js';
+import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
 
 export const NETWORKS: NetworkFacts[] = [
@@ -12,14 +12,9 @@ export const NETWORKS: NetworkFacts[] = [
   { id: 'c3'.repeat(32), name: 'back', bridge: 'br-c3c3c3c3c3c3', subnets: ['172.21.0.0/16'], subnets6: [], internal: false },
 ];
 
-export const DEFAULTS: PolicyDefaults = {
-  mode: 'proxy',
-  from: [
-    { family: 4, text: '0.0.0.0/0' },
-    { family: 6, text: '::/0' },
-  ],
-  egress: true,
-};
+// The planner tests' defaults (everyone, proxy, egress on): one copy of them.
+export { DEFAULTS } from '../../test/plan/fixtures.js';
+import { DEFAULTS } from '../../test/plan/fixtures.js';
 
 const SECOND_OCTET = [17, 20, 21];
 

@@ -6,28 +6,18 @@ import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { Iptables, RestoreError } from '../../src/dataplane/iptables.js';
 import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
 import { compare, parseSave } from '../../src/plan/kernel-state.js';
-import { buildRuleSet } from '../../src/plan/ruleset.js';
-import { BACK, BRIDGE, DEFAULTS, FRONT, container } from '../plan/fixtures.js';
-import { type Netns, cleanupLeftovers, createNetns, destroyNetns } from '../support/netns.js';
+import { BACK, BRIDGE, FRONT, container, plan as planOn } from '../plan/fixtures.js';
+
+const plan = (containers: ContainerFacts[]): RuleSet => planOn(containers, [BRIDGE, FRONT, BACK]);
+import { type Netns, cleanupLeftovers, createNetns, destroyNetns, saveClean } from '../support/netns.js';
 
 let ns: Netns;
 let queue: CommandQueue;
 let dataplane: Dataplane;
 let pristine: string;
 
-/** iptables-save without its timestamp comments and packet counters. */
-async function saveAll(): Promise<string> {
-  const r = await ns.exec('iptables-save', []);
-  return r.stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
-    .join('\n');
-}
+const saveAll = (): Promise<string> => saveClean(ns);
 
-function plan(containers: ContainerFacts[]): RuleSet {
-  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: [BRIDGE, FRONT, BACK] });
-}
 
 const fleet = Array.from({ length: 30 }, (_, i) =>
   container(`svc${i}`, {

@@ -14,7 +14,7 @@ import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { Iptables } from '../../src/dataplane/iptables.js';
 import { IncompatibleTableError, compare, parseSave } from '../../src/plan/kernel-state.js';
-import { type Netns, cleanupLeftovers, createNetns, destroyNetns, sbinPath } from '../support/netns.js';
+import { type Netns, cleanupLeftovers, createNetns, destroyNetns, sbinPath, saveClean } from '../support/netns.js';
 import { handId, handPlan } from './hand-plan.js';
 
 let base: string;
@@ -39,14 +39,7 @@ async function withNs(fn: (ns: Netns, dp: Dataplane, queue: CommandQueue) => Pro
 }
 
 /** iptables-save (one table, or all) without comments and counters. */
-async function saveText(ns: Netns, table?: string): Promise<string> {
-  const r = await ns.exec('iptables-save', table ? ['-t', table] : []);
-  return r.stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
-    .join('\n');
-}
+const saveText = (ns: Netns, table?: string): Promise<string> => saveClean(ns, 'iptables-save', table);
 
 /** How many rules of the nft chain `ip filter INPUT` jump to DOCKGATE-INPUT (read with nft: iptables cannot). */
 async function nftJumps(ns: Netns): Promise<number> {

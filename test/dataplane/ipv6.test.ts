@@ -10,7 +10,7 @@ import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
 import { compare, parseSave } from '../../src/plan/kernel-state.js';
 import { buildRuleSet, familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DEFAULTS, DUAL, container } from '../plan/fixtures.js';
-import { type Netns, cleanupLeftovers, createNetns, destroyNetns } from '../support/netns.js';
+import { type Netns, cleanupLeftovers, createNetns, destroyNetns, saveClean } from '../support/netns.js';
 
 let ns: Netns;
 let queue: CommandQueue;
@@ -18,14 +18,7 @@ let both: FamilyDataplanes;
 let pristine6: string;
 let pristine4: string;
 
-async function save(cmd: 'iptables-save' | 'ip6tables-save'): Promise<string> {
-  const r = await ns.exec(cmd, []);
-  return r.stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
-    .join('\n');
-}
+const save = (cmd: 'iptables-save' | 'ip6tables-save'): Promise<string> => saveClean(ns, cmd);
 
 const plan = (containers: ContainerFacts[]): RuleSet =>
   buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: [BRIDGE, DUAL] });

@@ -6,20 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { Iptables, RestoreError } from '../../src/dataplane/iptables.js';
-import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
+import type { ContainerFacts } from '../../src/model/types.js';
 import { compare, parseSave } from '../../src/plan/kernel-state.js';
 import { renderPlan } from '../../src/plan/restore.js';
-import { buildRuleSet } from '../../src/plan/ruleset.js';
-import { BRIDGE, DEFAULTS, container } from '../plan/fixtures.js';
+import { container, plan } from '../plan/fixtures.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns } from '../support/netns.js';
 
 let ns: Netns;
 let tmp: string;
 const children = new Set<ChildProcess>();
 
-function plan(containers: ContainerFacts[]): RuleSet {
-  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: [BRIDGE] });
-}
 
 const fleet = (n: number, port = 10000): ContainerFacts[] =>
   Array.from({ length: n }, (_, i) =>

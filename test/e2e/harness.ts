@@ -456,6 +456,8 @@ export async function startDockerHost(opts: DockerHostOptions = {}): Promise<Doc
   }
 }
 
+export { saveClean } from '../support/netns.js';
+
 /** Stops every Docker host (and its dockgate daemons) still running, and every spawnIn process. Never throws. */
 export async function stopAll(): Promise<void> {
   for (const c of [...spawned]) if (c.pid !== undefined) killQuiet(c.pid, 'SIGKILL');
@@ -512,15 +514,6 @@ export async function startSeer(h: DockerHost, name: string, args: string[]): Pr
   return id;
 }
 
-/** `iptables-save` (or ip6tables-save) of a namespace, without timestamp comments and counters. */
-export async function saveClean(ns: Netns, command: 'iptables-save' | 'ip6tables-save' = 'iptables-save'): Promise<string> {
-  const r = await ns.exec(command, []);
-  return r.stdout
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
-    .join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Containers

@@ -2,15 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Cidr, ContainerPolicy, PolicyDefaults, PolicyResult, PortSpec } from '../../src/model/types.js';
 import { parseAddress, parseCidr } from '../../src/net/cidr.js';
 import { MAX_LABEL_BYTES, MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js';
+import { DEFAULTS } from '../plan/fixtures.js';
 
-const DEFAULTS: PolicyDefaults = {
-  mode: 'proxy',
-  from: [
-    { family: 4, text: '0.0.0.0/0' },
-    { family: 6, text: '::/0' },
-  ],
-  egress: true,
-};
 const OPTS = { prefix: 'dockgate', defaults: DEFAULTS };
 
 function parse(labels: Record<string, string>, prefix = 'dockgate'): PolicyResult {

@@ -1,5 +1,6 @@
 // Container and network facts as docker/ would produce them, for the planner's tests.
-import type { ContainerFacts, NetworkFacts, PolicyDefaults } from '../../src/model/types.js';
+import type { ContainerFacts, NetworkFacts, PolicyDefaults, RuleSet } from '../../src/model/types.js';
+import { type PlanInput, buildRuleSet } from '../../src/plan/ruleset.js';
 
 export const BRIDGE: NetworkFacts = {
   id: 'aa'.repeat(32),
@@ -55,4 +56,9 @@ export function container(
       return { hostIp: m[1]!.replace(/^\[|\]$/g, ''), hostPort: Number(m[2]), containerPort: Number(m[3]), protocol: m[4] as 'tcp' | 'udp' };
     }),
   };
+}
+
+/** The planner over these fixtures: one home for the wrapper the plan, dataplane and trace tests use. */
+export function plan(containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE], extra: Partial<PlanInput> = {}): RuleSet {
+  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks, ...extra });
 }

@@ -3,12 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import { renderPlan } from '../../src/plan/restore.js';
-import { buildRuleSet, familyRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
-import { BRIDGE, DEFAULTS, DUAL, container } from './fixtures.js';
+import { familyRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
+import { BRIDGE, DUAL, container, plan as planOn } from './fixtures.js';
 
-function plan(containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE, DUAL], extra: Partial<PlanInput> = {}): RuleSet {
-  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks, ...extra });
-}
+const plan = (containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE, DUAL], extra: Partial<PlanInput> = {}): RuleSet => planOn(containers, networks, extra);
+
 const v6 = (p: RuleSet): RuleSet => familyRuleSet(p, 6)!;
 const rules = (p: RuleSet, prefix: string): string[] => p.chains.filter((c) => c.name.startsWith(prefix)).flatMap((c) => c.rules);
 const of = (p: RuleSet, name: string) => p.containers.find((c) => c.name === name)!;

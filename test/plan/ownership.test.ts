@@ -4,12 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, Listener, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import { renderPlan } from '../../src/plan/restore.js';
-import { buildRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
-import { BRIDGE, DEFAULTS, SEALED, container } from './fixtures.js';
+import type { PlanInput } from '../../src/plan/ruleset.js';
+import { BRIDGE, SEALED, container, plan as planOn } from './fixtures.js';
 
-function plan(containers: ContainerFacts[], extra: Partial<PlanInput> = {}, networks: NetworkFacts[] = [BRIDGE]): RuleSet {
-  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks, ...extra });
-}
+const plan = (containers: ContainerFacts[], extra: Partial<PlanInput> = {}, networks: NetworkFacts[] = [BRIDGE]): RuleSet => planOn(containers, networks, extra);
+
 
 const lines = (p: RuleSet, chainPrefix: string): string[] =>
   p.chains.filter((c) => c.name.startsWith(chainPrefix)).flatMap((c) => c.rules);

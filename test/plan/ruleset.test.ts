@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
+import type { RuleSet } from '../../src/model/types.js';
 import { renderDiff, renderPlan } from '../../src/plan/restore.js';
 import { PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
-import { BACK, BRIDGE, DEFAULTS, FRONT, container } from './fixtures.js';
+import { BACK, BRIDGE, DEFAULTS, FRONT, container, plan } from './fixtures.js';
 
-function plan(containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE]): RuleSet {
-  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks });
-}
 
 const WEB = 'c0ffee000001'.padEnd(64, '0');
 const API = 'c0ffee000002'.padEnd(64, '0');

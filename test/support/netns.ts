@@ -370,3 +370,16 @@ export async function listTestNetns(): Promise<string[]> {
     return [];
   }
 }
+
+/**
+ * `iptables-save` (or ip6tables-save) of a namespace, one table or all, without its timestamp
+ * comments and packet counters: what compares equal before and after.
+ */
+export async function saveClean(ns: Netns, command: 'iptables-save' | 'ip6tables-save' = 'iptables-save', table?: string): Promise<string> {
+  const r = await ns.exec(command, table ? ['-t', table] : []);
+  return r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+    .join('\n');
+}
