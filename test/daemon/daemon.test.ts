@@ -114,6 +114,23 @@ describe('address families', () => {
   });
 });
 
+describe('Docker going away', () => {
+  it('a lost events stream is reconnected, and the full resync finds what started meanwhile', async () => {
+    const docker = new FakeDocker();
+    const { daemon, ipt } = start(docker, testConfig({ retryMinMs: 20, retryMaxMs: 50 }));
+    await daemon.ready;
+    const before = web('before', '172.17.0.20', 8020);
+    docker.start(before);
+    await until('before in the kernel', () => hasChainFor(ipt, before));
+    docker.disconnect();
+    const during = web('during', '172.17.0.21', 8021);
+    docker.startSilently(during);
+    docker.running.delete(before.id); // died while nobody listened
+    await until('reconnected', () => docker.subscriptions >= 2 || undefined, 3000);
+    await until('the resync wrote both changes', () => hasChainFor(ipt, during) && !hasChainFor(ipt, before), 3000);
+  });
+});
+
 describe('the sync runner', () => {
   it('a reload that lands while a sync is writing is applied afterwards', async () => {
     const docker = new FakeDocker();

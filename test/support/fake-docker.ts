@@ -35,6 +35,7 @@ export class FakeDocker implements DockerApi {
     return this.running.get(id);
   }
   async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {
+    this.subscriptions++;
     this.#emit = onEvent;
     const ended = new Promise<Error | undefined>((resolve) => (this.#end = resolve));
     return { ended, close: () => this.#end?.(undefined) };
@@ -47,6 +48,17 @@ export class FakeDocker implements DockerApi {
     this.running.delete(id);
     this.#emit?.({ type: 'container', action: 'die', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
   }
+  subscriptions = 0;
+  /** The events stream ends (dockerd restarted): the daemon must reconnect and resync in full. */
+  disconnect(): void {
+    this.#emit = undefined;
+    this.#end?.(new Error('stream closed'));
+  }
+  /** While disconnected, a container starts: only a full resync can find it. */
+  startSilently(c: ContainerFacts): void {
+    this.running.set(c.id, c);
+  }
+
   /** An event for a container whose facts did not change (Docker restarts it, say). */
   poke(id: string): void {
     this.#emit?.({ type: 'container', action: 'start', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
