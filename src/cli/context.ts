@@ -33,10 +33,6 @@ export function dockerFor(config: Config): DockerSource {
   return new DockerSource(resolveDockerHost(config, process.env));
 }
 
-export function dataplaneFor(config: Config): Dataplane {
-  return new Dataplane(new Iptables(new CommandQueue(), config.iptables));
-}
-
 /** Both families' dataplanes; IPv6 only where the host has it. */
 export async function dataplanesFor(config: Config): Promise<FamilyDataplanes> {
   const queue = new CommandQueue();

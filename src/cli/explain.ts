@@ -25,6 +25,7 @@ import {
 import { type HostView, isLocal } from '../trace/host.js';
 import type { TracePacket } from '../trace/trace.js';
 import { CliError, EXIT_CONFIG, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
+import { IFNAME } from '../net/ifname.js';
 
 export interface ExplainOptions {
   config?: string;
@@ -36,7 +37,6 @@ export interface ExplainOptions {
 const usage = (message: string): CliError =>
   new CliError(`dockgate explain: ${message}\nusage: dockgate explain SRC HOST:PORT[/tcp|/udp]   (IPv6: [2001:db8::1]:8080/tcp)\n       dockgate explain CONTAINER`, EXIT_CONFIG);
 
-const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 
 /** SRC: an address or a CIDR (a range of clients), either family. */
 export function parseSource(text: string): { family: Family; src: string } | string {

@@ -8,6 +8,7 @@ import type { CommandQueue } from '../dataplane/command-queue.js';
 import type { Conntrack } from '../dataplane/conntrack.js';
 import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { Sysctl } from '../dataplane/sysctl.js';
+import { describeHost } from '../model/format.js';
 import type { NetworkFacts, RuleSet } from '../model/types.js';
 import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
 
@@ -75,7 +76,7 @@ export class HostSync {
       const r = await this.#o.conntrack.flush(flushes);
       if (r.warning) this.#o.log.warn({ event: 'conntrack-missing' }, r.warning);
       for (const e of r.errors) this.#o.log.error({ event: 'conntrack-failed', err: e }, `stale conntrack entries not removed: ${e}`);
-      const ports = flushes.map((f) => `${f.hostIp || '*'}:${f.hostPort}/${f.protocol}${f.target ? ` via ${f.target.ip}:${f.target.port}` : ''}`);
+      const ports = flushes.map((f) => `${describeHost(f.hostIp, f.family)}:${f.hostPort}/${f.protocol}${f.target ? ` via ${f.target.ip}:${f.target.port}` : ''}`);
       this.#o.log.debug({ event: 'conntrack-flushed', ports, deleted: r.deleted }, 'conntrack entries removed');
     }
   }

@@ -1,18 +1,20 @@
 // Deletes the conntrack entries of changed openings, through the one queue.
+import { boundAddress } from '../model/format.js';
 import type { ConntrackFlush } from '../plan/host-settings.js';
 import type { CommandQueue } from './command-queue.js';
 
 /** `conntrack -D` arguments that match one changed opening's flows and nothing else. */
 export function conntrackDeleteArgs(f: ConntrackFlush): string[] {
   const args = ['-D', ...(f.family === 6 ? ['-f', 'ipv6'] : []), '-p', f.protocol, '--orig-port-dst', String(f.hostPort)];
-  if (f.hostIp) args.push('--orig-dst', f.hostIp);
+  const hostIp = boundAddress(f.hostIp);
+  if (hostIp !== undefined) args.push('--orig-dst', hostIp);
   if (f.target) {
     // The reply comes from the DNAT target: this tells the old container's flows apart from the
     // new one's on the same host port, and from the host's own flows to that port number.
     args.push('--reply-src', f.target.ip, '--reply-port-src', String(f.target.port));
   } else {
     // Not DNATed: the reply comes from the very address and port the client sent to.
-    if (f.hostIp) args.push('--reply-src', f.hostIp);
+    if (hostIp !== undefined) args.push('--reply-src', hostIp);
     args.push('--reply-port-src', String(f.hostPort));
   }
   return args;

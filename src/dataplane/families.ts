@@ -39,9 +39,6 @@ export interface SyncTarget {
   repair(plan: RuleSet): Promise<SyncResult>;
 }
 
-/** A drift report whose entries say which family they are about. */
-export type FamilyDriftReport = DriftReport;
-
 function merge(results: Array<{ family: Family; result: SyncResult }>): SyncResult {
   const kinds = results.map((r) => r.result.kind);
   const kind = kinds.includes('full') ? 'full' : kinds.includes('diff') ? 'diff' : 'none';

@@ -4,6 +4,7 @@
 // LOCAL`, INPUT or FORWARD) and which interface a packet to a connected subnet leaves by.
 import type { Family } from '../model/types.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './cidr.js';
+import { IFNAME } from './ifname.js';
 
 export interface InterfaceAddress {
   family: Family;
@@ -21,7 +22,6 @@ export interface HostInterface {
 
 export type AddressesResult = { ok: true; interfaces: HostInterface[] } | { ok: false; reason: string };
 
-const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

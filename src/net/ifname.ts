@@ -2,7 +2,3 @@
 // with the NUL, '.' and '..' are not names, and nothing outside this set ever reaches a rule or a
 // /proc/sys path.
 export const IFNAME = /^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
-
-export function isInterfaceName(name: string): boolean {
-  return IFNAME.test(name);
-}

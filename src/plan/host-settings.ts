@@ -81,8 +81,8 @@ export interface ConntrackFlush {
   /** conntrack keeps IPv4 and IPv6 flows apart (`-f ipv6`). */
   family: Family;
   protocol: Protocol;
-  /** conntrack's `--orig-dst`, '' for any local address (the option left out). */
-  hostIp: string;
+  /** conntrack's `--orig-dst`; any local address leaves the option out. */
+  hostIp: HostAddress;
   hostPort: number;
   /**
    * The DNAT target the flows went to (conntrack's reply source). Undefined for flows that were
@@ -114,12 +114,12 @@ export function conntrackFlushes(before: RuleSet | undefined, after: RuleSet): C
   const out = new Map<string, ConntrackFlush>();
   for (const [k, o] of was) {
     if (now.has(k)) continue;
-    const f: ConntrackFlush = { family: o.family, protocol: o.protocol, hostIp: boundAddress(o.hostIp) ?? '', hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
+    const f: ConntrackFlush = { family: o.family, protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort, target: { ip: o.containerIp, port: o.containerPort } };
     out.set(`${hostKey(o)}|${o.containerIp}|${o.containerPort}`, f);
   }
   for (const [k, o] of now) {
     if (was.has(k) || o.protocol !== 'udp' || wasHosts.has(hostKey(o))) continue;
-    out.set(hostKey(o), { family: o.family, protocol: o.protocol, hostIp: boundAddress(o.hostIp) ?? '', hostPort: o.hostPort });
+    out.set(hostKey(o), { family: o.family, protocol: o.protocol, hostIp: o.hostIp, hostPort: o.hostPort });
   }
   return [...out.values()];
 }

@@ -172,15 +172,6 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
 
   const serving = servingAttachments(facts, ctx.networks, family);
   const containerIp = serving[0] ? addressOf(serving[0].attachment, family) : '';
-  if (family === 4 && policy.ports.length > 0 && containerIp === '') {
-    warnings.push(
-      bridgeAttachments(facts, ctx.networks).length > 0
-        ? 'only on internal networks: nothing opened'
-        : `${policy.mode === 'dnat' ? 'dnat mode needs' : 'needs'} an IPv4 address on a Docker bridge network: nothing opened`,
-    );
-    return nothing();
-  }
-
   const pairs: PortBinding[] = [];
   for (const spec of policy.ports) {
     const entry = JSON.stringify(describeSpec(spec));
@@ -225,7 +216,16 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
       for (const binding of published) if (matches(binding)) pairs.push(binding);
     }
   }
+  // Ownership refusals first: a claim that cannot be granted is an error whatever else is wrong.
   if (errors.length > 0) return nothing();
+  if (family === 4 && policy.ports.length > 0 && containerIp === '') {
+    warnings.push(
+      bridgeAttachments(facts, ctx.networks).length > 0
+        ? 'only on internal networks: nothing opened'
+        : `${policy.mode === 'dnat' ? 'dnat mode needs' : 'needs'} an IPv4 address on a Docker bridge network: nothing opened`,
+    );
+    return nothing();
+  }
   if (pairs.length === 0) return nothing();
 
   if (family === 6 && policy.mode === 'dnat') {

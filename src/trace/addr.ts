@@ -55,6 +55,3 @@ export function relation(outer: Net, inner: Net): 'yes' | 'no' | 'maybe' {
   return 'maybe';
 }
 
-export function containsAddress(outer: Net, ip: Net): boolean {
-  return relation(outer, ip) === 'yes';
-}

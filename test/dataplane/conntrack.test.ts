@@ -4,26 +4,27 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANY_HOST, hostAddress } from '../../src/model/format.js';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { Conntrack, conntrackDeleteArgs } from '../../src/dataplane/conntrack.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns } from '../support/netns.js';
 
 describe('conntrackDeleteArgs', () => {
   it('old target of an any-address opening: port, protocol and the reply source', () => {
-    expect(conntrackDeleteArgs({ family: 4, protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 53 } })).toEqual([
+    expect(conntrackDeleteArgs({ family: 4, protocol: 'udp', hostIp: ANY_HOST, hostPort: 5000, target: { ip: '172.29.0.10', port: 53 } })).toEqual([
       '-D', '-p', 'udp', '--orig-port-dst', '5000', '--reply-src', '172.29.0.10', '--reply-port-src', '53',
     ]);
   });
 
   it('a specific host address is matched too', () => {
-    expect(conntrackDeleteArgs({ family: 4, protocol: 'tcp', hostIp: '10.0.0.5', hostPort: 80, target: { ip: '172.17.0.2', port: 8000 } })).toEqual([
+    expect(conntrackDeleteArgs({ family: 4, protocol: 'tcp', hostIp: hostAddress('10.0.0.5'), hostPort: 80, target: { ip: '172.17.0.2', port: 8000 } })).toEqual([
       '-D', '-p', 'tcp', '--orig-port-dst', '80', '--orig-dst', '10.0.0.5', '--reply-src', '172.17.0.2', '--reply-port-src', '8000',
     ]);
   });
 
   it('flows that were not DNATed answer from the port (and address) they were sent to', () => {
-    expect(conntrackDeleteArgs({ family: 4, protocol: 'udp', hostIp: '', hostPort: 5000 })).toEqual(['-D', '-p', 'udp', '--orig-port-dst', '5000', '--reply-port-src', '5000']);
-    expect(conntrackDeleteArgs({ family: 4, protocol: 'udp', hostIp: '10.0.0.5', hostPort: 5000 })).toEqual([
+    expect(conntrackDeleteArgs({ family: 4, protocol: 'udp', hostIp: ANY_HOST, hostPort: 5000 })).toEqual(['-D', '-p', 'udp', '--orig-port-dst', '5000', '--reply-port-src', '5000']);
+    expect(conntrackDeleteArgs({ family: 4, protocol: 'udp', hostIp: hostAddress('10.0.0.5'), hostPort: 5000 })).toEqual([
       '-D', '-p', 'udp', '--orig-port-dst', '5000', '--orig-dst', '10.0.0.5', '--reply-src', '10.0.0.5', '--reply-port-src', '5000',
     ]);
   });
@@ -71,21 +72,21 @@ describe('Conntrack on a real kernel', () => {
     expect(await flows()).toEqual([41001, 41002, 41003, 41004]);
 
     const ct = new Conntrack(queue);
-    const moved = await ct.flush([{ family: 4, protocol: 'udp', hostIp: '', hostPort: 7000, target: { ip: '127.0.0.2', port: 8000 } }]);
+    const moved = await ct.flush([{ family: 4, protocol: 'udp', hostIp: ANY_HOST, hostPort: 7000, target: { ip: '127.0.0.2', port: 8000 } }]);
     expect(moved).toEqual({ deleted: 1, errors: [] });
     expect(await flows()).toEqual([41002, 41003, 41004]);
 
-    const appeared = await ct.flush([{ family: 4, protocol: 'udp', hostIp: '127.0.0.1', hostPort: 7002 }]);
+    const appeared = await ct.flush([{ family: 4, protocol: 'udp', hostIp: hostAddress('127.0.0.1'), hostPort: 7002 }]);
     expect(appeared).toEqual({ deleted: 1, errors: [] });
     expect(await flows()).toEqual([41002, 41003]);
 
     // Nothing matches: conntrack exits 1, which is no error.
-    expect(await ct.flush([{ family: 4, protocol: 'udp', hostIp: '', hostPort: 7009, target: { ip: '127.0.0.9', port: 1 } }])).toEqual({ deleted: 0, errors: [] });
+    expect(await ct.flush([{ family: 4, protocol: 'udp', hostIp: ANY_HOST, hostPort: 7009, target: { ip: '127.0.0.9', port: 1 } }])).toEqual({ deleted: 0, errors: [] });
     expect(await flows()).toEqual([41002, 41003]);
   });
 
   it('a missing tool warns once; a failure is an error with its stderr; a hang is cut short', async () => {
-    const flush = [{ family: 4 as const, protocol: 'udp' as const, hostIp: '', hostPort: 7000 }];
+    const flush = [{ family: 4 as const, protocol: 'udp' as const, hostIp: ANY_HOST, hostPort: 7000 }];
     const missing = new Conntrack(queue, { command: 'dockgate-no-such-conntrack' });
     const first = await missing.flush(flush);
     expect(first.warning).toMatch(/not found/);

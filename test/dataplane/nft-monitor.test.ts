@@ -54,14 +54,12 @@ describe('NftMonitor on a real kernel', () => {
       expect(r.exitCode).toBe(0);
       await new Promise((r) => setTimeout(r, 300));
       expect(changes).toEqual([]);
-      const t0 = performance.now();
       await ns.exec('iptables', ['-F', 'DOCKGATE-T']);
       const end = Date.now() + 3000;
       while (changes.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
       expect(changes).toHaveLength(1);
       expect(changes[0]!.change?.lines.join('\n')).toMatch(/ip filter DOCKGATE-T/);
-      // Reported, not timed here: the figure belongs to the benchmark (`npm run bench`).
-      expect(changes[0]!.at - t0).toBeGreaterThanOrEqual(0);
+      // Reported within the 3 s bound above; the latency figure belongs to the benchmark.
     } finally {
       const pid = m.pid;
       await m.stop();

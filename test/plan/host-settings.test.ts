@@ -111,24 +111,24 @@ describe('conntrackFlushes', () => {
 
   it('a moved target: only the flows DNATed to the old container go', () => {
     expect(conntrackFlushes(plan([web()]), plan([web({ containerIp: '172.29.0.11' })]))).toEqual([
-      { family: 4, protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
+      { family: 4, protocol: 'udp', hostIp: ANY_HOST, hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
     ]);
   });
 
   it('a vanished opening with a host address: flows to that address and old target', () => {
     expect(conntrackFlushes(plan([web({ hostIp: '10.0.0.5', protocol: 'tcp' })]), plan([]))).toEqual([
-      { family: 4, protocol: 'tcp', hostIp: '10.0.0.5', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
+      { family: 4, protocol: 'tcp', hostIp: hostAddress('10.0.0.5'), hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } },
     ]);
   });
 
   it('a newly DNATed UDP port: the flows that were not DNATed go; TCP needs none', () => {
     expect(conntrackFlushes(plan([]), plan([web({ hostIp: '10.0.0.5' }), web({ protocol: 'tcp', hostPort: 80, containerPort: 80 })]))).toEqual([
-      { family: 4, protocol: 'udp', hostIp: '10.0.0.5', hostPort: 5000 },
+      { family: 4, protocol: 'udp', hostIp: hostAddress('10.0.0.5'), hostPort: 5000 },
     ]);
   });
 
   it('another port of the same container is untouched', () => {
     const a = web({ hostPort: 5001 });
-    expect(conntrackFlushes(plan([web(), a]), plan([a]))).toEqual([{ family: 4, protocol: 'udp', hostIp: '', hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } }]);
+    expect(conntrackFlushes(plan([web(), a]), plan([a]))).toEqual([{ family: 4, protocol: 'udp', hostIp: ANY_HOST, hostPort: 5000, target: { ip: '172.29.0.10', port: 5000 } }]);
   });
 });

@@ -119,6 +119,13 @@ describe('dnat claims without -p', () => {
     expect(of(plan([c], { claimable: { start: 1, end: 65535 } }), 'ssh').openings).toHaveLength(1);
   });
 
+  it('a refused claim is an error on an IPv4-only host too, even for a container without a bridge address', () => {
+    const c = container('ssh', { labels: { 'dockgate.ports': '22:22', 'dockgate.mode': 'dnat' } });
+    c.networks = [];
+    const p = plan([c], { ipv6: false });
+    expect(of(p, 'ssh').errors[0]?.reason).toMatch(/outside claimable_ports/);
+  });
+
   it('never a port a host process listens on (same protocol, overlapping address)', () => {
     const c = container('db', { labels: { 'dockgate.ports': '5432:5432', 'dockgate.mode': 'dnat' } });
     const listening: Listener[] = [{ protocol: 'tcp', ip: undefined, port: 5432 }];

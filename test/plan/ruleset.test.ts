@@ -102,7 +102,7 @@ describe('plan invariants', () => {
   });
 
   it('dnat without a bridge address opens nothing and says why', () => {
-    const c = container('hostnet', { labels: { 'dockgate.ports': '80:80', 'dockgate.mode': 'dnat' } });
+    const c = container('hostnet', { labels: { 'dockgate.ports': '8080:80', 'dockgate.mode': 'dnat' } });
     c.networks = [];
     const p = plan([c]);
     expect(p.containers[0]!.openings).toEqual([]);
