@@ -98,8 +98,8 @@ export async function watchDockerEvents(h: DockerHost): Promise<DockerEvents> {
 
 export interface RuleMonitor {
   /**
-   * host port → wall-clock ms when the INPUT accept for it (a line in DOCKGATE-OPENINGS, where
-   * every container's proxy accepts live) was committed. nft does not print iptables comments, so
+   * host port → wall-clock ms when the INPUT accept for it (a line in a DOCKGATE-OPENINGS-xx shard,
+   * where every container's proxy accepts live) was committed. nft does not print iptables comments, so
    * the port says whose it is: every benchmark container has its own.
    */
   opened: Map<number, number>;
@@ -109,7 +109,7 @@ export interface RuleMonitor {
   stop: () => Promise<void>;
 }
 
-const OPEN_RE = /^add rule ip filter DOCKGATE-OPENINGS .*\btcp dport (\d+)\b.* accept/;
+const OPEN_RE = /^add rule ip filter DOCKGATE-OPENINGS-[0-9a-f]{2} .*\btcp dport (\d+)\b.* accept/;
 const GEN_RE = /^# new generation \d+ by process (\d+) \((.*)\)/;
 
 export async function watchRules(h: DockerHost): Promise<RuleMonitor> {

@@ -156,9 +156,9 @@ export interface Opening {
 export type Table = 'filter' | 'nat' | 'raw';
 
 /**
- * A chain dockgate owns. `ordered` chains are rewritten whole when they change;
- * `set` chains hold only jump rules whose order does not matter, and are edited line by line
- * so that one container's change never rewrites everybody's jumps.
+ * A chain dockgate owns. `ordered` chains are rewritten whole when they change; `set` chains
+ * hold lines whose order does not matter (containers' accepts and DNATs, jumps to shards) and
+ * are edited line by line, so that one container's change touches only its own lines.
  */
 export interface ChainPlan {
   table: Table;
@@ -166,8 +166,6 @@ export interface ChainPlan {
   kind: 'ordered' | 'set';
   /** Rule lines exactly as `iptables-save` prints them, without the leading `-A NAME `. */
   rules: string[];
-  /** Container id for per-container chains. */
-  owner?: string;
 }
 
 /** A jump from a built-in chain into a dockgate chain. */

@@ -6,15 +6,16 @@ export const CHAIN_PREFIX = 'DOCKGATE-';
 
 /** Ordered: guards (internal networks, containers without egress), then a jump to OPENINGS. */
 export const INPUT = 'DOCKGATE-INPUT';
-/** Every container's INPUT accepts (proxy mode), one line each; reached from DOCKGATE-INPUT. */
+/** Jumps to the shards holding every container's INPUT accepts (proxy mode); reached from DOCKGATE-INPUT. */
 export const OPENINGS = 'DOCKGATE-OPENINGS';
 export const FORWARD = 'DOCKGATE-FORWARD';
-/** Every container's FORWARD lines (dnat accepts, egress), one each; reached from DOCKGATE-FORWARD. */
+/** Jumps to the shards holding every container's FORWARD lines (dnat accepts, egress); reached from DOCKGATE-FORWARD. */
 export const CONTAINERS = 'DOCKGATE-CONTAINERS';
 /** Ordered: the same guards as DOCKGATE-INPUT, then a jump to DNAT. */
 export const PREROUTING = 'DOCKGATE-PREROUTING';
-/** Every container's DNAT lines; reached from DOCKGATE-PREROUTING (and the same lines from DOCKGATE-OUTPUT). */
+/** Jumps to the shards holding every container's DNAT lines; reached from DOCKGATE-PREROUTING and DOCKGATE-OUTPUT. */
 export const DNAT = 'DOCKGATE-DNAT';
+/** Ordered: one jump to DNAT (the host's own connections to published ports). */
 export const OUTPUT = 'DOCKGATE-OUTPUT';
 export const POSTROUTING = 'DOCKGATE-POSTROUTING';
 export const RAW = 'DOCKGATE-RAW';
@@ -54,6 +55,26 @@ export const JUMPS: readonly JumpRule[] = [
 /** Docker ids are 64 hex; 12 is what `docker ps` shows and keeps names under iptables' 28-char limit. */
 export function shortId(id: string): string {
   return id.slice(0, 12);
+}
+
+/**
+ * Containers' lines are spread over shard chains by the first two hex digits of their id
+ * (`DOCKGATE-OPENINGS-3f`). On the nf_tables backend, `iptables-restore -D` finds a rule by
+ * comparing it with every rule of its chain, so one container's stop cost grew with the number of
+ * containers in one shared chain (380 ms at 5,000); with 256 shards a chain holds about N/256
+ * containers. Only shards with lines exist, so a small host has few chains.
+ */
+export function shardOf(id: string): string {
+  const head = id.slice(0, 2).toLowerCase();
+  if (/^[0-9a-f]{2}$/.test(head)) return head;
+  // Docker's ids are hex; anything else still lands in a valid chain name.
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) & 0xff;
+  return h.toString(16).padStart(2, '0');
+}
+
+export function shardChain(parent: string, shard: string): string {
+  return `${parent}-${shard}`;
 }
 
 export function isOwnedChain(name: string): boolean {

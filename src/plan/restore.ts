@@ -1,7 +1,8 @@
 // RuleSet → iptables-restore text. Three shapes: the full state (start-up, drift repair), the
-// difference between two plans (one container's change touches only its own chains and one
-// jump line per parent), and the flush. Every text is for `iptables-restore --noflush`, where
-// declaring an existing user chain empties it, and each table is committed atomically.
+// difference between two plans (one container's change touches only its own lines, and a jump
+// line when its shard appears or empties), and the flush. Every text is for
+// `iptables-restore --noflush`, where declaring an existing user chain empties it, and each
+// table is committed atomically.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
 import { TABLES, jumpLine } from './chains.js';
 import { type KernelState, assertReadable, isManagedChain, jumpCount, ownedChains, pinnedChains, strayJumps } from './kernel-state.js';
@@ -86,6 +87,13 @@ export function renderFull(plan: RuleSet, state: KernelState, tables: readonly T
 
 const key = (c: ChainPlan): string => `${c.table}/${c.name}`;
 
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * The smallest edit that turns the kernel from `before` into `after` (both plans we wrote).
  * `pinned` ('table/chain'): chains an admin rule was last seen jumping to, emptied instead of deleted.
@@ -101,12 +109,14 @@ export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<
     if (!isManagedChain(c.name)) continue; // the admin's chain: created by a full write, never edited
     if (!prev) {
       writeChain(t, c);
+    } else if (sameLines(prev.rules, c.rules)) {
+      continue; // the common case for all but one shard: equal strings are mostly the same object
     } else if (c.kind === 'set' && prev.kind === 'set') {
       const had = new Set(prev.rules);
       const has = new Set(c.rules);
       for (const r of prev.rules) if (!has.has(r)) t.remove.push(`-D ${c.name} ${r}`);
       for (const r of c.rules) if (!had.has(r)) t.add.push(`-A ${c.name} ${r}`);
-    } else if (prev.rules.length !== c.rules.length || prev.rules.some((r, i) => r !== c.rules[i])) {
+    } else {
       writeChain(t, c);
     }
   }

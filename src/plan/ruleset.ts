@@ -187,15 +187,36 @@ function networkChains(networks: readonly NetworkFacts[], family: Family, masque
   ];
 }
 
-type ParentKey = 'openings' | 'containers' | 'dnat' | 'output';
+type ParentKey = 'openings' | 'containers' | 'dnat';
 
 /** One container's rules in one family. */
 interface FamilyPart {
-  chains: ChainPlan[];
-  /** The container's lines in the shared set chains (its accepts, DNATs and egress). */
+  /** The container's lines in its shard of the shared set chains (its accepts, DNATs and egress). */
   jumps: Array<{ parent: ParentKey; line: string }>;
   /** Lines that keep this container (egress off) from reaching published ports through the host. */
   guards: string[];
+}
+
+/** A set chain (jumps only) and its non-empty shards (containers' lines), see `shardOf`. */
+class Shards {
+  readonly #lines = new Map<string, string[]>();
+  constructor(
+    readonly table: ChainPlan['table'],
+    readonly name: string,
+  ) {}
+  add(shard: string, line: string): void {
+    const lines = this.#lines.get(shard);
+    if (lines) lines.push(line);
+    else this.#lines.set(shard, [line]);
+  }
+  chains(): ChainPlan[] {
+    const shards = [...this.#lines.keys()].sort();
+    const names = shards.map((s) => C.shardChain(this.name, s));
+    return [
+      { table: this.table, name: this.name, kind: 'set', rules: names.map((n) => rule({ comment: C.JUMP_COMMENT, jump: n })) },
+      ...shards.map((s, i): ChainPlan => ({ table: this.table, name: names[i]!, kind: 'set', rules: this.#lines.get(s)! })),
+    ];
+  }
 }
 
 /** One container's share of the plan; what the memo keeps. */
@@ -244,7 +265,7 @@ function containerPart(
   families: readonly Family[],
 ): ContainerPart {
   const note = containerComment(facts);
-  const empty = (): Record<Family, FamilyPart> => ({ 4: { chains: [], jumps: [], guards: [] }, 6: { chains: [], jumps: [], guards: [] } });
+  const empty = (): Record<Family, FamilyPart> => ({ 4: { jumps: [], guards: [] }, 6: { jumps: [], guards: [] } });
   if (!parsed.ok) {
     // Fail closed: a container with any bad label gets nothing, not even egress.
     const part: ContainerPart = {
@@ -280,17 +301,17 @@ function containerPart(
     const fp = part.families[family];
     const mine = openings.filter((o) => o.family === family);
     fp.guards = policy.egress ? [] : guardLines(facts, ctx.networks, note, family);
-    // A container's rules go straight into the shared set chains, one line each: every one of
-    // them is an ACCEPT, or a DNAT to this container on a host port only it owns, so their order
-    // never matters, and each line carries the container's comment, so a change adds and deletes
-    // exactly its own lines. No chain per container: on the nf_tables backend every chain costs
-    // (10,007 chains at 5,000 containers made a full write ~8x slower than the same rules without).
+    // A container's rules go straight into its shard of the shared set chains, one line each:
+    // every one of them is an ACCEPT, or a DNAT to this container on a host port only it owns, so
+    // their order never matters, and each line carries the container's comment, so a change adds
+    // and deletes exactly its own lines. No chain per container: on the nf_tables backend every
+    // chain costs (10,007 chains at 5,000 containers made a full write ~8x slower).
     const add = (rules: string[], parents: ParentKey[]): void => {
       for (const parent of parents) for (const line of rules) fp.jumps.push({ parent, line });
     };
     add(proxyRules(mine, note), ['openings']);
     add(forwardRules(facts, mine, policy.egress, ctx.networks, note, family), ['containers']);
-    add(dnatRules(mine, note), ['dnat', 'output']);
+    add(dnatRules(mine, note), ['dnat']);
   }
   return part;
 }
@@ -310,15 +331,14 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   const networkById = new Map(input.networks.map((n) => [n.id, n]));
   const families: Family[] = input.ipv6 === false ? [4] : [4, 6];
   const masquerade6 = input.ipv6Masquerade ?? 'ula';
-  const parents = (): Record<ParentKey, ChainPlan> => ({
-    openings: { table: 'filter', name: C.OPENINGS, kind: 'set', rules: [] },
-    containers: { table: 'filter', name: C.CONTAINERS, kind: 'set', rules: [] },
-    dnat: { table: 'nat', name: C.DNAT, kind: 'set', rules: [] },
-    output: { table: 'nat', name: C.OUTPUT, kind: 'set', rules: [] },
+  const parents = (): Record<ParentKey, Shards> => ({
+    openings: new Shards('filter', C.OPENINGS),
+    containers: new Shards('filter', C.CONTAINERS),
+    dnat: new Shards('nat', C.DNAT),
   });
-  const acc = Object.fromEntries(families.map((f) => [f, { parents: parents(), perContainer: [] as ChainPlan[], guards: [] as string[] }])) as Record<
+  const acc = Object.fromEntries(families.map((f) => [f, { parents: parents(), guards: [] as string[] }])) as Record<
     Family,
-    { parents: Record<ParentKey, ChainPlan>; perContainer: ChainPlan[]; guards: string[] }
+    { parents: Record<ParentKey, Shards>; guards: string[] }
   >;
   const plans: ContainerPlan[] = [];
   const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks, input.otherNetworks ?? [], families]) : '';
@@ -350,9 +370,9 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     for (const f of families) {
       const a = acc[f];
       const fp = part.families[f];
-      a.perContainer.push(...fp.chains);
       a.guards.push(...fp.guards);
-      for (const j of fp.jumps) a.parents[j.parent].rules.push(j.line);
+      const shard = C.shardOf(facts.id);
+      for (const j of fp.jumps) a.parents[j.parent].add(shard, j.line);
     }
   }
   cache?.retain(new Set(containers.map((c) => c.id)));
@@ -370,13 +390,12 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
         // Created when missing, never edited: its rules are the admin's.
         { table: 'filter', name: C.USER, kind: 'ordered', rules: [] },
         { table: 'filter', name: C.INPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.USER }), ...guarded(C.OPENINGS)] },
-        a.parents.openings,
-        a.parents.containers,
+        ...a.parents.openings.chains(),
+        ...a.parents.containers.chains(),
         { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
-        a.parents.dnat,
-        a.parents.output,
+        ...a.parents.dnat.chains(),
+        { table: 'nat', name: C.OUTPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.DNAT })] },
         ...networkChains(input.networks, f, masquerade6),
-        ...a.perContainer,
       ],
       jumps: [...C.JUMPS],
     };

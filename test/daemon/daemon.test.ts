@@ -5,6 +5,7 @@ import type { Config } from '../../src/config/schema.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FamilyDataplanes } from '../../src/dataplane/families.js';
 import type { ContainerFacts } from '../../src/model/types.js';
+import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
 import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
@@ -13,9 +14,12 @@ afterEach(stopTestDaemons);
 
 const start = (docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) => startTestDaemon(docker, cfg, { ipt });
 
-/** Whether the container's proxy accept is in the kernel (its lines live in DOCKGATE-OPENINGS). */
-const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean =>
-  ipt.rules('filter', 'DOCKGATE-OPENINGS').some((l) => l.includes(`/${c.id.slice(0, 12)}`));
+/** The container's lines in its shard of DOCKGATE-OPENINGS (its proxy accepts). */
+const openingsOf = (ipt: FakeIptables, c: ContainerFacts): string[] =>
+  ipt.rules('filter', shardChain(OPENINGS, shardOf(c.id))).filter((l) => l.includes(`/${c.id.slice(0, 12)}`));
+
+/** Whether the container's proxy accept is in the kernel. */
+const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean => openingsOf(ipt, c).length > 0;
 
 describe('a container Docker cannot answer about', () => {
   it('does not hold up the rules of the others', async () => {
@@ -139,7 +143,7 @@ describe('the sync runner', () => {
     const ipt = new FakeIptables();
     const { daemon } = start(docker, testConfig(), ipt);
     await daemon.ready;
-    const mine = (): string[] => ipt.rules('filter', 'DOCKGATE-OPENINGS').filter((l) => l.includes(`/${c.id.slice(0, 12)}`));
+    const mine = (): string[] => openingsOf(ipt, c);
     const before = mine();
     expect(before.some((l) => l.startsWith('-s '))).toBe(false);
     ipt.delayMs = 300;
@@ -171,7 +175,7 @@ describe('the sync runner', () => {
     docker.start(b);
     await until('both containers in the kernel', () => hasChainFor(ipt, a) && hasChainFor(ipt, b), 3000);
     await until('no retry left waiting', () => !daemon.state.retryPending, 1000);
-    expect(ipt.text()).toContain(`-A DOCKGATE-OPENINGS -p tcp -m tcp --dport 8007`);
+    expect(openingsOf(ipt, b)).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8007 /)]);
   });
 
   it('a burst of events is coalesced into few writes', async () => {

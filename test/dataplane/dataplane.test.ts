@@ -99,6 +99,21 @@ describe('dataplane on a real kernel', () => {
     expect(compare(plan(rest), parseSave(text)).clean).toBe(true);
   });
 
+  it('a container alone in its shard brings the shard chains and their jumps, and takes them away again', async () => {
+    const base = fleet.slice(0, 10);
+    await dataplane.sync(plan(base));
+    const before = await saveAll();
+    const lone = container('lone', { id: 'fe'.padEnd(64, '7'), ip: '172.17.0.200', labels: { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' }, publish: ['0.0.0.0:10500:80/tcp'] });
+    expect((await dataplane.sync(plan([...base, lone]))).kind).toBe('diff');
+    const during = await saveAll();
+    expect(during).toContain('-A DOCKGATE-DNAT -m comment --comment dockgate -j DOCKGATE-DNAT-fe\n');
+    expect(during).toContain('-A DOCKGATE-CONTAINERS -m comment --comment dockgate -j DOCKGATE-CONTAINERS-fe\n');
+    expect(during).toMatch(/-A DOCKGATE-DNAT-fe -p tcp -m tcp --dport 10500 .* -j DNAT --to-destination 172\.17\.0\.200:80\n/);
+    expect(compare(plan([...base, lone]), parseSave((await ns.exec('iptables-save', [])).stdout)).clean).toBe(true);
+    expect((await dataplane.sync(plan(base))).kind).toBe('diff');
+    expect(await saveAll()).toBe(before);
+  });
+
   it('detects drift (flushed chain, deleted jump, foreign rule) and repairs it', async () => {
     const p = plan(fleet.slice(0, 10));
     await dataplane.sync(p);

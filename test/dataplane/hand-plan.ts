@@ -1,11 +1,11 @@
-// A RuleSet written by hand in dockgate's layout (raw, nat and filter chains, per-container
-// chains reached from set chains, the six jumps), with lines exactly as iptables-save prints them.
+// A RuleSet written by hand in an older layout of dockgate's (raw, nat and filter chains,
+// per-container chains reached from set chains, the six jumps), with lines exactly as iptables-save prints them.
 // The dataplane tests that use it are about writing, reading back and deleting, not about
 // planning, so they do not depend on the planner.
 import type { ChainPlan, RuleSet, Table } from '../../src/model/types.js';
 import { JUMPS } from '../../src/plan/chains.js';
 
-const chain = (table: Table, name: string, kind: ChainPlan['kind'], rules: string[], owner?: string): ChainPlan => ({ table, name, kind, rules, ...(owner ? { owner } : {}) });
+const chain = (table: Table, name: string, kind: ChainPlan['kind'], rules: string[]): ChainPlan => ({ table, name, kind, rules });
 
 /** Container `i` has id `c0ffee` + 6 digits (the 12 hex dockgate shows), a proxy and a dnat port. */
 export const handId = (i: number): string => `c0ffee${String(i).padStart(6, '0')}`;
@@ -26,9 +26,9 @@ export function handPlan(containers: readonly number[]): RuleSet {
     prerouting.push(`${note} -j DOCKGATE-CN-${id}`);
     forward.push(`${note} -j DOCKGATE-CF-${id}`);
     perContainer.push(
-      chain('filter', `DOCKGATE-CI-${id}`, 'ordered', [`-d 10.0.0.5/32 -p tcp -m tcp --dport ${8000 + i} -m conntrack --ctstate NEW ${note} -j ACCEPT`], id),
-      chain('nat', `DOCKGATE-CN-${id}`, 'ordered', [`-d 10.0.0.5/32 -p tcp -m tcp --dport ${9000 + i} ${note} -j DNAT --to-destination ${ip}:80`], id),
-      chain('filter', `DOCKGATE-CF-${id}`, 'ordered', [`-d ${ip}/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT ${note} -j ACCEPT`], id),
+      chain('filter', `DOCKGATE-CI-${id}`, 'ordered', [`-d 10.0.0.5/32 -p tcp -m tcp --dport ${8000 + i} -m conntrack --ctstate NEW ${note} -j ACCEPT`]),
+      chain('nat', `DOCKGATE-CN-${id}`, 'ordered', [`-d 10.0.0.5/32 -p tcp -m tcp --dport ${9000 + i} ${note} -j DNAT --to-destination ${ip}:80`]),
+      chain('filter', `DOCKGATE-CF-${id}`, 'ordered', [`-d ${ip}/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT ${note} -j ACCEPT`]),
     );
   }
   chains.push(

@@ -60,7 +60,7 @@ describe('dockgate explain, checked against real connections', () => {
     expect(r.reached).toBe(true);
     expect(r.stdout).toContain(`${OUTSIDE_IP} -> ${HOST_IP}:8000/tcp: ALLOWED`);
     expect(r.stdout).toMatch(/container: web \([0-9a-f]{12}\) dockgate\.ports="8000" dockgate\.from=\(default\)/);
-    expect(r.stdout).toMatch(/filter DOCKGATE-OPENINGS #\d+: -A DOCKGATE-OPENINGS -d 10\.0\.0\.5\/32 -p tcp -m tcp --dport 8000 .*"web\/[0-9a-f]{12}" -j ACCEPT {3}<- decided \(dockgate\)/);
+    expect(r.stdout).toMatch(/filter (DOCKGATE-OPENINGS-[0-9a-f]{2}) #\d+: -A \1 -d 10\.0\.0\.5\/32 -p tcp -m tcp --dport 8000 .*"web\/[0-9a-f]{12}" -j ACCEPT {3}<- decided \(dockgate\)/);
     expect(r.stdout).toContain('other firewalls (nft base chains): none drops it');
     // The in interface comes from the route back to the client: the veth's connected subnet.
     expect(r.stdout).toContain(`arrives on: ${h.hostIf} (the route back to ${OUTSIDE_IP}: connected subnet 10.0.0.0/24 on ${h.hostIf})`);
@@ -70,7 +70,7 @@ describe('dockgate explain, checked against real connections', () => {
     const r = await both(8020);
     expect(r.reached).toBe(true);
     expect(r.stdout).toMatch(/DNAT to 172\.31\.0\.\d+:8000\n {2}routed to FORWARD, out of docker0/);
-    expect(r.stdout).toMatch(/filter DOCKGATE-CONTAINERS #\d+: .* <- decided \(dockgate\)/);
+    expect(r.stdout).toMatch(/filter DOCKGATE-CONTAINERS-[0-9a-f]{2} #\d+: .* <- decided \(dockgate\)/);
   });
 
   it('a closed unlabelled port: blocked by the policy, nobody owns it and why', async () => {

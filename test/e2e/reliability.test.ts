@@ -34,7 +34,9 @@ import {
   linesSince,
   logTime,
   medianMax,
+  openingsShard,
   seedFrom,
+  shardLineCount,
   statusInSync,
   waitConverged,
   waitForRestoreChild,
@@ -142,8 +144,8 @@ describe('drift made by other programs is repaired within 2 s', () => {
     await startWebContainer(h, { name: 'dr-dnat', labels: { 'dockgate.ports': `${HOST_IP}:8101:8000`, 'dockgate.mode': 'dnat' } });
     await answers(8100, 'dr-proxy');
     await answers(8101, 'dr-dnat');
-    // Its accept lives in the shared set chain (no chain per container any more).
-    proxyChain = 'filter DOCKGATE-OPENINGS';
+    // Its accept lives in its shard of the shared set chain (no chain per container any more).
+    proxyChain = await openingsShard(h, 'dr-proxy');
   }, 120_000);
 
   afterAll(async () => {
@@ -273,7 +275,7 @@ describe('event storm', () => {
     });
     const startMs = Date.now() - t0;
     const peak = await waitConverged(h, configFile, 30_000);
-    expect(peak.plan.chains.get('nat/DOCKGATE-DNAT')).toHaveLength(50);
+    expect(shardLineCount(peak.plan, 'nat/DOCKGATE-DNAT')).toBe(50);
     const t1 = Date.now();
     await pool(names, 10, (name) => h.docker(['rm', '-f', name], { timeoutMs: 120_000 }));
     const rmMs = Date.now() - t1;

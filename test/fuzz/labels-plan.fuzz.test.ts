@@ -13,7 +13,7 @@ import { MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js'
 import { ANY_SOURCE, boundAddress, sourceList } from '../../src/model/format.js';
 import type { ContainerFacts, ContainerPolicy, LabelError, Opening, PortSpec, RuleSet } from '../../src/model/types.js';
 import { parseAddress, parseCidr } from '../../src/net/cidr.js';
-import { JUMPS, jumpLine, shortId } from '../../src/plan/chains.js';
+import { CONTAINERS, DNAT, JUMPS, OPENINGS, jumpLine, shardChain, shardOf, shortId } from '../../src/plan/chains.js';
 import { compare, type KernelState } from '../../src/plan/kernel-state.js';
 import { renderDiff, renderFull, renderPlan } from '../../src/plan/restore.js';
 import { buildRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
@@ -172,7 +172,7 @@ function checkScenario(s: Scenario): { plan: RuleSet; text: string } {
     // Docker lists labels in any order: the result (and the order of errors) must not depend on it.
     same(parseLabels(Object.fromEntries(Object.entries(c.labels).reverse()), options), r, 'label order changed the result');
     const cp = plan.containers.find((p) => p.id === c.id)!;
-    const owned = plan.chains.filter((ch) => ch.owner === c.id);
+    const owned = linesOf(plan, c);
     const short = shortId(c.id);
     if (r.ok) {
       checkPolicy(r.policy);
@@ -182,19 +182,19 @@ function checkScenario(s: Scenario): { plan: RuleSet; text: string } {
       // Other containers, hostile or not, never change this container's own chains; at most
       // one that owns a host port first makes this one lose its claim (and then all its openings).
       if (s.containers.length === 1) return;
-      const alone = buildRuleSet(inputOf(s, [c])).chains.filter((ch) => ch.owner === c.id);
+      const alone = linesOf(buildRuleSet(inputOf(s, [c])), c);
       const aloneErrors = buildRuleSet(inputOf(s, [c])).containers[0]!.errors;
       if (cp.errors.length > aloneErrors.length) {
-        const opens = owned.filter((ch) => ch.table !== 'filter' || ch.rules.some((l) => l.includes('--dport')));
+        const opens = owned.filter((l) => l.endsWith(' -j ACCEPT') ? l.includes('--dport') : !l.endsWith(' -j RETURN'));
         same(opens, [], 'a container that lost a claim kept openings');
       }
-      else same(owned, alone, 'other containers changed this container\'s chains');
+      else same(owned, alone, 'other containers changed this container\'s lines');
     } else {
       check(r.errors.length > 0, () => 'not ok without errors');
       same(cp.errors, r.errors);
       same(cp.openings, []);
       check(cp.egress === false, () => 'a container with label errors keeps egress');
-      same(owned, [], 'a container with label errors has chains');
+      same(owned.filter((l) => !l.endsWith(' -j RETURN')), [], 'a container with label errors has rules');
       check(!text.includes(`-${short}`), () => `a chain of ${c.name}, which has label errors:\n${text}`);
       // Only the guards that keep it (no egress) from reaching published ports through the host.
       const mine = text.split('\n').filter((l) => l.includes(`${c.name}/${short}`));
@@ -210,6 +210,13 @@ function checkScenario(s: Scenario): { plan: RuleSet; text: string } {
   // Docker lists containers in any order: same plan text.
   if (s.containers.length > 1) same(renderPlan(buildRuleSet(inputOf(s, [...s.containers].reverse()))), text, 'container order changed the text');
   return { plan, text };
+}
+
+
+/** A container's own lines in a plan ('table chain line', sorted): the rules carrying its comment. */
+function linesOf(plan: RuleSet, c: Pick<ContainerFacts, 'id'>): string[] {
+  const mark = `/${shortId(c.id)}`;
+  return plan.chains.flatMap((ch) => ch.rules.filter((l) => l.includes(mark)).map((l) => `${ch.table} ${ch.name} ${l}`)).sort();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,9 +240,9 @@ function vocabulary(s: Scenario): string[] {
   for (const w of FIXED_VOCABULARY) words.add(w);
   for (const c of s.containers) {
     const short = shortId(c.id);
-    for (const kind of ['CI', 'CF', 'CN']) {
-      words.add(`DOCKGATE-${kind}-${short}`);
-      words.add(`:DOCKGATE-${kind}-${short}`);
+    for (const parent of [OPENINGS, CONTAINERS, DNAT]) {
+      words.add(shardChain(parent, shardOf(c.id)));
+      words.add(`:${shardChain(parent, shardOf(c.id))}`);
     }
     words.add(`${c.name}/${short}`);
     words.add(`"${c.name}/${short}"`);

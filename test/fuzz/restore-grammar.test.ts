@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { applyRestore, checkRestore, describeViolations, emptyKernel, kernelView } from './restore-grammar.js';
 
 const GOLDEN = fileURLToPath(new URL('../plan/golden/', import.meta.url));
-const C = 'DOCKGATE-CI-0123456789ab';
+const C = 'DOCKGATE-OPENINGS-ab';
 
 /** A filter table that declares the chain and adds one rule to it. */
 const filter = (rule: string, table = 'filter') => `*${table}\n:${C} - [0:0]\n-A ${C} ${rule}\nCOMMIT\n`;
@@ -27,7 +27,7 @@ describe('restore grammar', () => {
     for (const r of good) expect(describeViolations(checkRestore(filter(r.replace(' -i docker0', ''))))).toBe('');
     const forward = '*filter\n:DOCKGATE-FORWARD - [0:0]\n-A DOCKGATE-FORWARD -i br-0 ! -o br-1 -m conntrack ! --ctstate DNAT -m comment --comment x -j DROP\nCOMMIT\n';
     expect(describeViolations(checkRestore(forward))).toBe('');
-    const nat = '*nat\n:DOCKGATE-CN-0123456789ab - [0:0]\n-A DOCKGATE-CN-0123456789ab -d 10.0.0.5/32 -p tcp -m tcp --dport 8080 -m comment --comment x -j DNAT --to-destination 172.17.0.3:80\nCOMMIT\n';
+    const nat = '*nat\n:DOCKGATE-DNAT-ab - [0:0]\n-A DOCKGATE-DNAT-ab -d 10.0.0.5/32 -p tcp -m tcp --dport 8080 -m comment --comment x -j DNAT --to-destination 172.17.0.3:80\nCOMMIT\n';
     expect(describeViolations(checkRestore(nat))).toBe('');
   });
 
@@ -54,7 +54,7 @@ describe('restore grammar', () => {
     ['unknown target', filter('-m comment --comment x -j LOG')],
     ['DNAT in filter', filter('-p tcp -m tcp --dport 1 -m comment --comment x -j DNAT --to-destination 1.2.3.4:1')],
     ['DROP in nat', filter('-m comment --comment x -j DROP', 'nat')],
-    ['DNAT to no address', '*nat\n:DOCKGATE-CN-0123456789ab - [0:0]\n-A DOCKGATE-CN-0123456789ab -p tcp -m tcp --dport 1 -m comment --comment x -j DNAT --to-destination :80\nCOMMIT\n'],
+    ['DNAT to no address', '*nat\n:DOCKGATE-DNAT-ab - [0:0]\n-A DOCKGATE-DNAT-ab -p tcp -m tcp --dport 1 -m comment --comment x -j DNAT --to-destination :80\nCOMMIT\n'],
     ['anything after the target', filter('-m comment --comment x -j ACCEPT -s 1.2.3.4/32')],
     ['two spaces', filter('-m comment --comment x  -j ACCEPT')],
     ['rule into a built-in chain', '*filter\n-A INPUT -m comment --comment x -j ACCEPT\nCOMMIT\n'],

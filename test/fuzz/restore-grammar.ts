@@ -50,10 +50,11 @@ const MAX_CHAIN = 28;
 export const MAX_COMMENT = 255;
 
 /**
- * DOCKGATE-<UPPER-CASE WORDS> for the shared chains, DOCKGATE-C{I,F,N}-<12 hex of the container
- * id> for per-container chains (Docker ids are lower-case hex, so those are lower case).
+ * DOCKGATE-<UPPER-CASE WORDS> for the shared chains, the same with -<2 hex> for their shards (the
+ * first two hex digits of the container ids whose lines they hold), and the per-container chains
+ * of older versions, DOCKGATE-C{I,F,N}-<12 hex>, which an upgrade empties and deletes.
  */
-const OWN_CHAIN = /^DOCKGATE-(?:[A-Z]+(?:-[A-Z]+)*|C[IFN]-[0-9a-f]{12})$/;
+const OWN_CHAIN = /^DOCKGATE-(?:[A-Z]+(?:-[A-Z]+)*(?:-[0-9a-f]{2})?|C[IFN]-[0-9a-f]{12})$/;
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 const PORT = /^[1-9][0-9]{0,4}$/;
 const BARE_COMMENT = /^[A-Za-z0-9_-]+$/;
@@ -64,15 +65,14 @@ const CTSTATES = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT
 /**
  * Which interface options a chain's packets can be matched on: a chain reached only from
  * PREROUTING/INPUT has no output interface yet, one reached from POSTROUTING no input interface,
- * and the nat container chains are reached from both PREROUTING and OUTPUT.
+ * and DOCKGATE-DNAT and its shards are reached from both PREROUTING and OUTPUT.
  */
-function interfaceRules(chain: string, table: TableName): { in: boolean; out: boolean } {
+function interfaceRules(name: string, table: TableName): { in: boolean; out: boolean } {
+  const chain = name.replace(/-[0-9a-f]{2}$/, '');
   if (chain === 'DOCKGATE-POSTROUTING') return { in: false, out: true };
-  if (chain === 'DOCKGATE-RAW' || chain === 'DOCKGATE-INPUT' || chain === 'DOCKGATE-OPENINGS' || chain.startsWith('DOCKGATE-CI-')) {
-    return { in: true, out: false };
-  }
+  if (chain === 'DOCKGATE-RAW' || chain === 'DOCKGATE-INPUT' || chain === 'DOCKGATE-OPENINGS') return { in: true, out: false };
   // The guards of PREROUTING (containers without egress, internal networks) match the input interface.
-  if (chain === 'DOCKGATE-PREROUTING' || chain === 'DOCKGATE-DNAT') return { in: true, out: false };
+  if (chain === 'DOCKGATE-PREROUTING') return { in: true, out: false };
   if (table === 'nat') return { in: false, out: false }; // PREROUTING + OUTPUT reach these
   return { in: true, out: true };
 }

@@ -41,7 +41,7 @@ describe('proxy mode', () => {
 
   it('a labelled port is open to everyone', () => {
     const r = run(p, tcp(OUTSIDE, HOST4, 8000));
-    expect([r.verdict, decider(r)]).toEqual(['accept', 'DOCKGATE-OPENINGS accept']);
+    expect([r.verdict, decider(r)]).toEqual(['accept', 'DOCKGATE-OPENINGS-c0 accept']);
   });
 
   it('bound to one address: open there only, not on the host\'s other addresses', () => {
@@ -55,7 +55,7 @@ describe('proxy mode', () => {
   });
 
   it('from is honoured: a source inside is accepted, one outside falls to the admin\'s policy', () => {
-    expect(decider(run(p, tcp(FRIEND, HOST4, 8443)))).toBe('DOCKGATE-OPENINGS accept');
+    expect(decider(run(p, tcp(FRIEND, HOST4, 8443)))).toBe('DOCKGATE-OPENINGS-c0 accept');
     const r = run(p, tcp(OUTSIDE, HOST4, 8443));
     expect([r.verdict, decider(r)]).toEqual(['drop', 'policy INPUT DROP']);
   });
@@ -75,7 +75,7 @@ describe('dnat mode', () => {
     const r = run(p, tcp(FRIEND, HOST4, 8080));
     expect(r.verdict).toBe('accept');
     expect(r.dnat).toMatchObject({ dst: '172.17.0.3', dport: 80 });
-    expect([r.route, r.outInterface, decider(r)]).toEqual(['FORWARD', 'docker0', 'DOCKGATE-CONTAINERS accept']);
+    expect([r.route, r.outInterface, decider(r)]).toEqual(['FORWARD', 'docker0', 'DOCKGATE-CONTAINERS-c0 accept']);
   });
 
   it('a source outside from is not redirected: it reaches the host\'s own port 8080, behind the admin\'s policy', () => {
@@ -201,7 +201,7 @@ describe('IPv6 (ip6tables), from the same plan', () => {
 
   it('a plain -p is open over IPv6 too', () => {
     const r = run(p, tcp('2001:db8:9::7', HOST6, 8000));
-    expect([r.verdict, decider(r)]).toEqual(['accept', 'DOCKGATE-OPENINGS accept']);
+    expect([r.verdict, decider(r)]).toEqual(['accept', 'DOCKGATE-OPENINGS-c0 accept']);
   });
 
   it('an IPv4-only from closes IPv6', () => {

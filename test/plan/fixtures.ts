@@ -58,6 +58,12 @@ export function container(
   };
 }
 
+/** Every container line of a set chain (DOCKGATE-OPENINGS, -CONTAINERS, -DNAT): the lines of its shards. */
+export function shardLines(p: Pick<RuleSet, 'chains'>, parent: string): string[] {
+  const shard = new RegExp(`^${parent}-[0-9a-f]{2}$`);
+  return p.chains.filter((c) => shard.test(c.name)).flatMap((c) => c.rules);
+}
+
 /** The planner over these fixtures: one home for the wrapper the plan, dataplane and trace tests use. */
 export function plan(containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE], extra: Partial<PlanInput> = {}): RuleSet {
   return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks, ...extra });

@@ -4,12 +4,12 @@ import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { familyRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
-import { BRIDGE, DUAL, container, plan as planOn } from './fixtures.js';
+import { BRIDGE, DUAL, container, plan as planOn, shardLines } from './fixtures.js';
 
 const plan = (containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE, DUAL], extra: Partial<PlanInput> = {}): RuleSet => planOn(containers, networks, extra);
 
 const v6 = (p: RuleSet): RuleSet => familyRuleSet(p, 6)!;
-const rules = (p: RuleSet, prefix: string): string[] => p.chains.filter((c) => c.name.startsWith(prefix)).flatMap((c) => c.rules);
+
 const of = (p: RuleSet, name: string) => p.containers.find((c) => c.name === name)!;
 
 const WEB = 'c0ffee000061'.padEnd(64, '0');
@@ -32,15 +32,15 @@ describe('IPv6 rules', () => {
 
   it('a plain -p (0.0.0.0 and ::) is opened in both families, each for local destinations only', () => {
     const p = scenario();
-    expect(rules(p, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
-    expect(rules(v6(p), 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
+    expect(shardLines(p, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
+    expect(shardLines(v6(p), 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL /)]);
     expect(of(p, 'web').openings.map((o) => o.family)).toEqual([4, 6]);
   });
 
   it('dnat to the container\'s IPv6 address, from the IPv6 sources only', () => {
-    const dnat = rules(v6(scenario()), 'DOCKGATE-DNAT');
+    const dnat = shardLines(v6(scenario()), 'DOCKGATE-DNAT');
     expect(dnat).toEqual([expect.stringMatching(/^-s 2001:db8:9::\/48 -p tcp -m tcp --dport 8080 .* -j DNAT --to-destination \[fd00:db8:1::3\]:80$/)]);
-    expect(rules(scenario(), 'DOCKGATE-DNAT')).toEqual([expect.stringMatching(/^-s 10\.0\.0\.0\/8 .* --to-destination 172\.23\.0\.3:80$/)]);
+    expect(shardLines(scenario(), 'DOCKGATE-DNAT')).toEqual([expect.stringMatching(/^-s 10\.0\.0\.0\/8 .* --to-destination 172\.23\.0\.3:80$/)]);
   });
 
   it('an IPv4-only from closes IPv6 for that container, and the other way round', () => {
@@ -51,8 +51,8 @@ describe('IPv6 rules', () => {
     expect(of(p, 'four').openings.map((o) => o.family)).toEqual([4]);
     expect(of(p, 'six').openings.map((o) => o.family)).toEqual([6]);
     expect(of(p, 'four').warnings.join()).toMatch(/no IPv6 source in dockgate.from: nothing opened over IPv6/);
-    expect(rules(v6(p), 'DOCKGATE-OPENINGS').join('\n')).not.toMatch(/--dport 8000/);
-    expect(rules(p, 'DOCKGATE-OPENINGS').join('\n')).not.toMatch(/--dport 8001/);
+    expect(shardLines(v6(p), 'DOCKGATE-OPENINGS').join('\n')).not.toMatch(/--dport 8000/);
+    expect(shardLines(p, 'DOCKGATE-OPENINGS').join('\n')).not.toMatch(/--dport 8001/);
   });
 
   it('egress, isolation, direct-access drop and guards exist for IPv6 too; global subnets are routed, not masqueraded', () => {
@@ -71,10 +71,10 @@ describe('IPv6 rules', () => {
 
   it('a port published on [::1] is not DNATed: proxy works, dnat is refused with a clear error', () => {
     const proxy = plan([dual('lo6', WEB, 2, { 'dockgate.ports': '80' }, ['[::1]:8000:80/tcp'])]);
-    expect(rules(v6(proxy), 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d ::1\/128 -p tcp -m tcp --dport 8000 /)]);
+    expect(shardLines(v6(proxy), 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d ::1\/128 -p tcp -m tcp --dport 8000 /)]);
     const dnat = plan([dual('lo6', WEB, 2, { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' }, ['[::1]:8000:80/tcp'])]);
     expect(of(dnat, 'lo6').errors[0]?.reason).toMatch(/cannot be DNATed \(IPv6 has no route_localnet\)/);
-    expect(rules(v6(dnat), 'DOCKGATE-DNAT')).toEqual([]);
+    expect(shardLines(v6(dnat), 'DOCKGATE-DNAT')).toEqual([]);
   });
 
   it('a host without IPv6 gets an IPv4-only plan', () => {

@@ -5,13 +5,10 @@ import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, Listener, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import type { PlanInput } from '../../src/plan/ruleset.js';
-import { BRIDGE, SEALED, container, plan as planOn } from './fixtures.js';
+import { BRIDGE, SEALED, container, plan as planOn, shardLines } from './fixtures.js';
 
 const plan = (containers: ContainerFacts[], extra: Partial<PlanInput> = {}, networks: NetworkFacts[] = [BRIDGE]): RuleSet => planOn(containers, networks, extra);
 
-
-const lines = (p: RuleSet, chainPrefix: string): string[] =>
-  p.chains.filter((c) => c.name.startsWith(chainPrefix)).flatMap((c) => c.rules);
 const of = (p: RuleSet, name: string) => p.containers.find((c) => c.name === name)!;
 
 describe('proxy mode opens only the container\'s own -p bindings', () => {
@@ -22,29 +19,29 @@ describe('proxy mode opens only the container\'s own -p bindings', () => {
   ])('label %s on a container run without -p opens nothing and warns', (label) => {
     const p = plan([container('sneaky', { labels: { 'dockgate.ports': label } })]);
     expect(of(p, 'sneaky').openings).toEqual([]);
-    expect(lines(p, 'DOCKGATE-OPENINGS')).toEqual([]);
+    expect(shardLines(p, 'DOCKGATE-OPENINGS')).toEqual([]);
     expect(of(p, 'sneaky').warnings.join('\n')).toMatch(/dockgate\.ports entry ".*": .*matches none of this container's -p bindings/);
   });
 
   it('a mapping label that names its own binding opens it, and the accept is as narrow as the binding', () => {
     const any = plan([container('a', { labels: { 'dockgate.ports': '8000:80' }, publish: ['0.0.0.0:8000:80/tcp'] })]);
-    expect(lines(any, 'DOCKGATE-OPENINGS')).toEqual([
+    expect(shardLines(any, 'DOCKGATE-OPENINGS')).toEqual([
       expect.stringMatching(/^-p tcp -m tcp --dport 8000 -m addrtype --dst-type LOCAL -m conntrack --ctstate NEW .* -j ACCEPT$/),
     ]);
     const bound = plan([container('b', { labels: { 'dockgate.ports': '8000:80' }, publish: ['10.0.0.5:8000:80/tcp'] })]);
-    expect(lines(bound, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d 10\.0\.0\.5\/32 -p tcp -m tcp --dport 8000 -m conntrack/)]);
+    expect(shardLines(bound, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d 10\.0\.0\.5\/32 -p tcp -m tcp --dport 8000 -m conntrack/)]);
     // The label may narrow a 0.0.0.0 binding to one address, never widen or move one.
     const narrowed = plan([container('c', { labels: { 'dockgate.ports': '10.0.0.5:8000:80' }, publish: ['0.0.0.0:8000:80/tcp'] })]);
-    expect(lines(narrowed, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d 10\.0\.0\.5\/32 /)]);
+    expect(shardLines(narrowed, 'DOCKGATE-OPENINGS')).toEqual([expect.stringMatching(/^-d 10\.0\.0\.5\/32 /)]);
     const moved = plan([container('d', { labels: { 'dockgate.ports': '10.0.0.6:8000:80' }, publish: ['10.0.0.5:8000:80/tcp'] })]);
-    expect(lines(moved, 'DOCKGATE-OPENINGS')).toEqual([]);
+    expect(shardLines(moved, 'DOCKGATE-OPENINGS')).toEqual([]);
     const otherPort = plan([container('e', { labels: { 'dockgate.ports': '8001:80' }, publish: ['0.0.0.0:8000:80/tcp'] })]);
-    expect(lines(otherPort, 'DOCKGATE-OPENINGS')).toEqual([]);
+    expect(shardLines(otherPort, 'DOCKGATE-OPENINGS')).toEqual([]);
   });
 
   it('an accept for a 0.0.0.0 binding is for local destinations only (PORT form too)', () => {
     const p = plan([container('w', { labels: { 'dockgate.ports': '80' }, publish: ['0.0.0.0:8080:80/tcp'] })]);
-    expect(lines(p, 'DOCKGATE-OPENINGS').every((l) => l.includes('-m addrtype --dst-type LOCAL'))).toBe(true);
+    expect(shardLines(p, 'DOCKGATE-OPENINGS').every((l) => l.includes('-m addrtype --dst-type LOCAL'))).toBe(true);
   });
 
   it('a container without egress reaches no published port through the host: guards come before every accept and DNAT', () => {
@@ -115,7 +112,7 @@ describe('dnat claims without -p', () => {
     expect(of(p, 'ssh').openings).toEqual([]);
     expect(of(p, 'ssh').errors[0]).toMatchObject({ label: 'dockgate.ports', value: '22:22' });
     expect(of(p, 'ssh').errors[0]?.reason).toMatch(/outside claimable_ports \(1024-65535\)/);
-    expect(lines(p, 'DOCKGATE-DNAT')).toEqual([]);
+    expect(shardLines(p, 'DOCKGATE-DNAT')).toEqual([]);
     expect(of(plan([c], { claimable: { start: 1, end: 65535 } }), 'ssh').openings).toHaveLength(1);
   });
 
@@ -143,7 +140,7 @@ describe('dnat claims without -p', () => {
 
   it('DNAT rules carry the allowed sources, so other sources still reach the host\'s own service', () => {
     const c = container('api', { ip: '172.17.0.3', labels: { 'dockgate.ports': '2222:22', 'dockgate.mode': 'dnat', 'dockgate.from': '10.1.0.0/16' } });
-    expect(lines(plan([c]), 'DOCKGATE-DNAT')).toEqual([
+    expect(shardLines(plan([c]), 'DOCKGATE-DNAT')).toEqual([
       expect.stringMatching(/^-s 10\.1\.0\.0\/16 -p tcp -m tcp --dport 2222 .* -j DNAT --to-destination 172\.17\.0\.3:22$/),
     ]);
   });
@@ -158,7 +155,7 @@ describe('internal networks', () => {
     expect(text).not.toMatch(/replies (into|from) sealed/);
     expect(text).toMatch(/-d 172\.22\.0\.0\/24 ! -i br-dddddddddddd .* -j DROP/);
     expect(of(p, 'secret').openings).toEqual([]);
-    expect(lines(p, 'DOCKGATE-CONTAINERS')).toEqual([]);
+    expect(shardLines(p, 'DOCKGATE-CONTAINERS')).toEqual([]);
     expect(of(p, 'secret').warnings.join()).toMatch(/only on internal network sealed/);
     for (const chain of ['DOCKGATE-INPUT', 'DOCKGATE-PREROUTING']) {
       const rules = p.chains.find((c) => c.name === chain)!.rules.filter((l) => !l.endsWith('-j DOCKGATE-USER'));
@@ -171,7 +168,7 @@ describe('internal networks', () => {
     c.networks.push({ networkId: BRIDGE.id, networkName: 'bridge', ipv4: '172.17.0.8', ipv6: '' });
     const p = plan([c], {}, [BRIDGE, SEALED]);
     expect(of(p, 'both').openings.map((o) => o.containerIp)).toEqual(['172.17.0.8']);
-    const egress = lines(p, 'DOCKGATE-CONTAINERS').filter((l) => l.includes('NEW'));
+    const egress = shardLines(p, 'DOCKGATE-CONTAINERS').filter((l) => l.includes('NEW'));
     expect(egress).toEqual([expect.stringMatching(/^-s 172\.17\.0\.8\/32 -i docker0 /)]);
     expect(of(p, 'both').warnings.join()).toMatch(/on internal network sealed: .* through bridge only/);
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RuleSet } from '../../src/model/types.js';
 import { renderDiff, renderPlan } from '../../src/plan/restore.js';
 import { PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
-import { BACK, BRIDGE, DEFAULTS, FRONT, container, plan } from './fixtures.js';
+import { BACK, BRIDGE, DEFAULTS, FRONT, container, plan, shardLines } from './fixtures.js';
 
 
 const WEB = 'c0ffee000001'.padEnd(64, '0');
@@ -76,7 +76,10 @@ describe('plan invariants', () => {
     expect(bad.openings).toEqual([]);
     expect(bad.egress).toBe(false);
     expect(bad.errors[0]?.label).toBe('dockgate.ports');
-    expect(p.chains.some((c) => c.owner === BAD)).toBe(false);
+    // Only the guards that keep it from reaching published ports through the host.
+    const mine = p.chains.flatMap((c) => c.rules).filter((l) => l.includes(`/${BAD.slice(0, 12)}`));
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.filter((l) => !l.endsWith('-j RETURN'))).toEqual([]);
     const loose = p.containers.find((c) => c.name === 'loose')!;
     expect(loose.openings).toEqual([]);
     expect(loose.warnings.join()).toMatch(/9000\/tcp but has no dockgate.ports label/);
@@ -120,16 +123,61 @@ describe('diff between plans', () => {
     container(`c${i}`, { ip: `172.17.1.${i + 1}`, labels: { 'dockgate.ports': '80', 'dockgate.mode': i % 2 ? 'dnat' : 'proxy' }, publish: [`0.0.0.0:${10000 + i}:80/tcp`] }),
   );
 
-  it('adding one container writes only its chains and one jump per parent', () => {
+  it('adding one container writes only its own lines, into the shard that holds its id', () => {
     const extra = container('new', { ip: '172.17.2.1', labels: { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' }, publish: ['0.0.0.0:20000:80/tcp'] });
     const diff = [...renderDiff(plan(many), plan([...many, extra])).values()].join('');
     const short = extra.id.slice(0, 12);
     const lines = diff.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':'));
     expect(lines.every((l) => l.includes(short))).toBe(true);
-    expect(lines.filter((l) => l.startsWith('-A DOCKGATE-DNAT'))).toHaveLength(1);
-    // No chain of its own: its DNAT, its FORWARD accept, its egress and the DNAT again for OUTPUT.
-    expect(lines.filter((l) => l.startsWith(':'))).toEqual([]);
-    expect(lines.length).toBeLessThan(12);
+    // No chain of its own: its DNAT (DOCKGATE-OUTPUT jumps to the same chain), its FORWARD accept, its egress.
+    expect(lines).toEqual([
+      expect.stringMatching(/^-A DOCKGATE-DNAT-00 .* --dport 20000 .* -j DNAT --to-destination 172\.17\.2\.1:80$/),
+      expect.stringMatching(/^-A DOCKGATE-CONTAINERS-00 -d 172\.17\.2\.1\/32 .* --ctstate DNAT .* -j ACCEPT$/),
+      expect.stringMatching(/^-A DOCKGATE-CONTAINERS-00 -s 172\.17\.2\.1\/32 -i docker0 .* -j ACCEPT$/),
+    ]);
+  });
+
+  it('the first container of a shard creates it and its jump; the last one out deletes both', () => {
+    const lone = container('lone', { id: 'ab'.padEnd(64, '1'), ip: '172.17.2.2', labels: { 'dockgate.ports': '80' }, publish: ['0.0.0.0:20001:80/tcp'] });
+    const added = [...renderDiff(plan(many), plan([...many, lone])).values()].join('');
+    expect(added).toBe(
+      [
+        '*filter',
+        ':DOCKGATE-OPENINGS-ab - [0:0]',
+        ':DOCKGATE-CONTAINERS-ab - [0:0]',
+        '-A DOCKGATE-OPENINGS -m comment --comment dockgate -j DOCKGATE-OPENINGS-ab',
+        '-A DOCKGATE-OPENINGS-ab -p tcp -m tcp --dport 20001 -m addrtype --dst-type LOCAL -m conntrack --ctstate NEW -m comment --comment "lone/ab1111111111" -j ACCEPT',
+        '-A DOCKGATE-CONTAINERS -m comment --comment dockgate -j DOCKGATE-CONTAINERS-ab',
+        '-A DOCKGATE-CONTAINERS-ab -s 172.17.2.2/32 -i docker0 -m conntrack --ctstate NEW -m comment --comment "lone/ab1111111111" -j ACCEPT',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+    const removed = [...renderDiff(plan([...many, lone]), plan(many)).values()].join('');
+    expect(removed).toBe(
+      [
+        '*filter',
+        ':DOCKGATE-OPENINGS-ab - [0:0]',
+        ':DOCKGATE-CONTAINERS-ab - [0:0]',
+        '-D DOCKGATE-OPENINGS -m comment --comment dockgate -j DOCKGATE-OPENINGS-ab',
+        '-D DOCKGATE-CONTAINERS -m comment --comment dockgate -j DOCKGATE-CONTAINERS-ab',
+        '-X DOCKGATE-OPENINGS-ab',
+        '-X DOCKGATE-CONTAINERS-ab',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('spreads containers over shards by the first two hex digits of their id, so no chain holds them all', () => {
+    const spread = Array.from({ length: 512 }, (_, i) =>
+      container(`s${i}`, { id: (i % 256).toString(16).padStart(2, '0') + String(i).padStart(62, 'e'), ip: `172.17.${2 + (i >> 8)}.${(i % 250) + 1}`, labels: { 'dockgate.ports': '80' }, publish: [`0.0.0.0:${30000 + i}:80/tcp`] }),
+    );
+    const p = plan(spread);
+    const shards = p.chains.filter((c) => /^DOCKGATE-OPENINGS-[0-9a-f]{2}$/.test(c.name));
+    expect(shards).toHaveLength(256);
+    expect(shards.every((c) => c.rules.length === 2)).toBe(true);
+    expect(p.chains.find((c) => c.name === 'DOCKGATE-OPENINGS')!.rules).toHaveLength(256);
   });
 
   it('removing one container deletes exactly its own lines, and nothing else', () => {
@@ -139,7 +187,7 @@ describe('diff between plans', () => {
     const edits = diff.split('\n').filter((l) => /^-[ADXI] /.test(l));
     expect(edits.length).toBeGreaterThan(0);
     expect(edits.every((l) => l.startsWith('-D DOCKGATE-') && l.includes(`"c3/${short}"`))).toBe(true);
-    expect(diff).toContain(`-D DOCKGATE-DNAT -p tcp -m tcp --dport 10003 -m comment --comment "c3/${short}" -j DNAT --to-destination 172.17.1.4:80`);
+    expect(diff).toContain(`-D DOCKGATE-DNAT-00 -p tcp -m tcp --dport 10003 -m comment --comment "c3/${short}" -j DNAT --to-destination 172.17.1.4:80`);
   });
 
   it('an unchanged plan writes nothing', () => {
@@ -177,6 +225,6 @@ describe('limits', () => {
     const p = plan([container('wide', { labels: { 'dockgate.ports': '2001-3000:1-1000', 'dockgate.mode': 'dnat', 'dockgate.from': from } })]);
     expect(p.containers[0]!.openings).toEqual([]);
     expect(p.containers[0]!.warnings.join()).toMatch(/would need 10000 rules; at most 4096/);
-    expect(p.chains.find((c) => c.name === 'DOCKGATE-DNAT')!.rules).toEqual([]);
+    expect(shardLines(p, 'DOCKGATE-DNAT')).toEqual([]);
   });
 });

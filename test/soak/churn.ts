@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isGoneOrZombie, killQuiet, waitGone } from '../support/netns.js';
+import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { type DaemonProcess, type DockerHost, HOST_IP, httpGet, runCli, waitFor } from '../e2e/harness.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -291,7 +292,7 @@ export async function adminSavedFilter(h: DockerHost): Promise<string> {
 
 /**
  * Does one kind of damage in the host namespace. `containerChain` names a per-container chain for
- * 'flush-container-chain' (the set chain holding a container's lines, e.g. 'filter DOCKGATE-OPENINGS'). Returns what was hit, as
+ * 'flush-container-chain' (the shard holding a container's lines, e.g. 'filter DOCKGATE-OPENINGS-3f'). Returns what was hit, as
  * `table chain` strings, for matching the drift-repaired log lines.
  */
 export async function sabotage(h: DockerHost, kind: SabotageKind, containerChain?: string): Promise<string[]> {
@@ -320,6 +321,18 @@ export async function sabotage(h: DockerHost, kind: SabotageKind, containerChain
       await ipt(['-t', 'nat', '-F']);
       return ['nat PREROUTING', 'nat OUTPUT', 'nat POSTROUTING', 'nat DOCKGATE-PREROUTING', 'nat DOCKGATE-OUTPUT', 'nat DOCKGATE-POSTROUTING'];
   }
+}
+
+/** 'filter DOCKGATE-OPENINGS-xx': the shard holding a container's proxy accepts (src/plan/chains.ts). */
+export async function openingsShard(h: DockerHost, container: string): Promise<string> {
+  const id = (await h.docker(['inspect', '-f', '{{.Id}}', container])).stdout.trim();
+  return `filter ${shardChain(OPENINGS, shardOf(id))}`;
+}
+
+/** How many container lines the shards of a set chain ('nat/DOCKGATE-DNAT') hold. */
+export function shardLineCount(rules: OwnRules, parent: string): number {
+  const shard = new RegExp(`^${parent}-[0-9a-f]{2}$`);
+  return [...rules.chains].filter(([name]) => shard.test(name)).reduce((n, [, lines]) => n + lines.length, 0);
 }
 
 /** Every rule and chain outside dockgate's (all tables), without counters: what must never change. */

@@ -38,6 +38,7 @@ import {
   kernelVsPlan,
   logTime,
   medianMax,
+  openingsShard,
   rssKb,
   seedFrom,
   waitConverged,
@@ -115,8 +116,7 @@ describe.skipIf(!enabled)('soak', () => {
           waitFor(`${String(body)} answering`, async () => ((await httpGet(h.outside, `http://${HOST_IP}:${port}/`, 1500)).body.trim() === body ? true : undefined), 60_000, 200),
         ),
       );
-    const proxyChain = async (): Promise<string> =>
-      'filter DOCKGATE-OPENINGS';
+    const proxyChain = (): Promise<string> => openingsShard(h, 'sn-proxy');
 
     const churn = new Churn({ h, seed, slots: SLOTS, basePort: 9000, prefix: 'sk', concurrency: CONCURRENCY });
     await churn.setup();

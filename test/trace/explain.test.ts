@@ -39,12 +39,12 @@ describe('explain SRC HOST:PORT', () => {
     const e = explainPacket(ctx(), tcp('203.0.113.9', '10.0.0.5', 8000), 'test');
     expect(e.answer).toBe('allowed');
     expect(e.owner).toMatchObject({ container: 'web', mode: 'proxy', labels: { ports: '8000' }, sourceAllowed: 'yes' });
-    expect(e.decidedBy).toMatchObject({ chain: 'DOCKGATE-OPENINGS', by: 'dockgate' });
+    expect(e.decidedBy).toMatchObject({ chain: 'DOCKGATE-OPENINGS-c0', by: 'dockgate' });
     expect(e.otherFirewalls).toEqual({ checked: true, state: 'effective', blockers: [] });
     const text = renderExplanation(e, 'dockgate');
     expect(text).toMatch(/^203\.0\.113\.9 -> 10\.0\.0\.5:8000\/tcp: ALLOWED\n/);
     expect(text).toContain('container: web (c0ffee000301) dockgate.ports="8000" dockgate.from=(default) dockgate.mode=(default) dockgate.egress=(default), mode proxy');
-    expect(text).toMatch(/filter DOCKGATE-OPENINGS #\d+: -A DOCKGATE-OPENINGS -d 10\.0\.0\.5\/32 .*"web\/c0ffee000301" -j ACCEPT {3}<- decided \(dockgate\)/);
+    expect(text).toMatch(/filter DOCKGATE-OPENINGS-c0 #\d+: -A DOCKGATE-OPENINGS-c0 -d 10\.0\.0\.5\/32 .*"web\/c0ffee000301" -j ACCEPT {3}<- decided \(dockgate\)/);
     expect(text).toContain('other firewalls (nft base chains): none drops it');
   });
 

@@ -32,7 +32,7 @@ describe('tracing the planner\'s rules', () => {
   it('a labelled proxy port is accepted for a source in from, by the container\'s own line', () => {
     const r = traceIn(kernel, tcp('192.0.2.7', '10.0.0.5', 8000));
     expect(r.verdict).toBe('accept');
-    expect(r.decidedBy).toMatchObject({ table: 'filter', chain: 'DOCKGATE-OPENINGS', action: 'accept' });
+    expect(r.decidedBy).toMatchObject({ table: 'filter', chain: 'DOCKGATE-OPENINGS-c0', action: 'accept' });
     expect(r.decidedBy?.line).toContain('"web/c0ffee000101"');
     expect(path(r)).toEqual([
       'raw/PREROUTING#1:jump',
@@ -40,13 +40,15 @@ describe('tracing the planner\'s rules', () => {
       'nat/PREROUTING#1:jump',
       // #1 is db's guard (egress off), which a source from outside passes.
       'nat/DOCKGATE-PREROUTING#2:jump',
-      // api's DNAT line is for port 8080: no match, back to PREROUTING's policy.
+      // into api's shard, whose DNAT line is for port 8080: no match, back to PREROUTING's policy.
+      'nat/DOCKGATE-DNAT#1:jump',
       'nat/PREROUTING:policy ACCEPT',
       'filter/INPUT#1:jump',
       'filter/DOCKGATE-INPUT#1:jump',
       'filter/DOCKGATE-INPUT#3:jump',
       // pub's line first: not port 8000; then web's accept.
-      'filter/DOCKGATE-OPENINGS#2:accept',
+      'filter/DOCKGATE-OPENINGS#1:jump',
+      'filter/DOCKGATE-OPENINGS-c0#2:accept',
     ]);
   });
 
@@ -59,11 +61,11 @@ describe('tracing the planner\'s rules', () => {
   it('a dnat port is DNATed to the container, then accepted in FORWARD by the container\'s line', () => {
     const r = traceIn(kernel, tcp('203.0.113.9', '10.0.0.5', 8080));
     expect(r.verdict).toBe('accept');
-    expect(r.dnat).toMatchObject({ dst: '172.17.0.3', dport: 80, step: { chain: 'DOCKGATE-DNAT' } });
+    expect(r.dnat).toMatchObject({ dst: '172.17.0.3', dport: 80, step: { chain: 'DOCKGATE-DNAT-c0' } });
     expect(r.route).toBe('FORWARD');
     expect(r.outInterface).toBe('docker0');
-    expect(r.decidedBy).toMatchObject({ chain: 'DOCKGATE-CONTAINERS', action: 'accept' });
-    expect(r.steps.map((s) => s.chain)).toContain('DOCKGATE-CONTAINERS');
+    expect(r.decidedBy).toMatchObject({ chain: 'DOCKGATE-CONTAINERS-c0', action: 'accept' });
+    expect(r.steps.map((s) => s.chain)).toContain('DOCKGATE-CONTAINERS-c0');
   });
 
   it('an unlabelled published port reaches the policy DROP', () => {
