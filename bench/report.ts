@@ -1,6 +1,6 @@
 // Turns the measurements into the targets check, the table on stdout and latest.md.
 import type { DataplaneSize } from './dataplane.js';
-import type { EventResult } from './events.js';
+import type { AtRest, EventResult } from './events.js';
 import type { IdleWindow } from './lib/docker.js';
 import type { Machine } from './lib/machine.js';
 import { type Summary, fmtMs } from './lib/stats.js';
@@ -101,6 +101,24 @@ export function evaluate(r: Omit<Results, 'targets'>): Target[] {
       measured: `${rss} MB (peak ${mb(ev.resources.withContainers.peakRssMiB)} MB)`,
       pass: ev.resources.withContainers.containers >= 200 ? rss <= 80 : undefined,
     });
+    if (ev.drift.length > 0) {
+      const worst = ev.drift.reduce((a, d) => (d.repairMs.median > a.repairMs.median ? d : a));
+      t.push({
+        what: 'drift repaired after another process changes the rules (worst median of the kinds)',
+        target: '≤ 250 ms',
+        measured: `${ms(worst.repairMs.median)} (${worst.kind}, n=${worst.repairMs.n})${ev.drift.every((d) => d.restored) ? '' : '; NOT every case restored'}`,
+        pass: worst.repairMs.median <= 250 && ev.drift.every((d) => d.restored),
+      });
+    }
+    const many = ev.resources.withMany;
+    if (many) {
+      t.push({
+        what: `CPU at rest with ${many.containers} containers (dockgate + its iptables processes)`,
+        target: '≤ 0.5% of a core',
+        measured: `${many.cpuPercent}% + ${many.childCpuPercent}% (${many.seconds} s, after ${many.settleSeconds} s to settle)`,
+        pass: many.cpuPercent + many.childCpuPercent <= 0.5,
+      });
+    }
   }
   const vs = r.versus ?? [];
   const docker = vs.find((v) => v.mode === 'docker');
@@ -198,36 +216,67 @@ export function renderTables(r: Results): string[] {
           ['… per container: start event → its rule', sumText(ev.burst.perContainer, 'p99')],
           ['… first `docker run` → last rule', ms(ev.burst.wallMs)],
           ['… iptables-restore runs (kernel transactions, sync log lines)', `${ev.burst.restoreProcesses} (${ev.burst.restoreTransactions}, ${ev.burst.syncLines})`],
+          ['… first → last start event (how far Docker spread the burst)', ms(ev.burst.spreadMs)],
         ],
       ),
     );
     out.push('');
+    const b = ev.sequential.breakdown;
+    if (b.n > 0) {
+      const rel = (x: Summary): string => `${x.median >= 0 ? '+' : ''}${ms(x.median)}`;
+      out.push(
+        `Where the time goes, for the ${b.n} one after another: milestones of the sync that wrote each container, relative to Docker's start event (median; negative = before it), from dockgate's debug log (its \`docker-event\` line and the phases of that \`sync\`; log times have 1 ms resolution):`,
+        '',
+        ...table(
+          ['milestone', 'at (median)', 'phase took (median, p99)'],
+          [
+            ['dockgate reads the start event', rel(b.read), ''],
+            ['the writing sync begins (often on the `create` event)', rel(b.syncBegan), ''],
+            ['its facts are complete (inspect; Docker answers once the start is done)', rel(b.factsDone), sumText(b.phases.facts, 'p99')],
+            ['plan built (buildRuleSet)', rel(b.planned), sumText(b.phases.plan, 'p99')],
+            ['render + iptables-restore returned (IPv4 and IPv6)', rel(b.written), sumText(b.phases.write, 'p99')],
+            ['the kernel commit, seen by nft monitor', rel(b.kernel), ''],
+            ['host work done (sysctls, routes, conntrack, footprint), `sync` logged', rel(b.done), sumText(b.phases.host, 'p99')],
+          ],
+        ),
+        '',
+      );
+    }
+    if (ev.drift.length > 0) {
+      out.push(
+        'Drift repair, with the containers above in place: another process (`iptables`) changes dockgate\'s rules; time from its transaction to dockgate\'s repairing `iptables-restore` transaction, both as `nft monitor` reports them, then a check that the damaged line is back:',
+        '',
+        ...table(
+          ['tampering', 'repaired after', 'restored'],
+          ev.drift.map((d) => [d.kind, sumText(d.repairMs), d.restored ? 'yes' : 'NO']),
+        ),
+        '',
+      );
+    }
     const res = ev.resources;
     out.push("### 4. dockgate's resources (RSS: /proc/PID/status VmRSS; CPU: /proc/PID/stat utime+stime, and cutime+cstime for the iptables processes it ran)", '');
+    const rows: Array<[string, IdleWindow, string]> = [
+      ['idle, no containers', res.idle, ''],
+      ['right after the event runs', res.afterEvents, ` (during the runs: ${res.cpuDuringEventsMs} + ${res.childCpuDuringEventsMs} ms)`],
+      [`${res.withContainers.containers} containers, at rest (after ${res.withContainers.settleSeconds} s to settle)`, res.withContainers, ''],
+      ...(res.withMany ? [[`${res.withMany.containers} containers, at rest (after ${res.withMany.settleSeconds} s to settle)`, res.withMany, ''] as [string, IdleWindow, string]] : []),
+    ];
     out.push(
       ...table(
-        ['when', 'RSS', 'peak RSS', 'CPU in a quiet window: dockgate + its iptables processes', 'CPU since start: dockgate + its iptables processes'],
-        [
-          ['idle, no containers', res.idle, ''],
-          ['after the event runs', res.afterEvents, ` (during the runs: ${res.cpuDuringEventsMs} + ${res.childCpuDuringEventsMs} ms)`],
-          [`${res.withContainers.containers} containers running`, res.withContainers, ''],
-        ].map(([label, w, extra]) => {
-          const x = w as IdleWindow;
-          return [
-            label as string,
-            `${mb(x.rssMiB)} MB`,
-            `${mb(x.peakRssMiB)} MB`,
-            `${x.cpuPercent}% + ${x.childCpuPercent}% of a core (${x.seconds} s)`,
-            `${x.cpuTotalMs} + ${x.childCpuTotalMs} ms${extra as string}`,
-          ];
-        }),
+        ['when', 'RSS', 'peak RSS', 'CPU in the window: dockgate + its iptables processes', 'CPU since start: dockgate + its iptables processes'],
+        rows.map(([label, x, extra]) => [
+          label,
+          `${mb(x.rssMiB)} MB`,
+          `${mb(x.peakRssMiB)} MB`,
+          `${x.cpuPercent}% + ${x.childCpuPercent}% of a core (${x.seconds} s)`,
+          `${x.cpuTotalMs} + ${x.childCpuTotalMs} ms${extra}`,
+        ]),
       ),
     );
-    out.push(
-      '',
-      `Starting the ${res.withContainers.containers} containers (10 at a time) took ${ms(res.withContainers.startWallMs)}; the last rule followed the last start event by ${ms(res.withContainers.lastStartToLastRuleMs)}.`,
-      '',
-    );
+    const restLine = (a: AtRest, how: string): string =>
+      `Starting the ${how} (10 at a time) took ${ms(a.startWallMs)}; the last rule followed the last start event by ${ms(a.lastStartToLastRuleMs)}. dockgate's log lines while at rest: ${Object.keys(a.logEvents).length === 0 ? 'none' : Object.entries(a.logEvents).map(([k, v]) => `${k} ×${v}`).join(', ')}.`;
+    out.push('', restLine(res.withContainers, `${res.withContainers.containers} containers (proxy mode, one published port each)`), '');
+    if (res.withMany) out.push(restLine(res.withMany, `${res.withMany.containers - res.withContainers.containers} more (dnat mode, each claiming a host port without -p)`), '');
   }
 
   const vs = r.versus ?? [];
@@ -286,8 +335,8 @@ export function renderMarkdown(r: Results): string {
     '## How it is measured',
     '',
     '- Every figure comes with its repetitions (n); all raw samples are in `latest.json`. Percentiles are nearest-rank, so the p99 of 50 samples is their maximum.',
-    '- Part 1 runs `Dataplane.sync` (src/dataplane) through a `CommandQueue` bound to a fresh network namespace per full-sync repetition; "one start" is the sync of the plan with one more container (alternately proxy and dnat), "one stop" the sync back. "Drift check" is `Dataplane.check` (iptables-save + compare), which the daemon runs as a repair every `sync.drift_check_ms`. The baseline writes the same lines (renderPlan output) as one `iptables -w -t T -N/-A/-I ...` process per line from a `sh -e` script inside the namespace; its result is checked against the plan too.',
-    '- Part 2 takes Docker\'s own `start` event timestamps (`docker events`, timeNano) and the moment `nft monitor` in the host namespace reports the container\'s accept line in `DOCKGATE-OPENINGS` (kernel commit, no polling); iptables-restore runs are counted from the monitor\'s "new generation ... by process" lines.',
+    '- Part 1 runs `Dataplane.sync` (src/dataplane) through a `CommandQueue` bound to a fresh network namespace per full-sync repetition; "one start" is the sync of the plan with one more container (alternately proxy and dnat), "one stop" the sync back. "Drift check" is `Dataplane.check` (iptables-save + compare): on the nf_tables backend the daemon runs it as a safety net every `sync.full_check_ms` (drift itself is reported by `nft monitor`), on the legacy backend every `sync.drift_check_ms`. The baseline writes the same lines (renderPlan output) as one `iptables -w -t T -N/-A/-I ...` process per line from a `sh -e` script inside the namespace; its result is checked against the plan too.',
+    '- Part 2 takes Docker\'s own `start` event timestamps (`docker events`, timeNano) and the moment `nft monitor` in the host namespace reports the container\'s accept line in its `DOCKGATE-OPENINGS-xx` shard (kernel commit, no polling); iptables-restore runs are counted from the monitor\'s "new generation ... by process" lines. Drift repair is timed between two such lines: the tampering `iptables` process\'s transaction and dockgate\'s next `iptables-restore` one. The resources at rest are measured after the containers started and a settling time (the inspects\' tail, garbage collection), over a window long enough to include the periodic safety-net check.',
     '- Part 3 starts the clock when `docker run` is invoked; a prober in the outside namespace (bench/probe.ts) opens a new HTTP connection every 5 ms (25 ms in the at-once runs) until one gets 200 from busybox httpd in the container. The Docker hosts of the compared modes run side by side and the one-after-another runs are interleaved (order turning each round), so that other load on the machine hits every mode alike; the at-once runs go one mode after the other.',
     '- Everything runs in namespaces the benchmark makes and removes; nothing touches the machine\'s own network namespace.',
     '',

@@ -97,7 +97,11 @@ async function main(): Promise<number> {
       burst: quick ? 10 : 50,
       burstConcurrency: 10,
       resourceContainers: quick ? 50 : 200,
+      manyContainers: quick ? 0 : 1000,
       idleSeconds: quick ? 5 : 10,
+      settleSeconds: quick ? 5 : 20,
+      restSeconds: quick ? 10 : 30,
+      driftReps: quick ? 2 : 5,
       daemonLogFile: `${os.tmpdir()}/dockgate-bench-${kind}-daemon.jsonl`,
       log,
     });

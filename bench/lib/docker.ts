@@ -98,9 +98,9 @@ export async function watchDockerEvents(h: DockerHost): Promise<DockerEvents> {
 
 export interface RuleMonitor {
   /**
-   * host port → wall-clock ms when the INPUT accept for it (a line in a DOCKGATE-OPENINGS-xx shard,
-   * where every container's proxy accepts live) was committed. nft does not print iptables comments, so
-   * the port says whose it is: every benchmark container has its own.
+   * host port → wall-clock ms when the INPUT accept (proxy mode, a DOCKGATE-OPENINGS-xx shard) or
+   * the DNAT (dnat mode, a DOCKGATE-DNAT-xx shard) for it was committed. nft does not print iptables
+   * comments, so the port says whose it is: every benchmark container has its own.
    */
   opened: Map<number, number>;
   /** every committed transaction: when, and the process that made it */
@@ -109,7 +109,8 @@ export interface RuleMonitor {
   stop: () => Promise<void>;
 }
 
-const OPEN_RE = /^add rule ip filter DOCKGATE-OPENINGS-[0-9a-f]{2} .*\btcp dport (\d+)\b.* accept/;
+/** A container's proxy accept or its DNAT committed (nft prints neither iptables comments nor `-p`). */
+const OPEN_RE = /^add rule ip (?:filter DOCKGATE-OPENINGS-[0-9a-f]{2} .*\btcp dport (\d+)\b.* accept|nat DOCKGATE-DNAT-[0-9a-f]{2} .*\btcp dport (\d+)\b.* dnat to )/;
 const GEN_RE = /^# new generation \d+ by process (\d+) \((.*)\)/;
 
 export async function watchRules(h: DockerHost): Promise<RuleMonitor> {
@@ -119,7 +120,7 @@ export async function watchRules(h: DockerHost): Promise<RuleMonitor> {
   p.onLine((line, at) => {
     let m = OPEN_RE.exec(line);
     if (m) {
-      const port = Number(m[1]);
+      const port = Number(m[1] ?? m[2]);
       if (!opened.has(port)) opened.set(port, at);
       return;
     }
