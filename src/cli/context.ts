@@ -11,14 +11,9 @@ import { readListeners } from '../dataplane/listeners.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import { buildRuleSet } from '../plan/ruleset.js';
+import { CliError, EXIT_CONFIG } from './errors.js';
 
-export const EXIT_CONFIG = 2;
-
-export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
-    super(message);
-  }
-}
+export { CliError, EXIT_CONFIG } from './errors.js';
 
 export function readConfig(path: string | undefined): Config {
   try {

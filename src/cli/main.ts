@@ -1,17 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-concurrent-recompilation
 // Argument parsing and exit codes only; each command lives in its own module.
 import { Command, CommanderError } from 'commander';
-import { checkConfig } from './check-config.js';
-import { CliError } from './context.js';
-import { doctor } from './doctor.js';
-import { explain } from './explain.js';
-import { flush } from './flush.js';
-import { install, uninstall } from './install.js';
-import { logs } from './logs.js';
-import { printPlan } from './plan.js';
-import { runDaemon } from './run.js';
-import { status } from './status.js';
+import { CliError } from './errors.js';
 
+// Each command's module is loaded when that command runs, not before: the daemon (`run`) stays
+// free of what only the other commands use (the packet tracer, doctor, install and uninstall,
+// jsonc-parser), and `--help` or `--version` loads nothing but commander.
 const program = new Command()
   .name('dockgate')
   .description("Docker's firewall work, from container labels into dedicated iptables chains")
@@ -22,14 +16,14 @@ program
   .command('run')
   .description('run the daemon: watch Docker, keep the dockgate chains equal to what labels allow')
   .option('-c, --config <file>', 'config file (default /etc/dockgate/config.yaml; built-in defaults if it does not exist)')
-  .action((o: { config?: string }) => runDaemon(o));
+  .action(async (o: { config?: string }) => (await import('./run.js')).runDaemon(o));
 
 program
   .command('plan')
   .description('print the rules run would write for the containers running now; changes nothing')
   .option('-c, --config <file>', 'config file')
   .option('--json', 'print JSON instead of iptables-restore text')
-  .action((o: { config?: string; json?: boolean }) => printPlan(o));
+  .action(async (o: { config?: string; json?: boolean }) => (await import('./plan.js')).printPlan(o));
 
 program
   .command('status')
@@ -37,7 +31,7 @@ program
   .option('-c, --config <file>', 'config file')
   .option('--json', 'print JSON')
   .action(async (o: { config?: string; json?: boolean }) => {
-    process.exitCode = await status(o);
+    process.exitCode = await (await import('./status.js')).status(o);
   });
 
 program
@@ -45,7 +39,7 @@ program
   .description('remove every dockgate chain and jump rule')
   .option('-c, --config <file>', 'config file')
   .option('--user-chain', 'also remove DOCKGATE-USER, the chain that holds your own rules (fail2ban bans), when nothing else jumps to it')
-  .action((o: { config?: string; userChain?: boolean }) => flush(o));
+  .action(async (o: { config?: string; userChain?: boolean }) => (await import('./flush.js')).flush(o));
 
 program
   .command('doctor')
@@ -54,7 +48,7 @@ program
   .option('--json', 'print JSON')
   .option('--root <dir>', 'look for daemon.json under this directory instead of / (for tests)')
   .action(async (o: { config?: string; json?: boolean; root?: string }) => {
-    process.exitCode = await doctor(o);
+    process.exitCode = await (await import('./doctor.js')).doctor(o);
   });
 
 program
@@ -66,7 +60,7 @@ program
   .option('--in <iface>', 'the interface the connection arrives on (default: the route back to SRC)')
   .option('--json', 'print JSON')
   .action(async (target: string, dest: string | undefined, o: { config?: string; json?: boolean; in?: string }) => {
-    process.exitCode = await explain(target, dest, o);
+    process.exitCode = await (await import('./explain.js')).explain(target, dest, o);
   });
 
 program
@@ -74,8 +68,8 @@ program
   .description('validate the config file (exit 2 naming the key); the unit runs it before every reload')
   .option('-c, --config <file>', 'config file (default /etc/dockgate/config.yaml)')
   .option('--log-json', "report as one JSON log line, as the daemon logs (the unit's reload uses it)")
-  .action((o: { config?: string; logJson?: boolean }) => {
-    process.exitCode = checkConfig(o);
+  .action(async (o: { config?: string; logJson?: boolean }) => {
+    process.exitCode = (await import('./check-config.js')).checkConfig(o);
   });
 
 program
@@ -84,7 +78,7 @@ program
   .option('-f, --follow', 'keep printing new lines as they come')
   .option('-n, --lines <n>', 'only the last N lines')
   .action(async (o: { follow?: boolean; lines?: string }) => {
-    process.exitCode = await logs(o);
+    process.exitCode = await (await import('./logs.js')).logs(o);
   });
 
 program
@@ -93,13 +87,13 @@ program
   .option('--root <dir>', 'install under this directory instead of /', '/')
   .option('--flush-docker-chains', "also remove Docker's old DOCKER* chains and the jumps to them")
   .option('--force', "with --flush-docker-chains: also remove the admin's own rules in DOCKER-USER")
-  .action((o: { root?: string; flushDockerChains?: boolean; force?: boolean }) => install(o));
+  .action(async (o: { root?: string; flushDockerChains?: boolean; force?: boolean }) => (await import('./install.js')).install(o));
 
 program
   .command('uninstall')
   .description('undo exactly what install did (as recorded in /var/lib/dockgate/install-state.json)')
   .option('--root <dir>', 'uninstall under this directory instead of /', '/')
-  .action((o: { root?: string }) => uninstall(o));
+  .action(async (o: { root?: string }) => (await import('./install.js')).uninstall(o));
 
 try {
   await program.parseAsync(process.argv);

@@ -4,8 +4,8 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
 import { notifyReady } from '../dataplane/notify.js';
 import { createLogger } from './log.js';
-import { DockgateMetrics } from '../metrics/metrics.js';
-import { type MetricsServer, startMetricsServer } from '../metrics/server.js';
+import type { DockgateMetrics } from '../metrics/metrics.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { dockerFor, readConfig } from './context.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
@@ -13,7 +13,9 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   const log = createLogger(config.logLevel);
   const docker = dockerFor(config);
   const queue = new CommandQueue();
-  const metrics = config.metrics.kind === 'off' ? undefined : new DockgateMetrics({ queue });
+  // prom-client and the HTTP server only when metrics.listen asks for them (off by default).
+  const metrics: DockgateMetrics | undefined =
+    config.metrics.kind === 'off' ? undefined : new (await import('../metrics/metrics.js')).DockgateMetrics({ queue });
   const daemon = new Daemon({ config, docker, log, queue, metrics });
   let server: MetricsServer | undefined;
   log.info({ event: 'starting', docker: docker.host, config: options.config ?? '(default)', node: process.version }, 'dockgate starting');
@@ -46,6 +48,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   // costs the metrics, never the firewall: logged, and dockgate runs on without them.
   if (metrics && config.metrics.kind !== 'off') {
     const where = config.metrics.kind === 'unix' ? config.metrics.path : `${config.metrics.host.includes(':') ? `[${config.metrics.host}]` : config.metrics.host}:${config.metrics.port}`;
+    const { startMetricsServer } = await import('../metrics/server.js');
     try {
       server = await startMetricsServer(config.metrics, metrics.registry);
       log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);

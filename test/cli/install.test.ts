@@ -85,7 +85,7 @@ describe('dockgate install / uninstall into a temp root', () => {
     expect(r.stdout).toContain('dockgate install --flush-docker-chains');
 
     const unit = await read('etc/systemd/system/dockgate.service');
-    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 ${CLI} run --config /etc/dockgate/config.yaml`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --max-semi-space-size=1 --no-concurrent-recompilation ${CLI} run --config /etc/dockgate/config.yaml`);
     expect(unit).toContain('Type=notify');
     expect(await read('etc/dockgate/config.yaml')).toBe(await readFile(join(REPO, 'config/config.yaml'), 'utf8'));
     const state = JSON.parse(await read('var/lib/dockgate/install-state.json')) as { daemonJson: { changes: unknown[] } };
@@ -103,7 +103,7 @@ describe('dockgate install / uninstall into a temp root', () => {
     const reload = unit.filter((l) => l.startsWith('ExecReload='));
     // systemd runs these in order and stops at the first failure: the check must come first.
     expect(reload).toEqual([
-      `ExecReload=${process.execPath} --max-semi-space-size=1 ${CLI} check-config --log-json --config /etc/dockgate/config.yaml`,
+      `ExecReload=${process.execPath} --max-semi-space-size=1 --no-concurrent-recompilation ${CLI} check-config --log-json --config /etc/dockgate/config.yaml`,
       'ExecReload=/bin/kill -HUP $MAINPID',
     ]);
     // The line as systemd would run it, pointed at the config install wrote.
