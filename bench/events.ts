@@ -138,9 +138,13 @@ async function runSleeper(h: DockerHost, name: string, port: number): Promise<{ 
   return { id: r.stdout.trim(), invoked, returned: wallNow() };
 }
 
+/** A user network with room for the many containers (the default bridge is a /24). */
+const MANY_NETWORK = 'dg-many';
+const MANY_SUBNET = '172.30.0.0/20';
+
 async function runClaimer(h: DockerHost, name: string, port: number): Promise<string> {
   // dnat mode claiming a host port without -p: no docker-proxy process per container
-  const r = await h.docker(['run', '-d', '--name', name, '-l', `dockgate.ports=${port}:8000`, '-l', 'dockgate.mode=dnat', h.image, 'sleep', '3600'], {
+  const r = await h.docker(['run', '-d', '--name', name, '--network', MANY_NETWORK, '-l', `dockgate.ports=${port}:8000`, '-l', 'dockgate.mode=dnat', h.image, 'sleep', '3600'], {
     timeoutMs: 60_000,
   });
   return r.stdout.trim();
@@ -354,7 +358,8 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
     let withMany: AtRest | undefined;
     if (o.manyContainers > o.resourceContainers) {
       const more = o.manyContainers - o.resourceContainers;
-      o.log(`  starting ${more} more (dnat mode, each claiming a host port without -p)`);
+      o.log(`  starting ${more} more (dnat mode, each claiming a host port without -p) on ${MANY_NETWORK} (${MANY_SUBNET})`);
+      await h.docker(['network', 'create', '--subnet', MANY_SUBNET, MANY_NETWORK], { timeoutMs: 60_000 });
       const m = await burstRun(h, events, rules, 'many', Array.from({ length: more }, (_, i) => 20000 + i), 10, 900_000, runClaimer);
       withMany = await atRest(dg, o, m, o.manyContainers);
       o.log(`  ${o.manyContainers} containers, at rest: RSS ${withMany.rssMiB} MiB, CPU ${withMany.cpuPercent}% + ${withMany.childCpuPercent}% of a core`);
