@@ -149,9 +149,10 @@ export function renderUnit(template: string, argv: readonly string[]): string {
  * - a 1 MiB young generation keeps the resident size about 13 MB lower (measured on Node 20) at
  *   the cost of more, shorter scavenges, which a daemon that mostly sleeps does not notice;
  * - optimizing compiles on the main thread instead of V8's worker threads: each worker's malloc
- *   arena kept the compiler's memory, about 5 MB resident for good (Node 20, 200 containers:
- *   83.5 → 77 MB at rest). The price is paid once, while the hot code warms up (the first plan
- *   for 1,000 containers takes ~150 ms longer); steady-state planning and the garbage
+ *   arena kept the compiler's memory, about 5 MiB resident for good (Node 20, 200 containers
+ *   against a scripted Docker: 83.5 → 77 MiB at rest). The price is paid while the hot code
+ *   warms up: the first plan for 1,000 containers takes 250–360 ms instead of 100–170 ms, and
+ *   the first few dozen plans 0.3–1 s more in all; the steady-state plan time and the garbage
  *   collector's own threads are unchanged.
  */
 export const NODE_FLAGS = ['--max-semi-space-size=1', '--no-concurrent-recompilation'];
