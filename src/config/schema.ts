@@ -35,7 +35,7 @@ export interface Config {
   claimablePorts: PortRange;
   /**
    * Other firewalls' nft base chains that would drop dockgate's openings: `allow` keeps one
-   * dockgate mark accept at the top of each; `leave` touches none and reports what they block.
+   * dockgate mark accept directly before the final drop of each (below the admin's bans); `leave` touches none and reports what they block.
    */
   foreignChains: 'allow' | 'leave';
   sync: {

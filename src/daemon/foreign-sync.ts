@@ -30,7 +30,7 @@ export class ForeignSync {
 
   /**
    * Other firewalls' base chains (native nft tables, firewalld): with foreign_chains allow,
-   * dockgate's mark accept is kept at the top of each that would drop its openings, checked and
+   * dockgate's mark accept is kept directly before the catch-all drop of each that would drop its openings (below the admin's bans), checked and
    * put back on every sync (so within sync.drift_check_ms of a firewall reload); with leave,
    * each chain that blocks an opening is logged. Runs on the same command queue (and so the same
    * network namespace) as the iptables writes; never with a dataplane that is not real iptables.
@@ -58,13 +58,14 @@ export class ForeignSync {
     };
     try {
       const r = await state.footprint.sync(plan, mode);
-      for (const chain of r.inserted) {
-        // Seen there before: someone (a firewalld reload, `nft -f`) took it away.
+      for (const { chain, where } of r.inserted) {
+        // Seen there before: someone (a firewalld reload, `nft -f`, a ban tool adding a rule
+        // below it) took it away or out of place.
         if (state.has.has(chain)) {
-          this.#o.log.warn({ event: 'drift-repaired', table: chain, problem: 'footprint missing' }, `put dockgate's mark accept back at the top of ${chain}`);
+          this.#o.log.warn({ event: 'drift-repaired', table: chain, problem: 'footprint missing', where }, `put dockgate's mark accept back into ${where}`);
           this.#o.metrics?.driftRepaired('footprint_missing');
         } else {
-          this.#o.log.info({ event: 'foreign-chain', chain, action: 'inserted' }, `${chain} would drop what dockgate opens: added one mark accept (comment "dockgate") at its top`);
+          this.#o.log.info({ event: 'foreign-chain', chain, action: 'inserted', where }, `${chain} would drop what dockgate opens: added one mark accept (comment "dockgate") to ${where}, below every rule there that drops only some packets`);
         }
       }
       for (const chain of r.removed) {
@@ -72,7 +73,7 @@ export class ForeignSync {
         state.has.delete(chain);
       }
       // Remembered while its table is gone too: the footprint coming back after a reload is a repair.
-      if (mode === 'allow') for (const chain of r.inserted) state.has.add(chain);
+      if (mode === 'allow') for (const { chain } of r.inserted) state.has.add(chain);
       if (r.retry) retry();
       if (mode === 'leave' && r.needed.length > 0) {
         say(`leave:${r.needed.join(',')}`, () =>

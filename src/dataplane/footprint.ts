@@ -1,8 +1,8 @@
 // dockgate's footprint in other firewalls: the mangle marks (iptables-restore) and one mark
-// accept at the top of each foreign nft base chain that would drop what dockgate opens (nft
+// accept directly before the final drop of each foreign nft base chain that would drop what dockgate opens (nft
 // insert/delete). Reads the kernel every time it is asked, so a firewall that rewrote its table
 // (firewalld's reload, `nft -f /etc/nftables.conf`) gets the footprint back at the next check.
-import { type FlowVerdict, analyse, chainsNeedingFootprint, footprintRules } from '../hostfw/analysis.js';
+import { type FlowVerdict, type FootprintSpot, analyse, describeSpot, footprintRules, footprintSpots, holds } from '../hostfw/analysis.js';
 import { type NftChain, type NftRuleset, chainLabel } from '../hostfw/nft-ruleset.js';
 import type { Family, RuleSet, Table } from '../model/types.js';
 import { type TableState, emptyTables } from '../plan/kernel-state.js';
@@ -16,9 +16,16 @@ import { Nft, NftError } from './nft.js';
 
 export type ForeignChainsMode = 'allow' | 'leave';
 
+export interface FootprintPlacement {
+  /** The base chain it serves ('family table chain'). */
+  chain: string;
+  /** Where in it, for the log: `inet admin input (at its end, before the policy drop)`. */
+  where: string;
+}
+
 export interface FootprintResult {
-  /** Chains that got the footprint / lost it ('family table chain'). */
-  inserted: string[];
+  /** Base chains that got the footprint, and where; chains that lost one ('family table chain'). */
+  inserted: FootprintPlacement[];
   removed: string[];
   /** The mangle table was rewritten (marks added, changed or removed). */
   marksWritten: boolean;
@@ -80,12 +87,12 @@ export class Footprint {
   /** Makes the footprint what the plan and mode need; returns what changed. */
   async sync(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintResult> {
     const rs = await this.nft.listForeign();
-    const blocking = chainsNeedingFootprint(plan, rs, this.iptables6 !== undefined);
-    const neededChains = mode === 'allow' ? blocking : [];
-    const needed = blocking.map(chainLabel);
+    const spots = footprintSpots(plan, rs, this.iptables6 !== undefined);
+    const wanted = mode === 'allow' ? spots : [];
+    const needed = [...new Set(spots.map((s) => chainLabel(s.base)))];
     let marksWritten = false;
     for (const { family, iptables } of this.#families()) {
-      const want = neededChains.length > 0 ? Footprint.#wanted(plan, family) : undefined;
+      const want = wanted.length > 0 ? Footprint.#wanted(plan, family) : undefined;
       if (want === undefined && !this.#marksMayExist.get(family)) continue;
       const text = renderMarks(want, await this.#mangle(iptables));
       if (text !== '') {
@@ -94,30 +101,31 @@ export class Footprint {
       }
       this.#marksMayExist.set(family, want !== undefined);
     }
-    const inserted: string[] = [];
+    const inserted: FootprintPlacement[] = [];
     const removed: string[] = [];
     const present = footprintRules(rs);
-    const isNeeded = (c: NftChain): boolean => neededChains.some((n) => n.family === c.family && n.table === c.table && n.name === c.name);
+    const kept = new Set<(typeof present)[number]>();
     let retry = false;
-    for (const chain of neededChains) {
-      const mine = present.filter((f) => f.chain === chain);
-      if (mine.length === 0) {
-        try {
-          await this.nft.insertFootprint(chain.family, chain.table, chain.name);
-          inserted.push(chainLabel(chain));
-        } catch (err) {
-          // Gone since the read (exit 1, "No such file or directory"): the others still get theirs.
-          if (!(err instanceof NftError && err.exitCode === 1)) throw err;
-          retry = true;
-        }
+    for (const spot of wanted) {
+      // One in place is enough; a copy (a tool that saved and restored the ruleset twice) goes.
+      const mine = present.find((f) => holds(spot, f.chain, f.index));
+      if (mine) {
+        kept.add(mine);
+        continue;
       }
-      // One is enough; a copy (a tool that saved and restored the ruleset twice) goes.
-      for (const extra of mine.slice(1)) {
-        if (await this.nft.deleteRule(chain.family, chain.table, chain.name, extra.handle)) removed.push(chainLabel(chain));
+      try {
+        await this.nft.placeFootprint(spot.chain.family, spot.chain.table, spot.chain.name, spot.before?.handle);
+        inserted.push({ chain: chainLabel(spot.base), where: describeSpot(spot) });
+      } catch (err) {
+        // Gone since the read (exit 1, "No such file or directory"): the others still get theirs.
+        if (!(err instanceof NftError && err.exitCode === 1)) throw err;
+        retry = true;
       }
     }
+    // Out of place (above a ban that came later, or where an older dockgate put it) or not
+    // needed: it goes, after its replacement is in, so the opening never misses a packet.
     for (const f of present) {
-      if (isNeeded(f.chain)) continue;
+      if (kept.has(f)) continue;
       if (await this.nft.deleteRule(f.chain.family, f.chain.table, f.chain.name, f.handle)) removed.push(chainLabel(f.chain));
     }
     return { inserted, removed, marksWritten, needed, retry };
@@ -127,16 +135,24 @@ export class Footprint {
   async inspect(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintState> {
     const rs = await this.nft.listRuleset();
     const ipv6Marks = this.iptables6 !== undefined;
-    const neededChains = mode === 'allow' ? chainsNeedingFootprint(plan, rs, ipv6Marks) : [];
+    const spots: FootprintSpot[] = mode === 'allow' ? footprintSpots(plan, rs, ipv6Marks) : [];
     // Marks count only when they are all there: a half-written mirror could mark too little.
     const inPlace = new Map<Family, boolean>();
     for (const { family, iptables } of this.#families()) {
-      const want = neededChains.length > 0 ? Footprint.#wanted(plan, family) : undefined;
+      const want = spots.length > 0 ? Footprint.#wanted(plan, family) : undefined;
       inPlace.set(family, want !== undefined && markDrift(want, await this.#mangle(iptables)).clean);
     }
     const marksInPlace = inPlace.get(4) ?? false;
     const marksInPlace6 = inPlace.get(6) ?? false;
-    const footprints = [...new Set(footprintRules(rs).map((f) => chainLabel(f.chain)))];
+    // Named by the base chain they serve, as `needed` is; one out of place, by where it is.
+    const present = footprintRules(rs);
+    const footprints = [
+      ...new Set([
+        ...spots.filter((s) => present.some((f) => holds(s, f.chain, f.index))).map((s) => chainLabel(s.base)),
+        ...present.filter((f) => !spots.some((s) => holds(s, f.chain, f.index))).map((f) => chainLabel(f.chain)),
+      ]),
+    ];
+    const neededChains = [...new Set(spots.map((s) => s.base))];
     return {
       ruleset: rs,
       marksInPlace,

@@ -52,10 +52,14 @@ export class Nft {
     return mergeRulesets(parts);
   }
 
-  /** Inserts the footprint at the top of a chain. */
-  async insertFootprint(family: string, table: string, chain: string): Promise<void> {
-    const r = await this.queue.run(this.command, ['insert', 'rule', family, table, chain, ...FOOTPRINT_ARGS], { timeoutMs: 30_000 });
-    if (r.exitCode !== 0) throw new NftError(`nft insert rule ${family} ${table} ${chain} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
+  /**
+   * Puts the footprint directly before the rule with handle `before`, or at the end of the chain
+   * when there is none (before its policy).
+   */
+  async placeFootprint(family: string, table: string, chain: string, before: number | undefined): Promise<void> {
+    const args = before === undefined ? ['add', 'rule', family, table, chain] : ['insert', 'rule', family, table, chain, 'position', String(before)];
+    const r = await this.queue.run(this.command, [...args, ...FOOTPRINT_ARGS], { timeoutMs: 30_000 });
+    if (r.exitCode !== 0) throw new NftError(`nft ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
   }
 
   /** Deletes one rule by handle; false when it is gone already. */

@@ -48,6 +48,16 @@ export interface DropCause {
   certain: boolean;
   /** The rule's verdict as nft would print it: drop, reject, queue, or why it is unknown. */
   verdict: string;
+  /**
+   * A drop for everything that reaches it: the rule and every jump on the way match this kind
+   * of packet whatever its addresses, ports and the tools' state (sets, limits), at most
+   * depending on the interface it came by (a zone's final reject). The policy drop is one. Any
+   * other drop is the admin's choice about some packets (a ban, anti-spoofing, a rate limit),
+   * which dockgate's footprint must never go above.
+   */
+  catchAll: boolean;
+  /** The jump and goto rules that led to it, outermost first. */
+  via: readonly NftRule[];
 }
 
 export interface ChainResult {
@@ -368,36 +378,61 @@ function verdictOf(e: NftExpr): Verdict | undefined {
 
 interface Branch {
   match: Tri;
+  /** It holds for every packet of this kind, maybe depending on the interface (see DropCause). */
+  catchAll: boolean;
   verdict: Verdict;
+}
+
+const IFACE_KEYS = new Set(['iifname', 'iif', 'oifname', 'oif']);
+/** Matches on what kind of packet it is, not on who sends it or where to. */
+const KIND_META = new Set(['l4proto', 'nfproto', 'protocol']);
+const KIND_CT = new Set(['state', 'status', 'direction']);
+
+/**
+ * How a match bears on catch-all: an interface match never spoils it (which interface a packet
+ * comes by is outside the flow's model, and a zone's reject names one); a match on the kind of
+ * packet keeps it when it surely holds; addresses, ports, sets, marks and anything else select
+ * some packets, so a drop behind them is the admin's choice about those (a ban, a closed port).
+ */
+function catchAllMatch(left: unknown, t: Tri): boolean {
+  const l = left as { meta?: { key?: unknown }; ct?: { key?: unknown; dir?: unknown }; fib?: unknown } | undefined;
+  if (IFACE_KEYS.has(String(l?.meta?.key))) return true;
+  const kind = KIND_META.has(String(l?.meta?.key)) || (l?.ct !== undefined && l.ct.dir === undefined && KIND_CT.has(String(l.ct.key))) || l?.fib !== undefined;
+  return kind && t === 'yes';
 }
 
 /** A rule as the branches it can take: usually one; a verdict map one per element. */
 function branches(rule: NftRule, p: Packet, rs: NftRuleset, opts: EvalOptions): Branch[] {
   if (opts.ignoreFootprint && isFootprintRule(rule)) return [];
   let match: Tri = 'yes';
+  let catchAll = true;
   let verdict: Verdict = { kind: 'none' };
   const out: Branch[] = [];
   for (const e of rule.expr) {
     const k = Object.keys(e)[0] ?? '';
     if (k === 'match') {
-      match = and(match, evalMatch(e.match as Match, p, rs, rule));
+      const t = evalMatch(e.match as Match, p, rs, rule);
+      match = and(match, t);
+      catchAll &&= catchAllMatch((e.match as Match).left, t);
     } else if (k === 'vmap') {
       const vm = e.vmap as { key?: unknown; data?: unknown };
       const key = leftValue(vm.key, p);
       const data = (vm.data as { set?: unknown })?.set;
       if (!Array.isArray(data) || key === 'missing') {
-        if (key !== 'missing') out.push({ match: and(match, 'maybe'), verdict: { kind: 'drop', text: 'verdict map dockgate cannot read' } });
+        if (key !== 'missing') out.push({ match: and(match, 'maybe'), catchAll: false, verdict: { kind: 'drop', text: 'verdict map dockgate cannot read' } });
         continue;
       }
       for (const pair of data as unknown[]) {
         const [k2, v2] = Array.isArray(pair) ? pair : [undefined, undefined];
         const vv = verdictOf((v2 ?? {}) as NftExpr) ?? { kind: 'drop', text: 'unknown verdict in a map' };
         const elems = key.kind === 'unknown' ? undefined : elements(k2, rs, rule, key.kind === 'num');
-        out.push({ match: and(match, elems ? membership(key, elems) : 'maybe'), verdict: vv });
+        const t = elems ? membership(key, elems) : 'maybe';
+        out.push({ match: and(match, t), catchAll: catchAll && catchAllMatch(vm.key, t), verdict: vv });
       }
       return out;
     } else if (MATCHLIKE.has(k)) {
       match = and(match, 'maybe');
+      catchAll = false;
     } else if (PASSIVE.has(k)) {
       continue;
     } else {
@@ -407,7 +442,7 @@ function branches(rule: NftRule, p: Packet, rs: NftRuleset, opts: EvalOptions): 
       break;
     }
   }
-  return [{ match, verdict }];
+  return [{ match, catchAll, verdict }];
 }
 
 const MAX_DEPTH = 16;
@@ -419,10 +454,16 @@ interface Walk {
   drops: DropCause[];
 }
 
-function walk(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions, sure: boolean, depth: number): Walk {
+/** How a walk reached a chain: `catchAll` when every jump on the way holds for any such packet. */
+interface Path {
+  catchAll: boolean;
+  via: readonly NftRule[];
+}
+
+function walk(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions, sure: boolean, path: Path): Walk {
   const out: Walk = { accept: false, ret: false, drops: [] };
-  if (depth > MAX_DEPTH) {
-    out.drops.push({ chain, certain: false, verdict: 'jumps nested too deep to follow' });
+  if (path.via.length > MAX_DEPTH) {
+    out.drops.push({ chain, certain: false, verdict: 'jumps nested too deep to follow', catchAll: false, via: path.via });
     return out;
   }
   for (const rule of chain.rules) {
@@ -441,7 +482,7 @@ function walk(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions, sur
           out.accept = true;
           break;
         case 'drop':
-          out.drops.push({ chain, rule, certain: certain && !b.verdict.unsure, verdict: b.verdict.text });
+          out.drops.push({ chain, rule, certain: certain && !b.verdict.unsure, verdict: b.verdict.text, catchAll: path.catchAll && b.catchAll && !b.verdict.unsure, via: path.via });
           break;
         case 'return':
           out.ret = true;
@@ -450,10 +491,10 @@ function walk(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions, sur
         case 'goto': {
           const target = findChain(rs, rule.family, rule.table, b.verdict.target);
           if (!target) {
-            out.drops.push({ chain, rule, certain: false, verdict: `${b.verdict.kind} to ${b.verdict.target}, which is not listed` });
+            out.drops.push({ chain, rule, certain: false, verdict: `${b.verdict.kind} to ${b.verdict.target}, which is not listed`, catchAll: false, via: path.via });
             break;
           }
-          const sub = walk(target, p, rs, opts, certain, depth + 1);
+          const sub = walk(target, p, rs, opts, certain, { catchAll: path.catchAll && b.catchAll, via: [...path.via, rule] });
           out.accept ||= sub.accept;
           out.drops.push(...sub.drops);
           if (sub.ret) {
@@ -477,10 +518,10 @@ function walk(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions, sur
 
 /** Evaluates a base chain for a packet: may it accept, and which drops can it reach. */
 export function evaluateBaseChain(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions = {}): ChainResult {
-  const w = walk(chain, p, rs, opts, true, 0);
+  const w = walk(chain, p, rs, opts, true, { catchAll: true, via: [] });
   const drops = [...w.drops];
   if (w.ret && chain.base?.policy === 'drop') {
-    drops.push({ chain, certain: !w.accept && w.drops.length === 0, verdict: 'policy drop' });
+    drops.push({ chain, certain: !w.accept && w.drops.length === 0, verdict: 'policy drop', catchAll: true, via: [] });
   }
   return { accept: w.accept || (w.ret && chain.base?.policy !== 'drop'), drops };
 }

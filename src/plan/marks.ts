@@ -4,8 +4,8 @@
 // In nftables an accept in one base chain does not stop another base chain on the same hook from
 // dropping. So dockgate marks, in iptables' mangle INPUT and FORWARD (priority -150, before any
 // filter chain), exactly the packets its filter chains accept, and keeps one
-// `meta mark & BIT == BIT accept comment "dockgate"` at the top of each foreign base chain that
-// would drop them. The mangle chains mirror the filter chains of the plan, line for line:
+// `meta mark & BIT == BIT accept comment "dockgate"` directly before the final drop of each foreign
+// base chain that would drop them (below the rules that drop only some packets: bans stay bans). The mangle chains mirror the filter chains of the plan, line for line:
 //   -j ACCEPT  → -j MARK --set-xmark BIT/BIT (the packet dockgate accepts is marked)
 //   -j RETURN  → -j RETURN (guards: what dockgate leaves to the admin stays unmarked)
 //   -j DOCKGATE-X → -j DOCKGATE-MX (same structure, so one container's change touches its own chains)

@@ -8,6 +8,8 @@
 //   is rewritten, within the drift bound;
 // - foreign_chains: leave (SIGHUP): nothing of dockgate stays in the admin's table, the ports are
 //   dead, and status says blocked, naming `inet admin input`;
+// - a ban tool's own table (policy accept, a ban set) keeps its bans: no footprint there, the
+//   banned client stays out of the proxy and dnat ports;
 // - flush takes the footprint and the marks away;
 // - firewalld, running in the host namespace with a bus of its own: the same footprint in its
 //   filter_INPUT and filter_FORWARD, back within the drift bound after `firewall-cmd --reload`.
@@ -34,6 +36,13 @@ import {
 const ADMIN = `table inet admin {
   chain input { type filter hook input priority 0; policy drop; ct state established,related accept; iif lo accept; }
   chain forward { type filter hook forward priority 0; policy drop; ct state established,related accept; }
+}
+`;
+/** A ban tool's own table, as CrowdSec's nftables bouncer writes it: policy accept, a source set with timeouts. */
+const BANS = `table inet bans {
+  set v4 { type ipv4_addr; flags timeout; }
+  chain input { type filter hook input priority -10; policy accept; ip saddr @v4 drop; }
+  chain forward { type filter hook forward priority -10; policy accept; ip saddr @v4 drop; }
 }
 `;
 const DRIFT_MS = 300;
@@ -98,16 +107,35 @@ describe('native nft admin table with input and forward policy drop', () => {
     }, 5_000);
     expect(clientIp(seen)).toBe(OUTSIDE_IP);
     expect(await answers(8001)).toBe(false);
-    // One rule per chain, at the top, with dockgate's comment.
+    // One rule per chain, at its end (before the policy drop), with dockgate's comment.
     const rs = await ruleset();
     expect(rs.match(/meta mark & 0x01000000 == 0x01000000 accept comment "dockgate"/g)).toHaveLength(2);
-    expect(rs).toMatch(/chain input \{\n\t\ttype filter hook input priority filter; policy drop;\n\t\tmeta mark & 0x01000000/);
+    expect(rs).toMatch(/chain input \{\n\t\ttype filter hook input priority filter; policy drop;\n(\t\t(?!meta mark).*\n)+\t\tmeta mark & 0x01000000 == 0x01000000 accept comment "dockgate"\n\t\}/);
     const s = await status();
     expect(s.code).toBe(0);
     expect(effectOf(s.json, 'web').state).toBe('effective');
     expect(effectOf(s.json, 'seer').state).toBe('effective');
     expect(s.json.foreignChains.footprints).toEqual(['inet admin input', 'inet admin forward']);
     expect(s.text).toContain(`${HOST_IP}:8000->8000/tcp from anywhere: effective`);
+  });
+
+  it("a ban tool's table (CrowdSec's shape): the banned client stays out of the proxy and the dnat port, and gets in once unbanned", async () => {
+    await writeFile(`${h.tmpDir}/bans.nft`, BANS);
+    await h.host.exec('nft', ['-f', `${h.tmpDir}/bans.nft`]);
+    await h.host.exec('nft', ['add', 'element', 'inet', 'bans', 'v4', `{ ${OUTSIDE_IP} timeout 1h }`]);
+    // dockgate looks again at the kernel's change event; give it a few drift checks to (wrongly) act.
+    await new Promise((r) => setTimeout(r, DRIFT_MS * 4));
+    expect((await h.host.exec('nft', ['list', 'table', 'inet', 'bans'])).stdout).not.toContain('dockgate');
+    expect(await answers(8000)).toBe(false);
+    expect(await answers(8010)).toBe(false);
+    const s = await status();
+    expect(effectOf(s.json, 'web').state).toBe('may be blocked');
+    expect(effectOf(s.json, 'web').blockers[0]!.chain).toBe('inet bans input');
+    expect(effectOf(s.json, 'seer').blockers[0]!.chain).toBe('inet bans forward');
+    await h.host.exec('nft', ['flush', 'set', 'inet', 'bans', 'v4']);
+    expect(await answers(8000)).toBe(true);
+    expect(await answers(8010)).toBe(true);
+    await h.host.exec('nft', ['delete', 'table', 'inet', 'bans']);
   });
 
   it('the admin reloads the table: the footprint is back within the drift bound', async () => {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type FlowVerdict, analyse, chainsNeedingFootprint, describeVerdict, footprintRules } from '../../src/hostfw/analysis.js';
+import { type FlowVerdict, analyse, chainsNeedingFootprint, describeSpot, describeVerdict, footprintRules, footprintSpots, holds, spotEnd } from '../../src/hostfw/analysis.js';
 import { ANY_ADDR, ANY_PORT, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { FOOTPRINT_MARK } from '../../src/plan/marks.js';
@@ -198,5 +198,58 @@ describe('evaluator', () => {
     expect(verdict(rs)).toBe('may drop');
     expect(footprintRules(rs)).toHaveLength(1);
     expect(evaluateBaseChain(rs.chains[0]!, { ...packet, marked: true }, rs, { ignoreFootprint: true }).drops).toHaveLength(1);
+  });
+});
+
+// Where the footprint goes: directly before the drop that takes every packet of a kind dockgate
+// opens, below every drop that takes only some (the admin's bans); nowhere when a chain drops
+// only some.
+describe('footprint spots', () => {
+  const spots = (rs: NftRuleset) =>
+    footprintSpots(plan, rs).map((s) => ({ base: chainLabel(s.base), where: describeSpot(s), chain: s.chain.name, after: s.after, end: spotEnd(s) }));
+  const banSet = '{"set": {"family": "inet", "name": "bans", "table": "t", "type": "ipv4_addr", "handle": 3, "flags": ["timeout"], "elem": []}}';
+  const ban = `[${m(saddr, '"@bans"')}, ${drop}]`;
+
+  it('policy drop: at the end of the base chain', () => {
+    expect(spots(fixture('admin-drop'))).toEqual([
+      { base: 'inet admin input', where: 'inet admin input (at its end, before the policy drop)', chain: 'input', after: -1, end: 2 },
+      { base: 'inet admin forward', where: 'inet admin forward (at its end, before the policy drop)', chain: 'forward', after: -1, end: 1 },
+    ]);
+  });
+
+  it("a ban tool's chain (policy accept, a ban set with timeouts) gets none, however full its set", () => {
+    expect(spots(ruleset(base('accept'), [ban], banSet))).toEqual([]);
+    // Nor a rate limit, a port closed on purpose, anti-spoofing by source.
+    expect(spots(ruleset(base('accept'), [`[{"limit": {"rate": 5, "per": "second", "inv": true}}, ${drop}]`]))).toEqual([]);
+    expect(spots(ruleset(base('accept'), [`[${m(dport, '8000')}, ${drop}]`]))).toEqual([]);
+    expect(spots(ruleset(base('accept'), [`[${m(saddr, '{"prefix": {"addr": "10.0.0.0", "len": 8}}')}, ${drop}]`]))).toEqual([]);
+  });
+
+  it('a ban above the policy drop: the footprint goes below it, and only a place below it counts', () => {
+    const rs = ruleset(base(), [`[${m('{"ct": {"key": "state"}}', '["established", "related"]', 'in')}, ${accept}]`, ban, `[${m(dport, '22')}, ${accept}]`], banSet);
+    const [s] = footprintSpots(plan, rs);
+    expect(describeSpot(s!)).toBe('inet t c (at its end, before the policy drop)');
+    expect([s!.after, spotEnd(s!)]).toEqual([1, 3]);
+    expect([0, 1, 2, 3].map((i) => holds(s!, s!.chain, i))).toEqual([false, false, true, false]);
+  });
+
+  it('a final reject for everything from an interface (a zone): directly before it', () => {
+    const rs = ruleset(base('accept'), [ban, `[${m(dport, '22')}, ${accept}]`, `[${m('{"meta": {"key": "iifname"}}', '"eth0"')}, {"reject": null}]`], banSet);
+    expect(spots(rs)).toEqual([{ base: 'inet t c', where: expect.stringMatching(/^inet t c \(directly before rule handle 12: meta iifname "eth0" reject\)$/), chain: 'c', after: 0, end: 2 }]);
+  });
+
+  it("firewalld 1.3's public zone: in filter_IN_public, directly before its final reject, below the zone's deny chain", () => {
+    const got = spots(fixture('firewalld-public'));
+    expect(got.map((s) => [s.base, s.chain])).toEqual([
+      ['inet firewalld filter_INPUT', 'filter_IN_public'],
+      ['inet firewalld filter_FORWARD', 'filter_FWD_public'],
+    ]);
+    expect(got[0]!.where).toMatch(/directly before rule handle 72: reject in chain filter_IN_public/);
+    expect(got[0]!.end).toBe(8);
+  });
+
+  it('a drop only reached through a jump on a condition (a ban chain) is not catch-all', () => {
+    const rs = ruleset(base('accept'), [`[${m(saddr, '"@bans"')}, {"jump": {"target": "sub"}}]`, `sub:[${drop}]`], banSet);
+    expect(spots(rs)).toEqual([]);
   });
 });

@@ -83,11 +83,12 @@ describe('footprint in a native nft firewall', () => {
 
   it('allow: one mark accept per blocking chain, marks mirrored in mangle; the labelled port opens, the other stays shut', async () => {
     const r = await footprint.sync(plan, 'allow');
-    expect(r.inserted).toEqual(['inet admin input', 'inet admin forward']);
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input', 'inet admin forward']);
     expect(r.marksWritten).toBe(true);
     expect(await mangle()).toContain('-A INPUT -m comment --comment dockgate -j DOCKGATE-MINPUT');
     expect(await mangle()).toContain('--ctstate NEW -m comment --comment "web/aaaaaaaaaaaa" -j MARK --set-xmark 0x1000000/0x1000000');
-    expect(await ruleset()).toMatch(/chain input \{\n\t\ttype filter hook input priority filter; policy drop;\n\t\tmeta mark & 0x01000000 == 0x01000000 accept comment "dockgate"/);
+    // At the end, before the policy drop: below every rule of the admin's.
+    expect(await ruleset()).toMatch(/chain input \{\n\t\ttype filter hook input priority filter; policy drop;\n(\t\t(?!meta mark).*\n)+\t\tmeta mark & 0x01000000 == 0x01000000 accept comment "dockgate"\n\t\}/);
     expect(await reaches(8000)).toBe(true);
     expect(await reaches(8001)).toBe(false);
     const state = await footprint.inspect(plan, 'allow');
@@ -103,11 +104,11 @@ describe('footprint in a native nft firewall', () => {
     await host.exec('nft', ['-f', join(dir, 'admin.nft')]);
     expect(await reaches(8000)).toBe(false);
     const r = await footprint.sync(plan, 'allow');
-    expect(r.inserted).toEqual(['inet admin input', 'inet admin forward']);
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input', 'inet admin forward']);
     expect(await reaches(8000)).toBe(true);
   });
 
-  it('a second copy of the footprint is removed, one stays', async () => {
+  it('a second copy of the footprint (here at the top, out of place) is removed, the one in place stays', async () => {
     await host.exec('nft', ['insert', 'rule', 'inet', 'admin', 'input', 'meta', 'mark', 'and', '0x01000000', '==', '0x01000000', 'accept', 'comment', '"dockgate"']);
     const r = await footprint.sync(plan, 'allow');
     expect(r.removed).toEqual(['inet admin input']);
@@ -190,5 +191,103 @@ describe('IPv6: the same footprint, with ip6tables marks', () => {
     const done = await fp6.remove();
     expect(done).toEqual(expect.arrayContaining(['ip mangle', 'ip6 mangle', 'inet admin input']));
     expect(await reaches6()).toBe(false);
+  });
+});
+
+// The admin's bans must outlive dockgate's footprint: a ban tool's own table (policy accept, a
+// source set with timeouts, as CrowdSec's nftables bouncer writes it) gets no footprint at all,
+// and in a chain that drops everything at its end the footprint goes below the admin's ban rule.
+describe('bans in nft stay bans', () => {
+  const BANS = `table inet bans {
+  set v4 { type ipv4_addr; flags timeout; }
+  chain input { type filter hook input priority -10; policy accept; ip saddr @v4 drop; }
+  chain forward { type filter hook forward priority -10; policy accept; ip saddr @v4 drop; }
+}
+table inet admin {
+  set deny { type ipv4_addr; }
+  chain input { type filter hook input priority 0; policy drop; ct state established,related accept; iif lo accept; ip saddr @deny drop; }
+  chain forward { type filter hook forward priority 0; policy drop; ct state established,related accept; }
+}
+`;
+  const CROWDSEC_BANNED = '10.0.0.21';
+  const ADMIN_BANNED = '10.0.0.22';
+  const FREE = '10.0.0.23';
+
+  /** A TCP exchange with the proxy port from one of the outside's addresses. */
+  async function reachesFrom(src: string): Promise<boolean> {
+    const py = 'import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),2,(sys.argv[3],0))\ns.sendall(b"hi\\n")\nprint(s.recv(16).decode())';
+    const r = await outside.exec('python3', ['-c', py, HOST_IP, '8000', src], { reject: false, timeoutMs: 5000 });
+    return r.exitCode === 0 && r.stdout.includes('hello');
+  }
+
+  const adminInput = async () => parseNftJson((await host.exec('nft', ['-j', 'list', 'table', 'inet', 'admin'])).stdout).chains.find((c) => c.name === 'input')!;
+
+  beforeAll(async () => {
+    await footprint.remove();
+    await host.exec('nft', ['flush', 'ruleset']);
+    await host.exec('iptables-restore', ['--noflush'], { input: renderPlan(plan) });
+    await writeFile(join(dir, 'bans.nft'), BANS);
+    await host.exec('nft', ['-f', join(dir, 'bans.nft')]);
+    for (const a of [CROWDSEC_BANNED, ADMIN_BANNED, FREE]) await outside.exec('ip', ['addr', 'add', `${a}/24`, 'dev', 'dgv1b']);
+    await host.exec('nft', ['add', 'element', 'inet', 'bans', 'v4', `{ ${CROWDSEC_BANNED} timeout 1h }`]);
+    await host.exec('nft', ['add', 'element', 'inet', 'admin', 'deny', `{ ${ADMIN_BANNED} }`]);
+  });
+
+  it('the ban tool\'s chains get nothing, the admin chain gets it below its ban; banned sources stay out, the free one gets in', async () => {
+    const r = await footprint.sync(plan, 'allow');
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input', 'inet admin forward']);
+    expect(r.inserted[0]!.where).toBe('inet admin input (at its end, before the policy drop)');
+    const rs = await ruleset();
+    expect(rs.slice(rs.indexOf('table inet bans'), rs.indexOf('table inet admin'))).not.toContain('dockgate');
+    const input = await adminInput();
+    expect(input.rules.findIndex((x) => x.comment === 'dockgate')).toBe(input.rules.length - 1);
+    expect(await reachesFrom(FREE)).toBe(true);
+    expect(await reachesFrom(CROWDSEC_BANNED)).toBe(false);
+    expect(await reachesFrom(ADMIN_BANNED)).toBe(false);
+    // Status does not call the opening effective: whether it passes depends on who sends.
+    const web = plan.containers.find((c) => c.name === 'web')!.openings[0]!;
+    const effect = byOpening((await footprint.inspect(plan, 'allow')).verdicts).get(web)!;
+    expect(effect.state).toBe('may be blocked');
+    expect([...new Set(effect.blockers.map((b) => b.chain))]).toEqual(['inet bans input', 'inet admin input']);
+  });
+
+  it('a ban rule added below the footprint: the next sync moves the footprint below it', async () => {
+    await host.exec('nft', ['add', 'rule', 'inet', 'admin', 'input', 'ip', 'saddr', FREE, 'drop']);
+    // Until then the footprint, above the new rule, lets the source in.
+    expect(await reachesFrom(FREE)).toBe(true);
+    const r = await footprint.sync(plan, 'allow');
+    expect(r.removed).toEqual(['inet admin input']);
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input']);
+    const input = await adminInput();
+    expect(input.rules.filter((x) => x.comment === 'dockgate')).toHaveLength(1);
+    expect(input.rules.at(-1)!.comment).toBe('dockgate');
+    expect(await reachesFrom(FREE)).toBe(false);
+    // In place now: nothing more to do.
+    const again = await footprint.sync(plan, 'allow');
+    expect([again.inserted, again.removed]).toEqual([[], []]);
+  });
+
+  it('a chain that ends in a reject for everything (firewalld\'s shape): the footprint goes directly before that reject, below the ban', async () => {
+    await host.exec('nft', ['delete', 'table', 'inet', 'admin']);
+    await host.exec('nft', ['-f', '-'], {
+      input: `table inet zone {
+  set deny { type ipv4_addr; }
+  chain filter_INPUT { type filter hook input priority 10; policy accept; ct state established,related accept; iifname "lo" accept; jump filter_INPUT_ZONES; reject with icmpx admin-prohibited; }
+  chain filter_INPUT_ZONES { iifname "dgv1a" goto filter_IN_public; goto filter_IN_public; }
+  chain filter_IN_public { jump filter_IN_public_deny; jump filter_IN_public_allow; meta l4proto { icmp, ipv6-icmp } accept; reject with icmpx admin-prohibited; }
+  chain filter_IN_public_deny { ip saddr @deny reject with icmpx admin-prohibited; }
+  chain filter_IN_public_allow { tcp dport 22 accept; }
+}
+`,
+    });
+    await host.exec('nft', ['add', 'element', 'inet', 'zone', 'deny', `{ ${ADMIN_BANNED} }`]);
+    const r = await footprint.sync(plan, 'allow');
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet zone filter_INPUT']);
+    expect(r.inserted[0]!.where).toMatch(/^inet zone filter_INPUT \(directly before rule handle \d+: reject in chain filter_IN_public\)$/);
+    const pub = parseNftJson((await host.exec('nft', ['-j', 'list', 'table', 'inet', 'zone'])).stdout).chains.find((c) => c.name === 'filter_IN_public')!;
+    expect(pub.rules.map((x) => x.comment ?? '')).toEqual(['', '', '', 'dockgate', '']);
+    expect(await reachesFrom(FREE)).toBe(true);
+    expect(await reachesFrom(ADMIN_BANNED)).toBe(false);
+    expect(await reachesFrom(CROWDSEC_BANNED)).toBe(false);
   });
 });
