@@ -307,7 +307,7 @@ export class Daemon {
       this.#log.warn({ event: 'docker-error', err: (err as Error).message }, `reading Docker state failed: ${(err as Error).message}`);
     }
     if (!this.#facts.haveFacts) return { ok: true };
-    this.#facts.expireUnknown();
+    for (const { reason } of this.#facts.expireUnknown()) this.#metrics?.expired(reason);
     const version = this.#facts.version;
     const t1 = performance.now();
     phases.factsMs = t1 - t0;

@@ -3,6 +3,7 @@
 // so the daemon stays the one place that decides anything.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RestoreError } from '../dataplane/iptables.js';
+import type { ExpiryReason } from '../daemon/fact-store.js';
 import type { DockerEvent } from '../docker/source.js';
 import type { Family, Mode, RuleSet } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';
@@ -25,6 +26,8 @@ export interface DaemonMetrics {
   drift(report: DriftReport): void;
   /** One repair outside the drift report (dockgate's accept in another firewall's chain). */
   driftRepaired(kind: DriftKind): void;
+  /** A container's rules were removed because Docker did not report its state within the grace. */
+  expired(reason: ExpiryReason): void;
 }
 
 /** The dataplane as far as restores go: a single family, or both (FamilyDataplanes). */
@@ -35,6 +38,7 @@ export type RestoreCounter =
 export const DRIFT_KINDS = ['chain_missing', 'chain_changed', 'chain_extra', 'jump_missing', 'jump_duplicated', 'stray_jump', 'footprint_missing'] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
+const EXPIRY_REASONS: readonly ExpiryReason[] = ['unconfirmed_stop', 'unknown'];
 const MODES: readonly Mode[] = ['proxy', 'dnat'];
 const FAMILIES: readonly Family[] = [4, 6];
 
@@ -76,6 +80,7 @@ export class DockgateMetrics implements DaemonMetrics {
   readonly restores: Counter<'family'>;
   readonly restoreFailures: Counter<'family'>;
   readonly driftRepairs: Counter<'kind'>;
+  readonly expiries: Counter<'reason'>;
   readonly labelErrors: Gauge;
   readonly containers: Gauge;
   readonly openings: Gauge<'mode' | 'family'>;
@@ -103,6 +108,12 @@ export class DockgateMetrics implements DaemonMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.expiries = new Counter({
+      name: 'dockgate_containers_expired_total',
+      help: 'Containers whose rules were removed because Docker did not report their state within sync.unknown_grace_ms: unconfirmed_stop (a die or destroy event, never confirmed running), unknown (inspects kept failing)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.labelErrors = new Gauge({ name: 'dockgate_label_errors', help: 'Containers whose dockgate labels have errors (they get no openings)', registers });
     this.containers = new Gauge({ name: 'dockgate_containers', help: 'Running containers in the committed plan', registers });
     this.openings = new Gauge({
@@ -127,6 +138,7 @@ export class DockgateMetrics implements DaemonMetrics {
       for (const mode of MODES) this.openings.set({ mode, family }, 0);
     }
     for (const kind of DRIFT_KINDS) this.driftRepairs.inc({ kind }, 0);
+    for (const reason of EXPIRY_REASONS) this.expiries.inc({ reason }, 0);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -177,6 +189,10 @@ export class DockgateMetrics implements DaemonMetrics {
 
   driftRepaired(kind: DriftKind): void {
     this.driftRepairs.inc({ kind });
+  }
+
+  expired(reason: ExpiryReason): void {
+    this.expiries.inc({ reason });
   }
 
   /** Events seen but not yet committed (tests, and a sanity bound). */

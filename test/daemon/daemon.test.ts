@@ -5,7 +5,9 @@ import type { Config } from '../../src/config/schema.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FamilyDataplanes } from '../../src/dataplane/families.js';
 import type { ContainerFacts } from '../../src/model/types.js';
+import { DockgateMetrics } from '../../src/metrics/metrics.js';
 import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
+import { sample } from '../metrics/prom-text.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
 import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
@@ -89,6 +91,46 @@ describe('a container Docker cannot answer about', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(hasChainFor(ipt, flaky)).toBe(false);
     expect(daemon.state.containers).not.toContain(flaky.id);
+  });
+});
+
+describe('a container that died while Docker cannot be listed', () => {
+  // Issue 18.4: a full resync that keeps failing used to leave the dead container's rules in
+  // place for as long as it failed, its DNAT aimed at an address Docker may give to another.
+  it('keeps its rules for the grace after the die event, then loses them; they come back when Docker confirms it running', async () => {
+    const docker = new FakeDocker();
+    docker.apiTimeoutMs = 50;
+    const db = web('db', '172.17.0.30', 8030);
+    docker.running.set(db.id, db);
+    const metrics = new DockgateMetrics({ processMetrics: false });
+    const ipt = new FakeIptables();
+    const { daemon, lines } = startTestDaemon(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600, retryMinMs: 20, retryMaxMs: 50 }), {
+      ipt,
+      extra: { metrics },
+    });
+    await daemon.ready;
+    expect(hasChainFor(ipt, db)).toBe(true);
+    // Docker wedges: every list fails and every inspect runs into its deadline; the events
+    // stream drops and comes back, so the next sync must list everything.
+    const listIds = docker.listIds.bind(docker);
+    docker.listIds = async () => Promise.reject(new Error('docker list: 500 server error'));
+    docker.hung.add(db.id);
+    docker.disconnect();
+    await until('reconnected', () => docker.subscriptions >= 2 || undefined, 3000);
+    await until('the failed list is logged', () => lines.find((l) => l.event === 'docker-error'));
+    const died = Date.now();
+    docker.stop(db.id);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hasChainFor(ipt, db)).toBe(true);
+    await until('its rules are removed', () => !hasChainFor(ipt, db), 3000);
+    expect(Date.now() - died).toBeGreaterThanOrEqual(550);
+    expect(lines.find((l) => l.event === 'container-unconfirmed')).toMatchObject({ container: 'db', action: 'die' });
+    expect(sample(await metrics.registry.metrics(), 'dockgate_containers_expired_total', 'reason="unconfirmed_stop"')).toBe(1);
+    // Docker recovers and the container is running after all: no event comes, the retry finds it.
+    docker.running.set(db.id, db);
+    docker.hung.delete(db.id);
+    docker.listIds = listIds;
+    await until('its rules are back', () => hasChainFor(ipt, db), 3000);
   });
 });
 

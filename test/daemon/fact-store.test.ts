@@ -1,21 +1,22 @@
 // The fact store against a scripted Docker, with a fake clock: no root, milliseconds.
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FactStore } from '../../src/daemon/fact-store.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { web } from '../support/test-daemon.js';
 
 function store(docker: FakeDocker, now = () => Date.now()) {
   const calls = { change: 0, askAgain: 0 };
+  const lines: Array<Record<string, unknown>> = [];
   const s = new FactStore({
     docker,
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
     now,
     timing: () => ({ dockerTimeoutMs: 100, unknownGraceMs: 1000, retryMinMs: 10, retryMaxMs: 20 }),
     onChange: () => void calls.change++,
     onAskAgain: () => void calls.askAgain++,
   });
-  return { s, calls };
+  return { s, calls, lines };
 }
 
 describe('FactStore', () => {
@@ -77,6 +78,146 @@ describe('FactStore', () => {
     expect(s.ids).toEqual([]);
     await new Promise((r) => setTimeout(r, 30));
     expect(calls.askAgain).toBeGreaterThan(0);
+    s.stop();
+  });
+});
+
+/** How a scripted Docker call fails: it never answers at all, or it answers with an error. */
+type Failure = 'hangs' | 'rejects';
+const failing = <T>(how: Failure, what: string): (() => Promise<T>) =>
+  how === 'hangs' ? () => new Promise<T>(() => undefined) : async () => Promise.reject(new Error(`${what}: 500 server error`));
+
+/**
+ * Issue 18.4: a die event during a failing full resync. The list is what fails here, so without a
+ * deadline on it and an inspect of what the events named, the container's DNAT would stay for
+ * as long as Docker keeps failing, pointing at an address Docker may hand to the next container.
+ */
+describe('FactStore: a stop event Docker cannot confirm or refute', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A store whose one container ('db', DNAT) is known, and whose next refresh is a full resync. */
+  async function known() {
+    vi.useFakeTimers();
+    const docker = new FakeDocker();
+    const db = web('db', '172.17.0.7', 5432, { 'dockgate.mode': 'dnat' });
+    docker.running.set(db.id, db);
+    const st = store(docker);
+    await st.s.refresh();
+    expect(st.s.ids).toEqual([db.id]);
+    // A read failed, or the events stream came back: the next refresh lists everything again.
+    st.s.resync();
+    return { docker, db, ...st };
+  }
+
+  /** What the daemon does in one sync: refresh (its failure is logged, not fatal), then expire. */
+  async function sync(s: FactStore): Promise<void> {
+    const done = s.refresh().catch(() => undefined);
+    // Long enough for a hung list's and a hung inspect's deadlines (100 ms each, plus slack).
+    await vi.advanceTimersByTimeAsync(500);
+    await done;
+    s.expireUnknown();
+  }
+
+  for (const list of ['hangs', 'rejects'] as const) {
+    for (const inspect of ['hangs', 'rejects'] as const) {
+      it(`list ${list}, inspect ${inspect}: the container keeps its rules for the grace after its die event, then loses them`, async () => {
+        const { docker, db, s, calls, lines } = await known();
+        docker.listIds = failing(list, 'docker list');
+        docker.inspect = failing(inspect, 'docker inspect');
+        const died = Date.now();
+        s.onEvent({ type: 'container', action: 'die', containerId: db.id });
+        await sync(s);
+        expect(s.ids).toEqual([db.id]);
+        // Just before the grace runs out it is still there...
+        await vi.advanceTimersByTimeAsync(died + 999 - Date.now());
+        s.expireUnknown();
+        expect(s.ids).toEqual([db.id]);
+        // ...and the store asks for the sync that removes it when it does.
+        const asked = calls.askAgain;
+        await vi.advanceTimersByTimeAsync(1);
+        expect(calls.askAgain).toBeGreaterThan(asked);
+        await sync(s);
+        expect(s.ids).toEqual([]);
+        expect(lines.find((l) => l.event === 'container-unconfirmed')).toMatchObject({ container: 'db', action: 'die' });
+        s.stop();
+      });
+    }
+  }
+
+  it('list fails, but the inspect says the container is gone: it loses its rules at once', async () => {
+    const { docker, db, s } = await known();
+    docker.listIds = failing('rejects', 'docker list');
+    docker.running.delete(db.id); // inspect answers 404
+    s.onEvent({ type: 'container', action: 'die', containerId: db.id });
+    await sync(s);
+    expect(s.ids).toEqual([]);
+    s.stop();
+  });
+
+  it('list fails, but the inspect says the container is running (it restarted): it keeps its rules past the grace', async () => {
+    const { docker, db, s, lines } = await known();
+    docker.listIds = failing('hangs', 'docker list');
+    s.onEvent({ type: 'container', action: 'die', containerId: db.id });
+    s.onEvent({ type: 'container', action: 'start', containerId: db.id });
+    await sync(s);
+    await vi.advanceTimersByTimeAsync(5000);
+    await sync(s);
+    expect(s.ids).toEqual([db.id]);
+    expect(lines.find((l) => l.event === 'container-unconfirmed')).toBeUndefined();
+    s.stop();
+  });
+
+  it('without a stop event a failing list removes nothing, however long it fails', async () => {
+    const { docker, db, s } = await known();
+    docker.listIds = failing('rejects', 'docker list');
+    for (let i = 0; i < 10; i++) {
+      await sync(s);
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    expect(s.ids).toEqual([db.id]);
+    s.stop();
+  });
+
+  it('an answer asked before the die event ("running") does not count as confirmation', async () => {
+    const { docker, db, s } = await known();
+    await sync(s); // the resync known() asked for, while Docker still answers
+    let release!: () => void;
+    const answer = docker.running.get(db.id);
+    docker.inspect = () => new Promise((resolve) => (release = () => resolve(answer)));
+    s.onEvent({ type: 'container', action: 'restart', containerId: db.id });
+    await sync(s); // that inspect is held: it answers only later
+    docker.inspect = failing('rejects', 'docker inspect');
+    docker.listIds = failing('rejects', 'docker list');
+    s.resync();
+    s.onEvent({ type: 'container', action: 'die', containerId: db.id });
+    release();
+    await sync(s);
+    await vi.advanceTimersByTimeAsync(1000);
+    await sync(s);
+    expect(s.ids).toEqual([]);
+    s.stop();
+  });
+
+  it('a container removed this way comes back once Docker confirms it running, without any new event', async () => {
+    const { docker, db, s, calls } = await known();
+    const { listIds, inspect } = { listIds: docker.listIds.bind(docker), inspect: docker.inspect.bind(docker) };
+    docker.listIds = failing('hangs', 'docker list');
+    docker.inspect = failing('hangs', 'docker inspect');
+    s.onEvent({ type: 'container', action: 'die', containerId: db.id });
+    await sync(s);
+    await vi.advanceTimersByTimeAsync(1000);
+    const asked = calls.askAgain;
+    await sync(s);
+    expect(s.ids).toEqual([]);
+    // No event will come: the failed list itself asks for another try.
+    expect(calls.askAgain).toBeGreaterThan(asked);
+    // Docker recovers; the container was in fact running all along (a die of a process Docker restarted).
+    docker.listIds = listIds;
+    docker.inspect = inspect;
+    await sync(s);
+    expect(s.ids).toEqual([db.id]);
     s.stop();
   });
 });
