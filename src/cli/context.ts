@@ -11,6 +11,7 @@ import { readListeners } from '../dataplane/listeners.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import { buildRuleSet } from '../plan/ruleset.js';
+import { BridgePorts } from '../dataplane/bridge-ports.js';
 import { CliError, EXIT_CONFIG } from './errors.js';
 
 export { CliError, EXIT_CONFIG } from './errors.js';
@@ -43,7 +44,8 @@ export async function currentPlan(config: Config, docker: DockerSource): Promise
     const containers = await docker.listRunning();
     const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
     const ipv6 = await probeIpv6(new CommandQueue(), ip6tablesOptions(config.iptables));
-    return buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 }));
+    const bridgePorts = (await new BridgePorts(new CommandQueue()).lookup(containers, bridges)).ports;
+    return buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6 }));
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }

@@ -11,6 +11,7 @@ import { CliError, dataplanesFor, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { footprintFor } from '../dataplane/footprint.js';
+import { BridgeTable } from '../dataplane/bridge-table.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -35,6 +36,8 @@ export async function flush(options: { config?: string; userChain?: boolean }): 
   // What stays is not a failure (dockgate removes only what it wrote), but the admin should know.
   for (const line of leftLines(left)) process.stdout.write(`${line}\n`);
   await removeFootprint(config);
+  // The anti-spoofing table holds nothing of anyone else's: it goes whole.
+  if (await new BridgeTable(new CommandQueue()).remove()) process.stdout.write('removed the anti-spoofing table (nft table bridge dockgate)\n');
   let lines: string[];
   try {
     lines = await routeLocalnetOff(resolveDockerHost(config));

@@ -2,6 +2,7 @@
 import { containerPlanJson } from '../model/format.js';
 import { renderPlan } from '../plan/restore.js';
 import { familyRuleSet } from '../plan/ruleset.js';
+import { renderBridgeTable } from '../plan/antispoof.js';
 import { currentPlan, dockerFor, readConfig } from './context.js';
 
 export async function printPlan(options: { config?: string; json?: boolean }): Promise<void> {
@@ -9,11 +10,12 @@ export async function printPlan(options: { config?: string; json?: boolean }): P
   const plan = await currentPlan(config, dockerFor(config));
   if (options.json) {
     const ipv6 = plan.ipv6 ? { ipv6: { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps } } : {};
-    process.stdout.write(`${JSON.stringify({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6 }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge }, null, 2)}\n`);
   } else {
     process.stdout.write('# iptables (IPv4)\n');
     process.stdout.write(renderPlan(plan));
     const v6 = familyRuleSet(plan, 6);
     if (v6) process.stdout.write(`# ip6tables (IPv6)\n${renderPlan(v6)}`);
+    if (plan.bridge) process.stdout.write(`# nft -f (anti-spoofing on the bridge ports)\n${renderBridgeTable(plan.bridge)}`);
   }
 }

@@ -4,6 +4,7 @@ import { type ContainerPlanJson, containerPlanJson, describeOpening, describeSou
 import type { ContainerPlan } from '../model/types.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
 import { mergeDrift } from '../dataplane/families.js';
+import { bridgeStatus, describeBridgeStatus } from './antispoof-status.js';
 import { CliError, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
@@ -42,13 +43,14 @@ export async function status(options: { config?: string; json?: boolean }): Prom
     if (err instanceof IncompatibleTableError) throw new CliError(`dockgate status: cannot compare the firewall with the plan: ${err.message}`, 1);
     throw err;
   }
+  const antiSpoofing = await bridgeStatus(plan);
   const host = await hostFirewall(config, plan);
   const effects = byOpening(host.state?.verdicts ?? []);
   const egress = byEgress(host.state?.verdicts ?? []);
   const effectOf = (o: (typeof plan.containers)[number]['openings'][number]): Effect => (host.state ? (effects.get(o) ?? UNKNOWN) : UNKNOWN);
   // An opening packets cannot pass is as wrong as a missing rule: status exits 3 for both.
   const allEffective = host.state !== undefined && host.state.verdicts.every((v) => v.state === 'effective');
-  const ok = drift.clean && allEffective;
+  const ok = drift.clean && allEffective && antiSpoofing.state === 'in-sync';
   if (options.json) {
     const containers = containersJson(plan.containers).map((c, i) => ({
       ...c,
@@ -60,7 +62,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
       ...(host.error !== undefined ? { error: host.error } : {}),
       ...(host.state ? { needed: host.state.needed, footprints: host.state.footprints, marksInPlace: host.state.marksInPlace } : {}),
     };
-    process.stdout.write(`${JSON.stringify({ containers, inSync: drift.clean, allEffective, foreignChains, drift }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing }, null, 2)}\n`);
     return ok ? 0 : 3;
   }
   for (const c of plan.containers) {
@@ -77,6 +79,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   // Not drift (dockgate never deletes what it did not write), but the admin should know.
   const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
   process.stdout.write(otherFirewalls(config, host));
+  process.stdout.write(describeBridgeStatus(antiSpoofing));
   if (drift.clean) {
     process.stdout.write(`firewall: in sync with the plan\n${foreign}`);
     return ok ? 0 : 3;

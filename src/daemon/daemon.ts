@@ -20,6 +20,7 @@ import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
 import { Backoff } from './backoff.js';
 import { FactStore } from './fact-store.js';
 import { ForeignSync } from './foreign-sync.js';
+import { BridgeSync } from './bridge-sync.js';
 import { HostSync } from './host-sync.js';
 import { type RunOutcome, SyncRunner } from './sync-runner.js';
 import { ChangeLog } from './change-log.js';
@@ -64,6 +65,7 @@ export class Daemon {
   readonly #changes: ChangeLog;
   readonly #host: HostSync;
   readonly #foreign: ForeignSync;
+  readonly #bridge: BridgeSync;
 
   /** What Docker reports, and what changed since (containers, networks; config through changed()). */
   readonly #facts: FactStore;
@@ -122,6 +124,12 @@ export class Daemon {
       onRoutesChanged: () => {
         if (this.#plan !== undefined) this.#runner.request(0);
       },
+    });
+    this.#bridge = new BridgeSync({
+      log: this.#log,
+      stopped: () => this.#stopped,
+      recheck: () => this.#runner.request(0, { full: true }),
+      retryMs: () => this.#config.sync.driftCheckMs,
     });
     this.#foreign = new ForeignSync({
       log: this.#log,
@@ -323,8 +331,15 @@ export class Daemon {
           this.#log.warn({ event: 'listeners-unreadable', err: (err as Error).message }, `cannot read the host's listening sockets: ${(err as Error).message}`);
         }
       }
+      // The host end of each new container's interfaces, for anti-spoofing: found before the plan,
+      // so that a container's source-keyed rules and the hold on its port are written together.
+      const bridgePorts = await this.#bridge.ports(
+        (this.#dataplane ??= this.#makeDataplane(this.#config, await this.#hasIpv6())),
+        containers,
+        this.#facts.networks,
+      );
       plan = buildRuleSet(
-        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, ipv6: await this.#hasIpv6() }),
+        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, ipv6: await this.#hasIpv6(), bridgePorts }),
         this.#planCache,
       );
     }
@@ -346,6 +361,7 @@ export class Daemon {
       this.#plan = plan;
       this.#plannedVersion = version;
       await this.#host.apply(plan, previous, this.#facts.networks);
+      await this.#bridge.apply(plan, this.#dataplane, repair || firstWrite);
       await this.#foreign.sync(plan, this.#dataplane);
       phases.hostMs = performance.now() - t3;
       this.#retry.reset();

@@ -49,6 +49,14 @@ const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** A MAC reaches an nft set element: only the canonical form, else none (the interface is then not held to one). */
+const macOf = (v: unknown): { mac?: string } => {
+  const mac = str(v).toLowerCase();
+  return MAC.test(mac) ? { mac } : {};
+};
+const pidOf = (v: unknown): { pid?: number } => (typeof v === 'number' && Number.isInteger(v) && v > 1 ? { pid: v } : {});
+
 function toBinding(key: string, hostIpRaw: unknown, hostPortRaw: unknown): PortBinding | undefined {
   const m = /^([1-9][0-9]{0,4})\/(tcp|udp)$/.exec(key);
   const hostPortText = str(hostPortRaw);
@@ -95,6 +103,7 @@ export function toContainerFacts(info: unknown): ContainerFacts | undefined {
       networkName: NAME.test(networkName) ? networkName : networkId.slice(0, 12),
       ipv4: parseIPv4(ip) !== undefined ? ip : '',
       ipv6: v6?.ok && v6.value.family === 6 ? v6.value.text : '',
+      ...macOf(n.MacAddress),
     });
   }
   networks.sort((a, b) => byText(a.networkName, b.networkName));
@@ -102,7 +111,7 @@ export function toContainerFacts(info: unknown): ContainerFacts | undefined {
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj(obj(root.Config).Labels))) if (typeof v === 'string') labels[k] = v;
 
-  return { id, name: NAME.test(rawName) ? rawName : id.slice(0, 12), labels, networks, ports, created: normaliseCreated(root.Created) };
+  return { id, name: NAME.test(rawName) ? rawName : id.slice(0, 12), labels, networks, ports, created: normaliseCreated(root.Created), ...pidOf(obj(root.State).Pid) };
 }
 
 /** Undefined for anything that is not a Linux bridge network dockgate can manage. */

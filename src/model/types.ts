@@ -20,6 +20,11 @@ export interface NetworkAttachment {
   /** Container IPv4 on that network, '' when none. */
   ipv4: string;
   ipv6: string;
+  /**
+   * The container's MAC address on that network (lower case), undefined when Docker gave none.
+   * Anti-spoofing holds the interface to it, and its IPv6 link-local address derives from it.
+   */
+  mac?: string;
 }
 
 /** What dockgate needs to know of one running container, taken from `docker inspect`. */
@@ -36,6 +41,41 @@ export interface ContainerFacts {
    * restarts, so the winner never flips.
    */
   created: string;
+  /**
+   * The pid of the container's init process (Docker's State.Pid), through whose network
+   * namespace the host end of each of its interfaces is found. Absent when Docker gave none.
+   */
+  pid?: number;
+}
+
+/** The host end (a veth on the network's bridge) of one container's interface, as the kernel reports it. */
+export interface BridgePort {
+  containerId: string;
+  networkId: string;
+  /** The host-side interface, a port of the network's bridge. */
+  port: string;
+}
+
+/**
+ * Who may send from which address on dockgate's bridges (src/plan/antispoof.ts): one entry per
+ * container interface on a managed bridge. Every address listed is *known*: a packet from it is
+ * accepted on its own port only.
+ */
+export interface PortOwner {
+  /** `name/shortid`, the comment its set elements carry. */
+  comment: string;
+  bridge: string;
+  /** The host-side port; undefined while it is not known (the container's own packets are then dropped). */
+  port: string | undefined;
+  mac: string;
+  ipv4: string[];
+  /** Global/ULA address and the link-local address derived from the MAC. */
+  ipv6: string[];
+}
+
+/** The `bridge dockgate` nft table's content: everything in it but the fixed chain. */
+export interface BridgeFilter {
+  owners: PortOwner[];
 }
 
 /** A Docker bridge network dockgate manages. */
@@ -205,4 +245,6 @@ export interface RuleSet {
   jumps: JumpRule[];
   ipv6?: FamilyRules;
   containers: ContainerPlan[];
+  /** Anti-spoofing on the bridge ports (nft bridge family); absent from plans built by hand in tests. */
+  bridge?: BridgeFilter;
 }

@@ -3,12 +3,15 @@
 import type { Config } from '../config/schema.js';
 import type { ContainerFacts, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
 import type { PlanInput } from './ruleset.js';
+import type { BridgePort } from '../model/types.js';
 
 export interface HostFacts {
   containers: readonly ContainerFacts[];
   networks: readonly NetworkFacts[];
   otherNetworks: readonly OtherNetwork[];
   listeners: readonly Listener[] | undefined;
+  /** The host end of each container interface (anti-spoofing); absent: none known. */
+  bridgePorts?: readonly BridgePort[];
   /** Whether the host has IPv6 (then ip6tables rules are planned too). */
   ipv6: boolean;
 }
@@ -23,6 +26,7 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     otherNetworks: facts.otherNetworks,
     listeners: facts.listeners,
     ipv6: facts.ipv6,
+    bridgePorts: facts.bridgePorts,
     ipv6Masquerade: config.ipv6Masquerade,
   };
 }

@@ -2,6 +2,7 @@
 // time (kube-proxy style); the dataplane decides how little of it must be rewritten.
 import { parseLabels } from '../labels/parse.js';
 import type {
+  BridgePort,
   ChainPlan,
   ContainerFacts,
   ContainerPlan,
@@ -22,6 +23,7 @@ import { type ResolveContext, addressOf, networkWarnings, resolveAll, servingAtt
 import { refusedClaims } from './ownership.js';
 import { byText } from '../util/compare.js';
 import { rule } from './syntax.js';
+import { bridgeFilter, linkLocalOf } from './antispoof.js';
 
 export interface PlanInput {
   labelPrefix: string;
@@ -38,6 +40,12 @@ export interface PlanInput {
   ipv6?: boolean;
   /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
   ipv6Masquerade?: Ipv6Masquerade;
+  /**
+   * The host end of each container interface on a managed bridge, as the kernel reports it
+   * (dataplane/bridge-ports.ts): anti-spoofing holds each port to its container's addresses.
+   * Absent or incomplete: those containers' addresses are still known, so only they are cut off.
+   */
+  bridgePorts?: readonly BridgePort[];
 }
 
 export type Ipv6Masquerade = 'ula' | 'all' | 'none';
@@ -322,9 +330,25 @@ function containerPart(
  * own rules decide about them, as for any other source.
  */
 function guardLines(facts: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>, note: string, family: Family): string[] {
-  return servingAttachments(facts, networks, family).map(({ attachment, network }) =>
+  const own = servingAttachments(facts, networks, family).map(({ attachment, network }) =>
     rule({ src: addressOf(attachment, family), in: network.bridge, comment: note, jump: 'RETURN' }),
   );
+  return family === 6 ? [...own, ...linkLocalGuards(facts, networks, note)] : own;
+}
+
+/**
+ * Besides its global address, a container sends IPv6 from its link-local address on every
+ * network, IPv4-only ones included, and the host answers there on every address of the bridge
+ * (fe80::…%eth0 reaches a proxy port bound to ::). Anti-spoofing (antispoof.ts) lets it send from
+ * the one link-local address its MAC gives, so that one is guarded; without a MAC, every
+ * link-local source on that bridge is.
+ */
+function linkLocalGuards(facts: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>, note: string): string[] {
+  const byNetwork = new Map([...servingAttachments(facts, networks, 4), ...servingAttachments(facts, networks, 6)].map((x) => [x.attachment.networkId, x]));
+  return [...byNetwork.values()].map(({ attachment, network }) => {
+    const ll = attachment.mac === undefined ? undefined : linkLocalOf(attachment.mac);
+    return rule({ src: ll ?? 'fe80::/10', in: network.bridge, comment: note, jump: 'RETURN' });
+  });
 }
 
 export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
@@ -401,7 +425,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     };
   };
   const v4 = rulesOf(4);
-  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans };
+  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, bridge: bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment) };
 }
 
 /** The rules of one family as a RuleSet of its own, for the per-family dataplane and renderers. */

@@ -15,8 +15,11 @@ const of = (p: RuleSet, name: string) => p.containers.find((c) => c.name === nam
 const WEB = 'c0ffee000061'.padEnd(64, '0');
 const API = 'c0ffee000062'.padEnd(64, '0');
 const JAIL = 'c0ffee000063'.padEnd(64, '0');
-const dual = (name: string, id: string, n: number, labels: Record<string, string>, publish: string[] = []) =>
-  container(name, { id, network: DUAL, ip: `172.23.0.${n}`, ip6: `fd00:db8:1::${n}`, labels, publish });
+/** With the MAC Docker derives from the IPv4 address, from which the kernel makes the link-local one. */
+const dual = (name: string, id: string, n: number, labels: Record<string, string>, publish: string[] = []): ContainerFacts => {
+  const c = container(name, { id, network: DUAL, ip: `172.23.0.${n}`, ip6: `fd00:db8:1::${n}`, labels, publish });
+  return { ...c, networks: c.networks.map((a) => ({ ...a, mac: `02:42:ac:17:00:0${n}` })) };
+};
 
 describe('IPv6 rules', () => {
   const scenario = (): RuleSet =>

@@ -1,0 +1,134 @@
+// The host end of each container interface: the veth on the network's bridge whose peer is the
+// container's interface with the MAC Docker reports. Docker's API does not say; the kernel does.
+// Inside the container's network namespace, `ip -j link` gives that interface's peer index (the
+// host-side ifindex); on the host, that index must be a port of the right bridge whose own peer is
+// the container's interface, or nothing is trusted.
+import type { BridgePort, ContainerFacts, NetworkFacts } from '../model/types.js';
+import { IFNAME } from '../net/ifname.js';
+import type { CommandQueue } from './command-queue.js';
+
+/** One interface as `ip -j link show` prints it (the fields used). */
+export interface LinkInfo {
+  ifindex: number;
+  ifname: string;
+  /** The peer's ifindex (veth), in the peer's namespace. */
+  link_index?: number;
+  address?: string;
+  master?: string;
+}
+
+export function parseLinks(json: string): LinkInfo[] {
+  let root: unknown;
+  try {
+    root = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(root)) return [];
+  const out: LinkInfo[] = [];
+  for (const l of root as Array<Record<string, unknown>>) {
+    if (typeof l !== 'object' || l === null || typeof l.ifindex !== 'number' || typeof l.ifname !== 'string') continue;
+    out.push({
+      ifindex: l.ifindex,
+      ifname: l.ifname,
+      ...(typeof l.link_index === 'number' ? { link_index: l.link_index } : {}),
+      ...(typeof l.address === 'string' ? { address: l.address.toLowerCase() } : {}),
+      ...(typeof l.master === 'string' ? { master: l.master } : {}),
+    });
+  }
+  return out;
+}
+
+/** Pure: which host port is each of the container's interfaces on a managed bridge. */
+export function matchPorts(
+  container: ContainerFacts,
+  networks: ReadonlyMap<string, NetworkFacts>,
+  inside: readonly LinkInfo[],
+  host: readonly LinkInfo[],
+): BridgePort[] {
+  const out: BridgePort[] = [];
+  for (const a of container.networks) {
+    const network = networks.get(a.networkId);
+    if (!network || a.mac === undefined) continue;
+    const mine = inside.find((l) => l.address === a.mac && l.link_index !== undefined);
+    if (!mine) continue;
+    const port = host.find((l) => l.ifindex === mine.link_index);
+    // Both ends must name each other, and the host end must be on this network's bridge.
+    if (!port || port.master !== network.bridge || port.link_index !== mine.ifindex || !IFNAME.test(port.ifname)) continue;
+    out.push({ containerId: container.id, networkId: a.networkId, port: port.ifname });
+  }
+  return out;
+}
+
+/** Containers on a managed bridge with a MAC there: those anti-spoofing holds to their port. */
+function needsPorts(c: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>): boolean {
+  return c.networks.some((a) => a.mac !== undefined && networks.has(a.networkId));
+}
+
+export interface PortLookup {
+  ports: BridgePort[];
+  /** Containers whose ports could not all be found, with why (their own packets are dropped meanwhile). */
+  failed: Array<{ container: ContainerFacts; reason: string }>;
+  /** Processes started for this lookup. */
+  processes: number;
+}
+
+/**
+ * Finds the ports, remembering each container's answer for as long as its run and attachments
+ * stay the same (a restart or a `docker network connect` asks again): one `ip -j link` in the
+ * container's namespace per start, plus one on the host for all of them. A failure is not
+ * remembered, so the next sync asks again.
+ */
+export class BridgePorts {
+  readonly #known = new Map<string, { key: string; ports: BridgePort[] }>();
+
+  constructor(readonly queue: CommandQueue, readonly command = 'ip') {}
+
+  static #key(c: ContainerFacts): string {
+    return `${c.pid ?? ''}|${c.networks.map((a) => `${a.networkId}=${a.mac ?? ''}`).join(',')}`;
+  }
+
+  async lookup(containers: readonly ContainerFacts[], networks: readonly NetworkFacts[]): Promise<PortLookup> {
+    const byId = new Map(networks.map((n) => [n.id, n]));
+    const ports: BridgePort[] = [];
+    const failed: PortLookup['failed'] = [];
+    const todo: ContainerFacts[] = [];
+    for (const c of containers) {
+      if (!needsPorts(c, byId)) continue;
+      const hit = this.#known.get(c.id);
+      if (hit?.key === BridgePorts.#key(c)) ports.push(...hit.ports);
+      else todo.push(c);
+    }
+    this.#retain(new Set(containers.map((c) => c.id)));
+    if (todo.length === 0) return { ports, failed, processes: 0 };
+    let processes = 1;
+    const hostAnswer = await this.queue.run(this.command, ['-j', 'link', 'show'], { timeoutMs: 10_000 });
+    const host = hostAnswer.exitCode === 0 ? parseLinks(hostAnswer.stdout) : [];
+    for (const c of todo) {
+      if (c.pid === undefined) {
+        failed.push({ container: c, reason: 'Docker reported no pid' });
+        continue;
+      }
+      processes++;
+      const r = await this.queue.run('nsenter', [`--net=/proc/${c.pid}/ns/net`, this.command, '-j', 'link', 'show'], { timeoutMs: 10_000 });
+      if (r.exitCode !== 0) {
+        failed.push({ container: c, reason: `cannot read its interfaces (exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''})` });
+        continue;
+      }
+      const found = matchPorts(c, byId, parseLinks(r.stdout), host);
+      const wanted = c.networks.filter((a) => a.mac !== undefined && byId.has(a.networkId)).length;
+      if (found.length < wanted) {
+        failed.push({ container: c, reason: `${wanted - found.length} of its interfaces has no matching port on its bridge` });
+        ports.push(...found);
+        continue;
+      }
+      this.#known.set(c.id, { key: BridgePorts.#key(c), ports: found });
+      ports.push(...found);
+    }
+    return { ports, failed, processes };
+  }
+
+  #retain(ids: ReadonlySet<string>): void {
+    for (const id of this.#known.keys()) if (!ids.has(id)) this.#known.delete(id);
+  }
+}

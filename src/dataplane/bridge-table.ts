@@ -1,0 +1,100 @@
+// The `bridge dockgate` nft table (src/plan/antispoof.ts) through the command queue: written
+// whole in one transaction at start-up and on repair, by element adds and deletes otherwise;
+// read back as JSON and compared with the plan. What the chain and sets look like once nft has
+// them is learned by loading the same skeleton into a scratch network namespace (`unshare
+// --net`), so the comparison holds whatever nft version prints, and nothing of the host's is
+// touched to learn it.
+import type { BridgeFilter } from '../model/types.js';
+import {
+  BRIDGE_FAMILY,
+  BRIDGE_TABLE,
+  type BridgeDrift,
+  bridgeDrift,
+  parseBridgeState,
+  renderBridgeDiff,
+  renderBridgeFlush,
+  renderBridgeTable,
+  renderSkeleton,
+} from '../plan/antispoof.js';
+import type { CommandQueue } from './command-queue.js';
+
+export class BridgeTableError extends Error {
+  override readonly name = 'BridgeTableError';
+}
+
+export interface BridgeSyncResult {
+  kind: 'full' | 'diff' | 'none';
+  /** What a full sync found (absent for diffs and on the first write, which has nothing to repair). */
+  drift?: BridgeDrift;
+  durationMs: number;
+}
+
+export class BridgeTable {
+  #applied: BridgeFilter | undefined;
+  #shape: string | undefined;
+
+  constructor(readonly queue: CommandQueue, readonly command = 'nft') {}
+
+  async #run(args: string[], input?: string): Promise<string> {
+    const r = await this.queue.run(this.command, args, { input, timeoutMs: 30_000 });
+    if (r.exitCode !== 0) {
+      throw new BridgeTableError(`${this.command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
+    }
+    return r.stdout;
+  }
+
+  /** The skeleton as this nft and kernel list it, learned once. */
+  async #skeletonShape(): Promise<string> {
+    if (this.#shape !== undefined) return this.#shape;
+    const script = `${this.command} -f - && ${this.command} -j list table ${BRIDGE_FAMILY} ${BRIDGE_TABLE}`;
+    const r = await this.queue.run('unshare', ['--net', '--', 'sh', '-c', script], { input: renderSkeleton(), timeoutMs: 30_000 });
+    const state = r.exitCode === 0 ? parseBridgeState(r.stdout) : undefined;
+    if (!state) throw new BridgeTableError(`cannot load the anti-spoofing table even in a scratch namespace (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    this.#shape = state.shape;
+    return state.shape;
+  }
+
+  async #read() {
+    const r = await this.queue.run(this.command, ['-j', 'list', 'table', BRIDGE_FAMILY, BRIDGE_TABLE], { timeoutMs: 30_000 });
+    // Exit 1, "No such file or directory": the table is not there.
+    if (r.exitCode !== 0) return undefined;
+    return parseBridgeState(r.stdout);
+  }
+
+  /** How the kernel's table differs from `filter` (status). */
+  async check(filter: BridgeFilter): Promise<BridgeDrift> {
+    const shape = await this.#skeletonShape();
+    return bridgeDrift(filter, await this.#read(), shape);
+  }
+
+  /**
+   * A diff from what was last written, or (full, or nothing written yet) a read, a compare and a
+   * rewrite of the whole table when it differs. A failure forgets what was written.
+   */
+  async sync(filter: BridgeFilter, full: boolean): Promise<BridgeSyncResult> {
+    const started = performance.now();
+    try {
+      if (!full && this.#applied !== undefined) {
+        const text = renderBridgeDiff(this.#applied, filter);
+        if (text !== '') await this.#run(['-f', '-'], text);
+        this.#applied = filter;
+        return { kind: text === '' ? 'none' : 'diff', durationMs: performance.now() - started };
+      }
+      const first = this.#applied === undefined;
+      const drift = await this.check(filter);
+      if (!drift.clean) await this.#run(['-f', '-'], renderBridgeTable(filter));
+      this.#applied = filter;
+      return { kind: drift.clean ? 'none' : 'full', ...(first ? {} : { drift }), durationMs: performance.now() - started };
+    } catch (err) {
+      this.#applied = undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes the table (flush); false when it was not there. */
+  async remove(): Promise<boolean> {
+    this.#applied = undefined;
+    const r = await this.queue.run(this.command, ['-f', '-'], { input: renderBridgeFlush(), timeoutMs: 30_000 });
+    return r.exitCode === 0;
+  }
+}
