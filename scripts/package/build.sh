@@ -16,6 +16,8 @@
 # Maintainer scripts (scripts/package/debian/): postinst only reloads systemd (and restarts a
 # running dockgate after an upgrade); it never enables or starts dockgate, never restarts Docker
 # and never touches /etc/docker/daemon.json: `dockgate install` stays the admin's explicit step.
+# prerm, on removal only (not on upgrade), stops dockgate and runs `dockgate flush`, refusing the
+# removal if that fails: nothing else could remove the rules once the program is gone.
 #
 # Reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: the last commit's time),
 # modes normalised, dpkg-deb sorts the members; the same tree and lock file give the same bytes.

@@ -27,8 +27,8 @@
 #   6. `journalctl -u dockgate -o cat`: the service's lines are pino JSON, no error lines;
 #      no sandboxing errors from systemd; `systemd-analyze security dockgate` recorded;
 #   7. package: reinstalling (the upgrade path) restarts a running dockgate and keeps the edited
-#      conffile; `dockgate uninstall`, then `apt-get remove` stops the running unit and removes
-#      the package's files but the conffile; `apt-get purge` removes everything the package added
+#      conffile; `dockgate uninstall`, then `apt-get remove` stops the running unit, flushes
+#      dockgate's rules (prerm) and removes the package's files but the conffile; `apt-get purge` removes everything the package added
 #      (/etc/dockgate included); Docker never restarted by any of it.
 # --checkout: the older route instead (scripts/systemd-proof/Dockerfile: this checkout built in
 # the image, `dockgate install` writing the unit, no package); steps 1-6 only.
@@ -494,7 +494,11 @@ if [ "$MODE" = package ]; then
   else
     fail "remove: files left or conffile gone ($(pkg_status))"
   fi
-  dxl iptables-save || true   # dockgate's rules stay after removal: `dockgate flush` comes before it (README)
+  dxl iptables-save || true
+  # prerm ran `dockgate flush` while the program still existed: no DNAT or opening outlives it.
+  left_rules=$(dx sh -c 'iptables-save; ip6tables-save 2>/dev/null' | grep -E '^(:|-A )' | grep 'DOCKGATE-' | grep -v 'DOCKGATE-USER' || true)
+  [ -z "$left_rules" ] && pass "remove: prerm's dockgate flush left no DOCKGATE-* chain or jump (DOCKGATE-USER aside)" \
+    || fail "remove: dockgate's rules outlived the package: $(head -c 400 <<<"$left_rules")"
   if dxl env DEBIAN_FRONTEND=noninteractive timeout 300 apt-get purge -y dockgate </dev/null; then pass "apt-get purge dockgate"
   else fail "apt-get purge dockgate"; fi
   absent /etc/dockgate && pass "purge: /etc/dockgate is gone" || fail "purge: /etc/dockgate still there"

@@ -2,6 +2,7 @@
 // kernel (iptables-save / ip6tables-save), the host's addresses and the nft ruleset, and prints
 // what src/trace/explain.ts concludes. Exit 0 when allowed, 1 when not (or not known), 2 on
 // usage errors.
+import { terminalJson } from '../labels/text.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { readAddresses } from '../dataplane/addresses.js';
 import { Footprint } from '../dataplane/footprint.js';
@@ -137,7 +138,7 @@ export async function explain(target: string, dest: string | undefined, options:
       ...(inferred.iface !== undefined ? { inInterface: inferred.iface } : {}),
     };
     const e = explainPacket(ctx, packet, inferred.how);
-    process.stdout.write(options.json ? `${JSON.stringify(explanationJson(e), null, 2)}\n` : renderExplanation(e, config.labelPrefix));
+    process.stdout.write(options.json ? `${terminalJson(explanationJson(e))}\n` : renderExplanation(e, config.labelPrefix));
     return e.answer === 'allowed' ? 0 : 1;
   }
 
@@ -155,7 +156,7 @@ export async function explain(target: string, dest: string | undefined, options:
       allowed: x.answer === 'allowed',
       openings: x.openings.map((o) => ({ source: o.source, ...(o.skipped ? { skipped: o.skipped } : {}), ...(o.explanation ? { explanation: explanationJson(o.explanation) } : {}) })),
     };
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`${terminalJson(json)}\n`);
   } else {
     process.stdout.write(renderContainer(x, config.labelPrefix));
   }

@@ -3,6 +3,7 @@
 import type { Writable } from 'node:stream';
 import { JournalError, journalLines } from '../dataplane/journal.js';
 import { CliError } from './context.js';
+import { escapeControls } from '../labels/text.js';
 
 export const UNIT = 'dockgate';
 
@@ -29,8 +30,21 @@ export async function logFormatter(options: { colorize: boolean }): Promise<LogF
       return `${line}\n`;
     }
     if (typeof record !== 'object' || record === null || Array.isArray(record) || !('level' in record)) return `${line}\n`;
-    return pretty(record);
+    return pretty(terminalSafe(record as Record<string, unknown>));
   };
+}
+
+/**
+ * pino-pretty prints the message (and the event in front of it) as they are, every other field as
+ * JSON; a message may quote a container's labels, so its control characters are escaped here.
+ */
+function terminalSafe(record: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...record };
+  for (const key of ['msg', 'event']) {
+    const v = out[key];
+    if (typeof v === 'string') out[key] = escapeControls(v);
+  }
+  return out;
 }
 
 /** Resolves when `out` takes writes again, or will never do so (closed, failed). */

@@ -1,4 +1,5 @@
 // `dockgate plan`: what `run` would write now. Reads Docker, never touches the firewall.
+import { terminalJson } from '../labels/text.js';
 import { containerPlanJson } from '../model/format.js';
 import { renderPlan } from '../plan/restore.js';
 import { familyRuleSet } from '../plan/ruleset.js';
@@ -10,7 +11,7 @@ export async function printPlan(options: { config?: string; json?: boolean }): P
   const plan = await currentPlan(config, dockerFor(config));
   if (options.json) {
     const ipv6 = plan.ipv6 ? { ipv6: { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps } } : {};
-    process.stdout.write(`${JSON.stringify({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge }, null, 2)}\n`);
+    process.stdout.write(`${terminalJson({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge })}\n`);
   } else {
     process.stdout.write('# iptables (IPv4)\n');
     process.stdout.write(renderPlan(plan));

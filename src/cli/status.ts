@@ -1,7 +1,8 @@
 // `dockgate status`: each container's openings and label errors, and whether the kernel
 // holds exactly the plan.
 import { type ContainerPlanJson, containerPlanJson, describeOpening, describeSources } from '../model/format.js';
-import type { ContainerPlan } from '../model/types.js';
+import type { ContainerPlan, Opening } from '../model/types.js';
+import { escapeControls, labelText, terminalJson } from '../labels/text.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
 import { mergeDrift } from '../dataplane/families.js';
 import { bridgeStatus, describeBridgeStatus } from './antispoof-status.js';
@@ -62,20 +63,10 @@ export async function status(options: { config?: string; json?: boolean }): Prom
       ...(host.error !== undefined ? { error: host.error } : {}),
       ...(host.state ? { needed: host.state.needed, footprints: host.state.footprints, marksInPlace: host.state.marksInPlace } : {}),
     };
-    process.stdout.write(`${JSON.stringify({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing }, null, 2)}\n`);
+    process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing })}\n`);
     return ok ? 0 : 3;
   }
-  for (const c of plan.containers) {
-    process.stdout.write(`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}\n`);
-    for (const o of c.openings) {
-      process.stdout.write(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}\n`);
-    }
-    const e = egress.get(c.id);
-    if (e && e.state !== 'effective') process.stdout.write(`  egress from ${e.from.join(', ')}: ${describeEffect(e)}\n`);
-    for (const e of c.errors) process.stdout.write(`  ERROR ${e.label}=${JSON.stringify(e.value)}: ${e.reason}\n`);
-    for (const w of c.warnings) process.stdout.write(`  warn  ${w}\n`);
-    if (c.openings.length + c.errors.length + c.warnings.length === 0) process.stdout.write('  nothing opened\n');
-  }
+  for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id)));
   // Not drift (dockgate never deletes what it did not write), but the admin should know.
   const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
   process.stdout.write(otherFirewalls(config, host));
@@ -94,6 +85,20 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   for (const s of drift.strays) process.stdout.write(`  ${s.table} ${s.builtin}: stray jump ${s.line}\n`);
   process.stdout.write(foreign);
   return 3;
+}
+
+/**
+ * One container as `status` prints it. Label keys, values and warnings are the container owner's
+ * text: escaped, so none of it acts on the terminal.
+ */
+export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => Effect, egress?: Effect & { from: string[] }): string {
+  const out = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}`];
+  for (const o of c.openings) out.push(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}`);
+  if (egress && egress.state !== 'effective') out.push(`  egress from ${egress.from.join(', ')}: ${describeEffect(egress)}`);
+  for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}`);
+  for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);
+  if (c.openings.length + c.errors.length + c.warnings.length === 0) out.push('  nothing opened');
+  return `${out.join('\n')}\n`;
 }
 
 /** What status says about other firewalls: the footprint kept, or the chains left alone. */

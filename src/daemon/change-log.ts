@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ContainerPlan } from '../model/types.js';
 import { describeOpening, sourceCidrs } from '../model/format.js';
 import { shortId } from '../plan/chains.js';
+import { escapeControls, escapeText } from '../labels/text.js';
 
 function signature(p: ContainerPlan): string {
   return JSON.stringify([p.mode, p.egress, p.openings]);
@@ -58,11 +59,11 @@ export class ChangeLog {
     for (const e of p.errors) {
       this.log.error(
         { event: 'label-error', container: p.name, id: shortId(p.id), label: e.label, value: e.value, reason: e.reason },
-        `${p.name}: label ${e.label}: ${e.reason}; nothing opened for this container`,
+        `${p.name}: label ${escapeText(e.label)}: ${escapeControls(e.reason)}; nothing opened for this container`,
       );
     }
     for (const w of p.warnings) {
-      this.log.warn({ event: 'warning', container: p.name, id: shortId(p.id), reason: w }, `${p.name}: ${w}`);
+      this.log.warn({ event: 'warning', container: p.name, id: shortId(p.id), reason: w }, `${p.name}: ${escapeControls(w)}`);
     }
   }
 }

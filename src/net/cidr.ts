@@ -2,6 +2,7 @@
 // address passes through here and is re-rendered from numbers, so nothing but digits, dots,
 // colons and hex ever reaches iptables-restore.
 import { isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type { Cidr } from '../model/types.js';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -26,40 +27,21 @@ export function formatIPv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-/** Parses IPv6 (any valid textual form, no zone, no embedded IPv4) into a 128-bit bigint. */
+/**
+ * Parses IPv6 (any valid textual form, no zone, no embedded IPv4) into a 128-bit bigint. The
+ * character check keeps zones and dotted quads out; Node's parser and ipaddr.js must both accept
+ * the text, so neither one's leniency alone lets an address through to iptables-restore.
+ */
 export function parseIPv6(text: string): bigint | undefined {
-  if (!/^[0-9a-fA-F:]+$/.test(text) || !isIPv6(text)) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
-  let n = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    n = (n << 16n) | BigInt(parseInt(g, 16));
-  }
-  return n;
+  if (!/^[0-9a-fA-F:]+$/.test(text) || !isIPv6(text) || !ipaddr.IPv6.isValid(text)) return undefined;
+  return ipaddr.IPv6.parse(text).parts.reduce((n, g) => (n << 16n) | BigInt(g), 0n);
 }
 
-/** RFC 5952 text: lower case, longest run of zero groups (length >= 2) shortened to '::'. */
+/** RFC 5952 text (ipaddr.js): lower case, the longest run of two or more zero groups as '::', the first on a tie. */
 export function formatIPv6(n: bigint): string {
   const groups: number[] = [];
   for (let i = 7; i >= 0; i--) groups.push(Number((n >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return new ipaddr.IPv6(groups).toRFC5952String();
 }
 
 /** An IPv4 or IPv6 address, re-rendered canonically. */

@@ -1,7 +1,7 @@
 // /proc/net/{tcp,udp}{,6} → the sockets host processes listen on. Pure: the dataplane reads the
 // files, this only interprets them.
 import type { Listener, Protocol } from '../model/types.js';
-import { formatIPv4 } from './cidr.js';
+import { formatIPv4, formatIPv6 } from './cidr.js';
 
 const TCP_LISTEN = '0A';
 /** UDP has no LISTEN state; an unconnected bound socket (TCP_CLOSE = 07) is a server. */
@@ -20,11 +20,10 @@ function address(hex: string): string | undefined {
   if (hex.length === 32) {
     const words = [0, 8, 16, 24].map((i) => word(hex.slice(i, i + 8)));
     if (words.every((w) => w === 0)) return undefined;
-    const groups: string[] = [];
-    for (const w of words) groups.push((w >>> 16).toString(16), (w & 0xffff).toString(16));
     // ::ffff:a.b.c.d (a v4-mapped bind) is the IPv4 address for every purpose here.
-    if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff') return formatIPv4(words[3]!);
-    return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+    if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) return formatIPv4(words[3]!);
+    // The same text as every other IPv6 address dockgate compares (Docker's, the labels').
+    return formatIPv6(words.reduce((n, w) => (n << 32n) | BigInt(w), 0n));
   }
   return undefined;
 }

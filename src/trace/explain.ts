@@ -9,6 +9,7 @@ import type { NftRuleset } from '../hostfw/nft-ruleset.js';
 import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { isAnyAddress } from '../plan/openings.js';
+import { escapeControls, labelText } from '../labels/text.js';
 import { type Net, parseNet, relation } from './addr.js';
 import { type HostView, isLocal, routeOf } from './host.js';
 import { type Step, type TracePacket, type TraceResult, type Uncertain, describeStep, describeUncertain, trace } from './trace.js';
@@ -137,7 +138,7 @@ function whyNoOwner(ctx: ExplainContext, p: TracePacket): string[] {
       if (!m || Number(m[2]) !== p.dport || m[3] !== p.protocol) continue;
       const ip = m[1]!.replace(/^\[|\]$/g, '');
       if (ip !== '*' && !sameAddress(ip, dst)) continue;
-      out.push(`container ${c.name} (${c.id.slice(0, 12)}): its label ${e.label}=${JSON.stringify(e.value)} claimed it but lost ownership: ${e.reason}`);
+      out.push(`container ${c.name} (${c.id.slice(0, 12)}): its label ${labelText(e.label, e.value)} claimed it but lost ownership: ${e.reason}`);
     }
   }
   for (const f of ctx.facts) {
@@ -148,7 +149,7 @@ function whyNoOwner(ctx: ExplainContext, p: TracePacket): string[] {
       if (bindFamily !== p.family || (!any && !sameAddress(b.hostIp, dst))) continue;
       const plan = ctx.plan.containers.find((c) => c.id === f.id);
       const why = plan
-        ? [...plan.errors.map((e) => `label error ${e.label}=${JSON.stringify(e.value)}: ${e.reason}`), ...plan.warnings].join('; ') || 'its label does not list this port'
+        ? [...plan.errors.map((e) => `label error ${labelText(e.label, e.value)}: ${e.reason}`), ...plan.warnings].join('; ') || 'its label does not list this port'
         : 'not in the plan';
       out.push(`container ${f.name} (${f.id.slice(0, 12)}) publishes ${bracketed(b.hostIp)}:${b.hostPort}->${b.containerPort}/${b.protocol} with -p but opens nothing for it: ${why}`);
     }
@@ -230,7 +231,7 @@ export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterf
   const owner = chosen ? ownerInfo(ctx, chosen.container, chosen.opening, src) : undefined;
   const ownership = owner ? [] : whyNoOwner(ctx, packet);
   if (owner && owner.sourceAllowed === 'no') {
-    remarks.push(`${packet.src} is not among the sources of ${owner.container}'s opening (${owner.labels.from !== undefined ? `${ctx.labelPrefix}.from=${JSON.stringify(owner.labels.from)}` : 'the default from'}: ${describeSources(owner.opening.sources)})`);
+    remarks.push(`${packet.src} is not among the sources of ${owner.container}'s opening (${owner.labels.from !== undefined ? labelText(`${ctx.labelPrefix}.from`, owner.labels.from) : 'the default from'}: ${describeSources(owner.opening.sources)})`);
   }
 
   // An unknown verdict has no decider: the path shown is one possibility among others.
@@ -330,7 +331,7 @@ export function explainContainer(ctx: ExplainContext, c: ContainerPlan): Contain
 // Text
 
 const describeLabels = (prefix: string, l: OwnerInfo['labels']): string =>
-  (['ports', 'from', 'mode', 'egress'] as const).map((k) => `${prefix}.${k}=${l[k] !== undefined ? JSON.stringify(l[k]) : '(default)'}`).join(' ');
+  (['ports', 'from', 'mode', 'egress'] as const).map((k) => (l[k] !== undefined ? labelText(`${prefix}.${k}`, l[k]) : `${prefix}.${k}=(default)`)).join(' ');
 
 /** Steps worth reading: every rule that matched, and the policies that decided. */
 function shownSteps(t: TraceResult): Step[] {
@@ -348,7 +349,7 @@ export function renderExplanation(e: Explanation, labelPrefix: string, indent = 
     out.push(`${indent}  container: ${o.container} (${o.id.slice(0, 12)}) ${describeLabels(labelPrefix, o.labels)}, mode ${o.mode}`);
     out.push(`${indent}  opening:   ${describeOpening(o.opening)} from ${describeSources(o.opening.sources)}${o.sourceAllowed === 'yes' ? '' : o.sourceAllowed === 'partly' ? ` (${p.src} only partly among them)` : ` (${p.src} is not among them)`}`);
   } else {
-    for (const w of e.ownership) out.push(`${indent}  owner: ${w}`);
+    for (const w of e.ownership) out.push(`${indent}  owner: ${escapeControls(w)}`);
   }
   for (const r of e.remarks) out.push(`${indent}  note: ${r}`);
   out.push(`${indent}  arrives on: ${p.inInterface ?? '(unknown)'} (${e.inInterfaceHow})`);
@@ -384,8 +385,8 @@ export function renderExplanation(e: Explanation, labelPrefix: string, indent = 
 export function renderContainer(x: ContainerExplanation, labelPrefix: string): string {
   const c = x.container;
   const out: string[] = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress} ${describeLabels(labelPrefix, x.labels)}: ${x.answer.toUpperCase()}`];
-  for (const e of c.errors) out.push(`  ERROR ${e.label}=${JSON.stringify(e.value)}: ${e.reason}`);
-  for (const w of c.warnings) out.push(`  warn  ${w}`);
+  for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}`);
+  for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);
   if (c.openings.length === 0) out.push('  nothing opened');
   let text = `${out.join('\n')}\n`;
   for (const o of x.openings) {

@@ -53,6 +53,15 @@ describe('dockgate logs: formatting', () => {
     expect(format(LABEL_ERROR)).toMatch(/\] ERROR \(4242\): label-error: db: bad label\n/);
   });
 
+  it('a message carrying label text reaches the terminal escaped; fields stay JSON', async () => {
+    const format = await logFormatter({ colorize: false });
+    const line = JSON.stringify({ level: 'error', time: '2026-01-02T03:04:06.000Z', pid: 4242, event: 'label\u001b[2J', label: 'dockgate.po\rrts', msg: 'db: label dockgate.po\rrts=80\u001b[2J\u009b: unknown label\nFAKE line' });
+    const text = format(line);
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(text).toContain('label\\u001b[2J: db: label dockgate.po\\rrts=80\\u001b[2J\\u009b: unknown label\\nFAKE line\n');
+    expect(text).toContain('label: "dockgate.po\\rrts"');
+  });
+
   it('lines that are not pino JSON are printed exactly as they came', async () => {
     const format = await logFormatter({ colorize: false });
     for (const line of ['dockgate: config error: /etc/dockgate/config.yaml: defaults.mode: invalid', '    at Object.<anonymous> (/usr/lib/dockgate/dist/cli/main.js:3:1)', '', '{not json', '42', '["a"]', '{"no":"level"}', 'null']) {

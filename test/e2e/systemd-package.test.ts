@@ -54,6 +54,7 @@ describe.skipIf(process.env.DOCKGATE_SYSTEMD_PROOF === '0')('systemd proof, from
         /^PASS {2}systemctl reload dockgate \(bad config\) fails: exit [1-9]/,
         /^PASS {2}bad reload: old config in force: dnat reachable/,
         /^PASS {2}remove: prerm stopped the running dockgate/,
+        /^PASS {2}remove: prerm's dockgate flush left no DOCKGATE-\* chain or jump/,
         /^PASS {2}purge: \/etc\/dockgate is gone/,
         /^PASS {2}purge: none of the package's \d+ paths is left/,
       ]) {
