@@ -5,9 +5,7 @@
 import { terminalJson } from '../labels/text.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { readAddresses } from '../dataplane/addresses.js';
-import { Footprint } from '../dataplane/footprint.js';
-import { Iptables } from '../dataplane/iptables.js';
-import { Nft } from '../dataplane/nft.js';
+import { footprintFor } from '../dataplane/footprint.js';
 import { readDefaultRoutes } from '../dataplane/routes.js';
 import type { Config } from '../config/schema.js';
 import type { ContainerFacts, Family, RuleSet } from '../model/types.js';
@@ -93,8 +91,10 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   }
   let foreign: ForeignInput;
   try {
-    const s = await new Footprint(new Iptables(queue, config.iptables), new Nft(queue)).inspect(plan, config.foreignChains);
-    foreign = { ruleset: s.ruleset, marksInPlace: s.marksInPlace };
+    // The daemon's footprint, IPv6 marks included (status judges by the same one).
+    const fp = await footprintFor(config, queue);
+    const s = await fp.inspect(plan, config.foreignChains);
+    foreign = { ruleset: s.ruleset, marksInPlace: s.marksInPlace, ...(fp.iptables6 ? { marksInPlace6: s.marksInPlace6 } : {}) };
   } catch (err) {
     foreign = { error: (err as Error).message };
   }

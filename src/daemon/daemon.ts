@@ -350,6 +350,7 @@ export class Daemon {
     phases.planMs = t2 - t1;
     try {
       const dataplane = (this.#dataplane ??= this.#makeDataplane(this.#config, await this.#hasIpv6()));
+      await this.#foreign.beforeWrite(plan);
       const result = repair ? await dataplane.repair(plan) : await dataplane.sync(plan);
       const t3 = performance.now();
       phases.writeMs = t3 - t2;

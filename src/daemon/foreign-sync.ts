@@ -36,6 +36,21 @@ export class ForeignSync {
    * network namespace) as the iptables writes; never with a dataplane that is not real iptables.
    * A failure is logged and retried at the next check: it must not undo the iptables sync.
    */
+  /**
+   * Before the filter write: where the footprint is in use, the marks become the new plan's
+   * first, so none outlives the accept it mirrors. A failure is logged; the write goes on (the
+   * sync after it tries again).
+   */
+  async beforeWrite(plan: RuleSet): Promise<void> {
+    if (!this.#state) return;
+    try {
+      await this.#state.footprint.marksFirst(plan);
+    } catch (err) {
+      const message = (err as Error).message;
+      this.#o.log.error({ event: 'foreign-chains-failed', err: message }, `cannot write dockgate's marks: ${message}; retrying`);
+    }
+  }
+
   async sync(plan: RuleSet, dp: SyncTarget | undefined): Promise<void> {
     const iptables = dp instanceof FamilyDataplanes ? dp.v4.iptables : dp instanceof Dataplane ? dp.iptables : undefined;
     if (!(iptables instanceof Iptables)) return;
@@ -74,6 +89,12 @@ export class ForeignSync {
       }
       // Remembered while its table is gone too: the footprint coming back after a reload is a repair.
       if (mode === 'allow') for (const { chain } of r.inserted) state.has.add(chain);
+      if (r.marksFailed !== undefined) {
+        const message = r.marksFailed;
+        say(`marks:${message}`, () => this.#o.log.error({ event: 'foreign-chains-failed', err: message }, `cannot write dockgate's marks: ${message}; retrying`));
+        retry();
+        return;
+      }
       if (r.retry) retry();
       if (mode === 'leave' && r.needed.length > 0) {
         say(`leave:${r.needed.join(',')}`, () =>

@@ -36,6 +36,8 @@ export interface FootprintResult {
    * caller should look again soon rather than wait for the next change.
    */
   retry: boolean;
+  /** One family's marks could not be written (the other's were): why. */
+  marksFailed?: string;
 }
 
 export interface FootprintState {
@@ -84,23 +86,59 @@ export class Footprint {
     return rules ? markPlan(rules) : undefined;
   }
 
+  /**
+   * Each family's marks made what `want` says for it; one family's failure (an ip6tables that
+   * cannot write) does not keep the other's from being written. Returns whether anything was
+   * written, and the first failure.
+   */
+  async #writeMarks(want: (family: Family) => MarkPlan | undefined): Promise<{ written: boolean; failure?: Error }> {
+    let written = false;
+    let failure: Error | undefined;
+    for (const { family, iptables } of this.#families()) {
+      const w = want(family);
+      if (w === undefined && !this.#marksMayExist.get(family)) continue;
+      try {
+        const text = renderMarks(w, await this.#mangle(iptables));
+        if (text !== '') {
+          await iptables.restore(new Map([[MANGLE, text]]));
+          written = true;
+        }
+        this.#marksMayExist.set(family, w !== undefined);
+      } catch (err) {
+        failure ??= err as Error;
+      }
+    }
+    return failure ? { written, failure } : { written };
+  }
+
+  /**
+   * Before the filter chains are written: where marks are in use, make them the new plan's, so a
+   * mark never outlives the accept it mirrors (a removed opening must not stay open through
+   * another firewall's footprint for the time between the two writes). Whether marks are in use
+   * is the last sync's judgement; `sync` after the write settles the rest.
+   */
+  async marksFirst(plan: RuleSet): Promise<boolean> {
+    // A drift check with the same plan: the sync after the write looks at the kernel anyway.
+    if (!this.#marksInUse || plan === this.#lastPlan) return false;
+    const r = await this.#writeMarks((family) => Footprint.#wanted(plan, family));
+    if (r.failure) throw r.failure;
+    return r.written;
+  }
+
+  /** The last sync wrote marks for a plan (foreign_chains allow, and some chain needs them). */
+  #marksInUse = false;
+  #lastPlan: RuleSet | undefined;
+
   /** Makes the footprint what the plan and mode need; returns what changed. */
   async sync(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintResult> {
     const rs = await this.nft.listForeign();
     const spots = footprintSpots(plan, rs, this.iptables6 !== undefined);
     const wanted = mode === 'allow' ? spots : [];
     const needed = [...new Set(spots.map((s) => chainLabel(s.base)))];
-    let marksWritten = false;
-    for (const { family, iptables } of this.#families()) {
-      const want = wanted.length > 0 ? Footprint.#wanted(plan, family) : undefined;
-      if (want === undefined && !this.#marksMayExist.get(family)) continue;
-      const text = renderMarks(want, await this.#mangle(iptables));
-      if (text !== '') {
-        await iptables.restore(new Map([[MANGLE, text]]));
-        marksWritten = true;
-      }
-      this.#marksMayExist.set(family, want !== undefined);
-    }
+    const marks = await this.#writeMarks((family) => (wanted.length > 0 ? Footprint.#wanted(plan, family) : undefined));
+    this.#marksInUse = wanted.length > 0;
+    this.#lastPlan = plan;
+    const marksWritten = marks.written;
     const inserted: FootprintPlacement[] = [];
     const removed: string[] = [];
     const present = footprintRules(rs);
@@ -114,7 +152,7 @@ export class Footprint {
         continue;
       }
       try {
-        await this.nft.placeFootprint(spot.chain.family, spot.chain.table, spot.chain.name, spot.before?.handle);
+        await this.nft.placeFootprint(spot.chain, spot.before?.handle);
         inserted.push({ chain: chainLabel(spot.base), where: describeSpot(spot) });
       } catch (err) {
         // Gone since the read (exit 1, "No such file or directory"): the others still get theirs.
@@ -126,9 +164,10 @@ export class Footprint {
     // needed: it goes, after its replacement is in, so the opening never misses a packet.
     for (const f of present) {
       if (kept.has(f)) continue;
-      if (await this.nft.deleteRule(f.chain.family, f.chain.table, f.chain.name, f.handle)) removed.push(chainLabel(f.chain));
+      if (await this.nft.deleteFootprint(f.chain, f.handle)) removed.push(chainLabel(f.chain));
     }
-    return { inserted, removed, marksWritten, needed, retry };
+    // The footprint went in whatever one family's marks did; the failure is the caller's to report.
+    return { inserted, removed, marksWritten, needed, retry, ...(marks.failure ? { marksFailed: marks.failure.message } : {}) };
   }
 
   /** Reads everything and judges every flow of the plan: what status and doctor show. */
@@ -176,7 +215,7 @@ export class Footprint {
       if (!(err instanceof NftError && err.exitCode === 127)) throw err;
     }
     for (const f of rs ? footprintRules(rs) : []) {
-      if (await this.nft.deleteRule(f.chain.family, f.chain.table, f.chain.name, f.handle)) done.push(chainLabel(f.chain));
+      if (await this.nft.deleteFootprint(f.chain, f.handle)) done.push(chainLabel(f.chain));
     }
     for (const { family, iptables } of this.#families()) {
       const text = renderMarks(undefined, await this.#mangle(iptables));

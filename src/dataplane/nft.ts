@@ -1,6 +1,7 @@
-// nft through the command queue: reads the ruleset as JSON, and inserts or deletes dockgate's
-// one footprint rule in other firewalls' base chains. Knows nft's arguments and exit codes;
+// nft through the command queue: reads the ruleset as JSON, and places or deletes dockgate's
+// footprint rule in other firewalls' chains. Knows nft's arguments and exit codes;
 // what to insert where is decided in src/hostfw/.
+import { isFootprintRule } from '../hostfw/evaluate.js';
 import { type NftRuleset, isForeignTable, mergeRulesets, parseNftJson } from '../hostfw/nft-ruleset.js';
 import { FOOTPRINT_MARK } from '../plan/marks.js';
 import type { CommandQueue } from './command-queue.js';
@@ -18,19 +19,38 @@ const HEX_MARK = `0x${FOOTPRINT_MARK.toString(16).padStart(8, '0')}`;
 /** The footprint as nft arguments: `meta mark & BIT == BIT accept comment "dockgate"`. */
 export const FOOTPRINT_ARGS: readonly string[] = ['meta', 'mark', 'and', HEX_MARK, '==', HEX_MARK, 'accept', 'comment', '"dockgate"'];
 
+/** The footprint as nft JSON statements (what `FOOTPRINT_ARGS` says on a command line). */
+const FOOTPRINT_EXPR = [{ match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, FOOTPRINT_MARK] }, right: FOOTPRINT_MARK } }, { accept: null }];
+
+/** Where a rule is: family, table and chain, as nft's JSON names them. */
+export interface ChainRef {
+  family: string;
+  table: string;
+  name: string;
+}
+
+// Every call goes through nft's JSON input (`nft -j '{"nftables": ...}'`): names are JSON strings there, so a
+// foreign table or chain called `2nd` or `my chain`, which nft's command-line grammar would
+// have to quote, works like any other.
 export class Nft {
   constructor(readonly queue: CommandQueue, readonly command = 'nft') {}
 
-  async #json(args: string[]): Promise<NftRuleset> {
-    const r = await this.queue.run(this.command, ['-j', ...args], { timeoutMs: 30_000 });
+  async #run(commands: object[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    // As one argument, not on stdin: Node's pipes are sockets, which nft cannot open as a file.
+    const r = await this.queue.run(this.command, ['-j', JSON.stringify({ nftables: commands })], { timeoutMs: 30_000 });
     if (r.exitCode === NOT_FOUND) throw new NftError(`${this.command} not found: install the nftables package`, r.exitCode);
-    if (r.exitCode !== 0) throw new NftError(`${this.command} -j ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
+    return r;
+  }
+
+  async #list(what: string, command: object): Promise<NftRuleset> {
+    const r = await this.#run([{ list: command }]);
+    if (r.exitCode !== 0) throw new NftError(`${this.command} list ${what} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
     return parseNftJson(r.stdout.trim());
   }
 
   /** Everything: what doctor and status show. */
   listRuleset(): Promise<NftRuleset> {
-    return this.#json(['list', 'ruleset']);
+    return this.#list('ruleset', { ruleset: null });
   }
 
   /**
@@ -38,11 +58,11 @@ export class Nft {
    * dockgate's own tables can hold thousands of rules, the admin's a few dozen.
    */
   async listForeign(): Promise<NftRuleset> {
-    const tables = (await this.#json(['list', 'tables'])).tables.filter((t) => isForeignTable(t.family, t.name));
+    const tables = (await this.#list('tables', { tables: null })).tables.filter((t) => isForeignTable(t.family, t.name));
     const parts: NftRuleset[] = [];
     for (const t of tables) {
       try {
-        parts.push(await this.#json(['list', 'table', t.family, t.name]));
+        parts.push(await this.#list(`table ${t.family} ${t.name}`, { table: { family: t.family, name: t.name } }));
       } catch (err) {
         // Deleted between the two reads (firewalld reloading): it has nothing to judge now.
         if (err instanceof NftError && err.exitCode === 1) continue;
@@ -56,21 +76,40 @@ export class Nft {
    * Puts the footprint directly before the rule with handle `before`, or at the end of the chain
    * when there is none (before its policy).
    */
-  async placeFootprint(family: string, table: string, chain: string, before: number | undefined): Promise<void> {
-    const args = before === undefined ? ['add', 'rule', family, table, chain] : ['insert', 'rule', family, table, chain, 'position', String(before)];
-    const r = await this.queue.run(this.command, [...args, ...FOOTPRINT_ARGS], { timeoutMs: 30_000 });
-    if (r.exitCode !== 0) throw new NftError(`nft ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
+  async placeFootprint(chain: ChainRef, before: number | undefined): Promise<void> {
+    const rule = { family: chain.family, table: chain.table, chain: chain.name, ...(before !== undefined ? { handle: before } : {}), expr: FOOTPRINT_EXPR, comment: 'dockgate' };
+    const verb = before === undefined ? 'add' : 'insert';
+    const r = await this.#run([{ [verb]: { rule } }]);
+    if (r.exitCode !== 0) {
+      const where = `${chain.family} ${chain.table} ${chain.name}${before !== undefined ? ` before handle ${before}` : ''}`;
+      throw new NftError(`nft ${verb} rule ${where} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
+    }
   }
 
-  /** Deletes one rule by handle; false when it is gone already. */
-  async deleteRule(family: string, table: string, chain: string, handle: number): Promise<boolean> {
-    const r = await this.queue.run(this.command, ['delete', 'rule', family, table, chain, 'handle', String(handle)], { timeoutMs: 30_000 });
+  /**
+   * Deletes dockgate's footprint rule at this handle; false when it is gone already, or when the
+   * rule at that handle is no longer dockgate's: a firewall that rebuilt its table since the read
+   * may have given the handle to a rule of its own, which must never be deleted. The chain is
+   * read again right before the delete, on the same queue, so only a rebuild in between those two
+   * commands could still slip through.
+   */
+  async deleteFootprint(chain: ChainRef, handle: number): Promise<boolean> {
+    let now: NftRuleset;
+    try {
+      now = await this.#list(`chain ${chain.family} ${chain.table} ${chain.name}`, { chain: { family: chain.family, table: chain.table, name: chain.name } });
+    } catch (err) {
+      if (err instanceof NftError && err.exitCode === 1) return false;
+      throw err;
+    }
+    const rule = now.chains[0]?.rules.find((r) => r.handle === handle);
+    if (!rule || !isFootprintRule(rule)) return false;
+    const r = await this.#run([{ delete: { rule: { family: chain.family, table: chain.table, chain: chain.name, handle } } }]);
     return r.exitCode === 0;
   }
 
   /** Deletes an iptables table nft-side (an empty mangle table dockgate created). */
   async deleteTable(family: string, table: string): Promise<boolean> {
-    const r = await this.queue.run(this.command, ['delete', 'table', family, table], { timeoutMs: 30_000 });
+    const r = await this.#run([{ delete: { table: { family, name: table } } }]);
     return r.exitCode === 0;
   }
 }

@@ -17,7 +17,8 @@ import { type Step, type TracePacket, type TraceResult, type Uncertain, describe
 export type Answer = 'allowed' | 'blocked' | 'unknown';
 
 /** The nft side: the ruleset and whether dockgate's marks are in place, or why it could not be read. */
-export type ForeignInput = { ruleset: NftRuleset; marksInPlace: boolean } | { error: string };
+/** Other firewalls' nft ruleset, and whether dockgate's marks are all in place, per family (IPv6: ip6tables' mangle). */
+export type ForeignInput = { ruleset: NftRuleset; marksInPlace: boolean; marksInPlace6?: boolean } | { error: string };
 
 export interface OwnerInfo {
   container: string;
@@ -187,7 +188,11 @@ function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, own
     containers: [{ id: owner?.id ?? '', name: owner?.container ?? '(no container)', mode: opening.mode, egress: false, openings: [opening], errors: [], warnings: [] }],
   };
   // Only what dockgate's filter chains accepted carries its mark (src/plan/marks.ts).
-  const verdicts = analyse(reduced, ctx.foreign.ruleset, { marksInPlace: ctx.foreign.marksInPlace && byDockgate }).filter((v) => v.opening === opening);
+  const verdicts = analyse(reduced, ctx.foreign.ruleset, {
+    marksInPlace: ctx.foreign.marksInPlace && byDockgate,
+    // As status judges it: without an IPv6 dataplane nothing marks IPv6 packets.
+    ...(ctx.foreign.marksInPlace6 !== undefined ? { marksInPlace6: ctx.foreign.marksInPlace6 && byDockgate } : {}),
+  }).filter((v) => v.opening === opening);
   let state: FlowState = 'effective';
   const blockers: Blocker[] = [];
   for (const v of verdicts) {

@@ -19,7 +19,7 @@ import { byOpening } from '../../src/hostfw/report.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, killQuiet, linkNamespaces } from '../support/netns.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
-import { DEFAULTS, DUAL, container } from '../plan/fixtures.js';
+import { BRIDGE, DEFAULTS, DUAL, container } from '../plan/fixtures.js';
 import { HOST_IP, fixturePlan } from './plan-fixture.js';
 
 const ADMIN = readFileSync(join(import.meta.dirname, 'fixtures', 'admin-drop.nft'), 'utf8');
@@ -289,5 +289,86 @@ table inet admin {
     expect(await reachesFrom(FREE)).toBe(true);
     expect(await reachesFrom(ADMIN_BANNED)).toBe(false);
     expect(await reachesFrom(CROWDSEC_BANNED)).toBe(false);
+  });
+});
+
+// The marks are a mirror of dockgate's accepts, so they must never outlive one: a removed
+// opening's mark goes before its accept does. And one family's broken writer must not freeze
+// the other family's marks.
+describe('marks follow the plan', () => {
+  beforeAll(async () => {
+    await footprint.remove();
+    await host.exec('nft', ['flush', 'ruleset']);
+    await host.exec('iptables-restore', ['--noflush'], { input: renderPlan(plan) });
+    await host.exec('nft', ['-f', join(dir, 'admin.nft')]);
+  });
+
+  it("before the filter write, a removed opening's mark is gone already (marksFirst), and a same-plan check writes nothing", async () => {
+    await footprint.sync(plan, 'allow');
+    expect(await mangle()).toContain('"web/aaaaaaaaaaaa" -j MARK');
+    expect(await footprint.marksFirst(plan)).toBe(false);
+    // web stopped: the next plan has api only.
+    const next = buildRuleSet({
+      labelPrefix: 'dockgate',
+      defaults: { ...DEFAULTS, from: [{ family: 4, text: '0.0.0.0/0' }] },
+      networks: [BRIDGE],
+      ipv6: false,
+      containers: [container('api', { id: 'b'.repeat(64), ip: '172.17.0.3', labels: { 'dockgate.ports': `${HOST_IP}:8080:80`, 'dockgate.mode': 'dnat' } })],
+    });
+    expect(await footprint.marksFirst(next)).toBe(true);
+    expect(await mangle()).not.toContain('web/aaaaaaaaaaaa');
+    // The filter accept is still there (written after): the port is shut by the foreign chain all the same.
+    expect(await mangle()).toContain('"api/bbbbbbbbbbbb"');
+    expect(await reaches(8000)).toBe(false);
+  });
+
+  it('an ip6tables that cannot write: the IPv4 marks and the footprint still go in, and the failure is reported', async () => {
+    const queue = new CommandQueue({ netns: host.path });
+    const opts = { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 5 };
+    const broken = new Iptables(queue, { ...opts, restoreCommand: 'false', saveCommand: 'ip6tables-save' }, 6);
+    const fp = new Footprint(new Iptables(queue, opts), new Nft(queue), broken);
+    await footprint.remove();
+    const v6plan = { ...plan, ipv6: { chains: plan.chains, jumps: plan.jumps } } as typeof plan;
+    const r = await fp.sync(v6plan, 'allow');
+    expect(r.marksFailed).toMatch(/false/);
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input', 'inet admin forward']);
+    expect(await mangle()).toContain('"web/aaaaaaaaaaaa" -j MARK');
+    expect(await reaches(8000)).toBe(true);
+    await fp.remove().catch(() => undefined);
+    await footprint.remove();
+  });
+});
+
+describe('nft names and handles', () => {
+  beforeAll(async () => {
+    await footprint.remove();
+    await host.exec('nft', ['flush', 'ruleset']);
+    await host.exec('iptables-restore', ['--noflush'], { input: renderPlan(plan) });
+    // Names nft's command line would need quoted: a table and a chain starting with a digit.
+    const doc = {
+      nftables: [
+        { add: { table: { family: 'inet', name: '9fw' } } },
+        { add: { chain: { family: 'inet', table: '9fw', name: '2nd', type: 'filter', hook: 'input', prio: 0, policy: 'drop' } } },
+        { add: { rule: { family: 'inet', table: '9fw', chain: '2nd', expr: [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }] } } },
+      ],
+    };
+    await host.exec('nft', ['-j', JSON.stringify(doc)]);
+  });
+
+  it('a foreign table and chain whose names need quoting get the footprint and lose it again', async () => {
+    const r = await footprint.sync(plan, 'allow');
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet 9fw 2nd']);
+    expect(await reaches(8000)).toBe(true);
+    expect(await footprint.remove()).toEqual(expect.arrayContaining(['inet 9fw 2nd']));
+    expect(await ruleset()).not.toContain('dockgate');
+    expect(await reaches(8000)).toBe(false);
+  });
+
+  it("a handle that is no longer dockgate's rule (the table was rebuilt since the read) is never deleted", async () => {
+    const nft = new Nft(new CommandQueue({ netns: host.path }));
+    const chain = (await nft.listForeign()).chains.find((c) => c.name === '2nd')!;
+    const admins = chain.rules[0]!;
+    expect(await nft.deleteFootprint(chain, admins.handle)).toBe(false);
+    expect((await nft.listForeign()).chains.find((c) => c.name === '2nd')!.rules).toHaveLength(1);
   });
 });

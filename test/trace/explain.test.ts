@@ -11,7 +11,7 @@ import type { KernelState } from '../../src/plan/kernel-state.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
 import { parseNet } from '../../src/trace/addr.js';
 import { type ExplainContext, type ForeignInput, explainContainer, explainPacket, explanationJson, inferInInterface, renderContainer, renderExplanation } from '../../src/trace/explain.js';
-import { BRIDGE, DEFAULTS, container } from '../plan/fixtures.js';
+import { BRIDGE, DEFAULTS, DUAL, container } from '../plan/fixtures.js';
 import { type AdminFirewall, HAND_KEPT, HOST, kernelOf, tcp } from './helpers.js';
 
 const nft = (name: string) => parseNftJson(readFileSync(join(import.meta.dirname, '..', 'hostfw', 'fixtures', `${name}.json`), 'utf8'));
@@ -193,5 +193,34 @@ describe('arguments', () => {
     expect(parseSource('2001:db8::/32')).toEqual({ family: 6, src: '2001:db8::/32' });
     expect(parseSource('example.com')).toMatch(/is not an IPv4 or IPv6 address/);
     expect(parseSource('10.0.0.0/255.0.0.0')).toMatch(/is not an IPv4 or IPv6 address/);
+  });
+});
+
+describe('explain and the IPv6 footprint', () => {
+  const web6 = container('web6', { id: 'c0ffee000306'.padEnd(64, '0'), network: DUAL, ip: '172.23.0.2', ip6: 'fd00:db8:1::2', publish: ['[2001:db8:5::5]:8600:80/tcp'], labels: { 'dockgate.ports': '80' } });
+  const plan6: RuleSet = buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: [web6], networks: [DUAL] });
+  const ctx6 = (foreign: ForeignInput): ExplainContext => ({
+    plan: plan6,
+    facts: [web6],
+    labelPrefix: 'dockgate',
+    states: new Map<Family, KernelState>([
+      [4, kernelOf(plan6, 4, HAND_KEPT)],
+      [6, kernelOf(plan6, 6, HAND_KEPT)],
+    ]),
+    host: HOST,
+    foreign,
+  });
+  const rs = nft('admin-drop+footprint');
+  const packet = tcp('2001:db8:9::9', '2001:db8:5::5', 8600);
+
+  it('with ip6tables marks in place, an IPv6 opening passes the footprint: effective, as status says', () => {
+    const e = explainPacket(ctx6({ ruleset: rs, marksInPlace: true, marksInPlace6: true }), packet, 'test');
+    expect(e.owner?.container).toBe('web6');
+    expect(e.otherFirewalls).toMatchObject({ checked: true, state: 'effective' });
+  });
+
+  it('without them (no IPv6 dataplane, or the marks missing) it is not effective', () => {
+    expect(explainPacket(ctx6({ ruleset: rs, marksInPlace: true }), packet, 'test').otherFirewalls).not.toMatchObject({ state: 'effective' });
+    expect(explainPacket(ctx6({ ruleset: rs, marksInPlace: true, marksInPlace6: false }), packet, 'test').otherFirewalls).not.toMatchObject({ state: 'effective' });
   });
 });
