@@ -5,7 +5,7 @@
 #   outside  "dgdemo-out"   10.0.0.9  a client
 #
 # Nothing touches this machine's own firewall, routes or sysctls; everything is removed on exit.
-# Needs root, iptables, docker.io, busybox-static, curl, iproute2 (see .ci/run).
+# Needs root and the packages `scripts/setup demo` installs (npm runs it first: predemo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
