@@ -6,7 +6,10 @@
 // The raw sender and the link-local client run in the container's network namespace (nsenter
 // --net=/proc/PID/ns/net) with the host's python3: on the wire that is exactly what a process in
 // the container with CAP_NET_RAW sends, without copying an interpreter into a busybox image.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { BridgePorts } from '../../src/dataplane/bridge-ports.js';
+import { CommandQueue } from '../../src/dataplane/command-queue.js';
+import { DockerSource } from '../../src/docker/source.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers, run } from '../support/netns.js';
@@ -177,6 +180,21 @@ describe('anti-spoofing on the bridge ports', () => {
       const r = await inContainer(closed.pid, CONNECT6, [target, String(WEB_PORT)]);
       expect(`${net}: ${r.stdout}`).toMatch(new RegExp(`^${net}: refused`));
     }
+  });
+
+  it("a container's interfaces read from the sysfs Docker mounts in it are what the kernel says (no process per container)", async () => {
+    const queue = new CommandQueue({ netns: h.host.path });
+    const ports = new BridgePorts(queue);
+    const docker = new DockerSource(h.dockerHost);
+    const facts = (await docker.listRunning()).filter((c) => c.name === 'good' || c.name === 'jail');
+    const r = await ports.lookup(facts, await docker.listNetworks());
+    expect(r.failed).toEqual([]);
+    // One `ip -j link` on the host for all of them; the containers' own sides from their sysfs.
+    expect(r.processes).toBe(1);
+    expect(r.ports.map((p) => p.port)).toHaveLength(2);
+    const viaIp = await run('nsenter', [`--net=/proc/${good.pid}/ns/net`, 'ip', '-j', 'link', 'show', 'eth0']);
+    const [eth0] = JSON.parse(viaIp.stdout) as Array<{ link_index: number }>;
+    expect((await readFile(`/proc/${good.pid}/root/sys/class/net/eth0/iflink`, 'utf8')).trim()).toBe(String(eth0!.link_index));
   });
 
   it('status reports the bridge table in sync; a deleted table is put back; flush removes it', async () => {
