@@ -14,7 +14,8 @@
 // safety read (every 30 s by default) covers what a monitor can miss (netlink overruns, a
 // restart gap). If the monitor keeps dying, the follower falls back to reading periodically.
 import type { Logger } from 'pino';
-import { type DefaultRoute, defaultRouteInterfaces, parseDefaultRoutes } from '../net/routes.js';
+import type { Family } from '../model/types.js';
+import { type DefaultRoute, defaultRouteInterfaces, parseDefaultRoutes, parseLocalRoutes } from '../net/routes.js';
 import type { CommandQueue } from './command-queue.js';
 import { SupervisedMonitor } from './supervised.js';
 
@@ -38,6 +39,18 @@ export async function readDefaultRoutes(queue: CommandQueue, ipv6: boolean, comm
     routes.push(...parsed.routes);
   }
   return { routes, interfaces: defaultRouteInterfaces(routes) };
+}
+
+/** The queue's namespace's local destinations of one family (see parseLocalRoutes). */
+export async function readLocalDestinations(queue: CommandQueue, family: Family, command = 'ip'): Promise<string[]> {
+  const args = ['-j', ...(family === 6 ? ['-6'] : []), 'route', 'show', 'table', 'local'];
+  const r = await queue.run(command, args, { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  }
+  const parsed = parseLocalRoutes(r.stdout, family);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.destinations;
 }
 
 export interface RouteFollowerOptions {

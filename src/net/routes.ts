@@ -1,6 +1,7 @@
-// The host's default routes, from `ip -j route show default` (and `ip -j -6 ...`) output. Pure:
+// The host's default and local routes, from `ip -j route` (and `ip -j -6 ...`) output. Pure:
 // the process that produces the text runs in src/dataplane/routes.ts.
 import type { Family } from '../model/types.js';
+import { parseCidr } from './cidr.js';
 import { IFNAME } from './ifname.js';
 
 export interface DefaultRoute {
@@ -65,4 +66,29 @@ export function parseDefaultRoutes(text: string, family: Family): RoutesResult {
 /** Every interface that carries a default route of either family, sorted, each once. */
 export function defaultRouteInterfaces(routes: readonly DefaultRoute[]): string[] {
   return [...new Set(routes.flatMap((r) => r.devs))].sort();
+}
+
+export type LocalRoutesResult = { ok: true; destinations: string[] } | { ok: false; reason: string };
+
+/**
+ * The destinations the kernel delivers locally, from `ip -j [-6] route show table local`: what
+ * `-m addrtype --dst-type LOCAL` matches, so what an any-address DNAT rule applies to. Canonical
+ * CIDRs (`127.0.0.0/8`, `10.0.0.5/32`), each once. Broadcast, anycast and multicast routes are
+ * not local deliveries of unicast traffic and are left out.
+ */
+export function parseLocalRoutes(text: string, family: Family): LocalRoutesResult {
+  let data: unknown;
+  try {
+    data = text.trim() === '' ? [] : JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `ip -j route output is not JSON: ${(err as Error).message}` };
+  }
+  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
+  const out = new Set<string>();
+  for (const r of data) {
+    if (!isRecord(r) || r.type !== 'local' || typeof r.dst !== 'string') continue;
+    const cidr = parseCidr(r.dst);
+    if (cidr.ok && cidr.value.family === family) out.add(cidr.value.text);
+  }
+  return { ok: true, destinations: [...out] };
 }

@@ -81,7 +81,7 @@ export interface ConntrackFlush {
   /** conntrack keeps IPv4 and IPv6 flows apart (`-f ipv6`). */
   family: Family;
   protocol: Protocol;
-  /** conntrack's `--orig-dst`; any local address leaves the option out. */
+  /** conntrack's `--orig-dst`; for any address, each of the host's local destinations. */
   hostIp: HostAddress;
   hostPort: number;
   /**
