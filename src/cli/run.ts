@@ -1,16 +1,28 @@
 // `dockgate run`: the daemon's process lifecycle (signals, readiness, exit codes).
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, type LoadedConfig, readConfigFile } from '../config/load.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
 import { notifyReady } from '../dataplane/notify.js';
 import { createLogger } from './log.js';
 import type { DockgateMetrics } from '../metrics/metrics.js';
 import type { MetricsServer } from '../metrics/server.js';
-import { dockerFor, readConfig } from './context.js';
+import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
-  const config = readConfig(options.config);
+  let loaded: LoadedConfig;
+  try {
+    loaded = readConfigFile(options.config);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`dockgate: config error: ${err.message}`, EXIT_CONFIG);
+    throw err;
+  }
+  const config = loaded.config;
   const log = createLogger(config.logLevel);
+  // Not an error (the file is optional), but a deleted file should not go unnoticed.
+  const sayIfBuiltIn = (l: LoadedConfig): void => {
+    if (l.builtIn) log.warn({ event: 'config-missing', file: l.file }, `${l.file} does not exist: running with the built-in defaults`);
+  };
+  sayIfBuiltIn(loaded);
   const docker = dockerFor(config);
   const queue = new CommandQueue();
   // prom-client and the HTTP server only when metrics.listen asks for them (off by default).
@@ -32,7 +44,9 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     try {
-      const next = loadConfig(options.config);
+      const reread = readConfigFile(options.config);
+      const next = reread.config;
+      sayIfBuiltIn(reread);
       log.level = next.logLevel;
       if (JSON.stringify(next.metrics) !== JSON.stringify(config.metrics)) {
         log.warn({ event: 'reloaded-partly', needsRestart: ['metrics.listen'] }, 'metrics.listen changed; it takes effect only after a restart');

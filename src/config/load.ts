@@ -1,6 +1,7 @@
 // Reads and validates /etc/dockgate/config.yaml. Any problem is a ConfigError whose message names
 // the file, the dotted key path and what was expected, so start-up can print it and stop.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
 import { configFileSchema, describeValue, toConfig, type Config } from './schema.js';
 import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerOptions } from '../docker/source.js';
@@ -121,24 +122,41 @@ export function defaultConfig(): Config {
   return toConfig(configFileSchema.parse({}));
 }
 
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or that would have been. */
+  file: string;
+  /** The file does not exist, so these are the built-in defaults (only ever at the default path). */
+  builtIn: boolean;
+}
+
 /**
- * Loads the config file. Without an explicit path, reads `defaultPath` (normally
- * /etc/dockgate/config.yaml) and falls back to the built-in defaults when that file does not
- * exist. An explicit path must exist. The Docker endpoint it leads to (with `env` when
+ * Loads the config file: `path`, else `defaultPath` (normally /etc/dockgate/config.yaml). A
+ * missing file at the default path means the built-in defaults, also when the path is named
+ * explicitly, as the unit does: a deleted file must not become an exit 2 that systemd's
+ * RestartPreventExitStatus=2 makes final. Any other path must exist (a typo in --config must
+ * not silently run the defaults). The Docker endpoint the config leads to (with `env` when
  * docker.host is "") must be usable too: an unsupported scheme or a missing TLS file is a
  * config error naming docker.host, not a connection that fails or falls back later.
  */
-export function loadConfig(path: string | undefined, defaultPath: string = DEFAULT_CONFIG_PATH, env: NodeJS.ProcessEnv = process.env): Config {
+export function readConfigFile(path: string | undefined, defaultPath: string = DEFAULT_CONFIG_PATH, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const file = path ?? defaultPath;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT' && path === undefined) return checkDockerEndpoint(defaultConfig(), file, env);
+    if (err.code === 'ENOENT' && resolve(file) === resolve(defaultPath)) {
+      return { config: checkDockerEndpoint(defaultConfig(), file, env), file, builtIn: true };
+    }
     throw new ConfigError(file, '', err.code === 'ENOENT' ? 'no such file' : `cannot read the file: ${err.message}`);
   }
-  return checkDockerEndpoint(parseConfig(text, file), file, env);
+  return { config: checkDockerEndpoint(parseConfig(text, file), file, env), file, builtIn: false };
+}
+
+/** readConfigFile's config alone. */
+export function loadConfig(path: string | undefined, defaultPath: string = DEFAULT_CONFIG_PATH, env: NodeJS.ProcessEnv = process.env): Config {
+  return readConfigFile(path, defaultPath, env).config;
 }
 
 function checkDockerEndpoint(config: Config, file: string, env: NodeJS.ProcessEnv): Config {
