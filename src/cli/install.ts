@@ -6,8 +6,10 @@ import { join, resolve } from 'node:path';
 import { ConfigError, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
+import { ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
 import { Iptables, RestoreError, SaveError } from '../dataplane/iptables.js';
-import { renderDockerFlush } from '../install/docker-chains.js';
+import { type DockerFlush, familyTable, renderDockerFlush } from '../install/docker-chains.js';
+import type { Family } from '../model/types.js';
 import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../install/install-files.js';
 import type { FileAction } from '../install/install-plan.js';
 import { InstallError, planInstall, planUninstall } from '../install/install-plan.js';
@@ -109,24 +111,29 @@ export async function install(options: InstallOptions): Promise<void> {
   }
 
   // Read the firewall before writing any file, so a broken iptables also means no change at all.
-  let flush: ReturnType<typeof renderDockerFlush> | undefined;
-  let iptables: Iptables | undefined;
+  // Both families: Docker 27 and later write ip6tables rules as well (ip6tables on by default).
+  const flushes: Array<{ family: Family; iptables: Iptables; flush: DockerFlush }> = [];
   if (options.flushDockerChains) {
     const config = await configInForce(root, defaultConfigText);
-    iptables = new Iptables(new CommandQueue(), config.iptables);
-    try {
-      flush = renderDockerFlush(await iptables.save(), { force: options.force ?? false });
-    } catch (err) {
-      if (err instanceof SaveError) throw new CliError(`dockgate install: cannot read the firewall, nothing was changed: ${err.message}`, 1);
-      throw err;
+    const queue = new CommandQueue();
+    const v6 = ip6tablesOptions(config.iptables);
+    const families: Array<{ family: Family; iptables: Iptables }> = [{ family: 4, iptables: new Iptables(queue, config.iptables) }];
+    if (await probeIpv6(queue, v6)) families.push({ family: 6, iptables: new Iptables(queue, v6, 6) });
+    for (const { family, iptables } of families) {
+      try {
+        flushes.push({ family, iptables, flush: renderDockerFlush(await iptables.save(), { force: options.force ?? false }) });
+      } catch (err) {
+        if (err instanceof SaveError) throw new CliError(`dockgate install: cannot read the firewall, nothing was changed: ${err.message}`, 1);
+        throw err;
+      }
     }
-    if (flush.refused) {
+    if (flushes.some((f) => f.flush.refused)) {
       // DOCKER-USER is where admins put their own forward rules: losing them silently would open
       // what they closed, so nothing happens (no file either) until they move them or say --force.
       throw new CliError(
         [
           "dockgate install: DOCKER-USER holds rules that are not Docker's; --flush-docker-chains would remove them:",
-          ...flush.adminRules.map((r) => `  ${r.table}/${r.chain}: ${r.line}`),
+          ...flushes.flatMap(({ family, flush }) => flush.adminRules.map((r) => `  ${familyTable(family, r.table)}/${r.chain}: ${r.line}`)),
           'Move them to DOCKGATE-USER (dockgate jumps to it before its own accepts) and run this again,',
           'or add --force to remove them with the rest; nothing was changed',
         ].join('\n'),
@@ -147,10 +154,13 @@ export async function install(options: InstallOptions): Promise<void> {
     out('           install node and dockgate system-wide (e.g. npm install -g as root) and run install again');
   }
 
-  if (flush && iptables) {
-    if (flush.text === '') {
+  if (options.flushDockerChains) {
+    if (flushes.every((f) => f.flush.text === '')) {
       out("  no Docker chains in the firewall (Docker's DOCKER* chains and raw rules are already gone)");
-    } else {
+    }
+    for (const { family, iptables, flush } of flushes) {
+      if (flush.text === '') continue;
+      const where = (table: string, chain: string): string => `${familyTable(family, table)}/${chain}`;
       try {
         // One iptables-restore for every table: restore() only concatenates the texts it is given.
         await iptables.restore(new Map([['filter', flush.text]]));
@@ -160,11 +170,11 @@ export async function install(options: InstallOptions): Promise<void> {
         }
         throw err;
       }
-      if (flush.chains.length > 0) out(`  removed Docker's chains ${flush.chains.map((c) => `${c.table}/${c.chain}`).join(', ')}`);
+      if (flush.chains.length > 0) out(`  removed Docker's chains ${flush.chains.map((c) => where(c.table, c.chain)).join(', ')}`);
       const forced = new Set(flush.adminRules.map((r) => `${r.table}/${r.chain} ${r.line}`));
-      for (const r of flush.adminRules) out(`  removed ${r.table}/${r.chain} rule (--force): ${r.line}`);
+      for (const r of flush.adminRules) out(`  removed ${where(r.table, r.chain)} rule (--force): ${r.line}`);
       for (const j of [...flush.jumps, ...flush.rules]) {
-        if (!forced.has(`${j.table}/${j.chain} ${j.line}`)) out(`  removed ${j.table}/${j.chain} rule: ${j.line}`);
+        if (!forced.has(`${j.table}/${j.chain} ${j.line}`)) out(`  removed ${where(j.table, j.chain)} rule: ${j.line}`);
       }
     }
   }

@@ -179,7 +179,9 @@ export class Footprint {
     const inPlace = new Map<Family, boolean>();
     for (const { family, iptables } of this.#families()) {
       const want = spots.length > 0 ? Footprint.#wanted(plan, family) : undefined;
-      inPlace.set(family, want !== undefined && markDrift(want, await this.#mangle(iptables)).clean);
+      const mangle = await this.#mangle(iptables);
+      // A table iptables-save cannot show may hold anything: never "in place".
+      inPlace.set(family, want !== undefined && mangle?.incompatible === undefined && markDrift(want, mangle).clean);
     }
     const marksInPlace = inPlace.get(4) ?? false;
     const marksInPlace6 = inPlace.get(6) ?? false;

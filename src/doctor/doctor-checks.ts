@@ -5,9 +5,9 @@ import { type HostFirewallFacts, checkHostFirewall } from './host-firewall-check
 import type { ExternalInterfaces } from '../config/schema.js';
 import type { ContainerFacts, Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
 import { bracketed, describeHostPort } from '../model/format.js';
-import { CHAIN_PREFIX, JUMPS, jumpLine } from '../plan/chains.js';
+import { JUMPS, MARK_TABLE, USER, isManagedChain, isMarkChain, jumpLine } from '../plan/chains.js';
 import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
-import { DOCKER_CHAINS, dockerChainsIn } from '../install/docker-chains.js';
+import { DOCKER_CHAINS, dockerChainsIn, familyTable } from '../install/docker-chains.js';
 import type { JsonValue } from '../install/json-text.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -155,7 +155,9 @@ function foreignChains(state: KernelState): string[] {
   const out = new Set<string>();
   for (const [table, t] of state) {
     for (const [chain, rules] of t.chains) {
-      if (DOCKER_CHAINS.has(chain) || chain.startsWith(CHAIN_PREFIX)) out.add(`${table}/${chain}`);
+      // dockgate's by exact name (DOCKGATE-USER too: dockgate creates it); an admin's DOCKGATE-USER-BANS is not.
+      const dockgate = isManagedChain(chain) || chain === USER || ((table as string) === MARK_TABLE && isMarkChain(chain));
+      if (DOCKER_CHAINS.has(chain) || dockgate) out.add(`${table}/${chain}`);
       else if (rules.length > 0 && /^DOCKER/.test(chain)) out.add(`${table}/${chain}`);
     }
   }
@@ -262,20 +264,32 @@ export function checkDaemonJson(f: DoctorFacts): CheckResult {
   return warn('daemon.json', `${d.path}: ${missing.map((k) => `"${k}": false`).join(', ')} not set${shown ? ` (has ${shown})` : ''}`);
 }
 
+/**
+ * Docker's chains in both families: Docker 27 and later write ip6tables rules too, and an IPv6
+ * DOCKER chain DNATs and accepts around dockgate exactly as an IPv4 one does.
+ */
 export function checkDockerChains(f: DoctorFacts): CheckResult {
   const state = f.iptables.state;
   if (!state) return warn('docker-chains', 'not checked: cannot read iptables');
-  const found = dockerChainsIn(state);
+  // Not found: the host runs without IPv6 (or without ip6tables), so there is nothing to check.
+  const six = f.ip6tables?.found ? f.ip6tables : undefined;
+  const found = [
+    ...dockerChainsIn(state).map((c) => ({ ...c, where: `${familyTable(4, c.table)}/${c.chain}` })),
+    ...(six?.state ? dockerChainsIn(six.state).map((c) => ({ ...c, where: `${familyTable(6, c.table)}/${c.chain}` })) : []),
+  ];
   const rules = found.filter((c) => c.rules > 0);
+  const unread = six && !six.state ? `; IPv6 not checked: ${six.command} failed: ${six.error ?? 'no output'}` : '';
   if (rules.length > 0) {
     return fail(
       'docker-chains',
-      `Docker's rules are in the firewall: ${rules.map((c) => `${c.table}/${c.chain} (${plural(c.rules, 'rule')})`).join(', ')}. ` +
-        'Either Docker still runs with iptables on, or they are leftovers: restart Docker with "iptables": false, then `dockgate install --flush-docker-chains`',
+      `Docker's rules are in the firewall: ${rules.map((c) => `${c.where} (${plural(c.rules, 'rule')})`).join(', ')}. ` +
+        'Either Docker still runs with iptables on, or they are leftovers: restart Docker with "iptables": false and "ip6tables": false, then `dockgate install --flush-docker-chains`' +
+        unread,
     );
   }
-  if (found.length > 0) return warn('docker-chains', `empty leftover chains ${found.map((c) => `${c.table}/${c.chain}`).join(', ')}: \`dockgate install --flush-docker-chains\` removes them`);
-  return ok('docker-chains', 'no Docker chains');
+  if (found.length > 0) return warn('docker-chains', `empty leftover chains ${found.map((c) => c.where).join(', ')}: \`dockgate install --flush-docker-chains\` removes them${unread}`);
+  if (unread !== '') return warn('docker-chains', `no Docker chains in iptables${unread}`);
+  return ok('docker-chains', six?.state ? 'no Docker chains (iptables and ip6tables)' : 'no Docker chains');
 }
 
 export function checkForwarding(f: DoctorFacts): CheckResult {

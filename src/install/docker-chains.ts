@@ -1,7 +1,14 @@
 // Docker's own chains, left behind once Docker runs with "iptables": false: found for doctor, and
 // removed (with the rules that jump to them, Docker's raw-table rules, and nothing else) by
-// `install --flush-docker-chains`.
+// `install --flush-docker-chains`. One family's state at a time: Docker 27 and later write the
+// same chains into ip6tables (`ip6tables` defaults to on), so callers read both.
+import type { Family } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
+
+/** How a table is named to the admin: IPv6 tables are named like IPv4 ones, so say which firewall. */
+export function familyTable(family: Family, table: string): string {
+  return family === 6 ? `ip6tables ${table}` : table;
+}
 
 /**
  * The chains dockerd creates (20.10 to 29.x; DOCKER-INGRESS is swarm's, DOCKER-INTERNAL is 29's).

@@ -2,8 +2,6 @@
 // the planner can never disagree about what is "ours".
 import type { JumpRule, Table } from '../model/types.js';
 
-export const CHAIN_PREFIX = 'DOCKGATE-';
-
 /** Ordered: guards (internal networks, containers without egress), then a jump to OPENINGS. */
 export const INPUT = 'DOCKGATE-INPUT';
 /** Jumps to the shards holding every container's INPUT accepts (proxy mode); reached from DOCKGATE-INPUT. */
@@ -77,8 +75,65 @@ export function shardChain(parent: string, shard: string): string {
   return `${parent}-${shard}`;
 }
 
-export function isOwnedChain(name: string): boolean {
-  return name.startsWith(CHAIN_PREFIX);
+// Ownership is by exact name, never by prefix: the admin may well call their own chains
+// DOCKGATE-USER-BANS or DOCKGATE-MYMARKS, and whatever dockgate takes for its own it empties and
+// deletes at the next repair or flush.
+
+/** The chains of the plan that are not shard chains, by table. */
+const FIXED_CHAINS: ReadonlyMap<string, Table> = new Map<string, Table>([
+  [INPUT, 'filter'],
+  [OPENINGS, 'filter'],
+  [FORWARD, 'filter'],
+  [CONTAINERS, 'filter'],
+  [PREROUTING, 'nat'],
+  [DNAT, 'nat'],
+  [OUTPUT, 'nat'],
+  [POSTROUTING, 'nat'],
+  [RAW, 'raw'],
+]);
+
+/** `shardChain(parent, shardOf(id))`: two lowercase hex digits, nothing else. */
+const SHARD_CHAIN = new RegExp(`^(${OPENINGS}|${CONTAINERS}|${DNAT})-[0-9a-f]{2}$`);
+
+/**
+ * Chains of the layout before the shards (one per container, `DOCKGATE-CI-<12 hex>`): still
+ * dockgate's, so that a host upgraded from it loses them at the first repair or flush.
+ */
+const PER_CONTAINER_CHAIN = /^DOCKGATE-C([IFN])-[0-9a-f]{12}$/;
+const PER_CONTAINER_TABLE: Readonly<Record<string, Table>> = { I: 'filter', F: 'filter', N: 'nat' };
+
+/**
+ * The table a chain dockgate writes, empties and deletes belongs in, from its exact name; undefined
+ * for every other name, DOCKGATE-USER (the admin's) and the admin's look-alikes included.
+ */
+export function managedChainTable(name: string): Table | undefined {
+  const fixed = FIXED_CHAINS.get(name);
+  if (fixed !== undefined) return fixed;
+  const shard = SHARD_CHAIN.exec(name)?.[1];
+  if (shard !== undefined) return FIXED_CHAINS.get(shard);
+  const old = PER_CONTAINER_CHAIN.exec(name)?.[1];
+  return old === undefined ? undefined : PER_CONTAINER_TABLE[old];
+}
+
+/** Chains dockgate writes, empties and deletes. The one ownership test for iptables chains. */
+export function isManagedChain(name: string): boolean {
+  return managedChainTable(name) !== undefined;
+}
+
+/** The table of the footprint marks (src/plan/marks.ts). */
+export const MARK_TABLE = 'mangle';
+
+const MARK_HEAD = 'DOCKGATE-M';
+const HEAD = 'DOCKGATE-';
+
+/** The mangle mirror of a filter chain: DOCKGATE-FORWARD → DOCKGATE-MFORWARD (under iptables' 28 characters). */
+export function markChainName(filterChain: string): string {
+  return `${MARK_HEAD}${filterChain.slice(HEAD.length)}`;
+}
+
+/** Is this a chain dockgate writes in the mangle table: the mirror of one of its filter chains. */
+export function isMarkChain(name: string): boolean {
+  return name.startsWith(MARK_HEAD) && managedChainTable(`${HEAD}${name.slice(MARK_HEAD.length)}`) === 'filter';
 }
 
 export function jumpLine(jump: JumpRule): string {

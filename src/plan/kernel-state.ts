@@ -1,8 +1,9 @@
 // What `iptables-save` says is in the kernel, parsed into chains and rule lines, and compared
 // with a RuleSet. Pure: the dataplane reads the text, this module only interprets it.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
-import { JUMP_COMMENT, TABLES, isOwnedChain, jumpLine, USER } from './chains.js';
-import { MARK_TABLE, isMarkChain } from './marks.js';
+import { JUMP_COMMENT, MARK_TABLE, TABLES, isManagedChain, isMarkChain, jumpLine, USER } from './chains.js';
+
+export { isManagedChain };
 
 export interface TableState {
   /** Every chain in the table (built-in and user), with its rule lines in kernel order. */
@@ -61,11 +62,6 @@ export function parseSave(text: string): KernelState {
  */
 export const ADMIN_CHAIN = USER;
 
-/** Chains dockgate writes, empties and deletes: every DOCKGATE-* chain except the admin's. */
-export function isManagedChain(name: string): boolean {
-  return isOwnedChain(name) && name !== ADMIN_CHAIN;
-}
-
 const MANAGED_TABLES = new Set<string>(TABLES);
 
 export class IncompatibleTableError extends Error {
@@ -87,9 +83,9 @@ export function incompatibleTables(state: KernelState, among: readonly string[] 
   return among.filter((t) => state.get(t as Table)?.incompatible !== undefined);
 }
 
-/** Refuses to judge, or write from, a state in which a table dockgate writes to is unknown. */
-export function assertReadable(state: KernelState): void {
-  const bad = incompatibleTables(state);
+/** Refuses to judge, or write from, a state in which a table dockgate writes to (of `among`) is unknown. */
+export function assertReadable(state: KernelState, among: readonly string[] = TABLES): void {
+  const bad = incompatibleTables(state, among);
   if (bad.length > 0) throw new IncompatibleTableError(bad);
 }
 
@@ -103,10 +99,10 @@ export function jumpCount(state: KernelState, jump: JumpRule): number {
   return rules.filter((r) => r === want).length;
 }
 
-/** The dockgate chain a rule jumps or goes to, if any (a target with options is never ours). */
-function managedTarget(line: string): string | undefined {
+/** The chain of ours (by `ours`) a rule jumps or goes to, if any (a target with options is never ours). */
+function managedTarget(line: string, ours: (chain: string) => boolean = isManagedChain): string | undefined {
   const target = /(?:^| )-[jg] (\S+)$/.exec(line)?.[1];
-  return target !== undefined && isManagedChain(target) ? target : undefined;
+  return target !== undefined && ours(target) ? target : undefined;
 }
 
 /** Our jump rules carry exactly this comment; the admin's hand-made jumps do not. */
@@ -144,7 +140,7 @@ export function strayJumps(state: KernelState, jumps: readonly JumpRule[]): Arra
 
 /**
  * Something dockgate did not write and leaves alone, but names: an admin's own rule jumping into
- * a dockgate chain, or a DOCKGATE-* chain or jump in a table dockgate does not manage.
+ * a dockgate chain, or a chain of dockgate's name (or a jump to one) in a table dockgate does not manage.
  */
 export interface ForeignRule {
   table: string;
@@ -166,6 +162,7 @@ export function foreignRules(state: KernelState): ForeignRule[] {
     if (MANAGED_TABLES.has(table)) continue;
     // dockgate's marks for other firewalls' chains (src/plan/marks.ts): kept by their own code.
     const mark = (name: string): boolean => (table as string) === MARK_TABLE && isMarkChain(name);
+    const ours = (name: string): boolean => isManagedChain(name) || mark(name);
     const chains: ForeignRule[] = [];
     for (const [chain, rules] of t.chains) {
       if (mark(chain)) continue;
@@ -174,7 +171,7 @@ export function foreignRules(state: KernelState): ForeignRule[] {
         continue;
       }
       for (const line of rules) {
-        const target = managedTarget(line);
+        const target = managedTarget(line, ours);
         if (target && !(mark(target) && OUR_COMMENT.test(line))) out.push({ table, chain, line, target, why: 'unmanaged-table' });
       }
     }

@@ -12,9 +12,11 @@
 //   -j DROP, jumps elsewhere → left out: a packet dockgate's filter drops is dropped whatever
 //   any other chain says, so marking it or not changes nothing.
 // Order is kept, so a packet is marked iff dockgate's filter chains accept it.
-import type { ChainPlan, RuleSet } from '../model/types.js';
-import { JUMP_COMMENT } from './chains.js';
-import type { TableState } from './kernel-state.js';
+import type { ChainPlan, RuleSet, Table } from '../model/types.js';
+import { JUMP_COMMENT, MARK_TABLE, isManagedChain, isMarkChain, markChainName } from './chains.js';
+import { type TableState, assertReadable } from './kernel-state.js';
+
+export { MARK_TABLE, isMarkChain, markChainName };
 
 /**
  * The packet-mark bit dockgate sets (bit 24). Chosen clear of the marks common tools use:
@@ -26,11 +28,6 @@ export const FOOTPRINT_MARK = 0x01000000;
 const MARK_TARGET = `MARK --set-xmark 0x${FOOTPRINT_MARK.toString(16)}/0x${FOOTPRINT_MARK.toString(16)}`;
 /** iptables' mangle INPUT/FORWARD priority: foreign chains after it see the mark. */
 export const MANGLE_PRIORITY = -150;
-export const MARK_TABLE = 'mangle';
-
-const PREFIX = 'DOCKGATE-';
-/** DOCKGATE-FORWARD → DOCKGATE-MFORWARD, DOCKGATE-CF-<id> → DOCKGATE-MCF-<id> (under iptables' 28 characters). */
-export const markChainName = (name: string): string => `${PREFIX}M${name.slice(PREFIX.length)}`;
 
 export interface MarkChain {
   name: string;
@@ -62,7 +59,8 @@ export function markPlan(plan: RuleSet): MarkPlan {
       const head = match === '' ? '' : `${match} `;
       if (target === 'ACCEPT') rules.push(`${head}-j ${MARK_TARGET}`);
       else if (target === 'RETURN') rules.push(`${head}-j RETURN`);
-      else if (filter.has(target) && target !== 'DOCKGATE-USER') {
+      // DOCKGATE-USER is the admin's: what it does is theirs to mark or not.
+      else if (filter.has(target) && isManagedChain(target)) {
         mirror(filter.get(target)!);
         rules.push(`${head}-j ${markChainName(target)}`);
       }
@@ -80,10 +78,32 @@ export function markPlan(plan: RuleSet): MarkPlan {
   return { chains: [...chains.values()], jumps };
 }
 
-/** Is this a chain dockgate writes in the mangle table? */
-export const isMarkChain = (name: string): boolean => name.startsWith(`${PREFIX}M`);
+const OUR_COMMENTED_JUMP = new RegExp(`(?:^| )-m comment --comment ${JUMP_COMMENT} -j (\\S+)$`);
+/** A jump dockgate wrote into one of its mark chains (it carries dockgate's comment). */
+const isOurJump = (line: string): boolean => {
+  const target = OUR_COMMENTED_JUMP.exec(line)?.[1];
+  return target !== undefined && isMarkChain(target);
+};
+const OUR_BUILTINS = ['INPUT', 'FORWARD'];
 
-const OUR_JUMP = new RegExp(`(?:^| )-m comment --comment ${JUMP_COMMENT} -j (${PREFIX}M\\S*)$`);
+/**
+ * Mark chains a rule dockgate does not manage jumps or goes to: the kernel refuses to delete a
+ * chain in use, and one refused `-X` fails the whole mangle write, so these are emptied and kept.
+ */
+function pinnedMarkChains(have: ReadonlyMap<string, readonly string[]>): Set<string> {
+  const out = new Set<string>();
+  for (const [chain, rules] of have) {
+    if (isMarkChain(chain)) continue;
+    for (const line of rules) {
+      const target = /(?:^| )-[jg] (\S+)$/.exec(line)?.[1];
+      if (target === undefined || !isMarkChain(target)) continue;
+      // Our own jumps are deleted in the same write, before any chain is.
+      if (OUR_BUILTINS.includes(chain) && isOurJump(line)) continue;
+      out.add(target);
+    }
+  }
+  return out;
+}
 
 function sameRules(c: MarkChain, actual: readonly string[]): boolean {
   if (c.rules.length !== actual.length) return false;
@@ -96,8 +116,10 @@ function sameRules(c: MarkChain, actual: readonly string[]): boolean {
 export interface MarkDrift {
   /** Chains missing or different: rewritten whole. */
   chains: string[];
-  /** Our chains the plan no longer has: emptied and deleted. */
+  /** Our chains the plan no longer has: emptied, and deleted unless in `pinned`. */
   extra: string[];
+  /** Extra chains a rule dockgate did not write jumps to: emptied, never deleted. */
+  pinned: string[];
   /** Jumps to add (missing) and lines to delete (duplicated or stray). */
   addJumps: Array<{ builtin: string; line: string }>;
   deleteJumps: Array<{ builtin: string; line: string }>;
@@ -109,10 +131,13 @@ export function markDrift(want: MarkPlan | undefined, mangle: TableState | undef
   const have = mangle?.chains ?? new Map<string, string[]>();
   const chains = (want?.chains ?? []).filter((c) => !have.has(c.name) || !sameRules(c, have.get(c.name)!)).map((c) => c.name);
   const wanted = new Set((want?.chains ?? []).map((c) => c.name));
-  const extra = [...have.keys()].filter((n) => isMarkChain(n) && !wanted.has(n));
+  const pinnedAll = pinnedMarkChains(have);
+  // Emptied but kept because an admin rule jumps to it: as far as dockgate can go, so no drift.
+  const extra = [...have.keys()].filter((n) => isMarkChain(n) && !wanted.has(n) && !(pinnedAll.has(n) && have.get(n)!.length === 0));
+  const pinned = extra.filter((n) => pinnedAll.has(n));
   const addJumps: MarkDrift['addJumps'] = [];
   const deleteJumps: MarkDrift['deleteJumps'] = [];
-  for (const builtin of ['INPUT', 'FORWARD']) {
+  for (const builtin of OUR_BUILTINS) {
     const lines = have.get(builtin) ?? [];
     const mine = (want?.jumps ?? []).filter((j) => j.builtin === builtin).map((j) => j.line);
     for (const line of mine) {
@@ -120,13 +145,18 @@ export function markDrift(want: MarkPlan | undefined, mangle: TableState | undef
       if (n === 0) addJumps.push({ builtin, line });
       for (let i = 1; i < n; i++) deleteJumps.push({ builtin, line });
     }
-    for (const l of lines) if (OUR_JUMP.test(l) && !mine.includes(l)) deleteJumps.push({ builtin, line: l });
+    for (const l of lines) if (isOurJump(l) && !mine.includes(l)) deleteJumps.push({ builtin, line: l });
   }
-  return { chains, extra, addJumps, deleteJumps, clean: chains.length + extra.length + addJumps.length + deleteJumps.length === 0 };
+  return { chains, extra, pinned, addJumps, deleteJumps, clean: chains.length + extra.length + addJumps.length + deleteJumps.length === 0 };
 }
 
-/** iptables-restore --noflush text that turns the mangle table into `want`; '' when nothing differs. */
+/**
+ * iptables-restore --noflush text that turns the mangle table into `want`; '' when nothing differs.
+ * Throws IncompatibleTableError when iptables-save could not show the table: read as empty, it
+ * would get a second jump on top of the one it holds, and its chains rewritten blind.
+ */
 export function renderMarks(want: MarkPlan | undefined, mangle: TableState | undefined): string {
+  if (mangle) assertReadable(new Map([[MARK_TABLE as Table, mangle]]), [MARK_TABLE]);
   const d = markDrift(want, mangle);
   if (d.clean) return '';
   const byName = new Map((want?.chains ?? []).map((c) => [c.name, c]));
@@ -141,6 +171,6 @@ export function renderMarks(want: MarkPlan | undefined, mangle: TableState | und
   const remove = d.deleteJumps.map((j) => `-D ${j.builtin} ${j.line}`);
   // At the top, like the filter jumps: the marks must be set whatever the admin's mangle rules do.
   for (const j of d.addJumps) add.push(`-I ${j.builtin} 1 ${j.line}`);
-  const destroy = d.extra.map((n) => `-X ${n}`);
+  const destroy = d.extra.filter((n) => !d.pinned.includes(n)).map((n) => `-X ${n}`);
   return ['*mangle', ...declare, ...remove, ...add, ...destroy, 'COMMIT', ''].join('\n');
 }

@@ -7,6 +7,7 @@ import { bracketed, describeOpening, describeSources, hostAddress, openingJson, 
 import { type Blocker, type FlowState, analyse } from '../hostfw/analysis.js';
 import type { NftRuleset } from '../hostfw/nft-ruleset.js';
 import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
+import { USER, isManagedChain } from '../plan/chains.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { isAnyAddress } from '../plan/openings.js';
 import { escapeControls, labelText } from '../labels/text.js';
@@ -69,8 +70,9 @@ export interface ExplainContext {
 /** Who wrote the rule (or policy) that decided. */
 export function writerOf(s: Step): string {
   if (s.action === 'policy') return `the admin's ${s.table} ${s.chain} policy ${s.policy}`;
-  if (s.chain === 'DOCKGATE-USER') return 'your DOCKGATE-USER chain';
-  if (s.chain.startsWith('DOCKGATE-')) return 'dockgate';
+  if (s.chain === USER) return 'your DOCKGATE-USER chain';
+  // By exact name: the admin's DOCKGATE-USER-BANS is the admin's.
+  if (isManagedChain(s.chain)) return 'dockgate';
   return "the admin's own rule";
 }
 
@@ -242,8 +244,8 @@ export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterf
   // An unknown verdict has no decider: the path shown is one possibility among others.
   const d = t.verdict === 'unknown' ? undefined : t.decidedBy;
   const decidedBy = d ? { ...d, by: writerOf(d) } : undefined;
-  const byDockgate = d !== undefined && d.action !== 'policy' && d.chain.startsWith('DOCKGATE-') && d.chain !== 'DOCKGATE-USER';
-  const reachedDockgate = t.steps.some((s) => s.chain.startsWith('DOCKGATE-') && s.table === 'filter');
+  const byDockgate = d !== undefined && d.action !== 'policy' && isManagedChain(d.chain);
+  const reachedDockgate = t.steps.some((s) => isManagedChain(s.chain) && s.table === 'filter');
   if (owner && owner.sourceAllowed !== 'no' && t.verdict === 'drop' && !reachedDockgate && t.route !== undefined) {
     remarks.push(`the packet never reached dockgate's filter chains: ${decidedBy ? `${decidedBy.by} decided first` : 'something earlier decided'} (dockgate status shows whether its jumps are in place)`);
   }

@@ -41,8 +41,8 @@ async function main(): Promise<Record<string, unknown>> {
     daemon.start();
     await Promise.race([daemon.ready, sleep(15_000).then(() => Promise.reject(new Error('daemon not ready in 15 s')))]);
     const restores = daemon.stats.restores;
-    await iptables(['-t', 'mangle', '-N', 'DOCKGATE-FOO']);
-    await iptables(['-t', 'mangle', '-A', 'PREROUTING', '-j', 'DOCKGATE-FOO']);
+    await iptables(['-t', 'mangle', '-N', 'DOCKGATE-RAW']);
+    await iptables(['-t', 'mangle', '-A', 'PREROUTING', '-j', 'DOCKGATE-RAW']);
     await iptables(['-I', 'INPUT', '2', '-s', '10.9.0.0/16', '-j', 'DOCKGATE-INPUT']);
     // Ten drift checks or more, even on a loaded machine.
     await sleep(2_000);

@@ -179,14 +179,15 @@ describe('dockgate names in a table dockgate does not manage', () => {
     await withNs(async (ns, dp) => {
       const plan = handPlan([1]);
       await dp.sync(plan);
-      await ns.exec('iptables', ['-t', 'mangle', '-N', 'DOCKGATE-FOO']);
-      await ns.exec('iptables', ['-t', 'mangle', '-A', 'PREROUTING', '-j', 'DOCKGATE-FOO']);
+      // dockgate's raw chain by name, in mangle (an admin's DOCKGATE-FOO would just be theirs).
+      await ns.exec('iptables', ['-t', 'mangle', '-N', 'DOCKGATE-RAW']);
+      await ns.exec('iptables', ['-t', 'mangle', '-A', 'PREROUTING', '-j', 'DOCKGATE-RAW']);
       const mangle = await saveText(ns, 'mangle');
       const restores = dp.restores;
       const first = await dp.repair(plan);
       expect(first.kind).toBe('none');
       expect(first.drift!.clean).toBe(false);
-      expect(first.drift!.foreign.map((f) => `${f.table} ${f.chain} ${f.line}`).sort()).toEqual(['mangle DOCKGATE-FOO ', 'mangle PREROUTING -j DOCKGATE-FOO']);
+      expect(first.drift!.foreign.map((f) => `${f.table} ${f.chain} ${f.line}`).sort()).toEqual(['mangle DOCKGATE-RAW ', 'mangle PREROUTING -j DOCKGATE-RAW']);
       for (let i = 0; i < 5; i++) {
         const r = await dp.repair(plan);
         expect(r.kind).toBe('none');
@@ -217,9 +218,9 @@ describe('the daemon', () => {
       const logs = lines.slice(0, -1);
       expect(lines.at(-1)).toEqual({ restoresAfterReady: 0 });
       const reported = logs.filter((l) => l.event === 'drift-reported').map((l) => `${l.table} ${l.chain} ${l.line}`);
-      expect(reported.sort()).toEqual(['filter INPUT -s 10.9.0.0/16 -j DOCKGATE-INPUT', 'mangle DOCKGATE-FOO ', 'mangle PREROUTING -j DOCKGATE-FOO']);
+      expect(reported.sort()).toEqual(['filter INPUT -s 10.9.0.0/16 -j DOCKGATE-INPUT', 'mangle DOCKGATE-RAW ', 'mangle PREROUTING -j DOCKGATE-RAW']);
       expect(logs.filter((l) => l.event === 'drift-repaired')).toEqual([]);
-      expect((await ns.exec('iptables-save', ['-t', 'mangle'])).stdout).toContain('-A PREROUTING -j DOCKGATE-FOO');
+      expect((await ns.exec('iptables-save', ['-t', 'mangle'])).stdout).toContain('-A PREROUTING -j DOCKGATE-RAW');
       expect((await ns.exec('iptables-save', ['-t', 'filter'])).stdout).toContain('-A INPUT -s 10.9.0.0/16 -j DOCKGATE-INPUT');
     });
   });

@@ -357,3 +357,41 @@ describe('port-ownership: doctor names the claims the plan refuses, as status do
     expect(ownershipConflicts(plan)).toEqual([expect.stringMatching(/^ssh: host port \*:22\/tcp is outside claimable_ports/)]);
   });
 });
+
+describe('docker-chains: both families (Docker 27 and later write ip6tables rules too)', () => {
+  const six = (text: string) => ({ command: 'ip6tables-save', found: true, backend: 'nf_tables' as const, state: parseSave(text) });
+  const DOCKER27_V6 = [
+    '*nat', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':DOCKER - [0:0]',
+    '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
+    '-A DOCKER ! -i br-0123456789ab -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00:db8:1::2]:80', 'COMMIT',
+    '*filter', ':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', ':DOCKER - [0:0]', ':DOCKER-USER - [0:0]', ':DOCKER-FORWARD - [0:0]',
+    '-A FORWARD -j DOCKER-USER', '-A FORWARD -j DOCKER-FORWARD',
+    '-A DOCKER -d fd00:db8:1::2/128 ! -i br-0123456789ab -o br-0123456789ab -p tcp -m tcp --dport 80 -j ACCEPT',
+    '-A DOCKER-FORWARD -o br-0123456789ab -j DOCKER', 'COMMIT', '',
+  ].join('\n');
+
+  it("fails naming Docker's IPv6 chains when only ip6tables holds them", () => {
+    const r = byName(runChecks({ ...healthy(), ip6tables: six(DOCKER27_V6) }), 'docker-chains');
+    expect(r.status).toBe('fail');
+    expect(r.detail).toContain('ip6tables nat/DOCKER (1 rule)');
+    expect(r.detail).toContain('ip6tables filter/DOCKER-FORWARD (1 rule)');
+    expect(r.detail).toMatch(/"ip6tables": false/);
+    expect(r.detail).not.toMatch(/(?<!ip6tables )filter\/DOCKER-USER/);
+  });
+
+  it('names each family: IPv4 chains plain, IPv6 ones as ip6tables', () => {
+    const f = healthy();
+    f.iptables.state = parseSave(save({ filter: [':DOCKER-USER - [0:0]'] }));
+    const r = byName(runChecks({ ...f, ip6tables: six('*filter\n:INPUT DROP [0:0]\n:DOCKER-USER - [0:0]\nCOMMIT\n') }), 'docker-chains');
+    expect(r.status).toBe('warn');
+    expect(r.detail).toMatch(/empty leftover chains filter\/DOCKER-USER, ip6tables filter\/DOCKER-USER:/);
+  });
+
+  it('ok when neither holds any; an unreadable ip6tables is said, not taken for empty; a host without IPv6 is judged on iptables', () => {
+    expect(byName(runChecks({ ...healthy(), ip6tables: six('*filter\n:INPUT DROP [0:0]\nCOMMIT\n') }), 'docker-chains')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/ip6tables/) });
+    const failed = byName(runChecks({ ...healthy(), ip6tables: { command: 'ip6tables-save', found: true, error: 'exit 1: no ip6_tables module' } }), 'docker-chains');
+    expect(failed).toMatchObject({ status: 'warn', detail: expect.stringMatching(/IPv6 not checked: ip6tables-save failed: exit 1/) });
+    const none = byName(runChecks({ ...healthy(), ip6tables: { command: 'ip6tables-save', found: false, error: 'IPv6 is disabled on this host' } }), 'docker-chains');
+    expect(none).toEqual({ status: 'ok', name: 'docker-chains', detail: 'no Docker chains' });
+  });
+});

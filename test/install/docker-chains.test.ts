@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DOCKER_CHAINS, dockerChainsIn, renderDockerFlush, ruleTarget } from '../../src/install/docker-chains.js';
+import { DOCKER_CHAINS, dockerChainsIn, familyTable, renderDockerFlush, ruleTarget } from '../../src/install/docker-chains.js';
 import { type KernelState, parseSave } from '../../src/plan/kernel-state.js';
 
 // What dockerd 20.10 leaves behind, plus an admin's rules that must survive.
@@ -489,5 +489,55 @@ describe('flushing real hosts\' Docker leftovers', () => {
     const f = renderDockerFlush(parseSave(save({ raw: [`-A PREROUTING ${line}`], filter: D28_FILTER, nat: D28_NAT })));
     expect(f.rules).toEqual([]);
     expect(f.text).not.toContain('*raw');
+  });
+});
+
+// What Docker 28 writes into ip6tables for a dual-stack bridge (ip6tables on, the default since 27):
+// the same chains, IPv6 addresses, and its raw-table direct-access drop per /128.
+const DOCKER28_V6 = {
+  raw: ['-A PREROUTING -d fd00:db8:1::2/128 ! -i br-0123456789ab -j DROP', '-A PREROUTING -d fd00:db8:9::1/128 ! -i eth0 -j DROP'],
+  filter: [
+    ':DOCKER - [0:0]', ':DOCKER-BRIDGE - [0:0]', ':DOCKER-CT - [0:0]', ':DOCKER-FORWARD - [0:0]',
+    ':DOCKER-ISOLATION-STAGE-1 - [0:0]', ':DOCKER-ISOLATION-STAGE-2 - [0:0]', ':DOCKER-USER - [0:0]', ':DOCKGATE-FORWARD - [0:0]',
+    '-A FORWARD -m comment --comment dockgate -j DOCKGATE-FORWARD',
+    '-A FORWARD -j DOCKER-USER', '-A FORWARD -j DOCKER-FORWARD',
+    '-A DOCKER -d fd00:db8:1::2/128 ! -i br-0123456789ab -o br-0123456789ab -p tcp -m tcp --dport 80 -j ACCEPT',
+    '-A DOCKER ! -i br-0123456789ab -o br-0123456789ab -j DROP',
+    '-A DOCKER-BRIDGE -o br-0123456789ab -j DOCKER',
+    '-A DOCKER-CT -o br-0123456789ab -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-A DOCKER-FORWARD -j DOCKER-CT', '-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1', '-A DOCKER-FORWARD -j DOCKER-BRIDGE',
+    '-A DOCKER-FORWARD -i br-0123456789ab -j ACCEPT',
+    '-A DOCKER-ISOLATION-STAGE-1 -i br-0123456789ab ! -o br-0123456789ab -j DOCKER-ISOLATION-STAGE-2',
+    '-A DOCKER-ISOLATION-STAGE-2 -o br-0123456789ab -j DROP',
+  ],
+  nat: [
+    ':DOCKER - [0:0]',
+    '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
+    '-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j DOCKER',
+    '-A POSTROUTING -s fd00:db8:1::/64 ! -o br-0123456789ab -j MASQUERADE',
+    '-A DOCKER ! -i br-0123456789ab -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00:db8:1::2]:80',
+  ],
+};
+
+describe("Docker's ip6tables leftovers (Docker 27 and later)", () => {
+  it('are found and removed like IPv4 ones: chains, jumps into them and the /128 raw drops; the admin\'s and dockgate\'s rules stay', () => {
+    const before = parseSave(save(DOCKER28_V6));
+    const f = renderDockerFlush(before);
+    expect(f.refused).toBe(false);
+    expect(f.chains.map((c) => `${c.table}/${c.chain}`).sort()).toEqual([
+      'filter/DOCKER', 'filter/DOCKER-BRIDGE', 'filter/DOCKER-CT', 'filter/DOCKER-FORWARD',
+      'filter/DOCKER-ISOLATION-STAGE-1', 'filter/DOCKER-ISOLATION-STAGE-2', 'filter/DOCKER-USER', 'nat/DOCKER',
+    ]);
+    expect(f.rules).toEqual([{ table: 'raw', chain: 'PREROUTING', line: '-d fd00:db8:1::2/128 ! -i br-0123456789ab -j DROP' }]);
+    const after = applyRestore(before, f.text);
+    expect(after.get('filter')!.chains.get('FORWARD')).toEqual(['-m comment --comment dockgate -j DOCKGATE-FORWARD']);
+    expect(after.get('nat')!.chains.get('POSTROUTING')).toEqual(['-s fd00:db8:1::/64 ! -o br-0123456789ab -j MASQUERADE']);
+    expect(after.get('raw')!.chains.get('PREROUTING')).toEqual(['-d fd00:db8:9::1/128 ! -i eth0 -j DROP']);
+    expect(renderDockerFlush(after).text).toBe('');
+  });
+
+  it('are named as ip6tables tables to the admin', () => {
+    expect(familyTable(6, 'nat')).toBe('ip6tables nat');
+    expect(familyTable(4, 'nat')).toBe('nat');
   });
 });

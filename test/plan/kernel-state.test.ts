@@ -131,6 +131,25 @@ describe('what repair and flush may delete', () => {
     }
   });
 
+  it("the admin's chains are theirs by name, not by prefix: DOCKGATE-USER-BANS, jumped from DOCKGATE-USER, is never drift, emptied or deleted", () => {
+    const admin = [
+      ':DOCKGATE-USER - [0:0]',
+      ':DOCKGATE-USER-BANS - [0:0]',
+      ':DOCKGATE-INPUT-EXTRA - [0:0]',
+      '-A DOCKGATE-USER -j DOCKGATE-USER-BANS',
+      '-A DOCKGATE-USER-BANS -s 203.0.113.9/32 -j DROP',
+      '-A DOCKGATE-INPUT-EXTRA -j RETURN',
+    ];
+    const state = parseSave(saveOf(plan, { filter: admin }));
+    const drift = compare(plan, state);
+    expect(drift.chains).toEqual([]);
+    expect(drift.clean).toBe(true);
+    expect(drift.foreign).toEqual([]);
+    for (const text of [renderFull(plan, state).get('filter') ?? '', ...renderFlush(state).values()]) {
+      expect(text).not.toMatch(/DOCKGATE-USER|DOCKGATE-INPUT-EXTRA/);
+    }
+  });
+
   it('a rule in DOCKGATE-USER that jumps into a dockgate chain counts as the admin\'s', () => {
     const state = parseSave(saveOf(plan, { filter: [':DOCKGATE-USER - [0:0]', '-A DOCKGATE-USER -j DOCKGATE-INPUT'] }));
     expect(compare(plan, state).foreign).toEqual([expect.objectContaining({ chain: 'DOCKGATE-USER', target: 'DOCKGATE-INPUT' })]);
@@ -138,16 +157,21 @@ describe('what repair and flush may delete', () => {
   });
 
   it('dockgate chains and jumps in a table it does not manage (mangle) are reported, never repaired or flushed', () => {
-    const state = parseSave(saveOf(plan, { mangle: [':DOCKGATE-FOO - [0:0]', '-A PREROUTING -j DOCKGATE-FOO', '-A PREROUTING -m comment --comment dockgate -j DOCKGATE-FOO'] }));
+    const state = parseSave(saveOf(plan, { mangle: [':DOCKGATE-RAW - [0:0]', '-A PREROUTING -j DOCKGATE-RAW', '-A PREROUTING -m comment --comment dockgate -j DOCKGATE-RAW'] }));
     const drift = compare(plan, state);
     expect(drift.chains).toEqual([]);
     expect(drift.strays).toEqual([]);
     expect(drift.clean).toBe(true);
     expect(drift.foreign).toEqual([
-      expect.objectContaining({ table: 'mangle', chain: 'PREROUTING', target: 'DOCKGATE-FOO' }),
-      expect.objectContaining({ table: 'mangle', chain: 'PREROUTING', target: 'DOCKGATE-FOO' }),
-      expect.objectContaining({ table: 'mangle', chain: 'DOCKGATE-FOO', line: '' }),
+      expect.objectContaining({ table: 'mangle', chain: 'PREROUTING', target: 'DOCKGATE-RAW' }),
+      expect.objectContaining({ table: 'mangle', chain: 'PREROUTING', target: 'DOCKGATE-RAW' }),
+      expect.objectContaining({ table: 'mangle', chain: 'DOCKGATE-RAW', line: '' }),
     ]);
-    for (const text of [...renderFull(plan, state).values(), ...renderFlush(state).values()]) expect(text).not.toMatch(/mangle|DOCKGATE-FOO/);
+    for (const text of [...renderFull(plan, state).values(), ...renderFlush(state).values()]) expect(text).not.toMatch(/mangle|-A PREROUTING/);
+  });
+
+  it("the admin's own jump into a mark chain in mangle is reported; a chain of a look-alike name there is not dockgate's", () => {
+    const state = parseSave(saveOf(plan, { mangle: [':DOCKGATE-MINPUT - [0:0]', ':DOCKGATE-FOO - [0:0]', '-A PREROUTING -j DOCKGATE-MINPUT', '-A PREROUTING -j DOCKGATE-FOO'] }));
+    expect(compare(plan, state).foreign).toEqual([expect.objectContaining({ table: 'mangle', chain: 'PREROUTING', line: '-j DOCKGATE-MINPUT', target: 'DOCKGATE-MINPUT' })]);
   });
 });
