@@ -78,8 +78,20 @@ say "From the outside namespace:"
 if out=$(in_out curl -s -m 2 http://$HOST_IP:8000/); then echo "  $HOST_IP:8000 -> $out   (open: labelled)"; else echo "  $HOST_IP:8000 -> no answer   (UNEXPECTED)"; fail=1; fi
 if in_out curl -s -m 2 http://$HOST_IP:8001/ >/dev/null; then echo "  $HOST_IP:8001 -> answered   (UNEXPECTED)"; fail=1; else echo "  $HOST_IP:8001 -> no answer   (closed: no dockgate.ports label)"; fi
 
-say "What dockgate wrote (iptables-save, dockgate's lines)"
-in_host iptables-save | grep DOCKGATE | grep -v '^:' | grep -E 'CI-|INPUT' || true
+say "What dockgate wrote (iptables-save): the jump from INPUT, and every line for each container"
+saved=$(in_host iptables-save)
+echo "$saved" | grep -E '^-A INPUT .*-j DOCKGATE-INPUT' || true
+# Container lines live in shard chains named by the id's first two hex digits; their comment names the container.
+# CONTAINERS lines are egress (both may go out); OPENINGS lines open a port to the outside.
+for c in labelled unlabelled; do
+  echo "  $c:"
+  echo "$saved" | grep -E -- "--comment \"?$c/" | sed 's/^/    /' || true
+done
+if echo "$saved" | grep -E -- '--comment "?unlabelled/' | grep -q 'DOCKGATE-OPENINGS'; then
+  echo "  (UNEXPECTED: an opening for unlabelled)"; fail=1
+else
+  echo "  (no opening for unlabelled: it publishes 8000 but has no dockgate.ports label)"
+fi
 
 say "dockgate status"
 in_host env DOCKER_HOST="unix://$SOCK" node dist/cli/main.js status || true
