@@ -6,11 +6,13 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { FamilyDataplanes, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
 import { Iptables } from '../dataplane/iptables.js';
 import { DockerSource } from '../docker/source.js';
-import type { RuleSet } from '../model/types.js';
+import type { Family, RuleSet } from '../model/types.js';
+import type { KernelState } from '../plan/kernel-state.js';
+import { contestedClaims, heldInKernel } from '../plan/held-claims.js';
 import { readListeners } from '../dataplane/listeners.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
-import { buildRuleSet } from '../plan/ruleset.js';
+import { type PlanInput, buildRuleSet } from '../plan/ruleset.js';
 import { BridgePorts } from '../dataplane/bridge-ports.js';
 import { CliError, EXIT_CONFIG } from './errors.js';
 
@@ -37,16 +39,40 @@ export async function dataplanesFor(config: Config): Promise<FamilyDataplanes> {
   return new FamilyDataplanes(new Dataplane(new Iptables(queue, config.iptables)), ipv6 ? new Dataplane(new Iptables(queue, v6, 6)) : undefined);
 }
 
-/** The plan for the containers running now: exactly what `run` would compute. */
+/** The plan for the containers running now: exactly what `run` would compute if it started now. */
 export async function currentPlan(config: Config, docker: DockerSource): Promise<RuleSet> {
+  return buildRuleSet(await currentInput(config, docker));
+}
+
+/** The planner's input for the containers running now, without the running daemon's memory of granted claims. */
+export async function currentInput(config: Config, docker: DockerSource): Promise<PlanInput> {
   try {
     const { bridges, others } = await docker.listAllNetworks();
     const containers = await docker.listRunning();
     const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
     const ipv6 = await probeIpv6(new CommandQueue(), ip6tablesOptions(config.iptables));
     const bridgePorts = (await new BridgePorts(new CommandQueue()).lookup(containers, bridges)).ports;
-    return buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6 }));
+    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6 });
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }
+}
+
+/**
+ * The plan as the running daemon holds it. A one-shot command has none of the daemon's memory of
+ * granted claims, so a claim a host process listens on now counts as kept when the kernel holds
+ * its rules (the daemon granted it before that process bound the port), as refused otherwise.
+ * The kernel is read only when some claim is contested so.
+ */
+export async function heldPlan(input: PlanInput, kernel: () => Promise<ReadonlyMap<Family, KernelState>>): Promise<RuleSet> {
+  const contested = contestedClaims(input);
+  if (contested.length === 0) return buildRuleSet(input);
+  return buildRuleSet({ ...input, granted: heldInKernel(input, contested, await kernel()) });
+}
+
+/** What iptables-save and ip6tables-save show now, by family. */
+export async function kernelStates(dataplanes: FamilyDataplanes): Promise<Map<Family, KernelState>> {
+  const states = new Map<Family, KernelState>([[4, await dataplanes.v4.iptables.save()]]);
+  if (dataplanes.v6) states.set(6, await dataplanes.v6.iptables.save());
+  return states;
 }

@@ -5,7 +5,8 @@ import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { collectHostFacts, collectHostFirewall } from '../dataplane/host-probe.js';
 import type { HostFirewallFacts } from '../doctor/host-firewall-checks.js';
-import type { RuleSet } from '../model/types.js';
+import type { Family, RuleSet } from '../model/types.js';
+import type { KernelState } from '../plan/kernel-state.js';
 import { DockerSource } from '../docker/source.js';
 import { readDockerFacts } from '../docker/info.js';
 import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, ipv6Published, ownershipConflicts, runChecks } from '../doctor/doctor-checks.js';
@@ -13,7 +14,7 @@ import { readListeners } from '../dataplane/listeners.js';
 import { mayClaim } from '../plan/ownership.js';
 import { planInput } from '../plan/input.js';
 import { buildRuleSet } from '../plan/ruleset.js';
-import { readConfig } from './context.js';
+import { dataplanesFor, heldPlan, kernelStates, readConfig } from './context.js';
 
 export interface DoctorRun {
   config: Config;
@@ -50,7 +51,10 @@ async function readForwardingUse(
     // Ownership is judged as `run` would, host listeners included: a claim a host process now
     // listens on is named here, not only in status.
     const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
-    const owned = listeners ? buildRuleSet(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 })) : plan;
+    // A claim the running daemon keeps against a later listener is not refused: the kernel says
+    // which. Unreadable, it shows none kept, and every such claim is named as refused.
+    const kernel = (): Promise<Map<Family, KernelState>> => dataplanesFor(config).then(kernelStates).catch(() => new Map());
+    const owned = listeners ? await heldPlan(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 }), kernel) : plan;
     return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers), ownership: ownershipConflicts(owned) };
   } catch {
     return undefined; // the docker check says why

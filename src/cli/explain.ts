@@ -23,7 +23,7 @@ import {
 } from '../trace/explain.js';
 import { type HostView, isLocal } from '../trace/host.js';
 import type { TracePacket } from '../trace/trace.js';
-import { CliError, EXIT_CONFIG, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
+import { CliError, EXIT_CONFIG, currentInput, dataplanesFor, dockerFor, heldPlan, readConfig } from './context.js';
 import { IFNAME } from '../net/ifname.js';
 
 export interface ExplainOptions {
@@ -62,7 +62,7 @@ export function parseDestination(text: string): { family: Family; dst: string; d
 /** Everything explain reads from the host, in one place. */
 async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan' | 'facts'>; plan: RuleSet; facts: ContainerFacts[] }> {
   const docker = dockerFor(config);
-  const plan = await currentPlan(config, docker);
+  const input = await currentInput(config, docker);
   let facts: ContainerFacts[];
   try {
     facts = await docker.listRunning();
@@ -78,6 +78,8 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   } catch (err) {
     throw new CliError(`dockgate explain: cannot read the firewall: ${(err as Error).message}`, 1);
   }
+  // A claim the running daemon keeps against a later host listener is explained as kept.
+  const plan = await heldPlan(input, async () => states);
   let host: HostView;
   try {
     host = { interfaces: await readAddresses(queue) };

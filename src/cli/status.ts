@@ -6,7 +6,7 @@ import { escapeControls, labelText, terminalJson } from '../labels/text.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
 import { mergeDrift } from '../dataplane/families.js';
 import { bridgeStatus, describeBridgeStatus } from './antispoof-status.js';
-import { CliError, currentPlan, dataplanesFor, dockerFor, readConfig } from './context.js';
+import { CliError, currentInput, dataplanesFor, dockerFor, heldPlan, kernelStates, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { type FootprintState, footprintFor } from '../dataplane/footprint.js';
@@ -35,10 +35,15 @@ export function containersJson(containers: readonly ContainerPlan[]): ContainerP
 
 export async function status(options: { config?: string; json?: boolean }): Promise<number> {
   const config = readConfig(options.config);
-  const plan = await currentPlan(config, dockerFor(config));
+  const input = await currentInput(config, dockerFor(config));
+  let plan: RuleSet;
   let drift: DriftReport;
   try {
-    drift = mergeDrift(await (await dataplanesFor(config)).check(plan));
+    const dataplanes = await dataplanesFor(config);
+    // Claims a host process listens on since the running daemon granted them are the daemon's,
+    // not drift: the plan that keeps them says so in its warnings.
+    plan = await heldPlan(input, () => kernelStates(dataplanes));
+    drift = mergeDrift(await dataplanes.check(plan));
   } catch (err) {
     // A table iptables-save cannot show is neither in sync nor drifted: it is unknown.
     if (err instanceof IncompatibleTableError) throw new CliError(`dockgate status: cannot compare the firewall with the plan: ${err.message}`, 1);
@@ -95,7 +100,7 @@ export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => 
   const out = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}`];
   for (const o of c.openings) out.push(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}`);
   if (egress && egress.state !== 'effective') out.push(`  egress from ${egress.from.join(', ')}: ${describeEffect(egress)}`);
-  for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}`);
+  for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}${e.closes === 'entry' ? ' (nothing opened for this entry)' : ''}`);
   for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);
   if (c.openings.length + c.errors.length + c.warnings.length === 0) out.push('  nothing opened');
   return `${out.join('\n')}\n`;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ContainerPlan } from '../model/types.js';
 import { describeOpening, sourceCidrs } from '../model/format.js';
 import { shortId } from '../plan/chains.js';
-import { escapeControls, escapeText } from '../labels/text.js';
+import { escapeControls, escapeText, quote } from '../labels/text.js';
 
 function signature(p: ContainerPlan): string {
   return JSON.stringify([p.mode, p.egress, p.openings]);
@@ -58,8 +58,8 @@ export class ChangeLog {
     this.#reported.set(p.id, sig);
     for (const e of p.errors) {
       this.log.error(
-        { event: 'label-error', container: p.name, id: shortId(p.id), label: e.label, value: e.value, reason: e.reason },
-        `${p.name}: label ${escapeText(e.label)}: ${escapeControls(e.reason)}; nothing opened for this container`,
+        { event: 'label-error', container: p.name, id: shortId(p.id), label: e.label, value: e.value, reason: e.reason, closes: e.closes ?? 'container' },
+        `${p.name}: label ${escapeText(e.label)}: ${escapeControls(e.reason)}; nothing opened for ${e.closes === 'entry' ? `the entry ${quote(e.value, 200)}` : 'this container'}`,
       );
     }
     for (const w of p.warnings) {

@@ -331,6 +331,10 @@ export class Daemon {
           this.#log.warn({ event: 'listeners-unreadable', err: (err as Error).message }, `cannot read the host's listening sockets: ${(err as Error).message}`);
         }
       }
+      // The claims the last written plan granted: a host process that binds such a port since
+      // is reported, not obeyed. A container that stopped is absent from `containers`, and a
+      // restarted one has a new start time, so their claims are judged again.
+      const granted = this.#plan?.granted;
       // The host end of each new container's interfaces, for anti-spoofing: found before the plan,
       // so that a container's source-keyed rules and the hold on its port are written together.
       const bridgePorts = await this.#bridge.ports(
@@ -339,7 +343,7 @@ export class Daemon {
         this.#facts.networks,
       );
       plan = buildRuleSet(
-        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, ipv6: await this.#hasIpv6(), bridgePorts }),
+        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts }),
         this.#planCache,
       );
     }

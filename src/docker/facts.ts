@@ -111,7 +111,17 @@ export function toContainerFacts(info: unknown): ContainerFacts | undefined {
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj(obj(root.Config).Labels))) if (typeof v === 'string') labels[k] = v;
 
-  return { id, name: NAME.test(rawName) ? rawName : id.slice(0, 12), labels, networks, ports, created: normaliseCreated(root.Created), ...pidOf(obj(root.State).Pid) };
+  const started = normaliseCreated(obj(root.State).StartedAt);
+  return {
+    id,
+    name: NAME.test(rawName) ? rawName : id.slice(0, 12),
+    labels,
+    networks,
+    ports,
+    created: normaliseCreated(root.Created),
+    ...pidOf(obj(root.State).Pid),
+    ...(started === UNKNOWN_CREATED ? {} : { started }),
+  };
 }
 
 /** Undefined for anything that is not a Linux bridge network dockgate can manage. */

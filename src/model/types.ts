@@ -46,6 +46,27 @@ export interface ContainerFacts {
    * namespace the host end of each of its interfaces is found. Absent when Docker gave none.
    */
   pid?: number;
+  /**
+   * Docker's start time of this run (State.StartedAt), in the form of `created`; a restart
+   * changes it. Tells one run from the next, so a claim granted to a run ends with it. Absent
+   * when Docker did not report it.
+   */
+  started?: string;
+}
+
+/**
+ * A host port a `dnat` mapping label holds without -p (see plan/ownership.ts), granted to one run
+ * of one container. A plan lists the claims it grants; the daemon hands them to its next plan, so
+ * that a host process binding the port later cannot take it back.
+ */
+export interface GrantedClaim {
+  containerId: string;
+  /** The run it was granted to (ContainerFacts.started): a new start is checked again. */
+  started: string;
+  protocol: Protocol;
+  /** The host address the label names; undefined for every address. */
+  hostIp: string | undefined;
+  hostPort: number;
 }
 
 /** The host end (a veth on the network's bridge) of one container's interface, as the kernel reports it. */
@@ -151,6 +172,11 @@ export interface LabelError {
   /** The offending value, cut to 200 characters for logs. */
   value: string;
   reason: string;
+  /**
+   * What the error costs. Absent: the container gets nothing at all (fail closed). 'entry': only
+   * this label entry is left out (an ownership refusal); the container's other openings stay.
+   */
+  closes?: 'entry';
 }
 
 export type PolicyResult =
@@ -247,4 +273,6 @@ export interface RuleSet {
   containers: ContainerPlan[];
   /** Anti-spoofing on the bridge ports (nft bridge family); absent from plans built by hand in tests. */
   bridge?: BridgeFilter;
+  /** The claims this plan grants, for the next plan's `granted`; absent on one family's view of a plan. */
+  granted?: GrantedClaim[];
 }

@@ -1,7 +1,7 @@
 // Config + Docker facts → the planner's input. One place, so that `run`, `plan` and `status`
 // compute exactly the same plan.
 import type { Config } from '../config/schema.js';
-import type { ContainerFacts, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
+import type { ContainerFacts, GrantedClaim, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
 import type { PlanInput } from './ruleset.js';
 import type { BridgePort } from '../model/types.js';
 
@@ -10,6 +10,8 @@ export interface HostFacts {
   networks: readonly NetworkFacts[];
   otherNetworks: readonly OtherNetwork[];
   listeners: readonly Listener[] | undefined;
+  /** Claims granted before (the running daemon's memory, see PlanInput.granted); absent for a plan made from nothing. */
+  granted?: readonly GrantedClaim[];
   /** The host end of each container interface (anti-spoofing); absent: none known. */
   bridgePorts?: readonly BridgePort[];
   /** Whether the host has IPv6 (then ip6tables rules are planned too). */
@@ -25,6 +27,7 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     networks: facts.networks,
     otherNetworks: facts.otherNetworks,
     listeners: facts.listeners,
+    granted: facts.granted,
     ipv6: facts.ipv6,
     bridgePorts: facts.bridgePorts,
     ipv6Masquerade: config.ipv6Masquerade,

@@ -28,7 +28,10 @@ export const MAX_RULES_PER_CONTAINER = 4096;
 export interface Resolved {
   openings: Opening[];
   warnings: string[];
-  /** Ownership refusals: reported like label errors, and the container gets no openings. */
+  /**
+   * Reported like label errors. An ownership refusal (`closes: 'entry'`) costs only its own
+   * entry; any other error leaves the container without openings.
+   */
   errors: LabelError[];
 }
 
@@ -118,6 +121,8 @@ export interface ResolveContext {
   labelPrefix: string;
   /** Why a claimed host port (dnat, no -p) was refused, by `protocol|hostIp|hostPort`; absent = granted. */
   refusedClaims?: ReadonlyMap<string, string>;
+  /** What the container hears about claims it keeps against a host listener (see ownership.ts). */
+  claimNotes?: readonly string[];
 }
 
 export const claimKey = (p: { protocol: Protocol; hostIp: string; hostPort: number }): string => `${p.protocol}|${p.hostIp}|${p.hostPort}`;
@@ -191,7 +196,9 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
         }
         const refused = ctx.refusedClaims?.get(claimKey(pair));
         if (refused !== undefined) {
-          errors.push({ label: portsLabel, value: describeSpec(spec), reason: refused });
+          // The entry was refused, not the container: its other openings stay, or a refusal
+          // decided by someone else (a host process, another container) would close them too.
+          errors.push({ label: portsLabel, value: describeSpec(spec), reason: refused, closes: 'entry' });
           continue;
         }
         pairs.push({ containerPort: pair.containerPort, protocol: pair.protocol, hostIp: pair.hostIp, hostPort: pair.hostPort });
@@ -216,8 +223,6 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
       for (const binding of published) if (matches(binding)) pairs.push(binding);
     }
   }
-  // Ownership refusals first: a claim that cannot be granted is an error whatever else is wrong.
-  if (errors.length > 0) return nothing();
   if (family === 4 && policy.ports.length > 0 && containerIp === '') {
     warnings.push(
       bridgeAttachments(facts, ctx.networks).length > 0
@@ -286,7 +291,7 @@ export function resolveAll(facts: ContainerFacts, policy: ContainerPolicy, ctx: 
   const all = families.map((f) => resolveOpenings(facts, policy, ctx, f));
   const warnings = [...new Set(all.flatMap((r) => r.warnings))];
   const errors = all.flatMap((r) => r.errors).filter((e, i, list) => list.findIndex((x) => x.reason === e.reason && x.value === e.value) === i);
-  if (errors.length > 0) return { openings: [], warnings, errors };
+  if (errors.some((e) => e.closes !== 'entry')) return { openings: [], warnings, errors };
   const openings = all.flatMap((r) => r.openings);
   const rules = openings.reduce((n, o) => n + sourceCount(o.sources), 0);
   if (rules > MAX_RULES_PER_CONTAINER) {

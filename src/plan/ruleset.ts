@@ -9,6 +9,7 @@ import type {
   ContainerPolicy,
   Family,
   FamilyRules,
+  GrantedClaim,
   Listener,
   NetworkFacts,
   Opening,
@@ -20,7 +21,7 @@ import type {
 import { boundAddress } from '../model/format.js';
 import * as C from './chains.js';
 import { type ResolveContext, addressOf, networkWarnings, resolveAll, servingAttachments } from './openings.js';
-import { refusedClaims } from './ownership.js';
+import { judgeClaims } from './ownership.js';
 import { byText } from '../util/compare.js';
 import { rule } from './syntax.js';
 import { bridgeFilter, linkLocalOf } from './antispoof.js';
@@ -36,6 +37,12 @@ export interface PlanInput {
   claimable?: PortRange;
   /** Host sockets; a label never claims a port a host process listens on. Undefined: not checked. */
   listeners?: readonly Listener[];
+  /**
+   * The claims the previous plan granted (`RuleSet.granted`), the caller's memory: a claim among
+   * them for the same run of its container keeps its port against a host process that listens on
+   * it since. Absent: every claim is judged as at its container's start.
+   */
+  granted?: readonly GrantedClaim[];
   /** Plan ip6tables rules too (default true; false on hosts booted without IPv6). */
   ipv6?: boolean;
   /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
@@ -301,7 +308,7 @@ function containerPart(
       egress: policy.egress,
       openings,
       errors,
-      warnings: [...networkWarnings(facts, policy, ctx), ...warnings],
+      warnings: [...networkWarnings(facts, policy, ctx), ...warnings, ...(ctx.claimNotes ?? [])],
     },
     families: empty(),
   };
@@ -374,19 +381,21 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     facts,
     parsed: cache ? cache.parsed(facts.id, labelContext + JSON.stringify(facts.labels), () => parse(facts)) : parse(facts),
   }));
-  const refused = refusedClaims({
+  const claims = judgeClaims({
     containers: parsedAll.map(({ facts, parsed }) => ({ facts, policy: parsed.ok ? parsed.policy : undefined })),
     claimable: input.claimable ?? DEFAULT_CLAIMABLE,
     listeners: input.listeners,
+    granted: input.granted ?? [],
   });
   const otherById = new Map((input.otherNetworks ?? []).map((n) => [n.id, n]));
 
   for (const { facts, parsed } of parsedAll) {
-    const mine = refused.get(facts.id);
-    const key = cache ? context + JSON.stringify(facts) + JSON.stringify(mine ? [...mine] : []) : '';
+    const mine = claims.refused.get(facts.id);
+    const notes = claims.notes.get(facts.id);
+    const key = cache ? context + JSON.stringify(facts) + JSON.stringify([mine ? [...mine] : [], notes ?? []]) : '';
     let part = cache?.get(facts.id, key);
     if (!part) {
-      const ctx: ResolveContext = { networks: networkById, otherNetworks: otherById, labelPrefix: input.labelPrefix, refusedClaims: mine };
+      const ctx: ResolveContext = { networks: networkById, otherNetworks: otherById, labelPrefix: input.labelPrefix, refusedClaims: mine, claimNotes: notes };
       part = containerPart(facts, parsed, input, ctx, families);
       cache?.set(facts.id, key, part);
     }
@@ -425,7 +434,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     };
   };
   const v4 = rulesOf(4);
-  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, bridge: bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment) };
+  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, granted: claims.granted, bridge: bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment) };
 }
 
 /** The rules of one family as a RuleSet of its own, for the per-family dataplane and renderers. */

@@ -12,6 +12,8 @@ import {
   HOST_IP,
   OUTSIDE_IP,
   httpGet,
+  runCli,
+  runInHost,
   startDockerHost,
   startInHost,
   startWebContainer,
@@ -22,6 +24,8 @@ import {
 
 let h: DockerHost;
 let daemon: DaemonProcess;
+let www: string;
+let configFile: string;
 
 const url = (port: number): string => `http://${HOST_IP}:${port}/`;
 const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
@@ -39,14 +43,14 @@ beforeAll(async () => {
   await cleanupLeftovers();
   // dnat mode without docker-proxy: a host port Docker maps is not bound by anything on the host.
   h = await startDockerHost({ userlandProxy: false });
-  const www = `${h.tmpDir}/host-www`;
+  www = `${h.tmpDir}/host-www`;
   await mkdir(www, { recursive: true });
   await writeFile(`${www}/index.html`, 'host\n');
   // The host's own services: one behind the admin's DROP (an sshd, say), one the admin serves.
   await startInHost(h, ['busybox', 'httpd', '-f', '-p', '0.0.0.0:2222', '-h', www]);
   await startInHost(h, ['busybox', 'httpd', '-f', '-p', '0.0.0.0:9090', '-h', www]);
   await h.host.exec('iptables', ['-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '9090', '-j', 'ACCEPT']);
-  const configFile = `${h.tmpDir}/config.yaml`;
+  configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
   daemon = await startReadyDaemon(h, configFile);
   expect(await body(9090)).toBe('host');
@@ -126,4 +130,52 @@ describe('a label opens only what its own container owns', () => {
     expect(await body(9093)).toBe('(no answer)');
     expect((await fetchIn('inside', url(9092))).stdout.trim()).toBe('');
   });
+});
+
+// Issue 18 item 5: once granted, a claim is not revocable by a local user binding the port, and a
+// refused entry costs only itself.
+describe('a granted claim stays with its container until it stops', () => {
+  /** Whether a host process listens on TCP `port` in the host namespace (/proc/net/tcp, state 0A). */
+  const hostListens = async (port: number): Promise<true | undefined> => {
+    const hex = port.toString(16).toUpperCase().padStart(4, '0');
+    const r = await runInHost(h, ['cat', '/proc/net/tcp', '/proc/net/tcp6'], {}, 5_000);
+    return new RegExp(`:${hex} [0-9A-F:]+ 0A `).test(r.stdout) ? true : undefined;
+  };
+
+  it('a host process that binds a claimed port later is reported, not obeyed, until the container restarts', async () => {
+    await startWebContainer(h, { name: 'claimer', port: 80, labels: { 'dockgate.ports': '31337:80', 'dockgate.mode': 'dnat' } });
+    await planned('claimer');
+    await waitFor('the claim reachable', async () => ((await body(31337)) === 'claimer' ? true : undefined), 5_000);
+
+    // What any local user can do: bind the port the claim holds.
+    await startInHost(h, ['busybox', 'httpd', '-f', '-p', '0.0.0.0:31337', '-h', www]);
+    await waitFor('the host process listening on 31337', () => hostListens(31337), 5_000);
+    // Listeners are read at every plan; another container's start makes one. Its label asks for
+    // a port a host process had before (refused) and a free one (granted): only the first is lost.
+    await startWebContainer(h, { name: 'half', port: 80, labels: { 'dockgate.ports': '2222:80, 9095:80', 'dockgate.mode': 'dnat' } });
+    const refused = await daemon.waitForLog((l) => l.event === 'label-error' && l.container === 'half', 10_000);
+    expect(refused).toMatchObject({ value: '2222:80', closes: 'entry' });
+    await waitFor('the other entry reachable', async () => ((await body(9095)) === 'half' ? true : undefined), 5_000);
+    expect(await body(2222)).toBe('(no answer)');
+
+    const warned = await daemon.waitForLog((l) => l.event === 'warning' && l.container === 'claimer', 10_000);
+    expect(String(warned.reason)).toMatch(/host port \*:31337\/tcp was granted to this container before a host process began listening/);
+    expect(daemon.lines.filter((l) => (l as { event?: string; container?: string }).event === 'label-error' && (l as { container?: string }).container === 'claimer')).toEqual([]);
+    expect(await body(31337)).toBe('claimer');
+
+    // status has no memory of its own: the kernel holding the claim's rules shows the daemon kept it.
+    const status = await runCli(h, ['status', '--json', '--config', configFile]);
+    const json = JSON.parse(status.stdout) as { inSync: boolean; containers: Array<{ name: string; openings: unknown[]; errors: unknown[]; warnings: string[] }> };
+    expect(json.inSync).toBe(true);
+    const claimer = json.containers.find((c) => c.name === 'claimer')!;
+    expect(claimer.openings).toHaveLength(1);
+    expect(claimer.errors).toEqual([]);
+    expect(claimer.warnings.join()).toMatch(/not given the port/);
+
+    // A restart is a new start: judged again, and now the host process had the port first.
+    await h.docker(['restart', '-t', '1', 'claimer'], { timeoutMs: 30_000 });
+    const lost = await daemon.waitForLog((l) => l.event === 'label-error' && l.container === 'claimer', 15_000);
+    expect(String(lost.reason)).toMatch(/a host process listens on \*:31337\/tcp/);
+    expect(await body(31337)).toBe('(no answer)');
+  }, 90_000);
 });

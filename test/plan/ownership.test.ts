@@ -2,10 +2,12 @@
 // the container's own -p bindings, a host port has exactly one owner, dnat carries the allowed
 // sources, and nothing crosses an internal network.
 import { describe, expect, it } from 'vitest';
-import type { ContainerFacts, Listener, NetworkFacts, RuleSet } from '../../src/model/types.js';
+import type { ContainerFacts, Family, Listener, NetworkFacts, RuleSet } from '../../src/model/types.js';
+import { contestedClaims, heldInKernel } from '../../src/plan/held-claims.js';
+import type { KernelState } from '../../src/plan/kernel-state.js';
 import { renderPlan } from '../../src/plan/restore.js';
-import type { PlanInput } from '../../src/plan/ruleset.js';
-import { BRIDGE, SEALED, container, plan as planOn, shardLines } from './fixtures.js';
+import { type PlanInput, PlanCache, buildRuleSet, familyRuleSet } from '../../src/plan/ruleset.js';
+import { BRIDGE, DEFAULTS, SEALED, container, plan as planOn, shardLines } from './fixtures.js';
 
 const plan = (containers: ContainerFacts[], extra: Partial<PlanInput> = {}, networks: NetworkFacts[] = [BRIDGE]): RuleSet => planOn(containers, networks, extra);
 
@@ -180,5 +182,144 @@ describe('networks dockgate does not firewall', () => {
     c.networks = [{ networkId: 'ee'.repeat(32), networkName: 'lan', ipv4: '192.168.1.50', ipv6: '' }];
     const p = plan([c], { otherNetworks: [{ id: 'ee'.repeat(32), name: 'lan', driver: 'macvlan' }] });
     expect(of(p, 'mac').warnings.join()).toMatch(/attached to network lan \(driver macvlan\), which dockgate does not firewall/);
+  });
+});
+
+// Issue 18 item 5: a granted claim is not revocable by a local user who binds the port later, and
+// a refused entry costs only itself. The planner has no memory: the daemon passes the claims the
+// previous plan granted back in (`granted`), keyed by the container's run (its start time).
+describe('a granted claim stays with its container until it stops', () => {
+  const STARTED = '2026-04-01T10:00:00.000000000Z';
+  const claimer = (started = STARTED): ContainerFacts => ({
+    ...container('game', { id: 'c1'.repeat(32), ip: '172.17.0.4', labels: { 'dockgate.ports': '31337:80', 'dockgate.mode': 'dnat' } }),
+    started,
+  });
+  const listener: Listener[] = [{ protocol: 'tcp', ip: undefined, port: 31337 }];
+  const dnatTo = (p: RuleSet): string[] => shardLines(p, 'DOCKGATE-DNAT').filter((l) => l.includes('--dport 31337'));
+
+  it('a host process that binds the port after the grant is reported, not obeyed', () => {
+    const first = plan([claimer()]);
+    expect(of(first, 'game').openings).toHaveLength(1);
+    const later = plan([claimer()], { listeners: listener, granted: first.granted });
+    expect(of(later, 'game').errors).toEqual([]);
+    expect(of(later, 'game').openings.map((o) => `${o.hostPort}>${o.containerIp}:${o.containerPort}`)).toEqual(['31337>172.17.0.4:80']);
+    expect(dnatTo(later)).toHaveLength(1);
+    expect(of(later, 'game').warnings.join('\n')).toMatch(/host port \*:31337\/tcp was granted to this container before a host process began listening on \*:31337\/tcp.*until the container stops/);
+    // And the plan after that still holds it: the memory carries itself from plan to plan.
+    const again = plan([claimer()], { listeners: listener, granted: later.granted });
+    expect(dnatTo(again)).toHaveLength(1);
+    // The daemon's plan cache keeps each container's part: the warning must not be lost in it.
+    const cache = new PlanCache();
+    const input = (extra: Partial<PlanInput>): PlanInput => ({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: [claimer()], networks: [BRIDGE], ...extra });
+    const cached = buildRuleSet(input({}), cache);
+    expect(of(buildRuleSet(input({ listeners: listener, granted: cached.granted }), cache), 'game').warnings.join()).toMatch(/not given the port/);
+  });
+
+  it('a new start checks again: a claim remembered for an earlier run of the container does not count', () => {
+    const first = plan([claimer()]);
+    const restarted = plan([claimer('2026-04-01T11:00:00.000000000Z')], { listeners: listener, granted: first.granted });
+    expect(of(restarted, 'game').openings).toEqual([]);
+    expect(of(restarted, 'game').errors[0]?.reason).toMatch(/a host process listens on \*:31337\/tcp/);
+    expect(restarted.granted).toEqual([]);
+    // Gone from the facts (stopped): nothing of it is granted, so nothing is remembered.
+    expect(plan([], { granted: first.granted }).granted).toEqual([]);
+  });
+
+  it('a container whose start time Docker did not report is never remembered (every plan checks it)', () => {
+    const unknown: ContainerFacts = container('anon', { labels: { 'dockgate.ports': '31337:80', 'dockgate.mode': 'dnat' } });
+    const first = plan([unknown]);
+    expect(of(first, 'anon').openings).toHaveLength(1);
+    expect(of(plan([unknown], { listeners: listener, granted: first.granted }), 'anon').openings).toEqual([]);
+  });
+
+  it('the memory beats only host listeners: the older claimant, -p and claimable_ports still decide', () => {
+    const young = { ...claimer(), created: '2026-03-01T00:00:00.000000000Z' };
+    const held = plan([young]).granted;
+    const old: ContainerFacts = {
+      ...container('old', { ip: '172.17.0.5', labels: { 'dockgate.ports': '31337:81', 'dockgate.mode': 'dnat' }, created: '2026-01-01T00:00:00.000000000Z' }),
+      started: STARTED,
+    };
+    const p = plan([young, old], { granted: held });
+    expect(of(p, 'game').errors[0]?.reason).toMatch(/also claimed by container old, created earlier/);
+    expect(of(p, 'old').openings).toHaveLength(1);
+    const bound = container('bound', { labels: { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' }, publish: ['0.0.0.0:31337:80/tcp'] });
+    expect(of(plan([claimer(), bound], { granted: held }), 'game').errors[0]?.reason).toMatch(/published with -p by container bound/);
+    expect(of(plan([claimer()], { granted: held, claimable: { start: 40000, end: 65535 } }), 'game').errors[0]?.reason).toMatch(/outside claimable_ports/);
+  });
+});
+
+describe('one-shot commands (status, explain) have no memory: the kernel shows which claims the daemon keeps', () => {
+  /** The kernel as iptables-save would show it after the daemon wrote `p`. */
+  const kernelOf = (p: RuleSet): Map<Family, KernelState> => {
+    const out = new Map<Family, KernelState>();
+    for (const family of [4, 6] as const) {
+      const rules = familyRuleSet(p, family);
+      if (!rules) continue;
+      const state: KernelState = new Map();
+      for (const c of rules.chains) {
+        const t = state.get(c.table) ?? { chains: new Map<string, string[]>(), policies: new Map<string, string>() };
+        t.chains.set(c.name, [...c.rules]);
+        state.set(c.table, t);
+      }
+      out.set(family, state);
+    }
+    return out;
+  };
+  const STARTED = '2026-04-01T10:00:00.000000000Z';
+  const claimant = (name: string, port: number, ip: string): ContainerFacts => ({
+    ...container(name, { ip, labels: { 'dockgate.ports': `${port}:80`, 'dockgate.mode': 'dnat' } }),
+    started: STARTED,
+  });
+
+  it('a claim a host process listens on is kept where the kernel holds its rules, refused where it does not', () => {
+    const kept = claimant('kept', 31337, '172.17.0.4');
+    const never = claimant('never', 31338, '172.17.0.5');
+    const before: PlanInput = { labelPrefix: 'dockgate', defaults: DEFAULTS, containers: [kept, never], networks: [BRIDGE], listeners: [{ protocol: 'tcp', ip: undefined, port: 31338 }] };
+    // The daemon granted `kept` before anyone listened on 31337, and refused `never` at its start.
+    const written = buildRuleSet(before);
+    const now: PlanInput = { ...before, listeners: [...before.listeners!, { protocol: 'tcp', ip: undefined, port: 31337 }] };
+    const contested = contestedClaims(now);
+    expect(contested.map((g) => g.hostPort).sort()).toEqual([31337, 31338]);
+    const held = heldInKernel(now, contested, kernelOf(written));
+    expect(held.map((g) => g.hostPort)).toEqual([31337]);
+    const p = buildRuleSet({ ...now, granted: held });
+    expect(renderPlan(p)).toBe(renderPlan(written));
+    expect(of(p, 'kept').warnings.join()).toMatch(/not given the port/);
+    expect(of(p, 'never').errors[0]?.reason).toMatch(/a host process listens on \*:31338\/tcp/);
+    // Without the daemon's rules in the kernel (a restarted daemon has not written yet, say) it is refused.
+    expect(heldInKernel(now, contested, kernelOf(buildRuleSet({ ...before, containers: [never] })))).toEqual([]);
+  });
+
+  it('nothing is contested when no host process listens on a claimed port', () => {
+    const input: PlanInput = { labelPrefix: 'dockgate', defaults: DEFAULTS, containers: [claimant('free', 31337, '172.17.0.4')], networks: [BRIDGE], listeners: [] };
+    expect(contestedClaims(input)).toEqual([]);
+    expect(contestedClaims({ ...input, listeners: undefined })).toEqual([]);
+  });
+});
+
+describe('a refused entry removes only that entry', () => {
+  it('a container with a granted and a refused claim keeps the granted one, and reports the other once', () => {
+    const c = container('two', { ip: '172.17.0.4', labels: { 'dockgate.ports': '22:22, 9000:80', 'dockgate.mode': 'dnat' } });
+    const p = plan([c]);
+    expect(of(p, 'two').openings.map((o) => `${o.hostPort}>${o.containerIp}:${o.containerPort}`)).toEqual(['9000>172.17.0.4:80']);
+    expect(of(p, 'two').errors).toHaveLength(1);
+    expect(of(p, 'two').errors[0]).toMatchObject({ label: 'dockgate.ports', value: '22:22', closes: 'entry' });
+    expect(shardLines(p, 'DOCKGATE-DNAT')).toEqual([expect.stringMatching(/--dport 9000 .* -j DNAT --to-destination 172\.17\.0\.4:80$/)]);
+  });
+
+  it('a claim lost to a host listener leaves the container\'s -p openings and its other claims open', () => {
+    const c = container('mixed', {
+      ip: '172.17.0.4',
+      labels: { 'dockgate.ports': '80, 5432:5432, 9001:81', 'dockgate.mode': 'dnat' },
+      publish: ['0.0.0.0:8080:80/tcp'],
+    });
+    const p = plan([c], { listeners: [{ protocol: 'tcp', ip: undefined, port: 5432 }] });
+    expect(of(p, 'mixed').openings.map((o) => `${o.family}:${o.hostPort}`).sort()).toEqual(['4:8080', '4:9001']);
+    expect(of(p, 'mixed').errors.map((e) => e.value)).toEqual(['5432:5432']);
+  });
+
+  it('a label error still closes the whole container (fail closed)', () => {
+    const c = container('bad', { labels: { 'dockgate.ports': '9000:80', 'dockgate.mode': 'dnat', 'dockgate.port': '1' } });
+    expect(of(plan([c]), 'bad').openings).toEqual([]);
   });
 });
