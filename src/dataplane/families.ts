@@ -15,21 +15,31 @@ export function ip6tablesOptions(o: IptablesOptions & { ip6RestoreCommand: strin
 }
 
 /**
- * Whether IPv6 rules can and must be written: the kernel has IPv6 (a host booted with
- * ipv6.disable=1 has no /proc/sys/net/ipv6) and ip6tables-save answers.
+ * Whether IPv6 rules can and must be written. `absent`: the kernel has no IPv6 (a host booted with
+ * ipv6.disable=1 has no /proc/sys/net/ipv6), which lasts until a reboot; `unreadable`:
+ * ip6tables-save did not answer, which may pass (the xtables lock held at boot, a module still
+ * loading), so the daemon asks again.
  */
-export async function probeIpv6(queue: CommandQueue, options: IptablesOptions, procSys = '/proc/sys'): Promise<boolean> {
+export type Ipv6Probe = { kind: 'available' } | { kind: 'absent' } | { kind: 'unreadable'; reason: string };
+
+export async function probeIpv6Support(queue: CommandQueue, options: IptablesOptions, procSys = '/proc/sys'): Promise<Ipv6Probe> {
   try {
     await access(`${procSys}/net/ipv6`);
   } catch {
-    return false;
+    return { kind: 'absent' };
   }
   try {
     const r = await queue.run(options.saveCommand, ['-t', 'filter']);
-    return r.exitCode === 0;
-  } catch {
-    return false;
+    if (r.exitCode === 0) return { kind: 'available' };
+    return { kind: 'unreadable', reason: `${options.saveCommand} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] || '(no message)'}` };
+  } catch (err) {
+    return { kind: 'unreadable', reason: `${options.saveCommand}: ${(err as Error).message}` };
   }
+}
+
+/** probeIpv6Support for one-shot commands, which take the answer as it is now. */
+export async function probeIpv6(queue: CommandQueue, options: IptablesOptions, procSys = '/proc/sys'): Promise<boolean> {
+  return (await probeIpv6Support(queue, options, procSys)).kind === 'available';
 }
 
 /** What the daemon needs of a dataplane (tests pass the single-family one directly). */

@@ -1,9 +1,9 @@
 // The daemon's runner logic against a scripted Docker and the in-memory iptables: no root, no
 // kernel, well under a second per case. The real-kernel and real-Docker proofs are in test/e2e.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
-import { FamilyDataplanes } from '../../src/dataplane/families.js';
+import { FamilyDataplanes, type Ipv6Probe } from '../../src/dataplane/families.js';
 import type { ContainerFacts } from '../../src/model/types.js';
 import { DockgateMetrics } from '../../src/metrics/metrics.js';
 import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
@@ -146,7 +146,7 @@ describe('address families', () => {
       const { daemon, lines } = startTestDaemon(docker, testConfig(), {
         extra: {
           dataplane: (_cfg, has6) => new FamilyDataplanes(new Dataplane(v4.asIptables()), has6 ? new Dataplane(v6.asIptables()) : undefined),
-          ipv6: async () => ipv6,
+          ipv6: async () => (ipv6 ? { kind: 'available' } : { kind: 'absent' }),
         },
       });
       await daemon.ready;
@@ -156,6 +156,74 @@ describe('address families', () => {
       expect(hasChainFor(v6, c)).toBe(ipv6);
       expect(lines.filter((l) => l.event === 'ipv4-only')).toHaveLength(ipv6 ? 0 : 1);
       expect(daemon.plan?.ipv6 !== undefined).toBe(ipv6);
+    }
+  });
+
+  // Issue 18.19: an ip6tables-save that failed once at start-up left the host IPv4-only until a restart.
+  it('a first IPv6 probe that fails is retried with backoff; IPv6 comes up when one answers, and the log says so', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const docker = new FakeDocker();
+      const c = web('late6', '172.17.0.11', 8011);
+      c.ports.push({ hostIp: '::', hostPort: 8011, containerPort: 80, protocol: 'tcp' });
+      docker.running.set(c.id, c);
+      const v4 = new FakeIptables();
+      const v6 = new FakeIptables();
+      const failed: Ipv6Probe = { kind: 'unreadable', reason: 'ip6tables-save failed (exit 4): resource temporarily unavailable' };
+      const answers: Ipv6Probe[] = [failed, failed, { kind: 'available' }];
+      const probedAt: number[] = [];
+      const { daemon, lines } = startTestDaemon(docker, testConfig({ retryMinMs: 1000, retryMaxMs: 8000 }), {
+        extra: {
+          dataplane: (_cfg, has6) => new FamilyDataplanes(new Dataplane(v4.asIptables()), has6 ? new Dataplane(v6.asIptables()) : undefined),
+          ipv6: async () => {
+            probedAt.push(Date.now());
+            return answers[Math.min(probedAt.length, answers.length) - 1]!;
+          },
+        },
+      });
+      await vi.advanceTimersByTimeAsync(200);
+      await daemon.ready;
+      expect(hasChainFor(v4, c)).toBe(true);
+      expect(hasChainFor(v6, c)).toBe(false);
+      expect(lines.filter((l) => l.event === 'ipv6-probe-failed')).toHaveLength(1);
+      const first = probedAt[0]!;
+      const at = (ms: number) => vi.advanceTimersByTimeAsync(first + ms - Date.now());
+
+      await at(1000);
+      expect(probedAt.map((t) => t - first)).toEqual([0, 1000]);
+      expect(hasChainFor(v6, c)).toBe(false);
+      // The wait doubles: nothing before 3000 ms; the third probe, at 3000 ms, answers.
+      await at(2999);
+      expect(probedAt).toHaveLength(2);
+      await at(3000);
+      expect(probedAt.map((t) => t - first)).toEqual([0, 1000, 3000]);
+      // The sync it asks for reads files (real I/O, not timers): waited for, bounded.
+      await vi.waitFor(() => expect(hasChainFor(v6, c)).toBe(true), { timeout: 3000, interval: 10 });
+      expect(hasChainFor(v4, c)).toBe(true);
+      expect(daemon.plan?.ipv6).toBeDefined();
+      expect(lines.filter((l) => l.event === 'ipv6-available')).toHaveLength(1);
+
+      // Up for good: no more probes.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(probedAt).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a host whose kernel has no IPv6 is not probed again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      let probes = 0;
+      const { daemon } = startTestDaemon(new FakeDocker(), testConfig({ retryMinMs: 1000, retryMaxMs: 8000 }), {
+        extra: { ipv6: async () => (probes++, { kind: 'absent' }) },
+      });
+      await vi.advanceTimersByTimeAsync(100);
+      await daemon.ready;
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(probes).toBe(1);
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

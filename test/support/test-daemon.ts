@@ -64,7 +64,7 @@ export function startTestDaemon(
     sysctlRoot,
     dataplane: () => new Dataplane(ipt.asIptables()),
     listeners: async () => [],
-    ipv6: async () => false,
+    ipv6: async () => ({ kind: 'absent' }),
     watchRuleset: false,
     ...options.extra,
   });
