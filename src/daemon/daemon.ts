@@ -11,7 +11,7 @@ import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import { readListeners } from '../dataplane/listeners.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
-import { FamilyDataplanes, type SyncTarget, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
+import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support } from '../dataplane/families.js';
 import type { Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
@@ -39,7 +39,7 @@ export interface DaemonOptions {
   /** Replaces the iptables dataplane (tests use an in-memory one). */
   dataplane?: (config: Config, ipv6: boolean) => SyncTarget;
   /** Replaces the IPv6 probe (tests). */
-  ipv6?: () => Promise<boolean>;
+  ipv6?: () => Promise<Ipv6Probe>;
   /**
    * Watch the ruleset with `nft monitor` where the backend is nf_tables (default true). Tests
    * that run the daemon in the machine's own namespace turn it off.
@@ -59,8 +59,14 @@ export class Daemon {
   readonly #log: Logger;
   readonly #queue: CommandQueue;
   #dataplane: SyncTarget | undefined;
-  /** Whether this host has IPv6 (ip6tables rules are planned and written); probed once. */
+  /**
+   * Whether this host has IPv6 (ip6tables rules are planned and written). Probed at the first
+   * sync; a probe that could not tell is repeated on its own timer until one can.
+   */
   #ipv6: boolean | undefined;
+  #ipv6Probe: { timer: NodeJS.Timeout | undefined; backoff: Backoff } | undefined;
+  /** A repeated probe found IPv6: the next sync plans it and makes a dataplane for both families. */
+  #ipv6Arrived = false;
   #restoresBefore = 0;
   readonly #changes: ChangeLog;
   readonly #host: HostSync;
@@ -78,7 +84,7 @@ export class Daemon {
   #makeDataplane: (config: Config, ipv6: boolean) => SyncTarget;
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
-  readonly #probeIpv6: () => Promise<boolean>;
+  readonly #probeIpv6: () => Promise<Ipv6Probe>;
   readonly #watchRulesetWanted: boolean;
   #nft: NftMonitor | undefined;
   readonly #metrics: DaemonMetrics | undefined;
@@ -111,7 +117,7 @@ export class Daemon {
     this.#readListeners = options.listeners ?? (() => readListeners());
     this.#now = options.now ?? (() => Date.now());
     this.#watchRulesetWanted = options.watchRuleset ?? true;
-    this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6(this.#queue, ip6tablesOptions(options.config.iptables)));
+    this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6Support(this.#queue, ip6tablesOptions(this.#config.iptables)));
     this.#metrics = options.metrics;
     this.#changes = new ChangeLog(options.log);
     this.#host = new HostSync({
@@ -204,6 +210,7 @@ export class Daemon {
     this.#stopped = true;
     this.#abort.abort();
     clearTimeout(this.#driftTimer);
+    clearTimeout(this.#ipv6Probe?.timer);
     this.#runner.stop();
     this.#facts.stop();
     this.#subscription?.close();
@@ -315,6 +322,14 @@ export class Daemon {
       this.#log.warn({ event: 'docker-error', err: (err as Error).message }, `reading Docker state failed: ${(err as Error).message}`);
     }
     if (!this.#facts.haveFacts) return { ok: true };
+    if (this.#ipv6Arrived) {
+      // A dataplane serves the families it was made with: a new one, which reads both kernels
+      // before it writes (this sync is a full one).
+      this.#ipv6Arrived = false;
+      this.#ipv6 = true;
+      this.#restoresBefore = this.#restores();
+      this.#dataplane = undefined;
+    }
     for (const { reason } of this.#facts.expireUnknown()) this.#metrics?.expired(reason);
     const version = this.#facts.version;
     const t1 = performance.now();
@@ -414,15 +429,50 @@ export class Daemon {
     return this.#restoresBefore + (this.#dataplane?.restores ?? 0);
   }
 
-  /** Probed once: a host booted without IPv6 runs IPv4-only, says so once, and never fails for it. */
+  /**
+   * Probed at the first sync. A host booted without IPv6 runs IPv4-only and says so once; one
+   * whose ip6tables could not be read runs IPv4-only while #reprobeIpv6 keeps asking.
+   */
   async #hasIpv6(): Promise<boolean> {
     if (this.#ipv6 === undefined) {
-      this.#ipv6 = await this.#probeIpv6();
-      if (!this.#ipv6) {
-        this.#log.info({ event: 'ipv4-only' }, 'IPv6 is not available on this host (no ip6tables tables): writing IPv4 rules only');
-      }
+      const probe = await this.#probeIpv6();
+      this.#ipv6 = probe.kind === 'available';
+      this.#ipv6Said(probe);
     }
     return this.#ipv6;
+  }
+
+  #ipv6Said(probe: Ipv6Probe): void {
+    if (probe.kind === 'absent') {
+      this.#log.info({ event: 'ipv4-only' }, 'IPv6 is not available on this host (no /proc/sys/net/ipv6): writing IPv4 rules only');
+    } else if (probe.kind === 'unreadable') {
+      this.#ipv6Probe ??= { timer: undefined, backoff: new Backoff(this.#config.sync.retryMinMs, this.#config.sync.retryMaxMs) };
+      const delay = this.#ipv6Probe.backoff.take();
+      // Said once: the repeats are the same news until one succeeds.
+      if (this.#ipv6Probe.timer === undefined) {
+        this.#log.warn(
+          { event: 'ipv6-probe-failed', err: probe.reason, retryInMs: delay },
+          `cannot read ip6tables (${probe.reason}): writing IPv4 rules only for now, asking again in ${delay} ms with backoff`,
+        );
+      }
+      this.#ipv6Probe.timer = setTimeout(() => void this.#reprobeIpv6(), delay);
+      this.#ipv6Probe.timer.unref();
+    }
+  }
+
+  async #reprobeIpv6(): Promise<void> {
+    if (this.#stopped) return;
+    const probe = await this.#probeIpv6().catch((err: unknown): Ipv6Probe => ({ kind: 'unreadable', reason: (err as Error).message }));
+    if (this.#stopped) return;
+    if (probe.kind === 'available') {
+      this.#ipv6Arrived = true;
+      this.#log.info({ event: 'ipv6-available' }, 'ip6tables answers now: writing IPv6 rules too');
+      // A change of facts, so that the next sync plans IPv6 rather than reusing the last plan.
+      this.#facts.changed();
+      this.#runner.request(0, { full: true });
+      return;
+    }
+    this.#ipv6Said(probe);
   }
 
   /** Test hook: whether a retry is waiting, and the facts version planned last. */
