@@ -2,6 +2,7 @@
 import { ConfigError, type LoadedConfig, readConfigFile } from '../config/load.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
+import { SwarmNodeError } from '../docker/info.js';
 import { notifyReady } from '../dataplane/notify.js';
 import { createLogger } from './log.js';
 import type { DockgateMetrics } from '../metrics/metrics.js';
@@ -75,7 +76,16 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     return;
   }
   daemon.start();
-  await daemon.ready;
+  try {
+    await daemon.ready;
+  } catch (err) {
+    if (!(err instanceof SwarmNodeError)) throw err;
+    // Exit 2 as for a bad config: restarting cannot change it (the unit's RestartPreventExitStatus).
+    // exit(), as on SIGTERM: nothing else is left to wait for.
+    await Promise.allSettled([daemon.stop(), server?.close()]);
+    process.stderr.write(`dockgate: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
   // systemd (Type=notify) counts the unit as started only once the first rule set is in place.
   // Its own process queue: readiness does not wait behind restores queued meanwhile.
   await notifyReady(log);

@@ -9,6 +9,7 @@ import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError, backendOf } from '../dataplane/iptables.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
+import { SwarmNodeError, inSwarm, joinedSwarmMessage } from '../docker/info.js';
 import { readListeners } from '../dataplane/listeners.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support } from '../dataplane/families.js';
@@ -27,7 +28,7 @@ import { ChangeLog } from './change-log.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 
 /** What the daemon needs of Docker (docker/source.ts; tests pass a fake). */
-export type DockerApi = Pick<DockerSource, 'host' | 'apiTimeoutMs' | 'listAllNetworks' | 'listIds' | 'inspect' | 'subscribe'>;
+export type DockerApi = Pick<DockerSource, 'host' | 'apiTimeoutMs' | 'listAllNetworks' | 'listIds' | 'inspect' | 'subscribe' | 'swarmState'>;
 
 export interface DaemonOptions {
   config: Config;
@@ -94,9 +95,18 @@ export class Daemon {
   readonly #abort = new AbortController();
   #subscription: EventSubscription | undefined;
   #driftTimer: NodeJS.Timeout | undefined;
+  #swarmTimer: NodeJS.Timeout | undefined;
+  #swarmCheck: Promise<'refused' | 'ok'> | undefined;
   #ready!: () => void;
-  /** Resolves once the first full rule set has been written (systemd readiness). */
-  readonly ready: Promise<void> = new Promise((resolve) => (this.#ready = resolve));
+  #refuse!: (err: SwarmNodeError) => void;
+  /**
+   * Resolves once the first full rule set has been written (systemd readiness); rejects with
+   * SwarmNodeError when Docker is a swarm node before anything was written.
+   */
+  readonly ready: Promise<void> = new Promise((resolve, reject) => {
+    this.#ready = resolve;
+    this.#refuse = reject;
+  });
   #watching: Promise<void> | undefined;
   #events = 0;
   /** How long the last full read-and-compare took; paces the drift check. */
@@ -162,6 +172,8 @@ export class Daemon {
       debounceMs: () => this.#config.sync.debounceMs,
       behind: () => this.#facts.haveFacts && this.#plannedVersion !== this.#facts.version,
     });
+    // A refusal is for whoever awaits readiness; nobody awaiting it is no crash.
+    this.ready.catch(() => undefined);
   }
 
   get stats(): { events: number; restores: number; processes: number; containers: number } {
@@ -171,6 +183,7 @@ export class Daemon {
   start(): void {
     this.#watching = this.#watch();
     this.#scheduleDriftCheck();
+    this.#scheduleSwarmCheck();
     this.#host.followRoutes();
     if (this.#watchRulesetWanted) void this.#watchRuleset();
   }
@@ -210,6 +223,7 @@ export class Daemon {
     this.#stopped = true;
     this.#abort.abort();
     clearTimeout(this.#driftTimer);
+    clearTimeout(this.#swarmTimer);
     clearTimeout(this.#ipv6Probe?.timer);
     this.#runner.stop();
     this.#facts.stop();
@@ -240,6 +254,50 @@ export class Daemon {
       this.#scheduleDriftCheck();
     }, delay);
     this.#driftTimer.unref();
+  }
+
+  /**
+   * Swarm's routing mesh and overlay networks need Docker's own iptables rules, which dockgate
+   * replaces. Before the first write the daemon refuses (`ready` rejects with SwarmNodeError, and
+   * it stops). Once rules are in place, stopping would remove none of them (they stay when dockgate
+   * stops) and only freeze them as they are, so each sighting is an error line and the daemon
+   * keeps enforcing the labels. Docker not answering is no finding: the next check asks again.
+   * Checked on each connect, on each network creation, and every full_check_ms.
+   */
+  #checkSwarm(): Promise<'refused' | 'ok'> {
+    this.#swarmCheck ??= this.#askSwarm().finally(() => (this.#swarmCheck = undefined));
+    return this.#swarmCheck;
+  }
+
+  async #askSwarm(): Promise<'refused' | 'ok'> {
+    let state: string;
+    try {
+      state = await this.#docker.swarmState();
+    } catch (err) {
+      this.#log.debug({ event: 'swarm-unknown', err: (err as Error).message }, `cannot ask Docker for its swarm state: ${(err as Error).message}`);
+      return 'ok';
+    }
+    if (this.#stopped || !inSwarm(state)) return 'ok';
+    if (this.#plan === undefined) {
+      const refusal = new SwarmNodeError(state);
+      this.#log.error({ event: 'swarm', state, refused: true }, refusal.message);
+      this.#refuse(refusal);
+      void this.stop();
+      return 'refused';
+    }
+    this.#log.error({ event: 'swarm', state }, joinedSwarmMessage(state));
+    return 'ok';
+  }
+
+  #scheduleSwarmCheck(): void {
+    clearTimeout(this.#swarmTimer);
+    if (this.#stopped) return;
+    this.#swarmTimer = setTimeout(() => {
+      // Only once connected: before that, the connect itself asks.
+      if (this.#subscription !== undefined) void this.#checkSwarm();
+      this.#scheduleSwarmCheck();
+    }, this.#config.sync.fullCheckMs);
+    this.#swarmTimer.unref();
   }
 
   /**
@@ -280,6 +338,11 @@ export class Daemon {
         this.#log.info({ event: 'docker-connected', docker: this.#docker.host, attempt }, 'watching Docker events');
         backoff.reset();
         attempt = 0;
+        // Before the first sync is asked for, so that a swarm node never gets a rule written.
+        if ((await this.#checkSwarm()) === 'refused') {
+          sub.close();
+          return;
+        }
         this.#facts.resync();
         this.#runner.request(0);
         const err = await sub.ended;
@@ -303,6 +366,8 @@ export class Daemon {
 
   #onEvent(e: DockerEvent): void {
     this.#events++;
+    // `docker swarm init` and `join` create the ingress and docker_gwbridge networks.
+    if (e.type === 'network' && e.action === 'create') void this.#checkSwarm();
     this.#metrics?.eventSeen(e);
     this.#log.debug({ event: 'docker-event', type: e.type, action: e.action, id: e.containerId?.slice(0, 12) }, 'docker event');
     this.#facts.onEvent(e);

@@ -99,6 +99,18 @@ export class DockerSource {
     return v.Version ?? 'unknown';
   }
 
+  /** Docker's Swarm.LocalNodeState ("inactive" when /info has none). */
+  async swarmState(): Promise<string> {
+    const info = this.#docker.info.bind(this.#docker) as unknown as (o: object) => Promise<{ Swarm?: { LocalNodeState?: string } }>;
+    try {
+      return (await info(this.#deadline())).Swarm?.LocalNodeState ?? 'inactive';
+    } catch (err) {
+      const name = (err as Error).name;
+      if (name === 'AbortError' || name === 'TimeoutError') throw new Error(`docker info did not answer within ${this.apiTimeoutMs} ms`);
+      throw err;
+    }
+  }
+
   async listNetworks(): Promise<NetworkFacts[]> {
     return (await this.listAllNetworks()).bridges;
   }

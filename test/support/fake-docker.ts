@@ -16,6 +16,11 @@ export class FakeDocker implements DockerApi {
   /** Containers whose inspect answers only when released (call the stored function). */
   readonly held = new Map<string, () => void>();
   inspects = 0;
+  /** Docker's /info Swarm.LocalNodeState; a string so tests can send what Docker might. */
+  swarm = 'inactive';
+  /** /info fails (Docker busy or half up). */
+  infoFails = false;
+  swarmChecks = 0;
   #emit: ((e: DockerEvent) => void) | undefined;
   #end: ((e: Error | undefined) => void) | undefined;
 
@@ -33,6 +38,11 @@ export class FakeDocker implements DockerApi {
     }
     if (this.held.has(id)) await new Promise<void>((resolve) => this.held.set(id, resolve));
     return this.running.get(id);
+  }
+  async swarmState(): Promise<string> {
+    this.swarmChecks++;
+    if (this.infoFails) throw new Error('docker info: 500 server error');
+    return this.swarm;
   }
   async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {
     this.subscriptions++;
@@ -57,6 +67,11 @@ export class FakeDocker implements DockerApi {
   /** While disconnected, a container starts: only a full resync can find it. */
   startSilently(c: ContainerFacts): void {
     this.running.set(c.id, c);
+  }
+
+  /** A network event (swarm init or join creates docker_gwbridge and ingress). */
+  networkEvent(action: 'create' | 'destroy', networkId = 'f'.repeat(64)): void {
+    this.#emit?.({ type: 'network', action, networkId, timeNano: BigInt(Date.now()) * 1_000_000n });
   }
 
   /** An event for a container whose facts did not change (Docker restarts it, say). */
