@@ -25,6 +25,11 @@ export type MetricsListen = { kind: 'off' } | { kind: 'unix'; path: string } | {
 
 export interface Config {
   labelPrefix: string;
+  /**
+   * Take labels whose value equals the image's own (Docker copies an image's LABELs into its
+   * containers) as the admin's. Off: such a label never opens or widens anything.
+   */
+  trustImageLabels: boolean;
   defaults: PolicyDefaults;
   docker: { host: string };
   iptables: { restoreCommand: string; saveCommand: string; ip6RestoreCommand: string; ip6SaveCommand: string; waitSeconds: number };
@@ -291,6 +296,7 @@ export const configFileSchema = section('', {
     LABEL_PREFIX_RE,
     'lower-case letters, digits, "." and "-", starting and ending with a letter or digit',
   ).default('dockgate'),
+  trust_image_labels: z.boolean({ error: expecting('true or false') }).default(false),
   defaults: orEmpty(defaultsSection),
   docker: orEmpty(dockerSection),
   iptables: orEmpty(iptablesSection),
@@ -308,6 +314,7 @@ export type ConfigFile = z.output<typeof configFileSchema>;
 export function toConfig(f: ConfigFile): Config {
   return {
     labelPrefix: f.label_prefix,
+    trustImageLabels: f.trust_image_labels,
     defaults: { mode: f.defaults.mode, from: f.defaults.from.map((c) => ({ ...c })), egress: f.defaults.egress },
     docker: { host: f.docker.host },
     ipv6Masquerade: f.ipv6_masquerade,

@@ -2,7 +2,7 @@
 // --network none, null port lists, half-torn-down containers), and anything it returns may end
 // up in a rule or a rule's comment, so every field is read defensively, checked against a
 // grammar, and dropped (or replaced by the id) when it does not fit. Never throws.
-import type { ContainerFacts, NetworkAttachment, NetworkFacts, OtherNetwork, PortBinding } from '../model/types.js';
+import type { ContainerFacts, ContainerImage, NetworkAttachment, NetworkFacts, OtherNetwork, PortBinding } from '../model/types.js';
 import { parseAddress, parseCidr, parseIPv4 } from '../net/cidr.js';
 import { byText } from '../util/compare.js';
 import { IFNAME } from '../net/ifname.js';
@@ -14,8 +14,12 @@ export interface ContainerInspect {
   Created?: unknown;
   State?: unknown;
   Config?: unknown;
+  Image?: unknown;
   NetworkSettings?: unknown;
 }
+
+/** What `docker image inspect` said of a container's image: its labels, or why there are none to compare with. */
+export type ImageAnswer = { kind: 'inspected'; labels: unknown } | { kind: 'unknown'; reason: string };
 
 /** The subset of `docker network inspect` that dockgate reads (shape not guaranteed). */
 export interface NetworkInspect {
@@ -57,6 +61,29 @@ const macOf = (v: unknown): { mac?: string } => {
 };
 const pidOf = (v: unknown): { pid?: number } => (typeof v === 'number' && Number.isInteger(v) && v > 1 ? { pid: v } : {});
 
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** An image reference as `docker run` takes it (name[:tag][@digest], or an id), capped for log lines. */
+const IMAGE_REF = /^[A-Za-z0-9][A-Za-z0-9_./:@-]{0,199}$/;
+
+/** The id of the container's image, by which its labels can be looked up; undefined when Docker names none. */
+export function imageIdOf(info: unknown): string | undefined {
+  const id = obj(info).Image;
+  return typeof id === 'string' && IMAGE_ID.test(id) ? id : undefined;
+}
+
+/** Which labels may be the image's: those whose value equals the image's own. */
+function containerImage(root: Obj, labels: Record<string, string>, answer: ImageAnswer): ContainerImage {
+  const named = str(obj(root.Config).Image);
+  const id = imageIdOf(root);
+  const ref = IMAGE_REF.test(named) ? named : id !== undefined ? id.slice(7, 19) : '(unnamed)';
+  if (answer.kind === 'unknown') return { kind: 'unknown', ref, reason: answer.reason };
+  const own = obj(answer.labels);
+  const sameAsImage = Object.keys(labels)
+    .filter((k) => Object.hasOwn(own, k) && own[k] === labels[k])
+    .sort();
+  return { kind: 'inspected', ref, sameAsImage };
+}
+
 function toBinding(key: string, hostIpRaw: unknown, hostPortRaw: unknown): PortBinding | undefined {
   const m = /^([1-9][0-9]{0,4})\/(tcp|udp)$/.exec(key);
   const hostPortText = str(hostPortRaw);
@@ -74,8 +101,11 @@ function toBinding(key: string, hostIpRaw: unknown, hostPortRaw: unknown): PortB
   return { containerPort, protocol: m[2] as 'tcp' | 'udp', hostIp, hostPort };
 }
 
-/** Undefined when the answer is not a usable running container. */
-export function toContainerFacts(info: unknown): ContainerFacts | undefined {
+/**
+ * Undefined when the answer is not a usable running container. `image` is what image inspect
+ * said of the image `imageIdOf(info)` names.
+ */
+export function toContainerFacts(info: unknown, image: ImageAnswer): ContainerFacts | undefined {
   const root = obj(info);
   const id = str(root.Id);
   if (!HEX_ID.test(id) || obj(root.State).Running !== true) return undefined;
@@ -116,6 +146,7 @@ export function toContainerFacts(info: unknown): ContainerFacts | undefined {
     id,
     name: NAME.test(rawName) ? rawName : id.slice(0, 12),
     labels,
+    image: containerImage(root, labels, image),
     networks,
     ports,
     created: normaliseCreated(root.Created),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { parseDockerAddress } from '../config/schema.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
-import { type ContainerInspect, type NetworkInspect, toContainerFacts, toNetworkFacts, toOtherNetwork } from './facts.js';
+import { type ContainerInspect, type ImageAnswer, type NetworkInspect, imageIdOf, toContainerFacts, toNetworkFacts, toOtherNetwork } from './facts.js';
 
 export interface DockerEvent {
   type: 'container' | 'network';
@@ -159,16 +159,71 @@ export class DockerSource {
 
   /** Undefined when the container is gone or not running (it may die between event and inspect). */
   async inspect(id: string): Promise<ContainerFacts | undefined> {
+    let info: ContainerInspect;
     try {
-      const info = (await this.#docker.getContainer(id).inspect(this.#deadline())) as ContainerInspect;
-      return toContainerFacts(info);
+      info = (await this.#docker.getContainer(id).inspect(this.#deadline())) as ContainerInspect;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') {
-        throw new Error(`docker inspect ${id.slice(0, 12)} did not answer within ${this.apiTimeoutMs} ms`);
-      }
-      throw err;
+      throw this.#timeoutError(err, `docker inspect ${id.slice(0, 12)}`);
     }
+    return toContainerFacts(info, await this.#imageLabels(imageIdOf(info)));
+  }
+
+  /**
+   * Image labels by image id: an id names immutable content, so they are asked of Docker once per
+   * image, not once per container or sync, and containers of one image inspected together share
+   * one question. Bounded, least recently used out first; a host runs far fewer distinct images.
+   */
+  readonly #images = new Map<string, Promise<unknown>>();
+  imageCacheSize = 256;
+
+  /** The image's labels. Docker's "no such image" is an answer (unknown); any other failure throws, as an inspect's would. */
+  async #imageLabels(imageId: string | undefined): Promise<ImageAnswer> {
+    if (imageId === undefined) return { kind: 'unknown', reason: 'docker inspect names no image id' };
+    let labels = this.#images.get(imageId);
+    if (labels) {
+      this.#images.delete(imageId);
+    } else {
+      labels = this.#askImage(imageId);
+      // Failures are not remembered: the next inspect asks again.
+      const asked = labels;
+      asked.catch(() => {
+        if (this.#images.get(imageId) === asked) this.#images.delete(imageId);
+      });
+    }
+    this.#images.set(imageId, labels);
+    if (this.#images.size > this.imageCacheSize) this.#images.delete(this.#images.keys().next().value!);
+    try {
+      return { kind: 'inspected', labels: await labels };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return { kind: 'unknown', reason: `image ${imageId.slice(7, 19)} no longer exists` };
+      throw this.#timeoutError(err, `docker image inspect ${imageId.slice(7, 19)}`);
+    }
+  }
+
+  async #askImage(imageId: string): Promise<unknown> {
+    // The request Image.inspect makes, made here because Image.inspect drops the abort signal
+    // (Container.inspect passes it on): without it the deadline would not hold.
+    const image = this.#docker.getImage(imageId) as { modem: { dial(o: object, cb: (err: unknown, data: unknown) => void): void } };
+    const answer = await new Promise<unknown>((resolve, reject) => {
+      image.modem.dial(
+        {
+          path: `/images/${imageId}/json`,
+          method: 'GET',
+          options: {},
+          ...this.#deadline(),
+          statusCodes: { 200: true, 404: 'no such image', 500: 'server error' },
+        },
+        (err, data) => (err ? reject(err as Error) : resolve(data)),
+      );
+    });
+    const config = (answer as { Config?: unknown } | null)?.Config;
+    return typeof config === 'object' && config !== null ? ((config as { Labels?: unknown }).Labels ?? {}) : {};
+  }
+
+  #timeoutError(err: unknown, what: string): unknown {
+    const name = (err as Error).name;
+    return name === 'AbortError' || name === 'TimeoutError' ? new Error(`${what} did not answer within ${this.apiTimeoutMs} ms`) : err;
   }
 
   async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {

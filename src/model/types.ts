@@ -32,7 +32,10 @@ export interface ContainerFacts {
   id: string;
   /** Without Docker's leading '/'. */
   name: string;
+  /** As Docker reports them: the image's labels merged with those given to `docker run`. */
   labels: Record<string, string>;
+  /** Which of `labels` may be the image's rather than the admin's. */
+  image: ContainerImage;
   networks: NetworkAttachment[];
   ports: PortBinding[];
   /**
@@ -67,6 +70,34 @@ export interface GrantedClaim {
   /** The host address the label names; undefined for every address. */
   hostIp: string | undefined;
   hostPort: number;
+}
+
+/**
+ * The image a container was created from, as far as its labels go. Docker copies an image's
+ * LABELs into every container made from it and reports them as the container's own, so a label
+ * whose value equals the image's may be the image author's word rather than the admin's.
+ */
+export type ContainerImage =
+  /** `sameAsImage`: the keys of the container's labels whose value equals the image's own, sorted. */
+  | { kind: 'inspected'; ref: string; sameAsImage: string[] }
+  /** The image cannot be inspected (removed while the container lives): any label may be its. */
+  | { kind: 'unknown'; ref: string; reason: string };
+
+/**
+ * A label under the prefix that may be the image's, and what dockgate made of it: it never opens
+ * or widens anything (`ignored`), but one that only takes away still counts (`restricts`), so an
+ * image cannot cancel the admin's own `egress=false` or `from` by carrying the same value.
+ */
+export interface ImageLabel {
+  /** Full label key, e.g. 'dockgate.ports'. */
+  label: string;
+  /** Its value, cut to 200 characters for logs. */
+  value: string;
+  /** The image as the container names it (ContainerImage.ref). */
+  image: string;
+  /** `same-value`: the image carries this very value; `image-unknown`: the image cannot be inspected. */
+  why: 'same-value' | 'image-unknown';
+  effect: 'ignored' | 'restricts';
 }
 
 /** The host end (a veth on the network's bridge) of one container's interface, as the kernel reports it. */
@@ -254,6 +285,8 @@ export interface ContainerPlan {
   openings: Opening[];
   errors: LabelError[];
   warnings: string[];
+  /** Its labels that may be the image's (none under trust_image_labels). */
+  imageLabels: ImageLabel[];
 }
 
 /** The chains and jumps of one address family. */

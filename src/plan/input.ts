@@ -22,6 +22,7 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
   return {
     labelPrefix: config.labelPrefix,
     defaults: config.defaults,
+    trustImageLabels: config.trustImageLabels,
     claimable: config.claimablePorts,
     containers: facts.containers,
     networks: facts.networks,

@@ -1,6 +1,6 @@
 // (config, facts) → RuleSet. Pure: no I/O, no clock. The whole desired state is computed every
 // time (kube-proxy style); the dataplane decides how little of it must be rewritten.
-import { parseLabels } from '../labels/parse.js';
+import { type LabelReading, describeImageLabels, readLabels } from '../labels/image.js';
 import type {
   BridgePort,
   ChainPlan,
@@ -43,6 +43,8 @@ export interface PlanInput {
    * it since. Absent: every claim is judged as at its container's start.
    */
   granted?: readonly GrantedClaim[];
+  /** trust_image_labels: labels equal to the image's count as the admin's (default false: they only restrict). */
+  trustImageLabels?: boolean;
   /** Plan ip6tables rules too (default true; false on hosts booted without IPv6). */
   ipv6?: boolean;
   /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
@@ -247,7 +249,7 @@ interface ContainerPart {
  */
 export class PlanCache {
   readonly #parts = new Map<string, { key: string; part: ContainerPart }>();
-  readonly #policies = new Map<string, { key: string; parsed: ReturnType<typeof parseLabels> }>();
+  readonly #policies = new Map<string, { key: string; parsed: LabelReading }>();
   get(id: string, key: string): ContainerPart | undefined {
     const hit = this.#parts.get(id);
     return hit?.key === key ? hit.part : undefined;
@@ -255,7 +257,7 @@ export class PlanCache {
   set(id: string, key: string, part: ContainerPart): void {
     this.#parts.set(id, { key, part });
   }
-  parsed(id: string, key: string, parse: () => ReturnType<typeof parseLabels>): ReturnType<typeof parseLabels> {
+  parsed(id: string, key: string, parse: () => LabelReading): LabelReading {
     const hit = this.#policies.get(id);
     if (hit?.key === key) return hit.parsed;
     const parsed = parse();
@@ -274,13 +276,15 @@ export class PlanCache {
 
 function containerPart(
   facts: ContainerFacts,
-  parsed: ReturnType<typeof parseLabels>,
+  parsed: LabelReading,
   input: PlanInput,
   ctx: ResolveContext,
   families: readonly Family[],
 ): ContainerPart {
   const note = containerComment(facts);
   const empty = (): Record<Family, FamilyPart> => ({ 4: { jumps: [], guards: [] }, 6: { jumps: [], guards: [] } });
+  const imageWarning = describeImageLabels(facts.image, parsed.imageLabels);
+  const fromImage = imageWarning === undefined ? [] : [imageWarning];
   if (!parsed.ok) {
     // Fail closed: a container with any bad label gets nothing, not even egress.
     const part: ContainerPart = {
@@ -291,7 +295,8 @@ function containerPart(
         egress: false,
         openings: [],
         errors: parsed.errors,
-        warnings: networkWarnings(facts, undefined, ctx),
+        warnings: [...fromImage, ...networkWarnings(facts, undefined, ctx)],
+        imageLabels: parsed.imageLabels,
       },
       families: empty(),
     };
@@ -308,7 +313,8 @@ function containerPart(
       egress: policy.egress,
       openings,
       errors,
-      warnings: [...networkWarnings(facts, policy, ctx), ...warnings, ...(ctx.claimNotes ?? [])],
+      warnings: [...fromImage, ...networkWarnings(facts, policy, ctx), ...warnings, ...(ctx.claimNotes ?? [])],
+      imageLabels: parsed.imageLabels,
     },
     families: empty(),
   };
@@ -372,14 +378,15 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     { parents: Record<ParentKey, Shards>; guards: string[] }
   >;
   const plans: ContainerPlan[] = [];
-  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, input.networks, input.otherNetworks ?? [], families]) : '';
+  const trustImageLabels = input.trustImageLabels ?? false;
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families]) : '';
 
   const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
-  const parse = (facts: ContainerFacts) => parseLabels(facts.labels, { prefix: input.labelPrefix, defaults: input.defaults });
-  const labelContext = cache ? JSON.stringify([input.labelPrefix, input.defaults]) : '';
+  const parse = (facts: ContainerFacts) => readLabels(facts, { prefix: input.labelPrefix, defaults: input.defaults, trustImageLabels });
+  const labelContext = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels]) : '';
   const parsedAll = containers.map((facts) => ({
     facts,
-    parsed: cache ? cache.parsed(facts.id, labelContext + JSON.stringify(facts.labels), () => parse(facts)) : parse(facts),
+    parsed: cache ? cache.parsed(facts.id, labelContext + JSON.stringify([facts.labels, facts.image]), () => parse(facts)) : parse(facts),
   }));
   const claims = judgeClaims({
     containers: parsedAll.map(({ facts, parsed }) => ({ facts, policy: parsed.ok ? parsed.policy : undefined })),

@@ -187,7 +187,7 @@ function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, own
     chains: ctx.plan.chains,
     jumps: ctx.plan.jumps,
     ...(ctx.plan.ipv6 ? { ipv6: ctx.plan.ipv6 } : {}),
-    containers: [{ id: owner?.id ?? '', name: owner?.container ?? '(no container)', mode: opening.mode, egress: false, openings: [opening], errors: [], warnings: [] }],
+    containers: [{ id: owner?.id ?? '', name: owner?.container ?? '(no container)', mode: opening.mode, egress: false, openings: [opening], errors: [], warnings: [], imageLabels: [] }],
   };
   // Only what dockgate's filter chains accepted carries its mark (src/plan/marks.ts).
   const verdicts = analyse(reduced, ctx.foreign.ruleset, {

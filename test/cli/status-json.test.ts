@@ -15,7 +15,7 @@ const opening = (sources: Sources, hostIp = ANY_HOST): Opening => ({
   sources,
 });
 
-const container = (...openings: Opening[]): ContainerPlan => ({ id: 'ab'.repeat(32), name: 'web', mode: 'proxy', egress: true, openings, errors: [], warnings: [] });
+const container = (...openings: Opening[]): ContainerPlan => ({ id: 'ab'.repeat(32), name: 'web', mode: 'proxy', egress: true, openings, errors: [], warnings: [], imageLabels: [] });
 
 describe('status --json', () => {
   it('sources open to everyone are "any"', () => {

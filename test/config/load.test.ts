@@ -31,6 +31,7 @@ function configError(text: string): ConfigError {
 
 const DEFAULTS: Config = {
   labelPrefix: 'dockgate',
+  trustImageLabels: false,
   defaults: {
     mode: 'proxy',
     from: [
@@ -87,7 +88,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z0-9_]+:/.test(l));
-    expect(keyLines.length).toBe(28); // 11 top-level keys, 17 keys inside the 5 sections
+    expect(keyLines.length).toBe(29); // 12 top-level keys, 17 keys inside the 5 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -138,6 +139,7 @@ describe('valid files', () => {
   it('reads a full file', () => {
     const text = `
 label_prefix: fw.example-1
+trust_image_labels: true
 defaults:
   mode: dnat
   from:
@@ -172,6 +174,7 @@ metrics:
 `;
     const expected: Config = {
       labelPrefix: 'fw.example-1',
+      trustImageLabels: true,
       defaults: {
         mode: 'dnat',
         from: [
@@ -258,6 +261,7 @@ describe('bad values name their key', () => {
     ['fraction for integer', 'sync:\n  debounce_ms: 2.5\n', 'sync.debounce_ms', 'expected an integer from 0 to 5000, got 2.5'],
     ['yes for boolean', 'defaults:\n  egress: yes\n', 'defaults.egress', 'expected true or false, got "yes"'],
     ['empty value for boolean', 'defaults:\n  egress:\n', 'defaults.egress', 'expected true or false, got an empty value'],
+    ['string for trust_image_labels', 'trust_image_labels: "yes"\n', 'trust_image_labels', 'expected true or false, got "yes"'],
     ['number for string', 'label_prefix: 12\n', 'label_prefix', 'expected lower-case letters, digits, "." and "-", starting and ending with a letter or digit, got 12'],
     ['string for list', 'defaults:\n  from: 10.0.0.0/8\n', 'defaults.from', 'expected a non-empty list of IPv4/IPv6 addresses or CIDRs, got "10.0.0.0/8" (write a list: ["10.0.0.0/8"])'],
     ['number in list', 'defaults:\n  from: ["10.0.0.0/8", 5]\n', 'defaults.from[1]', 'expected an IPv4/IPv6 address or CIDR as a string, got 5'],
@@ -300,12 +304,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);

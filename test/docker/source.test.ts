@@ -207,3 +207,102 @@ describe('DockerSource against a Docker API on loopback', () => {
     expect(() => new DockerSource(`https://127.0.0.1:${httpsPort}`, { DOCKER_CERT_PATH: join(tmp, 'nowhere') })).toThrow(join(tmp, 'nowhere', 'ca.pem'));
   });
 });
+
+// Image labels decide which of a container's labels count (src/labels/image.ts). Asked of a fake
+// Docker API on loopback: once per image id however many containers and syncs, bounded, with the
+// same deadline as every other call, and "no such image" as an answer rather than a failure.
+describe('DockerSource: image labels by image id', () => {
+  const image = (n: number): string => `sha256:${String(n).repeat(64).slice(0, 64)}`;
+  const container = (n: number, img: string) => ({
+    Id: `${n}`.repeat(64).slice(0, 64),
+    Name: `/c${n}`,
+    Image: img,
+    State: { Running: true },
+    Config: { Image: `app${n}:1`, Labels: { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' } },
+  });
+  const containers = new Map<string, object>();
+  const images = new Map<string, object>();
+  /** Image ids whose inspect never answers. */
+  const hanging = new Set<string>();
+  const asked: string[] = [];
+  const held: Array<{ destroy(): void }> = [];
+  let server: Server;
+  let port = 0;
+
+  beforeAll(async () => {
+    server = createHttpServer((req, res) => {
+      const url = req.url ?? '';
+      const c = /\/containers\/([0-9a-f]+)\/json/.exec(url);
+      const i = /\/images\/(sha256:[0-9a-f]+)\/json/.exec(url);
+      res.setHeader('Content-Type', 'application/json');
+      if (c && containers.has(c[1]!)) return void res.end(JSON.stringify(containers.get(c[1]!)));
+      if (i) {
+        asked.push(i[1]!);
+        if (hanging.has(i[1]!)) return void held.push(res.socket!);
+        const labels = images.get(i[1]!);
+        if (labels) return void res.end(JSON.stringify({ Id: i[1], Config: { Labels: labels } }));
+      }
+      res.statusCode = 404;
+      res.end(JSON.stringify({ message: 'No such object' }));
+    });
+    port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  });
+
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  afterEach(() => {
+    asked.length = 0;
+    containers.clear();
+    images.clear();
+    hanging.clear();
+  });
+
+  const source = (): DockerSource => new DockerSource(`tcp://127.0.0.1:${port}`, {});
+  const add = (n: number, img: string): string => {
+    const c = container(n, img);
+    containers.set(c.Id, c);
+    return c.Id;
+  };
+
+  it('asks once per image, for containers inspected together and for later inspects', async () => {
+    images.set(image(1), { 'dockgate.ports': '80' });
+    const ids = [add(1, image(1)), add(2, image(1)), add(3, image(1))];
+    const s = source();
+    const first = await Promise.all(ids.map((id) => s.inspect(id)));
+    for (const f of first) expect(f?.image).toMatchObject({ kind: 'inspected', sameAsImage: ['dockgate.ports'] });
+    await s.inspect(ids[0]!);
+    expect(asked).toEqual([image(1)]);
+  });
+
+  it('an image Docker no longer has makes the container\'s labels unknown, and is asked again next time', async () => {
+    const id = add(4, image(4));
+    const s = source();
+    expect((await s.inspect(id))?.image).toEqual({ kind: 'unknown', ref: 'app4:1', reason: `image ${'4'.repeat(12)} no longer exists` });
+    images.set(image(4), {});
+    expect((await s.inspect(id))?.image).toEqual({ kind: 'inspected', ref: 'app4:1', sameAsImage: [] });
+    expect(asked).toEqual([image(4), image(4)]);
+  });
+
+  it('keeps at most imageCacheSize images, the least recently used going first', async () => {
+    for (const n of [5, 6, 7]) images.set(image(n), {});
+    const [a, b, c] = [add(5, image(5)), add(6, image(6)), add(7, image(7))];
+    const s = source();
+    s.imageCacheSize = 2;
+    for (const id of [a, b, a, c, a, b]) await s.inspect(id!);
+    // a b (cached) a (hit) c (evicts b) a (hit) b (asked again)
+    expect(asked).toEqual([image(5), image(6), image(7), image(6)]);
+  });
+
+  it('an image inspect that does not answer fails the inspect within the deadline', async () => {
+    hanging.add(image(8));
+    const id = add(8, image(8));
+    const s = source();
+    s.apiTimeoutMs = 300;
+    const t0 = Date.now();
+    await expect(s.inspect(id)).rejects.toThrow(`docker image inspect ${'8'.repeat(12)} did not answer within 300 ms`);
+    expect(Date.now() - t0).toBeLessThan(3_000);
+  });
+});

@@ -242,7 +242,7 @@ describe('default-route-forwarding: egress and dnat need the uplink to forward',
 });
 
 describe('forwardingUse', () => {
-  const base = { id: 'x'.repeat(64), mode: 'dnat' as const, errors: [], warnings: [] };
+  const base = { id: 'x'.repeat(64), mode: 'dnat' as const, errors: [], warnings: [], imageLabels: [] };
   const opening: Opening = { family: 4, protocol: 'tcp', hostIp: ANY_HOST, hostPort: 8080, containerIp: '172.17.0.2', containerPort: 80, mode: 'dnat', sources: ANY_SOURCE };
   const net = (subnets6: string[], internal = false) => ({ id: 'n', name: 'n', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6, internal });
 

@@ -444,6 +444,7 @@ function assemble(prefix: string, defaults: PolicyDefaults, networks: NetworkFac
         id: c.id,
         name: c.name,
         labels: labelsOf(c.set),
+        image: { kind: 'inspected' as const, ref: 'dgbox:latest', sameAsImage: [] },
         networks: unique.map((a) => ({ networkId: a.net.id, networkName: a.net.name, ipv4: a.ipv4, ipv6: a.ipv6 })),
         ports: c.ports,
         created: c.created,

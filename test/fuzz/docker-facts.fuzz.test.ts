@@ -15,7 +15,7 @@
 // cases below pin each one down.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ContainerInspect, type NetworkInspect, toContainerFacts, toNetworkFacts } from '../../src/docker/facts.js';
+import { type ContainerInspect, type ImageAnswer, type NetworkInspect, toContainerFacts, toNetworkFacts } from '../../src/docker/facts.js';
 import type { ContainerFacts, NetworkFacts, PolicyDefaults } from '../../src/model/types.js';
 import { parseAddress, parseCidr } from '../../src/net/cidr.js';
 import { renderPlan } from '../../src/plan/restore.js';
@@ -31,6 +31,8 @@ const HEX_ID = /^[0-9a-f]{12,64}$/;
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 const DEFAULTS: PolicyDefaults = { mode: 'dnat', from: [{ family: 4, text: '0.0.0.0/0' }], egress: true };
+/** An image without labels: every label is the container's own. */
+const NO_IMAGE_LABELS: ImageAnswer = { kind: 'inspected', labels: {} };
 
 function check(condition: unknown, message: () => string): void {
   if (!condition) throw new Error(message());
@@ -54,6 +56,8 @@ function checkContainer(input: unknown, f: ContainerFacts): void {
   check(typeof f.name === 'string' && DOCKER_NAME.test(f.name), () => `name outside Docker's grammar${show()}`);
   check(typeof f.labels === 'object' && f.labels !== null && !Array.isArray(f.labels), () => `labels not a mapping${show()}`);
   for (const [k, v] of Object.entries(f.labels)) check(typeof v === 'string', () => `label ${JSON.stringify(k)} is not a string${show()}`);
+  // The image's name reaches log lines and status: plain printable text only.
+  check(/^[A-Za-z0-9(][A-Za-z0-9_./:@()-]*$/.test(f.image.ref), () => `image ref ${JSON.stringify(f.image.ref)} is not plain text${show()}`);
   check(Array.isArray(f.networks) && Array.isArray(f.ports), () => `networks/ports not lists${show()}`);
   for (const n of f.networks) {
     check(typeof n.networkId === 'string' && HEX_ID.test(n.networkId), () => `network id ${JSON.stringify(n.networkId)} is not hex${show()}`);
@@ -86,7 +90,7 @@ function checkNetwork(input: unknown, f: NetworkFacts): void {
 function checkBatch(containers: readonly unknown[], networks: readonly unknown[]): void {
   const cfacts: ContainerFacts[] = [];
   for (const c of containers) {
-    const f = toContainerFacts(c as ContainerInspect);
+    const f = toContainerFacts(c as ContainerInspect, NO_IMAGE_LABELS);
     if (f) {
       checkContainer(c, f);
       cfacts.push(f);
@@ -205,7 +209,7 @@ function property(g: ReturnType<typeof gen>) {
   const prop = fc.property(g.containers, g.networks, (containers, networks) => {
     seen.containers += containers.length;
     seen.networks += networks.length;
-    seen.containerFacts += containers.filter((c) => toContainerFacts(c as ContainerInspect) !== undefined).length;
+    seen.containerFacts += containers.filter((c) => toContainerFacts(c as ContainerInspect, NO_IMAGE_LABELS) !== undefined).length;
     seen.networkFacts += networks.filter((n) => toNetworkFacts(n as NetworkInspect) !== undefined).length;
     checkBatch(containers, networks);
   });
@@ -224,7 +228,7 @@ describe('docker facts fuzz', () => {
   it('containers that are not running, or not containers at all, give no facts', () => {
     const id = 'ab'.repeat(32);
     for (const info of [{}, { Id: id }, { Id: id, State: {} }, { Id: id, State: { Running: false } }, { Id: id, State: null }, { Id: '', State: { Running: true } }]) {
-      expect(toContainerFacts(info as ContainerInspect), JSON.stringify(info)).toBeUndefined();
+      expect(toContainerFacts(info as ContainerInspect, NO_IMAGE_LABELS), JSON.stringify(info)).toBeUndefined();
     }
     for (const info of [{}, { Id: id }, { Id: id, Driver: 'host' }, { Id: 'xyz', Driver: 'bridge' }]) {
       expect(toNetworkFacts(info as NetworkInspect), JSON.stringify(info)).toBeUndefined();
@@ -268,34 +272,34 @@ describe('bugs the fuzz found in src/docker/facts.ts, now fixed', () => {
   });
 
   it('a long container name (valid in Docker) makes the name/shortid comment longer than 255', () => {
-    const facts = toContainerFacts({ Id: ID, Name: `/${'c'.repeat(250)}`, State: RUNNING, Config: { Labels: { 'dockgate.ports': '80', 'dockgate.egress': 'true' } }, NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] }, Networks: { b: { NetworkID: 'cd'.repeat(32), IPAddress: '172.17.0.2' } } } });
+    const facts = toContainerFacts({ Id: ID, Name: `/${'c'.repeat(250)}`, State: RUNNING, Config: { Labels: { 'dockgate.ports': '80', 'dockgate.egress': 'true' } }, NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] }, Networks: { b: { NetworkID: 'cd'.repeat(32), IPAddress: '172.17.0.2' } } } }, NO_IMAGE_LABELS);
     const net: NetworkFacts = { id: 'cd'.repeat(32), name: 'b', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6: [], internal: false };
     expect(describeViolations(checkRestore(planText([facts!], [net])))).toBe('');
   });
 
   it('a port binding HostIp is not checked: its text reaches the -d option of an ACCEPT rule', () => {
-    const facts = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, Config: { Labels: { 'dockgate.ports': '80' } }, NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '10.0.0.1/0 -p udp', HostPort: '8080' }] } } });
+    const facts = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, Config: { Labels: { 'dockgate.ports': '80' } }, NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '10.0.0.1/0 -p udp', HostPort: '8080' }] } } }, NO_IMAGE_LABELS);
     // Dropped, not repaired: a binding whose address is not an address opens nothing.
     for (const b of facts!.ports) expect(b.hostIp, 'host IP is an address').toSatisfy(isAddress);
     expect(describeViolations(checkRestore(planText([facts!], [])))).toBe('');
   });
 
   it('GlobalIPv6Address and NetworkID are not checked', () => {
-    const facts = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, NetworkSettings: { Networks: { b: { NetworkID: 'not an id', IPAddress: '172.17.0.2', GlobalIPv6Address: 'hello' } } } });
+    const facts = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, NetworkSettings: { Networks: { b: { NetworkID: 'not an id', IPAddress: '172.17.0.2', GlobalIPv6Address: 'hello' } } } }, NO_IMAGE_LABELS);
     for (const n of facts!.networks) {
       expect(n.ipv6).toSatisfy((v: string) => v === '' || isIPv6(v));
       expect(n.networkId).toMatch(HEX_ID);
     }
-    const v6 = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, NetworkSettings: { Networks: { b: { NetworkID: ID, IPAddress: '172.17.0.2', GlobalIPv6Address: 'hello' } } } });
+    const v6 = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, NetworkSettings: { Networks: { b: { NetworkID: ID, IPAddress: '172.17.0.2', GlobalIPv6Address: 'hello' } } } }, NO_IMAGE_LABELS);
     expect(v6!.networks[0]!.ipv6).toBe('');
   });
 
   const THROWS: Array<[string, () => unknown]> = [
-    ['Ports entry that is not a list: {"80/tcp": {}}', () => toContainerFacts({ Id: ID, State: RUNNING, NetworkSettings: { Ports: { '80/tcp': {} } } } as unknown as ContainerInspect)],
-    ['null binding in a Ports list: {"80/tcp": [null]}', () => toContainerFacts({ Id: ID, State: RUNNING, NetworkSettings: { Ports: { '80/tcp': [null] } } } as unknown as ContainerInspect)],
-    ['IPAddress that is not a string: 5', () => toContainerFacts({ Id: ID, State: RUNNING, NetworkSettings: { Networks: { n: { NetworkID: ID, IPAddress: 5 } } } } as unknown as ContainerInspect)],
-    ['Name that is not a string: 5', () => toContainerFacts({ Id: ID, State: RUNNING, Name: 5 } as unknown as ContainerInspect)],
-    ['the answer itself is null', () => toContainerFacts(null as unknown as ContainerInspect)],
+    ['Ports entry that is not a list: {"80/tcp": {}}', () => toContainerFacts({ Id: ID, State: RUNNING, NetworkSettings: { Ports: { '80/tcp': {} } } } as unknown as ContainerInspect, NO_IMAGE_LABELS)],
+    ['null binding in a Ports list: {"80/tcp": [null]}', () => toContainerFacts({ Id: ID, State: RUNNING, NetworkSettings: { Ports: { '80/tcp': [null] } } } as unknown as ContainerInspect, NO_IMAGE_LABELS)],
+    ['IPAddress that is not a string: 5', () => toContainerFacts({ Id: ID, State: RUNNING, NetworkSettings: { Networks: { n: { NetworkID: ID, IPAddress: 5 } } } } as unknown as ContainerInspect, NO_IMAGE_LABELS)],
+    ['Name that is not a string: 5', () => toContainerFacts({ Id: ID, State: RUNNING, Name: 5 } as unknown as ContainerInspect, NO_IMAGE_LABELS)],
+    ['the answer itself is null', () => toContainerFacts(null as unknown as ContainerInspect, NO_IMAGE_LABELS)],
     ['IPAM.Config that is not a list: {}', () => toNetworkFacts({ Id: ID, Driver: 'bridge', IPAM: { Config: {} } } as unknown as NetworkInspect)],
     ['null entry in IPAM.Config: [null]', () => toNetworkFacts({ Id: ID, Driver: 'bridge', IPAM: { Config: [null] } } as unknown as NetworkInspect)],
     ['Subnet that is not a string: 5', () => toNetworkFacts({ Id: ID, Driver: 'bridge', IPAM: { Config: [{ Subnet: 5 }] } } as unknown as NetworkInspect)],
@@ -307,7 +311,7 @@ describe('bugs the fuzz found in src/docker/facts.ts, now fixed', () => {
   }
 
   it('wrongly typed fields pass through as facts: Id ["<hex>"] becomes an array id, bridge option 12345 a number', () => {
-    const c = toContainerFacts({ Id: [ID], State: RUNNING } as unknown as ContainerInspect);
+    const c = toContainerFacts({ Id: [ID], State: RUNNING } as unknown as ContainerInspect, NO_IMAGE_LABELS);
     const n = toNetworkFacts({ Id: ID, Driver: 'bridge', Options: { 'com.docker.network.bridge.name': 12345 } } as unknown as NetworkInspect);
     expect(c === undefined || typeof c.id === 'string').toBe(true);
     expect(n === undefined || typeof n.bridge === 'string').toBe(true);
@@ -319,7 +323,7 @@ describe('bugs the fuzz found in src/docker/facts.ts, now fixed', () => {
   });
 
   it('non-string label values pass through into ContainerFacts.labels', () => {
-    const c = toContainerFacts({ Id: ID, State: RUNNING, Config: { Labels: { 'dockgate.ports': 80 } } } as unknown as ContainerInspect);
+    const c = toContainerFacts({ Id: ID, State: RUNNING, Config: { Labels: { 'dockgate.ports': 80 } } } as unknown as ContainerInspect, NO_IMAGE_LABELS);
     expect(Object.values(c!.labels).every((v) => typeof v === 'string')).toBe(true);
   });
 });

@@ -20,7 +20,7 @@ function plan(containers: Array<Partial<ContainerPlan>>): RuleSet {
   return {
     chains: [],
     jumps: [],
-    containers: containers.map((c, i) => ({ id: `c${i}`, name: `c${i}`, mode: 'proxy', egress: true, openings: [], errors: [], warnings: [], ...c })),
+    containers: containers.map((c, i) => ({ id: `c${i}`, name: `c${i}`, mode: 'proxy', egress: true, openings: [], errors: [], warnings: [], imageLabels: [], ...c })),
   };
 }
 

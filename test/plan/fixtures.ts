@@ -1,5 +1,5 @@
 // Container and network facts as docker/ would produce them, for the planner's tests.
-import type { ContainerFacts, NetworkFacts, PolicyDefaults, RuleSet } from '../../src/model/types.js';
+import type { ContainerFacts, ContainerImage, NetworkFacts, PolicyDefaults, RuleSet } from '../../src/model/types.js';
 import { type PlanInput, buildRuleSet } from '../../src/plan/ruleset.js';
 
 export const BRIDGE: NetworkFacts = {
@@ -37,7 +37,7 @@ let counter = 0;
 /** A container on `network` with the given labels and `-p` bindings ('HOSTIP:HOSTPORT:PORT/PROTO'). */
 export function container(
   name: string,
-  options: { labels?: Record<string, string>; publish?: string[]; network?: NetworkFacts; ip?: string; ip6?: string; id?: string; created?: string } = {},
+  options: { labels?: Record<string, string>; image?: ContainerImage; publish?: string[]; network?: NetworkFacts; ip?: string; ip6?: string; id?: string; created?: string } = {},
 ): ContainerFacts {
   counter++;
   const id = options.id ?? (counter.toString(16).padStart(4, '0') + name.replace(/[^a-f0-9]/g, '')).padEnd(64, 'e').slice(0, 64);
@@ -46,6 +46,8 @@ export function container(
     id,
     name,
     labels: options.labels ?? {},
+    // An image without labels of its own: every label is the admin's.
+    image: options.image ?? { kind: 'inspected', ref: 'dgbox:latest', sameAsImage: [] },
     // Later fixtures are younger, as containers created one after the other.
     created: options.created ?? `2026-01-01T00:00:${String(counter % 60).padStart(2, '0')}.${String(counter).padStart(9, '0')}Z`,
     networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ipv6: options.ip6 ?? '' }],

@@ -23,7 +23,7 @@ const plan = (...containers: Opening[][]): RuleSet => ({
   chains: [],
   jumps: [],
   containers: containers.map(
-    (openings, i) => ({ id: `c${i}`.padEnd(64, '0'), name: `c${i}`, mode: 'dnat', egress: true, openings, errors: [], warnings: [] }) as ContainerPlan,
+    (openings, i) => ({ id: `c${i}`.padEnd(64, '0'), name: `c${i}`, mode: 'dnat', egress: true, openings, errors: [], warnings: [], imageLabels: [] }) as ContainerPlan,
   ),
 });
 
