@@ -12,11 +12,34 @@ import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { footprintFor } from '../dataplane/footprint.js';
 import { BridgeTable } from '../dataplane/bridge-table.js';
+import { DAEMON_PRESENCE, findDaemon } from '../daemon/presence.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
 
-export async function flush(options: { config?: string; userChain?: boolean }): Promise<void> {
+export interface FlushOptions {
+  config?: string;
+  userChain?: boolean;
+  /** Flush even while `dockgate run` works in this network namespace (it writes everything back). */
+  force?: boolean;
+}
+
+export async function flush(options: FlushOptions, presence = DAEMON_PRESENCE): Promise<void> {
+  // Asked first, before anything is read or removed: the daemon's drift check would write every
+  // rule back within sync.drift_check_ms, so a flush under it only opens a short gap.
+  const daemon = await findDaemon(presence);
+  if (daemon !== undefined) {
+    const who = `dockgate run${daemon.pid === undefined ? '' : ` (pid ${daemon.pid})`}`;
+    if (!options.force) {
+      throw new CliError(
+        `dockgate flush: refused: ${who} is running in this network namespace and would put every rule back at its next check. ` +
+          'Stop it first (systemctl stop dockgate; its rules stay in place when it stops), then run dockgate flush again; ' +
+          'or flush anyway with dockgate flush --force.',
+        1,
+      );
+    }
+    process.stderr.write(`dockgate flush: --force while ${who} is running: the daemon will put its rules back at its next check\n`);
+  }
   const config = readConfig(options.config);
   let report: FlushResult;
   try {

@@ -36,10 +36,11 @@ program
 
 program
   .command('flush')
-  .description('remove every dockgate chain and jump rule')
+  .description('remove every dockgate chain and jump rule (refused while dockgate run is running here, unless --force)')
   .option('-c, --config <file>', 'config file')
   .option('--user-chain', 'also remove DOCKGATE-USER, the chain that holds your own rules (fail2ban bans), when nothing else jumps to it')
-  .action(async (o: { config?: string; userChain?: boolean }) => (await import('./flush.js')).flush(o));
+  .option('--force', 'flush even while dockgate run is running here (it puts every rule back at its next check); without it, flush refuses')
+  .action(async (o: { config?: string; userChain?: boolean; force?: boolean }) => (await import('./flush.js')).flush(o));
 
 program
   .command('doctor')

@@ -2,6 +2,7 @@
 import { ConfigError, type LoadedConfig, readConfigFile } from '../config/load.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
+import { announce } from '../daemon/presence.js';
 import { SwarmNodeError } from '../docker/info.js';
 import { notifyReady } from '../dataplane/notify.js';
 import { createLogger } from './log.js';
@@ -32,6 +33,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   const daemon = new Daemon({ config, docker, log, queue, metrics });
   let server: MetricsServer | undefined;
   log.info({ event: 'starting', docker: docker.host, config: options.config ?? '(default)', node: process.version }, 'dockgate starting');
+  const release = await announcePresence(log);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -39,7 +41,8 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     stopping = true;
     log.info({ event: 'stopping', signal }, `${signal}: stopping; rules stay in place`);
     // The socket file goes with the server: exit() alone would leave it behind.
-    void Promise.allSettled([daemon.stop(), server?.close()]).then(() => process.exit(0));
+    // The presence first: a flush right after a stop must not be refused.
+    void Promise.allSettled([release(), daemon.stop(), server?.close()]).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -82,11 +85,30 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     if (!(err instanceof SwarmNodeError)) throw err;
     // Exit 2 as for a bad config: restarting cannot change it (the unit's RestartPreventExitStatus).
     // exit(), as on SIGTERM: nothing else is left to wait for.
-    await Promise.allSettled([daemon.stop(), server?.close()]);
+    await Promise.allSettled([release(), daemon.stop(), server?.close()]);
     process.stderr.write(`dockgate: ${err.message}\n`);
     process.exit(EXIT_CONFIG);
   }
   // systemd (Type=notify) counts the unit as started only once the first rule set is in place.
   // Its own process queue: readiness does not wait behind restores queued meanwhile.
   await notifyReady(log);
+}
+
+/**
+ * Lets `dockgate flush` see that this daemon runs here (a flush would be undone at the next
+ * check). Never a reason to leave the firewall unkept: a failure is a warning. Returns the release.
+ */
+async function announcePresence(log: ReturnType<typeof createLogger>): Promise<() => Promise<void>> {
+  try {
+    const presence = await announce();
+    if (presence.kind === 'held') return presence.close;
+    const who = presence.by?.pid === undefined ? '' : ` (pid ${presence.by.pid})`;
+    log.warn(
+      { event: 'another-daemon', pid: presence.by?.pid },
+      `another dockgate run${who} is running in this network namespace: both write the same chains; stop one of them`,
+    );
+  } catch (err) {
+    log.warn({ event: 'another-daemon', err: (err as Error).message }, `cannot tell dockgate flush that the daemon runs: ${(err as Error).message}`);
+  }
+  return async () => undefined;
 }
