@@ -8,13 +8,22 @@ import type { DockerFacts } from '../doctor/doctor-checks.js';
 interface InfoReply {
   ServerVersion?: string;
   Swarm?: { LocalNodeState?: string };
+  /** API 1.49+. */
+  FirewallBackend?: { Driver?: unknown } | null;
 }
 
 export async function readDockerFacts(host: string, timeoutMs = 5000): Promise<DockerFacts> {
   const docker = new Docker({ ...dockerOptions(host), timeout: timeoutMs });
   try {
     const info = (await docker.info()) as InfoReply;
-    return { host, reachable: true, version: info.ServerVersion ?? 'unknown', swarm: info.Swarm?.LocalNodeState ?? '' };
+    const driver = info.FirewallBackend?.Driver;
+    return {
+      host,
+      reachable: true,
+      version: info.ServerVersion ?? 'unknown',
+      swarm: info.Swarm?.LocalNodeState ?? '',
+      ...(typeof driver === 'string' && /^[a-z0-9+_-]{1,40}$/.test(driver) ? { firewallBackend: driver } : {}),
+    };
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { statusCode?: number };
     const why = e.code === 'ENOENT' ? 'no socket there' : e.code === 'ECONNREFUSED' ? 'connection refused' : e.message;

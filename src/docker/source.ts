@@ -95,7 +95,7 @@ export class DockerSource {
   async version(): Promise<string> {
     // dockerode takes the options at run time; its typings only know the callback form.
     const version = this.#docker.version.bind(this.#docker) as unknown as (o: object) => Promise<{ Version?: string }>;
-    const v = await version(this.#deadline());
+    const v = await version(this.#deadline()).catch(refused);
     return v.Version ?? 'unknown';
   }
 
@@ -107,7 +107,7 @@ export class DockerSource {
     } catch (err) {
       const name = (err as Error).name;
       if (name === 'AbortError' || name === 'TimeoutError') throw new Error(`docker info did not answer within ${this.apiTimeoutMs} ms`);
-      throw err;
+      throw apiVersionRefusal(err) ?? err;
     }
   }
 
@@ -117,7 +117,7 @@ export class DockerSource {
 
   /** Bridge networks dockgate manages, and the others (macvlan, ipvlan, overlay, host) it can only report. */
   async listAllNetworks(): Promise<{ bridges: NetworkFacts[]; others: OtherNetwork[] }> {
-    const list = (await this.#docker.listNetworks(this.#deadline())) as NetworkInspect[];
+    const list = (await this.#docker.listNetworks(this.#deadline()).catch(refused)) as NetworkInspect[];
     return {
       bridges: list.map(toNetworkFacts).filter((n): n is NetworkFacts => n !== undefined),
       others: list.map(toOtherNetwork).filter((n): n is OtherNetwork => n !== undefined),
@@ -125,7 +125,7 @@ export class DockerSource {
   }
 
   async listIds(): Promise<string[]> {
-    const list = await this.#docker.listContainers({ all: false, ...this.#deadline() });
+    const list = await this.#docker.listContainers({ all: false, ...this.#deadline() }).catch(refused);
     return list.map((c) => c.Id);
   }
 
@@ -222,24 +222,23 @@ export class DockerSource {
   }
 
   #timeoutError(err: unknown, what: string): unknown {
+    const version = apiVersionRefusal(err);
+    if (version) return version;
     const name = (err as Error).name;
     return name === 'AbortError' || name === 'TimeoutError' ? new Error(`${what} did not answer within ${this.apiTimeoutMs} ms`) : err;
   }
 
   async subscribe(onEvent: (e: DockerEvent) => void): Promise<EventSubscription> {
-    const stream = (await this.#docker.getEvents({
-      filters: { type: ['container', 'network'] },
-    })) as NodeJS.ReadableStream & { destroy?: () => void };
-    let buffer = '';
+    const stream = (await this.#docker
+      .getEvents({
+        filters: { type: ['container', 'network'] },
+      })
+      .catch(refused)) as NodeJS.ReadableStream & { destroy?: () => void };
+    const records = new EventRecords();
     const ended = new Promise<Error | undefined>((resolve) => {
       stream.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (line === '') continue;
-          const e = parseEvent(line);
+        for (const record of records.push(chunk.toString('utf8'))) {
+          const e = parseEvent(record);
           if (e) onEvent(e);
         }
       });
@@ -251,12 +250,56 @@ export class DockerSource {
   }
 }
 
+/**
+ * The events stream cut into records. Docker answers in the form it negotiates: newline-delimited
+ * JSON (application/json, application/jsonl, application/x-ndjson) or RFC 7464 JSON text
+ * sequences (application/json-seq, each record after a 0x1E), so both separators end a record.
+ */
+export class EventRecords {
+  #buffer = '';
+
+  push(text: string): string[] {
+    this.#buffer += text;
+    const out: string[] = [];
+    let end: number;
+    while ((end = this.#buffer.search(/[\n\x1e]/)) >= 0) {
+      const record = this.#buffer.slice(0, end).trim();
+      this.#buffer = this.#buffer.slice(end + 1);
+      if (record !== '') out.push(record);
+    }
+    return out;
+  }
+}
+
 interface RawEvent {
   Type?: string;
   Action?: string;
   Actor?: { ID?: string; Attributes?: Record<string, string> };
   timeNano?: number;
 }
+
+/**
+ * Docker's refusal of the API version a client asked for (HTTP 400: "client version 1.24 is too
+ * old. Minimum supported API version is 1.44, …" — Docker 29 refuses anything before 1.44), as an
+ * error naming both versions; undefined for any other error.
+ */
+export function apiVersionRefusal(err: unknown): Error | undefined {
+  const text = String((err as { message?: unknown })?.message ?? '');
+  const m = /client version (\d+\.\d+) is too (old|new)\. (Minimum|Maximum) supported API version is (\d+\.\d+)/i.exec(text);
+  if (!m) return undefined;
+  const [, asked, , bound, limit] = m;
+  // dockgate asks without a version (Docker answers in its own), so the version was pinned on the way.
+  const fix =
+    bound!.toLowerCase() === 'minimum'
+      ? `dockgate does not pin a version, so something between it and Docker (a socket proxy) does: let dockgate's requests through unversioned, or pin ${limit} or newer`
+      : `Docker is older than API ${asked}, which something between dockgate and Docker (a socket proxy) pins: pin ${limit} or older there, or upgrade Docker`;
+  return new Error(`Docker refuses API version ${asked} (its ${bound!.toLowerCase()} is ${limit}): ${fix}`);
+}
+
+/** Rethrows an API version refusal as the error that names the versions, anything else as it is. */
+const refused = (err: unknown): never => {
+  throw apiVersionRefusal(err) ?? err;
+};
 
 export function parseEvent(line: string): DockerEvent | undefined {
   let raw: RawEvent;
@@ -266,7 +309,9 @@ export function parseEvent(line: string): DockerEvent | undefined {
     return undefined;
   }
   const action = (raw.Action ?? '').split(':')[0] ?? '';
-  const timeNano = typeof raw.timeNano === 'number' ? BigInt(Math.round(raw.timeNano)) : undefined;
+  // Nanoseconds since the epoch are beyond a double's 53 bits: read the digits, not the parsed number.
+  const digits = /"timeNano"\s*:\s*(\d{1,20})\b/.exec(line)?.[1];
+  const timeNano = digits !== undefined ? BigInt(digits) : typeof raw.timeNano === 'number' ? BigInt(Math.round(raw.timeNano)) : undefined;
   if (raw.Type === 'container' && CONTAINER_ACTIONS.has(action)) {
     return { type: 'container', action, containerId: raw.Actor?.ID, timeNano };
   }

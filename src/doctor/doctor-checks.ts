@@ -20,6 +20,7 @@ export interface CheckResult {
 
 export type { Backend } from '../dataplane/iptables.js';
 import type { Backend } from '../dataplane/iptables.js';
+import { checkDockerFirewall } from './docker-firewall-check.js';
 
 /** What one `*-save` command showed. */
 export interface SaveFacts {
@@ -45,7 +46,7 @@ export interface DockerdFlags {
 }
 
 export type DockerFacts =
-  | { host: string; reachable: true; version: string; swarm: string }
+  | { host: string; reachable: true; version: string; swarm: string; /** /info FirewallBackend.Driver (API 1.49+). */ firewallBackend?: string }
   | { host: string; reachable: false; error: string };
 
 export type DaemonJsonFacts =
@@ -474,6 +475,10 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     checkDaemonJson(f),
     checkDockerIptables(f),
     checkDockerIp6tables(f),
+    checkDockerFirewall({
+      driver: f.docker.reachable ? f.docker.firewallBackend : undefined,
+      ruleset: f.hostFirewall?.nft.ok ? f.hostFirewall.nft.ruleset : undefined,
+    }),
     checkIpv6Exposure(f),
     checkPortOwnership(f),
     checkDockerIpForward(f),

@@ -52,7 +52,7 @@ describe('doctor checks', () => {
     const results = runChecks(healthy());
     expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
-      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'ipv6-exposure', 'port-ownership',
+      'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'docker-firewall', 'ipv6-exposure', 'port-ownership',
       'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'jumps',
     ]);
   });
