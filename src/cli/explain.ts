@@ -95,8 +95,8 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   try {
     // The daemon's footprint, IPv6 marks included (status judges by the same one).
     const fp = await footprintFor(config, queue);
-    const s = await fp.inspect(plan, config.foreignChains);
-    foreign = { ruleset: s.ruleset, marksInPlace: s.marksInPlace, ...(fp.iptables6 ? { marksInPlace6: s.marksInPlace6 } : {}) };
+    const s = await fp.inspect(plan, config.foreignChains, config.foreignChainsMark);
+    foreign = { ruleset: s.ruleset, marksInPlace: s.marksInPlace, mark: config.foreignChainsMark, ...(fp.iptables6 ? { marksInPlace6: s.marksInPlace6 } : {}) };
   } catch (err) {
     foreign = { error: (err as Error).message };
   }

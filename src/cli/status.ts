@@ -20,7 +20,7 @@ import type { RuleSet } from '../model/types.js';
 export async function hostFirewall(config: Config, plan: RuleSet): Promise<{ state?: FootprintState; error?: string }> {
   const queue = new CommandQueue();
   try {
-    return { state: await (await footprintFor(config, queue)).inspect(plan, config.foreignChains) };
+    return { state: await (await footprintFor(config, queue)).inspect(plan, config.foreignChains, config.foreignChainsMark) };
   } catch (err) {
     return { error: (err as Error).message };
   }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parseAddress, parseCidr } from '../net/cidr.js';
 import type { Cidr, PolicyDefaults, PortRange } from '../model/types.js';
 import { IFNAME as IFNAME_RE } from '../net/ifname.js';
+import { DEFAULT_MARK_BIT, MARK_BIT_EXPECTED, type MarkBit, parseMarkBit } from '../model/mark-bit.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -43,6 +44,11 @@ export interface Config {
    * dockgate mark accept directly before the final drop of each (below the admin's bans); `leave` touches none and reports what they block.
    */
   foreignChains: 'allow' | 'leave';
+  /**
+   * The packet-mark bit of those accepts and of the mangle rules that set it: one another tool on
+   * the host does not use (doctor's `mark-bit` check names any that does).
+   */
+  foreignChainsMark: MarkBit;
   sync: {
     debounceMs: number;
     driftCheckMs: number;
@@ -304,6 +310,17 @@ export const configFileSchema = section('', {
   external_interfaces: externalInterfaces,
   claimable_ports: portRange.prefault('1024-65535'),
   foreign_chains: z.enum(['allow', 'leave'], { error: expecting('"allow" or "leave"') }).default('allow'),
+  foreign_chains_mark: z
+    .unknown()
+    .transform((v, ctx): MarkBit => {
+      const r = typeof v === 'number' || typeof v === 'string' ? parseMarkBit(v) : { ok: false as const, reason: `expected ${MARK_BIT_EXPECTED}, got ${describeValue(v)}` };
+      if (r.ok) return r.value;
+      ctx.addIssue({ code: 'custom', message: r.reason, input: v });
+      return z.NEVER;
+    })
+    // Absent, not empty: `foreign_chains_mark:` with no value is a mistake to name, like any other key's.
+    .optional()
+    .transform((v): MarkBit => v ?? DEFAULT_MARK_BIT),
   sync: orEmpty(syncSection),
   metrics: orEmpty(metricsSection),
   log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
@@ -329,6 +346,7 @@ export function toConfig(f: ConfigFile): Config {
       f.external_interfaces.kind === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...f.external_interfaces.names] },
     claimablePorts: { ...f.claimable_ports },
     foreignChains: f.foreign_chains,
+    foreignChainsMark: f.foreign_chains_mark,
     sync: {
       debounceMs: f.sync.debounce_ms,
       driftCheckMs: f.sync.drift_check_ms,

@@ -44,7 +44,7 @@ export class ForeignSync {
   async beforeWrite(plan: RuleSet): Promise<void> {
     if (!this.#state) return;
     try {
-      await this.#state.footprint.marksFirst(plan);
+      await this.#state.footprint.marksFirst(plan, this.#o.config().foreignChainsMark);
     } catch (err) {
       const message = (err as Error).message;
       this.#o.log.error({ event: 'foreign-chains-failed', err: message }, `cannot write dockgate's marks: ${message}; retrying`);
@@ -72,7 +72,8 @@ export class ForeignSync {
       state.said = key;
     };
     try {
-      const r = await state.footprint.sync(plan, mode);
+      // Read at every sync, so a SIGHUP that changes foreign_chains_mark moves marks and accepts at the next one.
+      const r = await state.footprint.sync(plan, mode, this.#o.config().foreignChainsMark);
       for (const { chain, where } of r.inserted) {
         // Seen there before: someone (a firewalld reload, `nft -f`, a ban tool adding a rule
         // below it) took it away or out of place.

@@ -9,6 +9,7 @@ import { type TableState, emptyTables } from '../plan/kernel-state.js';
 import { MARK_TABLE, type MarkPlan, markDrift, markPlan, renderMarks } from '../plan/marks.js';
 import { familyRuleSet } from '../plan/ruleset.js';
 import type { Config } from '../config/schema.js';
+import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
 import type { CommandQueue } from './command-queue.js';
 import { ip6tablesOptions, probeIpv6 } from './families.js';
 import { Iptables } from './iptables.js';
@@ -81,9 +82,9 @@ export class Footprint {
   }
 
   /** The marks one family needs for this plan (undefined: that family plans nothing). */
-  static #wanted(plan: RuleSet, family: Family): MarkPlan | undefined {
+  static #wanted(plan: RuleSet, family: Family, mark: MarkBit): MarkPlan | undefined {
     const rules = familyRuleSet(plan, family);
-    return rules ? markPlan(rules) : undefined;
+    return rules ? markPlan(rules, mark) : undefined;
   }
 
   /**
@@ -115,12 +116,14 @@ export class Footprint {
    * Before the filter chains are written: where marks are in use, make them the new plan's, so a
    * mark never outlives the accept it mirrors (a removed opening must not stay open through
    * another firewall's footprint for the time between the two writes). Whether marks are in use
-   * is the last sync's judgement; `sync` after the write settles the rest.
+   * is the last sync's judgement; `sync` after the write settles the rest. A new `mark` (a reload)
+   * moves the marks here too: the footprint with the old bit then passes nothing until `sync`
+   * puts the new one in, which fails closed.
    */
-  async marksFirst(plan: RuleSet): Promise<boolean> {
+  async marksFirst(plan: RuleSet, mark: MarkBit = DEFAULT_MARK_BIT): Promise<boolean> {
     // A drift check with the same plan: the sync after the write looks at the kernel anyway.
-    if (!this.#marksInUse || plan === this.#lastPlan) return false;
-    const r = await this.#writeMarks((family) => Footprint.#wanted(plan, family));
+    if (!this.#marksInUse || (plan === this.#lastPlan && mark === this.#lastMark)) return false;
+    const r = await this.#writeMarks((family) => Footprint.#wanted(plan, family, mark));
     if (r.failure) throw r.failure;
     return r.written;
   }
@@ -128,16 +131,22 @@ export class Footprint {
   /** The last sync wrote marks for a plan (foreign_chains allow, and some chain needs them). */
   #marksInUse = false;
   #lastPlan: RuleSet | undefined;
+  #lastMark: MarkBit | undefined;
 
-  /** Makes the footprint what the plan and mode need; returns what changed. */
-  async sync(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintResult> {
+  /**
+   * Makes the footprint what the plan and mode need, with `mark` (`foreign_chains_mark`) as the
+   * bit of marks and accepts; returns what changed. A footprint with another bit (from before a
+   * reload) is replaced like one out of place.
+   */
+  async sync(plan: RuleSet, mode: ForeignChainsMode, mark: MarkBit = DEFAULT_MARK_BIT): Promise<FootprintResult> {
     const rs = await this.nft.listForeign();
     const spots = footprintSpots(plan, rs, this.iptables6 !== undefined);
     const wanted = mode === 'allow' ? spots : [];
     const needed = [...new Set(spots.map((s) => chainLabel(s.base)))];
-    const marks = await this.#writeMarks((family) => (wanted.length > 0 ? Footprint.#wanted(plan, family) : undefined));
+    const marks = await this.#writeMarks((family) => (wanted.length > 0 ? Footprint.#wanted(plan, family, mark) : undefined));
     this.#marksInUse = wanted.length > 0;
     this.#lastPlan = plan;
+    this.#lastMark = mark;
     const marksWritten = marks.written;
     const inserted: FootprintPlacement[] = [];
     const removed: string[] = [];
@@ -146,13 +155,13 @@ export class Footprint {
     let retry = false;
     for (const spot of wanted) {
       // One in place is enough; a copy (a tool that saved and restored the ruleset twice) goes.
-      const mine = present.find((f) => holds(spot, f.chain, f.index));
+      const mine = present.find((f) => f.bit === mark && holds(spot, f.chain, f.index));
       if (mine) {
         kept.add(mine);
         continue;
       }
       try {
-        await this.nft.placeFootprint(spot.chain, spot.before?.handle);
+        await this.nft.placeFootprint(spot.chain, spot.before?.handle, mark);
         inserted.push({ chain: chainLabel(spot.base), where: describeSpot(spot) });
       } catch (err) {
         // Gone since the read (exit 1, "No such file or directory"): the others still get theirs.
@@ -160,8 +169,8 @@ export class Footprint {
         retry = true;
       }
     }
-    // Out of place (above a ban that came later, or where an older dockgate put it) or not
-    // needed: it goes, after its replacement is in, so the opening never misses a packet.
+    // Out of place (above a ban that came later, or where an older dockgate put it), with an old
+    // bit, or not needed: it goes, after its replacement is in.
     for (const f of present) {
       if (kept.has(f)) continue;
       if (await this.nft.deleteFootprint(f.chain, f.handle)) removed.push(chainLabel(f.chain));
@@ -171,14 +180,14 @@ export class Footprint {
   }
 
   /** Reads everything and judges every flow of the plan: what status and doctor show. */
-  async inspect(plan: RuleSet, mode: ForeignChainsMode): Promise<FootprintState> {
+  async inspect(plan: RuleSet, mode: ForeignChainsMode, mark: MarkBit = DEFAULT_MARK_BIT): Promise<FootprintState> {
     const rs = await this.nft.listRuleset();
     const ipv6Marks = this.iptables6 !== undefined;
     const spots: FootprintSpot[] = mode === 'allow' ? footprintSpots(plan, rs, ipv6Marks) : [];
     // Marks count only when they are all there: a half-written mirror could mark too little.
     const inPlace = new Map<Family, boolean>();
     for (const { family, iptables } of this.#families()) {
-      const want = spots.length > 0 ? Footprint.#wanted(plan, family) : undefined;
+      const want = spots.length > 0 ? Footprint.#wanted(plan, family, mark) : undefined;
       const mangle = await this.#mangle(iptables);
       // A table iptables-save cannot show may hold anything: never "in place".
       inPlace.set(family, want !== undefined && mangle?.incompatible === undefined && markDrift(want, mangle).clean);
@@ -187,10 +196,11 @@ export class Footprint {
     const marksInPlace6 = inPlace.get(6) ?? false;
     // Named by the base chain they serve, as `needed` is; one out of place, by where it is.
     const present = footprintRules(rs);
+    const serves = (s: FootprintSpot, f: (typeof present)[number]): boolean => f.bit === mark && holds(s, f.chain, f.index);
     const footprints = [
       ...new Set([
-        ...spots.filter((s) => present.some((f) => holds(s, f.chain, f.index))).map((s) => chainLabel(s.base)),
-        ...present.filter((f) => !spots.some((s) => holds(s, f.chain, f.index))).map((f) => chainLabel(f.chain)),
+        ...spots.filter((s) => present.some((f) => serves(s, f))).map((s) => chainLabel(s.base)),
+        ...present.filter((f) => !spots.some((s) => serves(s, f))).map((f) => chainLabel(f.chain)),
       ]),
     ];
     const neededChains = [...new Set(spots.map((s) => s.base))];
@@ -200,12 +210,12 @@ export class Footprint {
       marksInPlace6,
       footprints,
       needed: neededChains.map(chainLabel),
-      verdicts: analyse(plan, rs, { marksInPlace, marksInPlace6 }),
+      verdicts: analyse(plan, rs, { marksInPlace, marksInPlace6, mark }),
     };
   }
 
   /**
-   * Removes every footprint rule and mark (flush). Returns what it touched. Without nft (a legacy
+   * Removes every footprint rule and mark (flush), whatever their bit. Returns what it touched. Without nft (a legacy
    * host with no nftables package) there can be no footprint rule to remove; the marks still go.
    */
   async remove(): Promise<string[]> {

@@ -10,6 +10,7 @@ import type { Backend, DaemonJsonFacts, DefaultRouteFacts, DockerdFlags, DoctorF
 import { JsonSyntaxError } from '../install/json-text.js';
 import { parseSave } from '../plan/kernel-state.js';
 import type { HostFirewallFacts } from '../doctor/host-firewall-checks.js';
+import type { IpRuleFacts, MarkBitFacts } from '../doctor/mark-bit-check.js';
 import type { RuleSet } from '../model/types.js';
 import { footprintFor } from './footprint.js';
 import { Iptables, backendOf } from './iptables.js';
@@ -82,6 +83,9 @@ export function parseDockerdArgs(argv: readonly string[]): Omit<DockerdFlags, 'p
         break;
       case '--userland-proxy':
         out.userlandProxy = boolFlag(inline);
+        break;
+      case '--bridge-accept-fwmark':
+        out.bridgeAcceptFwmark = takeValue();
         break;
       default:
         break;
@@ -205,6 +209,7 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
     : { command: o.config.iptables.ip6SaveCommand, found: false, error: 'IPv6 is disabled on this host' };
   return {
     config: { defaultMode: o.config.defaults.mode, externalInterfaces: o.config.externalInterfaces },
+    markBit: await probeMarkBit(o.queue, o.config, ipv6),
     ip6tables,
     iptables,
     backends,
@@ -213,6 +218,25 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
     sysctl: { allForwarding, interfaces },
     defaultRoutes: await probeDefaultRoutes(o.queue, o.sysctlDir),
   };
+}
+
+/** Policy routing rules of both families (`ip -j rule`), for the mark-bit check. */
+export async function probeMarkBit(queue: CommandQueue, config: Config, ipv6: boolean): Promise<MarkBitFacts> {
+  const ipRules: IpRuleFacts[] = [];
+  for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
+    const r = await queue.run('ip', ['-j', `-${family}`, 'rule', 'show'], { timeoutMs: 10_000 });
+    if (r.exitCode !== 0) {
+      ipRules.push({ family, ok: false, error: r.exitCode === NOT_FOUND ? 'ip not found' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` });
+      continue;
+    }
+    try {
+      const rules = JSON.parse(r.stdout.trim() || '[]') as unknown;
+      ipRules.push(Array.isArray(rules) ? { family, ok: true, rules: rules as Array<Record<string, unknown>> } : { family, ok: false, error: 'not a JSON list' });
+    } catch (err) {
+      ipRules.push({ family, ok: false, error: `not JSON: ${(err as Error).message}` });
+    }
+  }
+  return { bit: config.foreignChainsMark, ipRules };
 }
 
 // ---- other firewalls on the same hooks (doctor's host-firewall, foreign-chains, firewalld) ----
@@ -290,7 +314,7 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
   if (!nftFacts.ok) return facts;
   if (!o.plan) return { ...facts, notJudged: o.planError ?? 'Docker could not be asked for the running containers' };
   try {
-    const state = await (await footprintFor(o.config, o.queue)).inspect(o.plan, o.config.foreignChains);
+    const state = await (await footprintFor(o.config, o.queue)).inspect(o.plan, o.config.foreignChains, o.config.foreignChainsMark);
     return { ...facts, footprint: { needed: state.needed, footprints: state.footprints, marksInPlace: state.marksInPlace, verdicts: state.verdicts } };
   } catch (err) {
     return { ...facts, notJudged: (err as Error).message };

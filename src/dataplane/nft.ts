@@ -3,7 +3,7 @@
 // what to insert where is decided in src/hostfw/.
 import { isFootprintRule } from '../hostfw/evaluate.js';
 import { type NftRuleset, isForeignTable, mergeRulesets, parseNftJson } from '../hostfw/nft-ruleset.js';
-import { FOOTPRINT_MARK } from '../plan/marks.js';
+import { type MarkBit, hexMark } from '../model/mark-bit.js';
 import type { CommandQueue } from './command-queue.js';
 
 export class NftError extends Error {
@@ -14,13 +14,12 @@ export class NftError extends Error {
 }
 
 const NOT_FOUND = 127;
-const HEX_MARK = `0x${FOOTPRINT_MARK.toString(16).padStart(8, '0')}`;
 
 /** The footprint as nft arguments: `meta mark & BIT == BIT accept comment "dockgate"`. */
-export const FOOTPRINT_ARGS: readonly string[] = ['meta', 'mark', 'and', HEX_MARK, '==', HEX_MARK, 'accept', 'comment', '"dockgate"'];
+export const footprintArgs = (bit: MarkBit): readonly string[] => ['meta', 'mark', 'and', hexMark(bit), '==', hexMark(bit), 'accept', 'comment', '"dockgate"'];
 
-/** The footprint as nft JSON statements (what `FOOTPRINT_ARGS` says on a command line). */
-const FOOTPRINT_EXPR = [{ match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, FOOTPRINT_MARK] }, right: FOOTPRINT_MARK } }, { accept: null }];
+/** The footprint as nft JSON statements (what `footprintArgs` says on a command line). */
+const footprintExpr = (bit: MarkBit): object[] => [{ match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, bit] }, right: bit } }, { accept: null }];
 
 /** Where a rule is: family, table and chain, as nft's JSON names them. */
 export interface ChainRef {
@@ -73,11 +72,11 @@ export class Nft {
   }
 
   /**
-   * Puts the footprint directly before the rule with handle `before`, or at the end of the chain
-   * when there is none (before its policy).
+   * Puts the footprint for `bit` directly before the rule with handle `before`, or at the end of
+   * the chain when there is none (before its policy).
    */
-  async placeFootprint(chain: ChainRef, before: number | undefined): Promise<void> {
-    const rule = { family: chain.family, table: chain.table, chain: chain.name, ...(before !== undefined ? { handle: before } : {}), expr: FOOTPRINT_EXPR, comment: 'dockgate' };
+  async placeFootprint(chain: ChainRef, before: number | undefined, bit: MarkBit): Promise<void> {
+    const rule = { family: chain.family, table: chain.table, chain: chain.name, ...(before !== undefined ? { handle: before } : {}), expr: footprintExpr(bit), comment: 'dockgate' };
     const verb = before === undefined ? 'add' : 'insert';
     const r = await this.#run([{ [verb]: { rule } }]);
     if (r.exitCode !== 0) {
@@ -87,7 +86,7 @@ export class Nft {
   }
 
   /**
-   * Deletes dockgate's footprint rule at this handle; false when it is gone already, or when the
+   * Deletes dockgate's footprint rule at this handle, whatever its bit; false when it is gone already, or when the
    * rule at that handle is no longer dockgate's: a firewall that rebuilt its table since the read
    * may have given the handle to a rule of its own, which must never be deleted. The chain is
    * read again right before the delete, on the same queue, so only a rebuild in between those two

@@ -9,7 +9,8 @@ import { containerComment } from '../plan/ruleset.js';
 import { comment } from '../plan/syntax.js';
 import { parseCidr, parseIPv4 } from '../net/cidr.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';
-import { ANY_ADDR, ANY_PORT, type DropCause, type Iface, type Packet, type Range, describeRule, evaluateBaseChain, isFootprintRule } from './evaluate.js';
+import { ANY_ADDR, ANY_PORT, type DropCause, type Iface, type Packet, type Range, describeRule, evaluateBaseChain, footprintBit, isFootprintRule } from './evaluate.js';
+import type { MarkBit } from '../model/mark-bit.js';
 import { type NftChain, type NftRule, type NftRuleset, chainLabel, findChain, foreignBaseChains, seesIpv4 } from './nft-ruleset.js';
 
 /** iptables' nat PREROUTING priority (dstnat): chains before it see the address before DNAT. */
@@ -319,18 +320,20 @@ export interface AnalyseOptions {
   marksInPlace: boolean;
   /** The same for ip6tables; absent: IPv6 packets are not marked. */
   marksInPlace6?: boolean;
+  /** The bit those marks set (`foreign_chains_mark`): only a footprint with it lets them through. */
+  mark: MarkBit;
 }
 
 /** Drops a flow's packets meet in one chain (marked as the kernel would mark them, or as asked). */
-function dropsIn(chain: NftChain, flow: Flow, rs: NftRuleset, marks: boolean, ignoreFootprint: boolean): Blocker[] {
-  // `marks`: this flow's family has its marks in place.
+function dropsIn(chain: NftChain, flow: Flow, rs: NftRuleset, marks: MarkBit | undefined, ignoreFootprint: boolean): Blocker[] {
+  // `marks`: the bit, when this flow's family has its marks in place.
   const out: Blocker[] = [];
   const b = chain.base!;
   if (!sees(chain.family, flow.family)) return out;
   for (const pk of flow.packets) {
     const p = pk.at(b.hook as Hook, b.prio);
     if (!p) continue;
-    const marked = marks && pk.markable.has(b.hook) && b.prio > MANGLE_PRIORITY;
+    const marked = pk.markable.has(b.hook) && b.prio > MANGLE_PRIORITY ? marks : undefined;
     const r = evaluateBaseChain(chain, { ...p, family: flow.family, marked }, rs, { ignoreFootprint });
     for (const d of r.drops) out.push(blockerOf(chain, pk.kind, d));
   }
@@ -346,7 +349,7 @@ function stateOf(blockers: readonly Blocker[]): FlowState {
 export function analyse(plan: RuleSet, rs: NftRuleset, opts: AnalyseOptions): FlowVerdict[] {
   const chains = chainsOnPath(rs);
   return flowsOf(plan, opts.marksInPlace6 !== undefined).map((flow) => {
-    const marks = flow.family === 4 ? opts.marksInPlace : opts.marksInPlace6 === true;
+    const marks = (flow.family === 4 ? opts.marksInPlace : opts.marksInPlace6 === true) ? opts.mark : undefined;
     const blockers = chains.flatMap((c) => dropsIn(c, flow, rs, marks, false));
     return { family: flow.family, containerId: flow.containerId, container: flow.container, kind: flow.kind, ...(flow.opening ? { opening: flow.opening } : {}), ...(flow.egress ? { egress: flow.egress } : {}), state: stateOf(dedupe(blockers)), blockers: dedupe(blockers) };
   });
@@ -420,7 +423,7 @@ export function footprintSpots(plan: RuleSet, rs: NftRuleset, ipv6Marks = false)
         if (!pk.markable.has(hook)) continue;
         const seen = pk.at(hook, base.base!.prio);
         if (!seen) continue;
-        const p: Packet = { ...seen, family: f.family, marked: false };
+        const p: Packet = { ...seen, family: f.family, marked: undefined };
         const key = JSON.stringify(p);
         if (judged.has(key)) continue;
         judged.add(key);
@@ -461,12 +464,21 @@ export function holds(spot: FootprintSpot, chain: NftChain, index: number): bool
   return chain === spot.chain && index > spot.after && index < spotEnd(spot);
 }
 
-/** dockgate's footprint rules wherever they are (any foreign table, any chain). */
-export function footprintRules(rs: NftRuleset): Array<{ chain: NftChain; handle: number; index: number }> {
-  const out: Array<{ chain: NftChain; handle: number; index: number }> = [];
+/** One of dockgate's footprint rules: where, and the bit it lets through. */
+export interface PresentFootprint {
+  chain: NftChain;
+  handle: number;
+  index: number;
+  bit: MarkBit;
+}
+
+/** dockgate's footprint rules wherever they are (any foreign table, any chain), whatever their bit. */
+export function footprintRules(rs: NftRuleset): PresentFootprint[] {
+  const out: PresentFootprint[] = [];
   for (const c of rs.chains) {
     c.rules.forEach((r, index) => {
-      if (isFootprintRule(r)) out.push({ chain: c, handle: r.handle, index });
+      const bit = footprintBit(r);
+      if (bit !== undefined) out.push({ chain: c, handle: r.handle, index, bit });
     });
   }
   return out;

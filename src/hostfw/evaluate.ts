@@ -4,7 +4,7 @@
 // (as "may drop"); an accept counts only when it surely matches. Anything this module does not
 // understand is a maybe, and an unknown statement may drop: the answer is never optimistic.
 import { parseIPv4 } from '../net/cidr.js';
-import { FOOTPRINT_MARK } from '../plan/marks.js';
+import { type MarkBit, parseMarkBit } from '../model/mark-bit.js';
 import { type NftChain, type NftExpr, type NftRule, type NftRuleset, findChain, findSet } from './nft-ruleset.js';
 
 export type Tri = 'yes' | 'no' | 'maybe';
@@ -32,8 +32,8 @@ export interface Packet {
   ctDirection: 'original' | 'reply';
   /** The first packet of a TCP connection: exactly SYN among the flags. */
   firstSyn: boolean;
-  /** dockgate's mark bit is set on it before this chain runs. */
-  marked: boolean;
+  /** The bit dockgate's mangle rules set on it before this chain runs; undefined: none. */
+  marked: MarkBit | undefined;
 }
 
 export const ANY_ADDR: Range = [0, 0xffffffff];
@@ -75,14 +75,20 @@ const and = (a: Tri, b: Tri): Tri => (a === 'no' || b === 'no' ? 'no' : a === 'y
 const not = (a: Tri): Tri => (a === 'yes' ? 'no' : a === 'no' ? 'yes' : 'maybe');
 const anyOf = (list: Tri[]): Tri => (list.includes('yes') ? 'yes' : list.every((t) => t === 'no') ? 'no' : 'maybe');
 
-/** Is this dockgate's footprint: `meta mark & BIT == BIT accept comment "dockgate"`? */
-export function isFootprintRule(rule: Pick<NftRule, 'comment' | 'expr'>): boolean {
-  if (rule.comment !== 'dockgate') return false;
+/**
+ * The bit of dockgate's footprint, `meta mark & BIT == BIT accept comment "dockgate"`, whatever the
+ * bit: one written before `foreign_chains_mark` changed is still dockgate's to move or remove.
+ * Undefined: not dockgate's.
+ */
+export function footprintBit(rule: Pick<NftRule, 'comment' | 'expr'>): MarkBit | undefined {
+  if (rule.comment !== 'dockgate') return undefined;
   const matches = rule.expr.filter((e) => 'match' in e);
   const verdicts = rule.expr.filter((e) => !('match' in e) && !('counter' in e));
-  if (matches.length !== 1 || verdicts.length !== 1 || !('accept' in verdicts[0]!)) return false;
-  return isOurMarkTest(matches[0]!.match as Match);
+  if (matches.length !== 1 || verdicts.length !== 1 || !('accept' in verdicts[0]!)) return undefined;
+  return markTestBit(matches[0]!.match as Match);
 }
+
+export const isFootprintRule = (rule: Pick<NftRule, 'comment' | 'expr'>): boolean => footprintBit(rule) !== undefined;
 
 interface Match {
   op?: string;
@@ -90,16 +96,14 @@ interface Match {
   right?: unknown;
 }
 
-function isOurMarkTest(m: Match): boolean {
+/** The bit a `meta mark & BIT == BIT` test asks for: the one shape dockgate's footprint has. */
+function markTestBit(m: Match): MarkBit | undefined {
   const left = m.left as { '&'?: unknown[] } | undefined;
   const and2 = left?.['&'];
-  return (
-    (m.op === '==' || m.op === undefined) &&
-    Array.isArray(and2) &&
-    (and2[0] as { meta?: { key?: string } })?.meta?.key === 'mark' &&
-    and2[1] === FOOTPRINT_MARK &&
-    m.right === FOOTPRINT_MARK
-  );
+  if (!(m.op === '==' || m.op === undefined) || !Array.isArray(and2)) return undefined;
+  if ((and2[0] as { meta?: { key?: string } })?.meta?.key !== 'mark' || and2[1] !== m.right || typeof m.right !== 'number') return undefined;
+  const bit = parseMarkBit(m.right);
+  return bit.ok ? bit.value : undefined;
 }
 
 // ---- values ------------------------------------------------------------------------------------
@@ -297,9 +301,10 @@ function evalMatch(m: Match, p: Packet, rs: NftRuleset, rule: NftRule): Tri {
   if (left && Array.isArray(left['&'])) {
     const [inner, mask] = left['&'] as [unknown, unknown];
     if ((inner as { meta?: { key?: string } })?.meta?.key === 'mark') {
-      // Our own bit: set when dockgate's mangle rules marked the packet. Any other mark test is
-      // about other tools' marks, unknown here.
-      if (isOurMarkTest(m)) return p.marked ? 'yes' : 'maybe';
+      // The bit dockgate's mangle rules set on this packet. Any other mark test (a footprint left
+      // with an older bit too) is about marks other tools may set, unknown here.
+      const bit = markTestBit(m);
+      if (bit !== undefined && bit === p.marked) return 'yes';
       return 'maybe';
     }
     if ((inner as { payload?: { protocol?: string; field?: string } })?.payload?.field === 'flags') {

@@ -15,17 +15,35 @@
 import type { ChainPlan, RuleSet, Table } from '../model/types.js';
 import { JUMP_COMMENT, MARK_TABLE, isManagedChain, isMarkChain, markChainName } from './chains.js';
 import { type TableState, assertReadable } from './kernel-state.js';
+import { DEFAULT_MARK_BIT, type MarkBit, shortHex } from '../model/mark-bit.js';
 
 export { MARK_TABLE, isMarkChain, markChainName };
 
 /**
- * The packet-mark bit dockgate sets (bit 24). Chosen clear of the marks common tools use:
- * kube-proxy 0x4000/0x8000, Tailscale 0xff0000, wg-quick 0xca6c, Cilium 0x0f00-0xff00, Istio
- * 0x539. Calico (0xffff0000) would collide; dockgate is not for Kubernetes nodes.
+ * The default of `foreign_chains_mark` (bit 24), chosen clear of the defaults of the tools a
+ * Docker host is likely to run beside dockgate, as their sources say:
+ * - kube-proxy and kubelet: 0x4000 to masquerade, 0x8000 to drop (kubernetes/kubernetes,
+ *   pkg/proxy/apis/config/v1alpha1/defaults.go `MasqueradeBit` 14 and
+ *   pkg/kubelet/apis/config/v1beta1/defaults.go `DefaultIPTablesDropBit` 15).
+ * - Tailscale: the byte 0xff0000 (0x40000 subnet routes, 0x80000 bypass; tailscale/tailscale,
+ *   tsconst/linuxfw.go `LinuxFwmarkMask`).
+ * - wg-quick: 51820 = 0xca6c as a whole value (`ip rule not fwmark 51820`), the first free
+ *   table number from there if 51820 is taken (WireGuard/wireguard-tools, src/wg-quick/linux.bash).
+ * - Istio sidecars in TPROXY mode: 1337 = 0x539 as a whole value (`--set-mark 1337`,
+ *   ISTIO_INBOUND_TPROXY_MARK's default in istio/istio tools/istio-iptables), in the pod's
+ *   namespace, not the host's.
+ * Not clear of it, so not for hosts that run them:
+ * - Cilium uses all 32 bits: magic values in 0x0f00 (0x0a00 ingress proxy, 0x0b00 egress, 0x0c00
+ *   host, 0x0e00 encrypt, 0x0200 to proxy...), 0x1000 with them (0x1e00 WireGuard), kube-proxy's
+ *   0x4000/0x8000, and a security identity in the rest: its low 16 bits in 0xffff0000, so bit 24
+ *   is identity bit 8 (cilium/cilium, pkg/datapath/linux/linux_defaults/mark.go).
+ * - Calico's Felix claims `IptablesMarkMask` 0xffff0000 (0xff000000 in older releases;
+ *   projectcalico/calico felix/config/config_params.go).
+ * Whichever bit is configured, doctor's `mark-bit` check names the tools on this host that use it.
  */
-export const FOOTPRINT_MARK = 0x01000000;
-/** How iptables-save prints `--or-mark FOOTPRINT_MARK`. */
-const MARK_TARGET = `MARK --set-xmark 0x${FOOTPRINT_MARK.toString(16)}/0x${FOOTPRINT_MARK.toString(16)}`;
+export const DEFAULT_FOOTPRINT_MARK: MarkBit = DEFAULT_MARK_BIT;
+/** How iptables-save prints `--or-mark BIT`. */
+const markTarget = (bit: MarkBit): string => `MARK --set-xmark ${shortHex(bit)}/${shortHex(bit)}`;
 /** iptables' mangle INPUT/FORWARD priority: foreign chains after it see the mark. */
 export const MANGLE_PRIORITY = -150;
 
@@ -43,8 +61,12 @@ export interface MarkPlan {
 
 const jumpTarget = (line: string): string | undefined => /(?:^| )-j (\S+)$/.exec(line)?.[1];
 
-/** The mangle chains that mark what the plan's filter INPUT and FORWARD chains accept. */
-export function markPlan(plan: RuleSet): MarkPlan {
+/**
+ * The mangle chains that set `bit` on what the plan's filter INPUT and FORWARD chains accept.
+ * A new bit changes every MARK line, so the next write moves the marks whole.
+ */
+export function markPlan(plan: RuleSet, bit: MarkBit = DEFAULT_MARK_BIT): MarkPlan {
+  const MARK_TARGET = markTarget(bit);
   const filter = new Map(plan.chains.filter((c) => c.table === 'filter').map((c) => [c.name, c]));
   const chains = new Map<string, MarkChain>();
   const mirror = (c: ChainPlan): void => {

@@ -3,6 +3,7 @@
 // connection is allowed and why — which container and label own the port (or who lost it), the
 // rule lines that decided, who wrote the deciding rule (dockgate, the admin, DOCKGATE-USER, a
 // policy), and whether another firewall's nft base chain drops it afterwards. Pure.
+import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
 import { bracketed, describeOpening, describeSources, hostAddress, openingJson, sourceCidrs, sourceList } from '../model/format.js';
 import { type Blocker, type FlowState, analyse } from '../hostfw/analysis.js';
 import type { NftRuleset } from '../hostfw/nft-ruleset.js';
@@ -19,7 +20,8 @@ export type Answer = 'allowed' | 'blocked' | 'unknown';
 
 /** The nft side: the ruleset and whether dockgate's marks are in place, or why it could not be read. */
 /** Other firewalls' nft ruleset, and whether dockgate's marks are all in place, per family (IPv6: ip6tables' mangle). */
-export type ForeignInput = { ruleset: NftRuleset; marksInPlace: boolean; marksInPlace6?: boolean } | { error: string };
+/** `mark`: the bit of dockgate's marks (`foreign_chains_mark`); absent, its default. */
+export type ForeignInput = { ruleset: NftRuleset; marksInPlace: boolean; marksInPlace6?: boolean; mark?: MarkBit } | { error: string };
 
 export interface OwnerInfo {
   container: string;
@@ -192,6 +194,7 @@ function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, own
   // Only what dockgate's filter chains accepted carries its mark (src/plan/marks.ts).
   const verdicts = analyse(reduced, ctx.foreign.ruleset, {
     marksInPlace: ctx.foreign.marksInPlace && byDockgate,
+    mark: ctx.foreign.mark ?? DEFAULT_MARK_BIT,
     // As status judges it: without an IPv6 dataplane nothing marks IPv6 packets.
     ...(ctx.foreign.marksInPlace6 !== undefined ? { marksInPlace6: ctx.foreign.marksInPlace6 && byDockgate } : {}),
   }).filter((v) => v.opening === opening);

@@ -12,6 +12,7 @@ import {
   resolveDockerHost,
   type Config,
 } from '../../src/config/load.js';
+import type { MarkBit } from '../../src/model/mark-bit.js';
 
 const FILE = '/etc/dockgate/config.yaml';
 const REPO_CONFIG = fileURLToPath(new URL('../../config/config.yaml', import.meta.url));
@@ -52,6 +53,7 @@ const DEFAULTS: Config = {
   externalInterfaces: { kind: 'auto' },
   claimablePorts: { start: 1024, end: 65535 },
   foreignChains: 'allow',
+  foreignChainsMark: 0x01000000 as MarkBit,
   sync: {
     debounceMs: 20,
     driftCheckMs: 1000,
@@ -88,7 +90,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z0-9_]+:/.test(l));
-    expect(keyLines.length).toBe(29); // 12 top-level keys, 17 keys inside the 5 sections
+    expect(keyLines.length).toBe(30); // 13 top-level keys, 17 keys inside the 5 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -168,6 +170,7 @@ sync:
   unknown_grace_ms: 5000
 claimable_ports: 2000-2999
 foreign_chains: leave
+foreign_chains_mark: 0x00100000
 log_level: trace
 metrics:
   listen: /run/dockgate/metrics.sock
@@ -197,6 +200,7 @@ metrics:
       externalInterfaces: { kind: 'list', names: ['eth0', 'wg0', 'enp3s0.100'] },
       claimablePorts: { start: 2000, end: 2999 },
       foreignChains: 'leave',
+      foreignChainsMark: 0x00100000 as MarkBit,
       sync: {
         debounceMs: 0,
         driftCheckMs: 100,
@@ -304,12 +308,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, sync, metrics, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);
@@ -510,5 +514,35 @@ describe('metrics.listen', () => {
     const e = configError(text);
     expect(e.key).toBe(key);
     expect(e.message).toBe(`${FILE}: ${key}: ${reason}`);
+  });
+});
+
+describe('foreign_chains_mark', () => {
+  it.each([
+    ['hex, as YAML reads it', '0x02000000', 0x02000000],
+    ['hex in a string', '"0x40000000"', 0x40000000],
+    ['the top bit', '0x80000000', 0x80000000],
+    ['bit 0, in decimal', '1', 1],
+    ['decimal in a string', '"65536"', 0x10000],
+  ])('takes one bit: %s', (_what, value, bit) => {
+    expect(parseConfig(`foreign_chains_mark: ${value}\n`, FILE).foreignChainsMark).toBe(bit);
+  });
+
+  const ONE_BIT = 'expected exactly one bit of the 32-bit packet mark, such as 0x01000000';
+  it.each([
+    ['two bits', '0x3', `0x3 has more than one bit set: ${ONE_BIT}`],
+    ['a mask', '0xff000000', `0xff000000 has more than one bit set: ${ONE_BIT}`],
+    ['two bits in a string', '"0x01000001"', `0x1000001 has more than one bit set: ${ONE_BIT}`],
+    ['no bit', '0', `0x0 has no bit set: ${ONE_BIT}`],
+    ['beyond 32 bits', '0x100000000', `0x100000000 is wider than the 32-bit packet mark: ${ONE_BIT}`],
+    ['negative', '-1', `${ONE_BIT}, got -1`],
+    ['a fraction', '0.5', `${ONE_BIT}, got 0.5`],
+    ['a word', 'bit24', `${ONE_BIT}, got "bit24"`],
+    ['a boolean', 'true', `${ONE_BIT}, got true`],
+    ['empty', '', `${ONE_BIT}, got an empty value`],
+  ])('refuses %s, naming the key and the value', (_what, value, reason) => {
+    const e = configError(`foreign_chains_mark: ${value}\n`);
+    expect(e.key).toBe('foreign_chains_mark');
+    expect(e.message).toBe(`${FILE}: foreign_chains_mark: ${reason}`);
   });
 });

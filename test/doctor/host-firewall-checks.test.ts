@@ -8,6 +8,7 @@ import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-
 import type { DoctorFacts } from '../../src/doctor/doctor-checks.js';
 import { type HostFirewallFacts, checkHostFirewall } from '../../src/doctor/host-firewall-checks.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
+import { DEFAULT_MARK_BIT } from '../../src/model/mark-bit.js';
 import { fixturePlan } from '../hostfw/plan-fixture.js';
 
 const fixture = (name: string): NftRuleset => parseNftJson(readFileSync(join(import.meta.dirname, '..', 'hostfw', 'fixtures', `${name}.json`), 'utf8'));
@@ -24,7 +25,7 @@ function facts(rs: NftRuleset, extra: Partial<HostFirewallFacts> = {}, legacy = 
       needed: chainsNeedingFootprint(plan, rs).map(chainLabel),
       footprints: [],
       marksInPlace,
-      verdicts: analyse(plan, rs, { marksInPlace }),
+      verdicts: analyse(plan, rs, { marksInPlace, mark: DEFAULT_MARK_BIT }),
     },
     ...extra,
   };
@@ -63,7 +64,7 @@ describe('doctor: host firewall', () => {
     expect(left.detail).toContain('foreign_chains is leave');
     const rs = fixture('admin-drop+footprint');
     const fixed = byName(
-      facts(rs, { footprint: { needed: ['inet admin input', 'inet admin forward'], footprints: ['inet admin input', 'inet admin forward'], marksInPlace: true, verdicts: analyse(plan, rs, { marksInPlace: true }) } }),
+      facts(rs, { footprint: { needed: ['inet admin input', 'inet admin forward'], footprints: ['inet admin input', 'inet admin forward'], marksInPlace: true, verdicts: analyse(plan, rs, { marksInPlace: true, mark: DEFAULT_MARK_BIT }) } }),
     )['foreign-chains']!;
     expect(fixed.status).toBe('ok');
     expect(fixed.detail).toContain("dockgate's mark accept is in inet admin input, inet admin forward");

@@ -46,7 +46,7 @@ function checkComplete(c: Config): void {
   const fail = (what: string) => () => `incomplete or out-of-domain config (${what}): ${JSON.stringify(c)}`;
   check(
     JSON.stringify(Object.keys(c).sort()) ===
-      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'foreignChains', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync']),
+      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'foreignChains', 'foreignChainsMark', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync', 'trustImageLabels']),
     fail('keys'),
   );
   check(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(c.labelPrefix), fail('labelPrefix'));
@@ -74,6 +74,7 @@ function checkComplete(c: Config): void {
   check(s.retryMinMs <= s.retryMaxMs, fail('retry'));
   check((LOG_LEVELS as readonly string[]).includes(c.logLevel), fail('logLevel'));
   check(c.foreignChains === 'allow' || c.foreignChains === 'leave', fail('foreignChains'));
+  check(Number.isInteger(Math.log2(c.foreignChainsMark)) && c.foreignChainsMark >= 1 && c.foreignChainsMark <= 0x80000000, fail('foreignChainsMark'));
   const m = c.metrics;
   check(
     (m.kind === 'off' && Object.keys(m).length === 1) ||
@@ -144,6 +145,7 @@ const validDoc: fc.Arbitrary<Doc> = fc.record(
     sync: syncSection,
     log_level: fc.constantFrom(...LOG_LEVELS),
     foreign_chains: fc.constantFrom('allow', 'leave'),
+    foreign_chains_mark: fc.integer({ min: 0, max: 31 }).chain((i) => fc.constantFrom<number | string>(2 ** i, `0x${(2 ** i).toString(16)}`)),
     metrics: fc.record({ listen: metricsListen }, { requiredKeys: [] }),
   },
   { requiredKeys: [] },
@@ -171,10 +173,12 @@ function expectedConfig(doc: Doc): Config {
     sync?: Record<string, number>;
     log_level?: Config['logLevel'];
     foreign_chains?: Config['foreignChains'];
+    foreign_chains_mark?: number | string;
     metrics?: { listen?: string };
   };
   if (d.label_prefix !== undefined) c.labelPrefix = d.label_prefix;
   if (d.foreign_chains !== undefined) c.foreignChains = d.foreign_chains;
+  if (d.foreign_chains_mark !== undefined) c.foreignChainsMark = Number(d.foreign_chains_mark) as Config['foreignChainsMark'];
   if (d.defaults?.mode !== undefined) c.defaults.mode = d.defaults.mode;
   if (d.defaults?.egress !== undefined) c.defaults.egress = d.defaults.egress;
   if (d.defaults?.from !== undefined) {
@@ -242,7 +246,7 @@ function render(doc: Doc, s: Style): string {
 // ---------------------------------------------------------------------------------------------
 // Broken configs: one wrong value or unknown key at a known path
 
-type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign' | 'metricsListen';
+type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign' | 'markBit' | 'metricsListen';
 const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> = [
   { path: ['label_prefix'], kind: 'prefix' },
   { path: ['defaults'], kind: 'section' },
@@ -266,6 +270,7 @@ const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> =
   { path: ['sync', 'unknown_grace_ms'], kind: 'int', min: 1000, max: 3_600_000 },
   { path: ['log_level'], kind: 'level' },
   { path: ['foreign_chains'], kind: 'foreign' },
+  { path: ['foreign_chains_mark'], kind: 'markBit' },
   { path: ['metrics'], kind: 'section' },
   { path: ['metrics', 'listen'], kind: 'metricsListen' },
 ];
@@ -293,6 +298,12 @@ function wrongValue(p: (typeof PATHS)[number]): fc.Arbitrary<unknown> {
       return fc.oneof(notAString, fc.constantFrom('', 'verbose', 'INFO', 'warning', '5'));
     case 'foreign':
       return fc.oneof(notAString, fc.constantFrom('', 'Allow', 'accept', 'ignore', 'allow,leave', 'true'));
+    case 'markBit':
+      return fc.oneof(
+        fc.constantFrom(null, true, [], {}, '', 'bit24', '0x', '0x3', '-1', 0, -1, 0.5, 2 ** 32, 2 ** 40, '0x100000000', Infinity, NaN),
+        // Two bits or more: never one bit.
+        fc.integer({ min: 3, max: 0xffffffff }).filter((n) => !Number.isInteger(Math.log2(n))),
+      );
     case 'bool':
       return fc.constantFrom(null, 'true', 'yes', 'on', 1, 0, [], {}, 'false');
     case 'from':
@@ -331,7 +342,7 @@ function setAt(doc: Doc, path: readonly string[], value: unknown): void {
 const mutation = fc.oneof(...PATHS.map((p) => wrongValue(p).map((value) => ({ path: p.path, value }))));
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['label_prefix', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'sync', 'metrics', 'log_level'],
+  '': ['label_prefix', 'trust_image_labels', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'foreign_chains_mark', 'sync', 'metrics', 'log_level'],
   defaults: ['mode', 'from', 'egress'],
   docker: ['host'],
   iptables: ['restore_command', 'save_command', 'ip6_restore_command', 'ip6_save_command', 'wait_seconds'],

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { type FlowVerdict, analyse, chainsNeedingFootprint, describeSpot, describeVerdict, footprintRules, footprintSpots, holds, spotEnd } from '../../src/hostfw/analysis.js';
 import { ANY_ADDR, ANY_PORT, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
-import { FOOTPRINT_MARK } from '../../src/plan/marks.js';
+import { DEFAULT_FOOTPRINT_MARK as FOOTPRINT_MARK } from '../../src/plan/marks.js';
+import type { MarkBit } from '../../src/model/mark-bit.js';
 import { fixturePlan } from './plan-fixture.js';
 
 const fixture = (name: string): NftRuleset => parseNftJson(readFileSync(join(import.meta.dirname, 'fixtures', `${name}.json`), 'utf8'));
@@ -23,12 +24,12 @@ describe('captured rulesets', () => {
     // dockgate's own iptables-nft tables are in the capture...
     expect(rs.tables.map((t) => `${t.family} ${t.name}`)).toEqual(expect.arrayContaining(['ip filter', 'ip nat', 'ip raw', 'inet admin']));
     // ...and ip filter INPUT (policy accept here) is never what blocks.
-    const v = byFlow(analyse(plan, rs, { marksInPlace: false }));
+    const v = byFlow(analyse(plan, rs, { marksInPlace: false, mark: FOOTPRINT_MARK }));
     for (const f of Object.values(v)) for (const b of f.blockers) expect(b.chain.startsWith('inet admin')).toBe(true);
   });
 
   it('the issue host (inet admin, input and forward policy drop): every opening blocked, naming the chain', () => {
-    const v = byFlow(analyse(plan, fixture('admin-drop'), { marksInPlace: false }));
+    const v = byFlow(analyse(plan, fixture('admin-drop'), { marksInPlace: false, mark: FOOTPRINT_MARK }));
     expect(v['web proxy']!.state).toBe('blocked');
     expect(describeVerdict(v['web proxy']!)).toBe('blocked by inet admin input (policy drop; new connections)');
     expect(v['api dnat']!.state).toBe('blocked');
@@ -41,21 +42,23 @@ describe('captured rulesets', () => {
   it('with the footprint and the marks in place: effective; without the marks the footprint alone is not', () => {
     const rs = fixture('admin-drop+footprint');
     expect(footprintRules(rs).map((f) => `${chainLabel(f.chain)}@${f.index}`)).toEqual(['inet admin input@0', 'inet admin forward@0']);
-    for (const v of analyse(plan, rs, { marksInPlace: true })) expect([v.container, v.kind, v.state]).toEqual([v.container, v.kind, 'effective']);
+    for (const v of analyse(plan, rs, { marksInPlace: true, mark: FOOTPRINT_MARK })) expect([v.container, v.kind, v.state]).toEqual([v.container, v.kind, 'effective']);
+    // Marks with another bit than the footprint's (a reload half done) do not pass it.
+    for (const v of analyse(plan, rs, { marksInPlace: true, mark: 0x02000000 as MarkBit })) expect(v.state).not.toBe('effective');
     // Unmarked, the footprint is a maybe (another tool could set the bit): never effective.
-    for (const v of analyse(plan, rs, { marksInPlace: false })) expect(v.state).not.toBe('effective');
+    for (const v of analyse(plan, rs, { marksInPlace: false, mark: FOOTPRINT_MARK })) expect(v.state).not.toBe('effective');
     // Still needed: the footprint is ignored when asking whether a chain needs it.
     expect(chainsNeedingFootprint(plan, rs).map(chainLabel)).toEqual(['inet admin input', 'inet admin forward']);
   });
 
   it("Debian's default nftables.conf (policies accept) blocks nothing and gets no footprint", () => {
     const rs = fixture('debian-default');
-    for (const v of analyse(plan, rs, { marksInPlace: false })) expect(v.state).toBe('effective');
+    for (const v of analyse(plan, rs, { marksInPlace: false, mark: FOOTPRINT_MARK })) expect(v.state).toBe('effective');
     expect(chainsNeedingFootprint(plan, rs)).toEqual([]);
   });
 
   it('a hand-written firewall: the rule that blocks is named; sets and negations are read', () => {
-    const v = byFlow(analyse(plan, fixture('admin-rules'), { marksInPlace: false }));
+    const v = byFlow(analyse(plan, fixture('admin-rules'), { marksInPlace: false, mark: FOOTPRINT_MARK }));
     // tcp dport @web accepts 8000 after the blocklist: a source in 203.0.113.0/24 is dropped.
     expect(v['web proxy']!.state).toBe('may be blocked');
     expect(v['web proxy']!.blockers.map((b) => b.by)).toEqual([expect.stringContaining('@blocklist drop')]);
@@ -68,7 +71,7 @@ describe('captured rulesets', () => {
 
   it("firewalld 1.3's public zone (captured from a real firewalld in a namespace): proxy rejected, dnat accepted as ct status dnat, egress rejected", () => {
     const rs = fixture('firewalld-public');
-    const v = byFlow(analyse(plan, rs, { marksInPlace: false }));
+    const v = byFlow(analyse(plan, rs, { marksInPlace: false, mark: FOOTPRINT_MARK }));
     expect(v['web proxy']!.state).toBe('blocked');
     expect(v['web proxy']!.blockers[0]).toMatchObject({ chain: 'inet firewalld filter_INPUT', by: expect.stringContaining('in chain filter_IN_public (reject)') });
     expect(v['api dnat']!.state).toBe('effective');
@@ -78,7 +81,7 @@ describe('captured rulesets', () => {
 
   it('drops before the marks are set (priority -300 prerouting) stay blocked even with the footprint', () => {
     const rs = fixture('early-drop+footprint');
-    const v = byFlow(analyse(plan, rs, { marksInPlace: true }));
+    const v = byFlow(analyse(plan, rs, { marksInPlace: true, mark: FOOTPRINT_MARK }));
     expect(v['web proxy']!.state).toBe('blocked');
     expect(v['web proxy']!.blockers.every((b) => b.chain === 'ip early pre')).toBe(true);
     // Only inet admin input can be helped; ip early is never given a footprint.
@@ -118,7 +121,7 @@ const packet: Packet = {
   ctDnat: false,
   ctDirection: 'original',
   firstSyn: true,
-  marked: false,
+  marked: undefined,
 };
 
 const m = (left: string, right: string, op = '==') => `{"match": {"op": "${op}", "left": ${left}, "right": ${right}}}`;
@@ -194,10 +197,24 @@ describe('evaluator', () => {
   it("dockgate's footprint accepts marked packets only", () => {
     const fp = `{"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 9, "comment": "dockgate", "expr": [${m(`{"&": [{"meta": {"key": "mark"}}, ${FOOTPRINT_MARK}]}`, String(FOOTPRINT_MARK))}, ${accept}]}}`;
     const rs = ruleset(base(), [], fp);
-    expect(verdict(rs, { ...packet, marked: true })).toBe('passes');
+    expect(verdict(rs, { ...packet, marked: FOOTPRINT_MARK })).toBe('passes');
     expect(verdict(rs)).toBe('may drop');
     expect(footprintRules(rs)).toHaveLength(1);
-    expect(evaluateBaseChain(rs.chains[0]!, { ...packet, marked: true }, rs, { ignoreFootprint: true }).drops).toHaveLength(1);
+    expect(evaluateBaseChain(rs.chains[0]!, { ...packet, marked: FOOTPRINT_MARK }, rs, { ignoreFootprint: true }).drops).toHaveLength(1);
+  });
+
+  it('a footprint with another bit is still dockgate\'s, but lets through only packets with that bit', () => {
+    const other = 0x00100000 as MarkBit;
+    const fp = `{"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 9, "comment": "dockgate", "expr": [${m(`{"&": [{"meta": {"key": "mark"}}, ${other}]}`, String(other))}, ${accept}]}}`;
+    const rs = ruleset(base(), [], fp);
+    // A packet marked with the configured bit is not let through by a footprint left from an older bit.
+    expect(verdict(rs, { ...packet, marked: FOOTPRINT_MARK })).toBe('may drop');
+    expect(verdict(rs, { ...packet, marked: other })).toBe('passes');
+    // Found for removal whatever its bit, and named with it.
+    expect(footprintRules(rs).map((f) => f.bit)).toEqual([other]);
+    // Two bits, or no comment, is not dockgate's.
+    const two = `{"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 9, "comment": "dockgate", "expr": [${m(`{"&": [{"meta": {"key": "mark"}}, 3]}`, '3')}, ${accept}]}}`;
+    expect(footprintRules(ruleset(base(), [], two))).toEqual([]);
   });
 });
 

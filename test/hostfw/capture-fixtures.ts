@@ -9,7 +9,8 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainsNeedingFootprint } from '../../src/hostfw/analysis.js';
 import { parseNftJson } from '../../src/hostfw/nft-ruleset.js';
-import { FOOTPRINT_ARGS } from '../../src/dataplane/nft.js';
+import { footprintArgs } from '../../src/dataplane/nft.js';
+import { DEFAULT_MARK_BIT } from '../../src/model/mark-bit.js';
 import { markPlan, renderMarks } from '../../src/plan/marks.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { createNetns, destroyNetns } from '../support/netns.js';
@@ -27,7 +28,7 @@ async function capture(source: string, footprint: boolean): Promise<string> {
       const rs = parseNftJson((await ns.exec('nft', ['-j', 'list', 'ruleset'])).stdout);
       const text = renderMarks(markPlan(plan), undefined);
       await ns.exec('iptables-restore', ['--noflush'], { input: text });
-      for (const c of chainsNeedingFootprint(plan, rs)) await ns.exec('nft', ['insert', 'rule', c.family, c.table, c.name, ...FOOTPRINT_ARGS]);
+      for (const c of chainsNeedingFootprint(plan, rs)) await ns.exec('nft', ['insert', 'rule', c.family, c.table, c.name, ...footprintArgs(DEFAULT_MARK_BIT)]);
     }
     const json = (await ns.exec('nft', ['-j', 'list', 'ruleset'])).stdout;
     return `${JSON.stringify(JSON.parse(json), null, 1)}\n`;

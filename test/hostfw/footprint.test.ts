@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { Footprint } from '../../src/dataplane/footprint.js';
 import { Iptables } from '../../src/dataplane/iptables.js';
-import { Nft } from '../../src/dataplane/nft.js';
+import { Nft, footprintArgs } from '../../src/dataplane/nft.js';
+import type { MarkBit } from '../../src/model/mark-bit.js';
 import { parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { byOpening } from '../../src/hostfw/report.js';
 import { renderPlan } from '../../src/plan/restore.js';
@@ -370,5 +371,69 @@ describe('nft names and handles', () => {
     const admins = chain.rules[0]!;
     expect(await nft.deleteFootprint(chain, admins.handle)).toBe(false);
     expect((await nft.listForeign()).chains.find((c) => c.name === '2nd')!.rules).toHaveLength(1);
+  });
+});
+
+// foreign_chains_mark: the bit is the admin's choice, and a reload to another one must leave
+// nothing with the old bit behind (an old mark with no accept, or an old accept another tool's
+// mark could open).
+describe('foreign_chains_mark: another bit, and a reload to a third', () => {
+  const OTHER = 0x00200000 as MarkBit;
+  const NEXT = 0x40000000 as MarkBit;
+  const withBit = (text: string, bit: number): boolean => text.includes(`0x${bit.toString(16)}/`) || text.includes(`0x${bit.toString(16).padStart(8, '0')}`);
+
+  beforeAll(async () => {
+    await footprint.remove();
+    await host.exec('nft', ['flush', 'ruleset']);
+    await host.exec('iptables-restore', ['--noflush'], { input: renderPlan(plan) });
+    await host.exec('nft', ['-f', join(dir, 'admin.nft')]);
+  });
+
+  it('with another bit configured the labelled port opens through the footprint, and the marks use that bit only', async () => {
+    expect(await reaches(8000)).toBe(false);
+    const r = await footprint.sync(plan, 'allow', OTHER);
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input', 'inet admin forward']);
+    const m = await mangle();
+    expect(m).toContain('"web/aaaaaaaaaaaa" -j MARK --set-xmark 0x200000/0x200000');
+    expect(withBit(m, 0x01000000)).toBe(false);
+    const rs = await ruleset();
+    expect(rs.match(/meta mark & 0x00200000 == 0x00200000 accept comment "dockgate"/g)).toHaveLength(2);
+    expect(withBit(rs, 0x01000000)).toBe(false);
+    expect(await reaches(8000)).toBe(true);
+    expect(await reaches(8001)).toBe(false);
+    const state = await footprint.inspect(plan, 'allow', OTHER);
+    expect(state.marksInPlace).toBe(true);
+    expect(state.verdicts.map((v) => v.state)).toEqual(state.verdicts.map(() => 'effective'));
+    // The same kernel judged for the default bit: neither marks nor footprint are that bit's.
+    const asDefault = await footprint.inspect(plan, 'allow');
+    expect(asDefault.marksInPlace).toBe(false);
+    expect(asDefault.verdicts.some((v) => v.state === 'effective')).toBe(false);
+  });
+
+  it('a reload to a new bit moves marks (before the filter write) and footprint; no rule with the old bit is left, the port still opens', async () => {
+    expect(await footprint.marksFirst(plan, NEXT)).toBe(true);
+    expect(withBit(await mangle(), OTHER)).toBe(false);
+    const r = await footprint.sync(plan, 'allow', NEXT);
+    expect(r.inserted.map((i) => i.chain)).toEqual(['inet admin input', 'inet admin forward']);
+    expect(r.removed.sort()).toEqual(['inet admin forward', 'inet admin input']);
+    const m = await mangle();
+    expect(m).toContain('-j MARK --set-xmark 0x40000000/0x40000000');
+    expect(withBit(m, OTHER)).toBe(false);
+    const rs = await ruleset();
+    expect(withBit(rs, OTHER)).toBe(false);
+    expect(rs.match(/meta mark & 0x40000000 == 0x40000000 accept comment "dockgate"/g)).toHaveLength(2);
+    expect(await reaches(8000)).toBe(true);
+    expect(await reaches(8001)).toBe(false);
+    const again = await footprint.sync(plan, 'allow', NEXT);
+    expect([again.inserted, again.removed, again.marksWritten]).toEqual([[], [], false]);
+  });
+
+  it('flush removes a footprint whatever its bit', async () => {
+    // Left by a daemon that stopped before its reload to NEXT was through.
+    await host.exec('nft', ['insert', 'rule', 'inet', 'admin', 'input', ...footprintArgs(OTHER)]);
+    await footprint.remove();
+    expect(await ruleset()).not.toContain('dockgate');
+    expect(await mangle()).not.toContain('MARK');
+    expect(await reaches(8000)).toBe(false);
   });
 });

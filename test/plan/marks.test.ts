@@ -7,6 +7,7 @@ import type { RuleSet } from '../../src/model/types.js';
 import { IncompatibleTableError, type TableState, parseSave } from '../../src/plan/kernel-state.js';
 import { type MarkPlan, markDrift, markPlan, renderMarks } from '../../src/plan/marks.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
+import type { MarkBit } from '../../src/model/mark-bit.js';
 import { BRIDGE, DEFAULTS, container } from './fixtures.js';
 
 const HOST = '10.0.0.5';
@@ -81,5 +82,21 @@ describe("the admin's chains in mangle", () => {
     const flush = renderMarks(undefined, after);
     expect(flush).toContain('-X DOCKGATE-MINPUT');
     expect(flush).not.toContain(`-X ${gone}`);
+  });
+});
+
+describe('foreign_chains_mark: the bit is the config\'s', () => {
+  it('every MARK line sets the configured bit, and a change of bit rewrites every chain that holds one', () => {
+    const other = markPlan(planOf(web, api), 0x00200000 as MarkBit);
+    const marks = other.chains.flatMap((c) => c.rules).filter((r) => r.includes('-j MARK'));
+    expect(marks.length).toBeGreaterThan(0);
+    for (const r of marks) expect(r).toMatch(/-j MARK --set-xmark 0x200000\/0x200000$/);
+    // The kernel holds the default bit's marks: the other bit's plan is drift, and its write leaves none of the old lines.
+    const d = markDrift(other, mangleOf(both));
+    expect(d.clean).toBe(false);
+    const text = renderMarks(other, mangleOf(both));
+    expect(text).not.toContain('0x1000000');
+    expect(text).toContain('0x200000/0x200000');
+    expect(markDrift(other, mangleOf(other)).clean).toBe(true);
   });
 });
