@@ -2,6 +2,7 @@
 // check. Collecting the facts (processes, /proc, Docker) happens elsewhere, so every verdict here
 // can be tested from a table of hand-made facts.
 import { type HostFirewallFacts, checkHostFirewall } from './host-firewall-checks.js';
+import { type MarkBitFacts, checkMarkBit } from './mark-bit-check.js';
 import type { ExternalInterfaces } from '../config/schema.js';
 import type { ContainerFacts, Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
 import { bracketed, describeHostPort } from '../model/format.js';
@@ -43,6 +44,8 @@ export interface DockerdFlags {
   ipForward?: boolean;
   userlandProxy?: boolean;
   configFile?: string;
+  /** `--bridge-accept-fwmark MARK[/MASK]` as given. */
+  bridgeAcceptFwmark?: string;
 }
 
 export type DockerFacts =
@@ -112,6 +115,8 @@ export interface DoctorFacts {
   ipv6Published?: string[];
   /** Other firewalls on the same hooks (nft tables, firewalld, ufw) and the openings' verdicts. */
   hostFirewall?: HostFirewallFacts;
+  /** `foreign_chains_mark` and the policy routing rules, for the `mark-bit` check; undefined when not probed. */
+  markBit?: MarkBitFacts;
 }
 
 /** What of the plan needs forwarding on the uplink. Pure. */
@@ -200,7 +205,7 @@ type Setting = { value: boolean | undefined; source: string };
  * The value dockerd runs with: a command-line flag wins (dockerd refuses to start when the same
  * setting is also in daemon.json), then daemon.json, else undefined (Docker's default).
  */
-function effective(f: DoctorFacts, key: string, flag: keyof Omit<DockerdFlags, 'pid' | 'configFile'>): Setting {
+function effective(f: DoctorFacts, key: string, flag: keyof Omit<DockerdFlags, 'pid' | 'configFile' | 'bridgeAcceptFwmark'>): Setting {
   const fromFlag = f.dockerd?.[flag];
   if (fromFlag !== undefined) return { value: fromFlag, source: `dockerd flag --${key}=${fromFlag}` };
   if (f.daemonJson.state === 'ok' && Object.hasOwn(f.daemonJson.settings, key)) {
@@ -490,6 +495,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     checkForwardPolicy(f),
     checkJumps(f),
     ...checkHostFirewall(f),
+    ...checkMarkBit(f),
   ];
 }
 
