@@ -41,6 +41,15 @@ export interface FootprintResult {
   marksFailed?: string;
 }
 
+export interface FootprintPreview {
+  /** Foreign base chains that would drop dockgate's openings without the footprint (whatever the mode). */
+  needed: string[];
+  /** The mangle marks per family, as iptables-restore text; none when nothing needs them or the mode is leave. */
+  marks: Array<{ family: Family; text: string }>;
+  /** Each mark accept: the base chain it serves and where in it. */
+  footprints: FootprintPlacement[];
+}
+
 export interface FootprintState {
   ruleset: NftRuleset;
   /** The mangle marks equal what the plan needs (none when no chain needs them). */
@@ -177,6 +186,24 @@ export class Footprint {
     }
     // The footprint went in whatever one family's marks did; the failure is the caller's to report.
     return { inserted, removed, marksWritten, needed, retry, ...(marks.failure ? { marksFailed: marks.failure.message } : {}) };
+  }
+
+  /**
+   * What `sync` would write for this plan, without writing: each family's mangle marks as
+   * iptables-restore text (the whole of dockgate's part, as on an empty table) and where the mark
+   * accept would go in other firewalls' chains. For `dockgate plan`.
+   */
+  async preview(plan: RuleSet, mode: ForeignChainsMode, mark: MarkBit = DEFAULT_MARK_BIT): Promise<FootprintPreview> {
+    const rs = await this.nft.listForeign();
+    const spots = footprintSpots(plan, rs, this.iptables6 !== undefined);
+    const needed = [...new Set(spots.map((s) => chainLabel(s.base)))];
+    if (mode === 'leave' || spots.length === 0) return { needed, marks: [], footprints: [] };
+    const marks: FootprintPreview['marks'] = [];
+    for (const { family } of this.#families()) {
+      const want = Footprint.#wanted(plan, family, mark);
+      if (want) marks.push({ family, text: renderMarks(want, undefined) });
+    }
+    return { needed, marks, footprints: spots.map((s) => ({ chain: chainLabel(s.base), where: describeSpot(s) })) };
   }
 
   /** Reads everything and judges every flow of the plan: what status and doctor show. */

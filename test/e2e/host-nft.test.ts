@@ -117,6 +117,12 @@ describe('native nft admin table with input and forward policy drop', () => {
     expect(effectOf(s.json, 'seer').state).toBe('effective');
     expect(s.json.foreignChains.footprints).toEqual(['inet admin input', 'inet admin forward']);
     expect(s.text).toContain(`${HOST_IP}:8000->8000/tcp from anywhere: effective`);
+    // plan shows all of it: the marks in mangle and the rule in the admin's chains.
+    const plan = (await runCli(h, ['plan', '--config', configFile])).stdout;
+    expect(plan).toContain('# iptables mangle (marks what dockgate accepts, for the rule below)\n*mangle\n');
+    expect(plan).toMatch(/-j MARK --set-xmark 0x1000000\/0x1000000/);
+    expect(plan).toContain('inet admin input (at its end, before the policy drop): meta mark and 0x01000000 == 0x01000000 accept comment "dockgate"\n');
+    expect(plan).toContain('inet admin forward (at its end, before the policy drop): meta mark');
   });
 
   it("a ban tool's table (CrowdSec's shape): the banned client stays out of the proxy and the dnat port, and gets in once unbanned", async () => {
@@ -163,6 +169,7 @@ describe('native nft admin table with input and forward policy drop', () => {
     expect(effectOf(s.json, 'web').blockers[0]!.chain).toBe('inet admin input');
     expect(effectOf(s.json, 'seer').blockers[0]!.chain).toBe('inet admin forward');
     expect(s.text).toContain(`${HOST_IP}:8000->8000/tcp from anywhere: blocked by inet admin input (policy drop; new connections)`);
+    expect((await runCli(h, ['plan', '--config', configFile])).stdout).toContain('# other firewalls: foreign_chains is leave: nothing written there; these chains drop what dockgate opens: inet admin input, inet admin forward\n');
     const doctor = await runCli(h, ['doctor', '--config', configFile]);
     expect(doctor.stdout).toMatch(/fail +foreign-chains +.*web 10\.0\.0\.5:8000\/tcp: blocked by inet admin input/);
   });
