@@ -10,6 +10,7 @@ import type { Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { contestedClaims, heldInKernel } from '../plan/held-claims.js';
 import { readListeners } from '../dataplane/listeners.js';
+import { Sysctl } from '../dataplane/sysctl.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import { type PlanInput, buildRuleSet } from '../plan/ruleset.js';
@@ -52,7 +53,9 @@ export async function currentInput(config: Config, docker: DockerSource): Promis
     const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
     const ipv6 = await probeIpv6(new CommandQueue(), ip6tablesOptions(config.iptables));
     const bridgePorts = (await new BridgePorts(new CommandQueue()).lookup(containers, bridges)).ports;
-    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6 });
+    // As the daemon reads it: whether it writes the routing guard depends on it.
+    const adminRouting = await new Sysctl().adminRouting();
+    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting });
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }

@@ -82,6 +82,8 @@ export class Daemon {
   readonly #planCache = new PlanCache();
   /** The facts version the last written plan was built from. */
   #plannedVersion = 0;
+  /** The families the host routed in of its own accord (PlanInput.adminRouting) when the last written plan was made. */
+  #plannedRouting: string | undefined;
   #makeDataplane: (config: Config, ipv6: boolean) => SyncTarget;
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
@@ -399,9 +401,13 @@ export class Daemon {
     const version = this.#facts.version;
     const t1 = performance.now();
     phases.factsMs = t1 - t0;
+    // The admin sets all.forwarding with no Docker event: read each time (two small files), and
+    // a change re-plans like new facts do.
+    const adminRouting = await this.#host.adminRouting();
+    const routingKey = adminRouting.join();
     // A drift check with no new facts reuses the last plan instead of re-planning every second.
     let plan = this.#plan;
-    if (plan === undefined || this.#plannedVersion !== version) {
+    if (plan === undefined || this.#plannedVersion !== version || this.#plannedRouting !== routingKey) {
       const containers = this.#facts.containers;
       let listeners: Listener[] | undefined;
       if (mayClaim(containers, this.#config.labelPrefix)) {
@@ -423,7 +429,7 @@ export class Daemon {
         this.#facts.networks,
       );
       plan = buildRuleSet(
-        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts }),
+        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting }),
         this.#planCache,
       );
     }
@@ -445,6 +451,7 @@ export class Daemon {
       const previous = this.#plan;
       this.#plan = plan;
       this.#plannedVersion = version;
+      this.#plannedRouting = routingKey;
       await this.#host.apply(plan, previous, this.#facts.networks);
       await this.#bridge.apply(plan, this.#dataplane, repair || firstWrite);
       await this.#foreign.sync(plan, this.#dataplane);

@@ -9,7 +9,7 @@ import type { Conntrack } from '../dataplane/conntrack.js';
 import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { Sysctl } from '../dataplane/sysctl.js';
 import { describeHost } from '../model/format.js';
-import type { NetworkFacts, RuleSet } from '../model/types.js';
+import type { Family, NetworkFacts, RuleSet } from '../model/types.js';
 import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
 
 export interface HostSyncOptions {
@@ -34,6 +34,11 @@ export class HostSync {
 
   constructor(options: HostSyncOptions) {
     this.#o = options;
+  }
+
+  /** The families the host routes in of the admin's accord (PlanInput.adminRouting), read now. */
+  adminRouting(): Promise<Family[]> {
+    return this.#o.sysctl.adminRouting();
   }
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
@@ -66,7 +71,7 @@ export class HostSync {
       if (all === '1') {
         this.#o.log.warn(
           { event: 'all-forwarding', value: all },
-          'net.ipv4.conf.all.forwarding=1: this host routes between all its interfaces; set "ip-forward": false in daemon.json and let dockgate enable forwarding per interface',
+          'net.ipv4.conf.all.forwarding=1: this host routes between all its interfaces, and dockgate leaves that routing to your FORWARD rules; if that was not meant, set "ip-forward": false in daemon.json, set net.ipv4.conf.all.forwarding=0, and let dockgate enable forwarding per interface',
         );
       }
     }

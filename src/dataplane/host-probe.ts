@@ -203,7 +203,8 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
     interfaces.push({ name, forwarding: await readSysctl(o.queue, o.sysctlDir, `net/ipv4/conf/${name}/forwarding`) });
   }
   // A host booted without IPv6 has no /proc/sys/net/ipv6: its ip6tables is not a firewall to judge.
-  const ipv6 = (await readSysctl(o.queue, o.sysctlDir, 'net/ipv6/conf/all/forwarding')) !== undefined;
+  const ipv6AllForwarding = await readSysctl(o.queue, o.sysctlDir, 'net/ipv6/conf/all/forwarding');
+  const ipv6 = ipv6AllForwarding !== undefined;
   const ip6tables: SaveFacts = ipv6
     ? await probeSave(o.queue, o.config.iptables.ip6SaveCommand)
     : { command: o.config.iptables.ip6SaveCommand, found: false, error: 'IPv6 is disabled on this host' };
@@ -215,7 +216,7 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
     backends,
     dockerd,
     daemonJson,
-    sysctl: { allForwarding, interfaces },
+    sysctl: { allForwarding, ipv6AllForwarding, interfaces },
     defaultRoutes: await probeDefaultRoutes(o.queue, o.sysctlDir),
   };
 }

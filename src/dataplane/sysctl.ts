@@ -5,6 +5,7 @@
 // all.route_localnet a loopback leak).
 import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import { IFNAME } from '../net/ifname.js';
+import type { Family } from '../model/types.js';
 
 
 export type InterfaceSetting = 'forwarding' | 'route_localnet';
@@ -32,6 +33,18 @@ export class Sysctl {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The families whose all.forwarding is 1: the host forwards between every interface of its own
+   * accord (PlanInput.adminRouting). Unreadable counts as 0, so that dockgate's own forwarding
+   * stays guarded: the guard drops only what no managed bridge is part of.
+   */
+  async adminRouting(): Promise<Family[]> {
+    const out: Family[] = [];
+    if ((await this.read('net.ipv4.conf.all.forwarding')) === '1') out.push(4);
+    if ((await this.read('net.ipv6.conf.all.forwarding')) === '1') out.push(6);
+    return out;
   }
 
   /** The interfaces of this network namespace that have IPv4 settings. */

@@ -100,6 +100,8 @@ export interface DoctorFacts {
   sysctl: {
     /** net.ipv4.conf.all.forwarding: '0', '1', or undefined when unreadable. */
     allForwarding: string | undefined;
+    /** net.ipv6.conf.all.forwarding; undefined when the host has no IPv6 (or it is unreadable). */
+    ipv6AllForwarding?: string | undefined;
     /** The listed external_interfaces (none in auto mode). undefined forwarding: the interface does not exist. */
     interfaces: Array<{ name: string; forwarding: string | undefined }>;
   };
@@ -302,7 +304,10 @@ export function checkForwarding(f: DoctorFacts): CheckResult {
   const v = f.sysctl.allForwarding;
   if (v === undefined) return warn('forwarding', 'cannot read net.ipv4.conf.all.forwarding');
   if (v.trim() === '1') {
-    return warn('forwarding', 'net.ipv4.conf.all.forwarding=1: every interface forwards, not only the Docker bridges and external_interfaces (Docker\'s "ip-forward" does this)');
+    return warn(
+      'forwarding',
+      'net.ipv4.conf.all.forwarding=1: every interface forwards, not only the Docker bridges and external_interfaces (Docker\'s "ip-forward" does this), and dockgate takes the host for a router: what is routed between its own interfaces is left to your FORWARD rules',
+    );
   }
   return ok('forwarding', 'net.ipv4.conf.all.forwarding=0');
 }
@@ -361,9 +366,20 @@ export function checkDefaultRouteForwarding(f: DoctorFacts): CheckResult {
   }
   const uplinks = r.interfaces.map((i) => `${i.name} (IPv${i.families.join('/IPv')})`).join(', ');
   if (problems.length === 0) return ok(name, `${uplinks} forward${r.interfaces.length === 1 ? 's' : ''}`);
-  const fix = f.config.externalInterfaces.kind === 'auto'
-    ? 'dockgate turns it on while it runs with external_interfaces: auto; if it is running, something turned it off'
-    : 'add the interface to external_interfaces (or use external_interfaces: auto) and dockgate turns it on';
+  // Before Linux 6.17 only all.forwarding forwards IPv6, and dockgate never sets it (that would
+  // make the host an IPv6 router between all its interfaces): the admin must, knowingly.
+  const oldKernelV6 = problems.some((p) => p.startsWith('net.ipv6.conf.all.forwarding='));
+  const dockgateFixes = problems.some((p) => !p.startsWith('net.ipv6.conf.all.forwarding='));
+  const fix = [
+    ...(dockgateFixes
+      ? [f.config.externalInterfaces.kind === 'auto'
+          ? 'dockgate turns it on while it runs with external_interfaces: auto; if it is running, something turned it off'
+          : 'add the interface to external_interfaces (or use external_interfaces: auto) and dockgate turns it on']
+      : []),
+    ...(oldKernelV6
+      ? ['dockgate does not set net.ipv6.conf.all.forwarding (on this kernel it makes the host an IPv6 router between all its interfaces): if containers need IPv6 egress or dnat, set it to 1 yourself (sysctl.d) with the ip6tables FORWARD policy DROP, and dockgate\'s chains accept their flows']
+      : []),
+  ].join('; ');
   const use = f.use;
   if (use === undefined) return warn(name, `${problems.join(', ')}; whether egress or dnat is in use is unknown (Docker not reachable): if so, ${fix}`);
   if (use.egress.length === 0 && use.dnat.length === 0) {
@@ -379,15 +395,48 @@ export function checkDefaultRouteForwarding(f: DoctorFacts): CheckResult {
   );
 }
 
+/**
+ * FORWARD's policy decides what dockgate's chains leave alone: traffic that touches no Docker
+ * bridge. Where all.forwarding is 0, only the interfaces dockgate turns on forward, and its chains
+ * drop every new flow that touches no Docker network (the routing guard), so ACCEPT is harmless
+ * there. Where all.forwarding is 1 the host is a router of its own accord: dockgate leaves its
+ * routing alone, and policy ACCEPT routes everything between the interfaces.
+ */
+function judgeForwardPolicy(name: string, family: Family, state: KernelState, allForwarding: string | undefined): CheckResult {
+  const tool = family === 4 ? 'iptables' : 'ip6tables';
+  const sysctl = `net.ipv${family}.conf.all.forwarding`;
+  // No filter table at all (nf_tables before anyone wrote to it) forwards like policy ACCEPT.
+  const policy = state.get('filter')?.policies.get('FORWARD') ?? 'ACCEPT';
+  if (policy !== 'ACCEPT') return ok(name, `${tool} FORWARD policy is ${policy}`);
+  const all = allForwarding?.trim();
+  if (all === '1') {
+    return warn(
+      name,
+      `${tool} FORWARD policy is ACCEPT and ${sysctl}=1: this host routes ${family === 6 ? 'IPv6 ' : ''}between all its interfaces, and dockgate leaves that routing to your rules (it fails closed only for the Docker bridges); set the FORWARD policy to DROP unless routing everything is meant`,
+    );
+  }
+  const where = family === 4 ? 'only the Docker bridges and external interfaces forward' : 'IPv6 forwards only where dockgate sets force_forwarding (Linux 6.17+; not at all before)';
+  return ok(name, `${tool} FORWARD policy is ACCEPT, ${sysctl}=${all ?? '(unreadable)'}: ${where}, and dockgate's chains drop what that would route between the host's own interfaces`);
+}
+
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
   const state = f.iptables.state;
   if (!state) return warn('forward-policy', 'not checked: cannot read iptables');
   const why = unreadable(state, ['filter']);
   if (why) return warn('forward-policy', why);
-  // No filter table at all (nf_tables before anyone wrote to it) forwards like policy ACCEPT.
-  const policy = state.get('filter')?.policies.get('FORWARD') ?? 'ACCEPT';
-  if (policy === 'ACCEPT') return warn('forward-policy', 'FORWARD policy is ACCEPT: dockgate fails closed for bridges but other forwarded traffic is accepted');
-  return ok('forward-policy', `FORWARD policy is ${policy}`);
+  return judgeForwardPolicy('forward-policy', 4, state, f.sysctl.allForwarding);
+}
+
+/** The same for ip6tables: many admins keep an IPv4 firewall only, and IPv6 routes as freely. */
+export function checkForwardPolicy6(f: DoctorFacts): CheckResult {
+  const name = 'forward-policy-ipv6';
+  const six = f.ip6tables;
+  if (six === undefined) return ok(name, 'not checked');
+  if (!six.found || six.state === undefined) return ok(name, `no IPv6 firewall to check (${six.error ?? `${six.command} not installed`})`);
+  const bad = incompatibleTables(six.state, ['filter']);
+  if (bad.length > 0) return warn(name, `not checked: ${six.command} cannot show the filter table`);
+  const all = f.sysctl.ipv6AllForwarding ?? (f.defaultRoutes.ok ? f.defaultRoutes.ipv6?.allForwarding : undefined);
+  return judgeForwardPolicy(name, 6, six.state, all);
 }
 
 export function checkJumps(f: DoctorFacts): CheckResult {
@@ -493,6 +542,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     ...checkInterfaces(f),
     checkDefaultRouteForwarding(f),
     checkForwardPolicy(f),
+    checkForwardPolicy6(f),
     checkJumps(f),
     ...checkHostFirewall(f),
     ...checkMarkBit(f),

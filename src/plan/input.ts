@@ -1,7 +1,7 @@
 // Config + Docker facts → the planner's input. One place, so that `run`, `plan` and `status`
 // compute exactly the same plan.
 import type { Config } from '../config/schema.js';
-import type { ContainerFacts, GrantedClaim, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
+import type { ContainerFacts, Family, GrantedClaim, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
 import type { PlanInput } from './ruleset.js';
 import type { BridgePort } from '../model/types.js';
 
@@ -16,6 +16,8 @@ export interface HostFacts {
   bridgePorts?: readonly BridgePort[];
   /** Whether the host has IPv6 (then ip6tables rules are planned too). */
   ipv6: boolean;
+  /** The families whose all.forwarding is 1 (PlanInput.adminRouting); absent: no routing guard. */
+  adminRouting?: readonly Family[];
 }
 
 export function planInput(config: Config, facts: HostFacts): PlanInput {
@@ -32,5 +34,6 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     ipv6: facts.ipv6,
     bridgePorts: facts.bridgePorts,
     ipv6Masquerade: config.ipv6Masquerade,
+    adminRouting: facts.adminRouting,
   };
 }

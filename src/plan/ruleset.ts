@@ -50,6 +50,14 @@ export interface PlanInput {
   /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
   ipv6Masquerade?: Ipv6Masquerade;
   /**
+   * The families in which the host routes between all its interfaces of the admin's accord:
+   * net.ipv4.conf.all.forwarding (= ip_forward) or net.ipv6.conf.all.forwarding is 1 (a router,
+   * a VPN gateway, Docker's "ip-forward"). In every other family the host was no router before
+   * dockgate, and DOCKGATE-FORWARD ends with the routing guard (networkChains). Read by the daemon
+   * and the one-shot commands alike (Sysctl.adminRouting). Absent: not known, no guard planned.
+   */
+  adminRouting?: readonly Family[];
+  /**
    * The host end of each container interface on a managed bridge, as the kernel reports it
    * (dataplane/bridge-ports.ts): anti-spoofing holds each port to its container's addresses.
    * Absent or incomplete: those containers' addresses are still known, so only they are cut off.
@@ -143,10 +151,23 @@ function forwardRules(
 /** fc00::/7, Docker's default for IPv6 networks: not routable, so it must be masqueraded to leave. */
 const isUla = (cidr: string): boolean => /^f[cd][0-9a-f]{0,2}:/i.test(cidr);
 
-function networkChains(networks: readonly NetworkFacts[], family: Family, masquerade6: Ipv6Masquerade): ChainPlan[] {
+function networkChains(networks: readonly NetworkFacts[], family: Family, masquerade6: Ipv6Masquerade, adminRouting: readonly Family[] | undefined): ChainPlan[] {
   const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
+  const masqueraded = (n: NetworkFacts, subnet: string): boolean =>
+    !n.internal && (family === 4 || masquerade6 === 'all' || (masquerade6 === 'ula' && isUla(subnet)));
   // The admin's chain first: a DROP there (a fail2ban ban) wins over everything below, replies included.
   const forward: string[] = [rule({ comment: C.JUMP_COMMENT, jump: C.USER })];
+  for (const n of bridges) {
+    if (family !== 6 || n.internal) continue;
+    for (const subnet of n.subnets6) {
+      if (masqueraded(n, subnet)) continue;
+      // A routed subnet's replies arrive addressed to the container itself, and raw runs before
+      // conntrack could tell them from direct access: its direct-access drop lives here instead.
+      forward.push(
+        rule({ dst: subnet, notIn: n.bridge, notCtstate: 'RELATED,ESTABLISHED,DNAT', comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }),
+      );
+    }
+  }
   for (const n of bridges) {
     // Nothing dockgate writes lets a flow cross an internal network's boundary, so it has no
     // replies to let back either.
@@ -171,16 +192,28 @@ function networkChains(networks: readonly NetworkFacts[], family: Family, masque
     forward.push(rule({ in: n.bridge, comment: `dockgate fail closed from ${n.name}`, jump: 'DROP' }));
     forward.push(rule({ out: n.bridge, comment: `dockgate fail closed into ${n.name}`, jump: 'DROP' }));
   }
+  // Whatever is still here touches no managed bridge. Linux forwards by the interface a packet
+  // arrives on, so the forwarding dockgate turns on for an uplink (and leaves on once the default
+  // route has moved away) would route it to any other interface, a LAN or a VPN, whatever the
+  // admin's FORWARD policy (Debian's is ACCEPT). On a host that was no router (all.forwarding=0)
+  // every such flow exists only because of dockgate: no list of interfaces, so a former uplink
+  // and a restart are covered too. Flows already established when the guard appeared go on.
+  if (adminRouting !== undefined && !adminRouting.includes(family)) {
+    forward.push(rule({ notCtstate: 'RELATED,ESTABLISHED', comment: 'dockgate no routing between host interfaces', jump: 'DROP' }));
+  }
 
   const postrouting: string[] = [];
   const raw: string[] = [];
   for (const n of bridges) {
     for (const subnet of family === 4 ? n.subnets : n.subnets6) {
-      raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
-      if (n.internal) continue;
       // A global IPv6 subnet is routed as it is (the upstream router must know the route);
       // masquerading it would hide every container behind the host for nothing.
-      const masquerade = family === 4 || masquerade6 === 'all' || (masquerade6 === 'ula' && isUla(subnet));
+      const masquerade = masqueraded(n, subnet);
+      // Replies to a masqueraded subnet reach raw addressed to the host (conntrack undoes the
+      // masquerade after raw), and an internal network has no flows out: raw drops direct access
+      // before conntrack spends an entry on it. A routed subnet's drop is in FORWARD, above.
+      if (masquerade || n.internal) raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
+      if (n.internal) continue;
       if (masquerade) postrouting.push(rule({ src: subnet, notOut: n.bridge, comment: `dockgate egress of ${n.name}`, jump: 'MASQUERADE' }));
       // Hairpin: a container reaching a published port of its own network must see replies come
       // back through the host, not straight from the peer.
@@ -435,7 +468,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
         { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
         ...a.parents.dnat.chains(),
         { table: 'nat', name: C.OUTPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.DNAT })] },
-        ...networkChains(input.networks, f, masquerade6),
+        ...networkChains(input.networks, f, masquerade6, input.adminRouting),
       ],
       jumps: [...C.JUMPS],
     };

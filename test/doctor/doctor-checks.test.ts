@@ -53,7 +53,7 @@ describe('doctor checks', () => {
     expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
       'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'docker-firewall', 'ipv6-exposure', 'port-ownership',
-      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'jumps',
+      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'forward-policy-ipv6', 'jumps',
     ]);
   });
 
@@ -99,8 +99,14 @@ describe('doctor checks', () => {
       f.config.externalInterfaces = { kind: 'auto' };
       f.defaultRoutes = { ok: false, error: 'ip not found' };
     }, 'external-interfaces', 'warn', /cannot be read: ip not found/],
-    ['FORWARD policy ACCEPT', (f) => (f.iptables.state = parseSave(save({}, 'ACCEPT'))), 'forward-policy', 'warn', /dockgate fails closed for bridges but other forwarded traffic is accepted/],
-    ['no filter table at all (nf_tables, nothing written yet)', (f) => (f.iptables.state = parseSave('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n')), 'forward-policy', 'warn', /FORWARD policy is ACCEPT/],
+    ['FORWARD policy ACCEPT on a router (all.forwarding=1)', (f) => {
+      f.iptables.state = parseSave(save({}, 'ACCEPT'));
+      f.sysctl.allForwarding = '1';
+    }, 'forward-policy', 'warn', /ACCEPT and net\.ipv4\.conf\.all\.forwarding=1: this host routes between all its interfaces/],
+    ['no filter table at all (nf_tables, nothing written yet), on a router', (f) => {
+      f.iptables.state = parseSave('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n');
+      f.sysctl.allForwarding = '1';
+    }, 'forward-policy', 'warn', /FORWARD policy is ACCEPT/],
     ['no jumps at all', (f) => (f.iptables.state = parseSave(save({}, 'DROP', false))), 'jumps', 'warn', /dockgate is not running/],
     ['one jump missing', (f) => {
       const text = save().replace(/^-A FORWARD .*DOCKGATE-FORWARD\n/m, '');

@@ -6,9 +6,11 @@
 //   outside ns: 10.0.0.9 (+ 10.0.1.9 later), and 198.51.100.9 on lo: a server only reachable
 //               through the host's default route, with the outside ns as the router
 //   host ns:    10.0.0.5, default via 10.0.0.9; later a second uplink 10.0.1.5, default moved there
+//   lan ns:     192.168.77.9 / fd00:77:2::9, default via the host (192.168.77.5 / fd00:77:2::5): a
+//               second network the host reaches, which the uplink must not be routed into
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupLeftovers, linkNamespaces } from '../support/netns.js';
+import { type Netns, cleanupLeftovers, createNetns, destroyNetns, linkNamespaces } from '../support/netns.js';
 import {
   type DaemonProcess,
   type DockerHost,
@@ -32,6 +34,7 @@ const FAR_IP = '198.51.100.9';
 let h: DockerHost;
 let daemon: DaemonProcess | undefined;
 let configFile: string;
+let lan: Netns | undefined;
 
 
 /** A sysctl of the host namespace, by path (interface names are fine with dots). */
@@ -65,7 +68,24 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopAll();
+  if (lan) await destroyNetns(lan);
 });
+
+/**
+ * Packets a namespace received on `port` (UDP), counted by a rule of its own raw PREROUTING:
+ * one datagram is enough to prove a route, whether or not an answer could come back.
+ */
+async function countIn(ns: Netns, family: 4 | 6, port: number): Promise<number> {
+  const cmd = family === 4 ? 'iptables' : 'ip6tables';
+  const r = await ns.exec(cmd, ['-w', '-t', 'raw', '-nvxL', 'PREROUTING'], { timeoutMs: 10_000 });
+  const line = r.stdout.split('\n').find((l) => l.includes(`udp dpt:${port}`));
+  return Number(line?.trim().split(/\s+/)[0] ?? 0);
+}
+const countRule = (ns: Netns, family: 4 | 6, port: number) =>
+  ns.exec(family === 4 ? 'iptables' : 'ip6tables', ['-w', '-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(port)], { timeoutMs: 10_000 });
+/** Five datagrams through bash's /dev/udp, from inside `ns`. */
+const sendUdp = (ns: Netns, ip: string, port: number) =>
+  ns.exec('timeout', ['-s', 'KILL', '5', 'bash', '-c', `for i in 1 2 3 4 5; do echo x > /dev/udp/${ip}/${port}; sleep 0.05; done`], { reject: false, timeoutMs: 8_000 });
 
 describe('forwarding off everywhere, default config (external_interfaces: auto)', () => {
   it('before dockgate runs, nothing forwards and doctor fails naming the uplink and the sysctl', async () => {
@@ -113,6 +133,53 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     expect((await doctorCheck('default-route-forwarding')).status).toBe('ok');
   });
 
+  it('the host does not route between the uplink and a LAN (FORWARD policy ACCEPT), either way, in both families; egress and dnat still work', async () => {
+    lan = await createNetns('lan');
+    const { aIf: lanIf, bIf: lanPeerIf } = await linkNamespaces(h.host, '192.168.77.5/24', lan, '192.168.77.9/24');
+    await lan.exec('ip', ['route', 'add', 'default', 'via', '192.168.77.5']);
+    await h.host.exec('ip', ['-6', 'addr', 'add', 'fd00:77:1::5/64', 'dev', h.hostIf, 'nodad']);
+    await h.outside.exec('ip', ['-6', 'addr', 'add', 'fd00:77:1::9/64', 'dev', h.outsideIf, 'nodad']);
+    await h.host.exec('ip', ['-6', 'addr', 'add', 'fd00:77:2::5/64', 'dev', lanIf, 'nodad']);
+    await lan.exec('ip', ['-6', 'addr', 'add', 'fd00:77:2::9/64', 'dev', lanPeerIf, 'nodad']);
+    await lan.exec('ip', ['-6', 'route', 'add', 'default', 'via', 'fd00:77:2::5']);
+    // The outside knows the LAN is behind the host, as a neighbour on the same segment could.
+    await h.outside.exec('ip', ['route', 'add', '192.168.77.0/24', 'via', HOST_IP]);
+    await h.outside.exec('ip', ['-6', 'route', 'add', 'fd00:77:2::/64', 'via', 'fd00:77:1::5']);
+    // Debian's default, and the state the item is about.
+    expect((await h.host.exec('iptables', ['-w', '-S', 'FORWARD'])).stdout).toContain('-P FORWARD ACCEPT');
+    expect((await h.host.exec('ip6tables', ['-w', '-S', 'FORWARD'])).stdout).toContain('-P FORWARD ACCEPT');
+    expect(await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)).toBe('1');
+    const v6Forwards = (await sysctl('ipv6/conf/all/force_forwarding')) !== '';
+    for (const [ns, family] of [[lan, 4], [lan, 6], [h.outside, 4], [h.outside, 6]] as const) await countRule(ns, family, 7777);
+    // The routes work where nothing forwards: the host itself reaches both sides.
+    await sendUdp(h.host, '192.168.77.9', 7777);
+    await waitFor('host to LAN', async () => ((await countIn(lan!, 4, 7777)) > 0 ? true : undefined), 3_000);
+    const lanBefore4 = await countIn(lan, 4, 7777);
+
+    await sendUdp(h.outside, '192.168.77.9', 7777);
+    await sendUdp(h.outside, 'fd00:77:2::9', 7777);
+    await sendUdp(lan, OUTSIDE_IP, 7777);
+    await sendUdp(lan, 'fd00:77:1::9', 7777);
+    await new Promise((r) => setTimeout(r, 500));
+    expect({
+      outsideToLan4: (await countIn(lan, 4, 7777)) - lanBefore4,
+      outsideToLan6: await countIn(lan, 6, 7777),
+      lanToOutside4: await countIn(h.outside, 4, 7777),
+      lanToOutside6: await countIn(h.outside, 6, 7777),
+    }).toEqual({ outsideToLan4: 0, outsideToLan6: 0, lanToOutside4: 0, lanToOutside6: 0 });
+    const guard = '-A DOCKGATE-FORWARD -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment "dockgate no routing between host interfaces" -j DROP';
+    expect((await h.host.exec('iptables', ['-w', '-S', 'DOCKGATE-FORWARD'])).stdout).toContain(guard);
+    if (v6Forwards) expect((await h.host.exec('ip6tables', ['-w', '-S', 'DOCKGATE-FORWARD'])).stdout).toContain(guard);
+    expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
+
+    const e = await fetchIn('out', `http://${FAR_IP}:9000/cgi-bin/ip`);
+    expect([e.exitCode, clientIp(e.stdout)]).toEqual([0, HOST_IP]);
+    const d = await h.outside.exec('curl', ['-s', '-f', '--noproxy', '*', '-m', '2', '--interface', FAR_IP, `http://${HOST_IP}:8010/cgi-bin/ip`], { reject: false, timeoutMs: 5_000 });
+    expect([d.exitCode, clientIp(d.stdout)]).toEqual([0, FAR_IP]);
+    // status agrees with what the daemon wrote: the one-shot commands plan the same routing guard.
+    expect((await runCli(h, ['status', '--config', configFile])).stdout).toContain('firewall: in sync with the plan');
+  });
+
   it('the default route moves to another interface: it forwards within a bounded time, and egress goes on through it', async () => {
     const { aIf: newIf, bIf } = await linkNamespaces(h.host, '10.0.1.5/24', h.outside, '10.0.1.9/24');
     expect(await sysctl(`ipv4/conf/${newIf}/forwarding`)).toBe('0');
@@ -135,6 +202,13 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     }, 10_000);
     expect(clientIp(r)).toBe('10.0.1.5');
     expect(bIf).not.toBe('');
+    // The old uplink keeps its forwarding, and still routes nothing into the LAN.
+    if (lan) {
+      const before = await countIn(lan, 4, 7777);
+      await sendUdp(h.outside, '192.168.77.9', 7777);
+      await new Promise((done) => setTimeout(done, 300));
+      expect(await countIn(lan, 4, 7777)).toBe(before);
+    }
     console.log(`default route moved to ${newIf}: forwarding on after ${tookMs} ms`);
   });
 });

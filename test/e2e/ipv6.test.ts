@@ -120,6 +120,26 @@ describe('IPv6 with a real dockerd', () => {
     expect(await saveClean(h.host, 'ip6tables-save')).toMatch(/-A DOCKGATE-RAW -d fd00:db8:1::\/64 ! -i br-[0-9a-f]{12} .* -j DROP/);
   });
 
+  it('a global (routed, not masqueraded) IPv6 subnet: egress gets its replies, direct access is still dropped', async () => {
+    // 2001:db8::/32 is the documentation prefix: it exists only inside these namespaces.
+    await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.3.0/24', '--subnet', '2001:db8:77::/64', 'pub6']);
+    // The upstream router knows the subnet is behind the host, as it must for a routed prefix.
+    await h.outside.exec('ip', ['-6', 'route', 'add', '2001:db8:77::/64', 'via', HOST6]);
+    await startWebContainer(h, { name: 'pub6', port: 80, network: 'pub6' });
+    const own = await ip6Of('pub6');
+    expect(own).toMatch(/^2001:db8:77::/);
+    const seen = await waitFor('egress from a global IPv6 subnet', async () => {
+      const r = await fetchIn('pub6', `http://[${OUTSIDE6}]:9000/cgi-bin/ip`);
+      return r === '' ? undefined : r;
+    }, 8_000);
+    // Not masqueraded: the server answers the container's own address, and the reply gets in.
+    expect(seen.replace(/^\[|\]$/g, '')).toBe(own);
+    expect(await get6(`http://[${own}]:80/`)).toBe('(no answer)');
+    const saved = await saveClean(h.host, 'ip6tables-save');
+    expect(saved).not.toMatch(/-A DOCKGATE-RAW -d 2001:db8:77::\/64/);
+    expect(saved).toMatch(/-A DOCKGATE-FORWARD -d 2001:db8:77::\/64 ! -i br-[0-9a-f]{12} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT .* -j DROP/);
+  });
+
   it('doctor fails on an ip6tables INPUT policy of ACCEPT, naming the ports published on IPv6', async () => {
     await h.host.exec('ip6tables', ['-w', '-P', 'INPUT', 'ACCEPT']);
     try {
@@ -133,6 +153,20 @@ describe('IPv6 with a real dockerd', () => {
     }
     const ok = JSON.parse((await runCli(h, ['doctor', '--json', '--config', configFile])).stdout) as { checks: Array<{ name: string; status: string }> };
     expect(ok.checks.find((c) => c.name === 'ipv6-exposure')?.status).toBe('ok');
+  });
+
+  it('doctor warns on an ip6tables FORWARD policy of ACCEPT while IPv6 forwarding is on everywhere', async () => {
+    const check = async (): Promise<{ status: string; detail: string } | undefined> => {
+      const r = await runCli(h, ['doctor', '--json', '--config', configFile]);
+      return (JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; detail: string }> }).checks.find((c) => c.name === 'forward-policy-ipv6');
+    };
+    await h.host.exec('ip6tables', ['-w', '-P', 'FORWARD', 'ACCEPT']);
+    try {
+      expect(await check()).toMatchObject({ status: 'warn', detail: expect.stringMatching(/ACCEPT and net\.ipv6\.conf\.all\.forwarding=1: this host routes IPv6 between all its interfaces/) });
+    } finally {
+      await h.host.exec('ip6tables', ['-w', '-P', 'FORWARD', 'DROP']);
+    }
+    expect(await check()).toMatchObject({ status: 'ok', detail: 'ip6tables FORWARD policy is DROP' });
   });
 
   it('status and plan show the IPv6 openings; flush leaves ip6tables-save exactly as before', async () => {

@@ -64,7 +64,9 @@ describe('IPv6 rules', () => {
     const text = renderPlan(p);
     expect(text).toMatch(/-A DOCKGATE-POSTROUTING -s fd00:db8:1::\/64 ! -o br-eeeeeeeeeeee .* -j MASQUERADE/);
     expect(text).not.toMatch(/-s 2001:db8:7::\/64 ! -o .*MASQUERADE/);
-    expect(text).toMatch(/-A DOCKGATE-RAW -d 2001:db8:7::\/64 ! -i br-abababababab .* -j DROP/);
+    // Routed: its replies come addressed to the containers, so the drop waits for conntrack (FORWARD).
+    expect(text).not.toMatch(/-A DOCKGATE-RAW -d 2001:db8:7::\/64/);
+    expect(text).toMatch(/-A DOCKGATE-FORWARD -d 2001:db8:7::\/64 ! -i br-abababababab -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT .* -j DROP/);
     expect(text).toMatch(/-A DOCKGATE-FORWARD -i br-eeeeeeeeeeee -o br-abababababab -m conntrack ! --ctstate DNAT .* -j DROP/);
     expect(text).toMatch(/-A DOCKGATE-INPUT -s fd00:db8:1::4\/128 -i br-eeeeeeeeeeee .* -j RETURN/);
     expect(text).not.toMatch(/127\.0\.0\.0|::1/);
