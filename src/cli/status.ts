@@ -78,7 +78,14 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   process.stdout.write(describeBridgeStatus(antiSpoofing));
   if (drift.clean) {
     process.stdout.write(`firewall: in sync with the plan\n${foreign}`);
-    return ok ? 0 : 3;
+    if (ok) return 0;
+    // In sync, and still not all well: say why the exit is 3, so "in sync" is not read as "fine".
+    const why = [
+      ...(allEffective ? [] : [host.state ? `${host.state.verdicts.filter((v) => v.state !== 'effective').length} opening(s) blocked or maybe blocked by another firewall (above)` : "other firewalls' chains could not be judged (above)"]),
+      ...(antiSpoofing.state === 'in-sync' ? [] : ['the anti-spoofing table is not in sync (above)']),
+    ];
+    process.stdout.write(`not all well (exit 3): ${why.join('; ')}\n`);
+    return 3;
   }
   process.stdout.write('firewall: DRIFT\n');
   for (const c of drift.chains) {

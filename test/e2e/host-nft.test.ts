@@ -169,6 +169,8 @@ describe('native nft admin table with input and forward policy drop', () => {
     expect(effectOf(s.json, 'web').blockers[0]!.chain).toBe('inet admin input');
     expect(effectOf(s.json, 'seer').blockers[0]!.chain).toBe('inet admin forward');
     expect(s.text).toContain(`${HOST_IP}:8000->8000/tcp from anywhere: blocked by inet admin input (policy drop; new connections)`);
+    // In sync, yet exit 3: it says why.
+    expect(s.text).toMatch(/firewall: in sync with the plan\n(.*\n)*not all well \(exit 3\): \d+ opening\(s\) blocked or maybe blocked by another firewall/);
     expect((await runCli(h, ['plan', '--config', configFile])).stdout).toContain('# other firewalls: foreign_chains is leave: nothing written there; these chains drop what dockgate opens: inet admin input, inet admin forward\n');
     const doctor = await runCli(h, ['doctor', '--config', configFile]);
     expect(doctor.stdout).toMatch(/fail +foreign-chains +.*web 10\.0\.0\.5:8000\/tcp: blocked by inet admin input/);
