@@ -46,16 +46,34 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // metrics.listen as last applied: a reload moves or closes the server.
+  let listening = config.metrics;
+  const moveMetrics = async (next: typeof config.metrics): Promise<void> => {
+    const old = server;
+    server = undefined;
+    await old?.close();
+    listening = next;
+    if (next.kind === 'off' || !metrics) return;
+    const { startMetricsServer } = await import('../metrics/server.js');
+    try {
+      server = await startMetricsServer(next, metrics.registry);
+      log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);
+    } catch (err) {
+      log.error({ event: 'metrics-failed', err: (err as Error).message }, `cannot serve metrics there: ${(err as Error).message}; running without them`);
+    }
+  };
   process.on('SIGHUP', () => {
     try {
       const reread = readConfigFile(options.config);
       const next = reread.config;
       sayIfBuiltIn(reread);
       log.level = next.logLevel;
-      if (JSON.stringify(next.metrics) !== JSON.stringify(config.metrics)) {
-        log.warn({ event: 'reloaded-partly', needsRestart: ['metrics.listen'] }, 'metrics.listen changed; it takes effect only after a restart');
-      }
-      daemon.reload(next);
+      // A new address, or off: applied now. Turned on when it was off at start: the counters
+      // were never kept (prom-client is not even loaded), so that one needs a restart.
+      const changed = JSON.stringify(next.metrics) !== JSON.stringify(listening);
+      const needsRestart = changed && !metrics && next.metrics.kind !== 'off' ? ['metrics.listen'] : [];
+      if (changed && needsRestart.length === 0) void moveMetrics(next.metrics);
+      daemon.reload(next, needsRestart);
     } catch (err) {
       const message = err instanceof ConfigError ? err.message : (err as Error).message;
       log.error({ event: 'reload-rejected', err: message }, `new configuration rejected, the old one stays in force: ${message}`);

@@ -305,9 +305,10 @@ export class Daemon {
   /**
    * Applies a new config (SIGHUP). The caller has already validated it. Every key takes effect
    * at the next cycle except docker.host, which needs a restart (the events stream and its
-   * resync are bound to one endpoint); the log says so.
+   * resync are bound to one endpoint); the log says so, with whatever else the caller found
+   * needing one (`alsoNeedsRestart`: metrics.listen turned on, see cli/run.ts).
    */
-  reload(config: Config): void {
+  reload(config: Config, alsoNeedsRestart: readonly string[] = []): void {
     const before = this.#config;
     this.#config = config;
     this.#facts.changed();
@@ -315,7 +316,7 @@ export class Daemon {
     this.#dataplane = undefined;
     this.#retry = new Backoff(config.sync.retryMinMs, config.sync.retryMaxMs);
     this.#docker.apiTimeoutMs = config.sync.dockerTimeoutMs;
-    const restart = before.docker.host !== config.docker.host ? ['docker.host'] : [];
+    const restart = [...(before.docker.host !== config.docker.host ? ['docker.host'] : []), ...alsoNeedsRestart];
     this.#log.info(
       { event: 'reloaded', needsRestart: restart },
       restart.length > 0

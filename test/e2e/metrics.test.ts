@@ -87,6 +87,27 @@ describe('metrics on a unix socket', () => {
     expect((await httpGet(h.outside, `http://${HOST_IP}:8000/`)).ok).toBe(true);
   });
 
+  it('a reload moves the server to a new metrics.listen and stops it with ""; the counters go on', async () => {
+    const configFile = `${h.tmpDir}/config.yaml`;
+    const moved = `${h.tmpDir}/run/moved.sock`;
+    const old = socket;
+    const before = sample((await scrape()).body, 'dockgate_containers');
+    await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\nmetrics:\n  listen: ${moved}\n`);
+    const mark = new Set(daemon.lines);
+    process.kill(daemon.pid, 'SIGHUP');
+    const reloaded = await daemon.waitForLog((l) => !mark.has(l) && l.event === 'reloaded', 5_000);
+    expect(reloaded.needsRestart).toEqual([]);
+    await daemon.waitForLog((l) => !mark.has(l) && l.event === 'metrics-listening' && l.listen === moved, 5_000);
+    expect(existsSync(old)).toBe(false);
+    socket = moved;
+    expect(sample((await scrape()).body, 'dockgate_containers')).toBe(before);
+    await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
+    const mark2 = new Set(daemon.lines);
+    process.kill(daemon.pid, 'SIGHUP');
+    await daemon.waitForLog((l) => !mark2.has(l) && l.event === 'reloaded', 5_000);
+    expect(await waitFor('socket gone', async () => (existsSync(moved) ? undefined : true), 5_000)).toBe(true);
+  });
+
   it('SIGTERM removes the socket', async () => {
     const stopped = await daemon.stop('SIGTERM');
     expect(stopped.code).toBe(0);
