@@ -158,6 +158,7 @@ Architecture: all
 Maintainer: $MAINTAINER
 Installed-Size: $installed_size
 Depends: nodejs (>= 20), iptables, conntrack
+Recommends: ulogd2, ulogd2-json
 Suggests: docker.io
 Section: admin
 Priority: optional

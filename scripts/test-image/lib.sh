@@ -29,7 +29,7 @@ DG_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Packages of the base image. Both images (the test image and the systemd proof) use it.
 DG_BASE_PACKAGES=(
-  iptables nftables docker.io busybox-static curl iproute2 conntrack ca-certificates
+  iptables nftables docker.io busybox-static curl iproute2 conntrack ulogd2 ulogd2-json ca-certificates
   systemd systemd-sysv dbus procps kmod less python3
 )
 

@@ -63,6 +63,18 @@ export interface Config {
   logLevel: LogLevel;
   /** metrics.listen: whether and where the Prometheus metrics are served. */
   metrics: MetricsListen;
+  /** The drop log (src/plan/drop-log.ts, src/drops/). */
+  drops: {
+    log: boolean;
+    /** Entries per second per reason, in the kernel and again in the daemon, and the burst above it. */
+    ratePerSecond: number;
+    burst: number;
+    nflogGroup: number;
+    /** The root-only unix socket `dockgate drops` asks. */
+    socket: string;
+    /** ulogd2's binary, which reads the NFLOG group. */
+    ulogdCommand: string;
+  };
 }
 
 /** A value as an admin would recognise it in an error message. */
@@ -296,6 +308,18 @@ const metricsSection = section('metrics', {
   ),
 });
 
+const SOCKET_WHAT = `an absolute unix socket path of at most ${UNIX_PATH_MAX} bytes`;
+const dropsSection = section('drops', {
+  log: z.boolean({ error: expecting('true or false') }).default(true),
+  rate_per_s: intRange(1, 10_000).default(5),
+  burst: intRange(1, 10_000).default(20),
+  nflog_group: intRange(0, 65_535).default(2371),
+  socket: withPattern(/^\/[A-Za-z0-9_./-]+$/, SOCKET_WHAT)
+    .refine((p) => Buffer.byteLength(p) <= UNIX_PATH_MAX && !p.endsWith('/'), { error: expecting(SOCKET_WHAT) })
+    .default('/run/dockgate/drops.sock'),
+  ulogd_command: withPattern(COMMAND_RE, COMMAND_WHAT).default('ulogd'),
+});
+
 /** The file as written (snake_case), with defaults filled in and CIDRs parsed. */
 export const configFileSchema = section('', {
   label_prefix: withPattern(
@@ -323,6 +347,7 @@ export const configFileSchema = section('', {
     .transform((v): MarkBit => v ?? DEFAULT_MARK_BIT),
   sync: orEmpty(syncSection),
   metrics: orEmpty(metricsSection),
+  drops: orEmpty(dropsSection),
   log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
 });
 
@@ -358,5 +383,13 @@ export function toConfig(f: ConfigFile): Config {
     },
     logLevel: f.log_level,
     metrics: { ...f.metrics.listen },
+    drops: {
+      log: f.drops.log,
+      ratePerSecond: f.drops.rate_per_s,
+      burst: f.drops.burst,
+      nflogGroup: f.drops.nflog_group,
+      socket: f.drops.socket,
+      ulogdCommand: f.drops.ulogd_command,
+    },
   };
 }

@@ -23,6 +23,12 @@ export const RAW = 'DOCKGATE-RAW';
  * it is missing and never empties, edits or deletes it (flush only with --user-chain).
  */
 export const USER = 'DOCKGATE-USER';
+/**
+ * filter, only while the drop log is on: jumps to the shards holding every container's NFLOG
+ * lines for its host ports (src/plan/drop-log.ts); reached last from DOCKGATE-INPUT, so only what
+ * no opening accepted gets there.
+ */
+export const DROPS = 'DOCKGATE-DROPS';
 
 export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 
@@ -90,10 +96,11 @@ const FIXED_CHAINS: ReadonlyMap<string, Table> = new Map<string, Table>([
   [OUTPUT, 'nat'],
   [POSTROUTING, 'nat'],
   [RAW, 'raw'],
+  [DROPS, 'filter'],
 ]);
 
 /** `shardChain(parent, shardOf(id))`: two lowercase hex digits, nothing else. */
-const SHARD_CHAIN = new RegExp(`^(${OPENINGS}|${CONTAINERS}|${DNAT})-[0-9a-f]{2}$`);
+const SHARD_CHAIN = new RegExp(`^(${OPENINGS}|${CONTAINERS}|${DNAT}|${DROPS})-[0-9a-f]{2}$`);
 
 /**
  * Chains of the layout before the shards (one per container, `DOCKGATE-CI-<12 hex>`): still

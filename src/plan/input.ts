@@ -35,5 +35,6 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     bridgePorts: facts.bridgePorts,
     ipv6Masquerade: config.ipv6Masquerade,
     adminRouting: facts.adminRouting,
+    dropLog: config.drops.log ? { group: config.drops.nflogGroup, ratePerSecond: config.drops.ratePerSecond, burst: config.drops.burst } : undefined,
   };
 }

@@ -25,6 +25,7 @@ import { judgeClaims } from './ownership.js';
 import { byText } from '../util/compare.js';
 import { rule } from './syntax.js';
 import { bridgeFilter, linkLocalOf } from './antispoof.js';
+import { type DropLogSettings, containerInputLines, logBefore } from './drop-log.js';
 
 export interface PlanInput {
   labelPrefix: string;
@@ -63,6 +64,8 @@ export interface PlanInput {
    * Absent or incomplete: those containers' addresses are still known, so only they are cut off.
    */
   bridgePorts?: readonly BridgePort[];
+  /** drops.log: NFLOG lines in front of what dockgate refuses (src/plan/drop-log.ts). Absent: none. */
+  dropLog?: DropLogSettings;
 }
 
 export type Ipv6Masquerade = 'ula' | 'all' | 'none';
@@ -151,7 +154,13 @@ function forwardRules(
 /** fc00::/7, Docker's default for IPv6 networks: not routable, so it must be masqueraded to leave. */
 const isUla = (cidr: string): boolean => /^f[cd][0-9a-f]{0,2}:/i.test(cidr);
 
-function networkChains(networks: readonly NetworkFacts[], family: Family, masquerade6: Ipv6Masquerade, adminRouting: readonly Family[] | undefined): ChainPlan[] {
+function networkChains(
+  networks: readonly NetworkFacts[],
+  family: Family,
+  masquerade6: Ipv6Masquerade,
+  adminRouting: readonly Family[] | undefined,
+  log: DropLogSettings | undefined,
+): ChainPlan[] {
   const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
   const masqueraded = (n: NetworkFacts, subnet: string): boolean =>
     !n.internal && (family === 4 || masquerade6 === 'all' || (masquerade6 === 'ula' && isUla(subnet)));
@@ -182,14 +191,16 @@ function networkChains(networks: readonly NetworkFacts[], family: Family, masque
     for (const b of bridges) {
       if (a === b) continue;
       // A published (DNATed) port stays reachable from other networks; direct traffic does not.
-      forward.push(
-        rule({ in: a.bridge, out: b.bridge, notCtstate: 'DNAT', comment: `dockgate isolate ${a.name} from ${b.name}`, jump: 'DROP' }),
-      );
+      const isolate = { in: a.bridge, out: b.bridge, notCtstate: 'DNAT', comment: `dockgate isolate ${a.name} from ${b.name}` };
+      forward.push(...logBefore(log, 'isolation', isolate), rule({ ...isolate, jump: 'DROP' }));
     }
   }
   forward.push(rule({ comment: C.JUMP_COMMENT, jump: C.CONTAINERS }));
   for (const n of bridges) {
+    // New flows only: what else reaches here from a container (invalid packets) is no attempt to go out.
+    forward.push(...logBefore(log, 'egress-denied', { in: n.bridge, ctstate: 'NEW', comment: `dockgate fail closed from ${n.name}` }));
     forward.push(rule({ in: n.bridge, comment: `dockgate fail closed from ${n.name}`, jump: 'DROP' }));
+    forward.push(...logBefore(log, 'direct-access', { out: n.bridge, ctstate: 'NEW', comment: `dockgate fail closed into ${n.name}` }));
     forward.push(rule({ out: n.bridge, comment: `dockgate fail closed into ${n.name}`, jump: 'DROP' }));
   }
   // Whatever is still here touches no managed bridge. Linux forwards by the interface a packet
@@ -212,7 +223,10 @@ function networkChains(networks: readonly NetworkFacts[], family: Family, masque
       // Replies to a masqueraded subnet reach raw addressed to the host (conntrack undoes the
       // masquerade after raw), and an internal network has no flows out: raw drops direct access
       // before conntrack spends an entry on it. A routed subnet's drop is in FORWARD, above.
-      if (masquerade || n.internal) raw.push(rule({ dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }));
+      if (masquerade || n.internal) {
+        const direct = { dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}` };
+        raw.push(...logBefore(log, 'direct-access', direct), rule({ ...direct, jump: 'DROP' }));
+      }
       if (n.internal) continue;
       if (masquerade) postrouting.push(rule({ src: subnet, notOut: n.bridge, comment: `dockgate egress of ${n.name}`, jump: 'MASQUERADE' }));
       // Hairpin: a container reaching a published port of its own network must see replies come
@@ -237,7 +251,7 @@ function networkChains(networks: readonly NetworkFacts[], family: Family, masque
   ];
 }
 
-type ParentKey = 'openings' | 'containers' | 'dnat';
+type ParentKey = 'openings' | 'containers' | 'dnat' | 'drops';
 
 /** One container's rules in one family. */
 interface FamilyPart {
@@ -333,7 +347,10 @@ function containerPart(
       },
       families: empty(),
     };
-    for (const f of families) part.families[f].guards = guardLines(facts, ctx.networks, note, f);
+    for (const f of families) {
+      part.families[f].guards = guardLines(facts, ctx.networks, note, f);
+      if (input.dropLog) for (const line of containerInputLines(input.dropLog, facts, undefined, [], f, note)) part.families[f].jumps.push({ parent: 'drops', line });
+    }
     return part;
   }
   const { policy } = parsed;
@@ -366,6 +383,7 @@ function containerPart(
     add(proxyRules(mine, note), ['openings']);
     add(forwardRules(facts, mine, policy.egress, ctx.networks, note, family), ['containers']);
     add(dnatRules(mine, note), ['dnat']);
+    if (input.dropLog) add(containerInputLines(input.dropLog, facts, policy, openings, family, note), ['drops']);
   }
   return part;
 }
@@ -405,6 +423,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     openings: new Shards('filter', C.OPENINGS),
     containers: new Shards('filter', C.CONTAINERS),
     dnat: new Shards('nat', C.DNAT),
+    drops: new Shards('filter', C.DROPS),
   });
   const acc = Object.fromEntries(families.map((f) => [f, { parents: parents(), guards: [] as string[] }])) as Record<
     Family,
@@ -412,7 +431,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   >;
   const plans: ContainerPlan[] = [];
   const trustImageLabels = input.trustImageLabels ?? false;
-  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families]) : '';
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families, input.dropLog ?? null]) : '';
 
   const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
   const parse = (facts: ContainerFacts) => readLabels(facts, { prefix: input.labelPrefix, defaults: input.defaults, trustImageLabels });
@@ -462,13 +481,24 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
       chains: [
         // Created when missing, never edited: its rules are the admin's.
         { table: 'filter', name: C.USER, kind: 'ordered', rules: [] },
-        { table: 'filter', name: C.INPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.USER }), ...guarded(C.OPENINGS)] },
+        {
+          table: 'filter',
+          name: C.INPUT,
+          kind: 'ordered',
+          rules: [
+            rule({ comment: C.JUMP_COMMENT, jump: C.USER }),
+            ...guarded(C.OPENINGS),
+            // Last: only what no opening accepted returns here.
+            ...(input.dropLog ? [rule({ comment: C.JUMP_COMMENT, jump: C.DROPS })] : []),
+          ],
+        },
         ...a.parents.openings.chains(),
+        ...(input.dropLog ? a.parents.drops.chains() : []),
         ...a.parents.containers.chains(),
         { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
         ...a.parents.dnat.chains(),
         { table: 'nat', name: C.OUTPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.DNAT })] },
-        ...networkChains(input.networks, f, masquerade6, input.adminRouting),
+        ...networkChains(input.networks, f, masquerade6, input.adminRouting, input.dropLog),
       ],
       jumps: [...C.JUMPS],
     };

@@ -35,6 +35,8 @@ export interface RuleParts {
   dstType?: 'LOCAL';
   ctstate?: string;
   notCtstate?: string;
+  /** Match modules rendered after conntrack and before the comment (the drop log's `-m hashlimit …`). */
+  limit?: string;
   comment: string;
   jump: string;
 }
@@ -52,6 +54,7 @@ export function rule(p: RuleParts): string {
   if (p.dstType) out.push(`-m addrtype --dst-type ${p.dstType}`);
   if (p.ctstate) out.push(`-m conntrack --ctstate ${p.ctstate}`);
   if (p.notCtstate) out.push(`-m conntrack ! --ctstate ${p.notCtstate}`);
+  if (p.limit) out.push(p.limit);
   out.push(comment(p.comment));
   out.push(`-j ${p.jump}`);
   return out.join(' ');

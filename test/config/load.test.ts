@@ -65,6 +65,7 @@ const DEFAULTS: Config = {
   },
   logLevel: 'info',
   metrics: { kind: 'off' },
+  drops: { log: true, ratePerSecond: 5, burst: 20, nflogGroup: 2371, socket: '/run/dockgate/drops.sock', ulogdCommand: 'ulogd' },
 };
 
 describe('defaults', () => {
@@ -90,7 +91,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z0-9_]+:/.test(l));
-    expect(keyLines.length).toBe(30); // 13 top-level keys, 17 keys inside the 5 sections
+    expect(keyLines.length).toBe(37); // 14 top-level keys, 23 keys inside the 6 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -174,6 +175,13 @@ foreign_chains_mark: 0x00100000
 log_level: trace
 metrics:
   listen: /run/dockgate/metrics.sock
+drops:
+  log: false
+  rate_per_s: 50
+  burst: 7
+  nflog_group: 9
+  socket: /tmp/dg/drops.sock
+  ulogd_command: /usr/sbin/ulogd
 `;
     const expected: Config = {
       labelPrefix: 'fw.example-1',
@@ -212,6 +220,7 @@ metrics:
       },
       logLevel: 'trace',
       metrics: { kind: 'unix', path: '/run/dockgate/metrics.sock' },
+      drops: { log: false, ratePerSecond: 50, burst: 7, nflogGroup: 9, socket: '/tmp/dg/drops.sock', ulogdCommand: '/usr/sbin/ulogd' },
     };
     expect(parseConfig(text, FILE)).toEqual(expected);
     const p = join(tmp, 'full.yaml');
@@ -308,12 +317,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);

@@ -3,44 +3,10 @@ import type { RuleSet } from '../../src/model/types.js';
 import { renderDiff, renderPlan } from '../../src/plan/restore.js';
 import { PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
 import { BACK, BRIDGE, DEFAULTS, FRONT, container, plan, shardLines } from './fixtures.js';
+import { BAD, goldenScenarios } from './golden-scenarios.js';
 
 
-const WEB = 'c0ffee000001'.padEnd(64, '0');
-const API = 'c0ffee000002'.padEnd(64, '0');
-const DB = 'c0ffee000003'.padEnd(64, '0');
-const BAD = 'c0ffee000004'.padEnd(64, '0');
-const LOOSE = 'c0ffee000005'.padEnd(64, '0');
-
-const scenarios: Record<string, () => RuleSet> = {
-  'proxy-basic': () =>
-    plan([
-      container('web', { id: WEB, labels: { 'dockgate.ports': '8000' }, publish: ['10.0.0.5:8000:8000/tcp', '[::]:8000:8000/tcp'] }),
-    ]),
-  'dnat-mapping-and-sources': () =>
-    plan([
-      container('api', {
-        id: API,
-        ip: '172.17.0.3',
-        labels: { 'dockgate.ports': '10.0.0.5:8080:80,5353/udp', 'dockgate.mode': 'dnat', 'dockgate.from': '10.0.0.0/24,192.168.7.9,2001:db8::/32' },
-        publish: ['0.0.0.0:5353:5353/udp'],
-      }),
-    ]),
-  'unlabelled-bad-and-egress-off': () =>
-    plan([
-      container('loose', { id: LOOSE, publish: ['0.0.0.0:9000:9000/tcp'] }),
-      container('bad', { id: BAD, ip: '172.17.0.4', labels: { 'dockgate.ports': '80 -j ACCEPT' }, publish: ['0.0.0.0:80:80/tcp'] }),
-      container('db', { id: DB, ip: '172.17.0.5', labels: { 'dockgate.egress': 'false' } }),
-    ]),
-  'networks-two-user-bridges': () =>
-    plan(
-      [
-        container('web', { id: WEB, network: FRONT, ip: '172.20.0.2', labels: { 'dockgate.ports': '8000:80', 'dockgate.mode': 'dnat' } }),
-        container('db', { id: DB, network: BACK, ip: '172.21.0.2', labels: { 'dockgate.egress': 'false' } }),
-        container('api', { id: API, ip: '172.17.0.3' }),
-      ],
-      [BRIDGE, FRONT, BACK],
-    ),
-};
+const scenarios = goldenScenarios;
 
 describe('plan golden files', () => {
   it.each(Object.keys(scenarios))('%s', async (name) => {
