@@ -11,7 +11,10 @@
 #   /lib/systemd/system/dockgate.service
 #                                systemd/dockgate.service with ExecStart/ExecReload -> /usr/bin/dockgate
 #   /etc/dockgate/config.yaml    config/config.yaml, a conffile
-#   /usr/share/doc/dockgate/     copyright, changelog.gz; /usr/share/man/man8/dockgate.8.gz (from --help)
+#   /usr/share/doc/dockgate/     copyright, changelog.gz, README.md, CHANGELOG.md, docs/*.md
+#   /usr/share/man/man8/dockgate.8.gz
+#                                man/dockgate.8 with its EXIT STATUS from src/cli/exit-codes.ts
+#                                (scripts/package/docs.sh stages both; test/docs/package-docs.test.ts)
 #
 # Maintainer scripts (scripts/package/debian/): postinst only reloads systemd (and restarts a
 # running dockgate after an upgrade); it never enables or starts dockgate, never restarts Docker
@@ -110,28 +113,8 @@ grep -q '^ExecReload=/usr/bin/dockgate check-config ' "$unit" \
 
 install -m 0644 config/config.yaml "$PKG/etc/dockgate/config.yaml"
 
-# --- documentation Debian wants --------------------------------------------------------------
-year=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)
-sed "s/@YEAR@/$year/" "$HERE/debian/copyright" >"$PKG/usr/share/doc/dockgate/copyright"
-{
-  printf 'dockgate (%s) unstable; urgency=medium\n\n' "$VERSION"
-  printf '  * Built from the dockgate repository (scripts/package/build.sh).\n\n'
-  printf ' -- %s  %s\n' "$MAINTAINER" "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
-} | gzip -9n >"$PKG/usr/share/doc/dockgate/changelog.gz"   # a native package: changelog.gz
-# A manual page from the CLI's own --help (one page, section 8: an administrator's daemon).
-mkdir -p "$PKG/usr/share/man/man8"
-help=$(cd "$LIB" && node dist/cli/main.js --help) || die "dockgate --help failed"
-{
-  printf '.TH DOCKGATE 8 "%s" "dockgate %s" "System Administration"\n' "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "$VERSION"
-  printf '.SH NAME\ndockgate \\- Docker'"'"'s firewall work, from container labels into iptables chains\n'
-  printf '.SH SYNOPSIS\n.B dockgate\n.I command\n.RI [ options ]\n'
-  printf '.SH DESCRIPTION\n.nf\n'
-  printf '%s\n' "$help" | sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/'
-  printf '.fi\n'
-  printf '.SH FILES\n.TP\n.I /etc/dockgate/config.yaml\nthe configuration (documented defaults)\n'
-  printf '.TP\n.I /lib/systemd/system/dockgate.service\nthe unit; not enabled by the package\n'
-  printf '.SH SEE ALSO\n.BR iptables (8),\n.BR systemctl (1),\n.BR dockerd (8)\n'
-} | gzip -9n >"$PKG/usr/share/man/man8/dockgate.8.gz"
+# --- documentation: the manual page, README, docs/, changelogs, copyright (scripts/package/docs.sh)
+bash "$HERE/docs.sh" "$PKG" "$VERSION" "$SOURCE_DATE_EPOCH" "$MAINTAINER" || die "the documentation could not be staged"
 
 # --- DEBIAN/ -------------------------------------------------------------------------------
 for s in postinst prerm postrm; do install -m 0755 "$HERE/debian/$s" "$PKG/DEBIAN/$s"; done
