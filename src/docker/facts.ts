@@ -16,6 +16,7 @@ export interface ContainerInspect {
   Config?: unknown;
   Image?: unknown;
   NetworkSettings?: unknown;
+  HostConfig?: unknown;
 }
 
 /** What `docker image inspect` said of a container's image: its labels, or why there are none to compare with. */
@@ -152,6 +153,8 @@ export function toContainerFacts(info: unknown, image: ImageAnswer): ContainerFa
     created: normaliseCreated(root.Created),
     ...pidOf(obj(root.State).Pid),
     ...(started === UNKNOWN_CREATED ? {} : { started }),
+    // Docker lists a `host` network for it, with no address: what marks it is the mode.
+    ...(obj(root.HostConfig).NetworkMode === 'host' ? { hostNetwork: true as const } : {}),
   };
 }
 

@@ -55,6 +55,12 @@ export interface ContainerFacts {
    * when Docker did not report it.
    */
   started?: string;
+  /**
+   * `--network host` (HostConfig.NetworkMode): it shares the host's network namespace, so its
+   * ports are sockets on the host itself and its openings come from what it listens on
+   * (plan/host-network.ts). Absent for every other network mode.
+   */
+  hostNetwork?: true;
 }
 
 /**
@@ -287,6 +293,8 @@ export interface ContainerPlan {
   warnings: string[];
   /** Its labels that may be the image's (none under trust_image_labels). */
   imageLabels: ImageLabel[];
+  /** A `--network host` container: `mode` and `egress` do not apply, its openings are sockets it listens on. */
+  hostNetwork?: true;
 }
 
 /** The chains and jumps of one address family. */
@@ -308,4 +316,25 @@ export interface RuleSet {
   bridge?: BridgeFilter;
   /** The claims this plan grants, for the next plan's `granted`; absent on one family's view of a plan. */
   granted?: GrantedClaim[];
+}
+
+/** Who holds a listening socket: a process of one host-network container, or anyone else (the host, another container). */
+export type SocketOwner = { kind: 'container'; id: string } | { kind: 'other' };
+
+/**
+ * A listening socket in the network namespace the daemon runs in, the one `--network host`
+ * containers share, with its owner (dataplane/host-sockets.ts): what a host-network container's
+ * `dockgate.ports` may open.
+ */
+export interface HostSocket {
+  protocol: Protocol;
+  /**
+   * The table it is listed in (/proc/net/tcp or tcp6). A wildcard in tcp6 takes IPv4 as well
+   * unless the socket is IPv6-only, which the kernel does not show there.
+   */
+  table: Family;
+  /** Local address, or undefined for every address (0.0.0.0 or ::). A v4-mapped address is its IPv4 form. */
+  ip: string | undefined;
+  port: number;
+  owner: SocketOwner;
 }

@@ -1,7 +1,7 @@
 // Config + Docker facts → the planner's input. One place, so that `run`, `plan` and `status`
 // compute exactly the same plan.
 import type { Config } from '../config/schema.js';
-import type { ContainerFacts, Family, GrantedClaim, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
+import type { ContainerFacts, Family, GrantedClaim, HostSocket, Listener, NetworkFacts, OtherNetwork } from '../model/types.js';
 import type { PlanInput } from './ruleset.js';
 import type { BridgePort } from '../model/types.js';
 
@@ -10,6 +10,8 @@ export interface HostFacts {
   networks: readonly NetworkFacts[];
   otherNetworks: readonly OtherNetwork[];
   listeners: readonly Listener[] | undefined;
+  /** Listening sockets and their host-network owners (PlanInput.hostSockets); absent: not read. */
+  hostSockets?: readonly HostSocket[];
   /** Claims granted before (the running daemon's memory, see PlanInput.granted); absent for a plan made from nothing. */
   granted?: readonly GrantedClaim[];
   /** The host end of each container interface (anti-spoofing); absent: none known. */
@@ -30,6 +32,7 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     networks: facts.networks,
     otherNetworks: facts.otherNetworks,
     listeners: facts.listeners,
+    hostSockets: facts.hostSockets,
     granted: facts.granted,
     ipv6: facts.ipv6,
     bridgePorts: facts.bridgePorts,

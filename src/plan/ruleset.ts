@@ -10,6 +10,7 @@ import type {
   Family,
   FamilyRules,
   GrantedClaim,
+  HostSocket,
   Listener,
   NetworkFacts,
   Opening,
@@ -26,6 +27,7 @@ import { byText } from '../util/compare.js';
 import { rule } from './syntax.js';
 import { bridgeFilter, linkLocalOf } from './antispoof.js';
 import { type DropLogSettings, containerInputLines, logBefore } from './drop-log.js';
+import { isHostNetwork, resolveHostNetwork, socketsOf } from './host-network.js';
 
 export interface PlanInput {
   labelPrefix: string;
@@ -38,6 +40,12 @@ export interface PlanInput {
   claimable?: PortRange;
   /** Host sockets; a label never claims a port a host process listens on. Undefined: not checked. */
   listeners?: readonly Listener[];
+  /**
+   * The sockets listening in the host's network namespace and which host-network container's
+   * process holds each (dataplane/host-sockets.ts): all a `--network host` container may open.
+   * Undefined: not read, such containers get nothing opened.
+   */
+  hostSockets?: readonly HostSocket[];
   /**
    * The claims the previous plan granted (`RuleSet.granted`), the caller's memory: a claim among
    * them for the same run of its container keeps its port against a host process that listens on
@@ -354,6 +362,21 @@ function containerPart(
     return part;
   }
   const { policy } = parsed;
+  if (isHostNetwork(facts)) {
+    // Its servers are sockets on the host itself: INPUT accepts, and no address of its own to
+    // DNAT to, guard or lead out.
+    const { openings, warnings, errors } = resolveHostNetwork(facts, policy, input.hostSockets, input.labelPrefix, families);
+    const part: ContainerPart = {
+      plan: { id: facts.id, name: facts.name, mode: 'proxy', egress: true, openings, errors, warnings: [...fromImage, ...warnings], imageLabels: parsed.imageLabels, hostNetwork: true },
+      families: empty(),
+    };
+    for (const f of families) {
+      const mine = openings.filter((o) => o.family === f);
+      for (const line of proxyRules(mine, note)) part.families[f].jumps.push({ parent: 'openings', line });
+      if (input.dropLog) for (const line of containerInputLines(input.dropLog, facts, policy, openings, f, note)) part.families[f].jumps.push({ parent: 'drops', line });
+    }
+    return part;
+  }
   const { openings, warnings, errors } = resolveAll(facts, policy, ctx, families);
   const part: ContainerPart = {
     plan: {
@@ -441,7 +464,8 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     parsed: cache ? cache.parsed(facts.id, labelContext + JSON.stringify([facts.labels, facts.image]), () => parse(facts)) : parse(facts),
   }));
   const claims = judgeClaims({
-    containers: parsedAll.map(({ facts, parsed }) => ({ facts, policy: parsed.ok ? parsed.policy : undefined })),
+    // A host-network container has no port mapping to claim: its label only opens its own sockets.
+    containers: parsedAll.map(({ facts, parsed }) => ({ facts, policy: parsed.ok && !isHostNetwork(facts) ? parsed.policy : undefined })),
     claimable: input.claimable ?? DEFAULT_CLAIMABLE,
     listeners: input.listeners,
     granted: input.granted ?? [],
@@ -451,7 +475,8 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   for (const { facts, parsed } of parsedAll) {
     const mine = claims.refused.get(facts.id);
     const notes = claims.notes.get(facts.id);
-    const key = cache ? context + JSON.stringify(facts) + JSON.stringify([mine ? [...mine] : [], notes ?? []]) : '';
+    const sockets = isHostNetwork(facts) ? (socketsOf(facts.id, input.hostSockets) ?? null) : [];
+    const key = cache ? context + JSON.stringify(facts) + JSON.stringify([mine ? [...mine] : [], notes ?? [], sockets]) : '';
     let part = cache?.get(facts.id, key);
     if (!part) {
       const ctx: ResolveContext = { networks: networkById, otherNetworks: otherById, labelPrefix: input.labelPrefix, refusedClaims: mine, claimNotes: notes };
