@@ -30,7 +30,17 @@ function address(hex: string): string | undefined {
 
 /** Parses one /proc/net file; `protocol` says which table it is. Lines it cannot read are skipped. */
 export function parseProcNet(text: string, protocol: Protocol): Listener[] {
-  const out: Listener[] = [];
+  return parseListening(text, protocol).map(({ protocol: p, ip, port }) => ({ protocol: p, ip, port }));
+}
+
+/** A listening socket with the inode by which /proc/PID/fd names it (`socket:[INODE]`). */
+export interface ListeningSocket extends Listener {
+  inode: number;
+}
+
+/** As parseProcNet, with each socket's inode, so that the process holding it can be found. */
+export function parseListening(text: string, protocol: Protocol): ListeningSocket[] {
+  const out: ListeningSocket[] = [];
   const want = protocol === 'tcp' ? TCP_LISTEN : UDP_UNCONNECTED;
   for (const line of text.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
@@ -40,7 +50,9 @@ export function parseProcNet(text: string, protocol: Protocol): Listener[] {
     const [hexIp = '', hexPort = ''] = local.split(':');
     const port = Number.parseInt(hexPort, 16);
     if (!(port > 0 && port <= 65535)) continue;
-    out.push({ protocol, ip: address(hexIp), port });
+    // Field 9 (after uid and timeout); 0 for a socket whose owner is gone (it belongs to nobody).
+    const inode = Number(fields[9]);
+    out.push({ protocol, ip: address(hexIp), port, inode: Number.isSafeInteger(inode) ? inode : 0 });
   }
   return out;
 }
