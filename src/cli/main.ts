@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
 import { exitHelp } from './exit-codes.js';
+import { usageNotes } from './help-text.js';
 
 // Each command's module is loaded when that command runs, not before: the daemon (`run`) stays
 // free of what only the other commands use (the packet tracer, doctor, install and uninstall,
@@ -106,6 +107,11 @@ program
   .option('--root <dir>', 'uninstall under this directory instead of /', '/')
   .addHelpText('after', exitHelp('uninstall'))
   .action(async (o: { root?: string }) => (await import('./install.js')).uninstall(o));
+
+// Every command's --help ends with the config it reads (if any), an example and a pointer to the manual page.
+for (const command of program.commands) {
+  command.addHelpText('after', usageNotes(command.name(), command.options.some((o) => o.long === '--config')));
+}
 
 try {
   await program.parseAsync(process.argv);
