@@ -162,8 +162,8 @@ export async function install(options: InstallOptions): Promise<void> {
       if (flush.text === '') continue;
       const where = (table: string, chain: string): string => `${familyTable(family, table)}/${chain}`;
       try {
-        // One iptables-restore for every table: restore() only concatenates the texts it is given.
-        await iptables.restore(new Map([['filter', flush.text]]));
+        // One iptables-restore for every table of Docker's chains.
+        await iptables.restoreDockerFlush(flush.text);
       } catch (err) {
         if (err instanceof RestoreError) {
           throw new CliError(`dockgate install: files are installed, but removing Docker's chains failed: ${err.message}\n${err.failingLines.join('\n')}`, 1);

@@ -2,6 +2,7 @@
 // format of iptables; knows nothing about containers.
 import type { Family, Table } from '../model/types.js';
 import { type KernelState, parseSave } from '../plan/kernel-state.js';
+import { assertRestoreGrammar } from '../plan/restore-grammar.js';
 import type { CommandQueue } from './command-queue.js';
 
 export interface IptablesOptions {
@@ -73,12 +74,30 @@ export class Iptables {
   }
 
   /**
-   * One process for all given tables. Each table is committed atomically, one after another: a
-   * failure leaves the tables before it committed (the Dataplane then rereads the kernel).
+   * One process for all given tables (raw, nat, filter, or the footprint's mangle). Each table is
+   * committed atomically, one after another: a failure leaves the tables before it committed (the
+   * Dataplane then rereads the kernel). The text is held to dockgate's restore grammar first: any
+   * line outside it (whatever let it through the planner) throws RestoreGrammarError, naming the
+   * line and its container, and nothing at all is written.
    */
-  async restore(texts: ReadonlyMap<Table, string>): Promise<{ durationMs: number }> {
+  async restore(texts: ReadonlyMap<Table | 'mangle', string>): Promise<{ durationMs: number }> {
     const input = [...texts.values()].join('');
     if (input === '') return { durationMs: 0 };
+    assertRestoreGrammar(input, this.options.restoreCommand, { family: this.family, diff: true });
+    return this.#run(input);
+  }
+
+  /**
+   * Text dockgate did not plan and that names chains not its own: Docker's chains, removed once
+   * at install (install/docker-chains.ts builds it from what iptables-save showed). The only
+   * writer outside the grammar.
+   */
+  async restoreDockerFlush(input: string): Promise<{ durationMs: number }> {
+    if (input === '') return { durationMs: 0 };
+    return this.#run(input);
+  }
+
+  async #run(input: string): Promise<{ durationMs: number }> {
     const args = ['-w', String(this.options.waitSeconds), '--noflush'];
     const r = await this.queue.run(this.options.restoreCommand, args, { input, timeoutMs: (this.options.waitSeconds + 60) * 1000 });
     if (r.exitCode !== 0) {

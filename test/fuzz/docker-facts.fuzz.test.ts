@@ -19,9 +19,9 @@ import { type ContainerInspect, type ImageAnswer, type NetworkInspect, toContain
 import type { ContainerFacts, NetworkFacts, PolicyDefaults } from '../../src/model/types.js';
 import { parseAddress, parseCidr } from '../../src/net/cidr.js';
 import { renderPlan } from '../../src/plan/restore.js';
-import { buildRuleSet } from '../../src/plan/ruleset.js';
+import { buildRuleSet, familyRuleSet } from '../../src/plan/ruleset.js';
 import { COMMON_PORTS, cidr4, dockerName, hexString, hostileValue, interfaceName, ipv4, labelSet, labelsOf } from './arbitraries.js';
-import { checkRestore, describeViolations } from './restore-grammar.js';
+import { checkRestore, describeViolations } from '../../src/plan/restore-grammar.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1) || 1;
 const runs = (n: number): number => Math.max(1, Math.round(n * SCALE));
@@ -107,8 +107,10 @@ function checkBatch(containers: readonly unknown[], networks: readonly unknown[]
   // Docker never reports two networks with one id or one bridge, or two containers with one id.
   const uniqueNets = nfacts.filter((n, i) => nfacts.findIndex((m) => m.id === n.id || m.bridge === n.bridge) === i);
   const uniqueContainers = cfacts.filter((c, i) => cfacts.findIndex((d) => d.id.slice(0, 12) === c.id.slice(0, 12)) === i);
-  const text = renderPlan(buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: uniqueContainers, networks: uniqueNets }));
-  const violations = checkRestore(text);
+  const plan = buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: uniqueContainers, networks: uniqueNets });
+  const text = renderPlan(plan);
+  const v6 = familyRuleSet(plan, 6);
+  const violations = [...checkRestore(text), ...(v6 ? checkRestore(renderPlan(v6), { family: 6 }) : [])];
   check(violations.length === 0, () => `plan from these facts breaks the restore grammar:\n${describeViolations(violations)}\n--- facts ---\n${JSON.stringify({ uniqueContainers, uniqueNets })}`);
 }
 
