@@ -5,6 +5,9 @@
 import { ConfigError, type LoadedConfig, readConfigFile } from '../config/load.js';
 import { createLogger } from './log.js';
 import { CliError, EXIT_CONFIG } from './errors.js';
+import { probeTableSync, rawMissingMessage } from '../dataplane/kernel-limits.js';
+import type { Family } from '../model/types.js';
+import { existsSync } from 'node:fs';
 
 export interface CheckConfigOptions {
   config?: string;
@@ -33,5 +36,16 @@ export function checkConfig(options: CheckConfigOptions): number {
   const what = loaded.builtIn ? `built-in defaults (${file} does not exist)` : file;
   if (options.logJson) createLogger('info').info({ event: 'config-checked', file }, `configuration ok: ${what}`);
   else process.stdout.write(`ok: ${what}\n`);
+  // The commands the config names, asked what the kernel lacks: said, never refused, since run
+  // works without it (README, "Small and restricted kernels").
+  const { iptables } = loaded.config;
+  // A host booted without IPv6 has no ip6tables tables at all, which is no limit of this kind.
+  const families: Array<[Family, string]> = [[4, iptables.saveCommand], ...(existsSync('/proc/sys/net/ipv6') ? [[6, iptables.ip6SaveCommand] as [Family, string]] : [])];
+  for (const [family, save] of families) {
+    const probe = probeTableSync(save, 'raw');
+    if (probe.kind !== 'missing') continue;
+    if (options.logJson) createLogger('info').warn({ event: 'kernel-limit', table: 'raw', family, missing: true }, rawMissingMessage(family));
+    else process.stdout.write(`warn: ${rawMissingMessage(family)} (${probe.reason})\n`);
+  }
   return 0;
 }

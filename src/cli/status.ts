@@ -4,14 +4,15 @@ import { type ContainerPlanJson, containerPlanJson, describeOpening, describeSou
 import type { ContainerPlan, Opening } from '../model/types.js';
 import { escapeControls, labelText, terminalJson } from '../labels/text.js';
 import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
-import { mergeDrift } from '../dataplane/families.js';
+import { mergeDrift, probeRawMissing } from '../dataplane/families.js';
+import { rawMissingMessage } from '../dataplane/kernel-limits.js';
 import { bridgeStatus, describeBridgeStatus } from './antispoof-status.js';
 import { CliError, currentInput, dataplanesFor, dockerFor, heldPlan, kernelStates, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { type FootprintState, footprintFor } from '../dataplane/footprint.js';
 import { type Effect, byEgress, byOpening, describeEffect } from '../hostfw/report.js';
-import type { RuleSet } from '../model/types.js';
+import type { Family, RuleSet } from '../model/types.js';
 
 /**
  * Other firewalls' verdict on every opening. When nft cannot be read, nothing is called
@@ -38,11 +39,14 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   const input = await currentInput(config, dockerFor(config));
   let plan: RuleSet;
   let drift: DriftReport;
+  let rawMissing: Family[];
   try {
     const dataplanes = await dataplanesFor(config);
+    // As the daemon plans on such a kernel: raw's drops in filter and nat, which is no drift.
+    rawMissing = await probeRawMissing(dataplanes);
     // Claims a host process listens on since the running daemon granted them are the daemon's,
     // not drift: the plan that keeps them says so in its warnings.
-    plan = await heldPlan(input, () => kernelStates(dataplanes));
+    plan = await heldPlan({ ...input, rawMissing }, () => kernelStates(dataplanes));
     drift = mergeDrift(await dataplanes.check(plan));
   } catch (err) {
     // A table iptables-save cannot show is neither in sync nor drifted: it is unknown.
@@ -68,7 +72,8 @@ export async function status(options: { config?: string; json?: boolean }): Prom
       ...(host.error !== undefined ? { error: host.error } : {}),
       ...(host.state ? { needed: host.state.needed, footprints: host.state.footprints, marksInPlace: host.state.marksInPlace } : {}),
     };
-    process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing })}\n`);
+    const kernelLimits = rawMissing.map((family) => ({ table: 'raw', family, missing: true, message: rawMissingMessage(family) }));
+    process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing, kernelLimits })}\n`);
     return ok ? 0 : 3;
   }
   for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id)));
@@ -76,6 +81,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
   process.stdout.write(otherFirewalls(config, host));
   process.stdout.write(describeBridgeStatus(antiSpoofing));
+  process.stdout.write(kernelLimitsText(rawMissing));
   if (drift.clean) {
     process.stdout.write(`firewall: in sync with the plan\n${foreign}`);
     if (ok) return 0;
@@ -111,6 +117,14 @@ export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => 
   for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);
   if (c.openings.length + c.errors.length + c.warnings.length === 0) out.push('  nothing opened');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * What this kernel lacks and dockgate does without, loudly: a protection that is not where the
+ * README says is worth a line of its own even when everything is in sync.
+ */
+export function kernelLimitsText(rawMissing: readonly Family[]): string {
+  return rawMissing.map((family) => `WARNING ${rawMissingMessage(family)}\n`).join('');
 }
 
 /** What status says about other firewalls: the footprint kept, or the chains left alone. */

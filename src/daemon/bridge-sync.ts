@@ -4,7 +4,7 @@
 // in its network namespace); a test's in-memory dataplane gets neither lookups nor nft.
 import type { Logger } from 'pino';
 import { BridgePorts } from '../dataplane/bridge-ports.js';
-import { BridgeTable } from '../dataplane/bridge-table.js';
+import { BridgeTable, BridgeTableError } from '../dataplane/bridge-table.js';
 import type { CommandQueue } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { FamilyDataplanes, type SyncTarget } from '../dataplane/families.js';
@@ -81,7 +81,13 @@ export class BridgeSync {
       }
     } catch (err) {
       const message = (err as Error).message;
-      if (this.#saidError !== message) {
+      if (this.#saidError !== message && err instanceof BridgeTableError && err.unsupported) {
+        // A small kernel (no nf_tables bridge family): the iptables rules hold regardless, one warning.
+        this.#o.log.warn(
+          { event: 'kernel-limit', table: 'bridge dockgate', missing: true, err: message },
+          `anti-spoofing is off: this kernel cannot hold the nft bridge table (${message}); a container with CAP_NET_RAW can send from addresses not its own`,
+        );
+      } else if (this.#saidError !== message) {
         this.#o.log.error({ event: 'anti-spoofing-failed', err: message }, `cannot write the anti-spoofing table bridge dockgate: ${message}; retrying`);
       }
       this.#saidError = message;

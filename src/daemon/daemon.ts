@@ -12,8 +12,9 @@ import type { DockerEvent, DockerSource, EventSubscription } from '../docker/sou
 import { SwarmNodeError, inSwarm, joinedSwarmMessage } from '../docker/info.js';
 import { readListeners } from '../dataplane/listeners.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
-import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support } from '../dataplane/families.js';
-import type { Listener, RuleSet } from '../model/types.js';
+import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
+import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
+import type { Family, Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import type { DriftReport } from '../plan/kernel-state.js';
@@ -84,6 +85,11 @@ export class Daemon {
   #plannedVersion = 0;
   /** The families the host routed in of its own accord (PlanInput.adminRouting) when the last written plan was made. */
   #plannedRouting: string | undefined;
+  /**
+   * The families planned without the raw table (PlanInput.rawMissing), which is also what the log
+   * last said about it: one warning when a kernel turns out to lack it, one line when it is back.
+   */
+  #plannedRawMissing: Family[] = [];
   #makeDataplane: (config: Config, ipv6: boolean) => SyncTarget;
   readonly #readListeners: () => Promise<Listener[]>;
   readonly #now: () => number;
@@ -314,6 +320,8 @@ export class Daemon {
     this.#facts.changed();
     this.#restoresBefore = this.#restores();
     this.#dataplane = undefined;
+    // A new dataplane knows nothing of the kernel yet: its first write finds out again.
+    this.#plannedRawMissing = [];
     this.#retry = new Backoff(config.sync.retryMinMs, config.sync.retryMaxMs);
     this.#docker.apiTimeoutMs = config.sync.dockerTimeoutMs;
     const restart = [...(before.docker.host !== config.docker.host ? ['docker.host'] : []), ...alsoNeedsRestart];
@@ -397,6 +405,7 @@ export class Daemon {
       this.#ipv6 = true;
       this.#restoresBefore = this.#restores();
       this.#dataplane = undefined;
+      this.#plannedRawMissing = [];
     }
     for (const { reason } of this.#facts.expireUnknown()) this.#metrics?.expired(reason);
     const version = this.#facts.version;
@@ -430,7 +439,7 @@ export class Daemon {
         this.#facts.networks,
       );
       plan = buildRuleSet(
-        planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting }),
+        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting }), rawMissing: this.#plannedRawMissing },
         this.#planCache,
       );
     }
@@ -456,6 +465,7 @@ export class Daemon {
       await this.#host.apply(plan, previous, this.#facts.networks);
       await this.#bridge.apply(plan, this.#dataplane, repair || firstWrite);
       await this.#foreign.sync(plan, this.#dataplane);
+      this.#kernelLimits();
       phases.hostMs = performance.now() - t3;
       this.#retry.reset();
       if (!firstWrite && result.drift && !result.drift.clean) this.#logDrift(result.drift, result.durationMs);
@@ -496,6 +506,25 @@ export class Daemon {
       // The runner retries on a timer, in full: new events are served meanwhile.
       return { ok: false, retryInMs: delay };
     }
+  }
+
+  /**
+   * A write finds out whether the kernel has the raw table (a refusal, dataplane/kernel-limits.ts);
+   * a full check finds it back. Either way the drops raw holds must be planned anew, at once.
+   */
+  #kernelLimits(): void {
+    const now = rawMissingOf(this.#dataplane);
+    const before = this.#plannedRawMissing;
+    if (now.join() === before.join()) return;
+    for (const family of now.filter((f) => !before.includes(f))) {
+      this.#log.warn({ event: 'kernel-limit', table: 'raw', family, missing: true }, rawMissingMessage(family));
+    }
+    for (const family of before.filter((f) => !now.includes(f))) {
+      this.#log.info({ event: 'kernel-limit', table: 'raw', family, missing: false }, rawBackMessage(family));
+    }
+    this.#plannedRawMissing = now;
+    this.#facts.changed();
+    this.#runner.request(0);
   }
 
   #restores(): number {

@@ -20,6 +20,16 @@ import type { CommandQueue } from './command-queue.js';
 
 export class BridgeTableError extends Error {
   override readonly name = 'BridgeTableError';
+  constructor(
+    message: string,
+    /**
+     * The kernel cannot hold the table at all, not even in a fresh namespace (no nf_tables bridge
+     * family: small and restricted kernels): anti-spoofing is off, and retrying changes nothing.
+     */
+    readonly unsupported = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface BridgeSyncResult {
@@ -49,7 +59,11 @@ export class BridgeTable {
     const script = `${this.command} -f - && ${this.command} -j list table ${BRIDGE_FAMILY} ${BRIDGE_TABLE}`;
     const r = await this.queue.run('unshare', ['--net', '--', 'sh', '-c', script], { input: renderSkeleton(), timeoutMs: 30_000 });
     const state = r.exitCode === 0 ? parseBridgeState(r.stdout) : undefined;
-    if (!state) throw new BridgeTableError(`cannot load the anti-spoofing table even in a scratch namespace (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    if (!state) {
+      // nft's words for a family the kernel has no nf_tables support for (EAFNOSUPPORT, EOPNOTSUPP).
+      const unsupported = /not supported/i.test(r.stderr);
+      throw new BridgeTableError(`cannot load the anti-spoofing table even in a scratch namespace (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, unsupported);
+    }
     this.#shape = state.shape;
     return state.shape;
   }
@@ -59,6 +73,16 @@ export class BridgeTable {
     // Exit 1, "No such file or directory": the table is not there.
     if (r.exitCode !== 0) return undefined;
     return parseBridgeState(r.stdout);
+  }
+
+  /** Whether this kernel can hold the table at all (doctor); loads it only in a scratch namespace. */
+  async supported(): Promise<{ ok: true } | { ok: false; reason: string }> {
+    try {
+      await this.#skeletonShape();
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message };
+    }
   }
 
   /** How the kernel's table differs from `filter` (status). */

@@ -9,7 +9,8 @@ import type { RuleSet, Table } from '../model/types.js';
 import { TABLES, USER } from '../plan/chains.js';
 import { type DriftReport, type ForeignRule, IncompatibleTableError, compare, emptyTables, foreignRules, isManagedChain, pinnedChains } from '../plan/kernel-state.js';
 import { renderDiff, renderFlush, renderFull } from '../plan/restore.js';
-import type { Iptables } from './iptables.js';
+import { RestoreError, type Iptables } from './iptables.js';
+import { probeTable, refusedTable } from './kernel-limits.js';
 
 export interface SyncResult {
   kind: 'full' | 'diff' | 'none';
@@ -36,6 +37,14 @@ export interface FlushResult {
 
 const foreignKey = (f: ForeignRule): string => `${f.table}\n${f.chain}\n${f.line}`;
 
+/** The kernel refused the raw table: raised by a write, caught by the sync that made it. */
+class RawRefused extends Error {}
+
+/** The plan without what it has in raw, for a kernel that has no raw table. */
+function withoutRaw(plan: RuleSet): RuleSet {
+  return { ...plan, chains: plan.chains.filter((c) => c.table !== 'raw'), jumps: plan.jumps.filter((j) => j.table !== 'raw') };
+}
+
 export class Dataplane {
   #applied: RuleSet | undefined;
   #restores = 0;
@@ -45,8 +54,22 @@ export class Dataplane {
   #reported = new Set<string>();
   /** 'table/chain' of our chains an admin rule jumped to at the last read: a diff must not delete them. */
   #pinned: ReadonlySet<string> = new Set();
+  /**
+   * The kernel refused the raw table (dataplane/kernel-limits.ts): raw is left out of every
+   * compare and write until a full check finds it again. Set by a refused write, not by a probe
+   * up front, so an ordinary host pays nothing for it.
+   */
+  #rawMissing = false;
 
   constructor(readonly iptables: Iptables) {}
+
+  /**
+   * Whether this family's kernel has no raw table, as the last write or full check found. The
+   * daemon plans with it (PlanInput.rawMissing), so the drops raw would hold stand elsewhere.
+   */
+  get rawMissing(): boolean {
+    return this.#rawMissing;
+  }
 
   /** How many iptables-restore runs this dataplane has made. */
   get restores(): number {
@@ -64,7 +87,19 @@ export class Dataplane {
 
   async sync(plan: RuleSet): Promise<SyncResult> {
     const started = performance.now();
-    if (this.#applied === undefined) return this.#full(plan, started);
+    try {
+      return await this.#sync(plan, started);
+    } catch (err) {
+      // Nothing was committed (raw comes first, and legacy refuses it before any COMMIT): the
+      // same plan again without raw, from what the kernel holds.
+      if (err instanceof RawRefused) return this.#full(plan, started);
+      throw err;
+    }
+  }
+
+  async #sync(wanted: RuleSet, started: number): Promise<SyncResult> {
+    if (this.#applied === undefined) return this.#full(wanted, started);
+    const plan = this.#fit(wanted);
     const texts = renderDiff(this.#applied, plan, this.#pinned);
     if (texts.size === 0) {
       this.#applied = plan;
@@ -77,7 +112,17 @@ export class Dataplane {
 
   /** Reads the kernel, compares with the plan, rewrites only the tables that differ. */
   async repair(plan: RuleSet): Promise<SyncResult> {
-    return this.#full(plan, performance.now());
+    const started = performance.now();
+    try {
+      return await this.#full(plan, started);
+    } catch (err) {
+      if (err instanceof RawRefused) return this.#full(plan, started);
+      throw err;
+    }
+  }
+
+  #fit(plan: RuleSet): RuleSet {
+    return this.#rawMissing ? withoutRaw(plan) : plan;
   }
 
   async check(plan: RuleSet): Promise<DriftReport> {
@@ -120,7 +165,20 @@ export class Dataplane {
    * Drift is measured against what we last wrote, not against the new plan: a container that
    * started since then is a change, not a repair. The write covers both.
    */
-  async #full(plan: RuleSet, started: number): Promise<SyncResult> {
+  async #full(wanted: RuleSet, started: number): Promise<SyncResult> {
+    if (this.#rawMissing && (await probeTable(this.iptables.queue, this.iptables.options.saveCommand, 'raw')).kind === 'available') {
+      this.#rawMissing = false;
+      // The plan in hand was made without raw and its jumps are written by full writes only:
+      // the next sync, with the daemon's new plan, must be a full one.
+      try {
+        return await this.#full(wanted, started);
+      } finally {
+        this.#applied = undefined;
+        // What that write finds missing in raw is dockgate's own to finish, no one's drift.
+        this.#failed = true;
+      }
+    }
+    const plan = this.#fit(wanted);
     const readStarted = performance.now();
     const state = await this.iptables.save();
     const readMs = performance.now() - readStarted;
@@ -176,6 +234,10 @@ export class Dataplane {
     } catch (err) {
       this.#applied = undefined;
       this.#failed = true;
+      if (err instanceof RestoreError && !this.#rawMissing && texts.has('raw') && refusedTable([...texts.values()].join(''), err.stderr) === 'raw') {
+        this.#rawMissing = true;
+        throw new RawRefused(err.message);
+      }
       throw err;
     }
   }

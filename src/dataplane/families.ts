@@ -6,8 +6,9 @@ import type { DriftReport } from '../plan/kernel-state.js';
 import { familyRuleSet } from '../plan/ruleset.js';
 import { access } from 'node:fs/promises';
 import type { CommandQueue } from './command-queue.js';
-import type { Dataplane, FlushResult, SyncResult } from './dataplane.js';
+import { Dataplane, type FlushResult, type SyncResult } from './dataplane.js';
 import type { IptablesOptions } from './iptables.js';
+import { probeTable } from './kernel-limits.js';
 
 /** The ip6tables programs of a config's iptables section. */
 export function ip6tablesOptions(o: IptablesOptions & { ip6RestoreCommand: string; ip6SaveCommand: string }): IptablesOptions {
@@ -72,6 +73,29 @@ export function mergeDrift(reports: ReadonlyArray<{ family: Family; drift: Drift
     foreign: reports.flatMap((r) => tag(r.family, r.drift.foreign)),
     clean: reports.every((r) => r.drift.clean),
   };
+}
+
+/**
+ * The families whose kernel refused the raw table, as the target's dataplanes last found
+ * (Dataplane.rawMissing). None for targets that are not real dataplanes.
+ */
+export function rawMissingOf(target: SyncTarget | undefined): Family[] {
+  if (target instanceof FamilyDataplanes) return [...(target.v4.rawMissing ? [4 as const] : []), ...(target.v6?.rawMissing ? [6 as const] : [])];
+  if (target instanceof Dataplane) return target.rawMissing ? [target.iptables.family] : [];
+  return [];
+}
+
+/**
+ * The families whose kernel has no raw table, asked of the save commands (one-shot commands,
+ * which write nothing and so cannot learn it from a refusal). A probe that cannot tell counts as
+ * raw present: the plan then shows raw as the daemon first tries it.
+ */
+export async function probeRawMissing(dataplanes: FamilyDataplanes): Promise<Family[]> {
+  const out: Family[] = [];
+  for (const dp of [dataplanes.v4, dataplanes.v6]) {
+    if (dp && (await probeTable(dp.iptables.queue, dp.iptables.options.saveCommand, 'raw')).kind === 'missing') out.push(dp.iptables.family);
+  }
+  return out;
 }
 
 export class FamilyDataplanes implements SyncTarget {

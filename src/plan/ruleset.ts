@@ -74,6 +74,12 @@ export interface PlanInput {
   bridgePorts?: readonly BridgePort[];
   /** drops.log: NFLOG lines in front of what dockgate refuses (src/plan/drop-log.ts). Absent: none. */
   dropLog?: DropLogSettings;
+  /**
+   * The families whose kernel has no raw table (LXC/Proxmox, no iptable_raw; the dataplane finds
+   * out, dataplane/kernel-limits.ts). Nothing is planned in raw there; its drops stand in filter
+   * and nat instead (networkChains, LOOPBACK_GUARD). Absent: raw everywhere.
+   */
+  rawMissing?: readonly Family[];
 }
 
 export type Ipv6Masquerade = 'ula' | 'all' | 'none';
@@ -168,6 +174,7 @@ function networkChains(
   masquerade6: Ipv6Masquerade,
   adminRouting: readonly Family[] | undefined,
   log: DropLogSettings | undefined,
+  hasRaw: boolean,
 ): ChainPlan[] {
   const bridges = [...networks].sort((a, b) => byText(a.bridge, b.bridge));
   const masqueraded = (n: NetworkFacts, subnet: string): boolean =>
@@ -175,11 +182,14 @@ function networkChains(
   // The admin's chain first: a DROP there (a fail2ban ban) wins over everything below, replies included.
   const forward: string[] = [rule({ comment: C.JUMP_COMMENT, jump: C.USER })];
   for (const n of bridges) {
-    if (family !== 6 || n.internal) continue;
-    for (const subnet of n.subnets6) {
-      if (masqueraded(n, subnet)) continue;
+    for (const subnet of family === 4 ? n.subnets : n.subnets6) {
+      if (hasRaw && (masqueraded(n, subnet) || n.internal)) continue;
       // A routed subnet's replies arrive addressed to the container itself, and raw runs before
       // conntrack could tell them from direct access: its direct-access drop lives here instead.
+      // So does every subnet's on a kernel without raw: conntrack state gives the same verdict
+      // (replies, de-masqueraded before FORWARD, are ESTABLISHED; published flows are DNAT; a
+      // packet sent straight to a container is NEW or INVALID), at the cost of a conntrack entry
+      // per refused packet, which the raw drop spared.
       forward.push(
         rule({ dst: subnet, notIn: n.bridge, notCtstate: 'RELATED,ESTABLISHED,DNAT', comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }),
       );
@@ -231,7 +241,7 @@ function networkChains(
       // Replies to a masqueraded subnet reach raw addressed to the host (conntrack undoes the
       // masquerade after raw), and an internal network has no flows out: raw drops direct access
       // before conntrack spends an entry on it. A routed subnet's drop is in FORWARD, above.
-      if (masquerade || n.internal) {
+      if (hasRaw && (masquerade || n.internal)) {
         const direct = { dst: subnet, notIn: n.bridge, comment: `dockgate no direct access to ${n.name}` };
         raw.push(...logBefore(log, 'direct-access', direct), rule({ ...direct, jump: 'DROP' }));
       }
@@ -250,14 +260,24 @@ function networkChains(
   // DNAT happens before the routing code's martian check, so without this a neighbour (or a
   // container, with route_localnet on) could reach ports published on 127.0.0.1. IPv6 has no
   // route_localnet and [::1] is never DNATed, so it needs no such rule.
-  if (family === 4) raw.push(rule({ dst: '127.0.0.0/8', notIn: 'lo', comment: 'dockgate loopback only from lo', jump: 'DROP' }));
+  // Without raw, LOOPBACK_GUARD stands in for it at the top of DOCKGATE-INPUT and -PREROUTING.
+  if (family === 4) raw.push(rule({ ...LOOPBACK_GUARD, jump: 'DROP' }));
 
   return [
     { table: 'filter', name: C.FORWARD, kind: 'ordered', rules: forward },
     { table: 'nat', name: C.POSTROUTING, kind: 'ordered', rules: postrouting },
-    { table: 'raw', name: C.RAW, kind: 'ordered', rules: raw },
+    ...(hasRaw ? [{ table: 'raw', name: C.RAW, kind: 'ordered', rules: raw } satisfies ChainPlan] : []),
   ];
 }
+
+/**
+ * 127.0.0.0/8 arriving on any interface but lo (CVE-2020-8558: route_localnet is on for bridges
+ * that carry a 127.0.0.1 dnat port). Where the kernel has no raw table, the same match RETURNs at
+ * the top of DOCKGATE-PREROUTING, so that dockgate DNATs none of it, and DROPs at the top of
+ * DOCKGATE-INPUT, where what is not DNATed would reach the host's loopback services: every packet
+ * raw would have dropped meets one of the two, since a DNATed one is by dockgate's rules only.
+ */
+const LOOPBACK_GUARD = { dst: '127.0.0.0/8', notIn: 'lo', comment: 'dockgate loopback only from lo' } as const;
 
 type ParentKey = 'openings' | 'containers' | 'dnat' | 'drops';
 
@@ -501,6 +521,8 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     .map((n) => rule({ in: n.bridge, comment: `dockgate internal ${n.name}`, jump: 'RETURN' }));
   const rulesOf = (f: Family): FamilyRules => {
     const a = acc[f];
+    const hasRaw = !(input.rawMissing ?? []).includes(f);
+    const loopback = (jump: 'DROP' | 'RETURN'): string[] => (f === 4 && !hasRaw ? [rule({ ...LOOPBACK_GUARD, jump })] : []);
     const guarded = (next: string): string[] => [...internalGuards, ...a.guards, rule({ comment: C.JUMP_COMMENT, jump: next })];
     return {
       chains: [
@@ -511,6 +533,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
           name: C.INPUT,
           kind: 'ordered',
           rules: [
+            ...loopback('DROP'),
             rule({ comment: C.JUMP_COMMENT, jump: C.USER }),
             ...guarded(C.OPENINGS),
             // Last: only what no opening accepted returns here.
@@ -520,12 +543,12 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
         ...a.parents.openings.chains(),
         ...(input.dropLog ? a.parents.drops.chains() : []),
         ...a.parents.containers.chains(),
-        { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: guarded(C.DNAT) },
+        { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: [...loopback('RETURN'), ...guarded(C.DNAT)] },
         ...a.parents.dnat.chains(),
         { table: 'nat', name: C.OUTPUT, kind: 'ordered', rules: [rule({ comment: C.JUMP_COMMENT, jump: C.DNAT })] },
-        ...networkChains(input.networks, f, masquerade6, input.adminRouting, input.dropLog),
+        ...networkChains(input.networks, f, masquerade6, input.adminRouting, input.dropLog, hasRaw),
       ],
-      jumps: [...C.JUMPS],
+      jumps: hasRaw ? [...C.JUMPS] : C.JUMPS.filter((j) => j.table !== 'raw'),
     };
   };
   const v4 = rulesOf(4);
