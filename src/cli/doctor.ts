@@ -9,16 +9,11 @@ import type { Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { DockerSource } from '../docker/source.js';
 import { readDockerFacts } from '../docker/info.js';
-import { type CheckResult, type ForwardingUse, formatChecks, forwardingUse, ipv6Published, ownershipConflicts, runChecks } from '../doctor/doctor-checks.js';
+import { type CheckResult, type ForwardingUse, type RouteFacts, formatChecks, forwardingUse, ipv6Published, ownershipConflicts, runChecks } from '../doctor/doctor-checks.js';
 import { readListeners } from '../dataplane/listeners.js';
 import { mayClaim } from '../plan/ownership.js';
 import { planInput } from '../plan/input.js';
 import { buildRuleSet } from '../plan/ruleset.js';
-import { access } from 'node:fs/promises';
-import { BridgeTable } from '../dataplane/bridge-table.js';
-import { ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
-import { type TableProbe, probeTable } from '../dataplane/kernel-limits.js';
-import { kernelLimitChecks } from '../doctor/kernel-limit-checks.js';
 import { dataplanesFor, heldPlan, kernelStates, readConfig } from './context.js';
 
 export interface DoctorRun {
@@ -45,7 +40,7 @@ async function readForwardingUse(
   config: Config,
   dockerHost: string,
   timeoutMs: number,
-): Promise<{ use: ForwardingUse; ipv6Published: string[]; ownership: string[] } | undefined> {
+): Promise<{ use: ForwardingUse; ipv6Published: string[]; ownership: string[]; bridges: string[] } | undefined> {
   try {
     const docker = new DockerSource(dockerHost);
     docker.apiTimeoutMs = timeoutMs;
@@ -60,7 +55,7 @@ async function readForwardingUse(
     // which. Unreadable, it shows none kept, and every such claim is named as refused.
     const kernel = (): Promise<Map<Family, KernelState>> => dataplanesFor(config).then(kernelStates).catch(() => new Map());
     const owned = listeners ? await heldPlan(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 }), kernel) : plan;
-    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers), ownership: ownershipConflicts(owned) };
+    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers), ownership: ownershipConflicts(owned), bridges: bridges.map((b) => b.bridge) };
   } catch {
     return undefined; // the docker check says why
   }
@@ -81,31 +76,13 @@ export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
     readForwardingUse(o.config, dockerHost, o.dockerTimeoutMs ?? 5000),
   ]);
   const hostFirewall = await readHostFirewall(o, dockerHost);
-  const limits = await readKernelLimits(o);
-  return [
-    ...runChecks(
-      read === undefined
-        ? { ...host, docker, hostFirewall }
-        : { ...host, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, hostFirewall },
-    ),
-    ...limits,
-  ];
-}
-
-/**
- * Small and restricted kernels (LXC/Proxmox): the raw table per family, br_netfilter, the nft
- * bridge family. Asked the way run finds out, without writing anything to the host.
- */
-async function readKernelLimits(o: DoctorRun): Promise<CheckResult[]> {
-  const sysctlDir = o.sysctlDir ?? '/proc/sys';
-  const v6 = ip6tablesOptions(o.config.iptables);
-  const raw: Array<{ family: Family; probe: TableProbe }> = [{ family: 4, probe: await probeTable(o.queue, o.config.iptables.saveCommand, 'raw') }];
-  if (await probeIpv6(o.queue, v6, sysctlDir)) raw.push({ family: 6, probe: await probeTable(o.queue, v6.saveCommand, 'raw') });
-  const brNetfilter = await access(`${sysctlDir}/net/bridge`).then(
-    () => true,
-    () => false,
+  // A managed bridge with a custom name is known by Docker's answer only, as in `run`.
+  const routes: RouteFacts = read && host.routes.ok ? { ...host.routes, interfaces: host.routes.interfaces.filter((i) => !read.bridges.includes(i.name)) } : host.routes;
+  return runChecks(
+    read === undefined
+      ? { ...host, routes, docker, hostFirewall }
+      : { ...host, routes, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, hostFirewall },
   );
-  return kernelLimitChecks({ raw, brNetfilter, bridgeFamily: await new BridgeTable(o.queue).supported() });
 }
 
 /**

@@ -6,7 +6,7 @@ import { terminalJson } from '../labels/text.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { readAddresses } from '../dataplane/addresses.js';
 import { footprintFor } from '../dataplane/footprint.js';
-import { readDefaultRoutes } from '../dataplane/routes.js';
+import { readHostRoutes } from '../dataplane/routes.js';
 import type { Config } from '../config/schema.js';
 import type { ContainerFacts, Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
@@ -87,7 +87,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
     throw new CliError(`dockgate explain: cannot read the host's addresses: ${(err as Error).message}`, 1);
   }
   try {
-    host = { ...host, defaultRoutes: (await readDefaultRoutes(queue, dps.v6 !== undefined)).routes };
+    host = { ...host, defaultRoutes: (await readHostRoutes(queue, dps.v6 !== undefined)).routes };
   } catch {
     // Without default routes only connected subnets say where a packet comes from: fewer answers, no wrong ones.
   }

@@ -12,9 +12,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const MODES = ['proxy', 'dnat'] as const;
 
 /**
- * The interfaces that lead to the outside world (each gets forwarding on). `auto`: those that
- * carry the host's default routes, IPv4 and IPv6, followed as routes change; `list`: exactly
- * these names, whatever the routes say (an empty list: only the bridges forward).
+ * The interfaces that lead to the outside world (each gets forwarding on). `auto`: every
+ * interface the host's routes lead through (default routes, and a LAN, a VPN or a static route's
+ * interface), IPv4 and IPv6, Docker's bridges and veths left out, followed as routes change;
+ * `list`: exactly these names, whatever the routes say (an empty list: only the bridges forward).
  */
 export type ExternalInterfaces = { kind: 'auto' } | { kind: 'list'; names: string[] };
 

@@ -1,12 +1,12 @@
 // The host settings a plan needs beyond the rules: per-interface forwarding (IPv4 and IPv6, with
-// the external interfaces followed from the default routes), route_localnet for loopback dnat,
+// the external interfaces followed from the host's routes), route_localnet for loopback dnat,
 // the all.forwarding warning, and conntrack clean-up of changed dnat openings. Everything it
 // changes goes through dataplane/ (Sysctl, Conntrack, the route follower).
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { CommandQueue } from '../dataplane/command-queue.js';
 import type { Conntrack } from '../dataplane/conntrack.js';
-import { type DefaultRoutes, RouteFollower } from '../dataplane/routes.js';
+import { type HostRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { Sysctl } from '../dataplane/sysctl.js';
 import { describeHost } from '../model/format.js';
 import type { Family, NetworkFacts, RuleSet } from '../model/types.js';
@@ -20,15 +20,17 @@ export interface HostSyncOptions {
   /** Read at each use: a reload changes it. */
   config: () => Config;
   stopped: () => boolean;
-  /** The default routes moved: a sync should turn forwarding on where they went. */
+  /** The routes moved: a sync should turn forwarding on where they went. */
   onRoutesChanged: () => void;
 }
 
 export class HostSync {
   readonly #o: HostSyncOptions;
   #allForwarding: string | undefined;
-  /** Follows the default routes while external_interfaces is auto (see followRoutes). */
+  /** Follows the host's routes while external_interfaces is auto (see followRoutes). */
   #routes: RouteFollower | undefined;
+  /** The auto external interfaces last logged; undefined until the first are known. */
+  #logged: { key: string; interfaces: string[] } | undefined;
   /** IPv6 per-interface sysctls: null when the host has none, undefined until looked at. */
   #ipv6Sysctls: { forceForwarding: boolean } | null | undefined;
 
@@ -43,7 +45,7 @@ export class HostSync {
 
   /** Forwarding and route_localnet per interface, conntrack clean-up, the all.forwarding warning. */
   async apply(plan: RuleSet, previous: RuleSet | undefined, networks: readonly NetworkFacts[]): Promise<void> {
-    const wanted = interfaceSettings(plan, networks, await this.#externalInterfaces());
+    const wanted = interfaceSettings(plan, networks, await this.#externalInterfaces(networks));
     // route_localnet is dockgate's on every bridge it manages, whoever set it: 1 only while a
     // 127.x dnat port leads into that bridge, 0 otherwise. Remembering only what this process
     // turned on would forget it across a restart, and would leave open what Docker itself set
@@ -87,11 +89,13 @@ export class HostSync {
   }
 
   /**
-   * The external interfaces now: config's list, or in auto mode the interfaces of the default
-   * routes last read. Until the first read is in, waits for it (bounded): the first cycle after
-   * a reboot should already forward on the uplink, but a hung `ip` must not hold up the rest.
+   * The external interfaces now: config's list, or in auto mode every interface of the routes
+   * last read but the managed bridges. Until the first read is in, waits for it (bounded): the
+   * first cycle after a reboot should already forward on the uplink and the LAN, but a hung `ip`
+   * must not hold up the rest. Logged here, where the managed bridges are known, so that the
+   * line names exactly the interfaces that get forwarding.
    */
-  async #externalInterfaces(): Promise<string[]> {
+  async #externalInterfaces(networks: readonly NetworkFacts[]): Promise<string[]> {
     const spec = this.#o.config().externalInterfaces;
     const routes = this.#routes;
     if (spec.kind !== 'list' && routes && !routes.firstReadDone) {
@@ -99,7 +103,10 @@ export class HostSync {
       await Promise.race([routes.firstRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)))]);
       clearTimeout(timer);
     }
-    return resolveExternalInterfaces(spec, routes?.current?.interfaces);
+    const current = routes?.current;
+    const external = resolveExternalInterfaces(spec, current?.reach, networks.map((n) => n.bridge));
+    if (spec.kind !== 'list' && current) this.#logExternal(external, current);
+    return external;
   }
 
   /**
@@ -147,7 +154,7 @@ export class HostSync {
   }
 
   /**
-   * Follows the default routes while external_interfaces is auto (started by start() and by a
+   * Follows the host's routes while external_interfaces is auto (started by start() and by a
    * reload that makes it auto; stopped by stop() and by a reload that makes it a list).
    */
   followRoutes(): void {
@@ -161,7 +168,7 @@ export class HostSync {
         safetyReadMs: this.#o.config().sync.fullCheckMs,
         restartMinMs: this.#o.config().sync.retryMinMs,
         restartMaxMs: this.#o.config().sync.retryMaxMs,
-        onChange: (now, before) => this.#onDefaultRoutes(now, before),
+        onChange: () => this.#o.onRoutesChanged(),
       });
       this.#routes.start();
     } else if (!auto && this.#routes) {
@@ -172,25 +179,31 @@ export class HostSync {
   async stop(): Promise<void> {
     const routes = this.#routes;
     this.#routes = undefined;
+    this.#logged = undefined;
     await routes?.stop();
   }
 
-  /** The default routes moved: log it, and let the next cycle turn forwarding on where they went. */
-  #onDefaultRoutes(now: DefaultRoutes, before: DefaultRoutes | undefined): void {
+  /** The auto external interfaces, logged when they differ from the last logged (and the first time). */
+  #logExternal(now: string[], routes: HostRoutes): void {
+    const before = this.#logged;
+    const uplinks = routes.interfaces.filter((i) => now.includes(i));
+    // Also when only the default route moved between followed interfaces: the line says which is the uplink.
+    const key = `${now.join(' ')}|${uplinks.join(' ')}`;
+    if (before && before.key === key) return;
+    this.#logged = { key, interfaces: now };
     const was = before?.interfaces ?? [];
-    const added = now.interfaces.filter((i) => !was.includes(i));
-    const removed = was.filter((i) => !now.interfaces.includes(i));
-    const list = now.interfaces.join(', ') || 'none';
+    const added = now.filter((i) => !was.includes(i));
+    const removed = was.filter((i) => !now.includes(i));
+    const list = now.map((i) => (uplinks.includes(i) ? `${i} (default route)` : i)).join(', ') || 'none';
     const detail = [
       ...(before && added.length > 0 ? [`forwarding goes on on ${added.join(', ')}`] : []),
       // Never off: flows that still arrive there (a second uplink, a route coming back) keep working.
       ...(removed.length > 0 ? [`${removed.join(', ')} keeps its forwarding`] : []),
-      ...(now.interfaces.length === 0 ? ['no default route: only the bridges forward until one appears'] : []),
+      ...(now.length === 0 ? ['no route: only the bridges forward until one appears'] : []),
     ];
-    this.#o.log[now.interfaces.length === 0 ? 'warn' : 'info'](
-      { event: 'external-interfaces', mode: 'auto', interfaces: now.interfaces, added, removed, routes: now.routes },
-      `${before ? 'default routes changed; ' : ''}external interfaces (auto, from the default routes): ${list}${detail.length > 0 ? `; ${detail.join('; ')}` : ''}`,
+    this.#o.log[now.length === 0 ? 'warn' : 'info'](
+      { event: 'external-interfaces', mode: 'auto', interfaces: now, uplinks, added, removed, routes: routes.routes, networks: routes.networks },
+      `${before ? 'routes changed; ' : ''}external interfaces (auto, every interface the host's routes lead through, Docker's bridges left out): ${list}${detail.length > 0 ? `; ${detail.join('; ')}` : ''}`,
     );
-    this.#o.onRoutesChanged();
   }
 }

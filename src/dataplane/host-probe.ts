@@ -6,7 +6,7 @@ import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DAEMON_JSON, readDaemonSettings } from '../install/daemon-json.js';
-import type { Backend, DaemonJsonFacts, DefaultRouteFacts, DockerdFlags, DoctorFacts, RouteInterface, SaveFacts } from '../doctor/doctor-checks.js';
+import type { Backend, DaemonJsonFacts, DockerdFlags, DoctorFacts, RouteFacts, RouteInterface, SaveFacts } from '../doctor/doctor-checks.js';
 import { JsonSyntaxError } from '../install/json-text.js';
 import { parseSave } from '../plan/kernel-state.js';
 import type { HostFirewallFacts } from '../doctor/host-firewall-checks.js';
@@ -16,7 +16,7 @@ import { footprintFor } from './footprint.js';
 import { Iptables, backendOf } from './iptables.js';
 import { Nft, NftError } from './nft.js';
 import type { CommandQueue } from './command-queue.js';
-import { readDefaultRoutes } from './routes.js';
+import { readHostRoutes } from './routes.js';
 
 /** The save tools of both backends as Debian names them. */
 export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
@@ -161,23 +161,25 @@ export interface ProbeOptions {
 }
 
 /**
- * The default routes of the queue's namespace and, per interface they leave by, the sysctls that
- * decide whether packets arriving there are forwarded.
+ * The routes of the queue's namespace (main table) and, per interface through which they reach a
+ * network (Docker's own interfaces by name left out), the sysctls that decide whether packets
+ * arriving there are forwarded.
  */
-export async function probeDefaultRoutes(queue: CommandQueue, sysctlDir: string): Promise<DefaultRouteFacts> {
+export async function probeRoutes(queue: CommandQueue, sysctlDir: string): Promise<RouteFacts> {
   const v6All = await readSysctl(queue, sysctlDir, 'net/ipv6/conf/all/forwarding');
   // No /proc/sys/net/ipv6 at all: the kernel runs without IPv6.
   const ipv6 = v6All === undefined ? undefined : { allForwarding: v6All, forceForwardingKnown: (await readSysctl(queue, sysctlDir, 'net/ipv6/conf/all/force_forwarding')) !== undefined };
   let routes;
   try {
-    routes = await readDefaultRoutes(queue, ipv6 !== undefined);
+    routes = await readHostRoutes(queue, ipv6 !== undefined);
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
   const interfaces: RouteInterface[] = [];
-  for (const name of routes.interfaces) {
-    const families = [...new Set(routes.routes.filter((r) => r.devs.includes(name)).map((r) => r.family))].sort();
-    const entry: RouteInterface = { name, families, ipv4Forwarding: await readSysctl(queue, sysctlDir, `net/ipv4/conf/${name}/forwarding`) };
+  for (const name of routes.reach) {
+    const families = [...new Set([...routes.routes, ...routes.networks].filter((r) => r.devs.includes(name)).map((r) => r.family))].sort();
+    const uplink = routes.interfaces.includes(name);
+    const entry: RouteInterface = { name, uplink, families, ipv4Forwarding: await readSysctl(queue, sysctlDir, `net/ipv4/conf/${name}/forwarding`) };
     if (families.includes(6) && ipv6?.forceForwardingKnown) {
       entry.ipv6ForceForwarding = await readSysctl(queue, sysctlDir, `net/ipv6/conf/${name}/force_forwarding`);
     }
@@ -217,7 +219,7 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
     dockerd,
     daemonJson,
     sysctl: { allForwarding, ipv6AllForwarding, interfaces },
-    defaultRoutes: await probeDefaultRoutes(o.queue, o.sysctlDir),
+    routes: await probeRoutes(o.queue, o.sysctlDir),
   };
 }
 

@@ -1,9 +1,10 @@
-// The host's default routes, read with `ip -j route`, and followed while the daemon runs so that
-// `external_interfaces: auto` tracks the uplink.
+// The host's routes, read with `ip -j route`, and followed while the daemon runs so that
+// `external_interfaces: auto` tracks every interface through which the host reaches a network:
+// the uplinks of the default routes, and a LAN, a VPN or a static route's interface besides.
 //
 // How routes are followed, measured on the 2-core test machine (load average ~7):
 // - a periodic read costs two processes (IPv4 and IPv6): 1000 `ip -j route show default` took
-//   1.8 s CPU in `ip` itself, and started from Node with execa 6.6 s CPU in all (4.6 ms of it
+//   1.8 s CPU in `ip` itself (reading the whole main table instead costs the same processes), and started from Node with execa 6.6 s CPU in all (4.6 ms of it
 //   Node's spawn), so ~13 ms CPU per poll: 1.3% of a core at a 1 s period, forever, and two more
 //   processes per second in the queue iptables-restore waits on; a cheaper period reacts slowly;
 // - `ip monitor route` idles at 0 CPU ticks over 10 s with 2.9 MB RSS, and printed 1000 route
@@ -15,30 +16,40 @@
 // restart gap). If the monitor keeps dying, the follower falls back to reading periodically.
 import type { Logger } from 'pino';
 import type { Family } from '../model/types.js';
-import { type DefaultRoute, defaultRouteInterfaces, parseDefaultRoutes, parseLocalRoutes } from '../net/routes.js';
+import { type DefaultRoute, type NetworkRoute, defaultRouteInterfaces, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../net/routes.js';
 import type { CommandQueue } from './command-queue.js';
 import { SupervisedMonitor } from './supervised.js';
 
-export interface DefaultRoutes {
+export interface HostRoutes {
+  /** The default routes. */
   routes: DefaultRoute[];
-  /** Every interface of those routes, sorted. */
+  /** Every interface of the default routes, sorted. */
   interfaces: string[];
+  /** The main table's routes to other networks (on-link subnets, static and VPN routes). */
+  networks: NetworkRoute[];
+  /**
+   * Every interface through which the host reaches a network (default routes and the others),
+   * sorted, Docker's own interfaces by name left out (reachInterfaces).
+   */
+  reach: string[];
 }
 
-/** Reads both families' default routes of the queue's namespace. IPv6 only when `ipv6`. */
-export async function readDefaultRoutes(queue: CommandQueue, ipv6: boolean, command = 'ip'): Promise<DefaultRoutes> {
+/** Reads both families' main routing table of the queue's namespace. IPv6 only when `ipv6`. */
+export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command = 'ip'): Promise<HostRoutes> {
   const routes: DefaultRoute[] = [];
+  const networks: NetworkRoute[] = [];
   for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
-    const args = family === 4 ? ['-j', 'route', 'show', 'default'] : ['-j', '-6', 'route', 'show', 'default'];
+    const args = family === 4 ? ['-j', 'route', 'show', 'table', 'main'] : ['-j', '-6', 'route', 'show', 'table', 'main'];
     const r = await queue.run(command, args, { timeoutMs: 10_000 });
     if (r.exitCode !== 0) {
       throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
     }
-    const parsed = parseDefaultRoutes(r.stdout, family);
+    const parsed = parseHostRoutes(r.stdout, family);
     if (!parsed.ok) throw new Error(parsed.reason);
-    routes.push(...parsed.routes);
+    routes.push(...parsed.defaults);
+    networks.push(...parsed.networks);
   }
-  return { routes, interfaces: defaultRouteInterfaces(routes) };
+  return { routes, interfaces: defaultRouteInterfaces(routes), networks, reach: reachInterfaces(routes, networks) };
 }
 
 /** The queue's namespace's local destinations of one family (see parseLocalRoutes). */
@@ -56,8 +67,8 @@ export async function readLocalDestinations(queue: CommandQueue, family: Family,
 export interface RouteFollowerOptions {
   queue: CommandQueue;
   log: Logger;
-  /** Called after every read whose interfaces differ from the last read's (and after the first). */
-  onChange: (now: DefaultRoutes, before: DefaultRoutes | undefined) => void;
+  /** Called after every read whose interfaces (default-route or reach) differ from the last read's, and after the first. */
+  onChange: (now: HostRoutes, before: HostRoutes | undefined) => void;
   /** Whether this namespace has IPv6 (asked before every read: cheap, and it can change). */
   ipv6: () => Promise<boolean>;
   command?: string;
@@ -76,7 +87,7 @@ export interface RouteFollowerOptions {
 
 export class RouteFollower {
   readonly #o: Required<Omit<RouteFollowerOptions, 'onChange' | 'ipv6' | 'log' | 'queue'>> & RouteFollowerOptions;
-  #current: DefaultRoutes | undefined;
+  #current: HostRoutes | undefined;
   readonly #monitor: SupervisedMonitor;
   #stopped = false;
   #started = false;
@@ -127,7 +138,7 @@ export class RouteFollower {
   }
 
   /** The last routes read; undefined until a read succeeded. */
-  get current(): DefaultRoutes | undefined {
+  get current(): HostRoutes | undefined {
     return this.#current;
   }
 
@@ -196,17 +207,18 @@ export class RouteFollower {
 
   async #read(): Promise<void> {
     try {
-      const now = await readDefaultRoutes(this.#o.queue, await this.#o.ipv6(), this.#o.command);
+      const now = await readHostRoutes(this.#o.queue, await this.#o.ipv6(), this.#o.command);
       if (this.#stopped) return;
       this.#lastError = undefined;
       const before = this.#current;
       this.#current = now;
-      if (!before || before.interfaces.join(' ') !== now.interfaces.join(' ')) this.#o.onChange(now, before);
+      const key = (r: HostRoutes): string => `${r.interfaces.join(' ')}|${r.reach.join(' ')}`;
+      if (!before || key(before) !== key(now)) this.#o.onChange(now, before);
     } catch (err) {
       const msg = (err as Error).message;
       // Said once per distinct failure, not once per retry.
       if (msg !== this.#lastError) {
-        this.#o.log.warn({ event: 'routes-unreadable', err: msg }, `cannot read the default routes: ${msg}; keeping the last known interfaces`);
+        this.#o.log.warn({ event: 'routes-unreadable', err: msg }, `cannot read the routes: ${msg}; keeping the last known interfaces`);
       }
       this.#lastError = msg;
       if (!this.#stopped && this.#current === undefined) {

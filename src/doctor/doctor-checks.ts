@@ -57,10 +57,12 @@ export type DaemonJsonFacts =
   | { path: string; state: 'invalid'; error: string }
   | { path: string; state: 'ok'; settings: Record<string, JsonValue> };
 
-/** One interface that carries a default route, with the sysctls that decide whether it forwards. */
+/** One interface through which the host's routes reach a network, with the sysctls that decide whether it forwards. */
 export interface RouteInterface {
   name: string;
-  /** The families whose default route leaves by it. */
+  /** Whether a default route leaves by it (an uplink), not only routes to other networks (a LAN, a VPN). */
+  uplink: boolean;
+  /** The families whose routes leave by it. */
   families: Family[];
   /** net.ipv4.conf.NAME.forwarding; undefined when unreadable. */
   ipv4Forwarding: string | undefined;
@@ -68,9 +70,10 @@ export interface RouteInterface {
   ipv6ForceForwarding?: string | undefined;
 }
 
-export type DefaultRouteFacts =
+export type RouteFacts =
   | {
       ok: true;
+      /** Docker's bridges and veths left out. */
       interfaces: RouteInterface[];
       /** Undefined: the host has no IPv6. */
       ipv6?: { allForwarding: string | undefined; forceForwardingKnown: boolean };
@@ -105,8 +108,8 @@ export interface DoctorFacts {
     /** The listed external_interfaces (none in auto mode). undefined forwarding: the interface does not exist. */
     interfaces: Array<{ name: string; forwarding: string | undefined }>;
   };
-  /** The host's default routes and whether their interfaces forward. */
-  defaultRoutes: DefaultRouteFacts;
+  /** The interfaces the host's routes lead through and whether they forward. */
+  routes: RouteFacts;
   /** Whether egress or dnat is in use; undefined when Docker could not be asked. */
   use?: ForwardingUse;
   /** The configured ip6tables save command; undefined when not probed. */
@@ -314,12 +317,13 @@ export function checkForwarding(f: DoctorFacts): CheckResult {
 
 export function checkInterfaces(f: DoctorFacts): CheckResult[] {
   if (f.config.externalInterfaces.kind === 'auto') {
-    const r = f.defaultRoutes;
-    if (!r.ok) return [warn('external-interfaces', `auto, but the default routes cannot be read: ${r.error}`)];
+    const r = f.routes;
+    if (!r.ok) return [warn('external-interfaces', `auto, but the routes cannot be read: ${r.error}`)];
     if (r.interfaces.length === 0) {
-      return [warn('external-interfaces', 'auto, but the host has no default route: only the Docker bridges forward until one appears')];
+      return [warn('external-interfaces', 'auto, but the host has no route to any network: only the Docker bridges forward until one appears')];
     }
-    return [ok('external-interfaces', `auto: ${r.interfaces.map((i) => i.name).join(', ')} (the interfaces of the default routes, followed as they change)`)];
+    const names = r.interfaces.map((i) => (i.uplink ? `${i.name} (default route)` : i.name)).join(', ');
+    return [ok('external-interfaces', `auto: ${names} (every interface the host's routes lead through, Docker's bridges left out, followed as they change)`)];
   }
   const list = f.sysctl.interfaces;
   if (list.length === 0) {
@@ -342,30 +346,33 @@ export function checkInterfaces(f: DoctorFacts): CheckResult[] {
 /**
  * Linux forwards a packet only if the interface it arrives on forwards (IPv4:
  * net.ipv4.conf.IFACE.forwarding; IPv6: all.forwarding, or force_forwarding on Linux 6.17+).
- * Replies to containers' outbound connections and dnat clients arrive on the uplinks, the
- * interfaces of the default routes: where one of them does not forward, egress and dnat break.
+ * Replies to containers' outbound connections and dnat clients arrive on the interfaces the
+ * host's routes lead through: the uplinks, and a LAN or a VPN besides. Where one of them does not
+ * forward, egress and dnat break for that network. With a list of external_interfaces only the
+ * uplinks are judged: leaving a LAN out of the list is the admin's choice.
  */
-export function checkDefaultRouteForwarding(f: DoctorFacts): CheckResult {
-  const name = 'default-route-forwarding';
-  const r = f.defaultRoutes;
-  if (!r.ok) return warn(name, `not checked: cannot read the default routes: ${r.error}`);
-  if (r.interfaces.length === 0) return ok(name, 'no default route: no uplink to forward from');
+export function checkExternalForwarding(f: DoctorFacts): CheckResult {
+  const name = 'external-forwarding';
+  const r = f.routes;
+  if (!r.ok) return warn(name, `not checked: cannot read the routes: ${r.error}`);
+  const judged = f.config.externalInterfaces.kind === 'auto' ? r.interfaces : r.interfaces.filter((i) => i.uplink);
+  if (judged.length === 0) return ok(name, f.config.externalInterfaces.kind === 'auto' ? 'no route to any network: no interface to forward from' : 'no default route: no uplink to forward from');
   const countV6 = f.use === undefined || f.use.ipv6;
   const problems: string[] = [];
-  for (const i of r.interfaces) {
+  for (const i of judged) {
     if (i.families.includes(4) && i.ipv4Forwarding?.trim() !== '1') {
       problems.push(`net.ipv4.conf.${i.name}.forwarding=${i.ipv4Forwarding?.trim() ?? '(unreadable)'}`);
     }
     if (i.families.includes(6) && countV6 && r.ipv6 && r.ipv6.allForwarding?.trim() !== '1') {
       if (!r.ipv6.forceForwardingKnown) {
-        problems.push(`net.ipv6.conf.all.forwarding=${r.ipv6.allForwarding?.trim() ?? '(unreadable)'} (IPv6 default route via ${i.name}; before Linux 6.17 IPv6 cannot be forwarded per interface)`);
+        problems.push(`net.ipv6.conf.all.forwarding=${r.ipv6.allForwarding?.trim() ?? '(unreadable)'} (IPv6 routes via ${i.name}; before Linux 6.17 IPv6 cannot be forwarded per interface)`);
       } else if (i.ipv6ForceForwarding?.trim() !== '1') {
         problems.push(`net.ipv6.conf.${i.name}.force_forwarding=${i.ipv6ForceForwarding?.trim() ?? '(unreadable)'}`);
       }
     }
   }
-  const uplinks = r.interfaces.map((i) => `${i.name} (IPv${i.families.join('/IPv')})`).join(', ');
-  if (problems.length === 0) return ok(name, `${uplinks} forward${r.interfaces.length === 1 ? 's' : ''}`);
+  const uplinks = judged.map((i) => `${i.name} (IPv${i.families.join('/IPv')}${i.uplink ? ', default route' : ''})`).join(', ');
+  if (problems.length === 0) return ok(name, `${uplinks} forward${judged.length === 1 ? 's' : ''}`);
   // Before Linux 6.17 only all.forwarding forwards IPv6, and dockgate never sets it (that would
   // make the host an IPv6 router between all its interfaces): the admin must, knowingly.
   const oldKernelV6 = problems.some((p) => p.startsWith('net.ipv6.conf.all.forwarding='));
@@ -435,7 +442,7 @@ export function checkForwardPolicy6(f: DoctorFacts): CheckResult {
   if (!six.found || six.state === undefined) return ok(name, `no IPv6 firewall to check (${six.error ?? `${six.command} not installed`})`);
   const bad = incompatibleTables(six.state, ['filter']);
   if (bad.length > 0) return warn(name, `not checked: ${six.command} cannot show the filter table`);
-  const all = f.sysctl.ipv6AllForwarding ?? (f.defaultRoutes.ok ? f.defaultRoutes.ipv6?.allForwarding : undefined);
+  const all = f.sysctl.ipv6AllForwarding ?? (f.routes.ok ? f.routes.ipv6?.allForwarding : undefined);
   return judgeForwardPolicy(name, 6, six.state, all);
 }
 
@@ -540,7 +547,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     checkDockerChains(f),
     checkForwarding(f),
     ...checkInterfaces(f),
-    checkDefaultRouteForwarding(f),
+    checkExternalForwarding(f),
     checkForwardPolicy(f),
     checkForwardPolicy6(f),
     checkJumps(f),

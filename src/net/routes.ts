@@ -1,5 +1,5 @@
-// The host's default and local routes, from `ip -j route` (and `ip -j -6 ...`) output. Pure:
-// the process that produces the text runs in src/dataplane/routes.ts.
+// The host's routes of the main table and its local routes, from `ip -j route` (and
+// `ip -j -6 ...`) output. Pure: the process that produces the text runs in src/dataplane/routes.ts.
 import type { Family } from '../model/types.js';
 import { parseCidr } from './cidr.js';
 import { IFNAME } from './ifname.js';
@@ -12,6 +12,17 @@ export interface DefaultRoute {
 }
 
 export type RoutesResult = { ok: true; routes: DefaultRoute[] } | { ok: false; reason: string };
+
+/** A route of the main table to a network other than the default: an on-link subnet, a static or VPN route. */
+export interface NetworkRoute {
+  family: Family;
+  /** Canonical CIDR ('192.168.1.0/24', '10.8.0.1/32'). */
+  dst: string;
+  /** The interfaces the route leaves by. */
+  devs: string[];
+}
+
+export type HostRoutesResult = { ok: true; defaults: DefaultRoute[]; networks: NetworkRoute[] } | { ok: false; reason: string };
 
 // Linux IFNAMSIZ is 16 including the NUL. A name outside this never reaches a /proc path.
 const DEFAULT_DST = new Set(['default', '0.0.0.0/0', '::/0']);
@@ -33,6 +44,11 @@ function devOf(v: unknown): string | undefined {
  * as the link comes back, and forwarding there changes nothing until then.
  */
 export function parseDefaultRoutes(text: string, family: Family): RoutesResult {
+  const r = parseHostRoutes(text, family);
+  return r.ok ? { ok: true, routes: r.defaults } : r;
+}
+
+function routeList(text: string): { ok: true; list: unknown[] } | { ok: false; reason: string } {
   let data: unknown;
   try {
     // iproute2 prints nothing at all for an empty dump on some versions.
@@ -41,31 +57,84 @@ export function parseDefaultRoutes(text: string, family: Family): RoutesResult {
     return { ok: false, reason: `ip -j route output is not JSON: ${(err as Error).message}` };
   }
   if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
-  const routes: DefaultRoute[] = [];
-  for (const r of data) {
-    if (!isRecord(r)) continue;
-    if (typeof r.dst !== 'string' || !DEFAULT_DST.has(r.dst)) continue;
-    if (r.type !== undefined && r.type !== 'unicast') continue;
-    const devs = new Set<string>();
-    const own = devOf(r);
-    if (own) devs.add(own);
-    if (Array.isArray(r.nexthops)) {
-      for (const nh of r.nexthops) {
-        const d = devOf(nh);
-        if (d) devs.add(d);
-      }
+  return { ok: true, list: data };
+}
+
+function routeDevs(r: Record<string, unknown>): string[] {
+  const devs = new Set<string>();
+  const own = devOf(r);
+  if (own) devs.add(own);
+  if (Array.isArray(r.nexthops)) {
+    for (const nh of r.nexthops) {
+      const d = devOf(nh);
+      if (d) devs.add(d);
     }
-    if (devs.size === 0) continue;
-    const route: DefaultRoute = { family, devs: [...devs] };
-    if (typeof r.metric === 'number') route.metric = r.metric;
-    routes.push(route);
   }
-  return { ok: true, routes };
+  return [...devs];
+}
+
+// Destinations no host reaches a network through: link-local (every interface has fe80::/64,
+// Docker's veths included, and 169.254/16 is zeroconf noise), loopback and multicast.
+const NOT_A_NETWORK: Record<Family, RegExp> = {
+  4: /^(127\.|169\.254\.|22[4-9]\.|23\d\.)/,
+  6: /^(fe[89ab][0-9a-f]?:|ff[0-9a-f]{0,2}:|::1\/128$)/i,
+};
+
+/**
+ * Parses one family's `ip -j route show` (the main table): its default routes, and the routes to
+ * every other network (on-link subnets, static and VPN routes). Only unicast routes count:
+ * unreachable, blackhole, prohibit and throw routes (installed as fallbacks by some network
+ * managers) forward nothing. A route on a link that is down still counts: it carries traffic
+ * again as soon as the link comes back, and forwarding there changes nothing until then. A route
+ * that names another table (policy routing) is left out: which packets it serves depends on
+ * rules the host's own traffic may never match.
+ */
+export function parseHostRoutes(text: string, family: Family): HostRoutesResult {
+  const data = routeList(text);
+  if (!data.ok) return data;
+  const defaults: DefaultRoute[] = [];
+  const networks: NetworkRoute[] = [];
+  for (const r of data.list) {
+    if (!isRecord(r) || typeof r.dst !== 'string') continue;
+    if (r.type !== undefined && r.type !== 'unicast') continue;
+    if (r.table !== undefined && r.table !== 'main') continue;
+    const devs = routeDevs(r);
+    if (devs.length === 0) continue;
+    if (DEFAULT_DST.has(r.dst)) {
+      const route: DefaultRoute = { family, devs };
+      if (typeof r.metric === 'number') route.metric = r.metric;
+      defaults.push(route);
+      continue;
+    }
+    // iproute2 prints a host route without its prefix length.
+    const cidr = parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`);
+    if (!cidr.ok || cidr.value.family !== family || NOT_A_NETWORK[family].test(cidr.value.text)) continue;
+    networks.push({ family, dst: cidr.value.text, devs });
+  }
+  return { ok: true, defaults, networks };
 }
 
 /** Every interface that carries a default route of either family, sorted, each once. */
 export function defaultRouteInterfaces(routes: readonly DefaultRoute[]): string[] {
   return [...new Set(routes.flatMap((r) => r.devs))].sort();
+}
+
+/**
+ * Interfaces Docker makes for itself, by the names it gives them: its default bridge, the bridge
+ * of each network (br-<first 12 hex of the id>) and the host end of each container's veth
+ * (veth<7 hex>). Routes through them lead to containers, never to a network the host reaches.
+ * Bridges with a custom name (com.docker.network.bridge.name) are known only from Docker.
+ */
+export const DOCKER_INTERFACE_NAME = /^(docker0|br-[0-9a-f]{12}|veth[0-9a-f]{7})$/;
+
+/**
+ * Every interface through which the host reaches a network, sorted, each once: those of the
+ * default routes and of every other route, minus Docker's own interfaces and `bridges` (the
+ * managed bridges, custom names included).
+ */
+export function reachInterfaces(defaults: readonly DefaultRoute[], networks: readonly NetworkRoute[], bridges: readonly string[] = []): string[] {
+  const docker = new Set(bridges);
+  return [...new Set([...defaults, ...networks].flatMap((r) => r.devs))].filter((i) => !DOCKER_INTERFACE_NAME.test(i) && !docker.has(i)).sort();
 }
 
 export type LocalRoutesResult = { ok: true; destinations: string[] } | { ok: false; reason: string };
@@ -77,15 +146,10 @@ export type LocalRoutesResult = { ok: true; destinations: string[] } | { ok: fal
  * not local deliveries of unicast traffic and are left out.
  */
 export function parseLocalRoutes(text: string, family: Family): LocalRoutesResult {
-  let data: unknown;
-  try {
-    data = text.trim() === '' ? [] : JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `ip -j route output is not JSON: ${(err as Error).message}` };
-  }
-  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
+  const data = routeList(text);
+  if (!data.ok) return data;
   const out = new Set<string>();
-  for (const r of data) {
+  for (const r of data.list) {
     if (!isRecord(r) || r.type !== 'local' || typeof r.dst !== 'string') continue;
     const cidr = parseCidr(r.dst);
     if (cidr.ok && cidr.value.family === family) out.add(cidr.value.text);

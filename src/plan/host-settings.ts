@@ -6,8 +6,8 @@ import { boundAddress, describeHost } from '../model/format.js';
 
 export interface InterfaceSettings {
   /**
-   * The external interfaces, resolved (config's list, or the default-route interfaces in auto
-   * mode). They get IPv6 accept_ra=2 where it is 1 before any IPv6 forwarding is written.
+   * The external interfaces, resolved (config's list, or in auto mode every interface the host
+   * reaches a network through). They get IPv6 accept_ra=2 where it is 1 before any IPv6 forwarding is written.
    */
   external: string[];
   /**
@@ -35,11 +35,18 @@ function inSubnet(ip: number, cidr: string): boolean {
 }
 
 /**
- * The external interfaces config means now: its list as written, or in auto mode the interfaces
- * of the host's default routes (undefined: not read yet, so none for now).
+ * The external interfaces config means now: its list as written, or in auto mode every interface
+ * through which the host reaches a network (`reach`: the interfaces of the default routes and of
+ * every other route, HostRoutes.reach; undefined: not read yet, so none for now), minus the
+ * managed `bridges`. Not only the default routes: Linux forwards by the interface a packet
+ * arrives on, and a LAN client's dnat request or a LAN server's reply to a container arrives on
+ * the LAN interface. The routing guard (DOCKGATE-FORWARD) keeps that from routing between the
+ * host's own interfaces.
  */
-export function resolveExternalInterfaces(spec: ExternalInterfaces, defaultRouteInterfaces: readonly string[] | undefined): string[] {
-  return spec.kind === 'list' ? [...spec.names] : [...(defaultRouteInterfaces ?? [])];
+export function resolveExternalInterfaces(spec: ExternalInterfaces, reach: readonly string[] | undefined, bridges: readonly string[] = []): string[] {
+  if (spec.kind === 'list') return [...spec.names];
+  const docker = new Set(bridges);
+  return (reach ?? []).filter((i) => !docker.has(i));
 }
 
 /** `external`: the resolved external interfaces (resolveExternalInterfaces). */

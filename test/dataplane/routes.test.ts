@@ -4,7 +4,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
-import { type DefaultRoutes, RouteFollower, readDefaultRoutes } from '../../src/dataplane/routes.js';
+import { type HostRoutes, RouteFollower, readHostRoutes } from '../../src/dataplane/routes.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, isGoneOrZombie, linkNamespaces, waitGone } from '../support/netns.js';
 
 async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
@@ -39,25 +39,38 @@ afterAll(async () => {
   if (peer) await destroyNetns(peer);
 });
 
-describe('readDefaultRoutes', () => {
+describe('readHostRoutes', () => {
   it('reads both families and every nexthop of a multipath route', async () => {
     const h = host!;
-    expect(await readDefaultRoutes(queue, true)).toEqual({ routes: [], interfaces: [] });
+    expect(await readHostRoutes(queue, true)).toMatchObject({ routes: [], interfaces: [] });
     await h.exec('ip', ['route', 'add', 'default', 'nexthop', 'via', '10.71.0.1', 'dev', ifA, 'nexthop', 'via', '10.72.0.1', 'dev', ifB]);
     await h.exec('ip', ['-6', 'route', 'add', 'default', 'via', 'fd72::1', 'dev', ifB]);
-    const r = await readDefaultRoutes(queue, true);
+    const r = await readHostRoutes(queue, true);
     expect(r.interfaces).toEqual([ifA, ifB].sort());
     expect(r.routes.map((x) => [x.family, x.devs])).toEqual([[4, [ifA, ifB]], [6, [ifB]]]);
-    expect((await readDefaultRoutes(queue, false)).routes.every((x) => x.family === 4)).toBe(true);
+    expect((await readHostRoutes(queue, false)).routes.every((x) => x.family === 4)).toBe(true);
     await h.exec('ip', ['route', 'del', 'default']);
     await h.exec('ip', ['-6', 'route', 'del', 'default']);
+  });
+
+  it('reach: the interfaces of the on-link subnets and static routes too, in both families, not link-local', async () => {
+    const h = host!;
+    const r = await readHostRoutes(queue, true);
+    expect(r.reach).toEqual([ifA, ifB].sort());
+    expect(r.networks.filter((n) => n.devs.includes(ifA)).map((n) => n.dst).sort()).toEqual(['10.71.0.0/24', 'fd71::/64']);
+    await h.exec('ip', ['route', 'add', '10.90.0.0/16', 'via', '10.72.0.1', 'dev', ifB]);
+    try {
+      expect((await readHostRoutes(queue, false)).networks).toContainEqual({ family: 4, dst: '10.90.0.0/16', devs: [ifB] });
+    } finally {
+      await h.exec('ip', ['route', 'del', '10.90.0.0/16']);
+    }
   });
 });
 
 describe('RouteFollower', () => {
   it('follows the default route as it appears and moves, survives its monitor being killed, and stops by pid', async () => {
     const h = host!;
-    const changes: Array<{ now: DefaultRoutes; before: DefaultRoutes | undefined }> = [];
+    const changes: Array<{ now: HostRoutes; before: HostRoutes | undefined }> = [];
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
     // Safety reads far away: only the monitor can make it notice in time.

@@ -32,9 +32,9 @@ function healthy(): DoctorFacts {
     dockerd: { pid: 42 },
     daemonJson: { path: '/etc/docker/daemon.json', state: 'ok', settings: { iptables: false, ip6tables: false, 'ip-forward': false } },
     sysctl: { allForwarding: '0', interfaces: [{ name: 'eth0', forwarding: '1' }] },
-    defaultRoutes: {
+    routes: {
       ok: true,
-      interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: '1' }],
+      interfaces: [{ name: 'eth0', uplink: true, families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: '1' }],
       ipv6: { allForwarding: '0', forceForwardingKnown: true },
     },
     use: { egress: ['web'], dnat: ['api *:8443/tcp'], ipv6: true },
@@ -53,7 +53,7 @@ describe('doctor checks', () => {
     expect(results.filter((r) => r.status !== 'ok')).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
       'iptables', 'iptables-backends', 'docker', 'swarm', 'daemon.json', 'docker-iptables', 'docker-ip6tables', 'docker-firewall', 'ipv6-exposure', 'port-ownership',
-      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'default-route-forwarding', 'forward-policy', 'forward-policy-ipv6', 'jumps',
+      'docker-ip-forward', 'userland-proxy', 'docker-chains', 'forwarding', 'forwarding:eth0', 'external-forwarding', 'forward-policy', 'forward-policy-ipv6', 'jumps',
     ]);
   });
 
@@ -93,11 +93,11 @@ describe('doctor checks', () => {
     }, 'external-interfaces', 'warn', /none configured/],
     ['auto without a default route', (f) => {
       f.config.externalInterfaces = { kind: 'auto' };
-      f.defaultRoutes = { ok: true, interfaces: [] };
-    }, 'external-interfaces', 'warn', /auto, but the host has no default route/],
+      f.routes = { ok: true, interfaces: [] };
+    }, 'external-interfaces', 'warn', /auto, but the host has no route to any network/],
     ['auto with unreadable routes', (f) => {
       f.config.externalInterfaces = { kind: 'auto' };
-      f.defaultRoutes = { ok: false, error: 'ip not found' };
+      f.routes = { ok: false, error: 'ip not found' };
     }, 'external-interfaces', 'warn', /cannot be read: ip not found/],
     ['FORWARD policy ACCEPT on a router (all.forwarding=1)', (f) => {
       f.iptables.state = parseSave(save({}, 'ACCEPT'));
@@ -134,18 +134,18 @@ describe('doctor checks', () => {
   });
 });
 
-describe('default-route-forwarding: egress and dnat need the uplink to forward', () => {
+describe('external-forwarding: egress and dnat need the uplink to forward', () => {
   const check = (spoil: (f: DoctorFacts) => void): CheckResult => {
     const f = healthy();
     spoil(f);
-    return byName(runChecks(f), 'default-route-forwarding');
+    return byName(runChecks(f), 'external-forwarding');
   };
   const uplinkV4 = (ipv4Forwarding: string | undefined) => (f: DoctorFacts) => {
-    f.defaultRoutes = { ok: true, interfaces: [{ name: 'eth0', families: [4], ipv4Forwarding }], ipv6: { allForwarding: '0', forceForwardingKnown: true } };
+    f.routes = { ok: true, interfaces: [{ name: 'eth0', uplink: true, families: [4], ipv4Forwarding }], ipv6: { allForwarding: '0', forceForwardingKnown: true } };
   };
 
   it('ok when every default-route interface forwards, naming them', () => {
-    expect(check(() => undefined)).toEqual({ status: 'ok', name: 'default-route-forwarding', detail: 'eth0 (IPv4/IPv6) forwards' });
+    expect(check(() => undefined)).toEqual({ status: 'ok', name: 'external-forwarding', detail: 'eth0 (IPv4/IPv6, default route) forwards' });
   });
 
   it('fails when egress is in use and the IPv4 uplink does not forward, naming interface and sysctl', () => {
@@ -169,12 +169,12 @@ describe('default-route-forwarding: egress and dnat need the uplink to forward',
 
   it('names every uplink of a multipath default route that does not forward', () => {
     const r = check((f) => {
-      f.defaultRoutes = {
+      f.routes = {
         ok: true,
         interfaces: [
-          { name: 'eth0', families: [4], ipv4Forwarding: '1' },
-          { name: 'eth1', families: [4], ipv4Forwarding: '0' },
-          { name: 'wwan0', families: [4], ipv4Forwarding: undefined },
+          { name: 'eth0', uplink: true, families: [4], ipv4Forwarding: '1' },
+          { name: 'eth1', uplink: true, families: [4], ipv4Forwarding: '0' },
+          { name: 'wwan0', uplink: true, families: [4], ipv4Forwarding: undefined },
         ],
       };
     });
@@ -194,9 +194,9 @@ describe('default-route-forwarding: egress and dnat need the uplink to forward',
 
   it('IPv6 uplinks count through force_forwarding (Linux 6.17+), unless all.forwarding is 1', () => {
     const v6 = (force: string, all = '0') => (f: DoctorFacts) => {
-      f.defaultRoutes = {
+      f.routes = {
         ok: true,
-        interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: force }],
+        interfaces: [{ name: 'eth0', uplink: true, families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: force }],
         ipv6: { allForwarding: all, forceForwardingKnown: true },
       };
     };
@@ -207,17 +207,17 @@ describe('default-route-forwarding: egress and dnat need the uplink to forward',
 
   it('on a kernel without force_forwarding, an IPv6 uplink needs all.forwarding', () => {
     const r = check((f) => {
-      f.defaultRoutes = { ok: true, interfaces: [{ name: 'eth0', families: [6], ipv4Forwarding: '1' }], ipv6: { allForwarding: '0', forceForwardingKnown: false } };
+      f.routes = { ok: true, interfaces: [{ name: 'eth0', uplink: true, families: [6], ipv4Forwarding: '1' }], ipv6: { allForwarding: '0', forceForwardingKnown: false } };
     });
     expect(r.status).toBe('fail');
-    expect(r.detail).toMatch(/net\.ipv6\.conf\.all\.forwarding=0 \(IPv6 default route via eth0; before Linux 6\.17/);
+    expect(r.detail).toMatch(/net\.ipv6\.conf\.all\.forwarding=0 \(IPv6 routes via eth0; before Linux 6\.17/);
   });
 
   it('IPv6 is not judged when no managed network has IPv6', () => {
     const r = check((f) => {
-      f.defaultRoutes = {
+      f.routes = {
         ok: true,
-        interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: '0' }],
+        interfaces: [{ name: 'eth0', uplink: true, families: [4, 6], ipv4Forwarding: '1', ipv6ForceForwarding: '0' }],
         ipv6: { allForwarding: '0', forceForwardingKnown: true },
       };
       f.use = { egress: ['web'], dnat: [], ipv6: false };
@@ -242,8 +242,8 @@ describe('default-route-forwarding: egress and dnat need the uplink to forward',
   });
 
   it('no default route, or routes that cannot be read', () => {
-    expect(check((f) => (f.defaultRoutes = { ok: true, interfaces: [] }))).toMatchObject({ status: 'ok', detail: 'no default route: no uplink to forward from' });
-    expect(check((f) => (f.defaultRoutes = { ok: false, error: 'exit 1: boom' }))).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not checked: .*boom/) });
+    expect(check((f) => (f.routes = { ok: true, interfaces: [] }))).toMatchObject({ status: 'ok', detail: 'no default route: no uplink to forward from' });
+    expect(check((f) => (f.routes = { ok: false, error: 'exit 1: boom' }))).toMatchObject({ status: 'warn', detail: expect.stringMatching(/not checked: .*boom/) });
   });
 });
 
@@ -399,5 +399,54 @@ describe('docker-chains: both families (Docker 27 and later write ip6tables rule
     expect(failed).toMatchObject({ status: 'warn', detail: expect.stringMatching(/IPv6 not checked: ip6tables-save failed: exit 1/) });
     const none = byName(runChecks({ ...healthy(), ip6tables: { command: 'ip6tables-save', found: false, error: 'IPv6 is disabled on this host' } }), 'docker-chains');
     expect(none).toEqual({ status: 'ok', name: 'docker-chains', detail: 'no Docker chains' });
+  });
+});
+
+// Issue 22 item 1: with external_interfaces: auto every interface the host's routes lead through
+// must forward (a LAN client's dnat request and a LAN server's replies arrive there), not only
+// the uplink; with a list, a LAN left out of it is the admin's choice.
+describe('external-forwarding on a multi-homed host', () => {
+  const facts = (change: (f: DoctorFacts) => void): DoctorFacts => {
+    const f = healthy();
+    change(f);
+    return f;
+  };
+  const multiHomed = (lanForwarding: string) => (f: DoctorFacts) => {
+    f.routes = {
+      ok: true,
+      interfaces: [
+        { name: 'eth0', uplink: true, families: [4], ipv4Forwarding: '1' },
+        { name: 'eth1', uplink: false, families: [4, 6], ipv4Forwarding: lanForwarding, ipv6ForceForwarding: lanForwarding },
+      ],
+      ipv6: { allForwarding: '0', forceForwardingKnown: true },
+    };
+    f.use = { egress: ['web'], dnat: [], ipv6: false };
+  };
+
+  it('auto: a LAN interface that does not forward fails, named with its sysctl', () => {
+    const r = runChecks(facts((f: DoctorFacts) => {
+      f.config.externalInterfaces = { kind: 'auto' };
+      multiHomed('0')(f);
+    })).find((c) => c.name === 'external-forwarding')!;
+    expect(r.status).toBe('fail');
+    expect(r.detail).toContain('net.ipv4.conf.eth1.forwarding=0');
+    expect(r.detail).not.toContain('eth0.forwarding');
+  });
+
+  it('auto: both forwarding is ok, and names which carries the default route', () => {
+    const r = runChecks(facts((f: DoctorFacts) => {
+      f.config.externalInterfaces = { kind: 'auto' };
+      multiHomed('1')(f);
+    }));
+    expect(r.find((c) => c.name === 'external-forwarding')).toMatchObject({ status: 'ok', detail: 'eth0 (IPv4, default route), eth1 (IPv4/IPv6) forward' });
+    expect(r.find((c) => c.name === 'external-interfaces')).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^auto: eth0 \(default route\), eth1 \(every interface the host's routes lead through/) });
+  });
+
+  it('a list: only the uplinks are judged', () => {
+    const r = runChecks(facts((f: DoctorFacts) => {
+      f.config.externalInterfaces = { kind: 'list', names: ['eth0'] };
+      multiHomed('0')(f);
+    })).find((c) => c.name === 'external-forwarding')!;
+    expect(r).toMatchObject({ status: 'ok', detail: 'eth0 (IPv4, default route) forwards' });
   });
 });

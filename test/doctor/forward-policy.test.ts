@@ -2,7 +2,7 @@
 // families (ACCEPT is harmless where only dockgate's guarded forwarding exists, not on a router),
 // and before Linux 6.17 the IPv6 fix text says what dockgate really does and does not do.
 import { describe, expect, it } from 'vitest';
-import { type DoctorFacts, checkDefaultRouteForwarding, checkForwardPolicy, checkForwardPolicy6 } from '../../src/doctor/doctor-checks.js';
+import { type DoctorFacts, checkExternalForwarding, checkForwardPolicy, checkForwardPolicy6 } from '../../src/doctor/doctor-checks.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
 const filter = (forward: string) => parseSave(`*filter\n:INPUT DROP [0:0]\n:FORWARD ${forward} [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n`);
@@ -17,9 +17,9 @@ function facts(o: { v4?: string; v6?: string; all4?: string; all6?: string; kern
     dockerd: undefined,
     daemonJson: { path: '/etc/docker/daemon.json', state: 'absent' },
     sysctl: { allForwarding: o.all4 ?? '0', ipv6AllForwarding: o.all6 ?? '0', interfaces: [] },
-    defaultRoutes: {
+    routes: {
       ok: true,
-      interfaces: [{ name: 'eth0', families: [4, 6], ipv4Forwarding: '1', ...(o.kernel617 === false ? {} : { ipv6ForceForwarding: '1' }) }],
+      interfaces: [{ name: 'eth0', uplink: true, families: [4, 6], ipv4Forwarding: '1', ...(o.kernel617 === false ? {} : { ipv6ForceForwarding: '1' }) }],
       ipv6: { allForwarding: o.all6 ?? '0', forceForwardingKnown: o.kernel617 ?? true },
     },
     use: { egress: ['web'], dnat: [], ipv6: true },
@@ -54,9 +54,9 @@ describe('forward-policy and forward-policy-ipv6', () => {
   });
 });
 
-describe('default-route-forwarding before Linux 6.17: a truthful fix', () => {
+describe('external-forwarding before Linux 6.17: a truthful fix', () => {
   it('IPv6 needs all.forwarding, which dockgate does not set: the admin is told so, not that dockgate turns it on', () => {
-    const r = checkDefaultRouteForwarding(facts({ kernel617: false }));
+    const r = checkExternalForwarding(facts({ kernel617: false }));
     expect(r.status).toBe('fail');
     expect(r.detail).toMatch(/dockgate does not set net\.ipv6\.conf\.all\.forwarding/);
     expect(r.detail).toMatch(/ip6tables FORWARD policy DROP/);
@@ -65,15 +65,15 @@ describe('default-route-forwarding before Linux 6.17: a truthful fix', () => {
 
   it('with an IPv4 uplink off too, both fixes are named', () => {
     const f = facts({ kernel617: false });
-    if (f.defaultRoutes.ok) f.defaultRoutes.interfaces[0]!.ipv4Forwarding = '0';
-    const r = checkDefaultRouteForwarding(f);
+    if (f.routes.ok) f.routes.interfaces[0]!.ipv4Forwarding = '0';
+    const r = checkExternalForwarding(f);
     expect(r.detail).toMatch(/dockgate turns it on while it runs .*; dockgate does not set net\.ipv6\.conf\.all\.forwarding/);
   });
 
   it('on 6.17+ the per-interface fix stays', () => {
     const f = facts();
-    if (f.defaultRoutes.ok) f.defaultRoutes.interfaces[0]!.ipv6ForceForwarding = '0';
-    const r = checkDefaultRouteForwarding(f);
+    if (f.routes.ok) f.routes.interfaces[0]!.ipv6ForceForwarding = '0';
+    const r = checkExternalForwarding(f);
     expect(r.detail).toMatch(/force_forwarding=0: .*dockgate turns it on while it runs/);
     expect(r.detail).not.toMatch(/does not set/);
   });

@@ -55,7 +55,7 @@ function facts(o: { nft?: ReturnType<typeof nft>; ip4?: IpRuleFacts; ip6?: IpRul
     dockerd: { pid: 42, ...(o.dockerdFlag !== undefined ? { bridgeAcceptFwmark: o.dockerdFlag } : {}) },
     daemonJson: { path: '/etc/docker/daemon.json', state: 'ok', settings: (o.daemonJson ?? { iptables: false }) as never },
     sysctl: { allForwarding: '0', interfaces: [] },
-    defaultRoutes: { ok: true, interfaces: [] },
+    routes: { ok: true, interfaces: [] },
     hostFirewall: { mode: o.mode ?? 'allow', nft: { ok: true, ruleset: o.nft ?? nft() }, ufw: undefined, firewalld: [] },
     markBit: { bit: o.bit ?? BIT, ipRules: [o.ip4 ?? ipRules(4), o.ip6 ?? ipRules(6)] },
   };

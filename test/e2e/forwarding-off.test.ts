@@ -92,13 +92,13 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
     expect(await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)).toBe('0');
     expect((await fetchIn('out', `http://${FAR_IP}:9000/cgi-bin/ip`)).exitCode).not.toBe(0);
-    const c = await doctorCheck('default-route-forwarding');
+    const c = await doctorCheck('external-forwarding');
     expect(c.status).toBe('fail');
     expect(c.detail).toContain(`net.ipv4.conf.${h.hostIf}.forwarding=0`);
     expect(c.detail).toMatch(/^egress \(1 container, e\.g\. out\) in use/);
   });
 
-  it('dockgate finds the uplink from the default route and turns forwarding on there only', async () => {
+  it('dockgate finds the uplink from the routes and turns forwarding on there only', async () => {
     daemon = await startReadyDaemon(h, configFile);
     const found = await daemon.waitForLog((l) => l.event === 'external-interfaces', 5_000);
     expect(found.interfaces).toEqual([h.hostIf]);
@@ -130,7 +130,7 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     }, 10_000);
     expect(clientIp(body)).toBe(FAR_IP);
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
-    expect((await doctorCheck('default-route-forwarding')).status).toBe('ok');
+    expect((await doctorCheck('external-forwarding')).status).toBe('ok');
   });
 
   it('the host does not route between the uplink and a LAN (FORWARD policy ACCEPT), either way, in both families; egress and dnat still work', async () => {
@@ -180,16 +180,19 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     expect((await runCli(h, ['status', '--config', configFile])).stdout).toContain('firewall: in sync with the plan');
   });
 
-  it('the default route moves to another interface: it forwards within a bounded time, and egress goes on through it', async () => {
+  it('a new uplink forwards within a bounded time of its link, the default route moves there, and egress goes on through it', async () => {
+    // Its on-link subnet is a network the host reaches: auto follows it before any default route does.
+    const linked = Date.now();
     const { aIf: newIf, bIf } = await linkNamespaces(h.host, '10.0.1.5/24', h.outside, '10.0.1.9/24');
-    expect(await sysctl(`ipv4/conf/${newIf}/forwarding`)).toBe('0');
-    const moved = Date.now();
-    await h.host.exec('ip', ['route', 'replace', 'default', 'via', '10.0.1.9', 'dev', newIf]);
     await waitFor(`${newIf} forwarding`, async () => ((await sysctl(`ipv4/conf/${newIf}/forwarding`)) === '1' ? true : undefined), 5_000, 50);
-    const tookMs = Date.now() - moved;
-    const log = await daemon!.waitForLog((l) => l.event === 'external-interfaces' && Array.isArray(l.added) && l.added.includes(newIf), 1_000);
-    expect(log.interfaces).toEqual([newIf]);
-    expect(log.removed).toEqual([h.hostIf]);
+    const tookMs = Date.now() - linked;
+    expect((await daemon!.waitForLog((l) => l.event === 'external-interfaces' && Array.isArray(l.added) && l.added.includes(newIf), 1_000)).removed).toEqual([]);
+    await h.host.exec('ip', ['route', 'replace', 'default', 'via', '10.0.1.9', 'dev', newIf]);
+    // The log names the uplink truthfully once the default route has moved.
+    const log = await daemon!.waitForLog((l) => l.event === 'external-interfaces' && Array.isArray(l.uplinks) && l.uplinks.join() === newIf, 5_000);
+    expect(log.interfaces).toContain(newIf);
+    expect(log.interfaces).toContain(h.hostIf);
+    expect(String(log.msg)).toContain(`${newIf} (default route)`);
     expect(tookMs).toBeLessThan(5_000);
     expect(await sysctl(`ipv6/conf/${newIf}/forwarding`)).toBe('1');
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
@@ -209,6 +212,6 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
       await new Promise((done) => setTimeout(done, 300));
       expect(await countIn(lan, 4, 7777)).toBe(before);
     }
-    console.log(`default route moved to ${newIf}: forwarding on after ${tookMs} ms`);
+    console.log(`new uplink ${newIf}: forwarding on after ${tookMs} ms`);
   });
 });

@@ -1,7 +1,7 @@
 // Parsing `ip -j route show default` output. Every fixture below was captured from iproute2 6.1
 // (ip -j route show default / ip -j -6 route show default) in a throwaway namespace on Linux 6.18.
 import { describe, expect, it } from 'vitest';
-import { defaultRouteInterfaces, parseDefaultRoutes } from '../../src/net/routes.js';
+import { defaultRouteInterfaces, parseDefaultRoutes, parseHostRoutes, reachInterfaces } from '../../src/net/routes.js';
 
 const V4_EMPTY = '[]\n';
 const V4_SINGLE = '[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]\n';
@@ -96,5 +96,74 @@ describe('defaultRouteInterfaces', () => {
     if (!v4.ok || !v6.ok) throw new Error('fixtures parse');
     expect(defaultRouteInterfaces([...v4.routes, ...v6.routes])).toEqual(['d0', 'd1', 'eth0.100', 'wg0']);
     expect(defaultRouteInterfaces([])).toEqual([]);
+  });
+});
+
+// `ip -j route show table main` of a multi-homed host: an uplink, a LAN on a second interface, a
+// WireGuard VPN with a static route, Docker's bridges and a custom-named one, and what every
+// interface carries besides (link-local, a zeroconf route, fallbacks).
+const V4_MAIN =
+  '[{"dst":"default","gateway":"203.0.113.1","dev":"eth0","protocol":"dhcp","metric":100,"flags":[]},' +
+  '{"dst":"203.0.113.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"203.0.113.5","flags":[]},' +
+  '{"dst":"192.168.1.0/24","dev":"eth1","protocol":"kernel","scope":"link","prefsrc":"192.168.1.5","flags":[]},' +
+  '{"dst":"10.8.0.0/24","dev":"wg0","protocol":"kernel","scope":"link","prefsrc":"10.8.0.1","flags":[]},' +
+  '{"dst":"10.20.0.0/16","gateway":"10.8.0.2","dev":"wg0","flags":[]},' +
+  '{"dst":"10.30.0.7","gateway":"192.168.1.1","dev":"eth1","flags":[]},' +
+  '{"dst":"169.254.0.0/16","dev":"eth1","scope":"link","metric":1000,"flags":[]},' +
+  '{"dst":"172.17.0.0/16","dev":"docker0","protocol":"kernel","scope":"link","prefsrc":"172.17.0.1","flags":["linkdown"]},' +
+  '{"dst":"172.18.0.0/16","dev":"br-0123456789ab","protocol":"kernel","scope":"link","prefsrc":"172.18.0.1","flags":[]},' +
+  '{"dst":"172.19.0.0/16","dev":"dg-back","protocol":"kernel","scope":"link","prefsrc":"172.19.0.1","flags":[]},' +
+  '{"type":"blackhole","dst":"10.99.0.0/16","flags":[]},' +
+  '{"dst":"10.40.0.0/16","gateway":"192.168.1.1","dev":"eth1","table":"7","flags":[]}]\n';
+const V6_MAIN =
+  '[{"dst":"2001:db8:1::/64","dev":"eth0","protocol":"ra","metric":100,"flags":[],"pref":"medium"},' +
+  '{"dst":"fd00:1::/64","dev":"eth1","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},' +
+  '{"dst":"fe80::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},' +
+  '{"dst":"fe80::/64","dev":"veth1a2b3c4","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},' +
+  '{"dst":"fe80::/64","dev":"lan2","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},' +
+  '{"dst":"::1","dev":"lo","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},' +
+  '{"dst":"default","gateway":"fe80::1","dev":"eth0","protocol":"ra","metric":100,"flags":[],"pref":"medium"}]\n';
+
+describe('parseHostRoutes: every network the host reaches', () => {
+  it('default routes, on-link subnets, static and VPN routes; not link-local, loopback, fallbacks or other tables', () => {
+    const v4 = parseHostRoutes(V4_MAIN, 4);
+    expect(v4).toMatchObject({ ok: true, defaults: [{ family: 4, devs: ['eth0'], metric: 100 }] });
+    if (!v4.ok) throw new Error('parses');
+    expect(v4.networks.map((n) => `${n.dst} ${n.devs.join()}`)).toEqual([
+      '203.0.113.0/24 eth0',
+      '192.168.1.0/24 eth1',
+      '10.8.0.0/24 wg0',
+      '10.20.0.0/16 wg0',
+      '10.30.0.7/32 eth1',
+      '172.17.0.0/16 docker0',
+      '172.18.0.0/16 br-0123456789ab',
+      '172.19.0.0/16 dg-back',
+    ]);
+    const v6 = parseHostRoutes(V6_MAIN, 6);
+    if (!v6.ok) throw new Error('parses');
+    expect(v6.defaults).toEqual([{ family: 6, devs: ['eth0'], metric: 100 }]);
+    expect(v6.networks).toEqual([
+      { family: 6, dst: '2001:db8:1::/64', devs: ['eth0'] },
+      { family: 6, dst: 'fd00:1::/64', devs: ['eth1'] },
+    ]);
+  });
+
+  it('the same text gives parseDefaultRoutes the default routes only', () => {
+    expect(parseDefaultRoutes(V4_MAIN, 4)).toEqual({ ok: true, routes: [{ family: 4, devs: ['eth0'], metric: 100 }] });
+    expect(parseHostRoutes(TRUNCATED, 4)).toMatchObject({ ok: false });
+  });
+});
+
+describe('reachInterfaces', () => {
+  it('every interface of every route, without Docker bridges (by name, and the managed ones given) and veths', () => {
+    const v4 = parseHostRoutes(V4_MAIN, 4);
+    const v6 = parseHostRoutes(V6_MAIN, 6);
+    if (!v4.ok || !v6.ok) throw new Error('parses');
+    const defaults = [...v4.defaults, ...v6.defaults];
+    const networks = [...v4.networks, ...v6.networks];
+    expect(reachInterfaces(defaults, networks)).toEqual(['dg-back', 'eth0', 'eth1', 'wg0']);
+    expect(reachInterfaces(defaults, networks, ['dg-back'])).toEqual(['eth0', 'eth1', 'wg0']);
+    // An interface with only a link-local address reaches no network.
+    expect(reachInterfaces([], networks)).not.toContain('lan2');
   });
 });

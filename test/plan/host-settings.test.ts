@@ -81,10 +81,16 @@ describe('interfaceSettings: forwarding', () => {
 });
 
 describe('resolveExternalInterfaces', () => {
-  it('auto: the interfaces of the default routes, none until they are read', () => {
+  it('auto: every interface the routes lead through, none until they are read', () => {
     expect(resolveExternalInterfaces({ kind: 'auto' }, ['eth0', 'wlan0'])).toEqual(['eth0', 'wlan0']);
     expect(resolveExternalInterfaces({ kind: 'auto' }, [])).toEqual([]);
     expect(resolveExternalInterfaces({ kind: 'auto' }, undefined)).toEqual([]);
+  });
+
+  it('auto: a managed bridge is never external, whatever its name (com.docker.network.bridge.name)', () => {
+    expect(resolveExternalInterfaces({ kind: 'auto' }, ['dg-back', 'eth0', 'eth1'], ['docker0', 'dg-back'])).toEqual(['eth0', 'eth1']);
+    const s = interfaceSettings(plan([]), NETWORKS, resolveExternalInterfaces({ kind: 'auto' }, ['dg-back', 'eth0', 'eth1'], NETWORKS.map((n) => n.bridge)));
+    expect(s.external).toEqual(['eth0', 'eth1']);
   });
 
   it('an explicit list wins over the routes, an empty one too', () => {
