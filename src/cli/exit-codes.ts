@@ -42,6 +42,11 @@ export const EXIT_CODES = {
     [0, 'the config is valid (a missing file at the default path is the built-in defaults)'],
     [2, 'the config is invalid or cannot be read (the message names the key or the file)'],
   ],
+  drops: [
+    [0, 'printed (or followed until interrupted)'],
+    [1, 'the daemon could not be asked: not running, drops.log off, or not root'],
+    [2, USAGE],
+  ],
   logs: [
     [0, 'printed (or followed until interrupted)'],
     [1, 'the journal could not be read'],

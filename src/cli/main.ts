@@ -83,6 +83,18 @@ program
   });
 
 program
+  .command('drops')
+  .description('recent connection attempts dockgate turned away, by container and reason, asked of the running daemon (newest last)')
+  .option('-c, --config <file>', 'config file (for drops.socket)')
+  .option('--socket <path>', 'the daemon\'s drops socket (default: drops.socket from the config)')
+  .option('-f, --follow', 'keep printing new entries as they come')
+  .option('--json', 'one JSON object per line')
+  .option('--since <duration>', 'only entries from the last DURATION: 90s, 15m, 2h, 1d')
+  .option('--container <name>', 'only this container (its name or id prefix; "host" for drops no container is named in)')
+  .addHelpText('after', exitHelp('drops'))
+  .action(async (o: { config?: string; socket?: string; follow?: boolean; json?: boolean; since?: string; container?: string }) => (await import('./drops.js')).drops(o));
+
+program
   .command('logs')
   .description("the daemon's log from the journal (journalctl -u dockgate), pretty-printed")
   .option('-f, --follow', 'keep printing new lines as they come')

@@ -9,6 +9,7 @@ import { createLogger } from './log.js';
 import type { DockgateMetrics } from '../metrics/metrics.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
+import type { DropLogService } from '../drops/service.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
   let loaded: LoadedConfig;
@@ -32,6 +33,8 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     config.metrics.kind === 'off' ? undefined : new (await import('../metrics/metrics.js')).DockgateMetrics({ queue });
   const daemon = new Daemon({ config, docker, log, queue, metrics });
   let server: MetricsServer | undefined;
+  // drops.log applies at start only (like the rules' NFLOG group it reads): config.yaml says so.
+  let dropLog: DropLogService | undefined;
   log.info({ event: 'starting', docker: docker.host, config: options.config ?? '(default)', node: process.version }, 'dockgate starting');
   const release = await announcePresence(log);
 
@@ -42,7 +45,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     log.info({ event: 'stopping', signal }, `${signal}: stopping; rules stay in place`);
     // The socket file goes with the server: exit() alone would leave it behind.
     // The presence first: a flush right after a stop must not be refused.
-    void Promise.allSettled([release(), daemon.stop(), server?.close()]).then(() => process.exit(0));
+    void Promise.allSettled([release(), daemon.stop(), server?.close(), dropLog?.stop()]).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -92,8 +95,13 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
       log.error({ event: 'metrics-failed', listen: where, err: (err as Error).message }, `cannot serve metrics on ${where}: ${(err as Error).message}; running without them`);
     }
   }
+  if (config.drops.log && !stopping) {
+    const { DropLogService } = await import('../drops/service.js');
+    dropLog = await DropLogService.start({ config: config.drops, queue, log, facts: () => daemon.facts });
+    if (metrics) (await import('../drops/metrics.js')).registerDropMetrics(metrics.registry, dropLog.recorder);
+  }
   if (stopping) {
-    await server?.close();
+    await Promise.allSettled([server?.close(), dropLog?.stop()]);
     return;
   }
   daemon.start();
@@ -103,7 +111,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     if (!(err instanceof SwarmNodeError)) throw err;
     // Exit 2 as for a bad config: restarting cannot change it (the unit's RestartPreventExitStatus).
     // exit(), as on SIGTERM: nothing else is left to wait for.
-    await Promise.allSettled([release(), daemon.stop(), server?.close()]);
+    await Promise.allSettled([release(), daemon.stop(), server?.close(), dropLog?.stop()]);
     process.stderr.write(`dockgate: ${err.message}\n`);
     process.exit(EXIT_CONFIG);
   }

@@ -7,6 +7,7 @@ import { type DriftReport, IncompatibleTableError, compare, describeForeign } fr
 import { mergeDrift, probeRawMissing } from '../dataplane/families.js';
 import { rawMissingMessage } from '../dataplane/kernel-limits.js';
 import { bridgeStatus, describeBridgeStatus } from './antispoof-status.js';
+import { lastDropText, lastDropsOf } from '../drops/status.js';
 import { CliError, currentInput, dataplanesFor, dockerFor, heldPlan, kernelStates, readConfig } from './context.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
@@ -55,6 +56,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   }
   const antiSpoofing = await bridgeStatus(plan);
   const host = await hostFirewall(config, plan);
+  const lastDrops = await lastDropsOf(config);
   const effects = byOpening(host.state?.verdicts ?? []);
   const egress = byEgress(host.state?.verdicts ?? []);
   const effectOf = (o: (typeof plan.containers)[number]['openings'][number]): Effect => (host.state ? (effects.get(o) ?? UNKNOWN) : UNKNOWN);
@@ -66,6 +68,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
       ...c,
       openings: c.openings.map((o, j) => ({ ...o, effect: effectOf(plan.containers[i]!.openings[j]!) })),
       ...(egress.has(c.id) ? { egressEffect: egress.get(c.id) } : {}),
+      ...(lastDrops.has(c.id.slice(0, 12)) ? { lastDrop: lastDrops.get(c.id.slice(0, 12)) } : {}),
     }));
     const foreignChains = {
       mode: config.foreignChains,
@@ -76,7 +79,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
     process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing, kernelLimits })}\n`);
     return ok ? 0 : 3;
   }
-  for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id)));
+  for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id)) + lastDropText(lastDrops.get(c.id.slice(0, 12))));
   // Not drift (dockgate never deletes what it did not write), but the admin should know.
   const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
   process.stdout.write(otherFirewalls(config, host));

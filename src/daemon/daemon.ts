@@ -14,7 +14,7 @@ import { readListeners } from '../dataplane/listeners.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
 import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
-import type { Family, Listener, RuleSet } from '../model/types.js';
+import type { ContainerFacts, Family, Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import type { DriftReport } from '../plan/kernel-state.js';
@@ -586,6 +586,11 @@ export class Daemon {
       unknown: this.#facts.unknown,
       containers: this.#facts.ids,
     };
+  }
+
+  /** The running containers as last read, and the facts version they are of: the drop log attributes packets by them. */
+  get facts(): { version: number; containers: () => ContainerFacts[] } {
+    return { version: this.#facts.version, containers: () => this.#facts.containers };
   }
 
   get plan(): RuleSet | undefined {

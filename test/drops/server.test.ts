@@ -1,0 +1,107 @@
+// The drops socket: root-only, entries newest last, filters, --follow, and status's question.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DropRecorder } from '../../src/drops/recorder.js';
+import { DropsServer, askDrops } from '../../src/drops/server.js';
+import { type WireContainerDrops, type WireDrop, formatDrop } from '../../src/drops/wire.js';
+import { parseDuration } from '../../src/cli/drops.js';
+import type { LoggedPacket } from '../../src/drops/ulogd-json.js';
+
+const WEB = { id: 'abcdef012345', name: 'web' };
+const packet = (over: Partial<LoggedPacket> = {}): LoggedPacket => ({
+  at: Date.UTC(2026, 11, 6, 13, 0, 0),
+  reason: 'not-labelled',
+  shortId: WEB.id,
+  family: 4,
+  src: '10.0.0.9',
+  dst: '10.0.0.5',
+  protocol: 'tcp',
+  dport: 8101,
+  ...over,
+});
+
+let dir: string | undefined;
+let server: DropsServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(): Promise<{ recorder: DropRecorder; path: string }> {
+  dir = mkdtempSync(join(tmpdir(), 'dg-drops-'));
+  const path = join(dir, 'sub', 'drops.sock');
+  const recorder = new DropRecorder({ ratePerSecond: 100, burst: 100, attribution: { byShortId: (id) => (id === WEB.id ? WEB : undefined), byAddress: () => undefined } });
+  server = await DropsServer.listen(path, recorder);
+  return { recorder, path };
+}
+
+const ask = async (path: string, req: Parameters<typeof askDrops>[1]): Promise<string[]> => {
+  const lines: string[] = [];
+  await askDrops(path, req, (l) => lines.push(l), 2000);
+  return lines;
+};
+
+describe('drops socket', () => {
+  it('is root-only and answers entries newest last, with filters', async () => {
+    const { recorder, path } = await serve();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    recorder.record(packet(), 0);
+    recorder.record(packet({ at: packet().at + 60_000, reason: 'egress-denied', shortId: undefined, src: '172.17.0.9', dst: '1.1.1.1', dport: 443 }), 0);
+    const all = (await ask(path, { op: 'entries' })).map((l) => JSON.parse(l) as WireDrop);
+    expect(all.map((d) => d.reason)).toEqual(['not-labelled', 'egress-denied']);
+    expect(all[0]).toEqual({
+      time: '2026-12-06T13:00:00.000Z',
+      first: '2026-12-06T13:00:00.000Z',
+      container: WEB,
+      reason: 'not-labelled',
+      family: 4,
+      src: '10.0.0.9',
+      dst: '10.0.0.5',
+      dport: 8101,
+      protocol: 'tcp',
+      count: 1,
+    });
+    expect(formatDrop(all[0]!)).toBe('2026-12-06T13:00:00.000Z  web/abcdef012345  not-labelled  10.0.0.9 → 10.0.0.5:8101/tcp  x1');
+    expect(formatDrop(all[1]!)).toContain('  host  egress-denied  172.17.0.9 → 1.1.1.1:443/tcp');
+    expect(await ask(path, { op: 'entries', container: 'web' })).toHaveLength(1);
+    expect(await ask(path, { op: 'entries', sinceMs: packet().at + 1 })).toHaveLength(1);
+    const containers = (await ask(path, { op: 'containers' })).flatMap((l) => JSON.parse(l) as WireContainerDrops[]);
+    expect(containers).toEqual([expect.objectContaining({ container: WEB, count: 1 })]);
+  });
+
+  it('--follow: the backlog, then each new entry as it is recorded', async () => {
+    const { recorder, path } = await serve();
+    recorder.record(packet(), 0);
+    const lines: string[] = [];
+    const done = askDrops(path, { op: 'entries', follow: true, container: 'web' }, (l) => lines.push(l), 500);
+    await waitUntil(() => lines.length === 1);
+    // Longer than the client's answer timeout: a follower waits as long as it likes.
+    await new Promise((r) => setTimeout(r, 700));
+    const r = recorder.record(packet({ src: '10.0.0.10' }), 0);
+    if (r.kind === 'new') server!.publish(r.entry);
+    const other = recorder.record(packet({ shortId: undefined, src: '10.0.0.11' }), 0);
+    if (other.kind === 'new') server!.publish(other.entry);
+    await waitUntil(() => lines.length === 2);
+    await server!.close();
+    server = undefined;
+    await done;
+    expect(lines.map((l) => (JSON.parse(l) as WireDrop).src)).toEqual(['10.0.0.9', '10.0.0.10']);
+  });
+
+  it('reads durations for --since', () => {
+    expect([parseDuration('90s'), parseDuration('15m'), parseDuration('2h'), parseDuration('1d'), parseDuration('30'), parseDuration('500ms')]).toEqual([90_000, 900_000, 7_200_000, 86_400_000, 30_000, 500]);
+    expect(parseDuration('-1s')).toBeUndefined();
+    expect(parseDuration('1w')).toBeUndefined();
+  });
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
