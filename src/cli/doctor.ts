@@ -14,6 +14,11 @@ import { readListeners } from '../dataplane/listeners.js';
 import { mayClaim } from '../plan/ownership.js';
 import { planInput } from '../plan/input.js';
 import { buildRuleSet } from '../plan/ruleset.js';
+import { access } from 'node:fs/promises';
+import { BridgeTable } from '../dataplane/bridge-table.js';
+import { ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
+import { type TableProbe, probeTable } from '../dataplane/kernel-limits.js';
+import { kernelLimitChecks } from '../doctor/kernel-limit-checks.js';
 import { dataplanesFor, heldPlan, kernelStates, readConfig } from './context.js';
 
 export interface DoctorRun {
@@ -76,13 +81,33 @@ export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
     readForwardingUse(o.config, dockerHost, o.dockerTimeoutMs ?? 5000),
   ]);
   const hostFirewall = await readHostFirewall(o, dockerHost);
+  const limits = await readKernelLimits(o);
   // A managed bridge with a custom name is known by Docker's answer only, as in `run`.
   const routes: RouteFacts = read && host.routes.ok ? { ...host.routes, interfaces: host.routes.interfaces.filter((i) => !read.bridges.includes(i.name)) } : host.routes;
-  return runChecks(
-    read === undefined
-      ? { ...host, routes, docker, hostFirewall }
-      : { ...host, routes, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, hostFirewall },
+  return [
+    ...runChecks(
+      read === undefined
+        ? { ...host, routes, docker, hostFirewall }
+        : { ...host, routes, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, hostFirewall },
+    ),
+    ...limits,
+  ];
+}
+
+/**
+ * Small and restricted kernels (LXC/Proxmox): the raw table per family, br_netfilter, the nft
+ * bridge family. Asked the way run finds out, without writing anything to the host.
+ */
+async function readKernelLimits(o: DoctorRun): Promise<CheckResult[]> {
+  const sysctlDir = o.sysctlDir ?? '/proc/sys';
+  const v6 = ip6tablesOptions(o.config.iptables);
+  const raw: Array<{ family: Family; probe: TableProbe }> = [{ family: 4, probe: await probeTable(o.queue, o.config.iptables.saveCommand, 'raw') }];
+  if (await probeIpv6(o.queue, v6, sysctlDir)) raw.push({ family: 6, probe: await probeTable(o.queue, v6.saveCommand, 'raw') });
+  const brNetfilter = await access(`${sysctlDir}/net/bridge`).then(
+    () => true,
+    () => false,
   );
+  return kernelLimitChecks({ raw, brNetfilter, bridgeFamily: await new BridgeTable(o.queue).supported() });
 }
 
 /**
