@@ -163,6 +163,51 @@ describe('a kernel without the raw table', () => {
     expect(kernelLimitChecks({ raw: [{ family: 4, probe: await probeTable(queue, save, 'raw') }] })[0]!.status).toBe('ok');
   });
 
+  it('without raw, the loopback stand-in still keeps a bridge neighbour off the host\'s 127.0.0.1 services (CVE-2020-8558)', async () => {
+    host = await createNetns('norawl');
+    client = await createNetns('norawa');
+    await host.exec('ip', ['link', 'set', 'lo', 'up']);
+    // A managed bridge with route_localnet on, as dockgate leaves one that carries a 127.0.0.1 dnat port.
+    await host.exec('ip', ['link', 'add', 'dgbr0', 'type', 'bridge']);
+    await host.exec('ip', ['addr', 'add', '172.30.9.1/24', 'dev', 'dgbr0']);
+    await host.exec('ip', ['link', 'set', 'dgbr0', 'up']);
+    await host.exec('sysctl', ['-qw', 'net.ipv4.conf.dgbr0.route_localnet=1']);
+    await host.exec('ip', ['link', 'add', 'dgatk0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client.path]);
+    await host.exec('ip', ['link', 'set', 'dgatk0', 'master', 'dgbr0', 'up']);
+    // The neighbour sends to 127.0.0.1 through the bridge: its own loopback routes are gone.
+    await client.exec('ip', ['addr', 'add', '172.30.9.50/24', 'dev', 'eth0']);
+    await client.exec('ip', ['link', 'set', 'eth0', 'up']);
+    await client.exec('sysctl', ['-qw', 'net.ipv4.conf.all.route_localnet=1']);
+    await client.exec('sysctl', ['-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
+    // (with 127.0.0.1 on its own lo, the host's replies would come from one of its own addresses)
+    await client.exec('ip', ['addr', 'del', '127.0.0.1/8', 'dev', 'lo']);
+    await client.exec('ip', ['route', 'add', '127.0.0.1/32', 'via', '172.30.9.1', 'dev', 'eth0']);
+    await writeFile(join(dir, 'index.html'), 'hello\n');
+    await host.exec('busybox', ['httpd', '-p', '127.0.0.1:9000', '-h', dir]);
+    const loopbackReached = async (): Promise<boolean> =>
+      (await client.exec('busybox', ['nc', '-w', '2', '127.0.0.1', '9000'], { input: 'GET / HTTP/1.0\r\n\r\n', reject: false, timeoutMs: 10_000 })).stdout.includes('200 OK');
+    // Without dockgate the hole is there: the test would prove nothing otherwise.
+    await until('the hole, without dockgate', loopbackReached, 10_000);
+
+    await writeFile(off(), '');
+    const config = testConfig({ driftCheckMs: 300, fullCheckMs: 300 });
+    config.iptables = { ...config.iptables, restoreCommand: restore, saveCommand: save };
+    const queue = new CommandQueue({ netns: host.path });
+    const docker = new FakeDocker();
+    docker.networks = [{ id: '9'.repeat(64), name: 'lh', bridge: 'dgbr0', subnets: ['172.30.9.0/24'], subnets6: [], internal: false }];
+    const { daemon } = startTestDaemon(docker, config, {
+      extra: { queue, dataplane: (cfg) => new FamilyDataplanes(new Dataplane(new Iptables(queue, cfg.iptables)), undefined) },
+    });
+    await daemon.ready;
+    await until('the loopback stand-in', async () => (await saveClean(host, 'iptables-save', 'filter')).includes('127.0.0.0/8 ! -i lo'), 10_000);
+    expect(await saveClean(host, 'iptables-save', 'raw')).not.toContain('DOCKGATE');
+    expect(await loopbackReached()).toBe(false);
+    // Dropped by the stand-in itself, not by anything else on the way.
+    const counters = (await host.exec('iptables', ['-t', 'filter', '-L', 'DOCKGATE-INPUT', '-v', '-x', '-n'])).stdout;
+    const line = counters.split('\n').find((l) => l.includes('127.0.0.0/8') && l.includes('DROP'));
+    expect(Number(line?.trim().split(/\s+/)[0])).toBeGreaterThan(0);
+  });
+
   it('without the nft bridge family, anti-spoofing is off, said once, and not an error to retry', async () => {
     // nft on a kernel without nf_tables bridge support: the bridge family is refused (EAFNOSUPPORT).
     const nft = join(dir, 'nft');
