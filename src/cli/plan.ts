@@ -4,14 +4,16 @@
 import { terminalJson } from '../labels/text.js';
 import { containerPlanJson } from '../model/format.js';
 import { renderPlan } from '../plan/restore.js';
-import { familyRuleSet } from '../plan/ruleset.js';
+import { buildRuleSet, familyRuleSet } from '../plan/ruleset.js';
 import { renderBridgeTable } from '../plan/antispoof.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { type FootprintPreview, footprintFor } from '../dataplane/footprint.js';
 import { footprintArgs } from '../dataplane/nft.js';
 import type { Config } from '../config/schema.js';
 import type { RuleSet } from '../model/types.js';
-import { currentPlan, dockerFor, readConfig } from './context.js';
+import { currentInput, dataplanesFor, dockerFor, readConfig } from './context.js';
+import { probeRawMissing } from '../dataplane/families.js';
+import { rawMissingMessage } from '../dataplane/kernel-limits.js';
 
 /** What run would write into mangle and other firewalls' chains; an error text when nft or iptables cannot be read. */
 async function foreignPreview(config: Config, plan: RuleSet): Promise<FootprintPreview | { error: string }> {
@@ -36,13 +38,21 @@ function renderForeign(config: Config, p: FootprintPreview | { error: string }):
 
 export async function printPlan(options: { config?: string; json?: boolean }): Promise<void> {
   const config = readConfig(options.config);
-  const plan = await currentPlan(config, dockerFor(config));
+  const input = await currentInput(config, dockerFor(config));
+  // As run plans on a kernel without the raw table: its drops in filter and nat instead. Unreadable
+  // (not root), raw counts as there, as run first tries it.
+  const rawMissing = await dataplanesFor(config)
+    .then(probeRawMissing)
+    .catch(() => []);
+  const plan = buildRuleSet({ ...input, rawMissing });
   const foreign = await foreignPreview(config, plan);
   if (options.json) {
     const ipv6 = plan.ipv6 ? { ipv6: { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps } } : {};
     const other = { foreignChains: { mode: config.foreignChains, ...foreign } };
-    process.stdout.write(`${terminalJson({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge, ...other })}\n`);
+    const limits = rawMissing.length > 0 ? { kernelLimits: rawMissing.map((family) => ({ table: 'raw', family, missing: true, message: rawMissingMessage(family) })) } : {};
+    process.stdout.write(`${terminalJson({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge, ...other, ...limits })}\n`);
   } else {
+    for (const family of rawMissing) process.stdout.write(`# WARNING ${rawMissingMessage(family)}\n`);
     process.stdout.write('# iptables (IPv4)\n');
     process.stdout.write(renderPlan(plan));
     const v6 = familyRuleSet(plan, 6);
