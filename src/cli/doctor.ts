@@ -14,6 +14,7 @@ import { readListeners } from '../dataplane/listeners.js';
 import { mayClaim } from '../plan/ownership.js';
 import { planInput } from '../plan/input.js';
 import { buildRuleSet } from '../plan/ruleset.js';
+import { type UnfirewalledContainer, unfirewalledContainers } from '../plan/unfirewalled.js';
 import { access } from 'node:fs/promises';
 import { BridgeTable } from '../dataplane/bridge-table.js';
 import { ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
@@ -45,7 +46,7 @@ async function readForwardingUse(
   config: Config,
   dockerHost: string,
   timeoutMs: number,
-): Promise<{ use: ForwardingUse; ipv6Published: string[]; ownership: string[]; bridges: string[] } | undefined> {
+): Promise<{ use: ForwardingUse; ipv6Published: string[]; ownership: string[]; bridges: string[]; unfirewalled: UnfirewalledContainer[] } | undefined> {
   try {
     const docker = new DockerSource(dockerHost);
     docker.apiTimeoutMs = timeoutMs;
@@ -60,7 +61,7 @@ async function readForwardingUse(
     // which. Unreadable, it shows none kept, and every such claim is named as refused.
     const kernel = (): Promise<Map<Family, KernelState>> => dataplanesFor(config).then(kernelStates).catch(() => new Map());
     const owned = listeners ? await heldPlan(planInput(config, { containers, networks: bridges, otherNetworks: others, listeners, ipv6 }), kernel) : plan;
-    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers), ownership: ownershipConflicts(owned), bridges: bridges.map((b) => b.bridge) };
+    return { use: forwardingUse(plan, bridges), ipv6Published: ipv6Published(containers), ownership: ownershipConflicts(owned), bridges: bridges.map((b) => b.bridge), unfirewalled: unfirewalledContainers(containers, others, config.labelPrefix) };
   } catch {
     return undefined; // the docker check says why
   }
@@ -88,7 +89,7 @@ export async function runDoctor(o: DoctorRun): Promise<CheckResult[]> {
     ...runChecks(
       read === undefined
         ? { ...host, routes, docker, hostFirewall }
-        : { ...host, routes, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, hostFirewall },
+        : { ...host, routes, docker, use: read.use, ipv6Published: read.ipv6Published, ownership: read.ownership, unfirewalled: read.unfirewalled, hostFirewall },
     ),
     ...limits,
   ];

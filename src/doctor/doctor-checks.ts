@@ -10,6 +10,7 @@ import { JUMPS, MARK_TABLE, USER, isManagedChain, isMarkChain, jumpLine } from '
 import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
 import { DOCKER_CHAINS, dockerChainsIn, familyTable } from '../install/docker-chains.js';
 import type { JsonValue } from '../install/json-text.js';
+import { type UnfirewalledContainer, describeUnfirewalled } from '../plan/unfirewalled.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -122,6 +123,8 @@ export interface DoctorFacts {
   hostFirewall?: HostFirewallFacts;
   /** `foreign_chains_mark` and the policy routing rules, for the `mark-bit` check; undefined when not probed. */
   markBit?: MarkBitFacts;
+  /** Running containers on macvlan or ipvlan networks; undefined when Docker could not be asked. */
+  unfirewalled?: UnfirewalledContainer[];
 }
 
 /** What of the plan needs forwarding on the uplink. Pure. */
@@ -542,6 +545,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     }),
     checkIpv6Exposure(f),
     checkPortOwnership(f),
+    ...checkUnfirewalled(f),
     checkDockerIpForward(f),
     checkUserlandProxy(f),
     checkDockerChains(f),
@@ -554,6 +558,14 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     ...checkHostFirewall(f),
     ...checkMarkBit(f),
   ];
+}
+
+/**
+ * One line per container on a macvlan or ipvlan network: its traffic there never passes the
+ * host's firewall. A warning when it carries dockgate labels, which then do nothing there.
+ */
+export function checkUnfirewalled(f: DoctorFacts): CheckResult[] {
+  return (f.unfirewalled ?? []).map((u) => (u.labels.length > 0 ? warn : ok)(`unfirewalled:${u.container}`, describeUnfirewalled(u)));
 }
 
 export function formatChecks(results: readonly CheckResult[]): string {

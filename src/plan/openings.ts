@@ -17,6 +17,7 @@ import type {
   Protocol,
 } from '../model/types.js';
 import { ANY_HOST, ANY_SOURCE, everyone, hostAddress, sourceCount, sourceList } from '../model/format.js';
+import { bypassesHostFirewall, describeUnfirewalled, unfirewalledContainer } from './unfirewalled.js';
 
 /**
  * Each opening becomes one rule per allowed source. Two labels of under 1 KiB each can ask for a
@@ -135,10 +136,12 @@ export function networkWarnings(facts: ContainerFacts, policy: ContainerPolicy |
     if (!other) continue;
     if (other.driver === 'host') {
       if (policy?.declared) warnings.push(`uses the host network: its ports are the host's own, dockgate opens nothing for it`);
-    } else {
+    } else if (!bypassesHostFirewall(other.driver)) {
       warnings.push(`attached to network ${other.name} (driver ${other.driver}), which dockgate does not firewall`);
     }
   }
+  const bypassing = ctx.otherNetworks && unfirewalledContainer(facts, ctx.otherNetworks, ctx.labelPrefix);
+  if (bypassing) warnings.push(describeUnfirewalled(bypassing));
   const onBridges = bridgeAttachments(facts, ctx.networks);
   const internal = onBridges.filter((x) => x.network.internal).map((x) => x.network.name);
   if (internal.length > 0 && policy && (policy.declared || policy.egress)) {

@@ -181,7 +181,7 @@ describe('networks dockgate does not firewall', () => {
     const c = container('mac', { labels: { 'dockgate.ports': '80' } });
     c.networks = [{ networkId: 'ee'.repeat(32), networkName: 'lan', ipv4: '192.168.1.50', ipv6: '' }];
     const p = plan([c], { otherNetworks: [{ id: 'ee'.repeat(32), name: 'lan', driver: 'macvlan' }] });
-    expect(of(p, 'mac').warnings.join()).toMatch(/attached to network lan \(driver macvlan\), which dockgate does not firewall/);
+    expect(of(p, 'mac').warnings.join()).toMatch(/on network lan \(driver macvlan\): .*without passing the host's firewall.*its labels dockgate\.ports/);
   });
 });
 
