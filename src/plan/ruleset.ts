@@ -190,9 +190,9 @@ function networkChains(
       // (replies, de-masqueraded before FORWARD, are ESTABLISHED; published flows are DNAT; a
       // packet sent straight to a container is NEW or INVALID), at the cost of a conntrack entry
       // per refused packet, which the raw drop spared.
-      forward.push(
-        rule({ dst: subnet, notIn: n.bridge, notCtstate: 'RELATED,ESTABLISHED,DNAT', comment: `dockgate no direct access to ${n.name}`, jump: 'DROP' }),
-      );
+      const direct = { dst: subnet, notIn: n.bridge, notCtstate: 'RELATED,ESTABLISHED,DNAT', comment: `dockgate no direct access to ${n.name}` };
+      // Standing in for raw's drop, it is logged as that one was.
+      forward.push(...(hasRaw ? [] : logBefore(log, 'direct-access', direct)), rule({ ...direct, jump: 'DROP' }));
     }
   }
   for (const n of bridges) {

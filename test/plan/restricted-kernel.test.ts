@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { rawMissingMessage, refusedTable } from '../../src/dataplane/kernel-limits.js';
 import { renderPlan } from '../../src/plan/restore.js';
+import { assertRestoreGrammar } from '../../src/plan/restore-grammar.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, SEALED, container, plan } from './fixtures.js';
 
@@ -77,6 +78,19 @@ describe('planning for a kernel without the raw table', () => {
     );
     // IPv6 has no route_localnet and [::1] is never DNATed: no loopback stand-in.
     expect(chain(v6, 'DOCKGATE-INPUT').some((l) => l.includes('loopback'))).toBe(false);
+  });
+
+  it('with the drop log on, the stand-in is logged as the raw drop was, and the text stays within the restore grammar', () => {
+    const dropLog = { group: 1, ratePerSecond: 5, burst: 10 };
+    const withRaw = plan([web], networks, { dropLog });
+    const p = plan([web], networks, { dropLog, rawMissing: [4] });
+    const forward = chain(p, 'DOCKGATE-FORWARD');
+    const drop = forward.findIndex((l) => l.includes('no direct access to bridge') && l.endsWith('-j DROP'));
+    expect(forward[drop - 1]).toMatch(/^-d 172\.17\.0\.0\/16 ! -i docker0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT .*-j NFLOG/);
+    // The same entry as raw's, so the drop log reads it the same way.
+    const rawLog = chain(withRaw, 'DOCKGATE-RAW').find((l) => l.includes('no direct access to bridge') && l.includes('NFLOG'))!;
+    expect(forward[drop - 1]!.replace(' -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT', '')).toBe(rawLog);
+    expect(() => assertRestoreGrammar(renderPlan(p), 'iptables-restore', { family: 4 })).not.toThrow();
   });
 
   it('the warning names what is lost and what stands in for it', () => {
