@@ -16,6 +16,7 @@ import { mayClaim } from '../plan/ownership.js';
 import { type PlanInput, buildRuleSet } from '../plan/ruleset.js';
 import { BridgePorts } from '../dataplane/bridge-ports.js';
 import { CliError, EXIT_CONFIG } from './errors.js';
+import { readResolvConf } from '../egress/resolv-conf.js';
 
 export { CliError, EXIT_CONFIG } from './errors.js';
 
@@ -55,7 +56,9 @@ export async function currentInput(config: Config, docker: DockerSource): Promis
     const bridgePorts = (await new BridgePorts(new CommandQueue()).lookup(containers, bridges)).ports;
     // As the daemon reads it: whether it writes the routing guard depends on it.
     const adminRouting = await new Sysctl().adminRouting();
-    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting });
+    const resolvConf = await readResolvConf(config.egress.resolvConf);
+    const resolvers = resolvConf.ok ? resolvConf.servers : [];
+    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting, resolvers });
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }

@@ -14,6 +14,7 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { type FootprintState, footprintFor } from '../dataplane/footprint.js';
 import { type Effect, byEgress, byOpening, describeEffect } from '../hostfw/report.js';
 import type { Family, RuleSet } from '../model/types.js';
+import { formatEgressEntry } from '../labels/egress.js';
 
 /**
  * Other firewalls' verdict on every opening. When nft cannot be read, nothing is called
@@ -115,6 +116,8 @@ export async function status(options: { config?: string; json?: boolean }): Prom
 export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => Effect, egress?: Effect & { from: string[] }): string {
   const out = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}`];
   for (const o of c.openings) out.push(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}`);
+  // Re-rendered from the parsed list: nothing of the label's own text reaches the terminal.
+  if (c.egressTo) out.push(`  egress to ${c.egressTo.map(formatEgressEntry).join(',')} (and its resolvers on port 53)`);
   if (egress && egress.state !== 'effective') out.push(`  egress from ${egress.from.join(', ')}: ${describeEffect(egress)}`);
   for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}${e.closes === 'entry' ? ' (nothing opened for this entry)' : ''}`);
   for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);

@@ -3,7 +3,8 @@
 // key and what it wants; load.ts adds the file name and the dotted key path.
 import { z } from 'zod';
 import { parseAddress, parseCidr } from '../net/cidr.js';
-import type { Cidr, PolicyDefaults, PortRange } from '../model/types.js';
+import type { Cidr, EgressPolicy, PolicyDefaults, PortRange } from '../model/types.js';
+import { EGRESS_GRAMMAR, parseEgressPolicy } from '../labels/egress.js';
 import { IFNAME as IFNAME_RE } from '../net/ifname.js';
 import { DEFAULT_MARK_BIT, MARK_BIT_EXPECTED, type MarkBit, parseMarkBit } from '../model/mark-bit.js';
 
@@ -75,6 +76,12 @@ export interface Config {
     socket: string;
     /** ulogd2's binary, which reads the NFLOG group. */
     ulogdCommand: string;
+  };
+  egress: {
+    /** Seconds an address stays allowed after its TTL (at least 30 s) ran out: covers answers a container got shortly before. */
+    dnsGraceS: number;
+    /** Where the host's nameservers are read from (resolvers the containers may reach, and dockgate's own). */
+    resolvConf: string;
   };
 }
 
@@ -198,10 +205,30 @@ const externalInterfaces = z.preprocess(
     .transform((v): ExternalInterfaces => (v === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...new Set(v)] })),
 );
 
+// `true`/`false` as YAML booleans, or the label's own grammar as a string.
+const egressDefault = z
+  .union([z.boolean(), z.string()], { error: expecting(EGRESS_GRAMMAR) })
+  .default(true)
+  .transform((v, ctx): EgressPolicy => {
+    if (typeof v === 'boolean') return v ? { kind: 'all' } : { kind: 'none' };
+    const r = parseEgressPolicy(v);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: 'custom', message: r.reasons.join('; '), input: v });
+    return z.NEVER;
+  });
+
 const defaultsSection = section('defaults', {
   mode: z.enum(MODES, { error: expecting(quoted(MODES)) }).default('proxy'),
   from: fromList.prefault(['0.0.0.0/0', '::/0']),
-  egress: z.boolean({ error: expecting('true or false') }).default(true),
+  egress: egressDefault,
+});
+
+// The host's nameservers come from here; tests point it at a namespace's own copy.
+const RESOLV_CONF_WHAT = 'an absolute file path';
+const egressSection = section('egress', {
+  /** How long an address a name no longer resolves to stays allowed after its TTL ran out. */
+  dns_grace_s: intRange(0, 86_400).default(300),
+  resolv_conf: withPattern(/^\/[A-Za-z0-9_./-]+$/, RESOLV_CONF_WHAT).default('/etc/resolv.conf'),
 });
 
 const DOCKER_HOST_WHAT = '"" or a Docker address such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375';
@@ -349,6 +376,7 @@ export const configFileSchema = section('', {
   sync: orEmpty(syncSection),
   metrics: orEmpty(metricsSection),
   drops: orEmpty(dropsSection),
+  egress: orEmpty(egressSection),
   log_level: z.enum(LOG_LEVELS, { error: expecting(quoted(LOG_LEVELS)) }).default('info'),
 });
 
@@ -392,5 +420,6 @@ export function toConfig(f: ConfigFile): Config {
       socket: f.drops.socket,
       ulogdCommand: f.drops.ulogd_command,
     },
+    egress: { dnsGraceS: f.egress.dns_grace_s, resolvConf: f.egress.resolv_conf },
   };
 }

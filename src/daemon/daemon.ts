@@ -11,6 +11,7 @@ import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import { SwarmNodeError, inSwarm, joinedSwarmMessage } from '../docker/info.js';
 import { readListeners } from '../dataplane/listeners.js';
+import { readResolvConf } from '../egress/resolv-conf.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
 import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
@@ -85,6 +86,10 @@ export class Daemon {
   #plannedVersion = 0;
   /** The families the host routed in of its own accord (PlanInput.adminRouting) when the last written plan was made. */
   #plannedRouting: string | undefined;
+  /** The nameservers (resolv.conf) the last written plan let allow-listed containers reach. */
+  #plannedResolvers: string | undefined;
+  /** Why resolv.conf could not be read, once logged, so a lasting problem is one line. */
+  #resolvConfProblem: string | undefined;
   /**
    * The families planned without the raw table (PlanInput.rawMissing), which is also what the log
    * last said about it: one warning when a kernel turns out to lack it, one line when it is back.
@@ -119,6 +124,23 @@ export class Daemon {
   #events = 0;
   /** How long the last full read-and-compare took; paces the drift check. */
   #lastCheckMs = 0;
+
+  /**
+   * The host's nameservers, read each sync like the forwarding sysctls (one small file, changed
+   * with no Docker event): a change re-plans the resolver accepts of allow-listed containers.
+   */
+  async #resolvers(): Promise<string[]> {
+    const r = await readResolvConf(this.#config.egress.resolvConf);
+    if (r.ok) {
+      this.#resolvConfProblem = undefined;
+      return r.servers;
+    }
+    if (this.#resolvConfProblem !== r.reason) {
+      this.#log.warn({ event: 'resolv-conf-unreadable', path: this.#config.egress.resolvConf, err: r.reason }, `cannot read ${this.#config.egress.resolvConf}: ${r.reason}; containers with an egress allow-list reach no resolver`);
+    }
+    this.#resolvConfProblem = r.reason;
+    return [];
+  }
 
   constructor(options: DaemonOptions) {
     this.#config = options.config;
@@ -416,8 +438,10 @@ export class Daemon {
     const adminRouting = await this.#host.adminRouting();
     const routingKey = adminRouting.join();
     // A drift check with no new facts reuses the last plan instead of re-planning every second.
+    const resolvers = await this.#resolvers();
+    const resolversKey = resolvers.join();
     let plan = this.#plan;
-    if (plan === undefined || this.#plannedVersion !== version || this.#plannedRouting !== routingKey) {
+    if (plan === undefined || this.#plannedVersion !== version || this.#plannedRouting !== routingKey || this.#plannedResolvers !== resolversKey) {
       const containers = this.#facts.containers;
       let listeners: Listener[] | undefined;
       if (mayClaim(containers, this.#config.labelPrefix)) {
@@ -439,7 +463,7 @@ export class Daemon {
         this.#facts.networks,
       );
       plan = buildRuleSet(
-        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting }), rawMissing: this.#plannedRawMissing },
+        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting, resolvers }), rawMissing: this.#plannedRawMissing },
         this.#planCache,
       );
     }
@@ -462,6 +486,7 @@ export class Daemon {
       this.#plan = plan;
       this.#plannedVersion = version;
       this.#plannedRouting = routingKey;
+      this.#plannedResolvers = resolversKey;
       await this.#host.apply(plan, previous, this.#facts.networks);
       await this.#bridge.apply(plan, this.#dataplane, repair || firstWrite);
       await this.#foreign.sync(plan, this.#dataplane);

@@ -234,11 +234,18 @@ export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
     { family: 6 as const, chains: plan.ipv6?.chains ?? [] },
   ];
   const egressLines = families.flatMap(({ family, chains }) => plan.containers.flatMap((c) => filterLinesOf(chains, c).map((line) => ({ family, c, line }))));
+  const judged = new Set<string>();
   for (const { family, c, line } of egressLines) {
-    const m = /^-s (\S+)\/(?:32|128) -i (\S+) -m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
+    // An allow-list writes one accept per destination (`-d`, `-p`, `--dport` between the source
+    // and the state); the host's base chains see the same container leave by the same uplink, so
+    // one flow per address and bridge judges them all.
+    const m = /^-s (\S+)\/(?:32|128) (?:-d \S+ )?-i (\S+) (?:-p \S+ -m \S+ --dport \S+ )?-m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
     if (!m) continue;
     const ip = m[1]!;
     const bridge = m[2]!;
+    const flowKey = `${family} ${c.id} ${ip} ${bridge}`;
+    if (judged.has(flowKey)) continue;
+    judged.add(flowKey);
     const cip = one(parseIPv4(ip) ?? 0);
     const fromBridge: Iface = { kind: 'known', name: bridge };
     const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {

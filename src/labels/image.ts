@@ -3,9 +3,10 @@
 // asked for. Only labels set on the container count; one whose value equals the image's own (or
 // any, when the image cannot be inspected) may be the image's, and such a label can only take
 // away: it never opens a port, switches to dnat, widens `from` or turns egress on, but an
-// `egress=false` or a `from` still narrows, so an image carrying the admin's own restriction
+// `egress=false`, an egress list or a `from` still narrows, so an image carrying the admin's own restriction
 // cannot cancel it. Pure.
-import type { Cidr, ContainerFacts, ContainerPolicy, ImageLabel, PolicyResult } from '../model/types.js';
+import type { Cidr, ContainerFacts, ContainerPolicy, EgressPolicy, ImageLabel, PolicyResult } from '../model/types.js';
+import { egressEntryKey } from './egress.js';
 import { parseIPv4, parseIPv6 } from '../net/cidr.js';
 import { type LabelOptions, parseLabels } from './parse.js';
 import { cutValue, quote } from './text.js';
@@ -21,7 +22,8 @@ export type LabelReading = PolicyResult & { imageLabels: ImageLabel[] };
 /** What one label that may be the image's takes away; undefined fields take nothing. */
 interface Restriction {
   from?: Cidr[];
-  egress?: false;
+  /** `none`, or an allow-list: never more than the admin's own egress (see narrowEgress). */
+  egress?: Exclude<EgressPolicy, { kind: 'all' }>;
   mode?: 'proxy';
 }
 
@@ -59,7 +61,7 @@ export function readLabels(facts: Pick<ContainerFacts, 'labels' | 'image'>, opti
 
 function restrictionOf(name: string, p: ContainerPolicy): Restriction | undefined {
   if (name === 'from') return { from: p.from };
-  if (name === 'egress' && !p.egress) return { egress: false };
+  if (name === 'egress' && p.egress.kind !== 'all') return { egress: p.egress };
   if (name === 'mode' && p.mode === 'proxy') return { mode: 'proxy' };
   return undefined;
 }
@@ -68,10 +70,22 @@ function restricted(policy: ContainerPolicy, restrictions: readonly Restriction[
   let { from, egress, mode } = policy;
   for (const r of restrictions) {
     if (r.from) from = intersect(from, r.from);
-    if (r.egress === false) egress = false;
+    if (r.egress) egress = narrowEgress(egress, r.egress);
     if (r.mode) mode = r.mode;
   }
   return { ...policy, from, egress, mode };
+}
+
+/**
+ * Egress allowed by both policies. Two lists keep only the entries they share word for word: a
+ * name and the addresses it resolves to cannot be compared here, and a narrower answer is safe.
+ */
+export function narrowEgress(a: EgressPolicy, b: EgressPolicy): EgressPolicy {
+  if (a.kind === 'none' || b.kind === 'none') return { kind: 'none' };
+  if (a.kind === 'all') return b;
+  if (b.kind === 'all') return a;
+  const keys = new Set(b.entries.map(egressEntryKey));
+  return { kind: 'list', entries: a.entries.filter((e) => keys.has(egressEntryKey(e))) };
 }
 
 /** Address range of a canonical CIDR ('10.0.0.0/8'), as parseCidr writes it. */

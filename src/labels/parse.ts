@@ -1,8 +1,9 @@
 // Container labels → ContainerPolicy. Pure: parsed once, here, strictly. Any label under the
 // prefix that is unknown or outside the grammar is an error, and all errors are reported at
 // once so an admin can fix a container in one go.
-import type { Cidr, LabelError, Mode, PolicyDefaults, PolicyResult, PortSpec } from '../model/types.js';
+import type { Cidr, EgressPolicy, LabelError, Mode, PolicyDefaults, PolicyResult, PortSpec } from '../model/types.js';
 import { parseCidr } from '../net/cidr.js';
+import { parseEgressPolicy } from './egress.js';
 import { parsePortEntry, portCount, portSpecKey } from './ports.js';
 import { badCharacter, cutValue, quote, splitList, trimSpaces } from './text.js';
 
@@ -83,12 +84,9 @@ function parseMode(value: string): Outcome<Mode> {
   return { value: undefined, reasons: [`${quote(v)} is not a mode; use proxy or dnat`] };
 }
 
-function parseEgress(value: string): Outcome<boolean> {
-  const v = trimSpaces(value);
-  if (v === 'true') return { value: true, reasons: [] };
-  if (v === 'false') return { value: false, reasons: [] };
-  if (v === '') return { value: undefined, reasons: ['empty; use true or false'] };
-  return { value: undefined, reasons: [`${quote(v)} is not a boolean; use true or false`] };
+function parseEgress(value: string): Outcome<EgressPolicy> {
+  const r = parseEgressPolicy(value);
+  return r.ok ? { value: r.value, reasons: [] } : { value: undefined, reasons: r.reasons };
 }
 
 /**
@@ -101,7 +99,7 @@ export function parseLabels(labels: Record<string, string>, options: LabelOption
   let ports: PortSpec[] | undefined;
   let from: Cidr[] | undefined;
   let mode: Mode | undefined;
-  let egress: boolean | undefined;
+  let egress: EgressPolicy | undefined;
   let declared = false;
 
   // Sorted so that errors come out in the same order whatever order Docker listed the labels.

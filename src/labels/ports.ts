@@ -12,7 +12,7 @@ const PORT = /^[1-9][0-9]{0,4}$/;
 const RANGE = /^([^-]+)-([^-]+)$/;
 const BRACKETED_HOST = /^\[([^\]]*)\]:(.*)$/;
 
-interface Range {
+export interface Range {
   start: number;
   end: number;
 }
@@ -37,7 +37,7 @@ function parsePort(text: string, what: string): Parsed<number> {
 }
 
 /** 'P' or 'A-B' (A <= B). `what` is 'port' or 'host port', for the message. */
-function parseRange(text: string, what: string): Parsed<Range> {
+export function parseRange(text: string, what: string): Parsed<Range> {
   if (text === '') return { ok: false, reason: `${what} is empty` };
   if (!text.includes('-')) {
     const p = parsePort(text, what);

@@ -193,12 +193,30 @@ export interface Cidr {
   text: string;
 }
 
+/** The ports an egress entry allows: every protocol and port, or one protocol's port range. */
+export type EgressPorts = { kind: 'any' } | { kind: 'range'; protocol: Protocol; start: number; end: number };
+
+/** Where an egress entry leads: fixed addresses, or whatever a DNS name resolves to (A and AAAA). */
+export type EgressDestination = { kind: 'cidr'; cidr: Cidr } | { kind: 'name'; name: string };
+
+/** One entry of an egress allow-list (`dockgate.egress` or `defaults.egress`). */
+export interface EgressEntry {
+  destination: EgressDestination;
+  ports: EgressPorts;
+}
+
+/**
+ * Where a container may open connections beyond its own networks: anywhere, nowhere, or only to
+ * the listed destinations (and its resolvers on port 53).
+ */
+export type EgressPolicy = { kind: 'all' } | { kind: 'none' } | { kind: 'list'; entries: EgressEntry[] };
+
 /** The typed result of a container's `dockgate.*` labels (Traefik-style: parsed once, in one place). */
 export interface ContainerPolicy {
   ports: PortSpec[];
   from: Cidr[];
   mode: Mode;
-  egress: boolean;
+  egress: EgressPolicy;
   /** True when the container carries a `dockgate.ports` label at all. */
   declared: boolean;
 }
@@ -224,7 +242,7 @@ export type PolicyResult =
 export interface PolicyDefaults {
   mode: Mode;
   from: Cidr[];
-  egress: boolean;
+  egress: EgressPolicy;
 }
 
 /*
@@ -287,7 +305,10 @@ export interface ContainerPlan {
   id: string;
   name: string;
   mode: Mode;
+  /** Whether it may leave its networks at all (everywhere, or to the destinations of `egressTo`). */
   egress: boolean;
+  /** Present when its egress is an allow-list: only these destinations (and its resolvers on port 53). */
+  egressTo?: EgressEntry[];
   openings: Opening[];
   errors: LabelError[];
   warnings: string[];

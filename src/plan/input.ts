@@ -20,6 +20,8 @@ export interface HostFacts {
   ipv6: boolean;
   /** The families whose all.forwarding is 1 (PlanInput.adminRouting); absent: no routing guard. */
   adminRouting?: readonly Family[];
+  /** The host's nameservers (PlanInput.resolvers); absent: none known. */
+  resolvers?: readonly string[];
 }
 
 export function planInput(config: Config, facts: HostFacts): PlanInput {
@@ -39,5 +41,6 @@ export function planInput(config: Config, facts: HostFacts): PlanInput {
     ipv6Masquerade: config.ipv6Masquerade,
     adminRouting: facts.adminRouting,
     dropLog: config.drops.log ? { group: config.drops.nflogGroup, ratePerSecond: config.drops.ratePerSecond, burst: config.drops.burst } : undefined,
+    resolvers: facts.resolvers,
   };
 }

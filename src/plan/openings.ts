@@ -144,7 +144,7 @@ export function networkWarnings(facts: ContainerFacts, policy: ContainerPolicy |
   if (bypassing) warnings.push(describeUnfirewalled(bypassing));
   const onBridges = bridgeAttachments(facts, ctx.networks);
   const internal = onBridges.filter((x) => x.network.internal).map((x) => x.network.name);
-  if (internal.length > 0 && policy && (policy.declared || policy.egress)) {
+  if (internal.length > 0 && policy && (policy.declared || policy.egress.kind !== 'none')) {
     const serving = onBridges.filter((x) => !x.network.internal).map((x) => x.network.name);
     warnings.push(
       serving.length > 0

@@ -167,6 +167,11 @@ function interfaceRules(chain: string, table: GrammarTable): { in: boolean; out:
 }
 
 const isPort = (text: string): boolean => PORT.test(text) && Number(text) <= 65535;
+/** `--dport` is one port, or an egress allow-list's range START:END (START below END), as iptables-save prints it. */
+const isDport = (text: string): boolean => {
+  const [start = '', end, more] = text.split(':');
+  return more === undefined && isPort(start) && (end === undefined || (isPort(end) && Number(start) < Number(end)));
+};
 
 /** A canonical IPv4 CIDR, never /0; groups: the four octets and the prefix length. */
 const V4_CIDR =
@@ -360,7 +365,7 @@ function parseRule(rule: string, table: GrammarTable, chain: string, iface: Chai
       if (tokens[i] !== '--dport') return `-m ${module} must be followed by --dport`;
       const v = tokens[i + 1] ?? '';
       i += 2;
-      if (!isPort(v)) return `--dport ${JSON.stringify(v)} is not a port 1-65535`;
+      if (!isDport(v)) return `--dport ${JSON.stringify(v)} is not a port 1-65535 or a range START:END`;
       dport = true;
     } else if (module === 'addrtype') {
       if (tokens[i] !== '--dst-type' || tokens[i + 1] !== 'LOCAL') return '-m addrtype must be --dst-type LOCAL';

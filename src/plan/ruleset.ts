@@ -7,6 +7,7 @@ import type {
   ContainerFacts,
   ContainerPlan,
   ContainerPolicy,
+  EgressPolicy,
   Family,
   FamilyRules,
   GrantedClaim,
@@ -28,6 +29,7 @@ import { rule } from './syntax.js';
 import { bridgeFilter, linkLocalOf } from './antispoof.js';
 import { type DropLogSettings, containerInputLines, logBefore } from './drop-log.js';
 import { isHostNetwork, resolveHostNetwork, socketsOf } from './host-network.js';
+import { egressRules } from '../egress/rules.js';
 
 export interface PlanInput {
   labelPrefix: string;
@@ -54,6 +56,11 @@ export interface PlanInput {
   granted?: readonly GrantedClaim[];
   /** trust_image_labels: labels equal to the image's count as the admin's (default false: they only restrict). */
   trustImageLabels?: boolean;
+  /**
+   * The host's nameservers (resolv.conf), addresses of either family: a container with an egress
+   * allow-list may reach them on port 53. Absent: none.
+   */
+  resolvers?: readonly string[];
   /** Plan ip6tables rules too (default true; false on hosts booted without IPv6). */
   ipv6?: boolean;
   /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
@@ -141,7 +148,8 @@ function dnatRules(openings: Opening[], note: string): string[] {
 function forwardRules(
   facts: ContainerFacts,
   openings: Opening[],
-  egress: boolean,
+  egress: EgressPolicy,
+  resolvers: readonly string[],
   networks: ReadonlyMap<string, NetworkFacts>,
   note: string,
   family: Family,
@@ -157,10 +165,8 @@ function forwardRules(
       );
     }
   }
-  if (egress) {
-    for (const { attachment, network } of servingAttachments(facts, networks, family)) {
-      out.push(rule({ src: addressOf(attachment, family), in: network.bridge, ctstate: 'NEW', comment: note, jump: 'ACCEPT' }));
-    }
+  for (const { attachment, network } of servingAttachments(facts, networks, family)) {
+    out.push(...egressRules(egress, resolvers, family, { src: addressOf(attachment, family), bridge: network.bridge }, note));
   }
   return out;
 }
@@ -403,7 +409,8 @@ function containerPart(
       id: facts.id,
       name: facts.name,
       mode: policy.mode,
-      egress: policy.egress,
+      egress: policy.egress.kind !== 'none',
+      ...(policy.egress.kind === 'list' ? { egressTo: policy.egress.entries } : {}),
       openings,
       errors,
       warnings: [...fromImage, ...networkWarnings(facts, policy, ctx), ...warnings, ...(ctx.claimNotes ?? [])],
@@ -414,7 +421,8 @@ function containerPart(
   for (const family of families) {
     const fp = part.families[family];
     const mine = openings.filter((o) => o.family === family);
-    fp.guards = policy.egress ? [] : guardLines(facts, ctx.networks, note, family);
+    // An allow-list denies everything it does not name, the host's published ports included.
+    fp.guards = policy.egress.kind === 'all' ? [] : guardLines(facts, ctx.networks, note, family);
     // A container's rules go straight into its shard of the shared set chains, one line each:
     // every one of them is an ACCEPT, or a DNAT to this container on a host port only it owns, so
     // their order never matters, and each line carries the container's comment, so a change adds
@@ -424,7 +432,7 @@ function containerPart(
       for (const parent of parents) for (const line of rules) fp.jumps.push({ parent, line });
     };
     add(proxyRules(mine, note), ['openings']);
-    add(forwardRules(facts, mine, policy.egress, ctx.networks, note, family), ['containers']);
+    add(forwardRules(facts, mine, policy.egress, input.resolvers ?? [], ctx.networks, note, family), ['containers']);
     add(dnatRules(mine, note), ['dnat']);
     if (input.dropLog) add(containerInputLines(input.dropLog, facts, policy, openings, family, note), ['drops']);
   }
@@ -474,7 +482,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   >;
   const plans: ContainerPlan[] = [];
   const trustImageLabels = input.trustImageLabels ?? false;
-  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families, input.dropLog ?? null]) : '';
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families, input.resolvers ?? [], input.dropLog ?? null]) : '';
 
   const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
   const parse = (facts: ContainerFacts) => readLabels(facts, { prefix: input.labelPrefix, defaults: input.defaults, trustImageLabels });

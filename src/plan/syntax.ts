@@ -30,7 +30,8 @@ export interface RuleParts {
   out?: string;
   notOut?: string;
   proto?: 'tcp' | 'udp';
-  dport?: number;
+  /** One port, or an inclusive range (iptables-save prints it START:END). */
+  dport?: number | { start: number; end: number };
   /** `-m addrtype --dst-type`: LOCAL keeps an accept to the host's own addresses (no broadcast, no multicast). */
   dstType?: 'LOCAL';
   ctstate?: string;
@@ -50,7 +51,10 @@ export function rule(p: RuleParts): string {
   if (p.out) out.push(`-o ${p.out}`);
   if (p.notOut) out.push(`! -o ${p.notOut}`);
   if (p.proto) out.push(`-p ${p.proto}`);
-  if (p.proto && p.dport !== undefined) out.push(`-m ${p.proto} --dport ${p.dport}`);
+  if (p.proto && p.dport !== undefined) {
+    const d = typeof p.dport === 'number' ? { start: p.dport, end: p.dport } : p.dport;
+    out.push(`-m ${p.proto} --dport ${d.start === d.end ? d.start : `${d.start}:${d.end}`}`);
+  }
   if (p.dstType) out.push(`-m addrtype --dst-type ${p.dstType}`);
   if (p.ctstate) out.push(`-m conntrack --ctstate ${p.ctstate}`);
   if (p.notCtstate) out.push(`-m conntrack ! --ctstate ${p.notCtstate}`);

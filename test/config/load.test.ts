@@ -39,7 +39,7 @@ const DEFAULTS: Config = {
       { family: 4, text: '0.0.0.0/0' },
       { family: 6, text: '::/0' },
     ],
-    egress: true,
+    egress: { kind: 'all' },
   },
   docker: { host: '' },
   iptables: {
@@ -65,6 +65,7 @@ const DEFAULTS: Config = {
   },
   logLevel: 'info',
   metrics: { kind: 'off' },
+  egress: { dnsGraceS: 300, resolvConf: '/etc/resolv.conf' },
   drops: { log: true, ratePerSecond: 5, burst: 20, nflogGroup: 2371, socket: '/run/dockgate/drops.sock', ulogdCommand: 'ulogd' },
 };
 
@@ -91,7 +92,7 @@ describe('defaults', () => {
     const keyLines = lines
       .map((l, i) => ({ l, i }))
       .filter(({ l }) => /^\s*[a-z0-9_]+:/.test(l));
-    expect(keyLines.length).toBe(37); // 14 top-level keys, 23 keys inside the 6 sections
+    expect(keyLines.length).toBe(40); // 15 top-level keys, 25 keys inside the 7 sections
     for (const { l, i } of keyLines) {
       // A comment right above, or above a run of keys it describes together.
       let j = i - 1;
@@ -194,7 +195,7 @@ drops:
           { family: 6, text: '2001:db8::/32' },
           { family: 6, text: '::1/128' },
         ],
-        egress: false,
+        egress: { kind: 'none' },
       },
       docker: { host: 'tcp://127.0.0.1:2375' },
       iptables: {
@@ -220,6 +221,7 @@ drops:
       },
       logLevel: 'trace',
       metrics: { kind: 'unix', path: '/run/dockgate/metrics.sock' },
+      egress: { dnsGraceS: 300, resolvConf: '/etc/resolv.conf' },
       drops: { log: false, ratePerSecond: 50, burst: 7, nflogGroup: 9, socket: '/tmp/dg/drops.sock', ulogdCommand: '/usr/sbin/ulogd' },
     };
     expect(parseConfig(text, FILE)).toEqual(expected);
@@ -243,9 +245,23 @@ drops:
     const c = parseConfig('sync:\n  debounce_ms: 50\ndefaults:\n  egress: false\n', FILE);
     expect(c).toEqual({
       ...DEFAULTS,
-      defaults: { ...DEFAULTS.defaults, egress: false },
+      defaults: { ...DEFAULTS.defaults, egress: { kind: 'none' } },
       sync: { ...DEFAULTS.sync, debounceMs: 50 },
     });
+  });
+
+  it('defaults.egress takes the label grammar, and egress.* its own settings', () => {
+    const c = parseConfig('defaults:\n  egress: "10.1.0.0/16, api.example.com:443"\negress:\n  dns_grace_s: 60\n  resolv_conf: /run/dg/resolv.conf\n', FILE);
+    expect(c.defaults.egress).toEqual({
+      kind: 'list',
+      entries: [
+        { destination: { kind: 'cidr', cidr: { family: 4, text: '10.1.0.0/16' } }, ports: { kind: 'any' } },
+        { destination: { kind: 'name', name: 'api.example.com' }, ports: { kind: 'range', protocol: 'tcp', start: 443, end: 443 } },
+      ],
+    });
+    expect(c.egress).toEqual({ dnsGraceS: 60, resolvConf: '/run/dg/resolv.conf' });
+    expect(parseConfig('defaults:\n  egress: none\n', FILE).defaults.egress).toEqual({ kind: 'none' });
+    expect(configError('defaults:\n  egress: "10.0.0.5/8"\n').message).toContain('"10.0.0.5/8" has host bits set');
   });
 
   it('the same source written twice is kept once', () => {
@@ -272,8 +288,8 @@ describe('bad values name their key', () => {
     // wrong type
     ['string for integer', 'iptables:\n  wait_seconds: "10"\n', 'iptables.wait_seconds', 'expected an integer from 1 to 600, got "10"'],
     ['fraction for integer', 'sync:\n  debounce_ms: 2.5\n', 'sync.debounce_ms', 'expected an integer from 0 to 5000, got 2.5'],
-    ['yes for boolean', 'defaults:\n  egress: yes\n', 'defaults.egress', 'expected true or false, got "yes"'],
-    ['empty value for boolean', 'defaults:\n  egress:\n', 'defaults.egress', 'expected true or false, got an empty value'],
+    ['yes for boolean', 'defaults:\n  egress: yes\n', 'defaults.egress', 'entry "yes": "yes" is neither an address, a CIDR nor a fully qualified DNS name (or, as the whole value: true, all, false, none)'],
+    ['empty value for boolean', 'defaults:\n  egress:\n', 'defaults.egress', 'expected true, all, false, none, or a comma list of CIDR, DEST:PORTS[/PROTO] or NAME[:PORTS][/PROTO], got an empty value'],
     ['string for trust_image_labels', 'trust_image_labels: "yes"\n', 'trust_image_labels', 'expected true or false, got "yes"'],
     ['number for string', 'label_prefix: 12\n', 'label_prefix', 'expected lower-case letters, digits, "." and "-", starting and ending with a letter or digit, got 12'],
     ['string for list', 'defaults:\n  from: 10.0.0.0/8\n', 'defaults.from', 'expected a non-empty list of IPv4/IPv6 addresses or CIDRs, got "10.0.0.0/8" (write a list: ["10.0.0.0/8"])'],
@@ -317,12 +333,12 @@ describe('bad values name their key', () => {
     ['retry max below retry min', 'sync:\n  retry_min_ms: 500\n  retry_max_ms: 499\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (500) to 600000, got 499'],
     ['retry max below default retry min', 'sync:\n  retry_max_ms: 100\n', 'sync.retry_max_ms', 'expected an integer from sync.retry_min_ms (200) to 600000, got 100'],
     // unknown keys
-    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, log_level)'],
+    ['unknown top-level key', 'label_prefix: dockgate\nlog-level: info\n', 'log-level', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, egress, log_level)'],
     ['unknown nested key', 'sync:\n  debounce: 20\n', 'sync.debounce', 'unknown key (known keys under sync: debounce_ms, drift_check_ms, full_check_ms, retry_min_ms, retry_max_ms, docker_timeout_ms, unknown_grace_ms)'],
     ['unknown key in defaults', 'defaults:\n  ports: "80"\n', 'defaults.ports', 'unknown key (known keys under defaults: mode, from, egress)'],
     ['unknown key with an empty value', 'docker:\n  socket:\n', 'docker.socket', 'unknown key (known keys under docker: host)'],
-    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, log_level)'],
-    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, log_level)'],
+    ['unknown key with odd characters', '"log level": info\n', '["log level"]', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, egress, log_level)'],
+    ['__proto__ is just an unknown key', '__proto__: {log_level: debug}\n', '__proto__', 'unknown key (known keys at the top level: label_prefix, trust_image_labels, defaults, docker, iptables, ipv6_masquerade, external_interfaces, claimable_ports, foreign_chains, foreign_chains_mark, sync, metrics, drops, egress, log_level)'],
   ])('%s', (_what, text, key, reason) => {
     const e = configError(text);
     expect(e.key).toBe(key);

@@ -403,7 +403,7 @@ const defaultsArb: fc.Arbitrary<PolicyDefaults> = fc.record({
     fc.array(cidr4(8, 32), { minLength: 1, maxLength: 3 }).map((l) => [...new Set(l)].map((text): Cidr => ({ family: 4, text }))),
     fc.constant<Cidr[]>([{ family: 6, text: '2001:db8::/32' }]),
   ),
-  egress: fc.boolean(),
+  egress: fc.constantFrom<PolicyDefaults['egress']>({ kind: 'all' }, { kind: 'none' }),
 });
 
 const attachmentArb = fc.record({

@@ -46,12 +46,12 @@ function checkComplete(c: Config): void {
   const fail = (what: string) => () => `incomplete or out-of-domain config (${what}): ${JSON.stringify(c)}`;
   check(
     JSON.stringify(Object.keys(c).sort()) ===
-      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'externalInterfaces', 'foreignChains', 'foreignChainsMark', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync', 'trustImageLabels']),
+      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'egress', 'externalInterfaces', 'foreignChains', 'foreignChainsMark', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync', 'trustImageLabels']),
     fail('keys'),
   );
   check(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(c.labelPrefix), fail('labelPrefix'));
   check(c.defaults.mode === 'proxy' || c.defaults.mode === 'dnat', fail('mode'));
-  check(typeof c.defaults.egress === 'boolean', fail('egress'));
+  check(['all', 'none', 'list'].includes(c.defaults.egress.kind), fail('egress'));
   check(c.defaults.from.length > 0, fail('from empty'));
   for (const f of c.defaults.from) {
     const r = parseCidr(f.text);
@@ -180,7 +180,7 @@ function expectedConfig(doc: Doc): Config {
   if (d.foreign_chains !== undefined) c.foreignChains = d.foreign_chains;
   if (d.foreign_chains_mark !== undefined) c.foreignChainsMark = Number(d.foreign_chains_mark) as Config['foreignChainsMark'];
   if (d.defaults?.mode !== undefined) c.defaults.mode = d.defaults.mode;
-  if (d.defaults?.egress !== undefined) c.defaults.egress = d.defaults.egress;
+  if (d.defaults?.egress !== undefined) c.defaults.egress = d.defaults.egress ? { kind: 'all' } : { kind: 'none' };
   if (d.defaults?.from !== undefined) {
     const seen = new Set<string>();
     c.defaults.from = [];
@@ -246,13 +246,13 @@ function render(doc: Doc, s: Style): string {
 // ---------------------------------------------------------------------------------------------
 // Broken configs: one wrong value or unknown key at a known path
 
-type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign' | 'markBit' | 'metricsListen';
+type Kind = 'prefix' | 'dockerHost' | 'command' | 'int' | 'mode' | 'bool' | 'from' | 'ifaces' | 'level' | 'section' | 'foreign' | 'markBit' | 'metricsListen' | 'egress';
 const PATHS: Array<{ path: string[]; kind: Kind; min?: number; max?: number }> = [
   { path: ['label_prefix'], kind: 'prefix' },
   { path: ['defaults'], kind: 'section' },
   { path: ['defaults', 'mode'], kind: 'mode' },
   { path: ['defaults', 'from'], kind: 'from' },
-  { path: ['defaults', 'egress'], kind: 'bool' },
+  { path: ['defaults', 'egress'], kind: 'egress' },
   { path: ['docker'], kind: 'section' },
   { path: ['docker', 'host'], kind: 'dockerHost' },
   { path: ['iptables'], kind: 'section' },
@@ -306,6 +306,9 @@ function wrongValue(p: (typeof PATHS)[number]): fc.Arbitrary<unknown> {
       );
     case 'bool':
       return fc.constantFrom(null, 'true', 'yes', 'on', 1, 0, [], {}, 'false');
+    case 'egress':
+      // 'true', 'none' and lists are the label's grammar: only what is outside it.
+      return fc.constantFrom(null, 'yes', 'on', 'True', 1, 0, [], {}, '', '10.0.0.5/8', '*.example.com:443', 'api.example.com:0');
     case 'from':
       return fc.constantFrom(null, 5, {}, [], 'str', '10.0.0.0/8', [1], [''], ['10.0.0.5/8'], ['::ffff:1.2.3.4'], [['10.0.0.0/8']], ['10.0.0.0/8', 'x'], [null], ['2001:db8::1/64']);
     case 'ifaces':

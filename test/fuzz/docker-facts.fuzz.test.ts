@@ -30,7 +30,7 @@ const HEX_ID = /^[0-9a-f]{12,64}$/;
 /** Docker's name grammar (container names; dockgate holds network names to it as well). */
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
-const DEFAULTS: PolicyDefaults = { mode: 'dnat', from: [{ family: 4, text: '0.0.0.0/0' }], egress: true };
+const DEFAULTS: PolicyDefaults = { mode: 'dnat', from: [{ family: 4, text: '0.0.0.0/0' }], egress: { kind: 'all' } };
 /** An image without labels: every label is the container's own. */
 const NO_IMAGE_LABELS: ImageAnswer = { kind: 'inspected', labels: {} };
 

@@ -21,6 +21,7 @@ import { renderDiff, renderFull, renderPlan } from '../../src/plan/restore.js';
 import { buildRuleSet, familyRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
 import { type LabelSet, type Scenario, hexString, ipv4, labelSet, labelsOf, scenario } from './arbitraries.js';
 import { type KernelModel, applyRestore, cloneKernel, emptyKernel, kernelView } from './kernel-model.js';
+import { formatEgressPolicy } from '../../src/labels/egress.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1) || 1;
 const runs = (n: number): number => Math.max(1, Math.round(n * SCALE));
@@ -123,7 +124,7 @@ function checkPolicy(policy: ContainerPolicy): void {
     check(r.ok && r.value.text === c.text && r.value.family === c.family, () => `from ${JSON.stringify(c)} does not re-parse to itself`);
   }
   check(policy.mode === 'proxy' || policy.mode === 'dnat', () => `mode ${policy.mode}`);
-  check(typeof policy.egress === 'boolean', () => `egress ${String(policy.egress)}`);
+  check(['all', 'none', 'list'].includes(policy.egress.kind), () => `egress ${JSON.stringify(policy.egress)}`);
   check(policy.declared || policy.ports.length === 0, () => 'ports without a ports label');
 }
 
@@ -303,7 +304,7 @@ function canonicalLabels(prefix: string, policy: ContainerPolicy): Record<string
   const out: Record<string, string> = {
     [`${prefix}.from`]: policy.from.map((c) => c.text).join(','),
     [`${prefix}.mode`]: policy.mode,
-    [`${prefix}.egress`]: String(policy.egress),
+    [`${prefix}.egress`]: formatEgressPolicy(policy.egress),
   };
   if (policy.declared) {
     out[`${prefix}.ports`] = policy.ports

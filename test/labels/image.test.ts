@@ -24,7 +24,7 @@ function policyOf(r: LabelReading): ContainerPolicy {
 describe('labels equal to the image\'s open nothing', () => {
   it('an image\'s dockgate.ports is ignored: nothing declared, nothing to open', () => {
     const r = read({ 'dockgate.ports': '8080' }, fromImage('dockgate.ports'));
-    expect(policyOf(r)).toMatchObject({ ports: [], declared: false, mode: 'proxy', egress: true });
+    expect(policyOf(r)).toMatchObject({ ports: [], declared: false, mode: 'proxy', egress: { kind: 'all' } });
     expect(r.imageLabels).toEqual([{ label: 'dockgate.ports', value: '8080', image: 'evil/app:1', why: 'same-value', effect: 'ignored' }]);
   });
 
@@ -69,13 +69,13 @@ describe('labels equal to the image\'s still narrow', () => {
   // admin's `--label dockgate.egress=false` would look like the image's and be dropped.
   it('dockgate.egress=false the image also carries keeps egress off', () => {
     const r = read({ 'dockgate.egress': 'false' }, fromImage('dockgate.egress'));
-    expect(policyOf(r).egress).toBe(false);
+    expect(policyOf(r).egress).toEqual({ kind: 'none' });
     expect(r.imageLabels).toEqual([{ label: 'dockgate.egress', value: 'false', image: 'evil/app:1', why: 'same-value', effect: 'restricts' }]);
   });
 
   it('dockgate.egress=true from the image does not turn egress on', () => {
-    const r = read({ 'dockgate.egress': 'true' }, fromImage('dockgate.egress'), { defaults: { ...DEFAULTS, egress: false } });
-    expect(policyOf(r).egress).toBe(false);
+    const r = read({ 'dockgate.egress': 'true' }, fromImage('dockgate.egress'), { defaults: { ...DEFAULTS, egress: { kind: 'none' } } });
+    expect(policyOf(r).egress).toEqual({ kind: 'none' });
     expect(r.imageLabels[0]?.effect).toBe('ignored');
   });
 
@@ -116,7 +116,7 @@ describe('bad labels', () => {
 describe('an image that cannot be inspected', () => {
   it('every label under the prefix may be its: nothing opens, restrictions hold, other labels are untouched', () => {
     const r = read({ 'dockgate.ports': '80', 'dockgate.egress': 'false', 'com.example.team': 'web' }, GONE);
-    expect(policyOf(r)).toMatchObject({ ports: [], declared: false, egress: false });
+    expect(policyOf(r)).toMatchObject({ ports: [], declared: false, egress: { kind: 'none' } });
     expect(r.imageLabels).toEqual([
       { label: 'dockgate.egress', value: 'false', image: 'evil/app:1', why: 'image-unknown', effect: 'restricts' },
       { label: 'dockgate.ports', value: '80', image: 'evil/app:1', why: 'image-unknown', effect: 'ignored' },
@@ -125,7 +125,7 @@ describe('an image that cannot be inspected', () => {
 
   it('a container without dockgate labels is served by the defaults, as before', () => {
     const r = read({ 'com.example.team': 'web' }, GONE);
-    expect(policyOf(r)).toMatchObject({ declared: false, egress: true });
+    expect(policyOf(r)).toMatchObject({ declared: false, egress: { kind: 'all' } });
     expect(r.imageLabels).toEqual([]);
   });
 });

@@ -47,7 +47,7 @@ function checkInvariants(p: ContainerPolicy): void {
     expect(r.ok && r.value.text === c.text && r.value.family === c.family, c.text).toBe(true);
   }
   expect(['proxy', 'dnat']).toContain(p.mode);
-  expect(typeof p.egress).toBe('boolean');
+  expect(['all', 'none', 'list']).toContain(p.egress.kind);
 }
 
 const tcp = (start: number, end = start): PortSpec => ({ start, end, protocol: 'tcp' });
@@ -234,8 +234,8 @@ describe('dockgate.mode and dockgate.egress', () => {
     [{ 'dockgate.mode': 'proxy' }, { mode: 'proxy' }],
     [{ 'dockgate.mode': 'dnat' }, { mode: 'dnat' }],
     [{ 'dockgate.mode': ' dnat ' }, { mode: 'dnat' }],
-    [{ 'dockgate.egress': 'true' }, { egress: true }],
-    [{ 'dockgate.egress': 'false' }, { egress: false }],
+    [{ 'dockgate.egress': 'true' }, { egress: { kind: 'all' } }],
+    [{ 'dockgate.egress': 'false' }, { egress: { kind: 'none' } }],
   ])('%j', (labels, expected) => {
     expect(ok(labels)).toMatchObject(expected);
   });
@@ -246,10 +246,10 @@ describe('dockgate.mode and dockgate.egress', () => {
     [{ 'dockgate.mode': '' }, /^empty; use proxy or dnat/],
     [{ 'dockgate.mode': 'proxy,dnat' }, /"proxy,dnat" is not a mode/],
     [{ 'dockgate.mode': 'proxy\n' }, /"proxy\\n" is not a mode/],
-    [{ 'dockgate.egress': 'yes' }, /"yes" is not a boolean; use true or false/],
-    [{ 'dockgate.egress': 'True' }, /"True" is not a boolean/],
-    [{ 'dockgate.egress': '1' }, /"1" is not a boolean/],
-    [{ 'dockgate.egress': '' }, /^empty; use true or false/],
+    [{ 'dockgate.egress': 'yes' }, /"yes" is neither an address, a CIDR nor a fully qualified DNS name \(or, as the whole value: true, all, false, none\)/],
+    [{ 'dockgate.egress': 'True' }, /"True" is neither an address/],
+    [{ 'dockgate.egress': '1' }, /"1" is not an address or CIDR/],
+    [{ 'dockgate.egress': '' }, /^empty; use true, all, false, none, or a comma list/],
   ])('refuses %j', (labels, reason) => {
     const errors = errorsOf(labels);
     expect(errors).toHaveLength(1);
@@ -272,15 +272,15 @@ describe('keys', () => {
     { dockgateports: '80', 'dockgate-ports': '80', 'Dockgate.ports': 'nonsense', 'x.dockgate.ports': 'bad' },
     { 'org.dockgate.mode': 'bad', 'traefik.http.routers.x.rule': 'Host(`a`)' },
   ])('ignores labels outside the prefix: %j', (labels) => {
-    expect(ok(labels)).toEqual({ ports: [], from: DEFAULTS.from, mode: 'proxy', egress: true, declared: false });
+    expect(ok(labels)).toEqual({ ports: [], from: DEFAULTS.from, mode: 'proxy', egress: { kind: 'all' }, declared: false });
   });
 
   it('applies defaults per absent label', () => {
-    const defaults: PolicyDefaults = { mode: 'dnat', from: [{ family: 4, text: '10.0.0.0/8' }], egress: false };
+    const defaults: PolicyDefaults = { mode: 'dnat', from: [{ family: 4, text: '10.0.0.0/8' }], egress: { kind: 'none' } };
     const r = parseLabels({ 'dockgate.ports': '80', 'dockgate.egress': 'true' }, { prefix: 'dockgate', defaults });
     expect(r).toEqual({
       ok: true,
-      policy: { ports: [tcp(80)], from: [{ family: 4, text: '10.0.0.0/8' }], mode: 'dnat', egress: true, declared: true },
+      policy: { ports: [tcp(80)], from: [{ family: 4, text: '10.0.0.0/8' }], mode: 'dnat', egress: { kind: 'all' }, declared: true },
     });
     // The label overrides the default entirely; it does not add to it.
     const r2 = parseLabels({ 'dockgate.from': '192.168.0.0/16' }, { prefix: 'dockgate', defaults });
@@ -302,7 +302,7 @@ describe('keys', () => {
     };
     expect(parse(labels, 'fw')).toEqual({
       ok: true,
-      policy: { ports: [tcp(80)], from: DEFAULTS.from, mode: 'dnat', egress: true, declared: true },
+      policy: { ports: [tcp(80)], from: DEFAULTS.from, mode: 'dnat', egress: { kind: 'all' }, declared: true },
     });
     const bad = parse({ 'fw.port': '80', 'fwx.port': '80' }, 'fw');
     expect(bad).toEqual({
@@ -364,7 +364,7 @@ describe('collecting errors', () => {
       'other.label': 'ignored',
     });
     expect(errors.map((e) => [e.label, e.reason])).toEqual([
-      ['dockgate.egress', expect.stringMatching(/"maybe" is not a boolean/)],
+      ['dockgate.egress', expect.stringMatching(/"maybe" is neither an address/)],
       ['dockgate.from', expect.stringMatching(/has host bits set/)],
       ['dockgate.from', expect.stringMatching(/"10.0.0.300" is not an address/)],
       ['dockgate.mode', expect.stringMatching(/"nat" is not a mode/)],
@@ -397,7 +397,7 @@ describe('collecting errors', () => {
           { family: 6, text: '2001:db8::/48' },
         ],
         mode: 'dnat',
-        egress: false,
+        egress: { kind: 'none' },
         declared: true,
       },
     });

@@ -30,7 +30,7 @@ export const DEFAULTS: PolicyDefaults = {
     { family: 4, text: '0.0.0.0/0' },
     { family: 6, text: '::/0' },
   ],
-  egress: true,
+  egress: { kind: 'all' },
 };
 
 let counter = 0;

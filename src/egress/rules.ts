@@ -1,0 +1,55 @@
+// A container's egress accepts in its DOCKGATE-CONTAINERS shard, from its egress policy. Pure.
+// An allow-list gives one accept per destination of the family (an IPv4 CIDR only in iptables,
+// an IPv6 one only in ip6tables), plus its resolvers on port 53: without them no name the
+// container looks up would resolve, and Docker's embedded DNS (127.0.0.11) forwards from inside
+// the container's namespace, so its queries leave from the container's own address too.
+import type { EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
+import { type RuleParts, rule } from '../plan/syntax.js';
+
+/** Where one accept leads: `dst` undefined is everywhere. */
+interface Destination {
+  dst: string | undefined;
+  proto: Protocol | undefined;
+  dport: { start: number; end: number } | undefined;
+}
+
+const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined };
+
+function entryDestinations(e: EgressEntry, family: Family): Destination[] {
+  // Names are not addresses yet: they allow nothing until resolved into their sets.
+  if (e.destination.kind !== 'cidr' || e.destination.cidr.family !== family) return [];
+  const dst = e.destination.cidr.text;
+  if (e.ports.kind === 'any') return [{ dst, proto: undefined, dport: undefined }];
+  return [{ dst, proto: e.ports.protocol, dport: { start: e.ports.start, end: e.ports.end } }];
+}
+
+/** The resolvers of `family` on port 53, UDP and TCP (TCP for answers too big for UDP). */
+function resolverDestinations(resolvers: readonly string[], family: Family): Destination[] {
+  // A loopback nameserver (systemd-resolved's 127.0.0.53) is the host's own: Docker never hands
+  // it to a container, and nothing to it passes FORWARD.
+  const loopback = (r: string): boolean => r.startsWith('127.') || r === '::1';
+  const mine = resolvers.filter((r) => (family === 6) === r.includes(':') && !loopback(r));
+  return mine.flatMap((dst) => (['udp', 'tcp'] as const).map((proto): Destination => ({ dst, proto, dport: { start: 53, end: 53 } })));
+}
+
+/** The destinations a policy lets a container open connections to, in `family`. */
+export function egressDestinations(policy: EgressPolicy, resolvers: readonly string[], family: Family): Destination[] {
+  if (policy.kind === 'none') return [];
+  if (policy.kind === 'all') return [EVERYWHERE];
+  const out = [...policy.entries.flatMap((e) => entryDestinations(e, family)), ...resolverDestinations(resolvers, family)];
+  const seen = new Set<string>();
+  return out.filter((d) => {
+    const key = JSON.stringify(d);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The accept lines of one container address on one bridge. */
+export function egressRules(policy: EgressPolicy, resolvers: readonly string[], family: Family, from: { src: string; bridge: string }, comment: string): string[] {
+  return egressDestinations(policy, resolvers, family).map((d) => {
+    const parts: RuleParts = { src: from.src, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, ctstate: 'NEW', comment, jump: 'ACCEPT' };
+    return rule(parts);
+  });
+}

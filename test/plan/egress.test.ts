@@ -1,0 +1,85 @@
+// Egress allow-lists in the plan: one accept per destination of the family, the resolvers on
+// port 53, guards as for a container without egress, and the readers of the plan (marks, the
+// host-firewall analysis) still seeing them.
+import { describe, expect, it } from 'vitest';
+import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
+import { familyRuleSet } from '../../src/plan/ruleset.js';
+import { renderPlan } from '../../src/plan/restore.js';
+import { markPlan } from '../../src/plan/marks.js';
+import { flowsOf } from '../../src/hostfw/analysis.js';
+import { BRIDGE, DUAL, container, plan, shardLines } from './fixtures.js';
+
+const LISTED = 'c0ffee000071'.padEnd(64, '0');
+const OPEN = 'c0ffee000072'.padEnd(64, '0');
+const RESOLVERS = ['10.0.0.53', '2001:db8:53::1', '127.0.0.53'];
+
+const dual = (name: string, id: string, n: number, labels: Record<string, string>): ContainerFacts =>
+  container(name, { id, network: DUAL, ip: `172.23.0.${n}`, ip6: `fd00:db8:1::${n}`, labels });
+
+const LIST = '10.0.0.9:7001,10.0.0.9:7100-7110/udp,192.168.0.0/16,[2001:db8:9::/48]:443,2001:db8:7::1,api.example.com:443';
+
+function scenario(): RuleSet {
+  return plan([dual('listed', LISTED, 2, { 'dockgate.egress': LIST }), dual('open', OPEN, 3, {})], [BRIDGE, DUAL], { resolvers: RESOLVERS });
+}
+const v6 = (p: RuleSet): RuleSet => familyRuleSet(p, 6)!;
+const mine = (lines: string[], who: string): string[] => lines.filter((l) => l.includes(`"${who}/`));
+
+describe('egress allow-lists in the plan', () => {
+  it('golden: IPv4 and IPv6 halves', async () => {
+    await expect(renderPlan(familyRuleSet(scenario(), 4)!)).toMatchFileSnapshot('golden/egress-allow-list.rules');
+    await expect(renderPlan(v6(scenario()))).toMatchFileSnapshot('golden/ipv6-egress-allow-list.rules');
+  });
+
+  it('one accept per destination of the family, then the resolvers on 53 udp and tcp', () => {
+    const tail = '-m conntrack --ctstate NEW -m comment --comment "listed/c0ffee000071" -j ACCEPT';
+    expect(mine(shardLines(scenario(), 'DOCKGATE-CONTAINERS'), 'listed')).toEqual([
+      `-s 172.23.0.2/32 -d 10.0.0.9/32 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 7001 ${tail}`,
+      `-s 172.23.0.2/32 -d 10.0.0.9/32 -i br-eeeeeeeeeeee -p udp -m udp --dport 7100:7110 ${tail}`,
+      `-s 172.23.0.2/32 -d 192.168.0.0/16 -i br-eeeeeeeeeeee ${tail}`,
+      `-s 172.23.0.2/32 -d 10.0.0.53/32 -i br-eeeeeeeeeeee -p udp -m udp --dport 53 ${tail}`,
+      `-s 172.23.0.2/32 -d 10.0.0.53/32 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 53 ${tail}`,
+    ]);
+    expect(mine(shardLines(v6(scenario()), 'DOCKGATE-CONTAINERS'), 'listed')).toEqual([
+      `-s fd00:db8:1::2/128 -d 2001:db8:9::/48 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 443 ${tail}`,
+      `-s fd00:db8:1::2/128 -d 2001:db8:7::1/128 -i br-eeeeeeeeeeee ${tail}`,
+      `-s fd00:db8:1::2/128 -d 2001:db8:53::1/128 -i br-eeeeeeeeeeee -p udp -m udp --dport 53 ${tail}`,
+      `-s fd00:db8:1::2/128 -d 2001:db8:53::1/128 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 53 ${tail}`,
+    ]);
+  });
+
+  it('a container without a list keeps its one accept to everywhere', () => {
+    expect(mine(shardLines(scenario(), 'DOCKGATE-CONTAINERS'), 'open')).toEqual([
+      '-s 172.23.0.3/32 -i br-eeeeeeeeeeee -m conntrack --ctstate NEW -m comment --comment "open/c0ffee000072" -j ACCEPT',
+    ]);
+  });
+
+  it('a list denies the host\'s published ports too: guarded like egress off', () => {
+    const input = scenario().chains.find((c) => c.name === 'DOCKGATE-INPUT')!.rules;
+    expect(mine(input, 'listed')).toEqual(['-s 172.23.0.2/32 -i br-eeeeeeeeeeee -m comment --comment "listed/c0ffee000071" -j RETURN']);
+    expect(mine(input, 'open')).toEqual([]);
+  });
+
+  it('the plan says where the container may go', () => {
+    const c = scenario().containers.find((x) => x.name === 'listed')!;
+    expect(c.egress).toBe(true);
+    expect(c.egressTo).toHaveLength(6);
+    expect(scenario().containers.find((x) => x.name === 'open')!.egressTo).toBeUndefined();
+  });
+
+  it('the mangle marks mirror every accept, and the host-firewall analysis sees one egress flow per address', () => {
+    const marks = markPlan(scenario());
+    const shard = marks.chains.filter((c) => c.name.startsWith('DOCKGATE-MCONTAINERS-')).flatMap((c) => c.rules).filter((l) => l.includes('listed/'));
+    expect(shard).toHaveLength(5);
+    expect(shard.every((l) => / -j MARK --set-xmark \S+$/.test(l))).toBe(true);
+    const egress = flowsOf(scenario(), true).filter((f) => f.kind === 'egress' && f.container === 'listed');
+    expect(egress.map((f) => [f.family, f.source])).toEqual([
+      [4, '172.23.0.2'],
+      [6, 'fd00:db8:1::2'],
+    ]);
+  });
+
+  it('an empty resolver list and names not yet resolved allow nothing extra', () => {
+    const p = plan([dual('names', LISTED, 2, { 'dockgate.egress': 'api.example.com:443' })], [DUAL]);
+    expect(mine(shardLines(p, 'DOCKGATE-CONTAINERS'), 'names')).toEqual([]);
+  });
+});
