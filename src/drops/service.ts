@@ -97,7 +97,9 @@ export class DropLogService {
     const r = this.recorder.record(p, (this.o.now ?? Date.now)());
     if (r.kind !== 'new') return;
     const w = toWire(r.entry);
-    this.o.log.info({ event: 'dropped', ...w }, formatDrop(w));
+    // `at`, not `time`: pino's own time field comes first, and a second one would shadow it.
+    const { time: at, ...fields } = w;
+    this.o.log.info({ event: 'dropped', at, ...fields }, formatDrop(w));
     this.#server?.publish(r.entry);
   }
 
