@@ -10,6 +10,8 @@ import type { Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { contestedClaims, heldInKernel } from '../plan/held-claims.js';
 import { readListeners } from '../dataplane/listeners.js';
+import { readHostSockets } from '../dataplane/host-sockets.js';
+import { isHostNetwork, wantsHostSockets } from '../plan/host-network.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
@@ -52,13 +54,14 @@ export async function currentInput(config: Config, docker: DockerSource): Promis
     const { bridges, others } = await docker.listAllNetworks();
     const containers = await docker.listRunning();
     const listeners = mayClaim(containers, config.labelPrefix) ? await readListeners() : undefined;
+    const hostSockets = wantsHostSockets(containers, config.labelPrefix) ? await readHostSockets(containers.filter(isHostNetwork)) : undefined;
     const ipv6 = await probeIpv6(new CommandQueue(), ip6tablesOptions(config.iptables));
     const bridgePorts = (await new BridgePorts(new CommandQueue()).lookup(containers, bridges)).ports;
     // As the daemon reads it: whether it writes the routing guard depends on it.
     const adminRouting = await new Sysctl().adminRouting();
     const resolvConf = await readResolvConf(config.egress.resolvConf);
     const resolvers = resolvConf.ok ? resolvConf.servers : [];
-    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting, resolvers });
+    return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting, resolvers, hostSockets });
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
   }

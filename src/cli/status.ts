@@ -114,7 +114,8 @@ export async function status(options: { config?: string; json?: boolean }): Prom
  * text: escaped, so none of it acts on the terminal.
  */
 export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => Effect, egress?: Effect & { from: string[] }): string {
-  const out = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress}`];
+  // On the host network there is no mode and no egress of its own to show: its traffic is the host's.
+  const out = [`${c.name} (${c.id.slice(0, 12)}) ${c.hostNetwork ? 'network=host' : `mode=${c.mode} egress=${c.egress}`}`];
   for (const o of c.openings) out.push(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}`);
   // Re-rendered from the parsed list: nothing of the label's own text reaches the terminal.
   if (c.egressTo) out.push(`  egress to ${c.egressTo.map(formatEgressEntry).join(',')} (and its resolvers on port 53)`);

@@ -11,6 +11,8 @@ import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import { SwarmNodeError, inSwarm, joinedSwarmMessage } from '../docker/info.js';
 import { readListeners } from '../dataplane/listeners.js';
+import { readHostSocketsIn } from '../dataplane/host-sockets.js';
+import { HostSocketWatch, type HostSocketWatchOptions } from './host-socket-watch.js';
 import { readResolvConf } from '../egress/resolv-conf.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
@@ -50,6 +52,8 @@ export interface DaemonOptions {
   watchRuleset?: boolean;
   /** Replaces /proc/net reading of the host's listening sockets (tests). */
   listeners?: () => Promise<Listener[]>;
+  /** Replaces the reading of listening sockets and their host-network owners (tests). */
+  hostSockets?: HostSocketWatchOptions['read'];
   /** Milliseconds now; tests use a fake clock. */
   now?: () => number;
   /** Prometheus metrics (metrics.listen); absent when they are off. */
@@ -75,6 +79,7 @@ export class Daemon {
   readonly #host: HostSync;
   readonly #foreign: ForeignSync;
   readonly #bridge: BridgeSync;
+  readonly #sockets: HostSocketWatch;
 
   /** What Docker reports, and what changed since (containers, networks; config through changed()). */
   readonly #facts: FactStore;
@@ -184,6 +189,18 @@ export class Daemon {
       metrics: this.#metrics,
       recheck: () => this.#runner.request(0, { full: true }),
     });
+    this.#sockets = new HostSocketWatch({
+      log: this.#log,
+      read: options.hostSockets ?? ((containers) => readHostSocketsIn(this.#queue.options.netns, containers)),
+      containers: () => (this.#facts.haveFacts ? this.#facts.containers : undefined),
+      labelPrefix: () => this.#config.labelPrefix,
+      intervalMs: () => this.#config.sync.driftCheckMs,
+      stopped: () => this.#stopped,
+      changed: () => {
+        this.#facts.changed();
+        this.#runner.request(0);
+      },
+    });
     this.#retry = new Backoff(options.config.sync.retryMinMs, options.config.sync.retryMaxMs);
     this.#docker.apiTimeoutMs = options.config.sync.dockerTimeoutMs;
     this.#facts = new FactStore({
@@ -214,6 +231,7 @@ export class Daemon {
     this.#watching = this.#watch();
     this.#scheduleDriftCheck();
     this.#scheduleSwarmCheck();
+    this.#sockets.start();
     this.#host.followRoutes();
     if (this.#watchRulesetWanted) void this.#watchRuleset();
   }
@@ -256,6 +274,7 @@ export class Daemon {
     clearTimeout(this.#swarmTimer);
     clearTimeout(this.#ipv6Probe?.timer);
     this.#runner.stop();
+    this.#sockets.stop();
     this.#facts.stop();
     this.#subscription?.close();
     await this.#host.stop();
@@ -455,6 +474,7 @@ export class Daemon {
       // is reported, not obeyed. A container that stopped is absent from `containers`, and a
       // restarted one has a new start time, so their claims are judged again.
       const granted = this.#plan?.granted;
+      const hostSockets = await this.#sockets.forPlan(containers);
       // The host end of each new container's interfaces, for anti-spoofing: found before the plan,
       // so that a container's source-keyed rules and the hold on its port are written together.
       const bridgePorts = await this.#bridge.ports(
@@ -463,7 +483,7 @@ export class Daemon {
         this.#facts.networks,
       );
       plan = buildRuleSet(
-        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting, resolvers }), rawMissing: this.#plannedRawMissing },
+        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting, resolvers, hostSockets }), rawMissing: this.#plannedRawMissing },
         this.#planCache,
       );
     }
