@@ -41,7 +41,8 @@ export interface BridgeSyncResult {
 
 export class BridgeTable {
   #applied: BridgeFilter | undefined;
-  #shape: string | undefined;
+  /** By the drop log's settings (the chain has its log rules only when it is on). */
+  readonly #shapes = new Map<string, string>();
 
   constructor(readonly queue: CommandQueue, readonly command = 'nft') {}
 
@@ -53,18 +54,20 @@ export class BridgeTable {
     return r.stdout;
   }
 
-  /** The skeleton as this nft and kernel list it, learned once. */
-  async #skeletonShape(): Promise<string> {
-    if (this.#shape !== undefined) return this.#shape;
+  /** The skeleton as this nft and kernel list it, learned once per drop-log setting. */
+  async #skeletonShape(log?: BridgeFilter['log']): Promise<string> {
+    const key = JSON.stringify(log ?? null);
+    const known = this.#shapes.get(key);
+    if (known !== undefined) return known;
     const script = `${this.command} -f - && ${this.command} -j list table ${BRIDGE_FAMILY} ${BRIDGE_TABLE}`;
-    const r = await this.queue.run('unshare', ['--net', '--', 'sh', '-c', script], { input: renderSkeleton(), timeoutMs: 30_000 });
+    const r = await this.queue.run('unshare', ['--net', '--', 'sh', '-c', script], { input: renderSkeleton(log), timeoutMs: 30_000 });
     const state = r.exitCode === 0 ? parseBridgeState(r.stdout) : undefined;
     if (!state) {
       // nft's words for a family the kernel has no nf_tables support for (EAFNOSUPPORT, EOPNOTSUPP).
       const unsupported = /not supported/i.test(r.stderr);
       throw new BridgeTableError(`cannot load the anti-spoofing table even in a scratch namespace (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, unsupported);
     }
-    this.#shape = state.shape;
+    this.#shapes.set(key, state.shape);
     return state.shape;
   }
 
@@ -87,7 +90,7 @@ export class BridgeTable {
 
   /** How the kernel's table differs from `filter` (status). */
   async check(filter: BridgeFilter): Promise<BridgeDrift> {
-    const shape = await this.#skeletonShape();
+    const shape = await this.#skeletonShape(filter.log);
     return bridgeDrift(filter, await this.#read(), shape);
   }
 

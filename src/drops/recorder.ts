@@ -36,6 +36,8 @@ export interface DropEntry {
 export interface Attribution {
   byShortId(shortId: string): DropContainer | undefined;
   byAddress(ip: string): DropContainer | undefined;
+  /** The container whose interface has this MAC (spoofed frames: their source address is forged). */
+  byMac?(mac: string): DropContainer | undefined;
 }
 
 export interface RecorderOptions {
@@ -98,7 +100,11 @@ export class DropRecorder {
   record(p: LoggedPacket, now: number): RecordResult {
     this.packets.set(p.reason, (this.packets.get(p.reason) ?? 0) + 1);
     const container =
-      p.shortId !== undefined ? (this.#o.attribution.byShortId(p.shortId) ?? { id: p.shortId, name: '' }) : this.#o.attribution.byAddress(ATTRIBUTE_BY[p.reason] === 'src' ? p.src : p.dst);
+      p.shortId !== undefined
+        ? (this.#o.attribution.byShortId(p.shortId) ?? { id: p.shortId, name: '' })
+        : p.reason === 'spoofed' && p.srcMac !== undefined
+          ? this.#o.attribution.byMac?.(p.srcMac)
+          : this.#o.attribution.byAddress(ATTRIBUTE_BY[p.reason] === 'src' ? p.src : p.dst);
     const key = [p.reason, container?.id ?? '', p.src, p.dst, p.protocol, p.dport ?? ''].join('|');
     const open = this.#open.get(key);
     if (open && p.at - open.last <= this.#o.foldWindowMs && p.at >= open.first) {

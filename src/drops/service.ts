@@ -27,6 +27,7 @@ export function factsAttribution(facts: () => FactsView, now: () => number = Dat
   let indexedAt = -Infinity;
   let byId = new Map<string, DropContainer>();
   let byIp = new Map<string, DropContainer>();
+  let byMac = new Map<string, DropContainer>();
   const index = (force: boolean): void => {
     const f = facts();
     if (f.version === seen && !(force && now() - indexedAt >= 1000)) return;
@@ -34,12 +35,14 @@ export function factsAttribution(facts: () => FactsView, now: () => number = Dat
     indexedAt = now();
     byId = new Map();
     byIp = new Map();
+    byMac = new Map();
     for (const c of f.containers()) {
       const who = { id: shortId(c.id), name: c.name };
       byId.set(who.id, who);
       for (const n of c.networks) {
         if (n.ipv4) byIp.set(n.ipv4, who);
         if (n.ipv6) byIp.set(n.ipv6.toLowerCase(), who);
+        if (n.mac) byMac.set(n.mac.toLowerCase(), who);
       }
     }
   };
@@ -53,6 +56,7 @@ export function factsAttribution(facts: () => FactsView, now: () => number = Dat
   return {
     byShortId: (id) => lookup(() => byId, id),
     byAddress: (ip) => lookup(() => byIp, ip.toLowerCase()),
+    byMac: (mac) => lookup(() => byMac, mac.toLowerCase()),
   };
 }
 

@@ -18,6 +18,8 @@ export interface LoggedPacket {
   protocol: DropProtocol;
   /** Destination port for tcp and udp. */
   dport: number | undefined;
+  /** The frame's source MAC (lower case) when ulogd saw one: a spoofed frame is attributed by it. */
+  srcMac?: string;
 }
 
 const REASONS: ReadonlySet<string> = new Set(DROP_REASONS);
@@ -53,6 +55,7 @@ export function parseUlogdLine(line: string): LoggedPacket | undefined {
   const protoNumber = r['ip.protocol'];
   const protocol = typeof protoNumber === 'number' ? (PROTOCOLS[protoNumber] ?? 'other') : 'other';
   const dport = r['dest_port'];
+  const mac = r['mac.saddr.str'];
   return {
     at: sec * 1000 + Math.floor(usec / 1000),
     ...prefix,
@@ -61,5 +64,6 @@ export function parseUlogdLine(line: string): LoggedPacket | undefined {
     dst,
     protocol,
     dport: (protocol === 'tcp' || protocol === 'udp') && typeof dport === 'number' ? dport : undefined,
+    ...(typeof mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac) ? { srcMac: mac.toLowerCase() } : {}),
   };
 }

@@ -35,7 +35,8 @@ export function findUlogdPlugins(roots: readonly string[] = ['/usr/lib', '/usr/l
  * messages for up to a second (measured), and an entry would show that much later.
  */
 export function ulogdConfig(pluginDir: string, group: number, socket: string): string {
-  const plugins = ['ulogd_inppkt_NFLOG.so', 'ulogd_raw2packet_BASE.so', 'ulogd_filter_IP2STR.so', JSON_PLUGIN];
+  // HWHDR: the source MAC, by which a spoofed frame is attributed (its IP source is a lie).
+  const plugins = ['ulogd_inppkt_NFLOG.so', 'ulogd_raw2packet_BASE.so', 'ulogd_filter_IP2STR.so', 'ulogd_filter_HWHDR.so', JSON_PLUGIN];
   return [
     '# written by dockgate for its drop log; rewritten at every start',
     '[global]',
@@ -43,7 +44,7 @@ export function ulogdConfig(pluginDir: string, group: number, socket: string): s
     'logfile="stdout"',
     'loglevel=5',
     ...plugins.map((p) => `plugin="${join(pluginDir, p)}"`),
-    'stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,json1:JSON',
+    'stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,mac2str1:HWHDR,json1:JSON',
     '',
     '[log1]',
     `group=${group}`,

@@ -134,6 +134,8 @@ export interface PortOwner {
 /** The `bridge dockgate` nft table's content: everything in it but the fixed chain. */
 export interface BridgeFilter {
   owners: PortOwner[];
+  /** The drop log's settings (src/plan/drop-log.ts) when it is on: the chain logs `spoofed` in front of its drops. */
+  log?: { group: number; ratePerSecond: number; burst: number };
 }
 
 /** A Docker bridge network dockgate manages. */

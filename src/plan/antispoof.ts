@@ -14,6 +14,7 @@ import { formatIPv6, parseIPv6 } from '../net/cidr.js';
 import { IFNAME } from '../net/ifname.js';
 import { byText } from '../util/compare.js';
 import { bridgeAttachments } from './openings.js';
+import { type DropLogSettings, dropPrefix } from './drop-log.js';
 
 export const BRIDGE_FAMILY = 'bridge';
 export const BRIDGE_TABLE = 'dockgate';
@@ -139,27 +140,47 @@ export const CHAIN_RULES: readonly string[] = [
 
 const TABLE_REF = `${BRIDGE_FAMILY} ${BRIDGE_TABLE}`;
 
+/** The named limit all spoofed-log rules share: one bucket for the reason, as hashlimit's dg-REASON in iptables. */
+export const SPOOF_LIMIT = 'dg-spoofed';
+const DROP_VERDICT = ' drop comment ';
+
+/**
+ * The chain with the drop log on: in front of each drop, a rule with its matches that logs to
+ * the NFLOG group through the shared limit. Made from CHAIN_RULES, dockgate's own constant, so
+ * the two cannot drift apart. The reader attributes these by source MAC (the IP-spoofing rules
+ * come after the MAC check, so the frame carries the container's own).
+ */
+export function chainRules(log: DropLogSettings | undefined): string[] {
+  if (log === undefined) return [...CHAIN_RULES];
+  return CHAIN_RULES.flatMap((r) => {
+    const at = r.indexOf(DROP_VERDICT);
+    if (at < 0) return [r];
+    return [`${r.slice(0, at)} limit name "${SPOOF_LIMIT}" log prefix "${dropPrefix('spoofed', undefined)}" group ${log.group}`, r];
+  });
+}
+
 function elementText(e: Element): string {
   return `${e.key} comment "${e.comment.replace(/[^A-Za-z0-9_./: -]/g, '_')}"`;
 }
 
 /** The skeleton: sets without elements and the chain (what the scratch namespace canonicalises). */
-function skeleton(withElements?: Record<SetName, Element[]>): string[] {
+function skeleton(withElements?: Record<SetName, Element[]>, log?: DropLogSettings): string[] {
   const lines = [`table ${TABLE_REF} {`];
+  if (log) lines.push(`  limit ${SPOOF_LIMIT} { rate ${log.ratePerSecond}/second burst ${log.burst} packets }`);
   for (const s of SET_NAMES) {
     const els = withElements?.[s] ?? [];
     const body = els.length === 0 ? '' : ` elements = { ${els.map(elementText).join(', ')} };`;
     lines.push(`  set ${s} { type ${SET_TYPES[s]};${body} }`);
   }
   lines.push(`  chain ${BRIDGE_CHAIN} {`, '    type filter hook prerouting priority -200; policy accept;');
-  for (const r of CHAIN_RULES) lines.push(`    ${r}`);
+  for (const r of chainRules(log)) lines.push(`    ${r}`);
   lines.push('  }', '}');
   return lines;
 }
 
 /** The table with no elements: compared, once listed by nft, with the kernel's sets and chain. */
-export function renderSkeleton(): string {
-  return `${skeleton().join('\n')}\n`;
+export function renderSkeleton(log?: DropLogSettings): string {
+  return `${skeleton(undefined, log).join('\n')}\n`;
 }
 
 /**
@@ -167,7 +188,7 @@ export function renderSkeleton(): string {
  * again, so nothing anyone added to it survives and no frame ever sees half of it.
  */
 export function renderBridgeTable(filter: BridgeFilter): string {
-  return [`table ${TABLE_REF}`, `delete table ${TABLE_REF}`, ...skeleton(elements(filter))].join('\n') + '\n';
+  return [`table ${TABLE_REF}`, `delete table ${TABLE_REF}`, ...skeleton(elements(filter), filter.log)].join('\n') + '\n';
 }
 
 /** What turns `before` into `after`: element deletes, then adds; '' when nothing changes. */
@@ -247,6 +268,9 @@ export function parseBridgeState(json: string): BridgeState | undefined {
     } else if (isObj(item.rule)) {
       const { handle: _h, ...rest } = item.rule;
       shape.push({ rule: rest });
+    } else if (isObj(item.limit)) {
+      const { handle: _h, ...rest } = item.limit;
+      shape.push({ limit: rest });
     } else if (!isObj(item.metainfo) && !isObj(item.table)) {
       shape.push(item);
     }

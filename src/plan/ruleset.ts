@@ -560,7 +560,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     };
   };
   const v4 = rulesOf(4);
-  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, granted: claims.granted, bridge: bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment) };
+  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, granted: claims.granted, bridge: { ...bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment), ...(input.dropLog ? { log: input.dropLog } : {}) } };
 }
 
 /** The rules of one family as a RuleSet of its own, for the per-family dataplane and renderers. */

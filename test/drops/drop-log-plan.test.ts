@@ -5,6 +5,7 @@ import type { ChainPlan, FamilyRules, RuleSet } from '../../src/model/types.js';
 import { DROPS, INPUT, isManagedChain } from '../../src/plan/chains.js';
 import { type DropLogSettings, dropPrefix } from '../../src/plan/drop-log.js';
 import { renderPlan } from '../../src/plan/restore.js';
+import { CHAIN_RULES, SPOOF_LIMIT, renderBridgeTable } from '../../src/plan/antispoof.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, container, plan } from '../plan/fixtures.js';
 import { API, BAD, LOOSE, WEB, dualStackScenario, goldenScenarios } from '../plan/golden-scenarios.js';
@@ -29,7 +30,14 @@ describe('drop log: only NFLOG lines, over every golden fixture', () => {
     const off = make();
     const on = make({ dropLog: LOG });
     expect(on.containers).toEqual(off.containers);
-    expect(on.bridge).toEqual(off.bridge);
+    // The bridge table: the same sets and elements, the same drops; in front of each, a log rule.
+    expect(on.bridge?.owners).toEqual(off.bridge?.owners);
+    if (off.bridge) {
+      const before = renderBridgeTable(off.bridge).split('\n');
+      const added = renderBridgeTable(on.bridge!).split('\n').filter((l) => !before.includes(l));
+      expect(added.length).toBe(CHAIN_RULES.filter((r) => r.includes(' drop ')).length + 1);
+      for (const l of added) expect(l).toMatch(new RegExp(`limit name "${SPOOF_LIMIT}" log prefix "dockgate:spoofed:-" group 2371$|^  limit ${SPOOF_LIMIT} \\{ rate 5/second burst 20 packets \\}$`));
+    }
     expect(on.granted).toEqual(off.granted);
     const [offFamilies, onFamilies] = [families(off), families(on)];
     expect(onFamilies.length).toBe(offFamilies.length);

@@ -101,6 +101,21 @@ describe('dockgate drops on a real kernel', () => {
     console.log((await runCli(h, ['drops', '--socket', socket, '--json', '--container', 'jail', '--since', '10m'])).stdout);
   });
 
+  it('a container sending from an address it does not own shows spoofed, attributed by its MAC', async () => {
+    // NET_ADMIN to swap its address for one it does not own (busybox nc has no -s); anti-spoofing
+    // on the bridge port drops what it sends from it, ARP included.
+    const id = (
+      await h.docker(['run', '-d', '--name', 'forger', '--cap-add', 'NET_ADMIN', h.image, 'sh', '-c', `ip addr flush dev eth0; ip addr add 172.31.0.250/24 dev eth0; ip route add default via 172.31.0.1; while true; do echo x | nc -w 1 ${OUTSIDE_IP} 9; sleep 0.3; done`])
+    ).stdout.trim();
+    const d = await dropSeen('spoofed entry for forger', (e) => e.reason === 'spoofed' && e.container?.name === 'forger', Date.now(), 10_000).catch(async (err: Error) => {
+      const table = (await h.host.exec('nft', ['list', 'table', 'bridge', 'dockgate'], { reject: false })).stdout;
+      const logs = (await h.docker(['logs', 'forger'], { reject: false })).stderr;
+      throw new Error(`${err.message.slice(0, 300)}\nTABLE ${table}\nLOGS ${logs.slice(0, 500)}\nINSPECT ${(await h.docker(['exec', 'forger', 'ip', 'addr'], { reject: false })).stdout}`);
+    });
+    expect(d.container?.id).toBe(id.slice(0, 12));
+    expect(d.src === '172.31.0.250' || d.protocol === 'other').toBe(true);
+  });
+
   it('a 20k-packet UDP flood yields at most the configured rate of entries', async () => {
     // Straight at container addresses from outside: direct access, dropped in raw, each packet to
     // another port so that nothing folds and only the rate limits count.
