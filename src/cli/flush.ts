@@ -13,6 +13,7 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { footprintFor } from '../dataplane/footprint.js';
 import { BridgeTable } from '../dataplane/bridge-table.js';
 import { DAEMON_PRESENCE, findDaemon } from '../daemon/presence.js';
+import { Ipsets } from '../dataplane/ipset.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -61,6 +62,7 @@ export async function flush(options: FlushOptions, presence = DAEMON_PRESENCE): 
   await removeFootprint(config);
   // The anti-spoofing table holds nothing of anyone else's: it goes whole.
   if (await new BridgeTable(new CommandQueue()).remove()) process.stdout.write('removed the anti-spoofing table (nft table bridge dockgate)\n');
+  await removeEgressSets();
   let lines: string[];
   try {
     lines = await routeLocalnetOff(resolveDockerHost(config));
@@ -145,5 +147,16 @@ async function removeFootprint(config: Config): Promise<void> {
   }
   for (const what of done) {
     process.stdout.write(/^ip6? mangle$/.test(what) ? `removed dockgate's marks (DOCKGATE-M* chains) from ${what}\n` : `removed dockgate's mark accept from ${what}\n`);
+  }
+}
+
+/** The ipsets of egress names: no rule matches on them once the chains are gone. */
+async function removeEgressSets(): Promise<void> {
+  try {
+    const gone = await new Ipsets(new CommandQueue()).removeOthers(new Set());
+    if (gone.length > 0) process.stdout.write(`removed ${gone.length} egress name set(s) (ipset ${gone.join(', ')})\n`);
+  } catch (err) {
+    // No ipset on this host means no set of dockgate's either.
+    if (!/exit 127/.test((err as Error).message)) throw new CliError(`dockgate flush: chains removed, but the egress name sets could not be: ${(err as Error).message}`, 1);
   }
 }

@@ -14,6 +14,7 @@ import { readListeners } from '../dataplane/listeners.js';
 import { readHostSocketsIn } from '../dataplane/host-sockets.js';
 import { HostSocketWatch, type HostSocketWatchOptions } from './host-socket-watch.js';
 import { readResolvConf } from '../egress/resolv-conf.js';
+import { EgressSync } from './egress-sync.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
 import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
@@ -95,6 +96,8 @@ export class Daemon {
   #plannedResolvers: string | undefined;
   /** Why resolv.conf could not be read, once logged, so a lasting problem is one line. */
   #resolvConfProblem: string | undefined;
+  /** The DNS names of egress allow-lists and their ipsets. */
+  readonly #egress: EgressSync;
   /**
    * The families planned without the raw table (PlanInput.rawMissing), which is also what the log
    * last said about it: one warning when a kernel turns out to lack it, one line when it is back.
@@ -160,6 +163,7 @@ export class Daemon {
           ipv6 ? new Dataplane(new Iptables(this.#queue, ip6tablesOptions(config.iptables), 6)) : undefined,
         ));
     this.#readListeners = options.listeners ?? (() => readListeners());
+    this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS });
     this.#now = options.now ?? (() => Date.now());
     this.#watchRulesetWanted = options.watchRuleset ?? true;
     this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6Support(this.#queue, ip6tablesOptions(this.#config.iptables)));
@@ -269,6 +273,7 @@ export class Daemon {
   /** Stops watching and leaves every rule in place: the firewall must not flap across restarts. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#egress.stop();
     this.#abort.abort();
     clearTimeout(this.#driftTimer);
     clearTimeout(this.#swarmTimer);
@@ -458,6 +463,7 @@ export class Daemon {
     const routingKey = adminRouting.join();
     // A drift check with no new facts reuses the last plan instead of re-planning every second.
     const resolvers = await this.#resolvers();
+    this.#egress.setServers(resolvers);
     const resolversKey = resolvers.join();
     let plan = this.#plan;
     if (plan === undefined || this.#plannedVersion !== version || this.#plannedRouting !== routingKey || this.#plannedResolvers !== resolversKey) {
@@ -495,7 +501,9 @@ export class Daemon {
     try {
       const dataplane = (this.#dataplane ??= this.#makeDataplane(this.#config, await this.#hasIpv6()));
       await this.#foreign.beforeWrite(plan);
+      await this.#egress.beforeWrite(plan, repair);
       const result = repair ? await dataplane.repair(plan) : await dataplane.sync(plan);
+      await this.#egress.afterWrite(plan, repair);
       const t3 = performance.now();
       phases.writeMs = t3 - t2;
       this.#metrics?.committed(plan, dataplane);

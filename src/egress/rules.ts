@@ -5,10 +5,13 @@
 // the container's namespace, so its queries leave from the container's own address too.
 import type { EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
 import { type RuleParts, rule } from '../plan/syntax.js';
+import { type EgressSet, setFor } from './sets.js';
 
-/** Where one accept leads: `dst` undefined is everywhere. */
+/** Where one accept leads: `dst` and `dstSet` undefined is everywhere. */
 interface Destination {
   dst: string | undefined;
+  /** The ipset of a DNS name's addresses (egress/sets.ts). */
+  dstSet?: string;
   proto: Protocol | undefined;
   dport: { start: number; end: number } | undefined;
 }
@@ -16,11 +19,18 @@ interface Destination {
 const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined };
 
 function entryDestinations(e: EgressEntry, family: Family): Destination[] {
-  // Names are not addresses yet: they allow nothing until resolved into their sets.
-  if (e.destination.kind !== 'cidr' || e.destination.cidr.family !== family) return [];
-  const dst = e.destination.cidr.text;
-  if (e.ports.kind === 'any') return [{ dst, proto: undefined, dport: undefined }];
-  return [{ dst, proto: e.ports.protocol, dport: { start: e.ports.start, end: e.ports.end } }];
+  const ports = e.ports.kind === 'any' ? { proto: undefined, dport: undefined } : { proto: e.ports.protocol, dport: { start: e.ports.start, end: e.ports.end } };
+  // A name matches its set, whatever it resolves to now: an empty set allows nothing.
+  if (e.destination.kind === 'name') return [{ dst: undefined, dstSet: setFor(e.destination.name, family).set, ...ports }];
+  if (e.destination.cidr.family !== family) return [];
+  return [{ dst: e.destination.cidr.text, ...ports }];
+}
+
+/** The sets a policy's rules match on in `family`, each once. */
+export function egressSets(policy: EgressPolicy, family: Family): EgressSet[] {
+  if (policy.kind !== 'list') return [];
+  const names = [...new Set(policy.entries.flatMap((e) => (e.destination.kind === 'name' ? [e.destination.name] : [])))];
+  return names.map((n) => setFor(n, family));
 }
 
 /** The resolvers of `family` on port 53, UDP and TCP (TCP for answers too big for UDP). */
@@ -49,7 +59,7 @@ export function egressDestinations(policy: EgressPolicy, resolvers: readonly str
 /** The accept lines of one container address on one bridge. */
 export function egressRules(policy: EgressPolicy, resolvers: readonly string[], family: Family, from: { src: string; bridge: string }, comment: string): string[] {
   return egressDestinations(policy, resolvers, family).map((d) => {
-    const parts: RuleParts = { src: from.src, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, ctstate: 'NEW', comment, jump: 'ACCEPT' };
+    const parts: RuleParts = { src: from.src, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, dstSet: d.dstSet, ctstate: 'NEW', comment, jump: 'ACCEPT' };
     return rule(parts);
   });
 }

@@ -236,10 +236,10 @@ export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
   const egressLines = families.flatMap(({ family, chains }) => plan.containers.flatMap((c) => filterLinesOf(chains, c).map((line) => ({ family, c, line }))));
   const judged = new Set<string>();
   for (const { family, c, line } of egressLines) {
-    // An allow-list writes one accept per destination (`-d`, `-p`, `--dport` between the source
+    // An allow-list writes one accept per destination (`-d`, `-p`, `--dport`, a name's set between the source
     // and the state); the host's base chains see the same container leave by the same uplink, so
     // one flow per address and bridge judges them all.
-    const m = /^-s (\S+)\/(?:32|128) (?:-d \S+ )?-i (\S+) (?:-p \S+ -m \S+ --dport \S+ )?-m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
+    const m = /^-s (\S+)\/(?:32|128) (?:-d \S+ )?-i (\S+) (?:-p \S+ -m \S+ --dport \S+ )?(?:-m set --match-set \S+ dst )?-m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
     if (!m) continue;
     const ip = m[1]!;
     const bridge = m[2]!;

@@ -213,6 +213,18 @@ export interface EgressEntry {
  */
 export type EgressPolicy = { kind: 'all' } | { kind: 'none' } | { kind: 'list'; entries: EgressEntry[] };
 
+/**
+ * The ipset holding a DNS name's addresses of one family (egress/sets.ts), which egress accepts
+ * match on; one per name and family, shared by every container that lists the name.
+ */
+export interface EgressSet {
+  /** `dockgate-e4-` or `dockgate-e6-` and 12 hex digits of the name's hash. */
+  set: string;
+  family: Family;
+  /** The DNS name whose A (4) or AAAA (6) answers fill it. */
+  name: string;
+}
+
 /** The typed result of a container's `dockgate.*` labels (Traefik-style: parsed once, in one place). */
 export interface ContainerPolicy {
   ports: PortSpec[];
@@ -337,6 +349,8 @@ export interface RuleSet {
   containers: ContainerPlan[];
   /** Anti-spoofing on the bridge ports (nft bridge family); absent from plans built by hand in tests. */
   bridge?: BridgeFilter;
+  /** The ipsets the egress accepts match on (DNS names in allow-lists), both families; absent: none. */
+  egressSets?: EgressSet[];
   /** The claims this plan grants, for the next plan's `granted`; absent on one family's view of a plan. */
   granted?: GrantedClaim[];
 }

@@ -83,7 +83,9 @@ const CTSTATES = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT
 const CTSTATE_VALUES: ReadonlySet<string> = new Set(
   Array.from({ length: (1 << CTSTATES.length) - 1 }, (_, m) => CTSTATES.filter((_, k) => ((m + 1) >> k) & 1).join(',')),
 );
-const MATCH_ORDER = ['tcp', 'addrtype', 'conntrack', 'hashlimit', 'comment'];
+/** The ipset names egress/sets.ts gives a DNS name's addresses. */
+const EGRESS_SET = /^dockgate-e[46]-[0-9a-f]{12}$/;
+const MATCH_ORDER = ['tcp', 'set', 'addrtype', 'conntrack', 'hashlimit', 'comment'];
 /** The drop log's rate limit (drop-log.ts): per second, one bucket per reason, at most 31 characters of name. */
 const HASHLIMIT = new RegExp(`^--hashlimit-upto [1-9][0-9]{0,5}/sec --hashlimit-burst [1-9][0-9]{0,5} --hashlimit-name dg-(?:${DROP_REASONS.join('|')})$`);
 /** The drop log's target (drop-log.ts dropPrefix): why, and whose, for the reader; a group 0-65535. */
@@ -367,6 +369,11 @@ function parseRule(rule: string, table: GrammarTable, chain: string, iface: Chai
       i += 2;
       if (!isDport(v)) return `--dport ${JSON.stringify(v)} is not a port 1-65535 or a range START:END`;
       dport = true;
+    } else if (module === 'set') {
+      // An egress allow-list's DNS name: only dockgate's own sets (egress/sets.ts), by destination.
+      const name = tokens[i + 1] ?? '';
+      if (tokens[i] !== '--match-set' || !EGRESS_SET.test(name) || tokens[i + 2] !== 'dst') return '-m set must be --match-set dockgate-eN-HASH dst';
+      i += 3;
     } else if (module === 'addrtype') {
       if (tokens[i] !== '--dst-type' || tokens[i + 1] !== 'LOCAL') return '-m addrtype must be --dst-type LOCAL';
       i += 2;

@@ -30,6 +30,7 @@ import { bridgeFilter, linkLocalOf } from './antispoof.js';
 import { type DropLogSettings, containerInputLines, logBefore } from './drop-log.js';
 import { isHostNetwork, resolveHostNetwork, socketsOf } from './host-network.js';
 import { egressRules } from '../egress/rules.js';
+import { planSets } from '../egress/sets.js';
 
 export interface PlanInput {
   labelPrefix: string;
@@ -560,7 +561,13 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     };
   };
   const v4 = rulesOf(4);
-  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, granted: claims.granted, bridge: { ...bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment), ...(input.dropLog ? { log: input.dropLog } : {}) } };
+  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, granted: claims.granted, bridge: { ...bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment), ...(input.dropLog ? { log: input.dropLog } : {}) }, ...egressSetsOf(plans, families) };
+}
+
+/** The ipsets of the plan's DNS names; absent when there are none, as in every plan without names. */
+function egressSetsOf(plans: readonly ContainerPlan[], families: readonly Family[]): Pick<RuleSet, 'egressSets'> {
+  const sets = planSets(plans, families);
+  return sets.length > 0 ? { egressSets: sets } : {};
 }
 
 /** The rules of one family as a RuleSet of its own, for the per-family dataplane and renderers. */

@@ -32,6 +32,8 @@ export interface RuleParts {
   proto?: 'tcp' | 'udp';
   /** One port, or an inclusive range (iptables-save prints it START:END). */
   dport?: number | { start: number; end: number };
+  /** `-m set --match-set NAME dst`: the destination is in this ipset (an egress list's DNS name). */
+  dstSet?: string;
   /** `-m addrtype --dst-type`: LOCAL keeps an accept to the host's own addresses (no broadcast, no multicast). */
   dstType?: 'LOCAL';
   ctstate?: string;
@@ -55,6 +57,7 @@ export function rule(p: RuleParts): string {
     const d = typeof p.dport === 'number' ? { start: p.dport, end: p.dport } : p.dport;
     out.push(`-m ${p.proto} --dport ${d.start === d.end ? d.start : `${d.start}:${d.end}`}`);
   }
+  if (p.dstSet) out.push(`-m set --match-set ${p.dstSet} dst`);
   if (p.dstType) out.push(`-m addrtype --dst-type ${p.dstType}`);
   if (p.ctstate) out.push(`-m conntrack --ctstate ${p.ctstate}`);
   if (p.notCtstate) out.push(`-m conntrack ! --ctstate ${p.notCtstate}`);

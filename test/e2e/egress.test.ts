@@ -1,6 +1,7 @@
 // Egress allow-lists on a real dockerd: a container with `dockgate.egress` reaches the listed
 // destinations (TCP port, UDP port, its resolver on 53) and nothing else on the same host.
 import { writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../support/netns.js';
 import {
@@ -22,6 +23,7 @@ import {
 let h: DockerHost;
 let daemon: DaemonProcess;
 let configFile: string;
+let resolvConfPath: string;
 
 const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
 /** busybox-static's `wget -T` crashes (exit 139), so the fetch is bounded by busybox timeout. */
@@ -43,8 +45,9 @@ beforeAll(async () => {
   const resolvConf = `${h.tmpDir}/resolv.conf`;
   // The host's resolver, as the daemon reads it: a server in the outside namespace.
   await writeFile(resolvConf, `nameserver ${OUTSIDE_IP}\nnameserver 127.0.0.53\n`);
+  resolvConfPath = resolvConf;
   configFile = `${h.tmpDir}/config.yaml`;
-  await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\negress:\n  resolv_conf: ${resolvConf}\n`);
+  await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\n  full_check_ms: 2000\negress:\n  resolv_conf: ${resolvConf}\n  dns_grace_s: 0\n`);
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:7001`);
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:7002`);
   daemon = await startReadyDaemon(h, configFile);
@@ -100,5 +103,82 @@ describe('egress allow-list: addresses and ports', () => {
     const err = await daemon.waitForLog((l) => l.event === 'label-error' && l.container === 'typo', 3_000);
     expect(JSON.stringify(err)).toContain('10.0.0.5/8');
     expect((await fetchIn('typo', `http://${OUTSIDE_IP}:7001/cgi-bin/ip`)).exitCode).not.toBe(0);
+  });
+});
+
+// A DNS server in the outside namespace (Debian's dnsmasq, answering from a hosts file only) whose
+// answer changes: dockgate resolves the name through the resolv.conf it is pointed at, and keeps
+// each answer for max(TTL, 30 s) + dns_grace_s (0 here).
+const DNS_IP = '10.0.0.10';
+const OLD_IP = '10.0.0.21';
+const NEW_IP = '10.0.0.22';
+const NAME = 'app.dg.test';
+
+describe('egress allow-list: DNS names', () => {
+  let dnsmasq: ChildProcess;
+  let hostsFile: string;
+
+  const ipsetMembers = async (): Promise<string> => (await h.host.exec('ipset', ['save'])).stdout;
+
+  beforeAll(async () => {
+    for (const ip of [DNS_IP, OLD_IP, NEW_IP]) await h.outside.exec('ip', ['addr', 'add', `${ip}/24`, 'dev', h.outsideIf]);
+    await startAddressEcho(h, h.outside.path, `${OLD_IP}:7300`);
+    await startAddressEcho(h, h.outside.path, `${NEW_IP}:7300`);
+    hostsFile = `${h.tmpDir}/dns-hosts`;
+    await writeFile(hostsFile, `${OLD_IP} ${NAME}\n`);
+    // Foreground, hosts file only, TTL 1 s (dockgate counts it as 30 s); stopped by pid in stopAll.
+    dnsmasq = spawnIn(h.outside.path, [
+      'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`,
+      `--listen-address=${DNS_IP}`, '--bind-interfaces', '--local-ttl=1', '--user=root', `--pid-file=${h.tmpDir}/dnsmasq.pid`,
+    ]).child;
+    // The daemon reads resolv.conf each sync: pointing it at the new server needs no restart.
+    await writeFile(resolvConfPath, `nameserver ${DNS_IP}\n`);
+  });
+
+  it('a listed name reaches what it resolves to, on the listed port only', async () => {
+    await startWebContainer(h, { name: 'named', labels: { 'dockgate.egress': `${NAME}:7300` } });
+    const body = await waitFor('named reaches the old address', async () => {
+      const r = await fetchIn('named', `http://${OLD_IP}:7300/cgi-bin/ip`);
+      return r.exitCode === 0 ? r.stdout : undefined;
+    }, 15_000, 250);
+    expect(clientIp(body)).toBe(HOST_IP);
+    expect((await fetchIn('named', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode).not.toBe(0);
+    const plan = await runCli(h, ['plan', '--config', configFile]);
+    expect(plan.stdout).toMatch(/-m set --match-set dockgate-e4-[0-9a-f]{12} dst/);
+    expect(await ipsetMembers()).toContain(`${OLD_IP} timeout`);
+  });
+
+  it('a changed answer: the new address works within TTL + refresh, the old one stops after the grace', async () => {
+    await writeFile(hostsFile, `${NEW_IP} ${NAME}\n`);
+    dnsmasq.kill('SIGHUP');
+    const t0 = Date.now();
+    await waitFor('named reaches the new address', async () => ((await fetchIn('named', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode === 0 ? true : undefined), 40_000, 500);
+    const newAfterMs = Date.now() - t0;
+    // 30 s (the TTL floor) x 0.8 before the refresh, plus a second of slack.
+    expect(newAfterMs).toBeLessThan(31_000);
+    await waitFor('the old address ages out', async () => ((await fetchIn('named', `http://${OLD_IP}:7300/cgi-bin/ip`)).exitCode !== 0 ? true : undefined), 40_000, 1_000);
+    expect(await ipsetMembers()).not.toContain(`${OLD_IP} timeout`);
+  }, 90_000);
+
+  it('a flushed set comes back at the next full check', async () => {
+    const set = /add (dockgate-e4-[0-9a-f]{12}) /.exec(await ipsetMembers())![1]!;
+    await h.host.exec('ipset', ['flush', set]);
+    await waitFor('set repaired', async () => ((await ipsetMembers()).includes(`add ${set} ${NEW_IP}`) ? true : undefined), 8_000, 250);
+    await daemon.waitForLog((l) => l.event === 'egress-set-repaired', 1_000);
+    expect((await fetchIn('named', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode).toBe(0);
+  });
+
+  it('a name that does not resolve allows nothing and is reported', async () => {
+    await startWebContainer(h, { name: 'nowhere', labels: { 'dockgate.egress': `nowhere.dg.test:7300` } });
+    const warn = await daemon.waitForLog((l) => l.event === 'egress-name-unresolved' && l.name === 'nowhere.dg.test', 10_000);
+    expect(String(warn.reason)).not.toBe('');
+    expect((await fetchIn('nowhere', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode).not.toBe(0);
+  });
+
+  it('flush removes the sets once the daemon is gone', async () => {
+    await daemon.stop();
+    const r = await runCli(h, ['flush']);
+    expect(r.stdout).toContain('egress name set');
+    expect(await ipsetMembers()).not.toContain('dockgate-e');
   });
 });

@@ -7,6 +7,7 @@ import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { markPlan } from '../../src/plan/marks.js';
 import { flowsOf } from '../../src/hostfw/analysis.js';
+import { checkRestore } from '../../src/plan/restore-grammar.js';
 import { BRIDGE, DUAL, container, plan, shardLines } from './fixtures.js';
 
 const LISTED = 'c0ffee000071'.padEnd(64, '0');
@@ -16,7 +17,7 @@ const RESOLVERS = ['10.0.0.53', '2001:db8:53::1', '127.0.0.53'];
 const dual = (name: string, id: string, n: number, labels: Record<string, string>): ContainerFacts =>
   container(name, { id, network: DUAL, ip: `172.23.0.${n}`, ip6: `fd00:db8:1::${n}`, labels });
 
-const LIST = '10.0.0.9:7001,10.0.0.9:7100-7110/udp,192.168.0.0/16,[2001:db8:9::/48]:443,2001:db8:7::1,api.example.com:443';
+const LIST = '10.0.0.9:7001,10.0.0.9:7100-7110/udp,192.168.0.0/16,[2001:db8:9::/48]:443,2001:db8:7::1';
 
 function scenario(): RuleSet {
   return plan([dual('listed', LISTED, 2, { 'dockgate.egress': LIST }), dual('open', OPEN, 3, {})], [BRIDGE, DUAL], { resolvers: RESOLVERS });
@@ -62,7 +63,7 @@ describe('egress allow-lists in the plan', () => {
   it('the plan says where the container may go', () => {
     const c = scenario().containers.find((x) => x.name === 'listed')!;
     expect(c.egress).toBe(true);
-    expect(c.egressTo).toHaveLength(6);
+    expect(c.egressTo).toHaveLength(5);
     expect(scenario().containers.find((x) => x.name === 'open')!.egressTo).toBeUndefined();
   });
 
@@ -78,8 +79,25 @@ describe('egress allow-lists in the plan', () => {
     ]);
   });
 
-  it('an empty resolver list and names not yet resolved allow nothing extra', () => {
-    const p = plan([dual('names', LISTED, 2, { 'dockgate.egress': 'api.example.com:443' })], [DUAL]);
-    expect(mine(shardLines(p, 'DOCKGATE-CONTAINERS'), 'names')).toEqual([]);
+  it('a name matches its set in each family, whatever it resolves to; the plan lists the sets', () => {
+    const p = plan([dual('names', LISTED, 2, { 'dockgate.egress': 'api.example.com:443,ntp.example.org:123/udp,api.example.com:8443' })], [DUAL]);
+    const set4 = p.egressSets!.find((s) => s.family === 4 && s.name === 'api.example.com')!.set;
+    const set6 = p.egressSets!.find((s) => s.family === 6 && s.name === 'api.example.com')!.set;
+    expect(set4).toMatch(/^dockgate-e4-[0-9a-f]{12}$/);
+    expect(set6).toBe(set4.replace('-e4-', '-e6-'));
+    expect(p.egressSets!.map((s) => `${s.name}/${s.family}`)).toEqual(['api.example.com/4', 'api.example.com/6', 'ntp.example.org/4', 'ntp.example.org/6']);
+    expect(mine(shardLines(p, 'DOCKGATE-CONTAINERS'), 'names')[0]).toBe(
+      `-s 172.23.0.2/32 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 443 -m set --match-set ${set4} dst -m conntrack --ctstate NEW -m comment --comment "names/c0ffee000071" -j ACCEPT`,
+    );
+    expect(mine(shardLines(v6(p), 'DOCKGATE-CONTAINERS'), 'names')).toHaveLength(3);
+    // The host-firewall analysis still sees its egress.
+    expect(flowsOf(p, true).filter((f) => f.kind === 'egress').map((f) => f.source)).toEqual(['172.23.0.2', 'fd00:db8:1::2']);
+    // The strict restore grammar takes them (checked on every write).
+    expect(checkRestore(renderPlan(p))).toEqual([]);
+    expect(checkRestore(renderPlan(v6(p)), { family: 6 })).toEqual([]);
+  });
+
+  it('a plan without names has no sets', () => {
+    expect(scenario().egressSets).toBeUndefined();
   });
 });

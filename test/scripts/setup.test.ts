@@ -13,8 +13,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SETUP = join(REPO, 'scripts', 'setup');
-const DEMO_PACKAGES = ['iptables', 'nftables', 'docker.io', 'busybox-static', 'curl', 'iproute2', 'conntrack', 'ulogd2', 'ulogd2-json'];
-const TEST_ONLY_PACKAGES = ['systemd', 'python3', 'firewalld', 'dbus', 'debootstrap', 'ufw'];
+const DEMO_PACKAGES = ['iptables', 'nftables', 'docker.io', 'busybox-static', 'curl', 'iproute2', 'conntrack', 'ulogd2', 'ulogd2-json', 'ipset'];
+const TEST_ONLY_PACKAGES = ['systemd', 'python3', 'firewalld', 'dbus', 'debootstrap', 'ufw', 'dnsmasq-base'];
 const PACKAGES = [...DEMO_PACKAGES, ...TEST_ONLY_PACKAGES];
 const installCommand = (packages: string[]) =>
   `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --no-remove ${packages.join(' ')}`;

@@ -1,0 +1,136 @@
+// The DNS names of egress allow-lists, kept in their ipsets while the daemon runs: the sets are
+// created before a write whose rules match on them, filled from each answer as it comes (one
+// small `ipset restore`, no rule rewritten), repaired on the full check like the chains, and
+// destroyed once no rule matches on them.
+import type { Logger } from 'pino';
+import type { CommandQueue } from '../dataplane/command-queue.js';
+import { Ipsets } from '../dataplane/ipset.js';
+import { type Lookup, NameResolver, type NameStatus, dnsLookup } from '../egress/resolver.js';
+import type { EgressSet, Family, RuleSet } from '../model/types.js';
+
+export interface EgressSyncOptions {
+  queue: CommandQueue;
+  log: Logger;
+  /** egress.dns_grace_s. */
+  graceS: number;
+  /** Tests: answers without a DNS server. */
+  lookup?: Lookup;
+  ipsets?: Ipsets;
+}
+
+/** What metrics and status read of the names. */
+export interface EgressCounters {
+  resolutions: number;
+  failures: number;
+}
+
+export class EgressSync {
+  readonly #log: Logger;
+  readonly #ipsets: Ipsets;
+  readonly #resolver: NameResolver;
+  #servers: readonly string[] = [];
+  /** The sets the last written plan matches on, by `name family`. */
+  #wanted = new Map<string, EgressSet>();
+  /** The sets last made sure of, and the last set list nothing else was left beside. */
+  #ensured: string | undefined;
+  #cleaned: string | undefined;
+  /** Whether any plan of this run listed a name: sets left by an earlier run go with `dockgate flush`. */
+  #active = false;
+  /** The last failure logged per name, so a lasting one is one line. */
+  readonly #reported = new Map<string, string>();
+  readonly counters: EgressCounters = { resolutions: 0, failures: 0 };
+
+  constructor(o: EgressSyncOptions) {
+    this.#log = o.log;
+    this.#ipsets = o.ipsets ?? new Ipsets(o.queue);
+    this.#resolver = new NameResolver({
+      graceS: o.graceS,
+      lookup: o.lookup ?? dnsLookup(() => this.#servers),
+      events: {
+        onAnswer: (name, family, addresses) => {
+          this.counters.resolutions++;
+          if (this.#reported.delete(name)) this.#log.info({ event: 'egress-name-resolved', name }, `egress name ${name} resolves again`);
+          const set = this.#wanted.get(`${name} ${family}`);
+          if (!set) return;
+          this.#ipsets.add(set.set, addresses).then(
+            () => this.#log.debug({ event: 'egress-name-answer', name, family, set: set.set, addresses: addresses.map((a) => a.address) }, `egress name ${name}: ${addresses.length} address(es)`),
+            (err: Error) => this.#log.error({ event: 'egress-set-write-failed', name, set: set.set, err: err.message }, `cannot write ${set.set} for ${name}: ${err.message}`),
+          );
+        },
+        onFailure: (name, reason) => {
+          this.counters.failures++;
+          if (this.#reported.get(name) === reason) return;
+          this.#reported.set(name, reason);
+          this.#log.warn({ event: 'egress-name-unresolved', name, reason }, `egress name ${name} does not resolve (${reason}): it allows nothing new, retrying with backoff`);
+        },
+      },
+    });
+  }
+
+  /** The nameservers dockgate asks (resolv.conf); a change asks every name again. */
+  setServers(servers: readonly string[]): void {
+    if (servers.join() === this.#servers.join()) return;
+    const first = this.#servers.length === 0;
+    this.#servers = [...servers];
+    if (!first) this.#resolver.refreshAll();
+  }
+
+  /**
+   * Before the rules are written: every set they match on exists (iptables-restore refuses a rule
+   * naming a missing set). On a repair, a set emptied behind dockgate's back gets back every
+   * address still allowed, with the time it has left.
+   */
+  async beforeWrite(plan: RuleSet, repair: boolean): Promise<void> {
+    const sets = plan.egressSets ?? [];
+    // Until a plan lists a name, no ipset process runs at all (hosts without names, or without ipset).
+    if (sets.length > 0) this.#active = true;
+    if (!this.#active) return;
+    const key = sets.map((s) => s.set).join();
+    // A drift check with the same sets costs no process: a repair looks at the kernel anyway.
+    if (key !== this.#ensured || repair) await this.#ipsets.ensure(sets);
+    this.#ensured = key;
+    this.#wanted = new Map(sets.map((s) => [`${s.name} ${s.family}`, s]));
+    this.#resolver.setNames(new Set(sets.map((s) => s.name)));
+    if (!repair || sets.length === 0) return;
+    const have = await this.#ipsets.read();
+    for (const s of sets) {
+      const members = this.#resolver.members(s.name, s.family);
+      const held = have.get(s.set)?.members;
+      const missing = members.filter((m) => !held?.has(m.address));
+      if (missing.length === 0) continue;
+      this.#log.warn({ event: 'egress-set-repaired', set: s.set, name: s.name, addresses: missing.map((m) => m.address) }, `${s.set} (${s.name}) had lost ${missing.length} address(es); put back`);
+      await this.#ipsets.add(s.set, missing);
+    }
+  }
+
+  /** After the rules are written: sets no rule matches on any more are destroyed. */
+  async afterWrite(plan: RuleSet, repair: boolean): Promise<void> {
+    if (!this.#active) return;
+    const keep = new Set((plan.egressSets ?? []).map((s) => s.set));
+    const key = [...keep].join();
+    // Only when the sets changed (or on the full check): no process per drift check.
+    if (key === this.#cleaned && !repair) return;
+    try {
+      const gone = await this.#ipsets.removeOthers(keep);
+      this.#cleaned = key;
+      if (gone.length > 0) this.#log.debug({ event: 'egress-sets-removed', sets: gone }, `removed ${gone.length} unused egress set(s)`);
+    } catch (err) {
+      // Still referenced (a rule not yet gone) or ipset missing: the next sync tries again.
+      this.#log.debug({ event: 'egress-sets-kept', err: (err as Error).message }, `unused egress sets kept for now: ${(err as Error).message}`);
+    }
+  }
+
+  /** Each name's current addresses and problem, for status and metrics. */
+  names(): NameStatus[] {
+    return this.#resolver.status();
+  }
+
+  /** How many addresses each set holds now (per the resolver's memory). */
+  sizes(): Array<{ set: string; name: string; family: Family; size: number }> {
+    return [...this.#wanted.values()].map((s) => ({ set: s.set, name: s.name, family: s.family, size: this.#resolver.members(s.name, s.family).length }));
+  }
+
+  stop(): void {
+    this.#resolver.stop();
+  }
+}

@@ -1,0 +1,65 @@
+// dockgate's ipsets (egress/sets.ts): the addresses of the DNS names in egress allow-lists, each
+// member with its own timeout, so a new answer is one `ipset restore` and an address that left
+// the answer ages out in the kernel. Every command goes through the one command queue.
+import type { CommandQueue } from './command-queue.js';
+import type { EgressSet, Family } from '../model/types.js';
+import { SET_NAME } from '../egress/sets.js';
+
+/** The default timeout a set is created with; every member is added with its own. */
+const DEFAULT_TIMEOUT_S = 300;
+
+export class IpsetError extends Error {}
+
+/** What a set holds now, as `ipset save` says. */
+export interface SetState {
+  family: Family;
+  members: Map<string, number>;
+}
+
+export class Ipsets {
+  constructor(
+    readonly queue: CommandQueue,
+    readonly command = 'ipset',
+  ) {}
+
+  async #run(args: string[], input?: string): Promise<string> {
+    const r = await this.queue.run(this.command, args, { input, timeoutMs: 30_000 });
+    if (r.exitCode !== 0) throw new IpsetError(`${this.command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  /** dockgate's sets in the kernel and their members with the seconds left. */
+  async read(): Promise<Map<string, SetState>> {
+    const out = await this.#run(['save']);
+    const sets = new Map<string, SetState>();
+    for (const line of out.split('\n')) {
+      const create = /^create (\S+) hash:ip family (inet6?) /.exec(line);
+      if (create && SET_NAME.test(create[1]!)) sets.set(create[1]!, { family: create[2] === 'inet6' ? 6 : 4, members: new Map() });
+      const add = /^add (\S+) (\S+) timeout (\d+)/.exec(line);
+      if (add) sets.get(add[1]!)?.members.set(add[2]!, Number(add[3]));
+    }
+    return sets;
+  }
+
+  /** Creates the sets that are missing (one restore); existing ones are kept with their members. */
+  async ensure(sets: readonly EgressSet[]): Promise<void> {
+    if (sets.length === 0) return;
+    const lines = sets.map((s) => `create ${s.set} hash:ip family ${s.family === 6 ? 'inet6' : 'inet'} timeout ${DEFAULT_TIMEOUT_S}`);
+    await this.#run(['-exist', 'restore'], `${lines.join('\n')}\n`);
+  }
+
+  /** Adds (or refreshes the timeout of) each address: one small write. */
+  async add(set: string, members: ReadonlyArray<{ address: string; keepS: number }>): Promise<void> {
+    if (members.length === 0) return;
+    const lines = members.map((m) => `add ${set} ${m.address} timeout ${Math.max(1, Math.min(2_147_483, Math.round(m.keepS)))}`);
+    await this.#run(['-exist', 'restore'], `${lines.join('\n')}\n`);
+  }
+
+  /** Destroys dockgate's sets that `keep` does not name; call after no rule matches on them. */
+  async removeOthers(keep: ReadonlySet<string>): Promise<string[]> {
+    const have = await this.read();
+    const gone = [...have.keys()].filter((n) => !keep.has(n));
+    for (const n of gone) await this.#run(['destroy', n]);
+    return gone;
+  }
+}
