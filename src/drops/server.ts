@@ -26,7 +26,9 @@ export class DropsServer {
 
   static async listen(path: string, recorder: DropRecorder): Promise<DropsServer> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    // A socket left by a daemon that died: nobody listens on it any more.
+    // Another dockgate (another network namespace, same /run) serving it keeps it; a socket left by
+    // a daemon that died answers nobody and is replaced.
+    if (await answers(path)) throw new Error(`${path} is served by another running dockgate (set drops.socket to a path of its own)`);
     rmSync(path, { force: true });
     const s = new DropsServer(path, recorder);
     // Bound with no permission for anyone but root from the first moment, then made exact.
@@ -102,6 +104,21 @@ export class DropsServer {
     this.#followers.add(f);
     socket.on('close', () => this.#followers.delete(f));
   }
+}
+
+/** Whether something accepts connections on the unix socket at `path` (bounded: 1 s). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.createConnection(path);
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), 1000);
+    c.on('connect', () => done(true));
+    c.on('error', () => done(false));
+  });
 }
 
 /** The client side: one request, the answer's lines handed over as they come. */

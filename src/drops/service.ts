@@ -1,5 +1,6 @@
 // The drop log in the daemon: ulogd's lines → recorder → the `dropped` log line, the followers on
 // the socket and the metrics. Started by `dockgate run` when drops.log is on.
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { CommandQueue } from '../dataplane/command-queue.js';
@@ -86,7 +87,19 @@ export class DropLogService {
     } catch (err) {
       o.log.error({ event: 'drops-failed', socket: o.config.socket, err: (err as Error).message }, `cannot serve the drop log on ${o.config.socket}: ${(err as Error).message}`);
     }
-    s.#reader = UlogdReader.start({ command: o.config.ulogdCommand, group: o.config.nflogGroup, queue: o.queue, log: o.log, onLine: (line) => s.ingest(line) });
+    // The drop log never costs the firewall: whatever fails here is logged, and dockgate runs on.
+    try {
+      s.#reader = UlogdReader.start({
+        command: o.config.ulogdCommand,
+        group: o.config.nflogGroup,
+        queue: o.queue,
+        log: o.log,
+        onLine: (line) => s.ingest(line),
+        parentDir: dirname(o.config.socket),
+      });
+    } catch (err) {
+      o.log.error({ event: 'drop-log-failed', err: (err as Error).message }, `cannot start the drop log's reader: ${(err as Error).message}`);
+    }
     return s;
   }
 

@@ -66,6 +66,12 @@ export interface UlogdReaderOptions {
   onLine: (line: string) => void;
   /** Where the plugins are; found when absent. */
   pluginDir?: string;
+  /**
+   * Where ulogd's private directory goes (default the system's temp directory). The daemon puts it
+   * beside its drops socket: under /run it goes with a reboot, in a test with the test's own
+   * directory, also after a SIGKILL that left no time to remove it.
+   */
+  parentDir?: string;
 }
 
 export class UlogdReader {
@@ -75,7 +81,7 @@ export class UlogdReader {
 
   private constructor(o: UlogdReaderOptions, pluginDir: string) {
     // mkdtemp makes it 0700: only root reaches the socket ulogd writes to.
-    this.#dir = mkdtempSync(join(tmpdir(), 'dockgate-ulogd-'));
+    this.#dir = mkdtempSync(join(o.parentDir ?? tmpdir(), 'dockgate-ulogd-'));
     const conf = join(this.#dir, 'ulogd.conf');
     const socket = join(this.#dir, 'json.sock');
     writeFileSync(conf, ulogdConfig(pluginDir, o.group, socket), { mode: 0o600 });

@@ -91,6 +91,20 @@ describe('drops socket', () => {
     expect(lines.map((l) => (JSON.parse(l) as WireDrop).src)).toEqual(['10.0.0.9', '10.0.0.10']);
   });
 
+  it('leaves a socket another daemon serves alone, and replaces a dead one', async () => {
+    const { recorder, path } = await serve();
+    await expect(DropsServer.listen(path, recorder)).rejects.toThrow(/served by another running dockgate/);
+    expect(await ask(path, { op: 'entries' })).toEqual([]);
+    await server!.close();
+    // What a SIGKILLed daemon leaves: a socket file nobody listens on.
+    const { createServer } = await import('node:net');
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(path, () => r()));
+    await new Promise<void>((r) => dead.close(() => r()));
+    server = await DropsServer.listen(path, recorder);
+    expect(await ask(path, { op: 'entries' })).toEqual([]);
+  });
+
   it('reads durations for --since', () => {
     expect([parseDuration('90s'), parseDuration('15m'), parseDuration('2h'), parseDuration('1d'), parseDuration('30'), parseDuration('500ms')]).toEqual([90_000, 900_000, 7_200_000, 86_400_000, 30_000, 500]);
     expect(parseDuration('-1s')).toBeUndefined();
