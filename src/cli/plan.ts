@@ -14,6 +14,7 @@ import type { RuleSet } from '../model/types.js';
 import { currentInput, dataplanesFor, dockerFor, readConfig } from './context.js';
 import { probeRawMissing } from '../dataplane/families.js';
 import { rawMissingMessage } from '../dataplane/kernel-limits.js';
+import { renderSetsText } from '../egress/sets.js';
 
 /** What run would write into mangle and other firewalls' chains; an error text when nft or iptables cannot be read. */
 async function foreignPreview(config: Config, plan: RuleSet): Promise<FootprintPreview | { error: string }> {
@@ -50,7 +51,7 @@ export async function printPlan(options: { config?: string; json?: boolean }): P
     const ipv6 = plan.ipv6 ? { ipv6: { chains: plan.ipv6.chains, jumps: plan.ipv6.jumps } } : {};
     const other = { foreignChains: { mode: config.foreignChains, ...foreign } };
     const limits = rawMissing.length > 0 ? { kernelLimits: rawMissing.map((family) => ({ table: 'raw', family, missing: true, message: rawMissingMessage(family) })) } : {};
-    process.stdout.write(`${terminalJson({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge, ...other, ...limits })}\n`);
+    process.stdout.write(`${terminalJson({ containers: plan.containers.map(containerPlanJson), chains: plan.chains, jumps: plan.jumps, ...ipv6, bridge: plan.bridge, egressSets: plan.egressSets ?? [], ...other, ...limits })}\n`);
   } else {
     for (const family of rawMissing) process.stdout.write(`# WARNING ${rawMissingMessage(family)}\n`);
     process.stdout.write('# iptables (IPv4)\n');
@@ -58,6 +59,7 @@ export async function printPlan(options: { config?: string; json?: boolean }): P
     const v6 = familyRuleSet(plan, 6);
     if (v6) process.stdout.write(`# ip6tables (IPv6)\n${renderPlan(v6)}`);
     if (plan.bridge) process.stdout.write(`# nft -f (anti-spoofing on the bridge ports)\n${renderBridgeTable(plan.bridge)}`);
+    process.stdout.write(renderSetsText(plan.egressSets ?? []));
     process.stdout.write(renderForeign(config, foreign));
   }
 }

@@ -15,6 +15,8 @@ import { type FootprintState, footprintFor } from '../dataplane/footprint.js';
 import { type Effect, byEgress, byOpening, describeEffect } from '../hostfw/report.js';
 import type { Family, RuleSet } from '../model/types.js';
 import { formatEgressEntry } from '../labels/egress.js';
+import { Ipsets } from '../dataplane/ipset.js';
+import { type KernelSets, type NameAddresses, namesOf, namesText } from '../egress/status.js';
 
 /**
  * Other firewalls' verdict on every opening. When nft cannot be read, nothing is called
@@ -60,6 +62,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
   const lastDrops = await lastDropsOf(config);
   const effects = byOpening(host.state?.verdicts ?? []);
   const egress = byEgress(host.state?.verdicts ?? []);
+  const kernelSets = await egressSetsOf(plan);
   const effectOf = (o: (typeof plan.containers)[number]['openings'][number]): Effect => (host.state ? (effects.get(o) ?? UNKNOWN) : UNKNOWN);
   // An opening packets cannot pass is as wrong as a missing rule: status exits 3 for both.
   const allEffective = host.state !== undefined && host.state.verdicts.every((v) => v.state === 'effective');
@@ -68,6 +71,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
     const containers = containersJson(plan.containers).map((c, i) => ({
       ...c,
       openings: c.openings.map((o, j) => ({ ...o, effect: effectOf(plan.containers[i]!.openings[j]!) })),
+      ...(c.egressTo ? { egressNames: namesOf(plan.containers[i]!, kernelSets) } : {}),
       ...(egress.has(c.id) ? { egressEffect: egress.get(c.id) } : {}),
       ...(lastDrops.has(c.id.slice(0, 12)) ? { lastDrop: lastDrops.get(c.id.slice(0, 12)) } : {}),
     }));
@@ -80,7 +84,7 @@ export async function status(options: { config?: string; json?: boolean }): Prom
     process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing, kernelLimits })}\n`);
     return ok ? 0 : 3;
   }
-  for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id)) + lastDropText(lastDrops.get(c.id.slice(0, 12))));
+  for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id), namesOf(c, kernelSets)) + lastDropText(lastDrops.get(c.id.slice(0, 12))));
   // Not drift (dockgate never deletes what it did not write), but the admin should know.
   const foreign = drift.foreign.map((f) => `  left alone: ${describeForeign(f)}\n`).join('');
   process.stdout.write(otherFirewalls(config, host));
@@ -113,12 +117,13 @@ export async function status(options: { config?: string; json?: boolean }): Prom
  * One container as `status` prints it. Label keys, values and warnings are the container owner's
  * text: escaped, so none of it acts on the terminal.
  */
-export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => Effect, egress?: Effect & { from: string[] }): string {
+export function containerStatusText(c: ContainerPlan, effectOf: (o: Opening) => Effect, egress?: Effect & { from: string[] }, names: readonly NameAddresses[] = []): string {
   // On the host network there is no mode and no egress of its own to show: its traffic is the host's.
   const out = [`${c.name} (${c.id.slice(0, 12)}) ${c.hostNetwork ? 'network=host' : `mode=${c.mode} egress=${c.egress}`}`];
   for (const o of c.openings) out.push(`  open  ${describeOpening(o)} from ${describeSources(o.sources)}: ${describeEffect(effectOf(o))}`);
   // Re-rendered from the parsed list: nothing of the label's own text reaches the terminal.
   if (c.egressTo) out.push(`  egress to ${c.egressTo.map(formatEgressEntry).join(',')} (and its resolvers on port 53)`);
+  out.push(...namesText(names));
   if (egress && egress.state !== 'effective') out.push(`  egress from ${egress.from.join(', ')}: ${describeEffect(egress)}`);
   for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}${e.closes === 'entry' ? ' (nothing opened for this entry)' : ''}`);
   for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);
@@ -146,4 +151,15 @@ function otherFirewalls(config: Config, host: { state?: FootprintState; error?: 
   const lines = [`other firewalls: dockgate's mark accept is in ${footprints.join(', ') || 'no chain'}${marksInPlace ? '' : ' (marks not in place)'}`];
   if (missing.length > 0) lines.push(`  missing in ${missing.join(', ')}: the daemon puts it back within sync.drift_check_ms`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The kernel's egress name sets, read only when the plan has names (ipset is then installed). */
+async function egressSetsOf(plan: RuleSet): Promise<KernelSets> {
+  if ((plan.egressSets ?? []).length === 0) return new Map();
+  try {
+    return await new Ipsets(new CommandQueue()).read();
+  } catch {
+    // Unreadable (ipset missing, not root): names are shown without addresses rather than failing status.
+    return new Map();
+  }
 }

@@ -164,6 +164,7 @@ export class Daemon {
         ));
     this.#readListeners = options.listeners ?? (() => readListeners());
     this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS });
+    options.metrics?.egress?.(() => this.#egress.snapshot());
     this.#now = options.now ?? (() => Date.now());
     this.#watchRulesetWanted = options.watchRuleset ?? true;
     this.#probeIpv6 = options.ipv6 ?? (() => probeIpv6Support(this.#queue, ip6tablesOptions(this.#config.iptables)));

@@ -7,6 +7,7 @@ import type { CommandQueue } from '../dataplane/command-queue.js';
 import { Ipsets } from '../dataplane/ipset.js';
 import { type Lookup, NameResolver, type NameStatus, dnsLookup } from '../egress/resolver.js';
 import type { EgressSet, Family, RuleSet } from '../model/types.js';
+import type { EgressSnapshot } from '../metrics/metrics.js';
 
 export interface EgressSyncOptions {
   queue: CommandQueue;
@@ -128,6 +129,11 @@ export class EgressSync {
   /** How many addresses each set holds now (per the resolver's memory). */
   sizes(): Array<{ set: string; name: string; family: Family; size: number }> {
     return [...this.#wanted.values()].map((s) => ({ set: s.set, name: s.name, family: s.family, size: this.#resolver.members(s.name, s.family).length }));
+  }
+
+  /** What metrics read at each scrape. */
+  snapshot(): EgressSnapshot {
+    return { ...this.counters, sets: this.sizes() };
   }
 
   stop(): void {

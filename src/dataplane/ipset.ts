@@ -3,10 +3,7 @@
 // the answer ages out in the kernel. Every command goes through the one command queue.
 import type { CommandQueue } from './command-queue.js';
 import type { EgressSet, Family } from '../model/types.js';
-import { SET_NAME } from '../egress/sets.js';
-
-/** The default timeout a set is created with; every member is added with its own. */
-const DEFAULT_TIMEOUT_S = 300;
+import { SET_NAME, renderSetCreates } from '../egress/sets.js';
 
 export class IpsetError extends Error {}
 
@@ -44,8 +41,7 @@ export class Ipsets {
   /** Creates the sets that are missing (one restore); existing ones are kept with their members. */
   async ensure(sets: readonly EgressSet[]): Promise<void> {
     if (sets.length === 0) return;
-    const lines = sets.map((s) => `create ${s.set} hash:ip family ${s.family === 6 ? 'inet6' : 'inet'} timeout ${DEFAULT_TIMEOUT_S}`);
-    await this.#run(['-exist', 'restore'], `${lines.join('\n')}\n`);
+    await this.#run(['-exist', 'restore'], `${renderSetCreates(sets).join('\n')}\n`);
   }
 
   /** Adds (or refreshes the timeout of) each address: one small write. */

@@ -21,3 +21,18 @@ export function planSets(containers: readonly ContainerPlan[], families: readonl
   const names = new Set(containers.flatMap((c) => (c.egressTo ?? []).flatMap((e) => (e.destination.kind === 'name' ? [e.destination.name] : []))));
   return [...names].sort().flatMap((n) => families.map((f) => setFor(n, f)));
 }
+
+/** The default timeout a set is created with; every member is added with its own. */
+export const SET_DEFAULT_TIMEOUT_S = 300;
+
+/** `ipset restore` lines that create the sets (with -exist, existing ones keep their members). */
+export function renderSetCreates(sets: readonly EgressSet[]): string[] {
+  return sets.map((s) => `create ${s.set} hash:ip family ${s.family === 6 ? 'inet6' : 'inet'} timeout ${SET_DEFAULT_TIMEOUT_S}`);
+}
+
+/** What `dockgate plan` prints of the sets: what each holds, then how it is made. */
+export function renderSetsText(sets: readonly EgressSet[]): string {
+  if (sets.length === 0) return '';
+  const about = sets.map((s) => `# ${s.set}: the ${s.family === 6 ? 'AAAA' : 'A'} answers of ${s.name}, each for max(TTL, 30 s) + egress.dns_grace_s (filled by the running daemon)`);
+  return `# ipset restore -exist (the DNS names of egress allow-lists)\n${[...about, ...renderSetCreates(sets)].join('\n')}\n`;
+}

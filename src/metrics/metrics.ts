@@ -28,6 +28,17 @@ export interface DaemonMetrics {
   driftRepaired(kind: DriftKind): void;
   /** A container's rules were removed because Docker did not report its state within the grace. */
   expired(reason: ExpiryReason): void;
+  /** Where the egress name figures are read at each scrape (daemon/egress-sync.ts). */
+  egress?(source: () => EgressSnapshot): void;
+}
+
+/** The DNS names of egress allow-lists, as a scrape sees them. */
+export interface EgressSnapshot {
+  /** Answers with at least one address, and attempts that got none, since start. */
+  resolutions: number;
+  failures: number;
+  /** Each set the committed plan matches on, with the addresses it holds now. */
+  sets: Array<{ set: string; name: string; family: Family; size: number }>;
 }
 
 /** The dataplane as far as restores go: a single family, or both (FamilyDataplanes). */
@@ -81,6 +92,7 @@ export class DockgateMetrics implements DaemonMetrics {
   readonly restoreFailures: Counter<'family'>;
   readonly driftRepairs: Counter<'kind'>;
   readonly expiries: Counter<'reason'>;
+  #egressSource: (() => EgressSnapshot) | undefined;
   readonly labelErrors: Gauge;
   readonly containers: Gauge;
   readonly openings: Gauge<'mode' | 'family'>;
@@ -129,6 +141,35 @@ export class DockgateMetrics implements DaemonMetrics {
       registers,
       collect() {
         this.set(queue?.pending ?? 0);
+      },
+    });
+    const egress = (): EgressSnapshot | undefined => this.#egressSource?.();
+    new Counter({
+      name: 'dockgate_egress_resolutions_total',
+      help: 'Answers to the DNS names of egress allow-lists that gave at least one address',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(egress()?.resolutions ?? 0);
+      },
+    });
+    new Counter({
+      name: 'dockgate_egress_resolution_failures_total',
+      help: 'Attempts to resolve an egress name that gave no address (no such name, no records, timeout); each allows nothing new',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(egress()?.failures ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'dockgate_egress_set_members',
+      help: 'Addresses an egress name set allows now (its answers within max(TTL, 30 s) + egress.dns_grace_s)',
+      labelNames: ['set', 'name', 'family'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of egress()?.sets ?? []) this.set({ set: s.set, name: s.name, family: String(s.family) }, s.size);
       },
     });
     // Every series exists from the start: a dashboard shows 0, not "no data", until it moves.
@@ -189,6 +230,10 @@ export class DockgateMetrics implements DaemonMetrics {
 
   driftRepaired(kind: DriftKind): void {
     this.driftRepairs.inc({ kind });
+  }
+
+  egress(source: () => EgressSnapshot): void {
+    this.#egressSource = source;
   }
 
   expired(reason: ExpiryReason): void {

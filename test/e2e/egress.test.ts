@@ -146,6 +146,10 @@ describe('egress allow-list: DNS names', () => {
     const plan = await runCli(h, ['plan', '--config', configFile]);
     expect(plan.stdout).toMatch(/-m set --match-set dockgate-e4-[0-9a-f]{12} dst/);
     expect(await ipsetMembers()).toContain(`${OLD_IP} timeout`);
+    expect(plan.stdout).toMatch(/# ipset restore -exist[\s\S]*create dockgate-e4-[0-9a-f]{12} hash:ip family inet timeout 300/);
+    const status = await runCli(h, ['status', '--config', configFile]);
+    expect(status.stdout).toContain(`egress to ${NAME}:7300 (and its resolvers on port 53)`);
+    expect(status.stdout).toMatch(new RegExp(`name  ${NAME.replaceAll('.', '\\.')}: ${OLD_IP.replaceAll('.', '\\.')} \\(\\d+ s left\\)`));
   });
 
   it('a changed answer: the new address works within TTL + refresh, the old one stops after the grace', async () => {
@@ -173,6 +177,7 @@ describe('egress allow-list: DNS names', () => {
     const warn = await daemon.waitForLog((l) => l.event === 'egress-name-unresolved' && l.name === 'nowhere.dg.test', 10_000);
     expect(String(warn.reason)).not.toBe('');
     expect((await fetchIn('nowhere', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode).not.toBe(0);
+    expect((await runCli(h, ['status', '--config', configFile])).stdout).toContain('name  nowhere.dg.test: no address');
   });
 
   it('flush removes the sets once the daemon is gone', async () => {
