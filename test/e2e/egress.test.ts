@@ -98,6 +98,17 @@ describe('egress allow-list: addresses and ports', () => {
     expect(status.stdout).toContain(`egress to ${LISTED}`);
   });
 
+  it('explain SRC DEST:PORT from the container agrees with the connections', async () => {
+    const ip = (await h.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'listed'])).stdout.trim();
+    const explain = (dest: string) => runCli(h, ['explain', ip, dest, '--config', configFile]);
+    const allowed = await explain(`${OUTSIDE_IP}:7001/tcp`);
+    expect(allowed.stdout).toContain(': ALLOWED');
+    expect(allowed.exitCode).toBe(0);
+    const blocked = await explain(`${OUTSIDE_IP}:7002/tcp`);
+    expect(blocked.stdout).toContain(': BLOCKED');
+    expect(blocked.exitCode).not.toBe(0);
+  });
+
   it('a malformed entry fails the container closed: no egress at all, one error naming the entry', async () => {
     await startWebContainer(h, { name: 'typo', labels: { 'dockgate.egress': `${OUTSIDE_IP}:7001,10.0.0.5/8` } });
     const err = await daemon.waitForLog((l) => l.event === 'label-error' && l.container === 'typo', 3_000);
