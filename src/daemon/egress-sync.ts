@@ -16,8 +16,11 @@ export interface EgressSyncOptions {
   graceS: number;
   /** Tests: answers without a DNS server. */
   lookup?: Lookup;
-  ipsets?: Ipsets;
+  ipsets?: IpsetWriter;
 }
+
+/** What this needs of the kernel's sets (dataplane/ipset.ts). */
+export type IpsetWriter = Pick<Ipsets, 'read' | 'ensure' | 'add' | 'removeOthers'>;
 
 /** What metrics and status read of the names. */
 export interface EgressCounters {
@@ -27,7 +30,7 @@ export interface EgressCounters {
 
 export class EgressSync {
   readonly #log: Logger;
-  readonly #ipsets: Ipsets;
+  readonly #ipsets: IpsetWriter;
   readonly #resolver: NameResolver;
   #servers: readonly string[] = [];
   /** The sets the last written plan matches on, by `name family`. */
