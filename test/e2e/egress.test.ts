@@ -38,6 +38,8 @@ function udpListener(ip: string, port: number): string[] {
 }
 
 const LISTED = `${OUTSIDE_IP}:7001,${OUTSIDE_IP}:7100/udp`;
+const HOST6 = 'fd00:10::5';
+const OUTSIDE6 = 'fd00:10::9';
 
 beforeAll(async () => {
   await cleanupLeftovers();
@@ -50,6 +52,20 @@ beforeAll(async () => {
   await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\n  full_check_ms: 2000\negress:\n  resolv_conf: ${resolvConf}\n  dns_grace_s: 0\n`);
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:7001`);
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:7002`);
+  // Dual-stack, as test/e2e/ipv6.test.ts sets it up: ULA on the veth without DAD's wait, the admin's
+  // ip6tables policies DROP with ICMPv6 accepted, and the host an IPv6 router of the admin's accord.
+  await h.host.exec('ip', ['-6', 'addr', 'add', `${HOST6}/64`, 'dev', h.hostIf, 'nodad']);
+  await h.outside.exec('ip', ['-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', h.outsideIf, 'nodad']);
+  const ip6 = (args: string[]) => h.host.exec('ip6tables', ['-w', ...args]);
+  await ip6(['-P', 'INPUT', 'DROP']);
+  await ip6(['-P', 'FORWARD', 'DROP']);
+  await ip6(['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
+  await ip6(['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
+  await ip6(['-A', 'INPUT', '-p', 'ipv6-icmp', '-j', 'ACCEPT']);
+  await h.host.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+  await startAddressEcho(h, h.outside.path, `[${OUTSIDE6}]:7001`);
+  await startAddressEcho(h, h.outside.path, `[${OUTSIDE6}]:7002`);
+  await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.1.0/24', '--subnet', 'fd00:db8:1::/64', 'dual']);
   daemon = await startReadyDaemon(h, configFile);
 }, 120_000);
 
@@ -114,6 +130,25 @@ describe('egress allow-list: addresses and ports', () => {
     const err = await daemon.waitForLog((l) => l.event === 'label-error' && l.container === 'typo', 3_000);
     expect(JSON.stringify(err)).toContain('10.0.0.5/8');
     expect((await fetchIn('typo', `http://${OUTSIDE_IP}:7001/cgi-bin/ip`)).exitCode).not.toBe(0);
+  });
+});
+
+describe('egress allow-list: IPv6', () => {
+  it('an IPv6 entry opens that port in ip6tables only, another port stays closed; IPv4 gets nothing for it', async () => {
+    await startWebContainer(h, { name: 'listed6', network: 'dual', labels: { 'dockgate.egress': `[${OUTSIDE6}]:7001` } });
+    const body = await waitFor('listed6 reaches [OUTSIDE6]:7001', async () => {
+      const r = await fetchIn('listed6', `http://[${OUTSIDE6}]:7001/cgi-bin/ip`);
+      return r.exitCode === 0 ? r.stdout : undefined;
+    }, 8_000, 250);
+    // ULA subnets are masqueraded (ipv6_masquerade: ula): the outside sees the host.
+    expect(clientIp(body)).toBe(`[${HOST6}]`);
+    expect((await fetchIn('listed6', `http://[${OUTSIDE6}]:7002/cgi-bin/ip`)).exitCode).not.toBe(0);
+    expect((await fetchIn('listed6', `http://${OUTSIDE_IP}:7001/cgi-bin/ip`)).exitCode).not.toBe(0);
+    const v6 = (await h.host.exec('ip6tables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.includes('"listed6/'));
+    expect(v6.filter((l) => l.startsWith('-A DOCKGATE-CONTAINERS-') && l.includes(`-d ${OUTSIDE6}/128`))).toHaveLength(1);
+    const v4 = (await h.host.exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.includes('"listed6/') && l.startsWith('-A DOCKGATE-CONTAINERS-'));
+    // IPv4: only the resolver on 53 (the list has no IPv4 destination).
+    expect(v4.every((l) => l.includes('--dport 53 '))).toBe(true);
   });
 });
 
