@@ -159,6 +159,9 @@ const DNS_IP = '10.0.0.10';
 const OLD_IP = '10.0.0.21';
 const NEW_IP = '10.0.0.22';
 const NAME = 'app.dg.test';
+/** An AAAA-only name: the same machinery in ip6tables and a family-6 set. */
+const NAME6 = 'app6.dg.test';
+const NAME6_IP = 'fd00:10::21';
 
 describe('egress allow-list: DNS names', () => {
   let dnsmasq: ChildProcess;
@@ -168,10 +171,12 @@ describe('egress allow-list: DNS names', () => {
 
   beforeAll(async () => {
     for (const ip of [DNS_IP, OLD_IP, NEW_IP]) await h.outside.exec('ip', ['addr', 'add', `${ip}/24`, 'dev', h.outsideIf]);
+    await h.outside.exec('ip', ['-6', 'addr', 'add', `${NAME6_IP}/64`, 'dev', h.outsideIf, 'nodad']);
+    await startAddressEcho(h, h.outside.path, `[${NAME6_IP}]:7300`);
     await startAddressEcho(h, h.outside.path, `${OLD_IP}:7300`);
     await startAddressEcho(h, h.outside.path, `${NEW_IP}:7300`);
     hostsFile = `${h.tmpDir}/dns-hosts`;
-    await writeFile(hostsFile, `${OLD_IP} ${NAME}\n`);
+    await writeFile(hostsFile, `${OLD_IP} ${NAME}\n${NAME6_IP} ${NAME6}\n`);
     // Foreground, hosts file only, TTL 1 s (dockgate counts it as 30 s); stopped by pid in stopAll.
     dnsmasq = spawnIn(h.outside.path, [
       'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`,
@@ -198,8 +203,15 @@ describe('egress allow-list: DNS names', () => {
     expect(status.stdout).toMatch(new RegExp(`name  ${NAME.replaceAll('.', '\\.')}: ${OLD_IP.replaceAll('.', '\\.')} \\(\\d+ s left\\)`));
   });
 
+  it('an AAAA answer fills the family-6 set: the container reaches it over IPv6, on the listed port only', async () => {
+    await startWebContainer(h, { name: 'named6', network: 'dual', labels: { 'dockgate.egress': `${NAME6}:7300` } });
+    await waitFor('named6 reaches its AAAA', async () => ((await fetchIn('named6', `http://[${NAME6_IP}]:7300/cgi-bin/ip`)).exitCode === 0 ? true : undefined), 15_000, 250);
+    expect((await fetchIn('named6', `http://[${OUTSIDE6}]:7001/cgi-bin/ip`)).exitCode).not.toBe(0);
+    expect(await ipsetMembers()).toMatch(new RegExp(`add dockgate-e6-[0-9a-f]{12} ${NAME6_IP} timeout`));
+  });
+
   it('a changed answer: the new address works within TTL + refresh, the old one stops after the grace', async () => {
-    await writeFile(hostsFile, `${NEW_IP} ${NAME}\n`);
+    await writeFile(hostsFile, `${NEW_IP} ${NAME}\n${NAME6_IP} ${NAME6}\n`);
     dnsmasq.kill('SIGHUP');
     const t0 = Date.now();
     await waitFor('named reaches the new address', async () => ((await fetchIn('named', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode === 0 ? true : undefined), 40_000, 500);
