@@ -98,6 +98,8 @@ export class Daemon {
   #resolvConfProblem: string | undefined;
   /** The DNS names of egress allow-lists and their ipsets. */
   readonly #egress: EgressSync;
+  /** Whether the last written plan matched on name sets (false once ipset turned out missing). */
+  #plannedNames: boolean | undefined;
   /**
    * The families planned without the raw table (PlanInput.rawMissing), which is also what the log
    * last said about it: one warning when a kernel turns out to lack it, one line when it is back.
@@ -467,7 +469,7 @@ export class Daemon {
     this.#egress.setServers(resolvers);
     const resolversKey = resolvers.join();
     let plan = this.#plan;
-    if (plan === undefined || this.#plannedVersion !== version || this.#plannedRouting !== routingKey || this.#plannedResolvers !== resolversKey) {
+    if (plan === undefined || this.#plannedVersion !== version || this.#plannedRouting !== routingKey || this.#plannedResolvers !== resolversKey || this.#plannedNames !== this.#egress.available) {
       const containers = this.#facts.containers;
       let listeners: Listener[] | undefined;
       if (mayClaim(containers, this.#config.labelPrefix)) {
@@ -490,7 +492,7 @@ export class Daemon {
         this.#facts.networks,
       );
       plan = buildRuleSet(
-        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting, resolvers, hostSockets }), rawMissing: this.#plannedRawMissing },
+        { ...planInput(this.#config, { containers, networks: this.#facts.networks, otherNetworks: this.#facts.otherNetworks, listeners, granted, ipv6: await this.#hasIpv6(), bridgePorts, adminRouting, resolvers, hostSockets }), rawMissing: this.#plannedRawMissing, egressNames: this.#egress.available },
         this.#planCache,
       );
     }
@@ -516,6 +518,7 @@ export class Daemon {
       this.#plannedVersion = version;
       this.#plannedRouting = routingKey;
       this.#plannedResolvers = resolversKey;
+      this.#plannedNames = this.#egress.available;
       await this.#host.apply(plan, previous, this.#facts.networks);
       await this.#bridge.apply(plan, this.#dataplane, repair || firstWrite);
       await this.#foreign.sync(plan, this.#dataplane);

@@ -43,6 +43,11 @@ export class EgressSync {
   /** The last failure logged per name, so a lasting one is one line. */
   readonly #reported = new Map<string, string>();
   readonly counters: EgressCounters = { resolutions: 0, failures: 0 };
+  /**
+   * False once ipset turned out not to be installed: the next plan leaves the names out (each
+   * allows nothing, with a warning) instead of every write failing on a missing set.
+   */
+  available = true;
 
   constructor(o: EgressSyncOptions) {
     this.#log = o.log;
@@ -91,7 +96,17 @@ export class EgressSync {
     if (!this.#active) return;
     const key = sets.map((s) => s.set).join();
     // A drift check with the same sets costs no process: a repair looks at the kernel anyway.
-    if (key !== this.#ensured || repair) await this.#ipsets.ensure(sets);
+    if (key !== this.#ensured || repair) {
+      try {
+        await this.#ipsets.ensure(sets);
+      } catch (err) {
+        if (/exit 127/.test((err as Error).message)) {
+          this.available = false;
+          this.#log.error({ event: 'egress-ipset-missing', err: (err as Error).message }, 'egress allow-lists name DNS names but ipset is not installed (apt-get install ipset): those names allow nothing');
+        }
+        throw err;
+      }
+    }
     this.#ensured = key;
     this.#wanted = new Map(sets.map((s) => [`${s.name} ${s.family}`, s]));
     this.#resolver.setNames(new Set(sets.map((s) => s.name)));

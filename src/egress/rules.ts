@@ -18,10 +18,10 @@ interface Destination {
 
 const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined };
 
-function entryDestinations(e: EgressEntry, family: Family): Destination[] {
+function entryDestinations(e: EgressEntry, family: Family, names: boolean): Destination[] {
   const ports = e.ports.kind === 'any' ? { proto: undefined, dport: undefined } : { proto: e.ports.protocol, dport: { start: e.ports.start, end: e.ports.end } };
   // A name matches its set, whatever it resolves to now: an empty set allows nothing.
-  if (e.destination.kind === 'name') return [{ dst: undefined, dstSet: setFor(e.destination.name, family).set, ...ports }];
+  if (e.destination.kind === 'name') return names ? [{ dst: undefined, dstSet: setFor(e.destination.name, family).set, ...ports }] : [];
   if (e.destination.cidr.family !== family) return [];
   return [{ dst: e.destination.cidr.text, ...ports }];
 }
@@ -43,10 +43,10 @@ function resolverDestinations(resolvers: readonly string[], family: Family): Des
 }
 
 /** The destinations a policy lets a container open connections to, in `family`. */
-export function egressDestinations(policy: EgressPolicy, resolvers: readonly string[], family: Family): Destination[] {
+export function egressDestinations(policy: EgressPolicy, resolvers: readonly string[], family: Family, names = true): Destination[] {
   if (policy.kind === 'none') return [];
   if (policy.kind === 'all') return [EVERYWHERE];
-  const out = [...policy.entries.flatMap((e) => entryDestinations(e, family)), ...resolverDestinations(resolvers, family)];
+  const out = [...policy.entries.flatMap((e) => entryDestinations(e, family, names)), ...resolverDestinations(resolvers, family)];
   const seen = new Set<string>();
   return out.filter((d) => {
     const key = JSON.stringify(d);
@@ -57,8 +57,8 @@ export function egressDestinations(policy: EgressPolicy, resolvers: readonly str
 }
 
 /** The accept lines of one container address on one bridge. */
-export function egressRules(policy: EgressPolicy, resolvers: readonly string[], family: Family, from: { src: string; bridge: string }, comment: string): string[] {
-  return egressDestinations(policy, resolvers, family).map((d) => {
+export function egressRules(policy: EgressPolicy, resolvers: readonly string[], family: Family, from: { src: string; bridge: string }, comment: string, names = true): string[] {
+  return egressDestinations(policy, resolvers, family, names).map((d) => {
     const parts: RuleParts = { src: from.src, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, dstSet: d.dstSet, ctstate: 'NEW', comment, jump: 'ACCEPT' };
     return rule(parts);
   });

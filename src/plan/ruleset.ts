@@ -62,6 +62,11 @@ export interface PlanInput {
    * allow-list may reach them on port 53. Absent: none.
    */
   resolvers?: readonly string[];
+  /**
+   * Whether the host has ipset, which a DNS name in an egress list needs (the daemon finds out at
+   * its first write). False: names allow nothing, with a warning. Absent: true.
+   */
+  egressNames?: boolean;
   /** Plan ip6tables rules too (default true; false on hosts booted without IPv6). */
   ipv6?: boolean;
   /** Which IPv6 subnets are masqueraded when they leave (default 'ula': fc00::/7 only; global ones are routed). */
@@ -151,6 +156,7 @@ function forwardRules(
   openings: Opening[],
   egress: EgressPolicy,
   resolvers: readonly string[],
+  names: boolean,
   networks: ReadonlyMap<string, NetworkFacts>,
   note: string,
   family: Family,
@@ -167,7 +173,7 @@ function forwardRules(
     }
   }
   for (const { attachment, network } of servingAttachments(facts, networks, family)) {
-    out.push(...egressRules(egress, resolvers, family, { src: addressOf(attachment, family), bridge: network.bridge }, note));
+    out.push(...egressRules(egress, resolvers, family, { src: addressOf(attachment, family), bridge: network.bridge }, note, names));
   }
   return out;
 }
@@ -414,7 +420,7 @@ function containerPart(
       ...(policy.egress.kind === 'list' ? { egressTo: policy.egress.entries } : {}),
       openings,
       errors,
-      warnings: [...fromImage, ...networkWarnings(facts, policy, ctx), ...warnings, ...(ctx.claimNotes ?? [])],
+      warnings: [...fromImage, ...networkWarnings(facts, policy, ctx), ...warnings, ...(ctx.claimNotes ?? []), ...namesWithoutIpset(policy.egress, input.egressNames ?? true)],
       imageLabels: parsed.imageLabels,
     },
     families: empty(),
@@ -433,7 +439,7 @@ function containerPart(
       for (const parent of parents) for (const line of rules) fp.jumps.push({ parent, line });
     };
     add(proxyRules(mine, note), ['openings']);
-    add(forwardRules(facts, mine, policy.egress, input.resolvers ?? [], ctx.networks, note, family), ['containers']);
+    add(forwardRules(facts, mine, policy.egress, input.resolvers ?? [], input.egressNames ?? true, ctx.networks, note, family), ['containers']);
     add(dnatRules(mine, note), ['dnat']);
     if (input.dropLog) add(containerInputLines(input.dropLog, facts, policy, openings, family, note), ['drops']);
   }
@@ -483,7 +489,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
   >;
   const plans: ContainerPlan[] = [];
   const trustImageLabels = input.trustImageLabels ?? false;
-  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families, input.resolvers ?? [], input.dropLog ?? null]) : '';
+  const context = cache ? JSON.stringify([input.labelPrefix, input.defaults, trustImageLabels, input.networks, input.otherNetworks ?? [], families, input.resolvers ?? [], input.egressNames ?? true, input.dropLog ?? null]) : '';
 
   const containers = [...input.containers].sort((a, b) => byText(a.name, b.name) || byText(a.id, b.id));
   const parse = (facts: ContainerFacts) => readLabels(facts, { prefix: input.labelPrefix, defaults: input.defaults, trustImageLabels });
@@ -561,12 +567,19 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     };
   };
   const v4 = rulesOf(4);
-  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, granted: claims.granted, bridge: { ...bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment), ...(input.dropLog ? { log: input.dropLog } : {}) }, ...egressSetsOf(plans, families) };
+  return { ...v4, ...(families.includes(6) ? { ipv6: rulesOf(6) } : {}), containers: plans, bridge: { ...bridgeFilter(containers, networkById, input.bridgePorts ?? [], containerComment), ...(input.dropLog ? { log: input.dropLog } : {}) }, granted: claims.granted, ...egressSetsOf(plans, families, input.egressNames ?? true) };
+}
+
+/** A warning for the names of a list on a host without ipset: they allow nothing. */
+function namesWithoutIpset(egress: EgressPolicy, names: boolean): string[] {
+  if (names || egress.kind !== 'list') return [];
+  const listed = egress.entries.flatMap((e) => (e.destination.kind === 'name' ? [e.destination.name] : []));
+  return listed.length === 0 ? [] : [`egress names ${[...new Set(listed)].join(', ')} allow nothing: ipset is not installed (apt-get install ipset)`];
 }
 
 /** The ipsets of the plan's DNS names; absent when there are none, as in every plan without names. */
-function egressSetsOf(plans: readonly ContainerPlan[], families: readonly Family[]): Pick<RuleSet, 'egressSets'> {
-  const sets = planSets(plans, families);
+function egressSetsOf(plans: readonly ContainerPlan[], families: readonly Family[], names: boolean): Pick<RuleSet, 'egressSets'> {
+  const sets = names ? planSets(plans, families) : [];
   return sets.length > 0 ? { egressSets: sets } : {};
 }
 

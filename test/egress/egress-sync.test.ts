@@ -58,6 +58,17 @@ describe('EgressSync', () => {
     return { ipsets, sync };
   };
 
+  it('ipset not installed: the write fails once, and the next plan leaves the names out', async () => {
+    const { ipsets, sync } = setup();
+    ipsets.ensure = async () => {
+      throw new Error('ipset -exist restore failed (exit 127): spawn ipset ENOENT');
+    };
+    expect(sync.available).toBe(true);
+    await expect(sync.beforeWrite(planWith([S4]), false)).rejects.toThrow(/exit 127/);
+    expect(sync.available).toBe(false);
+    sync.stop();
+  });
+
   it('a host without names runs no ipset command', async () => {
     const { ipsets, sync } = setup();
     await sync.beforeWrite(planWith([]), true);

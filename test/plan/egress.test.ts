@@ -97,6 +97,15 @@ describe('egress allow-lists in the plan', () => {
     expect(checkRestore(renderPlan(v6(p)), { family: 6 })).toEqual([]);
   });
 
+  it('on a host without ipset names allow nothing and say so; addresses and resolvers stay', () => {
+    const p = plan([dual('names', LISTED, 2, { 'dockgate.egress': 'api.example.com:443,10.0.0.9:7001' })], [DUAL], { resolvers: RESOLVERS, egressNames: false });
+    expect(p.egressSets).toBeUndefined();
+    const lines = mine(shardLines(p, 'DOCKGATE-CONTAINERS'), 'names');
+    expect(lines.some((l) => l.includes('match-set'))).toBe(false);
+    expect(lines).toHaveLength(3);
+    expect(p.containers[0]!.warnings).toContain('egress names api.example.com allow nothing: ipset is not installed (apt-get install ipset)');
+  });
+
   it('a plan without names has no sets', () => {
     expect(scenario().egressSets).toBeUndefined();
   });
