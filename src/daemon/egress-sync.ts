@@ -20,7 +20,10 @@ export interface EgressSyncOptions {
 }
 
 /** What this needs of the kernel's sets (dataplane/ipset.ts). */
-export type IpsetWriter = Pick<Ipsets, 'read' | 'ensure' | 'add' | 'removeOthers'>;
+export type IpsetWriter = Pick<Ipsets, 'read' | 'ensure' | 'add' | 'addMany' | 'removeOthers'>;
+
+/** Answers arriving within this long are written together, in one `ipset restore`. */
+const BATCH_MS = 20;
 
 /** What metrics and status read of the names. */
 export interface EgressCounters {
@@ -43,6 +46,10 @@ export class EgressSync {
   /** The last failure logged per name, so a lasting one is one line. */
   readonly #reported = new Map<string, string>();
   readonly counters: EgressCounters = { resolutions: 0, failures: 0 };
+  /** Until when (ms) the kernel keeps each `set address` dockgate wrote, and the writes waiting. */
+  readonly #written = new Map<string, number>();
+  readonly #pending = new Map<string, { set: string; address: string; keepS: number; name: string }>();
+  #batch: NodeJS.Timeout | undefined;
   /**
    * False once ipset turned out not to be installed: the next plan leaves the names out (each
    * allows nothing, with a warning) instead of every write failing on a missing set.
@@ -61,10 +68,12 @@ export class EgressSync {
           if (this.#reported.delete(name)) this.#log.info({ event: 'egress-name-resolved', name }, `egress name ${name} resolves again`);
           const set = this.#wanted.get(`${name} ${family}`);
           if (!set) return;
-          this.#ipsets.add(set.set, addresses).then(
-            () => this.#log.debug({ event: 'egress-name-answer', name, family, set: set.set, addresses: addresses.map((a) => a.address) }, `egress name ${name}: ${addresses.length} address(es)`),
-            (err: Error) => this.#log.error({ event: 'egress-set-write-failed', name, set: set.set, err: err.message }, `cannot write ${set.set} for ${name}: ${err.message}`),
-          );
+          // An address the kernel still keeps for more than half its time needs no write yet: at
+          // rest, a name costs a write per half of TTL + grace, not one per refresh.
+          const now = Date.now();
+          const due = addresses.filter((a) => (this.#written.get(`${set.set} ${a.address}`) ?? 0) - now < (a.keepS * 1000) / 2);
+          for (const a of due) this.#pending.set(`${set.set} ${a.address}`, { set: set.set, address: a.address, keepS: a.keepS, name });
+          if (due.length > 0) this.#batch ??= setTimeout(() => void this.#flush(), BATCH_MS);
         },
         onFailure: (name, reason) => {
           this.counters.failures++;
@@ -74,6 +83,21 @@ export class EgressSync {
         },
       },
     });
+  }
+
+  async #flush(): Promise<void> {
+    this.#batch = undefined;
+    const members = [...this.#pending.values()];
+    this.#pending.clear();
+    const now = Date.now();
+    try {
+      await this.#ipsets.addMany(members);
+      for (const m of members) this.#written.set(`${m.set} ${m.address}`, now + m.keepS * 1000);
+      this.#log.debug({ event: 'egress-name-answer', names: [...new Set(members.map((m) => m.name))], addresses: members.map((m) => m.address) }, `egress names: ${members.length} address(es) written`);
+    } catch (err) {
+      // Not marked written: the next answer writes them again.
+      this.#log.error({ event: 'egress-set-write-failed', names: [...new Set(members.map((m) => m.name))], err: (err as Error).message }, `cannot write egress name sets: ${(err as Error).message}`);
+    }
   }
 
   /** The nameservers dockgate asks (resolv.conf); a change asks every name again. */
@@ -119,6 +143,7 @@ export class EgressSync {
       if (missing.length === 0) continue;
       this.#log.warn({ event: 'egress-set-repaired', set: s.set, name: s.name, addresses: missing.map((m) => m.address) }, `${s.set} (${s.name}) had lost ${missing.length} address(es); put back`);
       await this.#ipsets.add(s.set, missing);
+      for (const m of missing) this.#written.set(`${s.set} ${m.address}`, Date.now() + m.keepS * 1000);
     }
   }
 
@@ -131,6 +156,7 @@ export class EgressSync {
     if (key === this.#cleaned && !repair) return;
     try {
       const gone = await this.#ipsets.removeOthers(keep);
+      for (const key of this.#written.keys()) if (!keep.has(key.split(' ')[0]!)) this.#written.delete(key);
       this.#cleaned = key;
       if (gone.length > 0) this.#log.debug({ event: 'egress-sets-removed', sets: gone }, `removed ${gone.length} unused egress set(s)`);
     } catch (err) {
@@ -155,6 +181,7 @@ export class EgressSync {
   }
 
   stop(): void {
+    clearTimeout(this.#batch);
     this.#resolver.stop();
   }
 }

@@ -46,8 +46,13 @@ export class Ipsets {
 
   /** Adds (or refreshes the timeout of) each address: one small write. */
   async add(set: string, members: ReadonlyArray<{ address: string; keepS: number }>): Promise<void> {
+    await this.addMany(members.map((m) => ({ set, ...m })));
+  }
+
+  /** The same for addresses of several sets, in one `ipset restore`. */
+  async addMany(members: ReadonlyArray<{ set: string; address: string; keepS: number }>): Promise<void> {
     if (members.length === 0) return;
-    const lines = members.map((m) => `add ${set} ${m.address} timeout ${Math.max(1, Math.min(2_147_483, Math.round(m.keepS)))}`);
+    const lines = members.map((m) => `add ${m.set} ${m.address} timeout ${Math.max(1, Math.min(2_147_483, Math.round(m.keepS)))}`);
     await this.#run(['-exist', 'restore'], `${lines.join('\n')}\n`);
   }
 

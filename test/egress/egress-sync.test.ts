@@ -24,6 +24,10 @@ class FakeIpsets implements IpsetWriter {
     this.calls.push(`add ${set} ${members.map((m) => `${m.address}/${m.keepS}`).join(',')}`);
     for (const m of members) this.sets.get(set)?.members.set(m.address, m.keepS);
   }
+  async addMany(members: ReadonlyArray<{ set: string; address: string; keepS: number }>): Promise<void> {
+    this.calls.push(`add ${members.map((m) => `${m.set} ${m.address}/${m.keepS}`).join(',')}`);
+    for (const m of members) this.sets.get(m.set)?.members.set(m.address, m.keepS);
+  }
   async removeOthers(keep: ReadonlySet<string>): Promise<string[]> {
     const gone = [...this.sets.keys()].filter((k) => !keep.has(k));
     for (const g of gone) this.sets.delete(g);
@@ -81,14 +85,18 @@ describe('EgressSync', () => {
     const { ipsets, sync } = setup();
     await sync.beforeWrite(planWith([S4, S6]), false);
     expect(ipsets.calls[0]).toBe(`ensure ${S4.set},${S6.set}`);
-    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(50);
     expect(ipsets.calls).toContain(`add ${S4.set} 192.0.2.1/360`);
-    expect(sync.snapshot()).toEqual({ resolutions: 1, failures: 0, sets: [{ set: S4.set, name: NAME, family: 4, size: 1 }, { set: S6.set, name: NAME, family: 6, size: 0 }] });
+    // The refresh 48 s later (80% of the TTL): the kernel still keeps it for 312 s of 360, no write.
+    const writes = ipsets.calls.filter((c) => c.startsWith('add')).length;
+    await vi.advanceTimersByTimeAsync(48_000);
+    expect(sync.snapshot().resolutions).toBe(2);
+    expect(ipsets.calls.filter((c) => c.startsWith('add')).length).toBe(writes);
+    expect(sync.snapshot()).toEqual({ resolutions: 2, failures: 0, sets: [{ set: S4.set, name: NAME, family: 4, size: 1 }, { set: S6.set, name: NAME, family: 6, size: 0 }] });
     // Someone flushes the set: the next repair puts the address back with the time it has left.
     ipsets.sets.get(S4.set)!.members.clear();
-    await vi.advanceTimersByTimeAsync(10_000);
     await sync.beforeWrite(planWith([S4, S6]), true);
-    expect(ipsets.sets.get(S4.set)!.members.get('192.0.2.1')).toBe(350);
+    expect(ipsets.sets.get(S4.set)!.members.get('192.0.2.1')).toBe(360);
     // The name leaves every list: after the write, its sets are destroyed.
     await sync.beforeWrite(planWith([]), false);
     await sync.afterWrite(planWith([]), false);
