@@ -23,7 +23,9 @@ function entryDestinations(e: EgressEntry, family: Family, names: boolean): Dest
   // A name matches its set, whatever it resolves to now: an empty set allows nothing.
   if (e.destination.kind === 'name') return names ? [{ dst: undefined, dstSet: setFor(e.destination.name, family).set, ...ports }] : [];
   if (e.destination.cidr.family !== family) return [];
-  return [{ dst: e.destination.cidr.text, ...ports }];
+  // 0.0.0.0/0 and ::/0 are everywhere: iptables-save prints no -d for them, so neither may the plan.
+  const everywhere = e.destination.cidr.text.endsWith('/0');
+  return [{ dst: everywhere ? undefined : e.destination.cidr.text, ...ports }];
 }
 
 /** The sets a policy's rules match on in `family`, each once. */

@@ -127,8 +127,11 @@ describe('dockgate with a real dockerd', () => {
     expect((await httpGet(h.outside, url(8040), 1000)).ok).toBe(false);
     expect((await httpGet(h.outside, url(8000))).ok).toBe(true);
     const id = (await h.docker(['inspect', '-f', '{{.Id}}', 'hostile'])).stdout.trim();
-    // Nothing of it but the guards that keep it (no egress) from reaching published ports via the host.
-    expect(ownRules(await saveClean(h.host)).filter((l) => l.includes(id.slice(0, 12)) && !l.endsWith('-j RETURN'))).toEqual([]);
+    // Nothing of it but the guards that keep it (no egress) from reaching published ports via the
+    // host, and the drop log's line that reports its unopened port (it accepts nothing).
+    const mine = ownRules(await saveClean(h.host)).filter((l) => l.includes(id.slice(0, 12)));
+    expect(mine.filter((l) => !l.endsWith('-j RETURN') && !/ -j NFLOG /.test(l))).toEqual([]);
+    expect(mine.filter((l) => / -j NFLOG /.test(l)).every((l) => l.includes('"dockgate:not-labelled:'))).toBe(true);
     const status = await runCli(h, ['status', '--json', '--config', configFile]);
     const parsed = JSON.parse(status.stdout) as { containers: Array<{ name: string; errors: unknown[] }>; inSync: boolean };
     expect(parsed.containers.find((c) => c.name === 'hostile')?.errors.length).toBeGreaterThan(0);

@@ -46,7 +46,7 @@ function checkComplete(c: Config): void {
   const fail = (what: string) => () => `incomplete or out-of-domain config (${what}): ${JSON.stringify(c)}`;
   check(
     JSON.stringify(Object.keys(c).sort()) ===
-      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'egress', 'externalInterfaces', 'foreignChains', 'foreignChainsMark', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync', 'trustImageLabels']),
+      JSON.stringify(['claimablePorts', 'defaults', 'docker', 'drops', 'egress', 'externalInterfaces', 'foreignChains', 'foreignChainsMark', 'iptables', 'ipv6Masquerade', 'labelPrefix', 'logLevel', 'metrics', 'sync', 'trustImageLabels']),
     fail('keys'),
   );
   check(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(c.labelPrefix), fail('labelPrefix'));
@@ -345,7 +345,7 @@ function setAt(doc: Doc, path: readonly string[], value: unknown): void {
 const mutation = fc.oneof(...PATHS.map((p) => wrongValue(p).map((value) => ({ path: p.path, value }))));
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['label_prefix', 'trust_image_labels', 'defaults', 'docker', 'iptables', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'foreign_chains_mark', 'sync', 'metrics', 'log_level'],
+  '': ['label_prefix', 'trust_image_labels', 'defaults', 'docker', 'iptables', 'ipv6_masquerade', 'external_interfaces', 'claimable_ports', 'foreign_chains', 'foreign_chains_mark', 'sync', 'metrics', 'log_level', 'drops', 'egress'],
   defaults: ['mode', 'from', 'egress'],
   docker: ['host'],
   iptables: ['restore_command', 'save_command', 'ip6_restore_command', 'ip6_save_command', 'wait_seconds'],

@@ -211,16 +211,16 @@ function checkScenario(s: Scenario): { plan: RuleSet; text: string } {
     if (r.ok) {
       checkPolicy(r.policy);
       check(ownershipErrors(cp.errors, s.prefix), () => `errors for valid labels that are not ownership refusals: ${JSON.stringify(cp.errors)}`);
-      if (cp.errors.length > 0) same(cp.openings, [], 'a container with an ownership refusal has openings');
+      // A refused claim costs only its own entry (issue 18 item 5); any other error closes the container.
+      if (cp.errors.some((e) => e.closes !== 'entry')) same(cp.openings, [], 'a container with an error that closes it has openings');
       checkOpenings(c, r.policy, cp.openings);
       // Other containers, hostile or not, never change this container's own chains; at most
-      // one that owns a host port first makes this one lose its claim (and then all its openings).
+      // one that owns a host port first makes this one lose that claim (and only its lines).
       if (s.containers.length === 1) return;
       const alone = linesOf(buildRuleSet(inputOf(s, [c])), c);
       const aloneErrors = buildRuleSet(inputOf(s, [c])).containers[0]!.errors;
       if (cp.errors.length > aloneErrors.length) {
-        const opens = owned.filter((l) => l.endsWith(' -j ACCEPT') ? l.includes('--dport') : !l.endsWith(' -j RETURN'));
-        same(opens, [], 'a container that lost a claim kept openings');
+        same(owned.filter((l) => !alone.includes(l)), [], 'a container that lost a claim gained lines');
       }
       else same(owned, alone, 'other containers changed this container\'s lines');
     } else {
