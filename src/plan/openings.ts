@@ -237,15 +237,18 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
   if (pairs.length === 0) return nothing();
 
   if (family === 6 && policy.mode === 'dnat') {
-    const loopback = pairs.find((p) => p.hostIp === '::1');
-    if (loopback) {
+    // Refused like a claim: only the entry, so that whether the container's other openings stay
+    // never depends on which of the two refusals (this, or another container's binding) came first.
+    for (const loopback of pairs.filter((p) => p.hostIp === '::1')) {
       errors.push({
         label: portsLabel,
         value: `[::1]:${loopback.hostPort}`,
         reason: 'a port on [::1] cannot be DNATed (IPv6 has no route_localnet); use dockgate.mode=proxy for ports published on [::1]',
+        closes: 'entry',
       });
-      return nothing();
     }
+    pairs.splice(0, pairs.length, ...pairs.filter((p) => p.hostIp !== '::1'));
+    if (pairs.length === 0) return nothing();
     if (containerIp === '') {
       // No IPv6 on its networks: the port simply stays closed over IPv6. Worth a word only when
       // an IPv6 address was asked for by name; `::` and label entries without an address mean
