@@ -3,10 +3,9 @@
 // new connections, their later packets, and the replies. Pure: plan + parsed ruleset in,
 // verdicts out. Never optimistic: a drop some branch may reach makes the opening "may be
 // blocked", never "effective".
-import type { ChainPlan, ContainerPlan, Opening, RuleSet } from '../model/types.js';
+import type { ContainerPlan, Opening, RuleSet } from '../model/types.js';
 import { sourceCidrs } from '../model/format.js';
-import { containerComment } from '../plan/ruleset.js';
-import { comment } from '../plan/syntax.js';
+import { containerComment } from '../plan/container-part.js';
 import { parseCidr, parseIPv4 } from '../net/cidr.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';
 import { ANY_ADDR, ANY_PORT, type DropCause, type Iface, type Packet, type Range, describeRule, evaluateBaseChain, footprintBit, isFootprintRule } from './evaluate.js';
@@ -81,73 +80,42 @@ const range = (cidr: string): Range => {
 };
 const one = (n: number): Range => [n, n];
 
-/** Bridge interfaces and their subnets, read back from the plan's direct-access guards. */
-export function bridgesOf(plan: RuleSet): Array<{ bridge: string; subnet: Range }> {
-  const out: Array<{ bridge: string; subnet: Range }> = [];
-  for (const c of plan.chains) {
-    if (c.table !== 'raw') continue;
-    for (const line of c.rules) {
-      const m = /^-d (\S+) ! -i (\S+) /.exec(line);
-      if (m && m[2] !== 'lo') out.push({ bridge: m[2]!, subnet: range(m[1]!) });
+/** The bridge a container address is on, from the container's own addresses. */
+function bridgeFor(c: ContainerPlan, family: 4 | 6, ip: string): string | undefined {
+  return c.addresses?.find((a) => a.family === family && a.address === ip)?.bridge;
+}
+
+/** `comment|family|proto|port` of every accept with a destination port in the plan's filter chains. */
+function acceptedPorts(plan: RuleSet): Set<string> {
+  const out = new Set<string>();
+  for (const [family, chains] of [[4, plan.chains], [6, plan.ipv6?.chains ?? []]] as const) {
+    for (const ch of chains) {
+      if (ch.table !== 'filter') continue;
+      for (const r of ch.rules) {
+        const { proto, dport } = r.match;
+        if (r.action.kind === 'accept' && proto !== undefined && dport !== undefined && dport.start === dport.end) out.add(`${r.comment}|${family}|${proto}|${dport.start}`);
+      }
     }
   }
   return out;
 }
 
-function bridgeFor(ip: string, bridges: ReadonlyArray<{ bridge: string; subnet: Range }>): string | undefined {
-  const n = parseIPv4(ip);
-  if (n === undefined) return undefined;
-  return bridges.find((b) => b.subnet[0] <= n && n <= b.subnet[1])?.bridge;
-}
-
 /**
- * Does one of the container's own filter chains in the plan accept this opening? The marks are
- * a mirror of those accepts, so only then can a packet of it be marked.
+ * Does one of the container's own rules in the plan's filter chains accept this opening? The marks
+ * are a mirror of those accepts, so only then can a packet of it be marked.
  */
-function acceptedByPlan(plan: RuleSet, c: ContainerPlan, o: Opening): boolean {
-  const chains = o.family === 6 ? (plan.ipv6?.chains ?? []) : plan.chains;
+function acceptedByPlan(accepted: ReadonlySet<string>, c: ContainerPlan, o: Opening): boolean {
   const port = o.mode === 'proxy' ? o.hostPort : o.containerPort;
-  const want = new RegExp(`-p ${o.protocol} -m ${o.protocol} --dport ${port} .*-j ACCEPT$`);
-  return filterLinesOf(chains, c).some((r) => want.test(r));
+  return accepted.has(`${containerComment(c)}|${o.family}|${o.protocol}|${port}`);
 }
-
-/**
- * The container's own lines in the plan's filter chains: they carry its comment (`name/shortid`),
- * whether they sit in a chain of its own or in a shared one.
- */
-function filterLinesOf(chains: readonly ChainPlan[], c: Pick<ContainerPlan, 'id' | 'name'>): string[] {
-  let index = linesByComment.get(chains);
-  if (!index) {
-    // Indexed once per plan: scanning every line for every opening made this quadratic (1.8 s
-    // of CPU per check at 1,000 containers).
-    index = new Map();
-    for (const ch of chains) {
-      if (ch.table !== 'filter') continue;
-      for (const r of ch.rules) {
-        // Keyed like comment() renders it: the whole `-m comment --comment TEXT` clause.
-        const tag = COMMENT.exec(r)?.[1];
-        if (tag === undefined) continue;
-        const lines = index.get(tag);
-        if (lines) lines.push(r);
-        else index.set(tag, [r]);
-      }
-    }
-    linesByComment.set(chains, index);
-  }
-  return index.get(comment(containerComment(c))) ?? [];
-}
-
-/** A rule's comment as iptables-save prints it (bare, or quoted with escapes). */
-const COMMENT = /(?:^| )(-m comment --comment (?:"(?:[^"\\]|\\.)*"|\S+))(?: |$)/;
-const linesByComment = new WeakMap<readonly ChainPlan[], Map<string, string[]>>();
 
 /**
  * Every flow the plan lets through: one per opening and source, and one per egress attachment.
  * `ipv6Marks`: dockgate marks IPv6 packets too (an ip6tables dataplane writes its mirror).
  */
 export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
-  const bridges = bridgesOf(plan);
-  const ext: Iface = { kind: 'other', not: ['lo', ...new Set(bridges.map((b) => b.bridge))] };
+  const ext: Iface = { kind: 'other', not: ['lo', ...(plan.bridges ?? [])] };
+  const accepted = acceptedPorts(plan);
   const none: Iface = { kind: 'none' };
   const flows: Flow[] = [];
   const base = { sport: ANY_PORT, dport: ANY_PORT, ctDnat: false, ctDirection: 'original' as const, firstSyn: false, daddrLocal: false };
@@ -176,7 +144,7 @@ export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
             markable: new Set(),
           });
         } else {
-          const bridge = bridgeFor(o.containerIp, bridges);
+          const bridge = bridgeFor(c, o.family, o.containerIp);
           const toBridge: Iface = bridge ? { kind: 'known', name: bridge } : { kind: 'other', not: ['lo'] };
           const cip = one(parseIPv4(o.containerIp) ?? 0);
           const inbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
@@ -223,75 +191,64 @@ export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
         }
         // Without an IPv6 dataplane nothing marks IPv6 packets: they are judged unmarked. Nor is a
         // flow the plan's own filter chains do not accept: the marks mirror those accepts only.
-        if ((o.family === 6 && !ipv6Marks) || !acceptedByPlan(plan, c, o)) for (const pk of packets) pk.markable = new Set();
+        if ((o.family === 6 && !ipv6Marks) || !acceptedByPlan(accepted, c, o)) for (const pk of packets) pk.markable = new Set();
         flows.push({ family: o.family, containerId: c.id, container: c.name, kind: o.mode, opening: o, source, packets });
       }
     }
   }
-  // Egress: read back from the plan's own accept lines, so status judges exactly what is written.
-  const families = [
-    { family: 4 as const, chains: plan.chains },
-    { family: 6 as const, chains: plan.ipv6?.chains ?? [] },
-  ];
-  const egressLines = families.flatMap(({ family, chains }) => plan.containers.flatMap((c) => filterLinesOf(chains, c).map((line) => ({ family, c, line }))));
-  const judged = new Set<string>();
-  for (const { family, c, line } of egressLines) {
-    // An allow-list writes one accept per destination (`-d`, `-p`, `--dport`, a name's set between the source
-    // and the state); the host's base chains see the same container leave by the same uplink, so
-    // one flow per address and bridge judges them all.
-    const m = /^-s (\S+)\/(?:32|128) (?:-d \S+ )?-i (\S+) (?:-p \S+ -m \S+ --dport \S+ )?(?:-m set --match-set \S+ dst )?-m conntrack --ctstate NEW .*-j ACCEPT$/.exec(line);
-    if (!m) continue;
-    const ip = m[1]!;
-    const bridge = m[2]!;
-    const flowKey = `${family} ${c.id} ${ip} ${bridge}`;
-    if (judged.has(flowKey)) continue;
-    judged.add(flowKey);
-    const cip = one(parseIPv4(ip) ?? 0);
-    const fromBridge: Iface = { kind: 'known', name: bridge };
-    const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
-      if (hook === 'input' || hook === 'output') return undefined;
-      return {
-        ...base,
-        saddr: hook === 'postrouting' && prio > SRCNAT ? ANY_ADDR : cip,
-        daddr: ANY_ADDR,
-        proto: undefined,
-        iif: fromBridge,
-        oif: hook === 'prerouting' ? none : ext,
-        ctState,
+  // Egress: one flow per address and bridge the container leaves from. An allow-list writes one
+  // accept per destination, but the host's base chains see the same container leave by the same
+  // uplink, so one flow judges them all.
+  for (const c of plan.containers) {
+    for (const { family, address: ip, bridge } of c.leavesFrom ?? []) {
+      if (family === 6 && !plan.ipv6) continue;
+      const cip = one(parseIPv4(ip) ?? 0);
+      const fromBridge: Iface = { kind: 'known', name: bridge };
+      const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
+        if (hook === 'input' || hook === 'output') return undefined;
+        return {
+          ...base,
+          saddr: hook === 'postrouting' && prio > SRCNAT ? ANY_ADDR : cip,
+          daddr: ANY_ADDR,
+          proto: undefined,
+          iif: fromBridge,
+          oif: hook === 'prerouting' ? none : ext,
+          ctState,
+        };
       };
-    };
-    const markable = new Set(family === 4 || ipv6Marks ? ['forward'] : []);
-    flows.push({
-      family,
-      containerId: c.id,
-      container: c.name,
-      kind: 'egress',
-      egress: { ip, bridge },
-      source: ip,
-      packets: [
-        { kind: 'new connections', at: outbound('new'), markable },
-        { kind: 'later packets', at: outbound('established'), markable },
-        {
-          kind: 'replies',
-          at: (hook, prio) => {
-            if (hook === 'input' || hook === 'output' || hook === 'postrouting') return undefined;
-            const before = hook === 'prerouting' && prio < DSTNAT;
-            return {
-              ...base,
-              saddr: ANY_ADDR,
-              daddr: before ? ANY_ADDR : cip,
-              daddrLocal: before,
-              proto: undefined,
-              iif: ext,
-              oif: hook === 'prerouting' ? none : fromBridge,
-              ctState: 'established',
-              ctDirection: 'reply',
-            };
+      const markable = new Set(family === 4 || ipv6Marks ? ['forward'] : []);
+      flows.push({
+        family,
+        containerId: c.id,
+        container: c.name,
+        kind: 'egress',
+        egress: { ip, bridge },
+        source: ip,
+        packets: [
+          { kind: 'new connections', at: outbound('new'), markable },
+          { kind: 'later packets', at: outbound('established'), markable },
+          {
+            kind: 'replies',
+            at: (hook, prio) => {
+              if (hook === 'input' || hook === 'output' || hook === 'postrouting') return undefined;
+              const before = hook === 'prerouting' && prio < DSTNAT;
+              return {
+                ...base,
+                saddr: ANY_ADDR,
+                daddr: before ? ANY_ADDR : cip,
+                daddrLocal: before,
+                proto: undefined,
+                iif: ext,
+                oif: hook === 'prerouting' ? none : fromBridge,
+                ctState: 'established',
+                ctDirection: 'reply',
+              };
+            },
+            markable,
           },
-          markable,
-        },
-      ],
-    });
+        ],
+      });
+    }
   }
   return flows;
 }

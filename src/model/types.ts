@@ -1,6 +1,8 @@
 // The domain, shared by every part. Plain data only: no classes, no I/O.
+import type { ChainPlan, JumpRule, Protocol } from './rule.js';
 
-export type Protocol = 'tcp' | 'udp';
+export type { ChainPlan, JumpRule, Protocol, Table } from './rule.js';
+
 export type Mode = 'proxy' | 'dnat';
 export type Family = 4 | 6;
 
@@ -288,32 +290,6 @@ export interface Opening {
   sources: Sources;
 }
 
-export type Table = 'filter' | 'nat' | 'raw';
-
-/**
- * A chain dockgate owns. `ordered` chains are rewritten whole when they change; `set` chains
- * hold lines whose order does not matter (containers' accepts and DNATs, jumps to shards) and
- * are edited line by line, so that one container's change touches only its own lines.
- */
-export interface ChainPlan {
-  table: Table;
-  name: string;
-  kind: 'ordered' | 'set';
-  /** Rule lines exactly as `iptables-save` prints them, without the leading `-A NAME `. */
-  rules: string[];
-}
-
-/** A jump from a built-in chain into a dockgate chain. */
-export interface JumpRule {
-  table: Table;
-  builtin: string;
-  /** Match part before `-j`, as iptables-save prints it ('' for none). */
-  match: string;
-  target: string;
-  /** Position: dockgate's jumps go first so the admin's DROP rules cannot shadow them. */
-  position: 'first';
-}
-
 /** What one container ends up with: for status, logs and the plan's JSON. */
 export interface ContainerPlan {
   id: string;
@@ -330,6 +306,17 @@ export interface ContainerPlan {
   imageLabels: ImageLabel[];
   /** A `--network host` container: `mode` and `egress` do not apply, its openings are sockets it listens on. */
   hostNetwork?: true;
+  /** Its address on each managed bridge it is served through (never an internal one), both families; absent: none. */
+  addresses?: BridgeAddress[];
+  /** Of `addresses`, those its egress accepts leave from (families in which it may reach something); absent: none. */
+  leavesFrom?: BridgeAddress[];
+}
+
+/** A container's address on one bridge, as its egress rules and guards key on it. */
+export interface BridgeAddress {
+  family: Family;
+  address: string;
+  bridge: string;
 }
 
 /** The chains and jumps of one address family. */
@@ -353,6 +340,8 @@ export interface RuleSet {
   egressSets?: EgressSet[];
   /** The claims this plan grants, for the next plan's `granted`; absent on one family's view of a plan. */
   granted?: GrantedClaim[];
+  /** The bridge interfaces of the networks dockgate manages, internal ones included; absent from plans built by hand. */
+  bridges?: string[];
 }
 
 /** Who holds a listening socket: a process of one host-network container, or anyone else (the host, another container). */

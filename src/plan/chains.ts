@@ -36,24 +36,24 @@ export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 export const JUMP_COMMENT = 'dockgate';
 
 export const JUMPS: readonly JumpRule[] = [
-  { table: 'filter', builtin: 'INPUT', match: `-m comment --comment ${JUMP_COMMENT}`, target: INPUT, position: 'first' },
-  { table: 'filter', builtin: 'FORWARD', match: `-m comment --comment ${JUMP_COMMENT}`, target: FORWARD, position: 'first' },
+  { table: 'filter', builtin: 'INPUT', match: {}, target: INPUT, position: 'first' },
+  { table: 'filter', builtin: 'FORWARD', match: {}, target: FORWARD, position: 'first' },
   {
     table: 'nat',
     builtin: 'PREROUTING',
-    match: `-m addrtype --dst-type LOCAL -m comment --comment ${JUMP_COMMENT}`,
+    match: { dstLocal: true },
     target: PREROUTING,
     position: 'first',
   },
   {
     table: 'nat',
     builtin: 'OUTPUT',
-    match: `-m addrtype --dst-type LOCAL -m comment --comment ${JUMP_COMMENT}`,
+    match: { dstLocal: true },
     target: OUTPUT,
     position: 'first',
   },
-  { table: 'nat', builtin: 'POSTROUTING', match: `-m comment --comment ${JUMP_COMMENT}`, target: POSTROUTING, position: 'first' },
-  { table: 'raw', builtin: 'PREROUTING', match: `-m comment --comment ${JUMP_COMMENT}`, target: RAW, position: 'first' },
+  { table: 'nat', builtin: 'POSTROUTING', match: {}, target: POSTROUTING, position: 'first' },
+  { table: 'raw', builtin: 'PREROUTING', match: {}, target: RAW, position: 'first' },
 ];
 
 /** Docker ids are 64 hex; 12 is what `docker ps` shows and keeps names under iptables' 28-char limit. */
@@ -141,8 +141,4 @@ export function markChainName(filterChain: string): string {
 /** Is this a chain dockgate writes in the mangle table: the mirror of one of its filter chains. */
 export function isMarkChain(name: string): boolean {
   return name.startsWith(MARK_HEAD) && managedChainTable(`${HEAD}${name.slice(MARK_HEAD.length)}`) === 'filter';
-}
-
-export function jumpLine(jump: JumpRule): string {
-  return jump.match ? `${jump.match} -j ${jump.target}` : `-j ${jump.target}`;
 }

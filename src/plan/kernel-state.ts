@@ -1,7 +1,8 @@
 // What `iptables-save` says is in the kernel, parsed into chains and rule lines, and compared
 // with a RuleSet. Pure: the dataplane reads the text, this module only interprets it.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
-import { JUMP_COMMENT, MARK_TABLE, TABLES, isManagedChain, isMarkChain, jumpLine, USER } from './chains.js';
+import { JUMP_COMMENT, MARK_TABLE, TABLES, isManagedChain, isMarkChain } from './chains.js';
+import { jumpLine, linesOf } from './render.js';
 
 export { isManagedChain };
 
@@ -55,12 +56,6 @@ export function parseSave(text: string): KernelState {
   }
   return state;
 }
-
-/**
- * The admin's chain (fail2ban, CrowdSec write into it): dockgate may create it and jump to it,
- * never empty, edit or delete it.
- */
-export const ADMIN_CHAIN = USER;
 
 const MANAGED_TABLES = new Set<string>(TABLES);
 
@@ -223,12 +218,14 @@ export interface DriftReport {
   clean: boolean;
 }
 
-function sameChain(plan: ChainPlan, actual: string[]): boolean {
-  if (plan.kind === 'ordered') {
-    return plan.rules.length === actual.length && plan.rules.every((r, i) => r === actual[i]);
-  }
-  if (plan.rules.length !== actual.length) return false;
-  const a = [...plan.rules].sort();
+/**
+ * Whether a chain holds exactly these lines: in this order for an ordered chain, in any order for
+ * a set chain. The one chain-equality test, for every table the plan or the marks write.
+ */
+export function sameChain(kind: ChainPlan['kind'], want: readonly string[], actual: readonly string[]): boolean {
+  if (want.length !== actual.length) return false;
+  if (kind === 'ordered') return want.every((r, i) => r === actual[i]);
+  const a = [...want].sort();
   const b = [...actual].sort();
   return a.every((r, i) => r === b[i]);
 }
@@ -251,11 +248,11 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
     planned.add(`${c.table}/${c.name}`);
     const actual = state.get(c.table)?.chains.get(c.name);
     if (actual === undefined) {
-      chains.push({ table: c.table, chain: c.name, problem: 'missing', missing: c.rules, unexpected: [] });
+      chains.push({ table: c.table, chain: c.name, problem: 'missing', missing: linesOf(c), unexpected: [] });
     } else if (!isManagedChain(c.name)) {
       continue; // the admin's chain: that it exists is all dockgate asks of it
-    } else if (!sameChain(c, actual)) {
-      const d = lineDiff(c.rules, actual);
+    } else if (!sameChain(c.kind, linesOf(c), actual)) {
+      const d = lineDiff(linesOf(c), actual);
       // Same lines in another order still counts for ordered chains.
       if (d.missing.length === 0 && d.unexpected.length === 0) d.unexpected.push('(same rules, different order)');
       chains.push({ table: c.table, chain: c.name, problem: 'changed', ...d });

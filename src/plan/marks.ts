@@ -13,9 +13,11 @@
 //   any other chain says, so marking it or not changes nothing.
 // Order is kept, so a packet is marked iff dockgate's filter chains accept it.
 import type { ChainPlan, RuleSet, Table } from '../model/types.js';
+import { RETURN, type Rule } from '../model/rule.js';
 import { JUMP_COMMENT, MARK_TABLE, isManagedChain, isMarkChain, markChainName } from './chains.js';
-import { type TableState, assertReadable } from './kernel-state.js';
-import { DEFAULT_MARK_BIT, type MarkBit, shortHex } from '../model/mark-bit.js';
+import { type TableState, assertReadable, sameChain } from './kernel-state.js';
+import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
+import { linesOf, renderRule } from './render.js';
 
 export { MARK_TABLE, isMarkChain, markChainName };
 
@@ -42,15 +44,13 @@ export { MARK_TABLE, isMarkChain, markChainName };
  * Whichever bit is configured, doctor's `mark-bit` check names the tools on this host that use it.
  */
 export const DEFAULT_FOOTPRINT_MARK: MarkBit = DEFAULT_MARK_BIT;
-/** How iptables-save prints `--or-mark BIT`. */
-const markTarget = (bit: MarkBit): string => `MARK --set-xmark ${shortHex(bit)}/${shortHex(bit)}`;
 /** iptables' mangle INPUT/FORWARD priority: foreign chains after it see the mark. */
 export const MANGLE_PRIORITY = -150;
 
 export interface MarkChain {
   name: string;
   kind: ChainPlan['kind'];
-  rules: string[];
+  rules: Rule[];
 }
 
 export interface MarkPlan {
@@ -59,32 +59,26 @@ export interface MarkPlan {
   jumps: Array<{ builtin: 'INPUT' | 'FORWARD'; line: string }>;
 }
 
-const jumpTarget = (line: string): string | undefined => /(?:^| )-j (\S+)$/.exec(line)?.[1];
-
 /**
  * The mangle chains that set `bit` on what the plan's filter INPUT and FORWARD chains accept.
  * A new bit changes every MARK line, so the next write moves the marks whole.
  */
 export function markPlan(plan: RuleSet, bit: MarkBit = DEFAULT_MARK_BIT): MarkPlan {
-  const MARK_TARGET = markTarget(bit);
   const filter = new Map(plan.chains.filter((c) => c.table === 'filter').map((c) => [c.name, c]));
   const chains = new Map<string, MarkChain>();
   const mirror = (c: ChainPlan): void => {
     const name = markChainName(c.name);
     if (chains.has(name)) return;
-    const rules: string[] = [];
+    const rules: Rule[] = [];
     chains.set(name, { name, kind: c.kind, rules });
-    for (const line of c.rules) {
-      const target = jumpTarget(line);
-      if (target === undefined) continue;
-      const match = line.slice(0, line.length - `-j ${target}`.length).trimEnd();
-      const head = match === '' ? '' : `${match} `;
-      if (target === 'ACCEPT') rules.push(`${head}-j ${MARK_TARGET}`);
-      else if (target === 'RETURN') rules.push(`${head}-j RETURN`);
+    for (const r of c.rules) {
+      const a = r.action;
+      if (a.kind === 'accept') rules.push({ ...r, action: { kind: 'mark', bit } });
+      else if (a.kind === 'return') rules.push({ ...r, action: RETURN });
       // DOCKGATE-USER is the admin's: what it does is theirs to mark or not.
-      else if (filter.has(target) && isManagedChain(target)) {
-        mirror(filter.get(target)!);
-        rules.push(`${head}-j ${markChainName(target)}`);
+      else if (a.kind === 'jump' && filter.has(a.chain) && isManagedChain(a.chain)) {
+        mirror(filter.get(a.chain)!);
+        rules.push({ ...r, action: { kind: 'jump', chain: markChainName(a.chain) } });
       }
     }
   };
@@ -94,7 +88,7 @@ export function markPlan(plan: RuleSet, bit: MarkBit = DEFAULT_MARK_BIT): MarkPl
     const top = filter.get(j.target);
     if (!top) continue;
     mirror(top);
-    jumps.push({ builtin: j.builtin, line: `-m comment --comment ${JUMP_COMMENT} -j ${markChainName(j.target)}` });
+    jumps.push({ builtin: j.builtin, line: renderRule({ match: {}, action: { kind: 'jump', chain: markChainName(j.target) }, comment: JUMP_COMMENT }) });
   }
   // Mirrors no accept reaches are left out, with the jumps to them.
   return { chains: [...chains.values()], jumps };
@@ -127,14 +121,6 @@ function pinnedMarkChains(have: ReadonlyMap<string, readonly string[]>): Set<str
   return out;
 }
 
-function sameRules(c: MarkChain, actual: readonly string[]): boolean {
-  if (c.rules.length !== actual.length) return false;
-  if (c.kind === 'ordered') return c.rules.every((r, i) => r === actual[i]);
-  const a = [...c.rules].sort();
-  const b = [...actual].sort();
-  return a.every((r, i) => r === b[i]);
-}
-
 export interface MarkDrift {
   /** Chains missing or different: rewritten whole. */
   chains: string[];
@@ -151,7 +137,7 @@ export interface MarkDrift {
 /** What differs between the wanted marks (undefined: none at all) and the mangle table. */
 export function markDrift(want: MarkPlan | undefined, mangle: TableState | undefined): MarkDrift {
   const have = mangle?.chains ?? new Map<string, string[]>();
-  const chains = (want?.chains ?? []).filter((c) => !have.has(c.name) || !sameRules(c, have.get(c.name)!)).map((c) => c.name);
+  const chains = (want?.chains ?? []).filter((c) => !have.has(c.name) || !sameChain(c.kind, linesOf(c), have.get(c.name)!)).map((c) => c.name);
   const wanted = new Set((want?.chains ?? []).map((c) => c.name));
   const pinnedAll = pinnedMarkChains(have);
   // Emptied but kept because an admin rule jumps to it: as far as dockgate can go, so no drift.
@@ -187,7 +173,7 @@ export function renderMarks(want: MarkPlan | undefined, mangle: TableState | und
   // Declaring a chain in --noflush mode empties it (or creates it).
   for (const name of d.chains) {
     declare.push(`:${name} - [0:0]`);
-    for (const r of byName.get(name)!.rules) add.push(`-A ${name} ${r}`);
+    for (const r of linesOf(byName.get(name)!)) add.push(`-A ${name} ${r}`);
   }
   for (const name of d.extra) declare.push(`:${name} - [0:0]`);
   const remove = d.deleteJumps.map((j) => `-D ${j.builtin} ${j.line}`);

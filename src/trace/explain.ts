@@ -82,7 +82,7 @@ export function writerOf(s: Step): string {
 export function bridgesOf(plan: RuleSet): Set<string> {
   const out = new Set<string>();
   for (const c of [...plan.chains, ...(plan.ipv6?.chains ?? [])]) {
-    for (const l of c.rules) for (const m of l.matchAll(/(?:^| )-[io] (\S+)/g)) if (m[1] !== 'lo') out.add(m[1]!);
+    for (const { match } of c.rules) for (const i of [match.in, match.out]) if (i !== undefined && i !== 'lo') out.add(i);
   }
   return out;
 }

@@ -14,6 +14,8 @@ import { RestoreGrammarError } from '../../src/plan/restore-grammar.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, container, plan as planOn } from '../plan/fixtures.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, saveClean } from '../support/netns.js';
+import { linesOf } from '../../src/plan/render.js';
+import { ruleOf } from '../support/rule-text.js';
 
 let ns: Netns;
 let v4: Iptables;
@@ -34,8 +36,8 @@ function smuggle(p: RuleSet, family: 4 | 6, c: ContainerFacts, line: (own: strin
   const rules = familyRuleSet(p, family)!;
   const mark = `/${c.id.slice(0, 12)}`;
   const chains = rules.chains.map((ch) => {
-    const own = ch.rules.find((r) => r.includes(mark));
-    return own === undefined ? ch : { ...ch, rules: [...ch.rules, line(own)] };
+    const own = linesOf(ch).find((r) => r.includes(mark));
+    return own === undefined ? ch : { ...ch, rules: [...ch.rules, ruleOf(line(own))] };
   });
   return family === 4 ? { ...p, chains } : { ...p, ipv6: { chains, jumps: rules.jumps } };
 }

@@ -14,6 +14,7 @@ import {
 } from '../../src/plan/antispoof.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, SEALED, container, plan } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const JAIL = 'c0ffee000071'.padEnd(64, '0');
 const GOOD = 'c0ffee000072'.padEnd(64, '0');
@@ -23,7 +24,7 @@ function withMac(c: ContainerFacts, ...macs: string[]): ContainerFacts {
   return { ...c, pid: 4242, networks: c.networks.map((a, i) => ({ ...a, mac: macs[i] })) };
 }
 const v6 = (p: RuleSet): RuleSet => familyRuleSet(p, 6)!;
-const chain = (p: RuleSet, name: string): string[] => p.chains.find((c) => c.name === name)?.rules ?? [];
+const chain = (p: RuleSet, name: string): string[] => linesOf(p.chains.find((c) => c.name === name) ?? { rules: [] });
 const port = (c: ContainerFacts, n: NetworkFacts, name: string): BridgePort => ({ containerId: c.id, networkId: n.id, port: name });
 
 describe('the IPv6 link-local address', () => {

@@ -9,6 +9,7 @@ import { type MarkPlan, markDrift, markPlan, renderMarks } from '../../src/plan/
 import { buildRuleSet } from '../../src/plan/ruleset.js';
 import type { MarkBit } from '../../src/model/mark-bit.js';
 import { BRIDGE, DEFAULTS, container } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const HOST = '10.0.0.5';
 const web = container('web', { id: `a0${'a'.repeat(62)}`, ip: '172.17.0.2', publish: [`${HOST}:8000:80/tcp`], labels: { 'dockgate.ports': '80' } });
@@ -22,7 +23,7 @@ function mangleOf(marks: MarkPlan | undefined, extra: string[] = []): TableState
   for (const c of marks?.chains ?? []) lines.push(`:${c.name} - [0:0]`);
   lines.push(...extra.filter((l) => l.startsWith(':')));
   for (const j of marks?.jumps ?? []) lines.push(`-A ${j.builtin} ${j.line}`);
-  for (const c of marks?.chains ?? []) lines.push(...c.rules.map((r) => `-A ${c.name} ${r}`));
+  for (const c of marks?.chains ?? []) lines.push(...linesOf(c).map((r) => `-A ${c.name} ${r}`));
   lines.push(...extra.filter((l) => !l.startsWith(':')), 'COMMIT', '');
   return parseSave(lines.join('\n')).get('mangle' as never)!;
 }
@@ -88,7 +89,7 @@ describe("the admin's chains in mangle", () => {
 describe('foreign_chains_mark: the bit is the config\'s', () => {
   it('every MARK line sets the configured bit, and a change of bit rewrites every chain that holds one', () => {
     const other = markPlan(planOf(web, api), 0x00200000 as MarkBit);
-    const marks = other.chains.flatMap((c) => c.rules).filter((r) => r.includes('-j MARK'));
+    const marks = other.chains.flatMap((c) => linesOf(c)).filter((r) => r.includes('-j MARK'));
     expect(marks.length).toBeGreaterThan(0);
     for (const r of marks) expect(r).toMatch(/-j MARK --set-xmark 0x200000\/0x200000$/);
     // The kernel holds the default bit's marks: the other bit's plan is drift, and its write leaves none of the old lines.
