@@ -2,7 +2,8 @@
 // accept directly before the final drop of each foreign nft base chain that would drop what dockgate opens (nft
 // insert/delete). Reads the kernel every time it is asked, so a firewall that rewrote its table
 // (firewalld's reload, `nft -f /etc/nftables.conf`) gets the footprint back at the next check.
-import { type FlowVerdict, type FootprintSpot, analyse, describeSpot, footprintRules, footprintSpots, holds } from '../hostfw/analysis.js';
+import { type FlowVerdict, analyse } from '../hostfw/analysis.js';
+import { type FootprintSpot, describeSpot, footprintRules, footprintSpots, holds } from '../hostfw/footprint-spots.js';
 import { type NftChain, type NftRuleset, chainLabel } from '../hostfw/nft-ruleset.js';
 import type { Family, RuleSet, Table } from '../model/types.js';
 import { type TableState, emptyTables } from '../plan/kernel-state.js';

@@ -6,7 +6,7 @@ import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { markPlan } from '../../src/plan/marks.js';
-import { flowsOf } from '../../src/hostfw/analysis.js';
+import { flowsOf } from '../../src/hostfw/flows.js';
 import { checkRestore } from '../../src/plan/restore-grammar.js';
 import { BRIDGE, DUAL, container, plan, shardLines } from './fixtures.js';
 import { linesOf } from '../../src/plan/render.js';
