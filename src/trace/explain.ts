@@ -10,7 +10,7 @@ import type { NftRuleset } from '../hostfw/nft-ruleset.js';
 import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
 import { USER, isManagedChain } from '../plan/chains.js';
 import type { KernelState } from '../plan/kernel-state.js';
-import { isAnyAddress } from '../plan/openings.js';
+import { isAnyAddress } from '../plan/mappings.js';
 import { escapeControls, labelText } from '../labels/text.js';
 import { type Net, parseNet, relation } from './addr.js';
 import { type HostView, isLocal, routeOf } from './host.js';
@@ -222,7 +222,7 @@ function where(s: Step): string {
   return s.action === 'policy' ? `${s.table} ${s.chain} policy ${s.policy}` : `${s.table} ${s.chain} rule ${s.rule}: ${s.line}`;
 }
 
-/** `the admin's filter INPUT policy DROP`, or `dockgate (filter DOCKGATE-CI-... rule 1: ...)`. */
+/** `the admin's filter INPUT policy DROP`, or `dockgate (filter DOCKGATE-OPENINGS-3f rule 1: ...)`. */
 const decider = (d: Step & { by: string }): string => (d.action === 'policy' ? d.by : `${d.by} (${where(d)})`);
 
 /** Explains one packet. `inInterfaceHow` says how packet.inInterface was chosen. */

@@ -5,13 +5,12 @@ import { describe, expect, it } from 'vitest';
 import type { BridgePort, ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import {
   CHAIN_RULES,
-  bridgeDrift,
   elements,
   linkLocalOf,
-  parseBridgeState,
   renderBridgeDiff,
   renderBridgeTable,
 } from '../../src/plan/antispoof.js';
+import { bridgeDrift, parseBridgeState } from '../../src/plan/antispoof-state.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, SEALED, container, plan } from './fixtures.js';
 import { linesOf } from '../../src/plan/render.js';
