@@ -70,7 +70,8 @@ export const RETURN: Action = Object.freeze({ kind: 'return' });
 export const MASQUERADE: Action = Object.freeze({ kind: 'masquerade' });
 export const jumpTo = (chain: string): Action => ({ kind: 'jump', chain });
 
-export type Table = 'filter' | 'nat' | 'raw';
+/** The iptables tables dockgate writes: its plan's three, and mangle for the footprint marks. */
+export type Table = 'filter' | 'nat' | 'raw' | 'mangle';
 
 /**
  * A chain dockgate owns. `ordered` chains are rewritten whole when they change; `set` chains

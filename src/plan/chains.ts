@@ -30,6 +30,7 @@ export const USER = 'DOCKGATE-USER';
  */
 export const DROPS = 'DOCKGATE-DROPS';
 
+/** The tables of the plan proper, in the order a full write commits them. */
 export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 
 /** Comment on dockgate's own jump and network rules (container rules carry `name/shortid`). */
@@ -119,7 +120,8 @@ export function managedChainTable(name: string): Table | undefined {
   const shard = SHARD_CHAIN.exec(name)?.[1];
   if (shard !== undefined) return FIXED_CHAINS.get(shard);
   const old = PER_CONTAINER_CHAIN.exec(name)?.[1];
-  return old === undefined ? undefined : PER_CONTAINER_TABLE[old];
+  if (old !== undefined) return PER_CONTAINER_TABLE[old];
+  return isMarkChain(name) ? MARK_TABLE : undefined;
 }
 
 /** Chains dockgate writes, empties and deletes. The one ownership test for iptables chains. */
@@ -128,7 +130,7 @@ export function isManagedChain(name: string): boolean {
 }
 
 /** The table of the footprint marks (src/plan/marks.ts). */
-export const MARK_TABLE = 'mangle';
+export const MARK_TABLE = 'mangle' satisfies Table;
 
 const MARK_HEAD = 'DOCKGATE-M';
 const HEAD = 'DOCKGATE-';
@@ -138,7 +140,7 @@ export function markChainName(filterChain: string): string {
   return `${MARK_HEAD}${filterChain.slice(HEAD.length)}`;
 }
 
-/** Is this a chain dockgate writes in the mangle table: the mirror of one of its filter chains. */
+/** Is this a chain dockgate writes in the mangle table: the mirror of one of its filter chains (recursion ends: the name shrinks). */
 export function isMarkChain(name: string): boolean {
   return name.startsWith(MARK_HEAD) && managedChainTable(`${HEAD}${name.slice(MARK_HEAD.length)}`) === 'filter';
 }

@@ -23,8 +23,8 @@ class TableText {
   }
 }
 
-function texts(): Map<Table, TableText> {
-  return new Map(TABLES.map((t) => [t, new TableText(t)]));
+function texts(tables: readonly Table[]): Map<Table, TableText> {
+  return new Map(tables.map((t) => [t, new TableText(t)]));
 }
 
 function finish(map: Map<Table, TableText>): Map<Table, string> {
@@ -64,9 +64,9 @@ function retire(t: TableText, name: string, pinned: ReadonlySet<string>): void {
  * The admin's rules, even those jumping into our chains, and the admin's chain stay as they are.
  */
 export function renderFull(plan: RuleSet, state: KernelState, tables: readonly Table[] = TABLES): Map<Table, string> {
-  assertReadable(state);
-  const map = texts();
-  const pinned = pinnedChains(state);
+  assertReadable(state, tables);
+  const map = texts(tables);
+  const pinned = pinnedChains(state, tables);
   for (const table of tables) {
     const t = map.get(table)!;
     const planned = plan.chains.filter((c) => c.table === table);
@@ -79,7 +79,7 @@ export function renderFull(plan: RuleSet, state: KernelState, tables: readonly T
     for (const name of ownedChains(state, table)) {
       if (!plannedNames.has(name)) retire(t, name, pinned);
     }
-    for (const s of strayJumps(state, plan.jumps)) {
+    for (const s of strayJumps(state, plan.jumps, tables)) {
       if (s.table === table) t.remove.push(`-D ${s.builtin} ${s.line}`);
     }
     fixJumps(t, plan.jumps, state);
@@ -102,7 +102,7 @@ function sameRules(a: readonly Rule[], b: readonly Rule[]): boolean {
  * `pinned` ('table/chain'): chains an admin rule was last seen jumping to, emptied instead of deleted.
  */
 export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<string> = new Set()): Map<Table, string> {
-  const map = texts();
+  const map = texts([...new Set([...TABLES, ...after.chains.map((c) => c.table), ...before.chains.map((c) => c.table)])]);
   const old = new Map(before.chains.map((c) => [key(c), c]));
   const next = new Map(after.chains.map((c) => [key(c), c]));
   for (const c of after.chains) {
@@ -136,12 +136,12 @@ export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<
  * Removes what dockgate wrote: every managed chain and every jump carrying dockgate's comment, in
  * the tables it manages. A chain an admin rule jumps to is emptied and kept (see `pinnedChains`).
  */
-export function renderFlush(state: KernelState): Map<Table, string> {
-  assertReadable(state);
-  const map = texts();
-  const pinned = pinnedChains(state);
-  for (const s of strayJumps(state, [])) map.get(s.table)?.remove.push(`-D ${s.builtin} ${s.line}`);
-  for (const table of TABLES) {
+export function renderFlush(state: KernelState, tables: readonly Table[] = TABLES): Map<Table, string> {
+  assertReadable(state, tables);
+  const map = texts(tables);
+  const pinned = pinnedChains(state, tables);
+  for (const s of strayJumps(state, [], tables)) map.get(s.table)?.remove.push(`-D ${s.builtin} ${s.line}`);
+  for (const table of tables) {
     const t = map.get(table)!;
     for (const name of ownedChains(state, table)) retire(t, name, pinned);
   }

@@ -16,7 +16,7 @@ import { parseAddress, parseCidr } from '../../src/net/cidr.js';
 import { CONTAINERS, DNAT, JUMPS, OPENINGS, shardChain, shardOf, shortId } from '../../src/plan/chains.js';
 import { jumpLine, linesOf as chainLines } from '../../src/plan/render.js';
 import { compare, type KernelState, type TableState } from '../../src/plan/kernel-state.js';
-import { type MarkPlan, markPlan, renderMarks } from '../../src/plan/marks.js';
+import { markPlan, renderMarks } from '../../src/plan/marks.js';
 import { type GrammarOptions, checkRestore, describeViolations } from '../../src/plan/restore-grammar.js';
 import { renderDiff, renderFull, renderPlan } from '../../src/plan/restore.js';
 import { buildRuleSet, familyRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
@@ -49,12 +49,12 @@ function expectGrammar(text: string, options: GrammarOptions = {}): void {
 }
 
 /** A mangle table holding exactly these marks, as the next renderMarks would read it. */
-function mangleHolding(marks: MarkPlan): TableState {
+function mangleHolding(marks: RuleSet): TableState {
   const chains = new Map<string, string[]>([
     ['INPUT', []],
     ['FORWARD', []],
   ]);
-  for (const j of marks.jumps) chains.get(j.builtin)!.push(j.line);
+  for (const j of marks.jumps) chains.get(j.builtin)!.push(jumpLine(j));
   for (const c of marks.chains) chains.set(c.name, [...chainLines(c)]);
   return { chains, policies: new Map([...chains.keys()].map((c) => [c, c.startsWith('DOCKGATE-') ? '-' : 'ACCEPT'])) };
 }

@@ -8,7 +8,7 @@ import { buildRuleSet } from '../../src/plan/ruleset.js';
 import { parseRule } from '../../src/trace/rule.js';
 import { BACK, BRIDGE, DEFAULTS, DUAL, FRONT, SEALED, container } from '../plan/fixtures.js';
 import { HAND_KEPT, kernelOf, path, saveText, tcp, traceIn } from './helpers.js';
-import { linesOf } from '../../src/plan/render.js';
+import { jumpLine, linesOf } from '../../src/plan/render.js';
 
 const plan = (containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE]): RuleSet =>
   buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks });
@@ -103,7 +103,7 @@ describe('dockgate\'s mangle marks (foreign_chains: allow)', () => {
       '*mangle',
       ...['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'].map((b) => `:${b} ACCEPT [0:0]`),
       ...marks.chains.map((c) => `:${c.name} - [0:0]`),
-      ...marks.jumps.map((j) => `-A ${j.builtin} ${j.line}`),
+      ...marks.jumps.map((j) => `-A ${j.builtin} ${jumpLine(j)}`),
       ...marks.chains.flatMap((c) => linesOf(c).map((r) => `-A ${c.name} ${r}`)),
       'COMMIT',
     ].join('\n');
