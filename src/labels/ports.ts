@@ -165,7 +165,7 @@ export function parsePortEntry(token: string): Parsed<PortSpec> {
   }
   return {
     ok: true,
-    value: { start: c.start, end: c.end, protocol, host: { ip: hostIp ?? '', start: h.start, end: h.end } },
+    value: { start: c.start, end: c.end, protocol, host: { ...(hostIp === undefined ? {} : { ip: hostIp }), start: h.start, end: h.end } },
   };
 }
 

@@ -19,8 +19,8 @@ export interface PortSpec {
   protocol: Protocol;
   /** Present only for the mapping form `[HOSTIP:]HOSTPORT:PORT`. */
   host?: {
-    /** '' when the label gave no host IP (means all addresses). */
-    ip: string;
+    /** The host address the label names; absent: every local address, of both families. */
+    ip?: string;
     start: number;
     end: number;
   };

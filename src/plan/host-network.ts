@@ -91,7 +91,7 @@ export function resolveHostNetwork(
       warnings.push(`${portsLabel} entry ${entry}: a --network host container has no port mapping (the host port is the port it listens on): nothing opened for it`);
       continue;
     }
-    const ip = spec.host && spec.host.ip !== '' ? spec.host.ip : undefined;
+    const ip = spec.host?.ip;
     for (let port = spec.start; port <= spec.end; port++) wanted.push({ protocol: spec.protocol, port, ip, spec });
   }
 

@@ -2,17 +2,18 @@
 // own -p binding each names: what ownership.ts judges and openings.ts opens. Pure.
 import type { Family, PortBinding, PortSpec, Protocol } from '../model/types.js';
 
+/** Docker's and the kernel's spellings of every address ('' is Docker's own HostIp for it). */
 export const isAnyAddress = (ip: string): boolean => ip === '' || ip === '0.0.0.0' || ip === '::';
 export const isV6 = (ip: string): boolean => ip.includes(':');
 /** Whether a host address ('' = every address of both families) concerns `family`. */
-export const inFamily = (ip: string, family: Family): boolean => ip === '' || isV6(ip) === (family === 6);
+export const inFamily = (ip: string | undefined, family: Family): boolean => ip === undefined || ip === '' || isV6(ip) === (family === 6);
 
 /** A label entry as the admin wrote it (canonically), for messages. */
 export function describeSpec(spec: PortSpec): string {
   const range = (a: number, b: number): string => (a === b ? `${a}` : `${a}-${b}`);
   const proto = spec.protocol === 'tcp' ? '' : `/${spec.protocol}`;
   if (!spec.host) return `${range(spec.start, spec.end)}${proto}`;
-  const ip = spec.host.ip === '' ? '' : isV6(spec.host.ip) ? `[${spec.host.ip}]:` : `${spec.host.ip}:`;
+  const ip = spec.host.ip === undefined ? '' : isV6(spec.host.ip) ? `[${spec.host.ip}]:` : `${spec.host.ip}:`;
   return `${ip}${range(spec.host.start, spec.host.end)}:${range(spec.start, spec.end)}${proto}`;
 }
 
@@ -20,8 +21,8 @@ export function describeSpec(spec: PortSpec): string {
 export interface MappingPair {
   spec: PortSpec;
   protocol: Protocol;
-  /** '' for every local address. */
-  hostIp: string;
+  /** The address the label names; undefined: every local address. */
+  hostIp: string | undefined;
   hostPort: number;
   containerPort: number;
 }
@@ -46,8 +47,8 @@ export function mappingPairs(spec: PortSpec): MappingPair[] {
 export function matchBinding(pair: MappingPair, bindings: readonly PortBinding[]): { binding: PortBinding; hostIp: string } | undefined {
   for (const b of bindings) {
     if (b.protocol !== pair.protocol || b.hostPort !== pair.hostPort || b.containerPort !== pair.containerPort) continue;
-    if (pair.hostIp !== '' && isV6(pair.hostIp) !== isV6(b.hostIp)) continue;
-    if (pair.hostIp === '') return { binding: b, hostIp: b.hostIp };
+    if (pair.hostIp === undefined) return { binding: b, hostIp: b.hostIp };
+    if (isV6(pair.hostIp) !== isV6(b.hostIp)) continue;
     if (isAnyAddress(b.hostIp) || b.hostIp === pair.hostIp) return { binding: b, hostIp: pair.hostIp };
   }
   return undefined;

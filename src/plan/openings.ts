@@ -75,7 +75,7 @@ export interface ResolveContext {
   claimNotes?: readonly string[];
 }
 
-export const claimKey = (p: { protocol: Protocol; hostIp: string; hostPort: number }): string => `${p.protocol}|${p.hostIp}|${p.hostPort}`;
+export const claimKey = (p: { protocol: Protocol; hostIp: string | undefined; hostPort: number }): string => `${p.protocol}|${p.hostIp ?? '*'}|${p.hostPort}`;
 
 /** Warnings about networks dockgate does not firewall or does not serve through. */
 export function networkWarnings(facts: ContainerFacts, policy: ContainerPolicy | undefined, ctx: ResolveContext): string[] {
@@ -153,7 +153,8 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
           errors.push({ label: portsLabel, value: describeSpec(spec), reason: refused, closes: 'entry' });
           continue;
         }
-        pairs.push({ containerPort: pair.containerPort, protocol: pair.protocol, hostIp: pair.hostIp, hostPort: pair.hostPort });
+        // As Docker spells every address of the family, so the opening is bound to every address.
+        pairs.push({ containerPort: pair.containerPort, protocol: pair.protocol, hostIp: pair.hostIp ?? (family === 6 ? '::' : '0.0.0.0'), hostPort: pair.hostPort });
       }
       if (unmatched.length > 0) {
         const ports = unmatched.length > 3 ? `${unmatched.length} host ports` : `host port ${unmatched.join(', ')}`;
@@ -202,7 +203,7 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
       // No IPv6 on its networks: the port simply stays closed over IPv6. Worth a word only when
       // an IPv6 address was asked for by name; `::` and label entries without an address mean
       // "wherever it can be served", which on an IPv4-only network is IPv4.
-      const named = pairs.find((p) => p.hostIp !== '' && !isAnyAddress(p.hostIp));
+      const named = pairs.find((p) => !isAnyAddress(p.hostIp));
       if (named) {
         warnings.push(
           `dnat mode: [${named.hostIp}]:${named.hostPort} needs an IPv6 address on a Docker bridge network (create the network with --ipv6): not opened over IPv6`,

@@ -112,7 +112,7 @@ function checkPortSpec(p: PortSpec): void {
   if (p.host) {
     const h = p.host;
     check(isPortNumber(h.start) && isPortNumber(h.end) && h.start <= h.end, () => `host ports ${JSON.stringify(p)}`);
-    if (p.host.ip !== '') expectCanonicalAddress(p.host.ip);
+    if (p.host.ip !== undefined) expectCanonicalAddress(p.host.ip);
   }
 }
 
@@ -152,7 +152,7 @@ function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings:
       if (spec.protocol !== o.protocol) return false;
       if (spec.host) {
         const i = o.hostPort - spec.host.start;
-        const labelIp = spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
+        const labelIp = spec.host.ip === undefined || spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
         const containerPort = spec.start === spec.end ? spec.start : spec.start + i;
         if (o.hostPort > spec.host.end || i < 0 || o.containerPort !== containerPort) return false;
         // The label's address, or (label without one) the address of the binding it names.
@@ -312,7 +312,7 @@ function canonicalLabels(prefix: string, policy: ContainerPolicy): Record<string
       .map((p) => {
         const container = `${rangeText(p.start, p.end)}/${p.protocol}`;
         if (!p.host) return container;
-        const ip = p.host.ip === '' ? '' : p.host.ip.includes(':') ? `[${p.host.ip}]:` : `${p.host.ip}:`;
+        const ip = p.host.ip === undefined ? '' : p.host.ip.includes(':') ? `[${p.host.ip}]:` : `${p.host.ip}:`;
         return `${ip}${rangeText(p.host.start, p.host.end)}:${container}`;
       })
       .join(',');
