@@ -6,14 +6,12 @@ import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { DAEMON_JSON, readDaemonSettings } from '../install/daemon-json.js';
-import type { Backend, DaemonJsonFacts, DockerdFlags, DoctorFacts, RouteFacts, RouteInterface, SaveFacts } from '../doctor/doctor-checks.js';
+import type { DaemonJsonFacts, DockerdFlags, HostFacts, HostFirewallFacts, IpRuleFacts, MarkBitFacts, RouteFacts, RouteInterface, SaveFacts } from './host-facts.js';
 import { JsonSyntaxError } from '../install/json-text.js';
 import { parseSave } from '../plan/kernel-state.js';
-import type { HostFirewallFacts } from '../doctor/host-firewall-checks.js';
-import type { IpRuleFacts, MarkBitFacts } from '../doctor/mark-bit-check.js';
 import type { RuleSet } from '../model/types.js';
 import { footprintFor } from './footprint.js';
-import { Iptables, backendOf } from './iptables.js';
+import { type Backend, Iptables, backendOf } from './iptables.js';
 import { Nft, NftError } from './nft.js';
 import type { CommandQueue } from './command-queue.js';
 import { readHostRoutes } from './routes.js';
@@ -189,9 +187,9 @@ export async function probeRoutes(queue: CommandQueue, sysctlDir: string): Promi
 }
 
 /** Everything but Docker's own answers (those come from src/docker/info.ts and src/cli/doctor.ts). */
-export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFacts, 'docker' | 'use'>> {
+export async function collectHostFacts(o: ProbeOptions): Promise<HostFacts> {
   const iptables = await probeSave(o.queue, o.config.iptables.saveCommand);
-  const backends: DoctorFacts['backends'] = {};
+  const backends: HostFacts['backends'] = {};
   for (const b of ['nf_tables', 'legacy'] as const) backends[b] = await probeSave(o.queue, BACKEND_SAVE[b]);
   const dockerd = await findDockerd(o.procDir, o.dockerHost);
   // dockerd's --config-file moves daemon.json; the root prefix still applies (tests).
@@ -199,7 +197,7 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
   const shown = o.root === '/' ? daemonPath : join(o.root, daemonPath);
   const daemonJson = await readDaemonJsonFacts(join(o.root, daemonPath), shown);
   const allForwarding = await readSysctl(o.queue, o.sysctlDir, 'net/ipv4/conf/all/forwarding');
-  const interfaces: DoctorFacts['sysctl']['interfaces'] = [];
+  const interfaces: HostFacts['sysctl']['interfaces'] = [];
   const listed = o.config.externalInterfaces.kind === 'list' ? o.config.externalInterfaces.names : [];
   for (const name of listed) {
     interfaces.push({ name, forwarding: await readSysctl(o.queue, o.sysctlDir, `net/ipv4/conf/${name}/forwarding`) });

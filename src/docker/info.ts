@@ -3,7 +3,10 @@
 // a swarm state means for dockgate, for doctor and the daemon alike.
 import Docker from 'dockerode';
 import { dockerOptions } from './source.js';
-import type { DockerFacts } from '../doctor/doctor-checks.js';
+
+export type DockerFacts =
+  | { host: string; reachable: true; version: string; swarm: string; /** /info FirewallBackend.Driver (API 1.49+). */ firewallBackend?: string }
+  | { host: string; reachable: false; error: string };
 
 interface InfoReply {
   ServerVersion?: string;
