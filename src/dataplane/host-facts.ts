@@ -1,4 +1,4 @@
-// What the host probes (src/dataplane/host-probe.ts) find: iptables in both backends, dockerd's
+// What the host probes (src/dataplane/*-probe.ts) find: iptables in both backends, dockerd's
 // flags, daemon.json, routes and forwarding sysctls, policy routing rules, other firewalls on the
 // same hooks. Plain data judged by src/doctor/, defined here because the dataplane produces it
 // and a lower layer must not import the doctor.

@@ -1,7 +1,7 @@
 // doctor's view of the host's firewall shape: which firewalls run beside dockgate's iptables
 // chains (native nft tables, firewalld, ufw, the other iptables backend), their base chains on
 // the hooks dockgate's openings pass, and whether every current opening gets through them.
-// Pure: the facts are collected by src/dataplane/host-probe.ts.
+// Pure: the facts are collected by src/dataplane/host-firewall-probe.ts.
 import { describeHostPort } from '../model/format.js';
 import { type NftChain, type NftRuleset, isIptablesTable } from '../hostfw/nft-ruleset.js';
 import { byEgress, byOpening, describeEffect } from '../hostfw/report.js';

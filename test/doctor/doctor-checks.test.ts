@@ -1,6 +1,6 @@
 // doctor's verdicts from hand-made facts: a healthy host first, then one bad condition per row.
 import { describe, expect, it } from 'vitest';
-import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
+import { parseDockerdArgs } from '../../src/dataplane/dockerd-probe.js';
 import type { CheckResult } from '../../src/doctor/check-result.js';
 import { formatChecks, runChecks } from '../../src/doctor/doctor-checks.js';
 import { type DoctorFacts, forwardingUse, ownershipConflicts } from '../../src/doctor/facts.js';
