@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { parseDockerAddress } from '../config/schema.js';
+import { parseDockerAddress } from '../config/endpoints.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
 import { type ContainerInspect, type ImageAnswer, type NetworkInspect, imageIdOf, toContainerFacts, toNetworkFacts, toOtherNetwork } from './facts.js';
 
