@@ -12,7 +12,8 @@ import { type DockerFlush, familyTable, renderDockerFlush } from '../install/doc
 import type { Family } from '../model/types.js';
 import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../install/install-files.js';
 import type { FileAction } from '../install/install-plan.js';
-import { InstallError, planInstall, planUninstall } from '../install/install-plan.js';
+import { InstallError, planInstall } from '../install/install-plan.js';
+import { planUninstall } from '../install/uninstall-plan.js';
 import { CONFIG_PATH, STATE_PATH } from '../install/install-state.js';
 import { CliError } from './context.js';
 import { installedDockerHost, routeLocalnetOff } from './flush.js';
