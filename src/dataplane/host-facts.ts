@@ -64,7 +64,6 @@ export type RouteFacts =
     }
   | { ok: false; error: string };
 
-
 /** One family's `ip -j rule show`, as iproute2 prints it (`fwmark`/`fwmask` as hex strings). */
 export type IpRuleFacts =
   | { family: 4 | 6; ok: true; rules: Array<Record<string, unknown>> }

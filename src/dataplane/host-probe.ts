@@ -37,7 +37,6 @@ export async function readSysctl(queue: CommandQueue, sysctlDir: string, key: st
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
-
 export interface ProbeOptions {
   queue: CommandQueue;
   config: Config;

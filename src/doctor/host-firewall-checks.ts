@@ -109,4 +109,3 @@ export function checkHostFirewall(f: DoctorFacts): CheckResult[] {
   if (!f.hostFirewall) return [];
   return [checkFirewallShape(f), checkForeignChains(f), checkFirewalld(f)];
 }
-
