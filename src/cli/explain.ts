@@ -10,7 +10,7 @@ import { readHostRoutes } from '../dataplane/routes.js';
 import type { Config } from '../config/schema.js';
 import type { ContainerFacts, Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
-import { parseNet } from '../trace/addr.js';
+import { parseNet } from '../net/address.js';
 import {
   type ExplainContext,
   type ForeignInput,

@@ -10,6 +10,7 @@ import type { DockgateMetrics } from '../metrics/metrics.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
 import type { DropLogService } from '../drops/service.js';
+import { bracketed } from '../model/format.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
   let loaded: LoadedConfig;
@@ -86,7 +87,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   // Before the first sync, so that start-up itself is measured. A socket that cannot be bound
   // costs the metrics, never the firewall: logged, and dockgate runs on without them.
   if (metrics && config.metrics.kind !== 'off') {
-    const where = config.metrics.kind === 'unix' ? config.metrics.path : `${config.metrics.host.includes(':') ? `[${config.metrics.host}]` : config.metrics.host}:${config.metrics.port}`;
+    const where = config.metrics.kind === 'unix' ? config.metrics.path : `${bracketed(config.metrics.host)}:${config.metrics.port}`;
     const { startMetricsServer } = await import('../metrics/server.js');
     try {
       server = await startMetricsServer(config.metrics, metrics.registry);

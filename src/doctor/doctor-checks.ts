@@ -6,6 +6,7 @@ import { type MarkBitFacts, checkMarkBit } from './mark-bit-check.js';
 import type { ExternalInterfaces } from '../config/schema.js';
 import type { ContainerFacts, Family, Mode, NetworkFacts, RuleSet } from '../model/types.js';
 import { bracketed, describeHostPort } from '../model/format.js';
+import { familyOf } from '../net/address.js';
 import { JUMPS, MARK_TABLE, USER, isManagedChain, isMarkChain, jumpLine } from '../plan/chains.js';
 import { IncompatibleTableError, type KernelState, foreignRules, incompatibleTables, jumpCount, strayJumps } from '../plan/kernel-state.js';
 import { DOCKER_CHAINS, dockerChainsIn, familyTable } from '../install/docker-chains.js';
@@ -482,7 +483,7 @@ export function checkJumps(f: DoctorFacts): CheckResult {
 /** The ports Docker binds on IPv6 addresses (a plain -p binds `::` too), labelled or not. */
 export function ipv6Published(containers: readonly ContainerFacts[]): string[] {
   return containers.flatMap((c) =>
-    c.ports.filter((b) => b.hostPort > 0 && b.hostIp.includes(':')).map((b) => `${c.name} ${bracketed(b.hostIp)}:${b.hostPort}/${b.protocol}`),
+    c.ports.filter((b) => b.hostPort > 0 && familyOf(b.hostIp) === 6).map((b) => `${c.name} ${bracketed(b.hostIp)}:${b.hostPort}/${b.protocol}`),
   );
 }
 

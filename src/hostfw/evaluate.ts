@@ -3,7 +3,7 @@
 // chain is followed along every branch a "maybe" opens. A drop that some branch reaches counts
 // (as "may drop"); an accept counts only when it surely matches. Anything this module does not
 // understand is a maybe, and an unknown statement may drop: the answer is never optimistic.
-import { parseIPv4 } from '../net/cidr.js';
+import { parseIPv4 } from '../net/address.js';
 import { type MarkBit, parseMarkBit } from '../model/mark-bit.js';
 import { type NftChain, type NftExpr, type NftRule, type NftRuleset, findChain, findSet } from './nft-ruleset.js';
 

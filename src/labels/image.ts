@@ -7,7 +7,7 @@
 // cannot cancel it. Pure.
 import type { Cidr, ContainerFacts, ContainerPolicy, EgressPolicy, ImageLabel, PolicyResult } from '../model/types.js';
 import { egressEntryKey } from './egress.js';
-import { parseIPv4, parseIPv6 } from '../net/cidr.js';
+import { parseIPv4, parseIPv6 } from '../net/address.js';
 import { type LabelOptions, parseLabels } from './parse.js';
 import { cutValue, quote } from './text.js';
 

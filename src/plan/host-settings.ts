@@ -1,6 +1,6 @@
 // Which per-interface sysctls and conntrack clean-ups a plan needs. Pure.
 import type { ExternalInterfaces } from '../config/schema.js';
-import { parseIPv4 } from '../net/cidr.js';
+import { parseIPv4 } from '../net/address.js';
 import type { Family, HostAddress, NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
 import { boundAddress, describeHost } from '../model/format.js';
 

@@ -8,7 +8,7 @@
 // rather than written as a valid-looking rule. Pure: no I/O.
 import type { Family } from '../model/types.js';
 import { IFNAME } from '../net/ifname.js';
-import { parseCidr } from '../net/cidr.js';
+import { parseCidr } from '../net/address.js';
 import { JUMP_COMMENT, MARK_TABLE, USER, isMarkChain, managedChainTable } from './chains.js';
 import { DROP_REASONS, NO_CONTAINER, PREFIX_HEAD } from './drop-log.js';
 import { MAX_COMMENT } from './syntax.js';

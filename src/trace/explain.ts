@@ -12,7 +12,7 @@ import { USER, isManagedChain } from '../plan/chains.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { isAnyAddress } from '../plan/openings.js';
 import { escapeControls, labelText } from '../labels/text.js';
-import { type Net, parseNet, relation } from './addr.js';
+import { type Net, familyOf, parseNet, relation } from '../net/address.js';
 import { type HostView, isLocal, routeOf } from './host.js';
 import { type Step, type TracePacket, type TraceResult, type Uncertain, describeStep, describeUncertain, trace } from './trace.js';
 
@@ -150,7 +150,7 @@ function whyNoOwner(ctx: ExplainContext, p: TracePacket): string[] {
     for (const b of f.ports) {
       if (b.hostPort !== p.dport || b.protocol !== p.protocol) continue;
       const any = isAnyAddress(b.hostIp);
-      const bindFamily: Family = b.hostIp.includes(':') ? 6 : 4;
+      const bindFamily = familyOf(b.hostIp);
       if (bindFamily !== p.family || (!any && !sameAddress(b.hostIp, dst))) continue;
       const plan = ctx.plan.containers.find((c) => c.id === f.id);
       const why = plan

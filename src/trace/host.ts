@@ -6,7 +6,7 @@
 import type { Family } from '../model/types.js';
 import type { HostInterface } from '../net/addresses.js';
 import type { DefaultRoute } from '../net/routes.js';
-import { type Net, parseNet, relation } from './addr.js';
+import { type Net, parseNet, relation } from '../net/address.js';
 
 export interface HostView {
   interfaces: readonly HostInterface[];

@@ -1,8 +1,8 @@
 // Does a rule's condition hold for the packet being traced? yes, no, or maybe (with why). Maybe
 // is what the tracer cannot know: an interface it was not told, the client's source port, a part
 // of a source range, an option it does not understand. The tracer then follows both outcomes.
-import type { Net } from './addr.js';
-import { relation } from './addr.js';
+import type { Net } from '../net/address.js';
+import { relation } from '../net/address.js';
 import { type HostView, isLocal } from './host.js';
 import type { Cond } from './rule.js';
 

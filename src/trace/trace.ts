@@ -17,7 +17,7 @@
 // accepted on a guess.
 import type { Family } from '../model/types.js';
 import type { KernelState, TableState } from '../plan/kernel-state.js';
-import { type Net, formatValue, parseNet } from './addr.js';
+import { type Net, formatValue, parseNet } from '../net/address.js';
 import { type HostView, addressOn, isLocal, routeOf } from './host.js';
 import { type Hook, type MatchContext, judgeAll } from './match.js';
 import { type ParsedRule, parseRule } from './rule.js';
