@@ -2,7 +2,7 @@
 // timeout, so that a hung Docker makes doctor report a failure instead of hanging too. And what
 // a swarm state means for dockgate, for doctor and the daemon alike.
 import Docker from 'dockerode';
-import { dockerOptions } from './source.js';
+import { dockerOptions } from './endpoint.js';
 import type { DockerFacts } from '../doctor/doctor-checks.js';
 
 interface InfoReply {
