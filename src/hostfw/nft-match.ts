@@ -140,7 +140,31 @@ function scalarElem(v: unknown, kind: Value['kind']): Elem | undefined {
   return undefined;
 }
 
-/** Right-hand side as a list of elements, read as `kind` values are; undefined when it cannot be read (unknown form). */
+/**
+ * Right-hand sides read once per ruleset object (and kind of value): a ruleset is judged for
+ * every flow of the plan, thousands at 1,000 containers, and reading addresses is the cost.
+ */
+const readOnce = new WeakMap<object, Map<Value['kind'], Elem[] | undefined>>();
+const readStrings = new Map<string, Elem[] | undefined>();
+
+function cached(key: object | string, kind: Value['kind'], read: () => Elem[] | undefined): Elem[] | undefined {
+  if (typeof key === 'string') {
+    const k = `${kind} ${key}`;
+    if (readStrings.has(k)) return readStrings.get(k);
+    if (readStrings.size > 10_000) readStrings.clear();
+    const got = read();
+    readStrings.set(k, got);
+    return got;
+  }
+  let byKind = readOnce.get(key);
+  if (!byKind) readOnce.set(key, (byKind = new Map()));
+  if (byKind.has(kind)) return byKind.get(kind);
+  const got = read();
+  byKind.set(kind, got);
+  return got;
+}
+
+/** Right-hand side as a list of elements, read as `kind` values are; undefined when it cannot be read (unknown form). Shared between calls: never changed. */
 export function elements(right: unknown, rs: NftRuleset, rule: NftRule, kind: Value['kind']): Elem[] | undefined {
   const many = (list: readonly unknown[]): Elem[] | undefined => {
     const out: Elem[] = [];
@@ -159,7 +183,7 @@ export function elements(right: unknown, rs: NftRuleset, rule: NftRule, kind: Va
       const set = findSet(rs, rule.family, rule.table, v.slice(1));
       // Sets that packets or timeouts change are a snapshot at best: unknown.
       if (!set || set.isMap || set.flags.includes('dynamic') || set.flags.includes('timeout')) return undefined;
-      return many(set.elem ?? []);
+      return cached(set, kind, () => many(set.elem ?? []));
     }
     if (Array.isArray(v)) return many(v);
     const o = v as { set?: unknown } | null;
@@ -167,33 +191,39 @@ export function elements(right: unknown, rs: NftRuleset, rule: NftRule, kind: Va
     const e = scalarElem(v, kind);
     return e ? [e] : undefined;
   };
+  if ((typeof right === 'object' && right !== null) || (typeof right === 'string' && !right.startsWith('@'))) return cached(right, kind, () => one(right));
   return one(right);
 }
 
-/** Is all of [lo, hi] inside the union of the ranges (yes), some of it (maybe), or none (no)? */
-function covered(lo: bigint, hi: bigint, ranges: ReadonlyArray<readonly [bigint, bigint]>): Tri {
+/**
+ * Is all of [lo, hi] inside the union of the ranges (yes), some of it (maybe), or none (no)?
+ * Numbers for ports (the hot path), bigints for addresses; `succ` is x + 1 in either.
+ */
+function covered<T extends number | bigint>(lo: T, hi: T, ranges: ReadonlyArray<readonly [T, T]>, succ: (x: T) => T): Tri {
   const sorted = [...ranges].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   let next = lo;
   for (const [l, h] of sorted) {
     if (l > next) break;
-    if (h >= next) next = h + 1n;
+    if (h >= next) next = succ(h);
     if (next > hi) return 'yes';
   }
   return sorted.some(([l, h]) => l <= hi && h >= lo) ? 'maybe' : 'no';
 }
+const succNum = (x: number): number => x + 1;
+const succBig = (x: bigint): bigint => x + 1n;
 
 export function membership(v: Value, elems: Elem[]): Tri {
   if (v.kind === 'num') {
-    const ranges = elems.map((e) => ('range' in e ? ([BigInt(e.range[0]), BigInt(e.range[1])] as const) : undefined));
+    const ranges = elems.map((e) => ('range' in e ? e.range : undefined));
     if (ranges.some((r) => r === undefined)) return 'maybe';
-    return covered(BigInt(v.range[0]), BigInt(v.range[1]), ranges as Array<readonly [bigint, bigint]>);
+    return covered(v.range[0], v.range[1], ranges as Range[], succNum);
   }
   if (v.kind === 'addr') {
     const nets = elems.map((e) => ('addr' in e ? e.addr : undefined));
     if (nets.some((n) => n === undefined)) return 'maybe';
     // An address of the other family never matches.
     const same = (nets as AddressRange[]).filter((n) => n.family === v.range.family);
-    return covered(v.range.lo, v.range.hi, same.map((n) => [n.lo, n.hi] as const));
+    return covered(v.range.lo, v.range.hi, same.map((n) => [n.lo, n.hi] as const), succBig);
   }
   if (v.kind === 'str' || v.kind === 'iface') {
     const strs = elems.map((e) => ('str' in e ? e.str : undefined));
