@@ -17,11 +17,12 @@ function globMatch(pattern: string, name: string, wildcard: '+' | '*'): boolean 
 }
 
 /**
- * Is the interface one of these names or patterns? No interface matches none of them; an
- * interface other than some names surely fails only names it is known not to be.
+ * Is the interface one of these names or patterns? No interface has the empty name, as both the
+ * kernel's nft meta and iptables compare it (only a bare wildcard matches it); an interface other
+ * than some names surely fails only names it is known not to be.
  */
 export function ifaceMatches(i: Iface, patterns: readonly string[], wildcard: '+' | '*'): Tri {
-  if (i.kind === 'none') return 'no';
+  if (i.kind === 'none') return patterns.some((p) => globMatch(p, '', wildcard)) ? 'yes' : 'no';
   if (i.kind === 'known') return patterns.some((p) => globMatch(p, i.name, wildcard)) ? 'yes' : 'no';
   return patterns.every((p) => !p.includes(wildcard) && i.not.includes(p)) ? 'no' : 'maybe';
 }
