@@ -6,7 +6,8 @@
 // process holds which socket is the dataplane's finding (dataplane/host-sockets.ts); this stays pure.
 import type { ContainerFacts, ContainerPolicy, Family, HostSocket, Opening, PortSpec, Protocol } from '../model/types.js';
 import { ANY_HOST, ANY_SOURCE, everyone, hostAddress, sourceCount, sourceList } from '../model/format.js';
-import { MAX_RULES_PER_CONTAINER, type Resolved, describeSpec } from './openings.js';
+import { MAX_RULES_PER_CONTAINER, type Resolved } from './openings.js';
+import { describeSpec } from './mappings.js';
 import { byText } from '../util/compare.js';
 
 export const isHostNetwork = (facts: ContainerFacts): boolean => facts.hostNetwork === true;

@@ -8,7 +8,8 @@
 import type { ContainerFacts, ContainerPolicy, GrantedClaim, Listener, PortRange, Protocol } from '../model/types.js';
 import { ANY_HOST, describeHost, hostAddress } from '../model/format.js';
 import { byText } from '../util/compare.js';
-import { claimKey, isAnyAddress, mappingPairs, matchBinding } from './openings.js';
+import { claimKey } from './openings.js';
+import { isAnyAddress, mappingPairs, matchBinding } from './mappings.js';
 
 export interface OwnershipInput {
   containers: ReadonlyArray<{ facts: ContainerFacts; policy: ContainerPolicy | undefined }>;

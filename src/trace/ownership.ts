@@ -3,7 +3,7 @@
 // -p without a working label). Pure.
 import { bracketed } from '../model/format.js';
 import type { ContainerPlan, Opening, RuleSet } from '../model/types.js';
-import { isAnyAddress } from '../plan/openings.js';
+import { isAnyAddress } from '../plan/mappings.js';
 import { labelText } from '../labels/text.js';
 import { type Net, familyOf, parseNet, relation } from '../net/address.js';
 import { type HostView, isLocal } from './host.js';

@@ -4,7 +4,8 @@ import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
 import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, ownershipConflicts, runChecks } from '../../src/doctor/doctor-checks.js';
 import { ANY_HOST, ANY_SOURCE, hostAddress } from '../../src/model/format.js';
 import type { Opening } from '../../src/model/types.js';
-import { JUMPS, jumpLine } from '../../src/plan/chains.js';
+import { JUMPS } from '../../src/plan/chains.js';
+import { jumpLine } from '../../src/plan/render.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
 function save(extra: { filter?: string[]; nat?: string[]; raw?: string[] } = {}, forwardPolicy = 'DROP', jumps = true): string {
