@@ -5,7 +5,8 @@
 // understand is a maybe, and an unknown statement may drop: the answer is never optimistic.
 import { type Tri, and } from '../model/tri.js';
 import { isFootprintRule } from './footprint-rule.js';
-import { elements, evalMatch, leftValue, membership } from './nft-match.js';
+import { elements } from './nft-elements.js';
+import { evalMatch, leftValue, membership } from './nft-match.js';
 import { type NftChain, type NftExpr, type NftMatch, type NftRule, type NftRuleset, findChain } from './nft-ruleset.js';
 import { type Packet, type SeenPacket, seen } from './packet.js';
 
