@@ -4,9 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
-import { Dataplane } from '../dataplane/dataplane.js';
 import { Conntrack } from '../dataplane/conntrack.js';
-import { Iptables, RestoreError, backendOf } from '../dataplane/iptables.js';
+import { RestoreError, backendOf } from '../dataplane/iptables.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent, DockerSource, EventSubscription } from '../docker/source.js';
 import { SwarmNodeError, inSwarm, joinedSwarmMessage } from '../docker/info.js';
@@ -16,7 +15,7 @@ import { HostSocketWatch, type HostSocketWatchOptions } from './host-socket-watc
 import { readResolvConf } from '../egress/resolv-conf.js';
 import { EgressSync } from './egress-sync.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
-import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
+import { type Ipv6Probe, type SyncTarget, ip6tablesOptions, makeDataplanes, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
 import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
 import type { ContainerFacts, Family, Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
@@ -157,13 +156,7 @@ export class Daemon {
     this.#docker = options.docker;
     this.#log = options.log;
     this.#queue = options.queue ?? new CommandQueue();
-    this.#makeDataplane =
-      options.dataplane ??
-      ((config, ipv6) =>
-        new FamilyDataplanes(
-          new Dataplane(new Iptables(this.#queue, config.iptables)),
-          ipv6 ? new Dataplane(new Iptables(this.#queue, ip6tablesOptions(config.iptables), 6)) : undefined,
-        ));
+    this.#makeDataplane = options.dataplane ?? ((config, ipv6) => makeDataplanes(this.#queue, config.iptables, ipv6));
     this.#readListeners = options.listeners ?? (() => readListeners());
     this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS });
     options.metrics?.egress?.(() => this.#egress.snapshot());

@@ -3,7 +3,7 @@
 // on user networks forwards to these servers from inside the container's namespace), and the
 // servers dockgate asks for the names in the lists.
 import { readFile } from 'node:fs/promises';
-import { parseAddress } from '../net/cidr.js';
+import { parseAddress } from '../net/address.js';
 
 /** `nameserver ADDRESS` lines, canonical, in order, each once; anything else is ignored as the libc resolver does. */
 export function parseResolvConf(text: string): string[] {

@@ -1,6 +1,6 @@
 // One `ports` label entry: PORT[/PROTO], START-END[/PROTO] or [HOSTIP:]HOSTPORT:PORT[/PROTO].
 import type { PortSpec, Protocol } from '../model/types.js';
-import { parseAddress } from '../net/cidr.js';
+import { parseAddress } from '../net/address.js';
 import { badCharacter, quote, type Parsed } from './text.js';
 
 export const PORTS_GRAMMAR = 'PORT[/PROTO], START-END[/PROTO] or [HOSTIP:]HOSTPORT:PORT[/PROTO]';

@@ -3,7 +3,7 @@
 // kernel decisions it must reproduce: which destinations are local (`-m addrtype --dst-type
 // LOCAL`, INPUT or FORWARD) and which interface a packet to a connected subnet leaves by.
 import type { Family } from '../model/types.js';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './cidr.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js';
 import { IFNAME } from './ifname.js';
 
 export interface InterfaceAddress {

@@ -1,7 +1,7 @@
 // The host's routes of the main table and its local routes, from `ip -j route` (and
 // `ip -j -6 ...`) output. Pure: the process that produces the text runs in src/dataplane/routes.ts.
 import type { Family } from '../model/types.js';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from './address.js';
 import { IFNAME } from './ifname.js';
 
 export interface DefaultRoute {
