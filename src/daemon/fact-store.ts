@@ -6,8 +6,9 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { DockerEvent } from '../docker/source.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { Backoff } from './backoff.js';
-import type { DockerApi } from './daemon.js';
+import type { DockerApi } from './docker-api.js';
 
 /**
  * Container events that say it stopped or is stopping. After one, its address may go to the next
@@ -25,7 +26,7 @@ interface StopEvidence {
   /** Why Docker could not settle it so far, for the removal's log line. */
   lastError?: string;
   /** Asks for the sync that removes the container once the grace is over. */
-  readonly timer: NodeJS.Timeout;
+  readonly timer: TimerHandle;
 }
 
 /** Why expireUnknown removed a container's facts. */
@@ -56,7 +57,7 @@ export interface FactTiming {
 export interface FactStoreOptions {
   docker: DockerApi;
   log: Logger;
-  now: () => number;
+  clock: Clock;
   /** Read at each use: a reload changes them. */
   timing: () => FactTiming;
   /** An inspect answered (perhaps after the refresh that asked stopped waiting): facts may have changed. */
@@ -94,8 +95,9 @@ export class FactStore {
   /** Containers an event said stopped, until Docker settles it (kept after expiry, to restore them). */
   readonly #stopping = new Map<string, StopEvidence>();
   /** After a failed list: when to try again, so that Docker recovering is noticed without an event. */
-  #listRetry: { backoff: Backoff; timer: NodeJS.Timeout | undefined } | undefined;
+  #listRetry: { backoff: Backoff; timer: TimerHandle | undefined } | undefined;
   #stopped = false;
+  #refreshing = false;
 
   constructor(options: FactStoreOptions) {
     this.#o = options;
@@ -135,6 +137,11 @@ export class FactStore {
     };
   }
 
+  /** Whether a refresh is waiting for Docker (tests on a fake clock advance it only then, or when idle). */
+  get refreshing(): boolean {
+    return this.#refreshing;
+  }
+
   get unknown(): string[] {
     return [...this.#unknownSince.keys()];
   }
@@ -167,8 +174,8 @@ export class FactStore {
   stop(): void {
     this.#stopped = true;
     this.#inspectQueue.clear();
-    for (const evidence of this.#stopping.values()) clearTimeout(evidence.timer);
-    clearTimeout(this.#listRetry?.timer);
+    for (const evidence of this.#stopping.values()) this.#o.clock.clearTimeout(evidence.timer);
+    this.#o.clock.clearTimeout(this.#listRetry?.timer);
   }
 
   /**
@@ -177,6 +184,15 @@ export class FactStore {
    * A later answer calls onChange. Throws when Docker cannot be listed at all.
    */
   async refresh(): Promise<void> {
+    this.#refreshing = true;
+    try {
+      await this.#refresh();
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  async #refresh(): Promise<void> {
     const t = this.#o.timing();
     // Long enough for a container that is still starting, short enough that one Docker cannot
     // answer about does not delay everyone else's rules; its answer gets a sync of its own.
@@ -228,7 +244,7 @@ export class FactStore {
    * Docker confirms them running.
    */
   expireUnknown(): Expired[] {
-    const now = this.#o.now();
+    const now = this.#o.clock.now();
     const limit = now - this.#o.timing().unknownGraceMs;
     const expired: Expired[] = [];
     // Stop evidence first: it is the older of the two when both apply, and the more telling.
@@ -263,14 +279,14 @@ export class FactStore {
     this.#dirty.clear();
     if (ids.length === 0) return;
     const pending = ids.map((id) => this.#inspect(id));
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     await Promise.race([
       Promise.allSettled(pending),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, waitMs);
+        timer = this.#o.clock.setTimeout(resolve, waitMs);
       }),
     ]);
-    clearTimeout(timer);
+    this.#o.clock.clearTimeout(timer);
   }
 
   #inspect(id: string): Promise<void> {
@@ -317,32 +333,32 @@ export class FactStore {
     // The first event of a kill → die → stop sequence starts the grace; later ones do not extend it.
     if (this.#stopping.has(id)) return;
     const graceMs = this.#o.timing().unknownGraceMs;
-    const timer = setTimeout(() => {
+    const timer = this.#o.clock.setTimeout(() => {
       if (!this.#stopped && this.#stopping.get(id)?.timer === timer) this.#o.onAskAgain();
     }, graceMs);
     timer.unref();
-    this.#stopping.set(id, { since: this.#o.now(), action, timer });
+    this.#stopping.set(id, { since: this.#o.clock.now(), action, timer });
   }
 
   #settleStop(id: string): void {
     const evidence = this.#stopping.get(id);
     if (!evidence) return;
-    clearTimeout(evidence.timer);
+    this.#o.clock.clearTimeout(evidence.timer);
     this.#stopping.delete(id);
   }
 
   /** A Docker call cut at Docker's deadline (plus the backstop's slack) if it has none of its own that fires. */
   #deadline<T>(call: Promise<T>, what: string): Promise<T> {
     const ms = this.#o.timing().dockerTimeoutMs + BACKSTOP_MS;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const cut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+      timer = this.#o.clock.setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
     });
-    return Promise.race([call, cut]).finally(() => clearTimeout(timer));
+    return Promise.race([call, cut]).finally(() => this.#o.clock.clearTimeout(timer));
   }
 
   #listSucceeded(): void {
-    clearTimeout(this.#listRetry?.timer);
+    this.#o.clock.clearTimeout(this.#listRetry?.timer);
     this.#listRetry = undefined;
   }
 
@@ -356,8 +372,8 @@ export class FactStore {
     const t = this.#o.timing();
     this.#listRetry ??= { backoff: new Backoff(t.retryMinMs, t.retryMaxMs), timer: undefined };
     const retry = this.#listRetry;
-    clearTimeout(retry.timer);
-    retry.timer = setTimeout(() => {
+    this.#o.clock.clearTimeout(retry.timer);
+    retry.timer = this.#o.clock.setTimeout(() => {
       retry.timer = undefined;
       if (!this.#stopped) this.#o.onAskAgain();
     }, retry.backoff.take());
@@ -366,7 +382,7 @@ export class FactStore {
 
   /** Docker did not answer about this container: keep what we knew for a while, and ask again. */
   #markUnknown(id: string, err: Error): void {
-    if (!this.#unknownSince.has(id)) this.#unknownSince.set(id, this.#o.now());
+    if (!this.#unknownSince.has(id)) this.#unknownSince.set(id, this.#o.clock.now());
     const evidence = this.#stopping.get(id);
     if (evidence) evidence.lastError = err.message;
     const t = this.#o.timing();
@@ -375,7 +391,7 @@ export class FactStore {
       `cannot inspect ${id.slice(0, 12)}: ${err.message}; ${this.#containers.has(id) ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
     );
     const delay = Math.min(t.retryMaxMs, Math.max(t.retryMinMs, 1000));
-    setTimeout(() => {
+    this.#o.clock.setTimeout(() => {
       if (this.#stopped || !this.#unknownSince.has(id)) return;
       this.#dirty.add(id);
       this.#o.onAskAgain();
