@@ -10,7 +10,8 @@ import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { sample } from '../metrics/prom-text.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
+import { startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { until } from '../support/poll.js';
 
 afterEach(stopTestDaemons);
 
@@ -35,7 +36,7 @@ describe('a container Docker cannot answer about', () => {
     docker.start(stuck);
     docker.start(fine);
     const started = Date.now();
-    await until('fine has its rules', () => hasChainFor(ipt, fine));
+    await until(() => hasChainFor(ipt, fine), { what: 'fine has its rules' });
     // Served long before the stuck inspect's own deadline runs out.
     expect(Date.now() - started).toBeLessThan(700);
     expect(hasChainFor(ipt, stuck)).toBe(false);
@@ -53,14 +54,14 @@ describe('a container Docker cannot answer about', () => {
     docker.hung.add(known.id);
     const since = Date.now();
     docker.poke(known.id);
-    await until('the inspect failure is logged', () => lines.find((l) => l.event === 'inspect-failed'));
+    await until(() => lines.find((l) => l.event === 'inspect-failed'), { what: 'the inspect failure is logged' });
     expect(hasChainFor(ipt, known)).toBe(true);
-    await until('its rules are removed', () => !hasChainFor(ipt, known), 3000);
+    await until(() => !hasChainFor(ipt, known), { what: 'its rules are removed', timeoutMs: 3000 });
     expect(Date.now() - since).toBeGreaterThanOrEqual(550);
     expect(lines.find((l) => l.event === 'container-unknown')).toMatchObject({ container: 'known' });
     // Docker answers again: the rules come back.
     docker.hung.delete(known.id);
-    await until('its rules are back', () => hasChainFor(ipt, known), 3000);
+    await until(() => hasChainFor(ipt, known), { what: 'its rules are back', timeoutMs: 3000 });
   });
 
   it('a late answer about a container that died meanwhile never brings its rules back', async () => {
@@ -116,13 +117,13 @@ describe('a container that died while Docker cannot be listed', () => {
     docker.listIds = async () => Promise.reject(new Error('docker list: 500 server error'));
     docker.hung.add(db.id);
     docker.disconnect();
-    await until('reconnected', () => docker.subscriptions >= 2 || undefined, 3000);
-    await until('the failed list is logged', () => lines.find((l) => l.event === 'docker-error'));
+    await until(() => docker.subscriptions >= 2 || undefined, { what: 'reconnected', timeoutMs: 3000 });
+    await until(() => lines.find((l) => l.event === 'docker-error'), { what: 'the failed list is logged' });
     const died = Date.now();
     docker.stop(db.id);
     await new Promise((r) => setTimeout(r, 300));
     expect(hasChainFor(ipt, db)).toBe(true);
-    await until('its rules are removed', () => !hasChainFor(ipt, db), 3000);
+    await until(() => !hasChainFor(ipt, db), { what: 'its rules are removed', timeoutMs: 3000 });
     expect(Date.now() - died).toBeGreaterThanOrEqual(550);
     expect(lines.find((l) => l.event === 'container-unconfirmed')).toMatchObject({ container: 'db', action: 'die' });
     expect(sample(await metrics.registry.metrics(), 'dockgate_containers_expired_total', 'reason="unconfirmed_stop"')).toBe(1);
@@ -130,7 +131,7 @@ describe('a container that died while Docker cannot be listed', () => {
     docker.running.set(db.id, db);
     docker.hung.delete(db.id);
     docker.listIds = listIds;
-    await until('its rules are back', () => hasChainFor(ipt, db), 3000);
+    await until(() => hasChainFor(ipt, db), { what: 'its rules are back', timeoutMs: 3000 });
   });
 });
 
@@ -235,13 +236,13 @@ describe('Docker going away', () => {
     await daemon.ready;
     const before = web('before', '172.17.0.20', 8020);
     docker.start(before);
-    await until('before in the kernel', () => hasChainFor(ipt, before));
+    await until(() => hasChainFor(ipt, before), { what: 'before in the kernel' });
     docker.disconnect();
     const during = web('during', '172.17.0.21', 8021);
     docker.startSilently(during);
     docker.running.delete(before.id); // died while nobody listened
-    await until('reconnected', () => docker.subscriptions >= 2 || undefined, 3000);
-    await until('the resync wrote both changes', () => hasChainFor(ipt, during) && !hasChainFor(ipt, before), 3000);
+    await until(() => docker.subscriptions >= 2 || undefined, { what: 'reconnected', timeoutMs: 3000 });
+    await until(() => hasChainFor(ipt, during) && !hasChainFor(ipt, before), { what: 'the resync wrote both changes', timeoutMs: 3000 });
   });
 });
 
@@ -259,15 +260,11 @@ describe('the sync runner', () => {
     ipt.delayMs = 300;
     const restores = ipt.restores;
     docker.start(web('other', '172.17.0.9', 8008));
-    await until('a restore is in flight', () => ipt.restores > restores, 2000);
+    await until(() => ipt.restores > restores, { what: 'a restore is in flight', timeoutMs: 2000 });
     const next = testConfig();
     next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
     daemon.reload(next);
-    await until(
-      'the new default sources in the kernel',
-      () => mine().some((l) => l.startsWith('-s 192.0.2.0/24 ')),
-      3000,
-    );
+    await until(() => mine().some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
     expect(daemon.state.plannedVersion).toBe(daemon.state.version);
   });
 
@@ -279,12 +276,12 @@ describe('the sync runner', () => {
     ipt.failures = 1;
     const a = web('a', '172.17.0.7', 8006);
     docker.start(a);
-    await until('the failure is logged', () => lines.find((l) => l.event === 'restore-failed'));
+    await until(() => lines.find((l) => l.event === 'restore-failed'), { what: 'the failure is logged' });
     expect(daemon.state.retryPending).toBe(true);
     const b = web('b', '172.17.0.8', 8007);
     docker.start(b);
-    await until('both containers in the kernel', () => hasChainFor(ipt, a) && hasChainFor(ipt, b), 3000);
-    await until('no retry left waiting', () => !daemon.state.retryPending, 1000);
+    await until(() => hasChainFor(ipt, a) && hasChainFor(ipt, b), { what: 'both containers in the kernel', timeoutMs: 3000 });
+    await until(() => !daemon.state.retryPending, { what: 'no retry left waiting', timeoutMs: 1000 });
     expect(openingsOf(ipt, b)).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8007 /)]);
   });
 
@@ -296,7 +293,7 @@ describe('the sync runner', () => {
     const before = ipt.restores;
     const many = Array.from({ length: 40 }, (_, i) => web(`m${i}`, `172.17.1.${i + 1}`, 9000 + i));
     for (const c of many) docker.start(c);
-    await until('all in the kernel', () => many.every((c) => hasChainFor(ipt, c)), 3000);
+    await until(() => many.every((c) => hasChainFor(ipt, c)), { what: 'all in the kernel', timeoutMs: 3000 });
     expect(ipt.restores - before).toBeLessThanOrEqual(3);
   });
 });

@@ -6,7 +6,8 @@ import { DockgateMetrics } from '../../src/metrics/metrics.js';
 import { container } from '../plan/fixtures.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
+import { startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { until } from '../support/poll.js';
 import { sample } from './prom-text.js';
 
 
@@ -35,7 +36,7 @@ describe('the daemon reports to its metrics', () => {
     expect(restores).toBeGreaterThanOrEqual(1);
 
     docker.start(web('web', '172.17.0.2', 8000));
-    await until('the start is committed', async () => (await value(COUNT)) === 1);
+    await until(async () => (await value(COUNT)) === 1, { what: 'the start is committed' });
     expect(await value('dockgate_openings', 'mode="proxy",family="4"')).toBe(1);
     expect(await value('dockgate_containers')).toBe(2);
     expect(await value('dockgate_restores_total', 'family="4"')).toBeGreaterThan(restores);
@@ -49,8 +50,8 @@ describe('the daemon reports to its metrics', () => {
     await daemon.ready;
     ipt.failures = 1;
     docker.start(web('web', '172.17.0.2', 8000));
-    await until('the failure is counted', async () => (await value('dockgate_restore_failures_total', 'family="4"')) === 1);
-    await until('the retry commits', async () => (await value(COUNT)) === 1);
+    await until(async () => (await value('dockgate_restore_failures_total', 'family="4"')) === 1, { what: 'the failure is counted' });
+    await until(async () => (await value(COUNT)) === 1, { what: 'the retry commits' });
     await new Promise((r) => setTimeout(r, 100));
     expect(await value(COUNT)).toBe(1);
   });
@@ -63,13 +64,13 @@ describe('the daemon reports to its metrics', () => {
     docker.held.set(slow.id, () => undefined);
     docker.start(slow);
     docker.start(web('quick', '172.17.0.4', 8002));
-    await until('quick is committed', async () => (await value(COUNT)) === 1);
+    await until(async () => (await value(COUNT)) === 1, { what: 'quick is committed' });
     // Past the cycle's 250 ms wait for inspects: the plan went out without slow.
     await new Promise((r) => setTimeout(r, 400));
     expect(await value(COUNT)).toBe(1);
     expect(await value('dockgate_openings', 'mode="proxy",family="4"')).toBe(1);
     docker.held.get(slow.id)!();
-    await until('slow is committed', async () => (await value(COUNT)) === 2);
+    await until(async () => (await value(COUNT)) === 2, { what: 'slow is committed' });
     expect(await value('dockgate_openings', 'mode="proxy",family="4"')).toBe(2);
     // slow's observation runs from its own event, so it is the larger one: the sum shows it.
     expect(await value('dockgate_event_to_rules_seconds_sum')).toBeGreaterThan(0.4);
@@ -80,7 +81,7 @@ describe('the daemon reports to its metrics', () => {
     const { daemon, ipt, value } = start(docker, testConfig({ driftCheckMs: 100 }));
     await daemon.ready;
     ipt.state.get('filter')!.chains.set('INPUT', []);
-    await until('the repair is counted', async () => ((await value('dockgate_drift_repairs_total', 'kind="jump_missing"')) ?? 0) >= 1);
+    await until(async () => ((await value('dockgate_drift_repairs_total', 'kind="jump_missing"')) ?? 0) >= 1, { what: 'the repair is counted' });
     expect(await value('dockgate_drift_repairs_total', 'kind="chain_missing"')).toBe(0);
   });
 });
