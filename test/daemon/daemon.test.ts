@@ -1,21 +1,39 @@
 // The daemon's runner logic against a scripted Docker and the in-memory iptables: no root, no
-// kernel, well under a second per case. The real-kernel and real-Docker proofs are in test/e2e.
+// kernel, well under a second per case, timing asserted on fake time (a FakeClock the daemon and
+// the scripted Docker share). The real-kernel and real-Docker proofs are in test/e2e.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
+import type { DaemonOptions } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FamilyDataplanes, type Ipv6Probe } from '../../src/dataplane/families.js';
 import type { ContainerFacts } from '../../src/model/types.js';
 import { DockgateMetrics } from '../../src/metrics/metrics.js';
 import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { sample } from '../metrics/prom-text.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { advance, advanceUntil, startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
 import { until } from '../support/poll.js';
 
 afterEach(stopTestDaemons);
 
 const start = (docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) => startTestDaemon(docker, cfg, { ipt });
+
+/** A daemon on fake time, its first rules written: `run` moves the clock, `runUntil` until something holds (returning the fake ms it took). */
+async function onFakeTime(docker: FakeDocker, cfg: Config, extra: Partial<DaemonOptions> = {}) {
+  const clock = new FakeClock();
+  docker.clock = clock;
+  const t = startTestDaemon(docker, cfg, { extra: { clock, ...extra } });
+  await advance(t.daemon, clock, 0);
+  await t.daemon.ready;
+  return {
+    ...t,
+    clock,
+    run: (ms: number) => advance(t.daemon, clock, ms),
+    runUntil: (what: string, probe: () => boolean, limitMs: number) => advanceUntil(t.daemon, clock, what, probe, limitMs),
+  };
+}
 
 /** The container's lines in its shard of DOCKGATE-OPENINGS (its proxy accepts). */
 const openingsOf = (ipt: FakeIptables, c: ContainerFacts): string[] =>
@@ -27,48 +45,46 @@ const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean => openingsO
 describe('a container Docker cannot answer about', () => {
   it('does not hold up the rules of the others', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 1000;
-    const { daemon, ipt } = start(docker, testConfig({ dockerTimeoutMs: 1000 }));
-    await daemon.ready;
+    const { ipt, runUntil } = await onFakeTime(docker, testConfig({ dockerTimeoutMs: 1000 }));
     const stuck = web('stuck', '172.17.0.2', 8001);
     const fine = web('fine', '172.17.0.3', 8002);
     docker.hung.add(stuck.id);
     docker.start(stuck);
     docker.start(fine);
-    const started = Date.now();
-    await until(() => hasChainFor(ipt, fine), { what: 'fine has its rules' });
-    // Served long before the stuck inspect's own deadline runs out.
-    expect(Date.now() - started).toBeLessThan(700);
+    const took = await runUntil('fine has its rules', () => hasChainFor(ipt, fine), 5000);
+    // Served when a sync stops waiting for slow inspects (250 ms), long before the stuck
+    // inspect's own deadline (1000 ms) runs out.
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(1000);
     expect(hasChainFor(ipt, stuck)).toBe(false);
   });
 
   it('keeps its last known rules for the grace time, then loses them and says so', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 50;
     const known = web('known', '172.17.0.4', 8003);
     docker.running.set(known.id, known);
-    const { daemon, ipt, lines } = start(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
-    await daemon.ready;
+    const { ipt, lines, clock, runUntil } = await onFakeTime(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
     expect(hasChainFor(ipt, known)).toBe(true);
     // Docker stops answering about it (a restart event, then every inspect hangs).
     docker.hung.add(known.id);
-    const since = Date.now();
+    const since = clock.now();
     docker.poke(known.id);
-    await until(() => lines.find((l) => l.event === 'inspect-failed'), { what: 'the inspect failure is logged' });
+    await runUntil('the inspect failure is logged', () => lines.some((l) => l.event === 'inspect-failed'), 1000);
     expect(hasChainFor(ipt, known)).toBe(true);
-    await until(() => !hasChainFor(ipt, known), { what: 'its rules are removed', timeoutMs: 3000 });
-    expect(Date.now() - since).toBeGreaterThanOrEqual(550);
+    await runUntil('its rules are removed', () => !hasChainFor(ipt, known), 3000);
+    // The grace counts from the first failed inspect (the event's debounce and Docker's 50 ms
+    // deadline after the event); the removal comes with the next retry (every 50 ms) past it.
+    expect(clock.now() - since).toBeGreaterThanOrEqual(600 + 50);
+    expect(clock.now() - since).toBeLessThan(600 + 200);
     expect(lines.find((l) => l.event === 'container-unknown')).toMatchObject({ container: 'known' });
     // Docker answers again: the rules come back.
     docker.hung.delete(known.id);
-    await until(() => hasChainFor(ipt, known), { what: 'its rules are back', timeoutMs: 3000 });
+    await runUntil('its rules are back', () => hasChainFor(ipt, known), 3000);
   });
 
   it('a late answer about a container that died meanwhile never brings its rules back', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 300;
-    const { daemon, ipt } = start(docker, testConfig({ dockerTimeoutMs: 300 }));
-    await daemon.ready;
+    const { daemon, ipt, run } = await onFakeTime(docker, testConfig({ dockerTimeoutMs: 300 }));
     const flaky = web('flaky', '172.17.0.5', 8004);
     docker.running.set(flaky.id, flaky);
     let release!: () => void;
@@ -85,11 +101,12 @@ describe('a container Docker cannot answer about', () => {
       return inspect(id);
     };
     docker.poke(flaky.id);
-    await new Promise((r) => setTimeout(r, 50));
+    await run(50);
     docker.stop(flaky.id);
-    await new Promise((r) => setTimeout(r, 100));
+    await run(100);
+    // The "running" answer, asked before the die event, arrives after it.
     release();
-    await new Promise((r) => setTimeout(r, 200));
+    await run(200);
     expect(hasChainFor(ipt, flaky)).toBe(false);
     expect(daemon.state.containers).not.toContain(flaky.id);
   });
@@ -100,16 +117,11 @@ describe('a container that died while Docker cannot be listed', () => {
   // place for as long as it failed, its DNAT aimed at an address Docker may give to another.
   it('keeps its rules for the grace after the die event, then loses them; they come back when Docker confirms it running', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 50;
     const db = web('db', '172.17.0.30', 8030);
     docker.running.set(db.id, db);
     const metrics = new DockgateMetrics({ processMetrics: false });
-    const ipt = new FakeIptables();
-    const { daemon, lines } = startTestDaemon(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600, retryMinMs: 20, retryMaxMs: 50 }), {
-      ipt,
-      extra: { metrics },
-    });
-    await daemon.ready;
+    const cfg = testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600, retryMinMs: 20, retryMaxMs: 50 });
+    const { ipt, lines, clock, run, runUntil } = await onFakeTime(docker, cfg, { metrics });
     expect(hasChainFor(ipt, db)).toBe(true);
     // Docker wedges: every list fails and every inspect runs into its deadline; the events
     // stream drops and comes back, so the next sync must list everything.
@@ -117,21 +129,21 @@ describe('a container that died while Docker cannot be listed', () => {
     docker.listIds = async () => Promise.reject(new Error('docker list: 500 server error'));
     docker.hung.add(db.id);
     docker.disconnect();
-    await until(() => docker.subscriptions >= 2 || undefined, { what: 'reconnected', timeoutMs: 3000 });
-    await until(() => lines.find((l) => l.event === 'docker-error'), { what: 'the failed list is logged' });
-    const died = Date.now();
+    await runUntil('reconnected', () => docker.subscriptions >= 2, 3000);
+    await runUntil('the failed list is logged', () => lines.some((l) => l.event === 'docker-error'), 3000);
+    const died = clock.now();
     docker.stop(db.id);
-    await new Promise((r) => setTimeout(r, 300));
+    await run(590);
     expect(hasChainFor(ipt, db)).toBe(true);
-    await until(() => !hasChainFor(ipt, db), { what: 'its rules are removed', timeoutMs: 3000 });
-    expect(Date.now() - died).toBeGreaterThanOrEqual(550);
+    await runUntil('its rules are removed', () => !hasChainFor(ipt, db), 3000);
+    expect(clock.now() - died).toBeGreaterThanOrEqual(600);
     expect(lines.find((l) => l.event === 'container-unconfirmed')).toMatchObject({ container: 'db', action: 'die' });
     expect(sample(await metrics.registry.metrics(), 'dockgate_containers_expired_total', 'reason="unconfirmed_stop"')).toBe(1);
     // Docker recovers and the container is running after all: no event comes, the retry finds it.
     docker.running.set(db.id, db);
     docker.hung.delete(db.id);
     docker.listIds = listIds;
-    await until(() => hasChainFor(ipt, db), { what: 'its rules are back', timeoutMs: 3000 });
+    await runUntil('its rules are back', () => hasChainFor(ipt, db), 3000);
   });
 });
 
@@ -285,15 +297,13 @@ describe('the sync runner', () => {
     expect(openingsOf(ipt, b)).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8007 /)]);
   });
 
-  it('a burst of events is coalesced into few writes', async () => {
+  it('a burst of events is coalesced into one write', async () => {
     const docker = new FakeDocker();
-    const ipt = new FakeIptables();
-    const { daemon } = start(docker, testConfig({ debounceMs: 30 }), ipt);
-    await daemon.ready;
+    const { ipt, runUntil } = await onFakeTime(docker, testConfig({ debounceMs: 30 }));
     const before = ipt.restores;
     const many = Array.from({ length: 40 }, (_, i) => web(`m${i}`, `172.17.1.${i + 1}`, 9000 + i));
     for (const c of many) docker.start(c);
-    await until(() => many.every((c) => hasChainFor(ipt, c)), { what: 'all in the kernel', timeoutMs: 3000 });
-    expect(ipt.restores - before).toBeLessThanOrEqual(3);
+    await runUntil('all in the kernel', () => many.every((c) => hasChainFor(ipt, c)), 3000);
+    expect(ipt.restores - before).toBe(1);
   });
 });
