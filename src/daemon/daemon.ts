@@ -29,7 +29,7 @@ import { HostSync } from './host-sync.js';
 import { Ipv6Watch } from './ipv6-watch.js';
 import { SwarmCheck } from './swarm-check.js';
 import { SyncCycle } from './sync-cycle.js';
-import { SyncRunner } from './sync-runner.js';
+import { SyncRunner } from '../util/sync-runner.js';
 
 export type { DaemonOptions } from './daemon-options.js';
 

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { DockerEvent, EventSubscription } from '../docker/source.js';
 import type { Clock } from '../util/clock.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
 import type { DockerApi } from './docker-api.js';
 
 export interface DockerWatchOptions {

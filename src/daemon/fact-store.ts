@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { DockerEvent } from '../docker/source.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
 import type { DockerApi } from './docker-api.js';
 
 /**

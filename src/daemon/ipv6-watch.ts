@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Ipv6Probe } from '../dataplane/families.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
 
 export interface Ipv6WatchOptions {
   probe: () => Promise<Ipv6Probe>;

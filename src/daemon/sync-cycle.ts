@@ -10,7 +10,7 @@ import type { Family, Listener, RuleSet } from '../model/types.js';
 import { planInput } from '../plan/input.js';
 import { mayClaim } from '../plan/ownership.js';
 import { PlanCache, buildRuleSet } from '../plan/ruleset.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
 import type { BridgeSync } from './bridge-sync.js';
 import { ChangeLog } from './change-log.js';
 import type { EgressSync } from './egress-sync.js';
@@ -19,7 +19,7 @@ import type { ForeignSync } from './foreign-sync.js';
 import type { HostSocketWatch } from './host-socket-watch.js';
 import type { HostSync } from './host-sync.js';
 import type { Ipv6Watch } from './ipv6-watch.js';
-import type { RunOutcome } from './sync-runner.js';
+import type { RunOutcome } from '../util/sync-runner.js';
 import { ResolvConfReader, logDrift, logRawMissing } from './sync-report.js';
 
 export interface SyncCycleOptions {

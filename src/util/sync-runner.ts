@@ -2,7 +2,8 @@
 // sync runs, or while one waits to start, coalesce into one more; a request may ask for a full
 // sync (read the kernel, repair) instead of a diff; a failed sync is retried after a delay on a
 // timer, so that new requests are served meanwhile instead of queueing behind the wait.
-import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
+// It serves the daemon's syncs and the route follower's reads (dataplane/routes.ts).
+import { type Clock, type TimerHandle, realClock } from './clock.js';
 
 export type RunOutcome = { ok: true } | { ok: false; retryInMs: number };
 
