@@ -278,15 +278,9 @@ export class Daemon {
 
   /** Test hook: whether a retry is waiting, a sync running (and in it, Docker being read), and the facts version planned last. */
   get state(): { retryPending: boolean; syncing: boolean; refreshing: boolean; version: number; plannedVersion: number; unknown: string[]; containers: string[] } {
-    return {
-      retryPending: this.#runner.retryPending,
-      syncing: this.#runner.running !== undefined,
-      refreshing: this.#facts.refreshing,
-      version: this.#facts.version,
-      plannedVersion: this.#cycle.plannedVersion,
-      unknown: this.#facts.unknown,
-      containers: this.#facts.ids,
-    };
+    const [runner, facts] = [this.#runner, this.#facts];
+    const running = { retryPending: runner.retryPending, syncing: runner.running !== undefined, refreshing: facts.refreshing };
+    return { ...running, version: facts.version, plannedVersion: this.#cycle.plannedVersion, unknown: facts.unknown, containers: facts.ids };
   }
 
   /** The running containers as last read, and the facts version they are of: the drop log attributes packets by them. */
