@@ -3,37 +3,21 @@
 // the scripted Docker share). The real-kernel and real-Docker proofs are in test/e2e.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
-import type { DaemonOptions } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FamilyDataplanes, type Ipv6Probe } from '../../src/dataplane/families.js';
 import type { ContainerFacts } from '../../src/model/types.js';
 import { DockgateMetrics } from '../../src/metrics/metrics.js';
 import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { sample } from '../metrics/prom-text.js';
-import { FakeClock } from '../support/fake-clock.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { advance, advanceUntil, startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { startOnFakeTime, startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
 import { until } from '../support/poll.js';
 
 afterEach(stopTestDaemons);
 
 const start = (docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) => startTestDaemon(docker, cfg, { ipt });
 
-/** A daemon on fake time, its first rules written: `run` moves the clock, `runUntil` until something holds (returning the fake ms it took). */
-async function onFakeTime(docker: FakeDocker, cfg: Config, extra: Partial<DaemonOptions> = {}) {
-  const clock = new FakeClock();
-  docker.clock = clock;
-  const t = startTestDaemon(docker, cfg, { extra: { clock, ...extra } });
-  await advance(t.daemon, clock, 0);
-  await t.daemon.ready;
-  return {
-    ...t,
-    clock,
-    run: (ms: number) => advance(t.daemon, clock, ms),
-    runUntil: (what: string, probe: () => boolean, limitMs: number) => advanceUntil(t.daemon, clock, what, probe, limitMs),
-  };
-}
 
 /** The container's lines in its shard of DOCKGATE-OPENINGS (its proxy accepts). */
 const openingsOf = (ipt: FakeIptables, c: ContainerFacts): string[] =>
@@ -45,7 +29,7 @@ const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean => openingsO
 describe('a container Docker cannot answer about', () => {
   it('does not hold up the rules of the others', async () => {
     const docker = new FakeDocker();
-    const { ipt, runUntil } = await onFakeTime(docker, testConfig({ dockerTimeoutMs: 1000 }));
+    const { ipt, runUntil } = await startOnFakeTime(docker, testConfig({ dockerTimeoutMs: 1000 }));
     const stuck = web('stuck', '172.17.0.2', 8001);
     const fine = web('fine', '172.17.0.3', 8002);
     docker.hung.add(stuck.id);
@@ -63,7 +47,7 @@ describe('a container Docker cannot answer about', () => {
     const docker = new FakeDocker();
     const known = web('known', '172.17.0.4', 8003);
     docker.running.set(known.id, known);
-    const { ipt, lines, clock, runUntil } = await onFakeTime(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
+    const { ipt, lines, clock, runUntil } = await startOnFakeTime(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
     expect(hasChainFor(ipt, known)).toBe(true);
     // Docker stops answering about it (a restart event, then every inspect hangs).
     docker.hung.add(known.id);
@@ -84,7 +68,7 @@ describe('a container Docker cannot answer about', () => {
 
   it('a late answer about a container that died meanwhile never brings its rules back', async () => {
     const docker = new FakeDocker();
-    const { daemon, ipt, run } = await onFakeTime(docker, testConfig({ dockerTimeoutMs: 300 }));
+    const { daemon, ipt, run } = await startOnFakeTime(docker, testConfig({ dockerTimeoutMs: 300 }));
     const flaky = web('flaky', '172.17.0.5', 8004);
     docker.running.set(flaky.id, flaky);
     let release!: () => void;
@@ -121,7 +105,7 @@ describe('a container that died while Docker cannot be listed', () => {
     docker.running.set(db.id, db);
     const metrics = new DockgateMetrics({ processMetrics: false });
     const cfg = testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600, retryMinMs: 20, retryMaxMs: 50 });
-    const { ipt, lines, clock, run, runUntil } = await onFakeTime(docker, cfg, { metrics });
+    const { ipt, lines, clock, run, runUntil } = await startOnFakeTime(docker, cfg, { extra: { metrics } });
     expect(hasChainFor(ipt, db)).toBe(true);
     // Docker wedges: every list fails and every inspect runs into its deadline; the events
     // stream drops and comes back, so the next sync must list everything.
@@ -299,7 +283,7 @@ describe('the sync runner', () => {
 
   it('a burst of events is coalesced into one write', async () => {
     const docker = new FakeDocker();
-    const { ipt, runUntil } = await onFakeTime(docker, testConfig({ debounceMs: 30 }));
+    const { ipt, runUntil } = await startOnFakeTime(docker, testConfig({ debounceMs: 30 }));
     const before = ipt.restores;
     const many = Array.from({ length: 40 }, (_, i) => web(`m${i}`, `172.17.1.${i + 1}`, 9000 + i));
     for (const c of many) docker.start(c);

@@ -53,13 +53,17 @@ export class FakeDocker implements DockerApi {
     const ended = new Promise<Error | undefined>((resolve) => (this.#end = resolve));
     return { ended, close: () => this.#end?.(undefined) };
   }
-  start(c: ContainerFacts, timeNano = BigInt(Date.now()) * 1_000_000n): void {
+  /** Docker's event timestamp: now on the clock. */
+  #timeNano(): bigint {
+    return BigInt(this.clock.now()) * 1_000_000n;
+  }
+  start(c: ContainerFacts, timeNano = this.#timeNano()): void {
     this.running.set(c.id, c);
     this.#emit?.({ type: 'container', action: 'start', containerId: c.id, timeNano });
   }
   stop(id: string): void {
     this.running.delete(id);
-    this.#emit?.({ type: 'container', action: 'die', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
+    this.#emit?.({ type: 'container', action: 'die', containerId: id, timeNano: this.#timeNano() });
   }
   subscriptions = 0;
   /** The events stream ends (dockerd restarted): the daemon must reconnect and resync in full. */
@@ -74,11 +78,11 @@ export class FakeDocker implements DockerApi {
 
   /** A network event (swarm init or join creates docker_gwbridge and ingress). */
   networkEvent(action: 'create' | 'destroy', networkId = 'f'.repeat(64)): void {
-    this.#emit?.({ type: 'network', action, networkId, timeNano: BigInt(Date.now()) * 1_000_000n });
+    this.#emit?.({ type: 'network', action, networkId, timeNano: this.#timeNano() });
   }
 
   /** An event for a container whose facts did not change (Docker restarts it, say). */
   poke(id: string): void {
-    this.#emit?.({ type: 'container', action: 'start', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
+    this.#emit?.({ type: 'container', action: 'start', containerId: id, timeNano: this.#timeNano() });
   }
 }

@@ -11,7 +11,7 @@ import { Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import type { ContainerFacts } from '../../src/model/types.js';
 import { container } from '../plan/fixtures.js';
-import type { FakeClock } from './fake-clock.js';
+import { FakeClock } from './fake-clock.js';
 import type { FakeDocker } from './fake-docker.js';
 import { until } from './poll.js';
 import { FakeIptables } from './fake-iptables.js';
@@ -92,4 +92,22 @@ export function startTestDaemon(
   running.push(daemon);
   daemon.start();
   return { daemon, ipt, lines };
+}
+
+/**
+ * A daemon on fake time (a FakeClock it shares with the scripted Docker), its first rules written:
+ * `run` moves the clock, `runUntil` until something holds (returning the fake ms it took).
+ */
+export async function startOnFakeTime(docker: FakeDocker, config: Config, options: { ipt?: FakeIptables; extra?: Partial<DaemonOptions>; clock?: FakeClock } = {}) {
+  const clock = options.clock ?? new FakeClock();
+  docker.clock = clock;
+  const t = startTestDaemon(docker, config, { ipt: options.ipt, extra: { clock, ...options.extra } });
+  await advance(t.daemon, clock, 0);
+  await t.daemon.ready;
+  return {
+    ...t,
+    clock,
+    run: (ms: number) => advance(t.daemon, clock, ms),
+    runUntil: (what: string, probe: () => boolean, limitMs: number) => advanceUntil(t.daemon, clock, what, probe, limitMs),
+  };
 }
