@@ -153,6 +153,7 @@ export class Daemon {
       labelPrefix: () => this.#config.labelPrefix,
       intervalMs: () => this.#config.sync.driftCheckMs,
       stopped: this.#hooks.stopped,
+      clock: this.#clock,
       changed: () => {
         this.#facts.changed();
         this.#runner.request(0);
@@ -168,7 +169,7 @@ export class Daemon {
       config,
       facts: this.#facts,
       host: this.#host,
-      bridge: new BridgeSync({ log, stopped, recheck: full, retryMs: () => this.#config.sync.driftCheckMs }),
+      bridge: new BridgeSync({ log, stopped, recheck: full, retryMs: () => this.#config.sync.driftCheckMs, clock: this.#clock }),
       foreign: new ForeignSync({ log, config, stopped, metrics: this.#metrics, recheck: full }),
       egress: this.#egress,
       sockets: this.#sockets,

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SwarmNodeError } from '../../src/docker/info.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { startOnFakeTime, startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
 import { until } from '../support/poll.js';
 
 afterEach(stopTestDaemons);
@@ -91,9 +91,13 @@ describe('a node that joins a swarm while dockgate runs', () => {
 
   it('is found by the periodic check too, without any event', async () => {
     const docker = new FakeDocker();
-    const { daemon, lines } = startTestDaemon(docker, testConfig({ fullCheckMs: 1000, driftCheckMs: 1000 }));
-    await daemon.ready;
+    const { lines, clock, run, runUntil } = await startOnFakeTime(docker, testConfig({ fullCheckMs: 1000, driftCheckMs: 1000 }));
+    const started = clock.now();
     docker.swarm = 'pending';
-    await until(() => lines.find((l) => l.event === 'swarm'), { what: 'the swarm error', timeoutMs: 3000 });
+    // Every full_check_ms (1000 ms here) from the start.
+    await run(990);
+    expect(lines.find((l) => l.event === 'swarm')).toBeUndefined();
+    await runUntil('the swarm error', () => lines.some((l) => l.event === 'swarm'), 100);
+    expect(clock.now() - started).toBe(1000);
   });
 });
