@@ -21,6 +21,7 @@ import { type Net, formatValue, parseNet } from './addr.js';
 import { type HostView, addressOn, isLocal, routeOf } from './host.js';
 import { type Hook, type MatchContext, judgeAll } from './match.js';
 import { type ParsedRule, parseRule } from './rule.js';
+import type { SetMembers } from './sets.js';
 
 export type { Hook } from './match.js';
 
@@ -43,6 +44,8 @@ export interface TraceInput {
   packet: TracePacket;
   /** How many outcomes of uncertain matches are followed before giving up (default 64). */
   maxOutcomes?: number;
+  /** The kernel's ipsets (`ipset save`), so `-m set` matches are decided; absent: uncertain. */
+  sets?: SetMembers;
 }
 
 export type StepAction = 'jump' | 'goto' | 'return' | 'accept' | 'drop' | 'reject' | 'dnat' | 'redirect' | 'continue' | 'policy';
@@ -279,6 +282,7 @@ function runOnce(input: TraceInput, decisions: boolean[]): Outcome {
     host,
     tracked,
     dnat: dnat !== undefined,
+    ...(input.sets ? { sets: input.sets } : {}),
   });
 
   // Before conntrack (raw) the packet has no connection; from mangle on it is NEW.
