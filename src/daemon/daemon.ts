@@ -14,6 +14,8 @@ import { readListeners } from '../dataplane/listeners.js';
 import { readHostSocketsIn } from '../dataplane/host-sockets.js';
 import { HostSocketWatch, type HostSocketWatchOptions } from './host-socket-watch.js';
 import { readResolvConf } from '../egress/resolv-conf.js';
+import { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
+import type { Lookup } from '../egress/resolver.js';
 import { EgressSync } from './egress-sync.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
@@ -59,6 +61,8 @@ export interface DaemonOptions {
   now?: () => number;
   /** Prometheus metrics (metrics.listen); absent when they are off. */
   metrics?: DaemonMetrics;
+  /** Answers the DNS names of egress lists instead of the nameservers of resolv.conf (tests, the bench). */
+  lookup?: Lookup;
 }
 
 export class Daemon {
@@ -96,6 +100,8 @@ export class Daemon {
   #plannedResolvers: string | undefined;
   /** Why resolv.conf could not be read, once logged, so a lasting problem is one line. */
   #resolvConfProblem: string | undefined;
+  /** Follows resolv.conf; while it watches, a sync takes its reading instead of reading the file. */
+  #resolvWatch: ResolvConfWatch | undefined;
   /** The DNS names of egress allow-lists and their ipsets. */
   readonly #egress: EgressSync;
   /** Whether the last written plan matched on name sets (false once ipset turned out missing). */
@@ -136,11 +142,13 @@ export class Daemon {
   #lastCheckMs = 0;
 
   /**
-   * The host's nameservers, read each sync like the forwarding sysctls (one small file, changed
-   * with no Docker event): a change re-plans the resolver accepts of allow-listed containers.
+   * The host's nameservers: the watcher's last reading (it asks for a sync when they change), or,
+   * where the file cannot be watched, read at each sync like the forwarding sysctls. A change
+   * re-plans the resolver accepts of allow-listed containers and asks every name again.
    */
   async #resolvers(): Promise<string[]> {
-    const r = await readResolvConf(this.#config.egress.resolvConf);
+    const w = this.#resolvWatch;
+    const r = w?.watching ? w.current : await readResolvConf(this.#config.egress.resolvConf);
     if (r.ok) {
       this.#resolvConfProblem = undefined;
       return r.servers;
@@ -165,7 +173,7 @@ export class Daemon {
           ipv6 ? new Dataplane(new Iptables(this.#queue, ip6tablesOptions(config.iptables), 6)) : undefined,
         ));
     this.#readListeners = options.listeners ?? (() => readListeners());
-    this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS });
+    this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS, ...(options.lookup ? { lookup: options.lookup } : {}) });
     options.metrics?.egress?.(() => this.#egress.snapshot());
     this.#now = options.now ?? (() => Date.now());
     this.#watchRulesetWanted = options.watchRuleset ?? true;
@@ -240,7 +248,19 @@ export class Daemon {
     this.#scheduleSwarmCheck();
     this.#sockets.start();
     this.#host.followRoutes();
+    void this.#watchResolvConf();
     if (this.#watchRulesetWanted) void this.#watchRuleset();
+  }
+
+  /** (Re)starts following egress.resolv_conf; a change asks for a sync, which re-plans and re-resolves. */
+  async #watchResolvConf(): Promise<void> {
+    const path = this.#config.egress.resolvConf;
+    if (this.#stopped || this.#resolvWatch?.path === path) return;
+    this.#resolvWatch?.stop();
+    const w = new ResolvConfWatch({ path, log: this.#log, onChange: () => this.#runner.request(0) });
+    this.#resolvWatch = w;
+    await w.start();
+    if (this.#stopped) w.stop();
   }
 
   /**
@@ -277,6 +297,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#egress.stop();
+    this.#resolvWatch?.stop();
     this.#abort.abort();
     clearTimeout(this.#driftTimer);
     clearTimeout(this.#swarmTimer);
@@ -383,6 +404,7 @@ export class Daemon {
     this.#runner.request(0, { full: true });
     this.#scheduleDriftCheck();
     this.#host.followRoutes();
+    void this.#watchResolvConf();
   }
 
   /** Subscribes to events FIRST, then lists: nothing that happens in between can be missed. */

@@ -103,4 +103,33 @@ describe('EgressSync', () => {
     expect([...ipsets.sets.keys()]).toEqual([]);
     sync.stop();
   });
+  it('new nameservers ask every name again at once, also after a spell with none (resolv.conf gone)', async () => {
+    const asked: string[] = [];
+    const sync = new EgressSync({
+      queue: new CommandQueue(),
+      log: pino({ level: 'silent' }),
+      graceS: 300,
+      ipsets: new FakeIpsets(),
+      lookup: async (name, family) => {
+        asked.push(`${name}/${family}`);
+        return family === 4 ? [{ address: '192.0.2.1', ttl: 600 }] : [];
+      },
+    });
+    sync.setServers(['192.0.2.53']);
+    await sync.beforeWrite(planWith([S4]), false);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toEqual([`${NAME}/4`, `${NAME}/6`]);
+    // The same servers again (a sync that read them unchanged): nothing asked.
+    sync.setServers(['192.0.2.53']);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toHaveLength(2);
+    // None: nobody to ask; the answers kept age out as usual.
+    sync.setServers([]);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toHaveLength(2);
+    sync.setServers(['192.0.2.54']);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toHaveLength(4);
+    sync.stop();
+  });
 });
