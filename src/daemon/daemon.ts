@@ -16,7 +16,7 @@ import { HostSocketWatch, type HostSocketWatchOptions } from './host-socket-watc
 import { readResolvConf } from '../egress/resolv-conf.js';
 import { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
 import type { Lookup } from '../egress/resolver.js';
-import { EgressSync } from './egress-sync.js';
+import { EgressSync, type IpsetWriter } from './egress-sync.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import { FamilyDataplanes, type Ipv6Probe, type SyncTarget, ip6tablesOptions, probeIpv6Support, rawMissingOf } from '../dataplane/families.js';
 import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
@@ -63,6 +63,8 @@ export interface DaemonOptions {
   metrics?: DaemonMetrics;
   /** Answers the DNS names of egress lists instead of the nameservers of resolv.conf (tests, the bench). */
   lookup?: Lookup;
+  /** Replaces the kernel's ipsets (tests and the bench, beside the in-memory dataplane). */
+  ipsets?: IpsetWriter;
 }
 
 export class Daemon {
@@ -173,7 +175,13 @@ export class Daemon {
           ipv6 ? new Dataplane(new Iptables(this.#queue, ip6tablesOptions(config.iptables), 6)) : undefined,
         ));
     this.#readListeners = options.listeners ?? (() => readListeners());
-    this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS, ...(options.lookup ? { lookup: options.lookup } : {}) });
+    this.#egress = new EgressSync({
+      queue: this.#queue,
+      log: options.log,
+      graceS: options.config.egress.dnsGraceS,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+      ...(options.ipsets ? { ipsets: options.ipsets } : {}),
+    });
     options.metrics?.egress?.(() => this.#egress.snapshot());
     this.#now = options.now ?? (() => Date.now());
     this.#watchRulesetWanted = options.watchRuleset ?? true;
