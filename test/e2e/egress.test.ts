@@ -186,11 +186,13 @@ describe('egress allow-list: DNS names', () => {
       'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`,
       `--listen-address=${DNS_IP}`, '--bind-interfaces', '--local-ttl=1', '--user=root', `--pid-file=${h.tmpDir}/dnsmasq.pid`,
     ]).child;
-    // The daemon reads resolv.conf each sync: pointing it at the new server needs no restart.
+    // The daemon follows resolv.conf: pointing it at the new server needs no restart.
     await writeFile(resolvConfPath, `nameserver ${DNS_IP}\n`);
   });
 
   it('a listed name reaches what it resolves to, on the listed port only', async () => {
+    const changed = await daemon.waitForLog((l) => l.event === 'resolv-conf-changed', 3_000);
+    expect(changed.servers).toEqual([DNS_IP]);
     await startWebContainer(h, { name: 'named', labels: { 'dockgate.egress': `${NAME}:7300` } });
     const body = await waitFor('named reaches the old address', async () => {
       const r = await fetchIn('named', `http://${OLD_IP}:7300/cgi-bin/ip`);
