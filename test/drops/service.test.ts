@@ -8,17 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.js';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { DropLogService, type FactsView, factsAttribution } from '../../src/drops/service.js';
-import type { ContainerFacts } from '../../src/model/types.js';
-
-const facts = (id: string, name: string, ipv4: string, ipv6 = ''): ContainerFacts => ({
-  id: id.padEnd(64, '0'),
-  name,
-  labels: {},
-  image: { kind: 'inspected', ref: 'x', sameAsImage: [] },
-  networks: [{ networkId: 'n', networkName: 'bridge', ipv4, ipv6 }],
-  ports: [],
-  created: '2026-01-01T00:00:00.000000000Z',
-});
+import { facts } from './fixtures.js';
 
 describe('facts attribution', () => {
   it('finds containers by short id and by either address, and sees a new container on a miss', () => {

@@ -1,6 +1,5 @@
 // ulogd's private directories beside the drops socket: a daemon killed without stop() leaves its
 // directory behind, and the next start removes every one whose daemon is gone, never a live one.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { UlogdReader, sweepStaleUlogdDirs } from '../../src/drops/ulogd.js';
+import { deadSocket } from './fixtures.js';
 
 const quiet = pino({ level: 'silent' });
 let parent: string | undefined;
@@ -19,23 +19,6 @@ afterEach(async () => {
   if (parent) rmSync(parent, { recursive: true, force: true });
   parent = undefined;
 });
-
-/** A socket file nobody listens on, and the pid of the process that did: a daemon killed by SIGKILL. */
-async function killedListener(path: string): Promise<number> {
-  const script = `require('node:net').createServer().listen(process.argv[1], () => console.log('up'))`;
-  const child = spawn(process.execPath, ['-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the listener did not come up in 5 s')), 5_000);
-    child.stdout.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  child.kill('SIGKILL');
-  await exited;
-  return child.pid!;
-}
 
 const leftover = (name: string): string => {
   const dir = join(parent!, name);
@@ -56,7 +39,7 @@ describe('stale ulogd directories', () => {
     // Killed daemons: a socket nobody answers; a pid file naming a dead process (no socket yet);
     // an empty directory an hour old.
     const dead = leftover('dockgate-ulogd-deadsk');
-    const pid = await killedListener(join(dead, 'json.sock'));
+    const pid = await deadSocket(join(dead, 'json.sock'));
     expect(existsSync(join(dead, 'json.sock'))).toBe(true);
     writeFileSync(join(leftover('dockgate-ulogd-deadpd'), 'dockgate.pid'), `${pid}\n`);
     anHourAgo(leftover('dockgate-ulogd-oldemp'));
@@ -67,7 +50,7 @@ describe('stale ulogd directories', () => {
     writeFileSync(join(running, 'dockgate.pid'), `${process.pid}\n`);
     anHourAgo(running);
     const other = leftover('other-killed');
-    await killedListener(join(other, 'json.sock'));
+    await deadSocket(join(other, 'json.sock'));
 
     const removed = await sweepStaleUlogdDirs(parent, quiet);
 
