@@ -5,7 +5,8 @@
 // blocked", never "effective".
 import type { Opening, RuleSet } from '../model/types.js';
 import type { MarkBit } from '../model/mark-bit.js';
-import { type DropCause, describeRule, evaluateBaseChain } from './evaluate.js';
+import { type DropCause, evaluateBaseChain } from './evaluate.js';
+import { describeRule } from './describe-rule.js';
 import { type NftChain, type NftRuleset, chainLabel } from './nft-ruleset.js';
 import { type Flow, type Hook, type PacketKind, chainsOnPath, flowsOf, sees } from './flows.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';

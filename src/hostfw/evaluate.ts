@@ -8,12 +8,8 @@ import { isFootprintRule } from './footprint-rule.js';
 import { elements } from './nft-elements.js';
 import { evalMatch, leftValue, membership } from './nft-match.js';
 import { type NftChain, type NftExpr, type NftMatch, type NftRule, type NftRuleset, findChain } from './nft-ruleset.js';
-import { type Packet, type SeenPacket, seen } from './packet.js';
+import type { Packet } from './packet.js';
 
-// What hostfw/analysis.ts imports from here; it imports them from their own modules when it is rewritten.
-export { ANY_ADDR, ANY_PORT, type Iface, type Packet, type Range } from './packet.js';
-export { footprintBit, isFootprintRule } from './footprint-rule.js';
-export { describeRule } from './describe-rule.js';
 
 export interface DropCause {
   /** The chain holding the dropping rule (the base chain itself for its policy). */
@@ -101,7 +97,7 @@ function catchAllMatch(left: unknown, t: Tri): boolean {
 }
 
 /** A rule as the branches it can take: usually one; a verdict map one per element. */
-function branches(rule: NftRule, p: SeenPacket, rs: NftRuleset, opts: EvalOptions): Branch[] {
+function branches(rule: NftRule, p: Packet, rs: NftRuleset, opts: EvalOptions): Branch[] {
   if (opts.ignoreFootprint && isFootprintRule(rule)) return [];
   let match: Tri = 'yes';
   let catchAll = true;
@@ -159,7 +155,7 @@ interface Path {
   via: readonly NftRule[];
 }
 
-function walk(chain: NftChain, p: SeenPacket, rs: NftRuleset, opts: EvalOptions, sure: boolean, path: Path): Walk {
+function walk(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions, sure: boolean, path: Path): Walk {
   const out: Walk = { accept: false, ret: false, drops: [] };
   if (path.via.length > MAX_DEPTH) {
     out.drops.push({ chain, certain: false, verdict: 'jumps nested too deep to follow', catchAll: false, via: path.via });
@@ -217,7 +213,7 @@ function walk(chain: NftChain, p: SeenPacket, rs: NftRuleset, opts: EvalOptions,
 
 /** Evaluates a base chain for a packet: may it accept, and which drops can it reach. */
 export function evaluateBaseChain(chain: NftChain, p: Packet, rs: NftRuleset, opts: EvalOptions = {}): ChainResult {
-  const w = walk(chain, seen(p), rs, opts, true, { catchAll: true, via: [] });
+  const w = walk(chain, p, rs, opts, true, { catchAll: true, via: [] });
   const drops = [...w.drops];
   if (w.ret && chain.base?.policy === 'drop') {
     drops.push({ chain, certain: !w.accept && w.drops.length === 0, verdict: 'policy drop', catchAll: true, via: [] });

@@ -3,9 +3,9 @@
 import type { BridgeAddress, ContainerPlan, Opening, RuleSet } from '../model/types.js';
 import { sourceCidrs } from '../model/format.js';
 import { containerComment } from '../plan/container-part.js';
-import { parseCidr, parseIPv4 } from '../net/address.js';
+import { type AddressRange, anyNet, parseNet } from '../net/address.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';
-import { ANY_ADDR, ANY_PORT, type Iface, type Packet, type Range } from './evaluate.js';
+import { ANY_PORT, type Iface, type Packet, type Range } from './packet.js';
 import { type NftChain, type NftRuleset, foreignBaseChains } from './nft-ruleset.js';
 
 /** iptables' nat PREROUTING priority (dstnat): chains before it see the address before DNAT. */
@@ -43,13 +43,8 @@ export interface Flow {
   packets: FlowPacket[];
 }
 
-const range = (cidr: string): Range => {
-  const r = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
-  if (!r.ok || r.value.family !== 4) return ANY_ADDR;
-  const [addr, len] = r.value.text.split('/');
-  const lo = parseIPv4(addr!)!;
-  return [lo, lo + 2 ** (32 - Number(len)) - 1];
-};
+/** An address or CIDR of the flow's family as the evaluator reads it; unreadable: every address. */
+const net = (text: string, family: 4 | 6): AddressRange => parseNet(text) ?? anyNet(family);
 const one = (n: number): Range => [n, n];
 
 /** The bridge a container address is on, from the container's own addresses. */
@@ -89,8 +84,8 @@ const NONE: Iface = { kind: 'none' };
 interface Ends {
   /** Any interface but lo and the managed bridges: the uplinks. */
   ext: Iface;
-  src: Range;
-  host: Range;
+  src: AddressRange;
+  host: AddressRange;
 }
 
 /** A proxy opening's packets: to the host itself (INPUT), replies from it (OUTPUT). */
@@ -125,7 +120,7 @@ function dnatPackets(o: Opening, bridge: string | undefined, { ext, src, host }:
   const proto = o.protocol;
   const packets: FlowPacket[] = [];
     const toBridge: Iface = bridge ? { kind: 'known', name: bridge } : { kind: 'other', not: ['lo'] };
-    const cip = one(parseIPv4(o.containerIp) ?? 0);
+    const cip = net(o.containerIp, o.family);
     const inbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
       if (hook === 'input' || hook === 'output') return undefined;
       const firstSyn = ctState === 'new' && proto === 'tcp';
@@ -174,14 +169,15 @@ function dnatPackets(o: Opening, bridge: string | undefined, { ext, src, host }:
 function egressFlow(c: ContainerPlan, { family, address: ip, bridge }: BridgeAddress, ext: Iface, ipv6Marks: boolean): Flow {
   const base = BASE;
   const none = NONE;
-  const cip = one(parseIPv4(ip) ?? 0);
+  const cip = net(ip, family);
+  const any = anyNet(family);
   const fromBridge: Iface = { kind: 'known', name: bridge };
   const outbound = (ctState: 'new' | 'established') => (hook: Hook, prio: number): Seen | undefined => {
     if (hook === 'input' || hook === 'output') return undefined;
     return {
       ...base,
-      saddr: hook === 'postrouting' && prio > SRCNAT ? ANY_ADDR : cip,
-      daddr: ANY_ADDR,
+      saddr: hook === 'postrouting' && prio > SRCNAT ? any : cip,
+      daddr: any,
       proto: undefined,
       iif: fromBridge,
       oif: hook === 'prerouting' ? none : ext,
@@ -206,8 +202,8 @@ function egressFlow(c: ContainerPlan, { family, address: ip, bridge }: BridgeAdd
           const before = hook === 'prerouting' && prio < DSTNAT;
           return {
             ...base,
-            saddr: ANY_ADDR,
-            daddr: before ? ANY_ADDR : cip,
+            saddr: any,
+            daddr: before ? any : cip,
             daddrLocal: before,
             proto: undefined,
             iif: ext,
@@ -232,9 +228,9 @@ export function flowsOf(plan: RuleSet, ipv6Marks = false): Flow[] {
   const flows: Flow[] = [];
   for (const c of plan.containers) {
     for (const o of c.openings) {
-      const host = o.hostIp.kind === 'any' ? ANY_ADDR : one(parseIPv4(o.hostIp.ip) ?? 0);
+      const host = o.hostIp.kind === 'any' ? anyNet(o.family) : net(o.hostIp.ip, o.family);
       for (const source of sourceCidrs(o)) {
-        const ends: Ends = { ext, src: range(source), host };
+        const ends: Ends = { ext, src: net(source, o.family), host };
         const packets = o.mode === 'proxy' ? proxyPackets(o, ends) : dnatPackets(o, bridgeFor(c, o.family, o.containerIp), ends);
         // Without an IPv6 dataplane nothing marks IPv6 packets: they are judged unmarked. Nor is a
         // flow the plan's own filter chains do not accept: the marks mirror those accepts only.

@@ -3,7 +3,10 @@
 import type { RuleSet } from '../model/types.js';
 import type { MarkBit } from '../model/mark-bit.js';
 import { type Hook, chainsOnPath, flowsOf, footprintWorksIn, sees } from './flows.js';
-import { type Packet, describeRule, evaluateBaseChain, footprintBit, isFootprintRule } from './evaluate.js';
+import { evaluateBaseChain } from './evaluate.js';
+import type { Packet } from './packet.js';
+import { describeRule } from './describe-rule.js';
+import { footprintBit, isFootprintRule } from './footprint-rule.js';
 import { type NftChain, type NftRule, type NftRuleset, chainLabel, findChain } from './nft-ruleset.js';
 
 /**
@@ -65,7 +68,7 @@ export function footprintSpots(plan: RuleSet, rs: NftRuleset, ipv6Marks = false)
         const seen = pk.at(hook, base.base!.prio);
         if (!seen) continue;
         const p: Packet = { ...seen, family: f.family, marked: undefined };
-        const key = JSON.stringify(p);
+        const key = JSON.stringify(p, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
         if (judged.has(key)) continue;
         judged.add(key);
         const { drops } = evaluateBaseChain(base, p, rs, { ignoreFootprint: true });

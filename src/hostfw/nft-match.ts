@@ -6,7 +6,7 @@ import { type Iface, ifaceMatches } from '../net/iface.js';
 import { markTestBit } from './footprint-rule.js';
 import { type Elem, PROTO_NUM, elements, numOf } from './nft-elements.js';
 import type { NftMatch, NftRule, NftRuleset } from './nft-ruleset.js';
-import type { Range, SeenPacket } from './packet.js';
+import type { Packet, Range } from './packet.js';
 
 /** The value a left-hand expression has for a packet. */
 export type Value =
@@ -17,13 +17,13 @@ export type Value =
   | { kind: 'ctstatus' }
   | { kind: 'unknown' };
 
-function protoValue(p: SeenPacket): Value {
+function protoValue(p: Packet): Value {
   if (p.proto === undefined) return { kind: 'unknown' };
   return { kind: 'num', range: [PROTO_NUM[p.proto]!, PROTO_NUM[p.proto]!] };
 }
 
 /** `ip` / `ip6` payload: the addresses of a packet of that family; `missing` for the other family. */
-function ipPayload(family: 4 | 6, field: string | undefined, p: SeenPacket): Value | 'missing' {
+function ipPayload(family: 4 | 6, field: string | undefined, p: Packet): Value | 'missing' {
   if (p.family !== family) return 'missing';
   if (field === 'saddr') return { kind: 'addr', range: p.saddr };
   if (field === 'daddr') return { kind: 'addr', range: p.daddr };
@@ -32,7 +32,7 @@ function ipPayload(family: 4 | 6, field: string | undefined, p: SeenPacket): Val
   return { kind: 'unknown' };
 }
 
-function payloadValue(protocol: string | undefined, field: string | undefined, p: SeenPacket): Value | 'missing' {
+function payloadValue(protocol: string | undefined, field: string | undefined, p: Packet): Value | 'missing' {
   if (protocol === 'ip') return ipPayload(4, field, p);
   if (protocol === 'ip6') return ipPayload(6, field, p);
   if (protocol === 'icmpv6') return p.family === 6 && p.proto === undefined ? { kind: 'unknown' } : 'missing';
@@ -53,7 +53,7 @@ function payloadValue(protocol: string | undefined, field: string | undefined, p
 }
 
 /** The value of a left-hand expression for this packet. `missing`: the expression cannot hold at all for it. */
-export function leftValue(left: unknown, p: SeenPacket): Value | 'missing' {
+export function leftValue(left: unknown, p: Packet): Value | 'missing' {
   const l = left as Record<string, Record<string, unknown>>;
   if (l?.payload) {
     const { protocol, field } = l.payload as { protocol?: string; field?: string };
@@ -148,7 +148,7 @@ function compareValue(op: string, v: Value, right: unknown): Tri {
 }
 
 /** `& mask` matches: dockgate's mark, or the TCP flags of a first SYN. */
-function maskedMatch(m: NftMatch, p: SeenPacket, inner: unknown, mask: unknown): Tri {
+function maskedMatch(m: NftMatch, p: Packet, inner: unknown, mask: unknown): Tri {
   const op = m.op ?? '==';
   if ((inner as { meta?: { key?: string } })?.meta?.key === 'mark') {
     // The bit dockgate's mangle rules set on this packet. Any other mark test (a footprint left
@@ -173,7 +173,7 @@ function maskedMatch(m: NftMatch, p: SeenPacket, inner: unknown, mask: unknown):
   return 'maybe';
 }
 
-export function evalMatch(m: NftMatch, p: SeenPacket, rs: NftRuleset, rule: NftRule): Tri {
+export function evalMatch(m: NftMatch, p: Packet, rs: NftRuleset, rule: NftRule): Tri {
   const op = m.op ?? '==';
   const left = m.left as Record<string, unknown> | undefined;
   if (left && Array.isArray(left['&'])) {

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type FlowVerdict, analyse, describeVerdict } from '../../src/hostfw/analysis.js';
 import { chainsNeedingFootprint, describeSpot, footprintRules, footprintSpots, holds, spotEnd } from '../../src/hostfw/footprint-spots.js';
-import { ANY_ADDR, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import { evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import type { Packet } from '../../src/hostfw/packet.js';
+import { anyNet, parseNet } from '../../src/net/address.js';
 import { inbound } from './packets.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { DEFAULT_FOOTPRINT_MARK as FOOTPRINT_MARK } from '../../src/plan/marks.js';
@@ -109,8 +111,7 @@ function ruleset(chainJson: string, rules: string[], extra = ''): NftRuleset {
 const base = (policy: 'accept' | 'drop' = 'drop') =>
   `{"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "${policy}"}}`;
 
-// 10.0.0.9 -> 10.0.0.5
-const packet: Packet = inbound({ family: 4, saddr: [0x0a000009, 0x0a000009], daddr: [0x0a000005, 0x0a000005] });
+const packet: Packet = inbound({ family: 4, saddr: parseNet('10.0.0.9')!, daddr: parseNet('10.0.0.5')! });
 
 const m = (left: string, right: string, op = '==') => `{"match": {"op": "${op}", "left": ${left}, "right": ${right}}}`;
 const dport = '{"payload": {"protocol": "tcp", "field": "dport"}}';
@@ -134,7 +135,7 @@ describe('evaluator', () => {
   });
 
   it('addresses with prefixes: a source range only partly covered is a maybe, never an accept', () => {
-    const wide = { ...packet, saddr: ANY_ADDR };
+    const wide = { ...packet, saddr: anyNet(4) };
     const rs = ruleset(base(), [`[${m(saddr, '{"prefix": {"addr": "10.0.0.0", "len": 8}}')}, ${accept}]`]);
     expect(verdict(rs)).toBe('passes');
     expect(verdict(rs, wide)).toBe('may drop');

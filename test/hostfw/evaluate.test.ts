@@ -1,7 +1,8 @@
 // The nft evaluator's address model: IPv6 addresses are judged as IPv4 ones are (the shared
 // ranges of src/net/address.ts), instead of every ip6 address match being a maybe.
 import { describe, expect, it } from 'vitest';
-import { type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import { evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import type { Packet } from '../../src/hostfw/packet.js';
 import { type NftRuleset, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { anyNet, parseNet } from '../../src/net/address.js';
 import { inbound } from './packets.js';

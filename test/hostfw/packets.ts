@@ -1,6 +1,6 @@
 // A new TCP connection from outside to a published port on the host, as the nft evaluator
 // judges it: the tests change only the fields they are about.
-import { ANY_PORT, type Packet } from '../../src/hostfw/evaluate.js';
+import { ANY_PORT, type Packet } from '../../src/hostfw/packet.js';
 
 export function inbound(fields: Partial<Packet> & Pick<Packet, 'family' | 'saddr' | 'daddr'>): Packet {
   return {
