@@ -13,7 +13,7 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { footprintFor } from '../dataplane/footprint.js';
 import { BridgeTable } from '../dataplane/bridge-table.js';
 import { DAEMON_PRESENCE, findDaemon } from '../daemon/presence.js';
-import { Ipsets } from '../dataplane/ipset.js';
+import { IpsetError, Ipsets } from '../dataplane/ipset.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -157,6 +157,6 @@ async function removeEgressSets(): Promise<void> {
     if (gone.length > 0) process.stdout.write(`removed ${gone.length} egress name set(s) (ipset ${gone.join(', ')})\n`);
   } catch (err) {
     // No ipset on this host means no set of dockgate's either.
-    if (!/exit 127/.test((err as Error).message)) throw new CliError(`dockgate flush: chains removed, but the egress name sets could not be: ${(err as Error).message}`, 1);
+    if (!(err instanceof IpsetError && err.missing)) throw new CliError(`dockgate flush: chains removed, but the egress name sets could not be: ${(err as Error).message}`, 1);
   }
 }

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { CommandQueue } from '../dataplane/command-queue.js';
+import { CommandQueue, howEnded, succeeded } from '../dataplane/command-queue.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { Conntrack } from '../dataplane/conntrack.js';
 import { Iptables, RestoreError, backendOf } from '../dataplane/iptables.js';
@@ -250,7 +250,7 @@ export class Daemon {
    */
   async #watchRuleset(): Promise<void> {
     const version = await this.#queue.run(this.#config.iptables.saveCommand, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
-    if (this.#stopped || backendOf(version?.stdout ?? '') !== 'nf_tables') {
+    if (this.#stopped || version === undefined || !succeeded(version) || backendOf(version.stdout) !== 'nf_tables') {
       this.#log.info({ event: 'drift-watch', mode: 'polling', reason: 'not the nf_tables backend' }, `drift check: polling every ${this.#config.sync.driftCheckMs} ms`);
       return;
     }
@@ -554,7 +554,7 @@ export class Daemon {
       this.#metrics?.failed(err, this.#dataplane);
       if (err instanceof RestoreError) {
         this.#log.error(
-          { event: 'restore-failed', exitCode: err.exitCode, stderr: err.stderr, failingLines: err.failingLines, retryInMs: delay },
+          { event: 'restore-failed', ended: howEnded(err.ended), stderr: err.stderr, failingLines: err.failingLines, retryInMs: delay },
           `${err.message}; previous rules kept, retrying in ${delay} ms`,
         );
       } else {

@@ -4,7 +4,7 @@
 // destroyed once no rule matches on them.
 import type { Logger } from 'pino';
 import type { CommandQueue } from '../dataplane/command-queue.js';
-import { Ipsets } from '../dataplane/ipset.js';
+import { IpsetError, Ipsets } from '../dataplane/ipset.js';
 import { type Lookup, NameResolver, type NameStatus, dnsLookup } from '../egress/resolver.js';
 import type { EgressSet, Family, RuleSet } from '../model/types.js';
 import type { EgressSnapshot } from '../metrics/metrics.js';
@@ -124,7 +124,7 @@ export class EgressSync {
       try {
         await this.#ipsets.ensure(sets);
       } catch (err) {
-        if (/exit 127/.test((err as Error).message)) {
+        if (err instanceof IpsetError && err.missing) {
           this.available = false;
           this.#log.error({ event: 'egress-ipset-missing', err: (err as Error).message }, 'egress allow-lists name DNS names but ipset is not installed (apt-get install ipset): those names allow nothing');
         }

@@ -6,7 +6,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import type { BridgePort, ContainerFacts, NetworkFacts } from '../model/types.js';
 import { IFNAME } from '../net/ifname.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, firstErrorLine, howEnded, succeeded } from './command-queue.js';
 
 /** One interface as `ip -j link show` prints it (the fields used). */
 export interface LinkInfo {
@@ -104,7 +104,7 @@ export class BridgePorts {
     if (todo.length === 0) return { ports, failed, processes: 0 };
     let processes = 1;
     const hostAnswer = await this.queue.run(this.command, ['-j', 'link', 'show'], { timeoutMs: 10_000 });
-    const host = hostAnswer.exitCode === 0 ? parseLinks(hostAnswer.stdout) : [];
+    const host = succeeded(hostAnswer) ? parseLinks(hostAnswer.stdout) : [];
     for (const c of todo) {
       if (c.pid === undefined) {
         failed.push({ container: c, reason: 'Docker reported no pid' });
@@ -114,8 +114,8 @@ export class BridgePorts {
       if (inside === undefined) {
         processes++;
         const r = await this.queue.run('nsenter', [`--net=/proc/${c.pid}/ns/net`, this.command, '-j', 'link', 'show'], { timeoutMs: 10_000 });
-        if (r.exitCode !== 0) {
-          failed.push({ container: c, reason: `cannot read its interfaces (exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''})` });
+        if (!succeeded(r)) {
+          failed.push({ container: c, reason: `cannot read its interfaces (${howEnded(r)}: ${firstErrorLine(r)})` });
           continue;
         }
         inside = parseLinks(r.stdout);

@@ -15,7 +15,7 @@ import type { RuleSet } from '../model/types.js';
 import { footprintFor } from './footprint.js';
 import { Iptables, backendOf } from './iptables.js';
 import { Nft, NftError } from './nft.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, firstErrorLine, howEnded, succeeded } from './command-queue.js';
 import { readHostRoutes } from './routes.js';
 
 /** The save tools of both backends as Debian names them. */
@@ -24,22 +24,20 @@ export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
   legacy: 'iptables-legacy-save',
 };
 
-const NOT_FOUND = 127;
-
 export async function probeSave(queue: CommandQueue, command: string): Promise<SaveFacts> {
   const v = await queue.run(command, ['--version'], { timeoutMs: 10_000 });
-  if (v.exitCode === NOT_FOUND) return { command, found: false };
-  const version = v.stdout.trim().split('\n')[0] ?? '';
+  if (v.kind === 'not-found') return { command, found: false };
+  const version = succeeded(v) ? (v.stdout.trim().split('\n')[0] ?? '') : '';
   const backend: Backend = backendOf(version);
   const r = await queue.run(command, [], { timeoutMs: 30_000 });
-  if (r.exitCode !== 0) return { command, found: true, version, backend, error: `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+  if (!succeeded(r)) return { command, found: true, version, backend, error: `${howEnded(r)}: ${firstErrorLine(r)}` };
   return { command, found: true, version, backend, state: parseSave(r.stdout) };
 }
 
 /** A sysctl, read by a process in the queue's namespace; undefined when it does not exist. */
 export async function readSysctl(queue: CommandQueue, sysctlDir: string, key: string): Promise<string | undefined> {
   const r = await queue.run('cat', [join(sysctlDir, key)], { timeoutMs: 10_000 });
-  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+  return succeeded(r) ? r.stdout.trim() : undefined;
 }
 
 function normaliseHost(host: string): string {
@@ -228,8 +226,8 @@ export async function probeMarkBit(queue: CommandQueue, config: Config, ipv6: bo
   const ipRules: IpRuleFacts[] = [];
   for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
     const r = await queue.run('ip', ['-j', `-${family}`, 'rule', 'show'], { timeoutMs: 10_000 });
-    if (r.exitCode !== 0) {
-      ipRules.push({ family, ok: false, error: r.exitCode === NOT_FOUND ? 'ip not found' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` });
+    if (!succeeded(r)) {
+      ipRules.push({ family, ok: false, error: r.kind === 'not-found' ? 'ip not found' : `${howEnded(r)}: ${firstErrorLine(r)}` });
       continue;
     }
     try {
@@ -300,7 +298,7 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
   try {
     nftFacts = { ok: true, ruleset: await nft.listRuleset() };
   } catch (err) {
-    nftFacts = { ok: false, error: (err as Error).message, missing: err instanceof NftError && err.exitCode === 127 };
+    nftFacts = { ok: false, error: (err as Error).message, missing: err instanceof NftError && err.missing };
   }
   let ufw: HostFirewallFacts['ufw'];
   try {

@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import type { Family } from '../model/types.js';
 import { type DefaultRoute, type NetworkRoute, defaultRouteInterfaces, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../net/routes.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
 import { SupervisedMonitor } from './supervised.js';
 
 export interface HostRoutes {
@@ -41,9 +41,7 @@ export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command
   for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
     const args = family === 4 ? ['-j', 'route', 'show', 'table', 'main'] : ['-j', '-6', 'route', 'show', 'table', 'main'];
     const r = await queue.run(command, args, { timeoutMs: 10_000 });
-    if (r.exitCode !== 0) {
-      throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
-    }
+    if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
     const parsed = parseHostRoutes(r.stdout, family);
     if (!parsed.ok) throw new Error(parsed.reason);
     routes.push(...parsed.defaults);
@@ -56,9 +54,7 @@ export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command
 export async function readLocalDestinations(queue: CommandQueue, family: Family, command = 'ip'): Promise<string[]> {
   const args = ['-j', ...(family === 6 ? ['-6'] : []), 'route', 'show', 'table', 'local'];
   const r = await queue.run(command, args, { timeoutMs: 10_000 });
-  if (r.exitCode !== 0) {
-    throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
-  }
+  if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
   const parsed = parseLocalRoutes(r.stdout, family);
   if (!parsed.ok) throw new Error(parsed.reason);
   return parsed.destinations;
