@@ -2,8 +2,6 @@
 // dataplane runs nft, this module only reads its JSON. Unknown objects are kept as they are, so
 // that the analysis can say "cannot evaluate" instead of guessing.
 
-export type NftFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
-
 /** One JSON expression or statement as nft prints it (shape checked where it is used). */
 export type NftExpr = Record<string, unknown>;
 
