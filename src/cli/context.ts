@@ -19,6 +19,7 @@ import { type PlanInput, buildRuleSet } from '../plan/ruleset.js';
 import { BridgePorts } from '../dataplane/bridge-ports.js';
 import { CliError, EXIT_CONFIG } from './errors.js';
 import { readResolvConf } from '../egress/resolv-conf.js';
+import { errorMessage } from '../util/errors.js';
 
 export { CliError, EXIT_CONFIG } from './errors.js';
 
@@ -63,7 +64,7 @@ export async function currentInput(config: Config, docker: DockerSource): Promis
     const resolvers = resolvConf.ok ? resolvConf.servers : [];
     return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting, resolvers, hostSockets });
   } catch (err) {
-    throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${errorMessage(err)}`, 1);
   }
 }
 

@@ -25,6 +25,7 @@ import { type HostView, isLocal } from '../trace/host.js';
 import type { TracePacket } from '../trace/trace.js';
 import { CliError, EXIT_CONFIG, currentInput, dataplanesFor, dockerFor, heldPlan, readConfig } from './context.js';
 import { IFNAME } from '../net/ifname.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface ExplainOptions {
   config?: string;
@@ -67,7 +68,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   try {
     facts = await docker.listRunning();
   } catch (err) {
-    throw new CliError(`dockgate explain: cannot read the containers' labels from ${docker.host}: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate explain: cannot read the containers' labels from ${docker.host}: ${errorMessage(err)}`, 1);
   }
   const dps = await dataplanesFor(config);
   const queue: CommandQueue = dps.v4.iptables.queue;
@@ -76,7 +77,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
     states.set(4, await dps.v4.iptables.save());
     if (dps.v6) states.set(6, await dps.v6.iptables.save());
   } catch (err) {
-    throw new CliError(`dockgate explain: cannot read the firewall: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate explain: cannot read the firewall: ${errorMessage(err)}`, 1);
   }
   // A claim the running daemon keeps against a later host listener is explained as kept.
   const plan = await heldPlan(input, async () => states);
@@ -84,7 +85,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   try {
     host = { interfaces: await readAddresses(queue) };
   } catch (err) {
-    throw new CliError(`dockgate explain: cannot read the host's addresses: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate explain: cannot read the host's addresses: ${errorMessage(err)}`, 1);
   }
   try {
     host = { ...host, defaultRoutes: (await readHostRoutes(queue, dps.v6 !== undefined)).routes };
@@ -98,7 +99,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
     const s = await fp.inspect(plan, config.foreignChains, config.foreignChainsMark);
     foreign = { ruleset: s.ruleset, marksInPlace: s.marksInPlace, mark: config.foreignChainsMark, ...(fp.iptables6 ? { marksInPlace6: s.marksInPlace6 } : {}) };
   } catch (err) {
-    foreign = { error: (err as Error).message };
+    foreign = { error: errorMessage(err) };
   }
   return { ctx: { labelPrefix: config.labelPrefix, states, host, foreign }, plan, facts };
 }

@@ -10,6 +10,7 @@ import type { DockgateMetrics } from '../metrics/metrics.js';
 import type { MetricsServer } from '../metrics/server.js';
 import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
 import type { DropLogService } from '../drops/service.js';
+import { errorMessage } from '../util/errors.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
   let loaded: LoadedConfig;
@@ -62,7 +63,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
       server = await startMetricsServer(next, metrics.registry);
       log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);
     } catch (err) {
-      log.error({ event: 'metrics-failed', err: (err as Error).message }, `cannot serve metrics there: ${(err as Error).message}; running without them`);
+      log.error({ event: 'metrics-failed', err: errorMessage(err) }, `cannot serve metrics there: ${errorMessage(err)}; running without them`);
     }
   };
   process.on('SIGHUP', () => {
@@ -78,7 +79,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
       if (changed && needsRestart.length === 0) void moveMetrics(next.metrics);
       daemon.reload(next, needsRestart);
     } catch (err) {
-      const message = err instanceof ConfigError ? err.message : (err as Error).message;
+      const message = errorMessage(err);
       log.error({ event: 'reload-rejected', err: message }, `new configuration rejected, the old one stays in force: ${message}`);
     }
   });
@@ -92,7 +93,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
       server = await startMetricsServer(config.metrics, metrics.registry);
       log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);
     } catch (err) {
-      log.error({ event: 'metrics-failed', listen: where, err: (err as Error).message }, `cannot serve metrics on ${where}: ${(err as Error).message}; running without them`);
+      log.error({ event: 'metrics-failed', listen: where, err: errorMessage(err) }, `cannot serve metrics on ${where}: ${errorMessage(err)}; running without them`);
     }
   }
   if (config.drops.log && !stopping) {
@@ -134,7 +135,7 @@ async function announcePresence(log: ReturnType<typeof createLogger>): Promise<(
       `another dockgate run${who} is running in this network namespace: both write the same chains; stop one of them`,
     );
   } catch (err) {
-    log.warn({ event: 'another-daemon', err: (err as Error).message }, `cannot tell dockgate flush that the daemon runs: ${(err as Error).message}`);
+    log.warn({ event: 'another-daemon', err: errorMessage(err) }, `cannot tell dockgate flush that the daemon runs: ${errorMessage(err)}`);
   }
   return async () => undefined;
 }

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
 import { configFileSchema, describeValue, toConfig, type Config } from './schema.js';
 import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerOptions } from '../docker/source.js';
+import { errorMessage } from '../util/errors.js';
 
 export type { Config, LogLevel } from './schema.js';
 
@@ -86,7 +87,7 @@ export function parseConfig(text: string, file: string): Config {
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(file, '', `invalid YAML: ${(e as Error).message}`);
+    throw new ConfigError(file, '', `invalid YAML: ${errorMessage(e)}`);
   }
   // An empty file, or one with only comments, means every default.
   data ??= {};

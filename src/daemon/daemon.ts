@@ -31,6 +31,7 @@ import { HostSync } from './host-sync.js';
 import { type RunOutcome, SyncRunner } from './sync-runner.js';
 import { ChangeLog } from './change-log.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
+import { errorMessage } from '../util/errors.js';
 
 /** What the daemon needs of Docker (docker/source.ts; tests pass a fake). */
 export type DockerApi = Pick<DockerSource, 'host' | 'apiTimeoutMs' | 'listAllNetworks' | 'listIds' | 'inspect' | 'subscribe' | 'swarmState'>;
@@ -331,7 +332,7 @@ export class Daemon {
     try {
       state = await this.#docker.swarmState();
     } catch (err) {
-      this.#log.debug({ event: 'swarm-unknown', err: (err as Error).message }, `cannot ask Docker for its swarm state: ${(err as Error).message}`);
+      this.#log.debug({ event: 'swarm-unknown', err: errorMessage(err) }, `cannot ask Docker for its swarm state: ${errorMessage(err)}`);
       return 'ok';
     }
     if (this.#stopped || !inSwarm(state)) return 'ok';
@@ -414,8 +415,8 @@ export class Daemon {
       } catch (err) {
         const delay = backoff.take();
         this.#log.error(
-          { event: 'docker-unreachable', docker: this.#docker.host, err: (err as Error).message, retryInMs: delay, attempt },
-          `cannot reach Docker at ${this.#docker.host}: ${(err as Error).message}; retrying in ${delay} ms`,
+          { event: 'docker-unreachable', docker: this.#docker.host, err: errorMessage(err), retryInMs: delay, attempt },
+          `cannot reach Docker at ${this.#docker.host}: ${errorMessage(err)}; retrying in ${delay} ms`,
         );
         await this.#pause(delay);
         continue;
@@ -444,7 +445,7 @@ export class Daemon {
     } catch (err) {
       // Docker is away: keep enforcing what we know; the watcher reconnects and resyncs.
       this.#facts.resync();
-      this.#log.warn({ event: 'docker-error', err: (err as Error).message }, `reading Docker state failed: ${(err as Error).message}`);
+      this.#log.warn({ event: 'docker-error', err: errorMessage(err) }, `reading Docker state failed: ${errorMessage(err)}`);
     }
     if (!this.#facts.haveFacts) return { ok: true };
     if (this.#ipv6Arrived) {
@@ -476,7 +477,7 @@ export class Daemon {
         try {
           listeners = await this.#readListeners();
         } catch (err) {
-          this.#log.warn({ event: 'listeners-unreadable', err: (err as Error).message }, `cannot read the host's listening sockets: ${(err as Error).message}`);
+          this.#log.warn({ event: 'listeners-unreadable', err: errorMessage(err) }, `cannot read the host's listening sockets: ${errorMessage(err)}`);
         }
       }
       // The claims the last written plan granted: a host process that binds such a port since
@@ -558,7 +559,7 @@ export class Daemon {
           `${err.message}; previous rules kept, retrying in ${delay} ms`,
         );
       } else {
-        this.#log.error({ event: 'sync-failed', err: (err as Error).message, retryInMs: delay }, `sync failed: ${(err as Error).message}`);
+        this.#log.error({ event: 'sync-failed', err: errorMessage(err), retryInMs: delay }, `sync failed: ${errorMessage(err)}`);
       }
       // The runner retries on a timer, in full: new events are served meanwhile.
       return { ok: false, retryInMs: delay };
@@ -621,7 +622,7 @@ export class Daemon {
 
   async #reprobeIpv6(): Promise<void> {
     if (this.#stopped) return;
-    const probe = await this.#probeIpv6().catch((err: unknown): Ipv6Probe => ({ kind: 'unreadable', reason: (err as Error).message }));
+    const probe = await this.#probeIpv6().catch((err: unknown): Ipv6Probe => ({ kind: 'unreadable', reason: errorMessage(err) }));
     if (this.#stopped) return;
     if (probe.kind === 'available') {
       this.#ipv6Arrived = true;

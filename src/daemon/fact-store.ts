@@ -8,6 +8,7 @@ import type { DockerEvent } from '../docker/source.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
 import { Backoff } from './backoff.js';
 import type { DockerApi } from './daemon.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * Container events that say it stopped or is stopping. After one, its address may go to the next
@@ -212,7 +213,7 @@ export class FactStore {
       }
     } catch (err) {
       this.#resyncAll = true;
-      this.#listFailed(err as Error);
+      this.#listFailed(errorMessage(err));
       // The list is not the only way to learn a container is gone: an event named it, and its
       // own inspect may still answer (a 404 settles a die event at once, "running" keeps it).
       if (this.#haveFacts) await this.#inspectDirty(inspectWaitMs);
@@ -290,7 +291,7 @@ export class FactStore {
         },
         (err: unknown) => {
           if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
-          this.#markUnknown(id, err as Error);
+          this.#markUnknown(id, errorMessage(err));
         },
       )
       .finally(() => {
@@ -350,8 +351,8 @@ export class FactStore {
    * Until a list succeeds, ask again with backoff: a stop event may be waiting for it, and a
    * container removed at the grace comes back only when Docker is read again, event or not.
    */
-  #listFailed(err: Error): void {
-    for (const evidence of this.#stopping.values()) evidence.lastError = err.message;
+  #listFailed(message: string): void {
+    for (const evidence of this.#stopping.values()) evidence.lastError = message;
     if (this.#stopped) return;
     const t = this.#o.timing();
     this.#listRetry ??= { backoff: new Backoff(t.retryMinMs, t.retryMaxMs), timer: undefined };
@@ -365,14 +366,14 @@ export class FactStore {
   }
 
   /** Docker did not answer about this container: keep what we knew for a while, and ask again. */
-  #markUnknown(id: string, err: Error): void {
+  #markUnknown(id: string, message: string): void {
     if (!this.#unknownSince.has(id)) this.#unknownSince.set(id, this.#o.now());
     const evidence = this.#stopping.get(id);
-    if (evidence) evidence.lastError = err.message;
+    if (evidence) evidence.lastError = message;
     const t = this.#o.timing();
     this.#o.log.warn(
-      { event: 'inspect-failed', id: id.slice(0, 12), err: err.message, known: this.#containers.has(id), graceMs: t.unknownGraceMs },
-      `cannot inspect ${id.slice(0, 12)}: ${err.message}; ${this.#containers.has(id) ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
+      { event: 'inspect-failed', id: id.slice(0, 12), err: message, known: this.#containers.has(id), graceMs: t.unknownGraceMs },
+      `cannot inspect ${id.slice(0, 12)}: ${message}; ${this.#containers.has(id) ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
     );
     const delay = Math.min(t.retryMaxMs, Math.max(t.retryMinMs, 1000));
     setTimeout(() => {

@@ -11,6 +11,7 @@ import type { Sysctl } from '../dataplane/sysctl.js';
 import { describeHost } from '../model/format.js';
 import type { Family, NetworkFacts, RuleSet } from '../model/types.js';
 import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface HostSyncOptions {
   log: Logger;
@@ -63,7 +64,7 @@ export class HostSync {
         }
         if (missing.length > 0) this.#o.log.debug({ event: 'sysctl-missing', setting, interfaces: missing }, 'interfaces not present yet');
       } catch (err) {
-        this.#o.log.error({ event: 'sysctl-failed', setting, err: (err as Error).message }, `cannot set ${setting}: ${(err as Error).message}`);
+        this.#o.log.error({ event: 'sysctl-failed', setting, err: errorMessage(err) }, `cannot set ${setting}: ${errorMessage(err)}`);
       }
     }
     await this.#ipv6Forwarding(wanted);
@@ -149,7 +150,7 @@ export class HostSync {
         if (missing.length > 0) this.#o.log.debug({ event: 'sysctl-missing', family: 6, setting, interfaces: missing }, 'interfaces not present yet');
       }
     } catch (err) {
-      this.#o.log.error({ event: 'sysctl-failed', family: 6, err: (err as Error).message }, `cannot set IPv6 forwarding: ${(err as Error).message}`);
+      this.#o.log.error({ event: 'sysctl-failed', family: 6, err: errorMessage(err) }, `cannot set IPv6 forwarding: ${errorMessage(err)}`);
     }
   }
 

@@ -17,6 +17,7 @@ import {
   renderSkeleton,
 } from '../plan/antispoof.js';
 import { type CommandQueue, errorOutput, firstErrorLine, howEnded, succeeded } from './command-queue.js';
+import { errorMessage } from '../util/errors.js';
 
 export class BridgeTableError extends Error {
   override readonly name = 'BridgeTableError';
@@ -84,7 +85,7 @@ export class BridgeTable {
       await this.#skeletonShape();
       return { ok: true };
     } catch (err) {
-      return { ok: false, reason: (err as Error).message };
+      return { ok: false, reason: errorMessage(err) };
     }
   }
 

@@ -4,6 +4,7 @@ import type { Family } from '../model/types.js';
 import type { ConntrackFlush } from '../plan/host-settings.js';
 import { type CommandQueue, exitedWith, failureMessage, succeeded } from './command-queue.js';
 import { readLocalDestinations } from './routes.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * Flows that reached an any-address host port without DNAT are told apart from the host's own
@@ -75,7 +76,7 @@ export class Conntrack {
           local.set(f.family, destinations);
         } catch (err) {
           // Deleting by port alone would also cut the host's outbound flows to that port: none.
-          result.errors.push(`local addresses unknown, IPv${f.family} ${f.protocol} port ${f.hostPort} not cleaned: ${(err as Error).message}`);
+          result.errors.push(`local addresses unknown, IPv${f.family} ${f.protocol} port ${f.hostPort} not cleaned: ${errorMessage(err)}`);
           continue;
         }
       }

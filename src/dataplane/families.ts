@@ -9,6 +9,7 @@ import { type CommandQueue, failureMessage, succeeded } from './command-queue.js
 import { Dataplane, type FlushResult, type SyncResult } from './dataplane.js';
 import type { IptablesOptions } from './iptables.js';
 import { probeTable } from './kernel-limits.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The ip6tables programs of a config's iptables section. */
 export function ip6tablesOptions(o: IptablesOptions & { ip6RestoreCommand: string; ip6SaveCommand: string }): IptablesOptions {
@@ -34,7 +35,7 @@ export async function probeIpv6Support(queue: CommandQueue, options: IptablesOpt
     if (succeeded(r)) return { kind: 'available' };
     return { kind: 'unreadable', reason: failureMessage(options.saveCommand, r) };
   } catch (err) {
-    return { kind: 'unreadable', reason: `${options.saveCommand}: ${(err as Error).message}` };
+    return { kind: 'unreadable', reason: `${options.saveCommand}: ${errorMessage(err)}` };
   }
 }
 

@@ -17,6 +17,7 @@ import { Iptables, backendOf } from './iptables.js';
 import { Nft, NftError } from './nft.js';
 import { type CommandQueue, firstErrorLine, howEnded, succeeded } from './command-queue.js';
 import { readHostRoutes } from './routes.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The save tools of both backends as Debian names them. */
 export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
@@ -136,7 +137,7 @@ export async function readDaemonJsonFacts(path: string, shownAs: string): Promis
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: shownAs, state: 'absent' };
-    return { path: shownAs, state: 'invalid', error: `cannot read it: ${(err as Error).message}` };
+    return { path: shownAs, state: 'invalid', error: `cannot read it: ${errorMessage(err)}` };
   }
   try {
     return { path: shownAs, state: 'ok', settings: readDaemonSettings(text) };
@@ -171,7 +172,7 @@ export async function probeRoutes(queue: CommandQueue, sysctlDir: string): Promi
   try {
     routes = await readHostRoutes(queue, ipv6 !== undefined);
   } catch (err) {
-    return { ok: false, error: (err as Error).message };
+    return { ok: false, error: errorMessage(err) };
   }
   const interfaces: RouteInterface[] = [];
   for (const name of routes.reach) {
@@ -234,7 +235,7 @@ export async function probeMarkBit(queue: CommandQueue, config: Config, ipv6: bo
       const rules = JSON.parse(r.stdout.trim() || '[]') as unknown;
       ipRules.push(Array.isArray(rules) ? { family, ok: true, rules: rules as Array<Record<string, unknown>> } : { family, ok: false, error: 'not a JSON list' });
     } catch (err) {
-      ipRules.push({ family, ok: false, error: `not JSON: ${(err as Error).message}` });
+      ipRules.push({ family, ok: false, error: `not JSON: ${errorMessage(err)}` });
     }
   }
   return { bit: config.foreignChainsMark, ipRules };
@@ -298,7 +299,7 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
   try {
     nftFacts = { ok: true, ruleset: await nft.listRuleset() };
   } catch (err) {
-    nftFacts = { ok: false, error: (err as Error).message, missing: err instanceof NftError && err.missing };
+    nftFacts = { ok: false, error: errorMessage(err), missing: err instanceof NftError && err.missing };
   }
   let ufw: HostFirewallFacts['ufw'];
   try {
@@ -318,6 +319,6 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
     const state = await (await footprintFor(o.config, o.queue)).inspect(o.plan, o.config.foreignChains, o.config.foreignChainsMark);
     return { ...facts, footprint: { needed: state.needed, footprints: state.footprints, marksInPlace: state.marksInPlace, verdicts: state.verdicts } };
   } catch (err) {
-    return { ...facts, notJudged: (err as Error).message };
+    return { ...facts, notJudged: errorMessage(err) };
   }
 }

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Family, Table } from '../model/types.js';
 import { type CommandQueue, type CommandResult, errorOutput, firstErrorLine, howEnded, succeeded } from './command-queue.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * The tables dockgate can do without. nat and filter carry the openings themselves: without them
@@ -56,7 +57,7 @@ export async function probeTable(queue: CommandQueue, saveCommand: string, table
     const r = await queue.run(saveCommand, ['-t', table], { timeoutMs: 30_000 });
     return probeAnswer(r);
   } catch (err) {
-    return { kind: 'unknown', reason: (err as Error).message };
+    return { kind: 'unknown', reason: errorMessage(err) };
   }
 }
 

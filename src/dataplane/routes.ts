@@ -19,6 +19,7 @@ import type { Family } from '../model/types.js';
 import { type DefaultRoute, type NetworkRoute, defaultRouteInterfaces, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../net/routes.js';
 import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
 import { SupervisedMonitor } from './supervised.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface HostRoutes {
   /** The default routes. */
@@ -211,7 +212,7 @@ export class RouteFollower {
       const key = (r: HostRoutes): string => `${r.interfaces.join(' ')}|${r.reach.join(' ')}`;
       if (!before || key(before) !== key(now)) this.#o.onChange(now, before);
     } catch (err) {
-      const msg = (err as Error).message;
+      const msg = errorMessage(err);
       // Said once per distinct failure, not once per retry.
       if (msg !== this.#lastError) {
         this.#o.log.warn({ event: 'routes-unreadable', err: msg }, `cannot read the routes: ${msg}; keeping the last known interfaces`);

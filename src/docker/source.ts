@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { parseDockerAddress } from '../config/schema.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
 import { type ContainerInspect, type ImageAnswer, type NetworkInspect, imageIdOf, toContainerFacts, toNetworkFacts, toOtherNetwork } from './facts.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface DockerEvent {
   type: 'container' | 'network';
@@ -58,7 +59,7 @@ export function dockerOptions(host: string, env: NodeJS.ProcessEnv = process.env
       return readFileSync(path);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const problem = code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (err as Error).message})`;
+      const problem = code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? errorMessage(err)})`;
       throw new DockerEndpointError(
         `${where}: ${why} means TLS, which needs ${path}: ${problem} (ca.pem, cert.pem and key.pem are read from $DOCKER_CERT_PATH, else ~/.docker)`,
       );

@@ -4,6 +4,7 @@
 // servers dockgate asks for the names in the lists.
 import { readFile } from 'node:fs/promises';
 import { parseAddress } from '../net/cidr.js';
+import { errorMessage } from '../util/errors.js';
 
 /** `nameserver ADDRESS` lines, canonical, in order, each once; anything else is ignored as the libc resolver does. */
 export function parseResolvConf(text: string): string[] {
@@ -25,6 +26,6 @@ export async function readResolvConf(path: string): Promise<ResolvConfReading> {
   try {
     return { ok: true, servers: parseResolvConf(await readFile(path, 'utf8')) };
   } catch (err) {
-    return { ok: false, reason: (err as Error).message };
+    return { ok: false, reason: errorMessage(err) };
   }
 }

@@ -1,6 +1,7 @@
 // `nft -j list ruleset` (or `list table`) parsed into tables, chains, rules and sets. Pure: the
 // dataplane runs nft, this module only reads its JSON. Unknown objects are kept as they are, so
 // that the analysis can say "cannot evaluate" instead of guessing.
+import { errorMessage } from '../util/errors.js';
 
 /** One JSON expression or statement as nft prints it (shape checked where it is used). */
 export type NftExpr = Record<string, unknown>;
@@ -59,7 +60,7 @@ export function parseNftJson(text: string): NftRuleset {
   try {
     doc = JSON.parse(text === '' ? '{"nftables":[]}' : text);
   } catch (err) {
-    throw new NftJsonError(`nft printed something that is not JSON: ${(err as Error).message}`);
+    throw new NftJsonError(`nft printed something that is not JSON: ${errorMessage(err)}`);
   }
   const items = (doc as { nftables?: unknown }).nftables;
   if (!Array.isArray(items)) throw new NftJsonError('nft JSON without an "nftables" array');

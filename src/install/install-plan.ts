@@ -17,6 +17,7 @@ import {
   renderState,
   sha256,
 } from './install-state.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The files install and uninstall look at, as they are now. Paths are root-relative ('/etc/...'). */
 export interface HostSnapshot {
@@ -81,7 +82,7 @@ function shown(root: string, path: string): string {
 
 function describeJsonError(file: string, err: unknown): string {
   if (err instanceof JsonSyntaxError) return `${file}: ${err.message}`;
-  return `${file}: ${(err as Error).message}`;
+  return `${file}: ${errorMessage(err)}`;
 }
 
 function readState(snapshot: HostSnapshot, root: string, problems: string[]): InstallState | undefined {

@@ -2,6 +2,7 @@
 // nothing else. Paths are relative to the install root, written as absolute paths ('/etc/...').
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { errorMessage } from '../util/errors.js';
 
 export const UNIT_PATH = '/etc/systemd/system/dockgate.service';
 export const CONFIG_PATH = '/etc/dockgate/config.yaml';
@@ -64,7 +65,7 @@ export function parseState(text: string): { ok: true; state: InstallState } | { 
   try {
     data = JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
+    return { ok: false, reason: `not valid JSON (${errorMessage(err)})` };
   }
   const r = installStateSchema.safeParse(data);
   if (!r.success) {

@@ -5,6 +5,7 @@
 import type { Family } from '../model/types.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './cidr.js';
 import { IFNAME } from './ifname.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface InterfaceAddress {
   family: Family;
@@ -50,7 +51,7 @@ export function parseIpAddr(text: string): AddressesResult {
   try {
     data = text.trim() === '' ? [] : JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `ip -j addr output is not JSON: ${(err as Error).message}` };
+    return { ok: false, reason: `ip -j addr output is not JSON: ${errorMessage(err)}` };
   }
   if (!Array.isArray(data)) return { ok: false, reason: 'ip -j addr output is not a JSON list' };
   const out: HostInterface[] = [];

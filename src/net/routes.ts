@@ -3,6 +3,7 @@
 import type { Family } from '../model/types.js';
 import { parseCidr } from './cidr.js';
 import { IFNAME } from './ifname.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface DefaultRoute {
   family: Family;
@@ -54,7 +55,7 @@ function routeList(text: string): { ok: true; list: unknown[] } | { ok: false; r
     // iproute2 prints nothing at all for an empty dump on some versions.
     data = text.trim() === '' ? [] : JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `ip -j route output is not JSON: ${(err as Error).message}` };
+    return { ok: false, reason: `ip -j route output is not JSON: ${errorMessage(err)}` };
   }
   if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
   return { ok: true, list: data };
