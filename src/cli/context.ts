@@ -61,7 +61,7 @@ export async function currentInput(config: Config, docker: DockerSource): Promis
     // As the daemon reads it: whether it writes the routing guard depends on it.
     const adminRouting = await new Sysctl().adminRouting();
     const resolvConf = await readResolvConf(config.egress.resolvConf);
-    const resolvers = resolvConf.ok ? resolvConf.servers : [];
+    const resolvers = resolvConf.ok ? resolvConf.value : [];
     return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting, resolvers, hostSockets });
   } catch (err) {
     throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${errorMessage(err)}`, 1);

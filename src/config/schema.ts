@@ -7,6 +7,7 @@ import type { Cidr, EgressPolicy, PolicyDefaults, PortRange } from '../model/typ
 import { EGRESS_GRAMMAR, parseEgressPolicy } from '../labels/egress.js';
 import { IFNAME as IFNAME_RE } from '../net/ifname.js';
 import { DEFAULT_MARK_BIT, MARK_BIT_EXPECTED, type MarkBit, parseMarkBit } from '../model/mark-bit.js';
+import type { Result } from '../model/result.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -146,7 +147,7 @@ export type DockerAddress =
  * A Docker address as docker.host or $DOCKER_HOST spells it. Schemes the Docker CLI knows but
  * dockgate cannot honour get their own reason, so nobody is left guessing why.
  */
-export function parseDockerAddress(text: string): { ok: true; value: DockerAddress } | { ok: false; reason: string } {
+export function parseDockerAddress(text: string): Result<DockerAddress> {
   const m = DOCKER_HOST_RE.exec(text);
   if (m?.[1] !== undefined) return { ok: true, value: { scheme: 'unix', path: m[1] } };
   const port = m?.[4] === undefined ? undefined : Number(m[4]);
@@ -160,13 +161,13 @@ export function parseDockerAddress(text: string): { ok: true; value: DockerAddre
     return {
       ok: false,
       // docker-modem's ssh would skip host-key checking and find no key under systemd.
-      reason: `ssh:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED} (to reach a remote Docker over ssh, forward its socket, e.g. ssh -L /run/dockgate-docker.sock:/var/run/docker.sock HOST, and use unix:///run/dockgate-docker.sock)`,
+      error: `ssh:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED} (to reach a remote Docker over ssh, forward its socket, e.g. ssh -L /run/dockgate-docker.sock:/var/run/docker.sock HOST, and use unix:///run/dockgate-docker.sock)`,
     };
   }
   if (scheme === 'npipe' || scheme === 'fd') {
-    return { ok: false, reason: `${scheme}:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED}` };
+    return { ok: false, error: `${scheme}:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED}` };
   }
-  return { ok: false, reason: `expected ${DOCKER_HOST_SUPPORTED}` };
+  return { ok: false, error: `expected ${DOCKER_HOST_SUPPORTED}` };
 }
 
 const cidrEntry = z
@@ -174,7 +175,7 @@ const cidrEntry = z
   .transform((text, ctx): Cidr => {
     const r = parseCidr(text);
     if (!r.ok) {
-      ctx.addIssue({ code: 'custom', message: r.reason, input: text });
+      ctx.addIssue({ code: 'custom', message: r.error, input: text });
       return z.NEVER;
     }
     return r.value;
@@ -213,7 +214,7 @@ const egressDefault = z
     if (typeof v === 'boolean') return v ? { kind: 'all' } : { kind: 'none' };
     const r = parseEgressPolicy(v);
     if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.reasons.join('; '), input: v });
+    ctx.addIssue({ code: 'custom', message: r.error.join('; '), input: v });
     return z.NEVER;
   });
 
@@ -239,8 +240,8 @@ const dockerSection = section('docker', {
       if (text === '') return;
       const r = parseDockerAddress(text);
       if (r.ok) return;
-      const generic = r.reason.startsWith('expected ');
-      const message = `${generic ? `expected ${DOCKER_HOST_WHAT}` : r.reason}, got ${describeValue(text)}`;
+      const generic = r.error.startsWith('expected ');
+      const message = `${generic ? `expected ${DOCKER_HOST_WHAT}` : r.error}, got ${describeValue(text)}`;
       ctx.addIssue({ code: 'custom', message, input: text });
     })
     .default(''),
@@ -294,17 +295,17 @@ const METRICS_LISTEN_WHAT = '"" (off), an absolute unix socket path such as /run
 const UNIX_PATH_MAX = 107;
 
 /** metrics.listen as written; the reason of a refusal is the whole message after the key. */
-export function parseMetricsListen(text: string): { ok: true; value: MetricsListen } | { ok: false; reason: string } {
+export function parseMetricsListen(text: string): Result<MetricsListen> {
   const got = `got ${describeValue(text)}`;
   if (text === '') return { ok: true, value: { kind: 'off' } };
   if (text.startsWith('/')) {
     // Control characters would make the path unreadable in logs and ls; a trailing / is a directory.
-    if (/[\x00-\x1f\x7f]/.test(text) || text.endsWith('/')) return { ok: false, reason: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
-    if (Buffer.byteLength(text) > UNIX_PATH_MAX) return { ok: false, reason: `a unix socket path is at most ${UNIX_PATH_MAX} bytes, got ${Buffer.byteLength(text)}` };
+    if (/[\x00-\x1f\x7f]/.test(text) || text.endsWith('/')) return { ok: false, error: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
+    if (Buffer.byteLength(text) > UNIX_PATH_MAX) return { ok: false, error: `a unix socket path is at most ${UNIX_PATH_MAX} bytes, got ${Buffer.byteLength(text)}` };
     return { ok: true, value: { kind: 'unix', path: text } };
   }
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
-  if (!m) return { ok: false, reason: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
+  if (!m) return { ok: false, error: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
   const [, v6, v4 = '', portText = ''] = m;
   const port = Number(portText);
   const addr = parseAddress(v6 ?? v4);
@@ -313,13 +314,13 @@ export function parseMetricsListen(text: string): { ok: true; value: MetricsList
     const named = v6 === undefined && /^[A-Za-z]/.test(v4);
     return {
       ok: false,
-      reason: named
+      error: named
         ? `expected 127.0.0.1:PORT or [::1]:PORT, not a host name, ${got}`
         : // Anything else can be reached from other machines (0.0.0.0 and [::] from all of them).
           `${describeValue(text)} is not a loopback address: dockgate serves metrics only on a unix socket, 127.0.0.1:PORT or [::1]:PORT (exposing firewall internals on the network is not its job; put a proxy with authentication in front if you must)`,
     };
   }
-  if (!/^[1-9][0-9]{0,4}$/.test(portText) || port > 65535) return { ok: false, reason: `expected a port from 1 to 65535 after the address, ${got}` };
+  if (!/^[1-9][0-9]{0,4}$/.test(portText) || port > 65535) return { ok: false, error: `expected a port from 1 to 65535 after the address, ${got}` };
   return { ok: true, value: { kind: 'tcp', host, port } };
 }
 
@@ -330,7 +331,7 @@ const metricsSection = section('metrics', {
     z.string({ error: expecting(METRICS_LISTEN_WHAT) }).transform((text, ctx): MetricsListen => {
       const r = parseMetricsListen(text);
       if (r.ok) return r.value;
-      ctx.addIssue({ code: 'custom', message: r.reason, input: text });
+      ctx.addIssue({ code: 'custom', message: r.error, input: text });
       return z.NEVER;
     }),
   ),
@@ -365,9 +366,9 @@ export const configFileSchema = section('', {
   foreign_chains_mark: z
     .unknown()
     .transform((v, ctx): MarkBit => {
-      const r = typeof v === 'number' || typeof v === 'string' ? parseMarkBit(v) : { ok: false as const, reason: `expected ${MARK_BIT_EXPECTED}, got ${describeValue(v)}` };
+      const r = typeof v === 'number' || typeof v === 'string' ? parseMarkBit(v) : { ok: false as const, error: `expected ${MARK_BIT_EXPECTED}, got ${describeValue(v)}` };
       if (r.ok) return r.value;
-      ctx.addIssue({ code: 'custom', message: r.reason, input: v });
+      ctx.addIssue({ code: 'custom', message: r.error, input: v });
       return z.NEVER;
     })
     // Absent, not empty: `foreign_chains_mark:` with no value is a mistake to name, like any other key's.

@@ -144,12 +144,12 @@ export class Daemon {
     const r = await readResolvConf(this.#config.egress.resolvConf);
     if (r.ok) {
       this.#resolvConfProblem = undefined;
-      return r.servers;
+      return r.value;
     }
-    if (this.#resolvConfProblem !== r.reason) {
-      this.#log.warn({ event: 'resolv-conf-unreadable', path: this.#config.egress.resolvConf, err: r.reason }, `cannot read ${this.#config.egress.resolvConf}: ${r.reason}; containers with an egress allow-list reach no resolver`);
+    if (this.#resolvConfProblem !== r.error) {
+      this.#log.warn({ event: 'resolv-conf-unreadable', path: this.#config.egress.resolvConf, err: r.error }, `cannot read ${this.#config.egress.resolvConf}: ${r.error}; containers with an egress allow-list reach no resolver`);
     }
-    this.#resolvConfProblem = r.reason;
+    this.#resolvConfProblem = r.error;
     return [];
   }
 

@@ -7,6 +7,6 @@ export async function readAddresses(queue: CommandQueue, command = 'ip'): Promis
   const r = await queue.run(command, ['-j', 'addr', 'show'], { timeoutMs: 10_000 });
   if (!succeeded(r)) throw new Error(failureMessage(`${command} -j addr show`, r));
   const parsed = parseIpAddr(r.stdout);
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.interfaces;
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
 }

@@ -44,9 +44,9 @@ export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command
     const r = await queue.run(command, args, { timeoutMs: 10_000 });
     if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
     const parsed = parseHostRoutes(r.stdout, family);
-    if (!parsed.ok) throw new Error(parsed.reason);
-    routes.push(...parsed.defaults);
-    networks.push(...parsed.networks);
+    if (!parsed.ok) throw new Error(parsed.error);
+    routes.push(...parsed.value.defaults);
+    networks.push(...parsed.value.networks);
   }
   return { routes, interfaces: defaultRouteInterfaces(routes), networks, reach: reachInterfaces(routes, networks) };
 }
@@ -57,8 +57,8 @@ export async function readLocalDestinations(queue: CommandQueue, family: Family,
   const r = await queue.run(command, args, { timeoutMs: 10_000 });
   if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
   const parsed = parseLocalRoutes(r.stdout, family);
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.destinations;
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
 }
 
 export interface RouteFollowerOptions {

@@ -45,7 +45,7 @@ export function dockerOptions(host: string, env: NodeJS.ProcessEnv = process.env
   const text = fromEnv ? (envHost === '' ? `unix://${DEFAULT_DOCKER_SOCKET}` : envHost.includes('://') ? envHost : `tcp://${envHost}`) : host;
   const where = fromEnv ? `"" means $DOCKER_HOST, which is ${JSON.stringify(envHost)}` : JSON.stringify(host);
   const parsed = parseDockerAddress(text);
-  if (!parsed.ok) throw new DockerEndpointError(`${where}: ${parsed.reason}`);
+  if (!parsed.ok) throw new DockerEndpointError(`${where}: ${parsed.error}`);
   const a = parsed.value;
   const none = { socketPath: undefined, host: undefined, port: undefined, protocol: undefined, ca: undefined, cert: undefined, key: undefined, timeout: undefined };
   if (a.scheme === 'unix') return { ...none, socketPath: a.path };

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseAddress } from '../net/cidr.js';
 import { errorMessage } from '../util/errors.js';
+import { type Result, ok } from '../model/result.js';
 
 /** `nameserver ADDRESS` lines, canonical, in order, each once; anything else is ignored as the libc resolver does. */
 export function parseResolvConf(text: string): string[] {
@@ -19,13 +20,11 @@ export function parseResolvConf(text: string): string[] {
   return out;
 }
 
-export type ResolvConfReading = { ok: true; servers: string[] } | { ok: false; reason: string };
-
 /** Reads `path`; a missing or unreadable file is no nameservers, with the reason. */
-export async function readResolvConf(path: string): Promise<ResolvConfReading> {
+export async function readResolvConf(path: string): Promise<Result<string[]>> {
   try {
-    return { ok: true, servers: parseResolvConf(await readFile(path, 'utf8')) };
+    return ok(parseResolvConf(await readFile(path, 'utf8')));
   } catch (err) {
-    return { ok: false, reason: errorMessage(err) };
+    return { ok: false, error: errorMessage(err) };
   }
 }

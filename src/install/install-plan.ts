@@ -89,8 +89,8 @@ function readState(snapshot: HostSnapshot, root: string, problems: string[]): In
   const text = snapshot.files.get(STATE_PATH);
   if (text === undefined) return undefined;
   const r = parseState(text);
-  if (r.ok) return r.state;
-  problems.push(`${shown(root, STATE_PATH)}: install record is damaged, ${r.reason}; fix or remove it`);
+  if (r.ok) return r.value;
+  problems.push(`${shown(root, STATE_PATH)}: install record is damaged, ${r.error}; fix or remove it`);
   return undefined;
 }
 

@@ -2,6 +2,7 @@
 // produces the text runs in src/dataplane/addresses.ts. The packet tracer needs them for two
 // kernel decisions it must reproduce: which destinations are local (`-m addrtype --dst-type
 // LOCAL`, INPUT or FORWARD) and which interface a packet to a connected subnet leaves by.
+import { type Result, ok } from '../model/result.js';
 import type { Family } from '../model/types.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './cidr.js';
 import { IFNAME } from './ifname.js';
@@ -21,7 +22,6 @@ export interface HostInterface {
   loopback: boolean;
 }
 
-export type AddressesResult = { ok: true; interfaces: HostInterface[] } | { ok: false; reason: string };
 
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -46,14 +46,14 @@ function addressOf(v: unknown): InterfaceAddress | undefined {
 }
 
 /** Parses `ip -j addr` (both families in one list, as `ip -j addr show` prints them). */
-export function parseIpAddr(text: string): AddressesResult {
+export function parseIpAddr(text: string): Result<HostInterface[]> {
   let data: unknown;
   try {
     data = text.trim() === '' ? [] : JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `ip -j addr output is not JSON: ${errorMessage(err)}` };
+    return { ok: false, error: `ip -j addr output is not JSON: ${errorMessage(err)}` };
   }
-  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j addr output is not a JSON list' };
+  if (!Array.isArray(data)) return { ok: false, error: 'ip -j addr output is not a JSON list' };
   const out: HostInterface[] = [];
   for (const link of data) {
     if (!isRecord(link) || typeof link.ifname !== 'string') continue;
@@ -65,5 +65,5 @@ export function parseIpAddr(text: string): AddressesResult {
     const loopback = link.link_type === 'loopback' || (Array.isArray(link.flags) && link.flags.includes('LOOPBACK'));
     out.push({ name, addresses, loopback });
   }
-  return { ok: true, interfaces: out };
+  return ok(out);
 }

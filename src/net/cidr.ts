@@ -3,9 +3,8 @@
 // colons and hex ever reaches iptables-restore.
 import { isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import type { Result } from '../model/result.js';
 import type { Cidr } from '../model/types.js';
-
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const V4_OCTET = /^(0|[1-9][0-9]{0,2})$/;
 
@@ -45,12 +44,12 @@ export function formatIPv6(n: bigint): string {
 }
 
 /** An IPv4 or IPv6 address, re-rendered canonically. */
-export function parseAddress(text: string): ParseResult<{ family: 4 | 6; text: string }> {
+export function parseAddress(text: string): Result<{ family: 4 | 6; text: string }> {
   const v4 = parseIPv4(text);
   if (v4 !== undefined) return { ok: true, value: { family: 4, text: formatIPv4(v4) } };
   const v6 = parseIPv6(text);
   if (v6 !== undefined) return { ok: true, value: { family: 6, text: formatIPv6(v6) } };
-  return { ok: false, reason: `"${text}" is not an IPv4 or IPv6 address` };
+  return { ok: false, error: `"${text}" is not an IPv4 or IPv6 address` };
 }
 
 /**
@@ -58,18 +57,18 @@ export function parseAddress(text: string): ParseResult<{ family: 4 | 6; text: s
  * below the prefix are refused rather than silently masked: '10.0.0.5/8' is almost always a
  * typo, and a firewall must not guess.
  */
-export function parseCidr(text: string): ParseResult<Cidr> {
+export function parseCidr(text: string): Result<Cidr> {
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);
   const lenText = slash < 0 ? undefined : text.slice(slash + 1);
   const addr = parseAddress(addrText);
-  if (!addr.ok) return { ok: false, reason: `"${text}" is not an address or CIDR` };
+  if (!addr.ok) return { ok: false, error: `"${text}" is not an address or CIDR` };
   const family = addr.value.family;
   const max = family === 4 ? 32 : 128;
   let len = max;
   if (lenText !== undefined) {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > max) {
-      return { ok: false, reason: `"${text}": prefix length must be 0-${max}` };
+      return { ok: false, error: `"${text}": prefix length must be 0-${max}` };
     }
     len = Number(lenText);
   }
@@ -77,14 +76,14 @@ export function parseCidr(text: string): ParseResult<Cidr> {
     const n = parseIPv4(addrText)!;
     const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
     if (((n & ~mask) >>> 0) !== 0) {
-      return { ok: false, reason: `"${text}" has host bits set; did you mean ${formatIPv4((n & mask) >>> 0)}/${len}?` };
+      return { ok: false, error: `"${text}" has host bits set; did you mean ${formatIPv4((n & mask) >>> 0)}/${len}?` };
     }
     return { ok: true, value: { family, text: `${formatIPv4(n)}/${len}` } };
   }
   const n = parseIPv6(addrText)!;
   const hostMask = len === 128 ? 0n : (1n << BigInt(128 - len)) - 1n;
   if ((n & hostMask) !== 0n) {
-    return { ok: false, reason: `"${text}" has host bits set; did you mean ${formatIPv6(n & ~hostMask)}/${len}?` };
+    return { ok: false, error: `"${text}" has host bits set; did you mean ${formatIPv6(n & ~hostMask)}/${len}?` };
   }
   return { ok: true, value: { family, text: `${formatIPv6(n)}/${len}` } };
 }

@@ -1,5 +1,6 @@
 // The host's routes of the main table and its local routes, from `ip -j route` (and
 // `ip -j -6 ...`) output. Pure: the process that produces the text runs in src/dataplane/routes.ts.
+import { type Result, ok } from '../model/result.js';
 import type { Family } from '../model/types.js';
 import { parseCidr } from './cidr.js';
 import { IFNAME } from './ifname.js';
@@ -12,8 +13,6 @@ export interface DefaultRoute {
   metric?: number;
 }
 
-export type RoutesResult = { ok: true; routes: DefaultRoute[] } | { ok: false; reason: string };
-
 /** A route of the main table to a network other than the default: an on-link subnet, a static or VPN route. */
 export interface NetworkRoute {
   family: Family;
@@ -23,7 +22,11 @@ export interface NetworkRoute {
   devs: string[];
 }
 
-export type HostRoutesResult = { ok: true; defaults: DefaultRoute[]; networks: NetworkRoute[] } | { ok: false; reason: string };
+/** One family's main table: its default routes and its routes to other networks. */
+export interface HostRouteTable {
+  defaults: DefaultRoute[];
+  networks: NetworkRoute[];
+}
 
 // Linux IFNAMSIZ is 16 including the NUL. A name outside this never reaches a /proc path.
 const DEFAULT_DST = new Set(['default', '0.0.0.0/0', '::/0']);
@@ -44,21 +47,21 @@ function devOf(v: unknown): string | undefined {
  * forward nothing. A route on a link that is down still counts: it carries traffic again as soon
  * as the link comes back, and forwarding there changes nothing until then.
  */
-export function parseDefaultRoutes(text: string, family: Family): RoutesResult {
+export function parseDefaultRoutes(text: string, family: Family): Result<DefaultRoute[]> {
   const r = parseHostRoutes(text, family);
-  return r.ok ? { ok: true, routes: r.defaults } : r;
+  return r.ok ? ok(r.value.defaults) : r;
 }
 
-function routeList(text: string): { ok: true; list: unknown[] } | { ok: false; reason: string } {
+function routeList(text: string): Result<unknown[]> {
   let data: unknown;
   try {
     // iproute2 prints nothing at all for an empty dump on some versions.
     data = text.trim() === '' ? [] : JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `ip -j route output is not JSON: ${errorMessage(err)}` };
+    return { ok: false, error: `ip -j route output is not JSON: ${errorMessage(err)}` };
   }
-  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
-  return { ok: true, list: data };
+  if (!Array.isArray(data)) return { ok: false, error: 'ip -j route output is not a JSON list' };
+  return ok(data);
 }
 
 function routeDevs(r: Record<string, unknown>): string[] {
@@ -90,12 +93,12 @@ const NOT_A_NETWORK: Record<Family, RegExp> = {
  * that names another table (policy routing) is left out: which packets it serves depends on
  * rules the host's own traffic may never match.
  */
-export function parseHostRoutes(text: string, family: Family): HostRoutesResult {
+export function parseHostRoutes(text: string, family: Family): Result<HostRouteTable> {
   const data = routeList(text);
   if (!data.ok) return data;
   const defaults: DefaultRoute[] = [];
   const networks: NetworkRoute[] = [];
-  for (const r of data.list) {
+  for (const r of data.value) {
     if (!isRecord(r) || typeof r.dst !== 'string') continue;
     if (r.type !== undefined && r.type !== 'unicast') continue;
     if (r.table !== undefined && r.table !== 'main') continue;
@@ -112,7 +115,7 @@ export function parseHostRoutes(text: string, family: Family): HostRoutesResult 
     if (!cidr.ok || cidr.value.family !== family || NOT_A_NETWORK[family].test(cidr.value.text)) continue;
     networks.push({ family, dst: cidr.value.text, devs });
   }
-  return { ok: true, defaults, networks };
+  return ok({ defaults, networks });
 }
 
 /** Every interface that carries a default route of either family, sorted, each once. */
@@ -138,22 +141,20 @@ export function reachInterfaces(defaults: readonly DefaultRoute[], networks: rea
   return [...new Set([...defaults, ...networks].flatMap((r) => r.devs))].filter((i) => !DOCKER_INTERFACE_NAME.test(i) && !docker.has(i)).sort();
 }
 
-export type LocalRoutesResult = { ok: true; destinations: string[] } | { ok: false; reason: string };
-
 /**
  * The destinations the kernel delivers locally, from `ip -j [-6] route show table local`: what
  * `-m addrtype --dst-type LOCAL` matches, so what an any-address DNAT rule applies to. Canonical
  * CIDRs (`127.0.0.0/8`, `10.0.0.5/32`), each once. Broadcast, anycast and multicast routes are
  * not local deliveries of unicast traffic and are left out.
  */
-export function parseLocalRoutes(text: string, family: Family): LocalRoutesResult {
+export function parseLocalRoutes(text: string, family: Family): Result<string[]> {
   const data = routeList(text);
   if (!data.ok) return data;
   const out = new Set<string>();
-  for (const r of data.list) {
+  for (const r of data.value) {
     if (!isRecord(r) || r.type !== 'local' || typeof r.dst !== 'string') continue;
     const cidr = parseCidr(r.dst);
     if (cidr.ok && cidr.value.family === family) out.add(cidr.value.text);
   }
-  return { ok: true, destinations: [...out] };
+  return ok([...out]);
 }

@@ -163,7 +163,7 @@ describe('where a packet comes in', () => {
     ]);
     expect(parseIpAddr(text)).toEqual({
       ok: true,
-      interfaces: [
+      value: [
         { name: 'lo', loopback: true, addresses: [{ family: 4, address: '127.0.0.1', prefixLen: 8 }, { family: 6, address: '::1', prefixLen: 128 }] },
         { name: 'eth0', loopback: false, addresses: [{ family: 4, address: '192.0.2.2', prefixLen: 24 }, { family: 6, address: 'fd00::2', prefixLen: 64 }] },
         { name: 'veth1', loopback: false, addresses: [] },
