@@ -51,7 +51,7 @@ export class Nft {
   async #list(what: string, command: object): Promise<NftRuleset> {
     const r = await this.#run([{ list: command }]);
     if (!succeeded(r)) throw new NftError(failureMessage(`${this.command} list ${what}`, r), r);
-    return parseNftJson(r.stdout.trim());
+    return parseNftJson(r.stdout.trim(), `${this.command} -j list ${what}`);
   }
 
   /** Everything: what doctor and status show. */
