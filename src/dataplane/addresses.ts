@@ -6,7 +6,7 @@ import { type CommandQueue, failureMessage, succeeded } from './command-queue.js
 export async function readAddresses(queue: CommandQueue, command = 'ip'): Promise<HostInterface[]> {
   const r = await queue.run(command, ['-j', 'addr', 'show'], { timeoutMs: 10_000 });
   if (!succeeded(r)) throw new Error(failureMessage(`${command} -j addr show`, r));
-  const parsed = parseIpAddr(r.stdout);
+  const parsed = parseIpAddr(r.stdout, `${command} -j addr show`);
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
 }

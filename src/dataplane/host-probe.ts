@@ -18,6 +18,8 @@ import { Nft, NftError } from './nft.js';
 import { type CommandQueue, firstErrorLine, howEnded, succeeded } from './command-queue.js';
 import { readHostRoutes } from './routes.js';
 import { errorMessage } from '../util/errors.js';
+import { readJsonOutput } from '../util/json-output.js';
+import { z } from 'zod';
 
 /** The save tools of both backends as Debian names them. */
 export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
@@ -222,6 +224,9 @@ export async function collectHostFacts(o: ProbeOptions): Promise<Omit<DoctorFact
   };
 }
 
+/** What the mark-bit check reads of each rule is judged there; here only: a list of objects. */
+const ipRuleList = z.array(z.record(z.string(), z.unknown()));
+
 /** Policy routing rules of both families (`ip -j rule`), for the mark-bit check. */
 export async function probeMarkBit(queue: CommandQueue, config: Config, ipv6: boolean): Promise<MarkBitFacts> {
   const ipRules: IpRuleFacts[] = [];
@@ -231,12 +236,8 @@ export async function probeMarkBit(queue: CommandQueue, config: Config, ipv6: bo
       ipRules.push({ family, ok: false, error: r.kind === 'not-found' ? 'ip not found' : `${howEnded(r)}: ${firstErrorLine(r)}` });
       continue;
     }
-    try {
-      const rules = JSON.parse(r.stdout.trim() || '[]') as unknown;
-      ipRules.push(Array.isArray(rules) ? { family, ok: true, rules: rules as Array<Record<string, unknown>> } : { family, ok: false, error: 'not a JSON list' });
-    } catch (err) {
-      ipRules.push({ family, ok: false, error: `not JSON: ${errorMessage(err)}` });
-    }
+    const rules = readJsonOutput(r.stdout, ipRuleList, `ip -j -${family} rule show`, []);
+    ipRules.push(rules.ok ? { family, ok: true, rules: rules.value } : { family, ok: false, error: rules.error });
   }
   return { bit: config.foreignChainsMark, ipRules };
 }

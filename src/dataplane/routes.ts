@@ -43,7 +43,7 @@ export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command
     const args = family === 4 ? ['-j', 'route', 'show', 'table', 'main'] : ['-j', '-6', 'route', 'show', 'table', 'main'];
     const r = await queue.run(command, args, { timeoutMs: 10_000 });
     if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
-    const parsed = parseHostRoutes(r.stdout, family);
+    const parsed = parseHostRoutes(r.stdout, family, `${command} ${args.join(' ')}`);
     if (!parsed.ok) throw new Error(parsed.error);
     routes.push(...parsed.value.defaults);
     networks.push(...parsed.value.networks);
@@ -56,7 +56,7 @@ export async function readLocalDestinations(queue: CommandQueue, family: Family,
   const args = ['-j', ...(family === 6 ? ['-6'] : []), 'route', 'show', 'table', 'local'];
   const r = await queue.run(command, args, { timeoutMs: 10_000 });
   if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
-  const parsed = parseLocalRoutes(r.stdout, family);
+  const parsed = parseLocalRoutes(r.stdout, family, `${command} ${args.join(' ')}`);
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
 }

@@ -1,7 +1,7 @@
 // Parsing `ip -j route show default` output. Every fixture below was captured from iproute2 6.1
 // (ip -j route show default / ip -j -6 route show default) in a throwaway namespace on Linux 6.18.
 import { describe, expect, it } from 'vitest';
-import { defaultRouteInterfaces, parseDefaultRoutes, parseHostRoutes, reachInterfaces } from '../../src/net/routes.js';
+import { defaultRouteInterfaces, parseDefaultRoutes, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../../src/net/routes.js';
 
 const V4_EMPTY = '[]\n';
 const V4_SINGLE = '[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]\n';
@@ -63,7 +63,12 @@ describe('parseDefaultRoutes', () => {
   it('output that is not a JSON list is an error, never an empty set', () => {
     expect(parseDefaultRoutes(TRUNCATED, 4)).toMatchObject({ ok: false, error: expect.stringMatching(/not JSON/) });
     expect(parseDefaultRoutes('default via 192.0.2.1 dev eth0\n', 4)).toMatchObject({ ok: false });
-    expect(parseDefaultRoutes('{"dst":"default"}', 4)).toEqual({ ok: false, error: 'ip -j route output is not a JSON list' });
+    expect(parseDefaultRoutes('{"dst":"default"}', 4)).toEqual({ ok: false, error: 'ip -j route printed unexpected JSON at the top level: Invalid input: expected array, received object' });
+  });
+
+  it('the error names the command that printed the answer', () => {
+    expect(parseHostRoutes('null', 6, 'ip -j -6 route show table main')).toMatchObject({ ok: false, error: expect.stringMatching(/^ip -j -6 route show table main printed unexpected JSON at the top level: /) });
+    expect(parseLocalRoutes('[', 4, 'ip -j route show table local')).toMatchObject({ ok: false, error: expect.stringMatching(/^ip -j route show table local printed something that is not JSON: /) });
   });
 
   it('skips entries that are not default routes or name no usable interface', () => {
