@@ -26,6 +26,7 @@ import type { TracePacket } from '../trace/trace.js';
 import { CliError, EXIT_CONFIG, currentInput, dataplanesFor, dockerFor, heldPlan, readConfig } from './context.js';
 import { IFNAME } from '../net/ifname.js';
 import { errorMessage } from '../util/errors.js';
+import { type Result, fail, ok } from '../model/result.js';
 
 export interface ExplainOptions {
   config?: string;
@@ -39,25 +40,25 @@ const usage = (message: string): CliError =>
 
 
 /** SRC: an address or a CIDR (a range of clients), either family. */
-export function parseSource(text: string): { family: Family; src: string } | string {
+export function parseSource(text: string): Result<{ family: Family; src: string }> {
   const n = parseNet(text);
-  if (!n || (text.includes('/') && !/\/\d{1,3}$/.test(text))) return `SRC "${text}" is not an IPv4 or IPv6 address (or CIDR)`;
-  return { family: n.family, src: n.text };
+  if (!n || (text.includes('/') && !/\/\d{1,3}$/.test(text))) return fail(`SRC "${text}" is not an IPv4 or IPv6 address (or CIDR)`);
+  return ok({ family: n.family, src: n.text });
 }
 
 /** HOST:PORT[/PROTO], IPv6 hosts in brackets. */
-export function parseDestination(text: string): { family: Family; dst: string; dport: number; protocol: 'tcp' | 'udp' } | string {
-  if (!text.startsWith('[') && (text.match(/:/g) ?? []).length > 1) return `"${text}": write an IPv6 host in brackets, e.g. [2001:db8::1]:8080/tcp`;
+export function parseDestination(text: string): Result<{ family: Family; dst: string; dport: number; protocol: 'tcp' | 'udp' }> {
+  if (!text.startsWith('[') && (text.match(/:/g) ?? []).length > 1) return fail(`"${text}": write an IPv6 host in brackets, e.g. [2001:db8::1]:8080/tcp`);
   const m = /^(?:\[([^\]]*)\]|([^:[\]/]*)):([^/]*)(?:\/(.*))?$/.exec(text);
-  if (!m) return `"${text}" is not HOST:PORT[/PROTO] (e.g. 10.0.0.5:8000/tcp)`;
+  if (!m) return fail(`"${text}" is not HOST:PORT[/PROTO] (e.g. 10.0.0.5:8000/tcp)`);
   const hostText = m[1] ?? m[2] ?? '';
   const host = parseNet(hostText);
-  if (!host || host.lo !== host.hi || hostText.includes('/')) return `HOST "${hostText}" in "${text}" is not one IPv4 or IPv6 address`;
-  if (m[1] !== undefined && host.family !== 6) return `"${text}": brackets are for IPv6 hosts only`;
-  if (!/^\d{1,5}$/.test(m[3]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) return `PORT "${m[3]}" in "${text}" is not a port (1-65535)`;
+  if (!host || host.lo !== host.hi || hostText.includes('/')) return fail(`HOST "${hostText}" in "${text}" is not one IPv4 or IPv6 address`);
+  if (m[1] !== undefined && host.family !== 6) return fail(`"${text}": brackets are for IPv6 hosts only`);
+  if (!/^\d{1,5}$/.test(m[3]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) return fail(`PORT "${m[3]}" in "${text}" is not a port (1-65535)`);
   const proto = (m[4] ?? 'tcp').toLowerCase();
-  if (proto !== 'tcp' && proto !== 'udp') return `PROTO "${m[4]}" in "${text}" is not tcp or udp`;
-  return { family: host.family, dst: host.text, dport: Number(m[3]), protocol: proto };
+  if (proto !== 'tcp' && proto !== 'udp') return fail(`PROTO "${m[4]}" in "${text}" is not tcp or udp`);
+  return ok({ family: host.family, dst: host.text, dport: Number(m[3]), protocol: proto });
 }
 
 /** Everything explain reads from the host, in one place. */
@@ -109,14 +110,15 @@ export async function explain(target: string, dest: string | undefined, options:
   if (options.in !== undefined && !IFNAME.test(options.in)) throw usage(`--in "${options.in}" is not an interface name`);
   let packetArgs: { family: Family; src: string; dst: string; dport: number; protocol: 'tcp' | 'udp' } | undefined;
   if (dest !== undefined) {
-    const s = parseSource(target);
-    if (typeof s === 'string') throw usage(s);
-    const d = parseDestination(dest);
-    if (typeof d === 'string') throw usage(d);
+    const source = parseSource(target);
+    if (!source.ok) throw usage(source.error);
+    const destination = parseDestination(dest);
+    if (!destination.ok) throw usage(destination.error);
+    const [s, d] = [source.value, destination.value];
     if (s.family !== d.family) throw usage(`SRC ${s.src} is IPv${s.family} but HOST ${d.dst} is IPv${d.family}`);
     packetArgs = { ...s, ...d };
   } else {
-    if (typeof parseSource(target) !== 'string' || /^\[|:\d+(\/\w+)?$/.test(target)) {
+    if (parseSource(target).ok || /^\[|:\d+(\/\w+)?$/.test(target)) {
       throw usage(`"${target}" looks like an address: give both SRC and HOST:PORT, or a container name`);
     }
     if (options.in !== undefined) throw usage('--in is for SRC HOST:PORT, not for a container');
