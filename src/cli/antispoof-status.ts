@@ -3,7 +3,7 @@
 import { BridgeTable, BridgeTableError } from '../dataplane/bridge-table.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import type { RuleSet } from '../model/types.js';
-import type { BridgeDrift } from '../plan/antispoof.js';
+import type { BridgeDrift } from '../plan/antispoof-state.js';
 import { errorMessage } from '../util/errors.js';
 
 export type BridgeStatus =

@@ -12,7 +12,8 @@ import { type DockerFlush, familyTable, renderDockerFlush } from '../install/doc
 import type { Family } from '../model/types.js';
 import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../install/install-files.js';
 import type { FileAction } from '../install/install-plan.js';
-import { InstallError, planInstall, planUninstall } from '../install/install-plan.js';
+import { InstallError, planInstall } from '../install/install-plan.js';
+import { planUninstall } from '../install/uninstall-plan.js';
 import { CONFIG_PATH, STATE_PATH } from '../install/install-state.js';
 import { CliError } from './context.js';
 import { installedDockerHost, routeLocalnetOff } from './flush.js';
@@ -95,6 +96,70 @@ async function packagedUnit(root: string): Promise<{ packagedUnit?: string }> {
   }
 }
 
+type DockerFlushes = Array<{ family: Family; iptables: Iptables; flush: DockerFlush }>;
+
+/**
+ * Docker's chains in the firewall, and what removing them means, per family: Docker 27 and later
+ * write ip6tables rules as well (ip6tables on by default). Refuses, before anything changes, to
+ * remove an admin's DOCKER-USER rules without --force.
+ */
+async function readDockerFlushes(root: string, defaultConfigText: string, force: boolean): Promise<DockerFlushes> {
+  const flushes: DockerFlushes = [];
+  const config = await configInForce(root, defaultConfigText);
+  const queue = new CommandQueue();
+  const v6 = ip6tablesOptions(config.iptables);
+  const families: Array<{ family: Family; iptables: Iptables }> = [{ family: 4, iptables: new Iptables(queue, config.iptables) }];
+  if (await probeIpv6(queue, v6)) families.push({ family: 6, iptables: new Iptables(queue, v6, 6) });
+  for (const { family, iptables } of families) {
+    try {
+      flushes.push({ family, iptables, flush: renderDockerFlush(await iptables.save(), { force }) });
+    } catch (err) {
+      if (err instanceof SaveError) throw new CliError(`dockgate install: cannot read the firewall, nothing was changed: ${err.message}`, 1);
+      throw err;
+    }
+  }
+  if (flushes.some((f) => f.flush.refused)) {
+    // DOCKER-USER is where admins put their own forward rules: losing them silently would open
+    // what they closed, so nothing happens (no file either) until they move them or say --force.
+    throw new CliError(
+      [
+        "dockgate install: DOCKER-USER holds rules that are not Docker's; --flush-docker-chains would remove them:",
+        ...flushes.flatMap(({ family, flush }) => flush.adminRules.map((r) => `  ${familyTable(family, r.table)}/${r.chain}: ${r.line}`)),
+        'Move them to DOCKGATE-USER (dockgate jumps to it before its own accepts) and run this again,',
+        'or add --force to remove them with the rest; nothing was changed',
+      ].join('\n'),
+      1,
+    );
+  }
+  return flushes;
+}
+
+/** Removes Docker's chains, one iptables-restore per family, and says what went. */
+async function applyDockerFlushes(flushes: DockerFlushes): Promise<void> {
+  if (flushes.every((f) => f.flush.text === '')) {
+    out("  no Docker chains in the firewall (Docker's DOCKER* chains and raw rules are already gone)");
+  }
+  for (const { family, iptables, flush } of flushes) {
+    if (flush.text === '') continue;
+    const where = (table: string, chain: string): string => `${familyTable(family, table)}/${chain}`;
+    try {
+      // One iptables-restore for every table of Docker's chains.
+      await iptables.restoreDockerFlush(flush.text);
+    } catch (err) {
+      if (err instanceof RestoreError) {
+        throw new CliError(`dockgate install: files are installed, but removing Docker's chains failed: ${err.message}\n${err.failingLines.join('\n')}`, 1);
+      }
+      throw err;
+    }
+    if (flush.chains.length > 0) out(`  removed Docker's chains ${flush.chains.map((c) => where(c.table, c.chain)).join(', ')}`);
+    const forced = new Set(flush.adminRules.map((r) => `${r.table}/${r.chain} ${r.line}`));
+    for (const r of flush.adminRules) out(`  removed ${where(r.table, r.chain)} rule (--force): ${r.line}`);
+    for (const j of [...flush.jumps, ...flush.rules]) {
+      if (!forced.has(`${j.table}/${j.chain} ${j.line}`)) out(`  removed ${where(j.table, j.chain)} rule: ${j.line}`);
+    }
+  }
+}
+
 export async function install(options: InstallOptions): Promise<void> {
   if (options.force && !options.flushDockerChains) {
     throw new CliError('dockgate install: --force only applies with --flush-docker-chains', 2);
@@ -112,36 +177,7 @@ export async function install(options: InstallOptions): Promise<void> {
   }
 
   // Read the firewall before writing any file, so a broken iptables also means no change at all.
-  // Both families: Docker 27 and later write ip6tables rules as well (ip6tables on by default).
-  const flushes: Array<{ family: Family; iptables: Iptables; flush: DockerFlush }> = [];
-  if (options.flushDockerChains) {
-    const config = await configInForce(root, defaultConfigText);
-    const queue = new CommandQueue();
-    const v6 = ip6tablesOptions(config.iptables);
-    const families: Array<{ family: Family; iptables: Iptables }> = [{ family: 4, iptables: new Iptables(queue, config.iptables) }];
-    if (await probeIpv6(queue, v6)) families.push({ family: 6, iptables: new Iptables(queue, v6, 6) });
-    for (const { family, iptables } of families) {
-      try {
-        flushes.push({ family, iptables, flush: renderDockerFlush(await iptables.save(), { force: options.force ?? false }) });
-      } catch (err) {
-        if (err instanceof SaveError) throw new CliError(`dockgate install: cannot read the firewall, nothing was changed: ${err.message}`, 1);
-        throw err;
-      }
-    }
-    if (flushes.some((f) => f.flush.refused)) {
-      // DOCKER-USER is where admins put their own forward rules: losing them silently would open
-      // what they closed, so nothing happens (no file either) until they move them or say --force.
-      throw new CliError(
-        [
-          "dockgate install: DOCKER-USER holds rules that are not Docker's; --flush-docker-chains would remove them:",
-          ...flushes.flatMap(({ family, flush }) => flush.adminRules.map((r) => `  ${familyTable(family, r.table)}/${r.chain}: ${r.line}`)),
-          'Move them to DOCKGATE-USER (dockgate jumps to it before its own accepts) and run this again,',
-          'or add --force to remove them with the rest; nothing was changed',
-        ].join('\n'),
-        1,
-      );
-    }
-  }
+  const flushes = options.flushDockerChains ? await readDockerFlushes(root, defaultConfigText, options.force ?? false) : [];
 
   await ensureWritable('install', root, plan.actions);
   await applyActions(root, plan.actions);
@@ -155,30 +191,7 @@ export async function install(options: InstallOptions): Promise<void> {
     out('           install node and dockgate system-wide (e.g. npm install -g as root) and run install again');
   }
 
-  if (options.flushDockerChains) {
-    if (flushes.every((f) => f.flush.text === '')) {
-      out("  no Docker chains in the firewall (Docker's DOCKER* chains and raw rules are already gone)");
-    }
-    for (const { family, iptables, flush } of flushes) {
-      if (flush.text === '') continue;
-      const where = (table: string, chain: string): string => `${familyTable(family, table)}/${chain}`;
-      try {
-        // One iptables-restore for every table of Docker's chains.
-        await iptables.restoreDockerFlush(flush.text);
-      } catch (err) {
-        if (err instanceof RestoreError) {
-          throw new CliError(`dockgate install: files are installed, but removing Docker's chains failed: ${err.message}\n${err.failingLines.join('\n')}`, 1);
-        }
-        throw err;
-      }
-      if (flush.chains.length > 0) out(`  removed Docker's chains ${flush.chains.map((c) => where(c.table, c.chain)).join(', ')}`);
-      const forced = new Set(flush.adminRules.map((r) => `${r.table}/${r.chain} ${r.line}`));
-      for (const r of flush.adminRules) out(`  removed ${where(r.table, r.chain)} rule (--force): ${r.line}`);
-      for (const j of [...flush.jumps, ...flush.rules]) {
-        if (!forced.has(`${j.table}/${j.chain} ${j.line}`)) out(`  removed ${where(j.table, j.chain)} rule: ${j.line}`);
-      }
-    }
-  }
+  if (options.flushDockerChains) await applyDockerFlushes(flushes);
 
   out('');
   out('Still to do:');

@@ -8,18 +8,13 @@ import { notifyReady } from '../dataplane/notify.js';
 import { createLogger } from './log.js';
 import type { DockgateMetrics } from '../metrics/metrics.js';
 import type { MetricsServer } from '../metrics/server.js';
+import type { MetricsListen } from '../config/endpoints.js';
 import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
 import type { DropLogService } from '../drops/service.js';
 import { errorMessage } from '../util/errors.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
-  let loaded: LoadedConfig;
-  try {
-    loaded = readConfigFile(options.config);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(`dockgate: config error: ${err.message}`, EXIT_CONFIG);
-    throw err;
-  }
+  const loaded = readStartConfig(options.config);
   const config = loaded.config;
   const log = createLogger(config.logLevel);
   // Not an error (the file is optional), but a deleted file should not go unnoticed.
@@ -33,7 +28,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   const metrics: DockgateMetrics | undefined =
     config.metrics.kind === 'off' ? undefined : new (await import('../metrics/metrics.js')).DockgateMetrics({ queue });
   const daemon = new Daemon({ config, docker, log, queue, metrics });
-  let server: MetricsServer | undefined;
+  const endpoint = new MetricsEndpoint(config.metrics, metrics, log);
   // drops.log applies at start only (like the rules' NFLOG group it reads): config.yaml says so.
   let dropLog: DropLogService | undefined;
   log.info({ event: 'starting', docker: docker.host, config: options.config ?? '(default)', node: process.version }, 'dockgate starting');
@@ -46,26 +41,10 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     log.info({ event: 'stopping', signal }, `${signal}: stopping; rules stay in place`);
     // The socket file goes with the server: exit() alone would leave it behind.
     // The presence first: a flush right after a stop must not be refused.
-    void Promise.allSettled([release(), daemon.stop(), server?.close(), dropLog?.stop()]).then(() => process.exit(0));
+    void Promise.allSettled([release(), daemon.stop(), endpoint.close(), dropLog?.stop()]).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // metrics.listen as last applied: a reload moves or closes the server.
-  let listening = config.metrics;
-  const moveMetrics = async (next: typeof config.metrics): Promise<void> => {
-    const old = server;
-    server = undefined;
-    await old?.close();
-    listening = next;
-    if (next.kind === 'off' || !metrics) return;
-    const { startMetricsServer } = await import('../metrics/server.js');
-    try {
-      server = await startMetricsServer(next, metrics.registry);
-      log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);
-    } catch (err) {
-      log.error({ event: 'metrics-failed', err: errorMessage(err) }, `cannot serve metrics there: ${errorMessage(err)}; running without them`);
-    }
-  };
   process.on('SIGHUP', () => {
     try {
       const reread = readConfigFile(options.config);
@@ -74,9 +53,9 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
       log.level = next.logLevel;
       // A new address, or off: applied now. Turned on when it was off at start: the counters
       // were never kept (prom-client is not even loaded), so that one needs a restart.
-      const changed = JSON.stringify(next.metrics) !== JSON.stringify(listening);
+      const changed = JSON.stringify(next.metrics) !== JSON.stringify(endpoint.listening);
       const needsRestart = changed && !metrics && next.metrics.kind !== 'off' ? ['metrics.listen'] : [];
-      if (changed && needsRestart.length === 0) void moveMetrics(next.metrics);
+      if (changed && needsRestart.length === 0) void endpoint.move(next.metrics);
       daemon.reload(next, needsRestart);
     } catch (err) {
       const message = errorMessage(err);
@@ -84,25 +63,15 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     }
   });
 
-  // Before the first sync, so that start-up itself is measured. A socket that cannot be bound
-  // costs the metrics, never the firewall: logged, and dockgate runs on without them.
-  if (metrics && config.metrics.kind !== 'off') {
-    const where = config.metrics.kind === 'unix' ? config.metrics.path : `${config.metrics.host.includes(':') ? `[${config.metrics.host}]` : config.metrics.host}:${config.metrics.port}`;
-    const { startMetricsServer } = await import('../metrics/server.js');
-    try {
-      server = await startMetricsServer(config.metrics, metrics.registry);
-      log.info({ event: 'metrics-listening', listen: server.address }, `metrics served on ${server.address} (GET /metrics)`);
-    } catch (err) {
-      log.error({ event: 'metrics-failed', listen: where, err: errorMessage(err) }, `cannot serve metrics on ${where}: ${errorMessage(err)}; running without them`);
-    }
-  }
+  // Before the first sync, so that start-up itself is measured.
+  await endpoint.start(config.metrics);
   if (config.drops.log && !stopping) {
     const { DropLogService } = await import('../drops/service.js');
     dropLog = await DropLogService.start({ config: config.drops, queue, log, facts: () => daemon.facts });
     if (metrics) (await import('../drops/metrics.js')).registerDropMetrics(metrics.registry, dropLog.recorder);
   }
   if (stopping) {
-    await Promise.allSettled([server?.close(), dropLog?.stop()]);
+    await Promise.allSettled([endpoint.close(), dropLog?.stop()]);
     return;
   }
   daemon.start();
@@ -112,13 +81,23 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
     if (!(err instanceof SwarmNodeError)) throw err;
     // Exit 2 as for a bad config: restarting cannot change it (the unit's RestartPreventExitStatus).
     // exit(), as on SIGTERM: nothing else is left to wait for.
-    await Promise.allSettled([release(), daemon.stop(), server?.close(), dropLog?.stop()]);
+    await Promise.allSettled([release(), daemon.stop(), endpoint.close(), dropLog?.stop()]);
     process.stderr.write(`dockgate: ${err.message}\n`);
     process.exit(EXIT_CONFIG);
   }
   // systemd (Type=notify) counts the unit as started only once the first rule set is in place.
   // Its own process queue: readiness does not wait behind restores queued meanwhile.
   await notifyReady(log);
+}
+
+/** The config to start with; a bad one stops start-up with exit 2 (the unit does not restart it). */
+function readStartConfig(path: string | undefined): LoadedConfig {
+  try {
+    return readConfigFile(path);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`dockgate: config error: ${err.message}`, EXIT_CONFIG);
+    throw err;
+  }
 }
 
 /**
@@ -138,4 +117,57 @@ async function announcePresence(log: ReturnType<typeof createLogger>): Promise<(
     log.warn({ event: 'another-daemon', err: errorMessage(err) }, `cannot tell dockgate flush that the daemon runs: ${errorMessage(err)}`);
   }
   return async () => undefined;
+}
+
+/** The metrics server where metrics.listen last said: started, moved or closed by a reload, closed on stop. */
+class MetricsEndpoint {
+  #server: MetricsServer | undefined;
+  /** metrics.listen as last applied. */
+  listening: MetricsListen;
+
+  constructor(
+    listen: MetricsListen,
+    private readonly metrics: DockgateMetrics | undefined,
+    private readonly log: ReturnType<typeof createLogger>,
+  ) {
+    this.listening = listen;
+  }
+
+  /**
+   * At start-up. A socket that cannot be bound costs the metrics, never the firewall: logged, and
+   * dockgate runs on without them.
+   */
+  async start(listen: MetricsListen): Promise<void> {
+    const metrics = this.metrics;
+    if (!metrics || listen.kind === 'off') return;
+    const where = listen.kind === 'unix' ? listen.path : `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+    const { startMetricsServer } = await import('../metrics/server.js');
+    try {
+      this.#server = await startMetricsServer(listen, metrics.registry);
+      this.log.info({ event: 'metrics-listening', listen: this.#server.address }, `metrics served on ${this.#server.address} (GET /metrics)`);
+    } catch (err) {
+      this.log.error({ event: 'metrics-failed', listen: where, err: errorMessage(err) }, `cannot serve metrics on ${where}: ${errorMessage(err)}; running without them`);
+    }
+  }
+
+  /** A reload: the old server closes, a new one opens where `next` says (none when off). */
+  async move(next: MetricsListen): Promise<void> {
+    const old = this.#server;
+    this.#server = undefined;
+    await old?.close();
+    this.listening = next;
+    if (next.kind === 'off' || !this.metrics) return;
+    const { startMetricsServer } = await import('../metrics/server.js');
+    try {
+      this.#server = await startMetricsServer(next, this.metrics.registry);
+      this.log.info({ event: 'metrics-listening', listen: this.#server.address }, `metrics served on ${this.#server.address} (GET /metrics)`);
+    } catch (err) {
+      this.log.error({ event: 'metrics-failed', err: errorMessage(err) }, `cannot serve metrics there: ${errorMessage(err)}; running without them`);
+    }
+  }
+
+  /** The socket file goes with the server: exit() alone would leave it behind. */
+  close(): Promise<void> | undefined {
+    return this.#server?.close();
+  }
 }

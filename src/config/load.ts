@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
-import { configFileSchema, describeValue, toConfig, type Config } from './schema.js';
-import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerOptions } from '../docker/source.js';
+import { type Config, type ConfigFile, configFileSchema } from './schema.js';
+import { describeValue } from './schema-parts.js';
+import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerOptions } from '../docker/endpoint.js';
 import { errorMessage } from '../util/errors.js';
 
 export type { Config, LogLevel } from './schema.js';
@@ -176,4 +177,47 @@ export function resolveDockerHost(config: Config, env: NodeJS.ProcessEnv = proce
   const fromEnv = env.DOCKER_HOST ?? '';
   if (fromEnv === '') return DEFAULT_DOCKER_HOST;
   return fromEnv.includes('://') ? fromEnv : `tcp://${fromEnv}`;
+}
+
+/** The file as written (snake_case) to the names the code uses. */
+export function toConfig(f: ConfigFile): Config {
+  return {
+    labelPrefix: f.label_prefix,
+    trustImageLabels: f.trust_image_labels,
+    defaults: { mode: f.defaults.mode, from: f.defaults.from.map((c) => ({ ...c })), egress: f.defaults.egress },
+    docker: { host: f.docker.host },
+    ipv6Masquerade: f.ipv6_masquerade,
+    iptables: {
+      restoreCommand: f.iptables.restore_command,
+      saveCommand: f.iptables.save_command,
+      ip6RestoreCommand: f.iptables.ip6_restore_command,
+      ip6SaveCommand: f.iptables.ip6_save_command,
+      waitSeconds: f.iptables.wait_seconds,
+    },
+    externalInterfaces:
+      f.external_interfaces.kind === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...f.external_interfaces.names] },
+    claimablePorts: { ...f.claimable_ports },
+    foreignChains: f.foreign_chains,
+    foreignChainsMark: f.foreign_chains_mark,
+    sync: {
+      debounceMs: f.sync.debounce_ms,
+      driftCheckMs: f.sync.drift_check_ms,
+      fullCheckMs: f.sync.full_check_ms,
+      retryMinMs: f.sync.retry_min_ms,
+      retryMaxMs: f.sync.retry_max_ms,
+      dockerTimeoutMs: f.sync.docker_timeout_ms,
+      unknownGraceMs: f.sync.unknown_grace_ms,
+    },
+    logLevel: f.log_level,
+    metrics: { ...f.metrics.listen },
+    drops: {
+      log: f.drops.log,
+      ratePerSecond: f.drops.rate_per_s,
+      burst: f.drops.burst,
+      nflogGroup: f.drops.nflog_group,
+      socket: f.drops.socket,
+      ulogdCommand: f.drops.ulogd_command,
+    },
+    egress: { dnsGraceS: f.egress.dns_grace_s, resolvConf: f.egress.resolv_conf },
+  };
 }

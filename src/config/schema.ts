@@ -2,12 +2,13 @@
 // keys refused. Each field carries its own "expected ..." wording so that every error names the
 // key and what it wants; load.ts adds the file name and the dotted key path.
 import { z } from 'zod';
-import { parseAddress, parseCidr } from '../net/cidr.js';
+import { parseCidr } from '../net/cidr.js';
 import type { Cidr, EgressPolicy, PolicyDefaults, PortRange } from '../model/types.js';
 import { EGRESS_GRAMMAR, parseEgressPolicy } from '../labels/egress.js';
 import { IFNAME as IFNAME_RE } from '../net/ifname.js';
 import { DEFAULT_MARK_BIT, MARK_BIT_EXPECTED, type MarkBit, parseMarkBit } from '../model/mark-bit.js';
-import type { Result } from '../model/result.js';
+import { describeValue, expecting, intRange, orEmpty, quoted, section, withPattern } from './schema-parts.js';
+import { METRICS_LISTEN_WHAT, type MetricsListen, UNIX_PATH_MAX, parseDockerAddress, parseMetricsListen } from './endpoints.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -20,12 +21,6 @@ export const MODES = ['proxy', 'dnat'] as const;
  * `list`: exactly these names, whatever the routes say (an empty list: only the bridges forward).
  */
 export type ExternalInterfaces = { kind: 'auto' } | { kind: 'list'; names: string[] };
-
-/**
- * Where the Prometheus metrics are served (GET /metrics): nowhere (the default), a unix socket,
- * or a loopback TCP address. Never a network address: firewall internals are not for the network.
- */
-export type MetricsListen = { kind: 'off' } | { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 export interface Config {
   labelPrefix: string;
@@ -86,89 +81,9 @@ export interface Config {
   };
 }
 
-/** A value as an admin would recognise it in an error message. */
-export function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'an empty value';
-  if (typeof v === 'string') {
-    const cut = v.length > 60 ? `${v.slice(0, 60)}...` : v;
-    return JSON.stringify(cut);
-  }
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
-  if (v instanceof Date) return `a date (${v.toISOString()}; quote it to make it a string)`;
-  if (typeof v === 'object') return 'a mapping';
-  return typeof v;
-}
-
-type IssueLike = { input?: unknown };
-const expecting = (what: string) => (iss: IssueLike) => `expected ${what}, got ${describeValue(iss.input)}`;
-const quoted = (values: readonly string[]) =>
-  values.length === 2
-    ? `"${values[0]}" or "${values[1]}"`
-    : `one of ${values.map((v) => `"${v}"`).join(', ')}`;
-
-/** A strict mapping whose unknown-key error lists the keys it knows. `name` is its dotted path. */
-function section<S extends z.ZodRawShape>(name: string, shape: S) {
-  const known = Object.keys(shape).join(', ');
-  const where = name === '' ? 'at the top level' : `under ${name}`;
-  return z
-    .object(shape, {
-      error: (iss) =>
-        iss.code === 'unrecognized_keys'
-          ? `unknown key (known keys ${where}: ${known})`
-          : `expected a mapping of ${name || 'settings'}, got ${describeValue(iss.input)}`,
-    })
-    .strict();
-}
-
-/** A section left empty in YAML (`sync:` with every sub-key commented out) means all its defaults. */
-const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
-
-const intRange = (min: number, max: number) =>
-  z.number({ error: expecting(`an integer from ${min} to ${max}`) }).int().min(min).max(max);
-
-const withPattern = (re: RegExp, what: string) => z.string({ error: expecting(what) }).regex(re);
-
 const LABEL_PREFIX_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 // A bare command name (looked up in PATH) or an absolute path; never a relative path.
 const COMMAND_RE = /^(\/[A-Za-z0-9_./-]+|[A-Za-z0-9_.-]+)$/;
-// Linux IFNAMSIZ is 16 including the NUL; '.' and '..' are not valid names.
-// unix:///PATH, or tcp|http|https://HOST[:PORT][/]. No path prefix, user or query: dockerode
-// would drop them without a word. ssh:// is refused below with its own reason.
-const DOCKER_HOST_RE = /^(?:unix:\/\/(\/\S+)|(tcp|http|https):\/\/([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?)$/;
-export const DOCKER_HOST_SUPPORTED = 'unix:///PATH, tcp://HOST[:PORT], http://HOST[:PORT] or https://HOST[:PORT]';
-
-export type DockerAddress =
-  | { scheme: 'unix'; path: string }
-  | { scheme: 'tcp' | 'http' | 'https'; host: string; port: number | undefined };
-
-/**
- * A Docker address as docker.host or $DOCKER_HOST spells it. Schemes the Docker CLI knows but
- * dockgate cannot honour get their own reason, so nobody is left guessing why.
- */
-export function parseDockerAddress(text: string): Result<DockerAddress> {
-  const m = DOCKER_HOST_RE.exec(text);
-  if (m?.[1] !== undefined) return { ok: true, value: { scheme: 'unix', path: m[1] } };
-  const port = m?.[4] === undefined ? undefined : Number(m[4]);
-  if (m && (port === undefined || (port >= 1 && port <= 65535))) {
-    // URLs bracket IPv6 addresses; sockets want them bare.
-    const host = m[3]!.replace(/^\[(.*)\]$/, '$1');
-    return { ok: true, value: { scheme: m[2] as 'tcp' | 'http' | 'https', host, port } };
-  }
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text)?.[1]?.toLowerCase();
-  if (scheme === 'ssh') {
-    return {
-      ok: false,
-      // docker-modem's ssh would skip host-key checking and find no key under systemd.
-      error: `ssh:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED} (to reach a remote Docker over ssh, forward its socket, e.g. ssh -L /run/dockgate-docker.sock:/var/run/docker.sock HOST, and use unix:///run/dockgate-docker.sock)`,
-    };
-  }
-  if (scheme === 'npipe' || scheme === 'fd') {
-    return { ok: false, error: `${scheme}:// is not supported: dockgate connects to ${DOCKER_HOST_SUPPORTED}` };
-  }
-  return { ok: false, error: `expected ${DOCKER_HOST_SUPPORTED}` };
-}
 
 const cidrEntry = z
   .string({ error: expecting('an IPv4/IPv6 address or CIDR as a string') })
@@ -290,40 +205,6 @@ const portRange = z
     return { start, end };
   });
 
-const METRICS_LISTEN_WHAT = '"" (off), an absolute unix socket path such as /run/dockgate/metrics.sock, or 127.0.0.1:PORT or [::1]:PORT';
-// sun_path holds 108 bytes with the terminating NUL; a longer path cannot be bound at all.
-const UNIX_PATH_MAX = 107;
-
-/** metrics.listen as written; the reason of a refusal is the whole message after the key. */
-export function parseMetricsListen(text: string): Result<MetricsListen> {
-  const got = `got ${describeValue(text)}`;
-  if (text === '') return { ok: true, value: { kind: 'off' } };
-  if (text.startsWith('/')) {
-    // Control characters would make the path unreadable in logs and ls; a trailing / is a directory.
-    if (/[\x00-\x1f\x7f]/.test(text) || text.endsWith('/')) return { ok: false, error: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
-    if (Buffer.byteLength(text) > UNIX_PATH_MAX) return { ok: false, error: `a unix socket path is at most ${UNIX_PATH_MAX} bytes, got ${Buffer.byteLength(text)}` };
-    return { ok: true, value: { kind: 'unix', path: text } };
-  }
-  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(text);
-  if (!m) return { ok: false, error: `expected ${METRICS_LISTEN_WHAT}, ${got}` };
-  const [, v6, v4 = '', portText = ''] = m;
-  const port = Number(portText);
-  const addr = parseAddress(v6 ?? v4);
-  const host = addr.ok && (addr.value.text === '::1' || (addr.value.family === 4 && addr.value.text.startsWith('127.'))) ? addr.value.text : undefined;
-  if (host === undefined) {
-    const named = v6 === undefined && /^[A-Za-z]/.test(v4);
-    return {
-      ok: false,
-      error: named
-        ? `expected 127.0.0.1:PORT or [::1]:PORT, not a host name, ${got}`
-        : // Anything else can be reached from other machines (0.0.0.0 and [::] from all of them).
-          `${describeValue(text)} is not a loopback address: dockgate serves metrics only on a unix socket, 127.0.0.1:PORT or [::1]:PORT (exposing firewall internals on the network is not its job; put a proxy with authentication in front if you must)`,
-    };
-  }
-  if (!/^[1-9][0-9]{0,4}$/.test(portText) || port > 65535) return { ok: false, error: `expected a port from 1 to 65535 after the address, ${got}` };
-  return { ok: true, value: { kind: 'tcp', host, port } };
-}
-
 const metricsSection = section('metrics', {
   listen: z.preprocess(
     // Left empty (`listen:`) is off, like "".
@@ -382,45 +263,3 @@ export const configFileSchema = section('', {
 });
 
 export type ConfigFile = z.output<typeof configFileSchema>;
-
-export function toConfig(f: ConfigFile): Config {
-  return {
-    labelPrefix: f.label_prefix,
-    trustImageLabels: f.trust_image_labels,
-    defaults: { mode: f.defaults.mode, from: f.defaults.from.map((c) => ({ ...c })), egress: f.defaults.egress },
-    docker: { host: f.docker.host },
-    ipv6Masquerade: f.ipv6_masquerade,
-    iptables: {
-      restoreCommand: f.iptables.restore_command,
-      saveCommand: f.iptables.save_command,
-      ip6RestoreCommand: f.iptables.ip6_restore_command,
-      ip6SaveCommand: f.iptables.ip6_save_command,
-      waitSeconds: f.iptables.wait_seconds,
-    },
-    externalInterfaces:
-      f.external_interfaces.kind === 'auto' ? { kind: 'auto' } : { kind: 'list', names: [...f.external_interfaces.names] },
-    claimablePorts: { ...f.claimable_ports },
-    foreignChains: f.foreign_chains,
-    foreignChainsMark: f.foreign_chains_mark,
-    sync: {
-      debounceMs: f.sync.debounce_ms,
-      driftCheckMs: f.sync.drift_check_ms,
-      fullCheckMs: f.sync.full_check_ms,
-      retryMinMs: f.sync.retry_min_ms,
-      retryMaxMs: f.sync.retry_max_ms,
-      dockerTimeoutMs: f.sync.docker_timeout_ms,
-      unknownGraceMs: f.sync.unknown_grace_ms,
-    },
-    logLevel: f.log_level,
-    metrics: { ...f.metrics.listen },
-    drops: {
-      log: f.drops.log,
-      ratePerSecond: f.drops.rate_per_s,
-      burst: f.drops.burst,
-      nflogGroup: f.drops.nflog_group,
-      socket: f.drops.socket,
-      ulogdCommand: f.drops.ulogd_command,
-    },
-    egress: { dnsGraceS: f.egress.dns_grace_s, resolvConf: f.egress.resolv_conf },
-  };
-}

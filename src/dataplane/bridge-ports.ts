@@ -159,8 +159,8 @@ export class BridgePorts {
 
   /**
    * The container's interfaces from the sysfs Docker mounts inside it (/proc/PID/root/sys): file
-   * reads instead of a process per container, which kept a start ~10 ms longer and a daemon
-   * starting beside thousands of containers from writing for tens of seconds. Undefined when that
+   * reads instead of a process per container, which made every start slower and kept a daemon
+   * starting beside thousands of containers from writing for a long while. Undefined when that
    * sysfs is not there (a container with /sys unmounted, another runtime): ask `ip` then.
    * Only a container with CAP_SYS_ADMIN could mount something else over its /sys, and such a
    * container is root on the host anyway; and the answer must still match the host's side.

@@ -8,14 +8,12 @@ import type { BridgeFilter } from '../model/types.js';
 import {
   BRIDGE_FAMILY,
   BRIDGE_TABLE,
-  type BridgeDrift,
-  bridgeDrift,
-  parseBridgeState,
   renderBridgeDiff,
   renderBridgeFlush,
   renderBridgeTable,
   renderSkeleton,
 } from '../plan/antispoof.js';
+import { type BridgeDrift, bridgeDrift, parseBridgeState } from '../plan/antispoof-state.js';
 import { type CommandQueue, errorOutput, firstErrorLine, howEnded, succeeded } from './command-queue.js';
 import { errorMessage } from '../util/errors.js';
 

@@ -7,7 +7,7 @@
 // written makes the next sync read the kernel and rewrite whatever table differs from the plan.
 import type { RuleSet, Table } from '../model/types.js';
 import { TABLES, USER } from '../plan/chains.js';
-import { type DriftReport, type ForeignRule, IncompatibleTableError, compare, emptyTables, foreignRules, isManagedChain, pinnedChains } from '../plan/kernel-state.js';
+import { type DriftReport, type ForeignRule, IncompatibleTableError, type KernelState, compare, emptyTables, foreignRules, isManagedChain, pinnedChains } from '../plan/kernel-state.js';
 import { renderDiff, renderFlush, renderFull } from '../plan/restore.js';
 import { RestoreError, type Iptables } from './iptables.js';
 import { probeTable, refusedTable } from './kernel-limits.js';
@@ -61,7 +61,24 @@ export class Dataplane {
    */
   #rawMissing = false;
 
-  constructor(readonly iptables: Iptables) {}
+  /**
+   * `tables`: what this dataplane owns and writes, the plan's raw, nat and filter by default; the
+   * footprint's marks have one of their own for mangle (src/dataplane/footprint.ts), so every
+   * table goes through the same read, compare, render, restore and forget-on-failure.
+   */
+  constructor(
+    readonly iptables: Iptables,
+    readonly tables: readonly Table[] = TABLES,
+  ) {}
+
+  /** The kernel's state of this dataplane's tables (and, for the plan's, of every other table: foreign rules). */
+  async #read(): Promise<KernelState> {
+    if (this.tables.every((t) => TABLES.includes(t))) return this.iptables.save();
+    const state: KernelState = new Map();
+    // iptables-save leaves a table out until it has been used: asked by name, it shows it.
+    for (const t of this.tables) for (const [name, s] of await this.iptables.save(t)) if (name === t) state.set(name, s);
+    return state;
+  }
 
   /**
    * Whether this family's kernel has no raw table, as the last write or full check found. The
@@ -121,7 +138,7 @@ export class Dataplane {
   }
 
   async check(plan: RuleSet): Promise<DriftReport> {
-    return compare(plan, await this.iptables.save());
+    return compare(plan, await this.#read(), this.tables);
   }
 
   /**
@@ -134,8 +151,8 @@ export class Dataplane {
 
   /** flush, saying what it left in place and why. */
   async flushReport(options: { userChain?: boolean } = {}): Promise<FlushResult> {
-    const state = await this.iptables.save();
-    const texts = new Map(renderFlush(state));
+    const state = await this.#read();
+    const texts = new Map(renderFlush(state, this.tables));
     // DOCKGATE-USER holds the admin's rules (fail2ban bans): only an explicit --user-chain drops it,
     // and only once nothing jumps to it any more (dockgate's own jumps go with its chains).
     const user = state.get('filter')?.chains;
@@ -149,11 +166,11 @@ export class Dataplane {
     await this.#write(texts);
     this.#applied = undefined;
     if (texts.size > 0 && (await this.iptables.backend()) === 'nf_tables') {
-      for (const table of emptyTables(await this.iptables.save())) {
-        if (TABLES.includes(table)) await this.iptables.dropTable(table);
+      for (const table of emptyTables(await this.#read())) {
+        if (this.tables.includes(table)) await this.iptables.dropTable(table);
       }
     }
-    return { tables: [...texts.keys()], left: foreignRules(state) };
+    return { tables: [...texts.keys()], left: foreignRules(state, this.tables) };
   }
 
   /**
@@ -175,18 +192,18 @@ export class Dataplane {
     }
     const plan = this.#fit(wanted);
     const readStarted = performance.now();
-    const state = await this.iptables.save();
+    const state = await this.#read();
     const readMs = performance.now() - readStarted;
     const resuming = this.#failed;
     let drift: DriftReport;
     try {
-      drift = compare(this.#applied ?? plan, state);
+      drift = compare(this.#applied ?? plan, state, this.tables);
     } catch (err) {
       // A table we cannot read is one we must not write blind, by diff either.
       if (err instanceof IncompatibleTableError) this.#applied = undefined;
       throw err;
     }
-    this.#pinned = pinnedChains(state);
+    this.#pinned = pinnedChains(state, this.tables);
     const reported = this.#report(drift, resuming);
     if (this.#applied && drift.clean) {
       // Nothing drifted: what changed since the last write is an ordinary diff, not a rewrite.
@@ -195,13 +212,13 @@ export class Dataplane {
       this.#applied = plan;
       return { kind: texts.size > 0 ? 'diff' : 'none', tables: [...texts.keys()], durationMs: performance.now() - started, drift: reported, readMs };
     }
-    const needed = this.#applied ? compare(plan, state) : drift;
+    const needed = this.#applied ? compare(plan, state, this.tables) : drift;
     if (needed.clean) {
       this.#applied = plan;
       this.#failed = false;
       return { kind: 'none', tables: [], durationMs: performance.now() - started, drift: reported, readMs };
     }
-    const dirty = TABLES.filter(
+    const dirty = this.tables.filter(
       (t) => needed.chains.some((c) => c.table === t) || needed.jumps.some((j) => j.table === t) || needed.strays.some((j) => j.table === t),
     );
     await this.#write(renderFull(plan, state, dirty));

@@ -2,17 +2,19 @@
 // accept directly before the final drop of each foreign nft base chain that would drop what dockgate opens (nft
 // insert/delete). Reads the kernel every time it is asked, so a firewall that rewrote its table
 // (firewalld's reload, `nft -f /etc/nftables.conf`) gets the footprint back at the next check.
-import { type FlowVerdict, type FootprintSpot, analyse, describeSpot, footprintRules, footprintSpots, holds } from '../hostfw/analysis.js';
+import { type FlowVerdict, analyse } from '../hostfw/analysis.js';
+import { type FootprintSpot, describeSpot, footprintRules, footprintSpots, holds } from '../hostfw/footprint-spots.js';
 import { type NftChain, type NftRuleset, chainLabel } from '../hostfw/nft-ruleset.js';
 import type { Family, RuleSet, Table } from '../model/types.js';
 import { type TableState, emptyTables } from '../plan/kernel-state.js';
-import { MARK_TABLE, type MarkPlan, markDrift, markPlan, renderMarks } from '../plan/marks.js';
+import { MARK_TABLE, MARK_TABLES, markPlan, marksDrift, renderMarks } from '../plan/marks.js';
 import { familyRuleSet } from '../plan/ruleset.js';
 import type { Config } from '../config/schema.js';
 import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
 import type { CommandQueue } from './command-queue.js';
 import { ip6tablesOptions, probeIpv6 } from './families.js';
 import { Iptables } from './iptables.js';
+import { Dataplane } from './dataplane.js';
 import { Nft, NftError } from './nft.js';
 
 export type ForeignChainsMode = 'allow' | 'leave';
@@ -62,8 +64,7 @@ export interface FootprintState {
   verdicts: FlowVerdict[];
 }
 
-/** iptables' Table type knows the tables dockgate's plan writes; mangle is written only here. */
-const MANGLE = MARK_TABLE as Table;
+const MANGLE: Table = MARK_TABLE;
 
 /** The footprint for a config, on a queue: IPv6 marks too where the host has IPv6 (as the daemon's dataplane). */
 export async function footprintFor(config: Config, queue: CommandQueue): Promise<Footprint> {
@@ -79,8 +80,13 @@ export class Footprint {
     [6, true],
   ]);
 
+  /** The marks of each family, written like the plan's tables (read, compare, diff or rewrite, forget on failure). */
+  readonly #marks = new Map<Family, Dataplane>();
+
   /** `iptables6`: ip6tables, on hosts with IPv6; its marks make IPv6 openings pass too. */
-  constructor(readonly iptables: Iptables, readonly nft: Nft, readonly iptables6?: Iptables) {}
+  constructor(readonly iptables: Iptables, readonly nft: Nft, readonly iptables6?: Iptables) {
+    for (const { family, iptables: ipt } of this.#families()) this.#marks.set(family, new Dataplane(ipt, MARK_TABLES));
+  }
 
   #families(): Array<{ family: Family; iptables: Iptables }> {
     return [{ family: 4, iptables: this.iptables }, ...(this.iptables6 ? [{ family: 6 as const, iptables: this.iptables6 }] : [])];
@@ -91,7 +97,7 @@ export class Footprint {
   }
 
   /** The marks one family needs for this plan (undefined: that family plans nothing). */
-  static #wanted(plan: RuleSet, family: Family, mark: MarkBit): MarkPlan | undefined {
+  static #wanted(plan: RuleSet, family: Family, mark: MarkBit): RuleSet | undefined {
     const rules = familyRuleSet(plan, family);
     return rules ? markPlan(rules, mark) : undefined;
   }
@@ -101,18 +107,18 @@ export class Footprint {
    * cannot write) does not keep the other's from being written. Returns whether anything was
    * written, and the first failure.
    */
-  async #writeMarks(want: (family: Family) => MarkPlan | undefined): Promise<{ written: boolean; failure?: Error }> {
+  async #writeMarks(want: (family: Family) => RuleSet | undefined): Promise<{ written: boolean; failure?: Error }> {
     let written = false;
     let failure: Error | undefined;
-    for (const { family, iptables } of this.#families()) {
+    for (const { family } of this.#families()) {
       const w = want(family);
       if (w === undefined && !this.#marksMayExist.get(family)) continue;
+      const marks = this.#marks.get(family)!;
       try {
-        const text = renderMarks(w, await this.#mangle(iptables));
-        if (text !== '') {
-          await iptables.restore(new Map([[MANGLE, text]]));
-          written = true;
-        }
+        // Read every time (repair, not sync): a firewall tool that rewrote mangle gets the marks
+        // back at the next sync; with nothing drifted, only what the plan changed is written.
+        if (w !== undefined) written = (await marks.repair(w)).kind !== 'none' || written;
+        else written = (await marks.flushReport()).tables.length > 0 || written;
         this.#marksMayExist.set(family, w !== undefined);
       } catch (err) {
         failure ??= err as Error;
@@ -217,7 +223,7 @@ export class Footprint {
       const want = spots.length > 0 ? Footprint.#wanted(plan, family, mark) : undefined;
       const mangle = await this.#mangle(iptables);
       // A table iptables-save cannot show may hold anything: never "in place".
-      inPlace.set(family, want !== undefined && mangle?.incompatible === undefined && markDrift(want, mangle).clean);
+      inPlace.set(family, want !== undefined && mangle?.incompatible === undefined && marksDrift(want, mangle).clean);
     }
     const marksInPlace = inPlace.get(4) ?? false;
     const marksInPlace6 = inPlace.get(6) ?? false;

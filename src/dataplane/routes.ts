@@ -2,13 +2,12 @@
 // `external_interfaces: auto` tracks every interface through which the host reaches a network:
 // the uplinks of the default routes, and a LAN, a VPN or a static route's interface besides.
 //
-// How routes are followed, measured on the 2-core test machine (load average ~7):
-// - a periodic read costs two processes (IPv4 and IPv6): 1000 `ip -j route show default` took
-//   1.8 s CPU in `ip` itself (reading the whole main table instead costs the same processes), and started from Node with execa 6.6 s CPU in all (4.6 ms of it
-//   Node's spawn), so ~13 ms CPU per poll: 1.3% of a core at a 1 s period, forever, and two more
-//   processes per second in the queue iptables-restore waits on; a cheaper period reacts slowly;
-// - `ip monitor route` idles at 0 CPU ticks over 10 s with 2.9 MB RSS, and printed 1000 route
-//   changes for 20 ms CPU in all.
+// How routes are followed (the measurements behind this are in docs/performance.md):
+// - a periodic read costs two processes (IPv4 and IPv6) per poll, mostly Node's spawn (reading
+//   the whole main table instead costs the same processes): at a period short enough to react,
+//   a steady share of a core forever, and two more processes per second in the queue
+//   iptables-restore waits on; a cheaper period reacts slowly;
+// - `ip monitor route` costs no CPU while idle and next to nothing per change.
 // So a supervised `ip monitor route` says *when* to read, and a read (through the queue, like
 // every other short command) says *what* the routes are; the monitor's lines are never parsed, so
 // its text format (which `-j` does not turn into JSON on iproute2 6.1) does not matter. A slow

@@ -2,8 +2,11 @@
 // timeout, so that a hung Docker makes doctor report a failure instead of hanging too. And what
 // a swarm state means for dockgate, for doctor and the daemon alike.
 import Docker from 'dockerode';
-import { dockerOptions } from './source.js';
-import type { DockerFacts } from '../doctor/doctor-checks.js';
+import { dockerOptions } from './endpoint.js';
+
+export type DockerFacts =
+  | { host: string; reachable: true; version: string; swarm: string; /** /info FirewallBackend.Driver (API 1.49+). */ firewallBackend?: string }
+  | { host: string; reachable: false; error: string };
 
 interface InfoReply {
   ServerVersion?: string;

@@ -4,7 +4,7 @@
 // tables in the kernel (its nftables backend, Docker 29+), which would filter and NAT beside
 // dockgate. Pure.
 import type { NftRuleset } from '../hostfw/nft-ruleset.js';
-import type { CheckResult } from './doctor-checks.js';
+import type { CheckResult } from './check-result.js';
 
 /** The tables Docker's nftables backend writes (moby libnetwork internal/nftables). */
 const DOCKER_NFT_TABLES = new Set(['docker-bridges']);

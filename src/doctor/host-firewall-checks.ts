@@ -1,30 +1,13 @@
 // doctor's view of the host's firewall shape: which firewalls run beside dockgate's iptables
 // chains (native nft tables, firewalld, ufw, the other iptables backend), their base chains on
 // the hooks dockgate's openings pass, and whether every current opening gets through them.
-// Pure: the facts are collected by src/dataplane/host-probe.ts.
-import type { FlowVerdict } from '../hostfw/analysis.js';
+// Pure: the facts are collected by src/dataplane/host-firewall-probe.ts.
 import { describeHostPort } from '../model/format.js';
 import { type NftChain, type NftRuleset, isIptablesTable } from '../hostfw/nft-ruleset.js';
 import { byEgress, byOpening, describeEffect } from '../hostfw/report.js';
 import type { KernelState } from '../plan/kernel-state.js';
-import type { CheckResult, DoctorFacts } from './doctor-checks.js';
-
-export interface HostFirewallFacts {
-  mode: 'allow' | 'leave';
-  nft: { ok: true; ruleset: NftRuleset } | { ok: false; error: string; missing: boolean };
-  /** /etc/ufw/ufw.conf says ENABLED=yes; undefined when ufw is not installed. */
-  ufw: { enabled: boolean } | undefined;
-  /** Signs of a running firewalld in this network namespace: its table, its process. */
-  firewalld: string[];
-  /** The plan's openings judged against the ruleset; undefined when there is no plan (Docker away). */
-  footprint?: { needed: string[]; footprints: string[]; marksInPlace: boolean; verdicts: FlowVerdict[] };
-  /** Why the openings could not be judged. */
-  notJudged?: string;
-}
-
-const ok = (name: string, detail: string): CheckResult => ({ status: 'ok', name, detail });
-const warn = (name: string, detail: string): CheckResult => ({ status: 'warn', name, detail });
-const fail = (name: string, detail: string): CheckResult => ({ status: 'fail', name, detail });
+import { type CheckResult, fail, ok, warn } from './check-result.js';
+import type { DoctorFacts } from './facts.js';
 
 const HOOKS = new Set(['input', 'forward', 'prerouting', 'postrouting', 'output']);
 
@@ -126,4 +109,3 @@ export function checkHostFirewall(f: DoctorFacts): CheckResult[] {
   if (!f.hostFirewall) return [];
   return [checkFirewallShape(f), checkForeignChains(f), checkFirewalld(f)];
 }
-

@@ -3,7 +3,7 @@
 // dockgate runs degraded, never a failure, since dockgate still enforces the labels without them.
 import type { Family } from '../model/types.js';
 import { type TableProbe, rawMissingMessage } from '../dataplane/kernel-limits.js';
-import type { CheckResult } from './doctor-checks.js';
+import type { CheckResult } from './check-result.js';
 
 export interface KernelLimitFacts {
   /** `save -t raw` per family the host has. */

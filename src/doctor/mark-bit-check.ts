@@ -7,18 +7,9 @@ import { footprintBit } from '../hostfw/evaluate.js';
 import { type NftRuleset, chainLabel, isIptablesTable } from '../hostfw/nft-ruleset.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { MARK_TABLE, isMarkChain } from '../plan/chains.js';
-import type { CheckResult, DoctorFacts } from './doctor-checks.js';
-
-/** One family's `ip -j rule show`, as iproute2 prints it (`fwmark`/`fwmask` as hex strings). */
-export type IpRuleFacts =
-  | { family: 4 | 6; ok: true; rules: Array<Record<string, unknown>> }
-  | { family: 4 | 6; ok: false; error: string };
-
-export interface MarkBitFacts {
-  /** `foreign_chains_mark`. */
-  bit: MarkBit;
-  ipRules: IpRuleFacts[];
-}
+import type { IpRuleFacts, MarkBitFacts } from '../dataplane/host-facts.js';
+import type { CheckResult } from './check-result.js';
+import type { DoctorFacts } from './facts.js';
 
 /** One use of the bit by someone else: where, and the rule as its tool prints it. */
 export interface MarkUse {

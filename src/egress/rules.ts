@@ -3,8 +3,8 @@
 // an IPv6 one only in ip6tables), plus its resolvers on port 53: without them no name the
 // container looks up would resolve, and Docker's embedded DNS (127.0.0.11) forwards from inside
 // the container's namespace, so its queries leave from the container's own address too.
-import type { EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
-import { type RuleParts, rule } from '../plan/syntax.js';
+import type { BridgeAddress, EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
+import { ACCEPT, type PortSpan, type Rule } from '../model/rule.js';
 import { type EgressSet, setFor } from './sets.js';
 
 /** Where one accept leads: `dst` and `dstSet` undefined is everywhere. */
@@ -13,7 +13,7 @@ interface Destination {
   /** The ipset of a DNS name's addresses (egress/sets.ts). */
   dstSet?: string;
   proto: Protocol | undefined;
-  dport: { start: number; end: number } | undefined;
+  dport: PortSpan | undefined;
 }
 
 const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined };
@@ -58,10 +58,13 @@ export function egressDestinations(policy: EgressPolicy, resolvers: readonly str
   });
 }
 
-/** The accept lines of one container address on one bridge. */
-export function egressRules(policy: EgressPolicy, resolvers: readonly string[], family: Family, from: { src: string; bridge: string }, comment: string, names = true): string[] {
-  return egressDestinations(policy, resolvers, family, names).map((d) => {
-    const parts: RuleParts = { src: from.src, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, dstSet: d.dstSet, ctstate: 'NEW', comment, jump: 'ACCEPT' };
-    return rule(parts);
-  });
+/** The accepts of one container address on one bridge. */
+export function egressRules(policy: EgressPolicy, resolvers: readonly string[], from: BridgeAddress, comment: string, names = true): Rule[] {
+  return egressDestinations(policy, resolvers, from.family, names).map(
+    (d): Rule => ({
+      match: { src: from.address, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, dstSet: d.dstSet, ctstate: ['NEW'] },
+      action: ACCEPT,
+      comment,
+    }),
+  );
 }

@@ -146,14 +146,13 @@ export function renderUnit(template: string, argv: readonly string[]): string {
 
 /**
  * V8 flags for the daemon (the bin script's shebang passes the same ones):
- * - a 1 MiB young generation keeps the resident size about 13 MB lower (measured on Node 20) at
- *   the cost of more, shorter scavenges, which a daemon that mostly sleeps does not notice;
+ * - a 1 MiB young generation keeps the resident size lower at the cost of more, shorter
+ *   scavenges, which a daemon that mostly sleeps does not notice;
  * - optimizing compiles on the main thread instead of V8's worker threads: each worker's malloc
- *   arena kept the compiler's memory, about 5 MiB resident for good (Node 20, 200 containers
- *   against a scripted Docker: 83.5 → 77 MiB at rest). The price is paid while the hot code
- *   warms up: the first plan for 1,000 containers takes 250–360 ms instead of 100–170 ms, and
- *   the first few dozen plans 0.3–1 s more in all; the steady-state plan time and the garbage
- *   collector's own threads are unchanged.
+ *   arena kept the compiler's memory resident for good. The price is paid once, while the hot
+ *   code warms up (the first few dozen plans are slower); the steady-state plan time and the
+ *   garbage collector's own threads are unchanged.
+ * What each saves and costs, measured: docs/performance.md.
  */
 export const NODE_FLAGS = ['--max-semi-space-size=1', '--no-concurrent-recompilation'];
 

@@ -1,10 +1,10 @@
-// What `dockgate install` and `uninstall` will do, computed from a snapshot of the files they
+// What `dockgate install` will do (uninstall-plan.ts: `uninstall`), computed from a snapshot of the files they
 // touch. Pure: every file is read and every problem found before the first byte is written, so a
 // malformed daemon.json (or config, or install record) means nothing changes at all.
 import { ConfigError, parseConfig } from '../config/load.js';
 import type { Mode } from '../model/types.js';
-import { DAEMON_JSON, EMPTY_DAEMON_JSON, type KeyChange, mergeDaemonJson, revertDaemonJson, wantedDockerSettings } from './daemon-json.js';
-import { JsonSyntaxError, parseObjectText } from './json-text.js';
+import { DAEMON_JSON, EMPTY_DAEMON_JSON, type KeyChange, mergeDaemonJson, wantedDockerSettings } from './daemon-json.js';
+import { JsonSyntaxError } from './json-text.js';
 import {
   CONFIG_PATH,
   type DaemonJsonRecord,
@@ -76,16 +76,16 @@ export interface InstallInputs {
   packagedUnit?: string;
 }
 
-function shown(root: string, path: string): string {
+export function shown(root: string, path: string): string {
   return root === '/' || root === '' ? path : `${root.replace(/\/+$/, '')}${path}`;
 }
 
-function describeJsonError(file: string, err: unknown): string {
+export function describeJsonError(file: string, err: unknown): string {
   if (err instanceof JsonSyntaxError) return `${file}: ${err.message}`;
   return `${file}: ${errorMessage(err)}`;
 }
 
-function readState(snapshot: HostSnapshot, root: string, problems: string[]): InstallState | undefined {
+export function readState(snapshot: HostSnapshot, root: string, problems: string[]): InstallState | undefined {
   const text = snapshot.files.get(STATE_PATH);
   if (text === undefined) return undefined;
   const r = parseState(text);
@@ -102,6 +102,41 @@ function fileChange(path: string, before: string | undefined, after: string): { 
 
 function describeKeyChange(c: KeyChange): string {
   return `"${c.key}": ${c.next} (was ${c.previous === null ? 'absent' : c.previous})`;
+}
+
+/**
+ * The record of a daemon.json install writes: a first write keeps the file as it was; a later one
+ * keeps each key's first value, and the original text only while nobody else changed the file.
+ */
+function daemonJsonRecord(oldRec: DaemonJsonRecord | null, oldDaemon: string | undefined, merged: ReturnType<typeof mergeDaemonJson>): DaemonJsonRecord {
+  if (!oldRec || oldDaemon === undefined) {
+    return { path: DAEMON_JSON, created: oldDaemon === undefined, originalText: oldDaemon ?? null, writtenSha256: sha256(merged.text), changes: merged.changes };
+  }
+  const untouchedSince = sha256(oldDaemon) === oldRec.writtenSha256;
+  const changes = oldRec.changes.map((c) => {
+    const now = merged.changes.find((n) => n.key === c.key);
+    return now ? { ...c, next: now.next } : c;
+  });
+  for (const c of merged.changes) if (!changes.some((o) => o.key === c.key)) changes.push(c);
+  return {
+    ...oldRec,
+    originalText: untouchedSince ? oldRec.originalText : null,
+    writtenSha256: sha256(merged.text),
+    changes,
+  };
+}
+
+/** The directories missing for the files written now (to make), and every one install made so far (to record). */
+function plannedDirs(snapshot: HostSnapshot, earlier: readonly string[], writes: readonly FileAction[]): { dirs: string[]; mkdirs: FileAction[] } {
+  const dirs = [...earlier];
+  const mkdirs: FileAction[] = [];
+  const needed = [...writes.map((w) => w.path), STATE_PATH].flatMap(parentDirs);
+  for (const d of needed) {
+    if (snapshot.dirs.has(d) || mkdirs.some((m) => m.path === d)) continue;
+    mkdirs.push({ kind: 'mkdir', path: d });
+    if (!dirs.includes(d)) dirs.push(d);
+  }
+  return { dirs, mkdirs };
 }
 
 export function planInstall(inputs: InstallInputs): HostPlan & { state: InstallState; mode: Mode } {
@@ -167,35 +202,13 @@ export function planInstall(inputs: InstallInputs): HostPlan & { state: InstallS
   if (merged.changes.length > 0) {
     writes.push({ kind: 'write', path: DAEMON_JSON, text: merged.text });
     report.push(`${oldDaemon === undefined ? 'created' : 'updated'} ${DAEMON_JSON}: ${merged.changes.map(describeKeyChange).join(', ')}`);
-    if (!oldRec || oldDaemon === undefined) {
-      daemonJson = { path: DAEMON_JSON, created: oldDaemon === undefined, originalText: oldDaemon ?? null, writtenSha256: sha256(merged.text), changes: merged.changes };
-    } else {
-      const untouchedSince = sha256(oldDaemon) === oldRec.writtenSha256;
-      const changes = oldRec.changes.map((c) => {
-        const now = merged.changes.find((n) => n.key === c.key);
-        return now ? { ...c, next: now.next } : c;
-      });
-      for (const c of merged.changes) if (!changes.some((o) => o.key === c.key)) changes.push(c);
-      daemonJson = {
-        ...oldRec,
-        originalText: untouchedSince ? oldRec.originalText : null,
-        writtenSha256: sha256(merged.text),
-        changes,
-      };
-    }
+    daemonJson = daemonJsonRecord(oldRec, oldDaemon, merged);
   } else {
     report.push(`unchanged ${DAEMON_JSON} (Docker settings already in place)`);
   }
 
   // Directories: those missing for the files written now, plus those an earlier run created.
-  const dirs = [...(old?.dirs ?? [])];
-  const mkdirs: FileAction[] = [];
-  const needed = [...writes.map((w) => w.path), STATE_PATH].flatMap(parentDirs);
-  for (const d of needed) {
-    if (snapshot.dirs.has(d) || mkdirs.some((m) => m.path === d)) continue;
-    mkdirs.push({ kind: 'mkdir', path: d });
-    if (!dirs.includes(d)) dirs.push(d);
-  }
+  const { dirs, mkdirs } = plannedDirs(snapshot, old?.dirs ?? [], writes);
 
   const state: InstallState = { version: 1, dirs, files, daemonJson };
   const stateText = renderState(state);
@@ -204,97 +217,4 @@ export function planInstall(inputs: InstallInputs): HostPlan & { state: InstallS
   if (snapshot.files.get(STATE_PATH) !== stateText) actions.push({ kind: 'write', path: STATE_PATH, text: stateText, mode: 0o644 });
   actions.push(...writes);
   return { actions, report, dockerChanges: merged.changes, state, mode };
-}
-
-export interface UninstallInputs {
-  snapshot: HostSnapshot;
-  root: string;
-}
-
-export function planUninstall(inputs: UninstallInputs): HostPlan {
-  const { snapshot, root } = inputs;
-  const problems: string[] = [];
-  if (!snapshot.files.has(STATE_PATH)) {
-    throw new InstallError([`nothing to uninstall: no install record at ${shown(root, STATE_PATH)} (was it installed with a different --root?)`]);
-  }
-  const state = readState(snapshot, root, problems);
-  if (snapshot.files.has(ENABLED_LINK) || snapshot.others?.has(ENABLED_LINK)) {
-    problems.push(`dockgate.service is still enabled (${shown(root, ENABLED_LINK)}): run \`systemctl disable --now dockgate\` first`);
-  }
-
-  const report: string[] = [];
-  const actions: FileAction[] = [];
-  let dockerChanges: KeyChange[] = [];
-
-  const rec = state?.daemonJson ?? null;
-  if (rec) {
-    const now = snapshot.files.get(rec.path);
-    if (now === undefined) {
-      report.push(`${rec.path} is gone; nothing to restore there`);
-    } else if (sha256(now) === rec.writtenSha256) {
-      // Nobody touched it since install: put back exactly what was there.
-      dockerChanges = rec.changes;
-      if (rec.created) {
-        actions.push({ kind: 'remove', path: rec.path });
-        report.push(`removed ${rec.path} (install created it)`);
-      } else if (rec.originalText !== null) {
-        actions.push({ kind: 'write', path: rec.path, text: rec.originalText });
-        report.push(`restored ${rec.path} as it was before install`);
-      } else {
-        revertKeys(now, rec, root, report, actions, problems, (c) => (dockerChanges = c));
-      }
-    } else {
-      revertKeys(now, rec, root, report, actions, problems, (c) => (dockerChanges = c));
-    }
-  }
-
-  for (const f of state?.files ?? []) {
-    const now = snapshot.files.get(f.path);
-    if (f.previousText !== null) {
-      if (now !== f.previousText) actions.push({ kind: 'write', path: f.path, text: f.previousText });
-      report.push(`restored ${f.path} as it was before install`);
-    } else if (now === undefined) {
-      report.push(`${f.path} is already gone`);
-    } else if (f.role === 'config' && sha256(now) !== f.writtenSha256) {
-      report.push(`kept ${f.path}: edited since install (your settings; delete it by hand if unwanted)`);
-    } else {
-      actions.push({ kind: 'remove', path: f.path });
-      report.push(`removed ${f.path}`);
-    }
-  }
-  if (problems.length > 0 || !state) throw new InstallError([...problems, 'nothing was changed']);
-
-  actions.push({ kind: 'remove', path: STATE_PATH });
-  for (const d of [...state.dirs].reverse()) actions.push({ kind: 'rmdir', path: d });
-  return { actions, report, dockerChanges };
-}
-
-function revertKeys(
-  now: string,
-  rec: DaemonJsonRecord,
-  root: string,
-  report: string[],
-  actions: FileAction[],
-  problems: string[],
-  setChanges: (c: KeyChange[]) => void,
-): void {
-  let r: ReturnType<typeof revertDaemonJson>;
-  try {
-    r = revertDaemonJson(now, rec.changes);
-  } catch (err) {
-    problems.push(`${describeJsonError(shown(root, rec.path), err)}; fix the file first`);
-    return;
-  }
-  setChanges(r.reverted);
-  const emptied = rec.created && parseObjectText(r.text).members.length === 0;
-  if (emptied) {
-    actions.push({ kind: 'remove', path: rec.path });
-    report.push(`removed ${rec.path} (install created it and only dockgate's settings were in it)`);
-  } else if (r.text !== now) {
-    actions.push({ kind: 'write', path: rec.path, text: r.text });
-    report.push(`${rec.path}: reverted ${r.reverted.map((c) => `"${c.key}" to ${c.previous ?? 'absent'}`).join(', ')}`);
-  }
-  for (const c of r.leftAlone) {
-    report.push(`${rec.path}: left "${c.key}" as it is now (${c.now ?? 'absent'}): changed by someone else since install`);
-  }
 }

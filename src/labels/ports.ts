@@ -85,6 +85,20 @@ function parseHostIp(token: string, text: string, bracketed: boolean): Result<st
   return { ok: true, value: addr.value.text };
 }
 
+/**
+ * The protocol: after the last '/', unless what follows belongs to a bracketed host or a mapping
+ * (so '1.2.3.4/32:80:80' is reported as a host IP with a prefix, not as protocol '32:80:80').
+ */
+function splitProtocol(token: string): Result<{ body: string; protocol: Protocol }> {
+  const slash = token.lastIndexOf('/');
+  if (slash < 0 || /[:\]]/.test(token.slice(slash + 1))) return { ok: true, value: { body: token, protocol: 'tcp' } };
+  const proto = token.slice(slash + 1);
+  const body = token.slice(0, slash);
+  if (proto === 'tcp' || proto === 'udp') return { ok: true, value: { body, protocol: proto } };
+  if (proto === '') return fail(token, 'protocol after "/" is empty; use tcp or udp');
+  return fail(token, `protocol ${quote(proto)} is not supported; use tcp or udp (lower case)`);
+}
+
 /** Parses one entry (already split from the list and stripped of surrounding spaces). */
 export function parsePortEntry(token: string): Result<PortSpec> {
   if (token === '') return { ok: false, error: 'empty entry (two commas in a row, or a comma at the start or end)' };
@@ -95,18 +109,9 @@ export function parsePortEntry(token: string): Result<PortSpec> {
     return notGrammar(token, `unexpected character ${quote(ch)}`);
   }
 
-  // Protocol: after the last '/', unless what follows belongs to a bracketed host or a mapping
-  // (so '1.2.3.4/32:80:80' is reported as a host IP with a prefix, not as protocol '32:80:80').
-  let body = token;
-  let protocol: Protocol = 'tcp';
-  const slash = token.lastIndexOf('/');
-  if (slash >= 0 && !/[:\]]/.test(token.slice(slash + 1))) {
-    const proto = token.slice(slash + 1);
-    body = token.slice(0, slash);
-    if (proto === 'tcp' || proto === 'udp') protocol = proto;
-    else if (proto === '') return fail(token, 'protocol after "/" is empty; use tcp or udp');
-    else return fail(token, `protocol ${quote(proto)} is not supported; use tcp or udp (lower case)`);
-  }
+  const split = splitProtocol(token);
+  if (!split.ok) return split;
+  const { body, protocol } = split.value;
 
   let hostIpText: string | undefined;
   let bracketed = false;
@@ -166,7 +171,7 @@ export function parsePortEntry(token: string): Result<PortSpec> {
   }
   return {
     ok: true,
-    value: { start: c.start, end: c.end, protocol, host: { ip: hostIp ?? '', start: h.start, end: h.end } },
+    value: { start: c.start, end: c.end, protocol, host: { ...(hostIp === undefined ? {} : { ip: hostIp }), start: h.start, end: h.end } },
   };
 }
 

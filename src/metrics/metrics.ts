@@ -144,34 +144,7 @@ export class DockgateMetrics implements DaemonMetrics {
       },
     });
     const egress = (): EgressSnapshot | undefined => this.#egressSource?.();
-    new Counter({
-      name: 'dockgate_egress_resolutions_total',
-      help: 'Answers to the DNS names of egress allow-lists that gave at least one address',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(egress()?.resolutions ?? 0);
-      },
-    });
-    new Counter({
-      name: 'dockgate_egress_resolution_failures_total',
-      help: 'Attempts to resolve an egress name that gave no address (no such name, no records, timeout); each allows nothing new',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(egress()?.failures ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'dockgate_egress_set_members',
-      help: 'Addresses an egress name set allows now (its answers within max(TTL, 30 s) + egress.dns_grace_s)',
-      labelNames: ['set', 'name', 'family'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of egress()?.sets ?? []) this.set({ set: s.set, name: s.name, family: String(s.family) }, s.size);
-      },
-    });
+    registerEgressMetrics(registers, egress);
     // Every series exists from the start: a dashboard shows 0, not "no data", until it moves.
     for (const family of FAMILIES) {
       this.restores.inc({ family }, 0);
@@ -264,4 +237,36 @@ export class DockgateMetrics implements DaemonMetrics {
     }
     return last;
   }
+}
+
+/** The egress resolver's counts and name sets, read from its snapshot when scraped. */
+function registerEgressMetrics(registers: Registry[], egress: () => EgressSnapshot | undefined): void {
+  new Counter({
+    name: 'dockgate_egress_resolutions_total',
+    help: 'Answers to the DNS names of egress allow-lists that gave at least one address',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(egress()?.resolutions ?? 0);
+    },
+  });
+  new Counter({
+    name: 'dockgate_egress_resolution_failures_total',
+    help: 'Attempts to resolve an egress name that gave no address (no such name, no records, timeout); each allows nothing new',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(egress()?.failures ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'dockgate_egress_set_members',
+    help: 'Addresses an egress name set allows now (its answers within max(TTL, 30 s) + egress.dns_grace_s)',
+    labelNames: ['set', 'name', 'family'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of egress()?.sets ?? []) this.set({ set: s.set, name: s.name, family: String(s.family) }, s.size);
+    },
+  });
 }

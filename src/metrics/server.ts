@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Registry } from 'prom-client';
-import type { MetricsListen } from '../config/schema.js';
+import type { MetricsListen } from '../config/endpoints.js';
 import { errorMessage } from '../util/errors.js';
 
 export type MetricsEndpoint = Exclude<MetricsListen, { kind: 'off' }>;

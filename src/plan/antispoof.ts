@@ -92,9 +92,9 @@ export interface Element {
   comment: string;
 }
 
-const quote = (port: string): string => `"${port}"`;
+export const quotedPort = (port: string): string => `"${port}"`;
 /** nft prints IPv6 as RFC 5952; so must the keys compared with what it prints. */
-const v6 = (ip: string): string => {
+export const canonicalIPv6 = (ip: string): string => {
   const n = parseIPv6(ip);
   return n === undefined ? ip : formatIPv6(n);
 };
@@ -107,13 +107,13 @@ export function elements(filter: BridgeFilter): Record<SetName, Element[]> {
   };
   for (const o of filter.owners) {
     for (const ip of o.ipv4) add('known4', ip, o.comment);
-    for (const ip of o.ipv6) add('known6', v6(ip), o.comment);
+    for (const ip of o.ipv6) add('known6', canonicalIPv6(ip), o.comment);
     if (o.port === undefined) continue;
-    const p = quote(o.port);
+    const p = quotedPort(o.port);
     add('ports', p, o.comment);
     add('macs', `${p} . ${o.mac}`, o.comment);
     for (const ip of o.ipv4) add('own4', `${p} . ${ip}`, o.comment);
-    for (const ip of o.ipv6) add('own6', `${p} . ${v6(ip)}`, o.comment);
+    for (const ip of o.ipv6) add('own6', `${p} . ${canonicalIPv6(ip)}`, o.comment);
   }
   return Object.fromEntries(SET_NAMES.map((s) => [s, [...out[s].values()].sort((a, b) => byText(a.key, b.key))])) as Record<SetName, Element[]>;
 }
@@ -211,96 +211,4 @@ export function renderBridgeDiff(before: BridgeFilter, after: BridgeFilter): str
 
 export function renderBridgeFlush(): string {
   return `delete table ${TABLE_REF}\n`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the kernel back (`nft -j list table bridge dockgate`)
-
-/** The table as the kernel holds it: each set's element keys, and its sets and chain without handles. */
-export interface BridgeState {
-  elements: Record<SetName, string[]>;
-  /** Everything but elements and handles, as JSON text: compared with the listed skeleton. */
-  shape: string;
-}
-
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** An element as nft -j prints it, as the key `elements` makes: the interface quoted, IPv6 in RFC 5952. */
-function keyOf(set: SetName, val: unknown): string | undefined {
-  const address = (p: unknown): string | undefined => (typeof p !== 'string' ? undefined : set === 'own6' || set === 'known6' ? v6(p) : p);
-  if (set === 'ports') return typeof val === 'string' ? quote(val) : undefined;
-  if (set === 'known4' || set === 'known6') return address(val);
-  if (!isObj(val) || !Array.isArray(val.concat) || val.concat.length !== 2 || typeof val.concat[0] !== 'string') return undefined;
-  const second = address(val.concat[1]);
-  return second === undefined ? undefined : `${quote(val.concat[0])} . ${second}`;
-}
-
-/** Parses `nft -j list table bridge dockgate`; undefined when the table is absent. */
-export function parseBridgeState(json: string): BridgeState | undefined {
-  let root: unknown;
-  try {
-    root = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  const items = isObj(root) && Array.isArray(root.nftables) ? (root.nftables as unknown[]) : [];
-  const els = Object.fromEntries(SET_NAMES.map((s) => [s, [] as string[]])) as Record<SetName, string[]>;
-  const shape: unknown[] = [];
-  let table = false;
-  for (const item of items) {
-    if (!isObj(item)) continue;
-    if (isObj(item.table)) table = true;
-    if (isObj(item.set)) {
-      const { elem, handle: _h, ...rest } = item.set;
-      shape.push({ set: rest });
-      const name = rest.name as SetName;
-      if (!SET_NAMES.includes(name)) continue;
-      for (const e of Array.isArray(elem) ? elem : []) {
-        const val = isObj(e) && isObj(e.elem) ? e.elem.val : e;
-        const key = keyOf(name, val);
-        els[name].push(key ?? JSON.stringify(val));
-      }
-      els[name].sort(byText);
-    } else if (isObj(item.chain)) {
-      const { handle: _h, ...rest } = item.chain;
-      shape.push({ chain: rest });
-    } else if (isObj(item.rule)) {
-      const { handle: _h, ...rest } = item.rule;
-      shape.push({ rule: rest });
-    } else if (isObj(item.limit)) {
-      const { handle: _h, ...rest } = item.limit;
-      shape.push({ limit: rest });
-    } else if (!isObj(item.metainfo) && !isObj(item.table)) {
-      shape.push(item);
-    }
-  }
-  return table ? { elements: els, shape: JSON.stringify(shape) } : undefined;
-}
-
-/** How the kernel's table differs from the plan. */
-export interface BridgeDrift {
-  clean: boolean;
-  /** The table is not there at all. */
-  absent: boolean;
-  /** Sets or chain differ from the skeleton (a rule edited, added or removed). */
-  shapeChanged: boolean;
-  /** `set key` lines. */
-  missing: string[];
-  unexpected: string[];
-}
-
-export function bridgeDrift(filter: BridgeFilter, state: BridgeState | undefined, skeletonShape: string): BridgeDrift {
-  if (state === undefined) return { clean: false, absent: true, shapeChanged: false, missing: [], unexpected: [] };
-  const want = elements(filter);
-  const missing: string[] = [];
-  const unexpected: string[] = [];
-  for (const s of SET_NAMES) {
-    const have = new Set(state.elements[s]);
-    const wanted = new Set(want[s].map((e) => e.key));
-    for (const k of wanted) if (!have.has(k)) missing.push(`${s} ${k}`);
-    for (const k of have) if (!wanted.has(k)) unexpected.push(`${s} ${k}`);
-  }
-  const shapeChanged = state.shape !== skeletonShape;
-  return { clean: !shapeChanged && missing.length + unexpected.length === 0, absent: false, shapeChanged, missing, unexpected };
 }

@@ -30,30 +30,31 @@ export const USER = 'DOCKGATE-USER';
  */
 export const DROPS = 'DOCKGATE-DROPS';
 
+/** The tables of the plan proper, in the order a full write commits them. */
 export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 
 /** Comment on dockgate's own jump and network rules (container rules carry `name/shortid`). */
 export const JUMP_COMMENT = 'dockgate';
 
 export const JUMPS: readonly JumpRule[] = [
-  { table: 'filter', builtin: 'INPUT', match: `-m comment --comment ${JUMP_COMMENT}`, target: INPUT, position: 'first' },
-  { table: 'filter', builtin: 'FORWARD', match: `-m comment --comment ${JUMP_COMMENT}`, target: FORWARD, position: 'first' },
+  { table: 'filter', builtin: 'INPUT', match: {}, target: INPUT, position: 'first' },
+  { table: 'filter', builtin: 'FORWARD', match: {}, target: FORWARD, position: 'first' },
   {
     table: 'nat',
     builtin: 'PREROUTING',
-    match: `-m addrtype --dst-type LOCAL -m comment --comment ${JUMP_COMMENT}`,
+    match: { dstLocal: true },
     target: PREROUTING,
     position: 'first',
   },
   {
     table: 'nat',
     builtin: 'OUTPUT',
-    match: `-m addrtype --dst-type LOCAL -m comment --comment ${JUMP_COMMENT}`,
+    match: { dstLocal: true },
     target: OUTPUT,
     position: 'first',
   },
-  { table: 'nat', builtin: 'POSTROUTING', match: `-m comment --comment ${JUMP_COMMENT}`, target: POSTROUTING, position: 'first' },
-  { table: 'raw', builtin: 'PREROUTING', match: `-m comment --comment ${JUMP_COMMENT}`, target: RAW, position: 'first' },
+  { table: 'nat', builtin: 'POSTROUTING', match: {}, target: POSTROUTING, position: 'first' },
+  { table: 'raw', builtin: 'PREROUTING', match: {}, target: RAW, position: 'first' },
 ];
 
 /** Docker ids are 64 hex; 12 is what `docker ps` shows and keeps names under iptables' 28-char limit. */
@@ -119,7 +120,8 @@ export function managedChainTable(name: string): Table | undefined {
   const shard = SHARD_CHAIN.exec(name)?.[1];
   if (shard !== undefined) return FIXED_CHAINS.get(shard);
   const old = PER_CONTAINER_CHAIN.exec(name)?.[1];
-  return old === undefined ? undefined : PER_CONTAINER_TABLE[old];
+  if (old !== undefined) return PER_CONTAINER_TABLE[old];
+  return isMarkChain(name) ? MARK_TABLE : undefined;
 }
 
 /** Chains dockgate writes, empties and deletes. The one ownership test for iptables chains. */
@@ -128,7 +130,7 @@ export function isManagedChain(name: string): boolean {
 }
 
 /** The table of the footprint marks (src/plan/marks.ts). */
-export const MARK_TABLE = 'mangle';
+export const MARK_TABLE = 'mangle' satisfies Table;
 
 const MARK_HEAD = 'DOCKGATE-M';
 const HEAD = 'DOCKGATE-';
@@ -138,11 +140,7 @@ export function markChainName(filterChain: string): string {
   return `${MARK_HEAD}${filterChain.slice(HEAD.length)}`;
 }
 
-/** Is this a chain dockgate writes in the mangle table: the mirror of one of its filter chains. */
+/** Is this a chain dockgate writes in the mangle table: the mirror of one of its filter chains (recursion ends: the name shrinks). */
 export function isMarkChain(name: string): boolean {
   return name.startsWith(MARK_HEAD) && managedChainTable(`${HEAD}${name.slice(MARK_HEAD.length)}`) === 'filter';
-}
-
-export function jumpLine(jump: JumpRule): string {
-  return jump.match ? `${jump.match} -j ${jump.target}` : `-j ${jump.target}`;
 }

@@ -11,7 +11,7 @@
 // them never changes what passes (test/drops/drop-log-plan.test.ts proves it over every golden
 // fixture).
 import type { ContainerFacts, ContainerPolicy, Family, Opening } from '../model/types.js';
-import { type RuleParts, rule } from './syntax.js';
+import type { Match, Rule } from '../model/rule.js';
 import { shortId } from './chains.js';
 
 /** Why a packet was turned away; the words users see in `dockgate drops`. */
@@ -41,52 +41,46 @@ export function dropPrefix(reason: DropReason, containerId: string | undefined):
 }
 
 /** A hashlimit name is at most 31 characters; `dg-source-not-allowed` is 21. */
-function limitOf(s: DropLogSettings, reason: DropReason): string {
-  return `-m hashlimit --hashlimit-upto ${s.ratePerSecond}/sec --hashlimit-burst ${s.burst} --hashlimit-name dg-${reason}`;
+function limitOf(s: DropLogSettings, reason: DropReason): NonNullable<Match['limit']> {
+  return { name: `dg-${reason}`, perSecond: s.ratePerSecond, burst: s.burst };
 }
 
-/** One NFLOG line, rendered as iptables-save prints it (matches, hashlimit, comment, target). */
-export function logLine(s: DropLogSettings, reason: DropReason, containerId: string | undefined, parts: Omit<RuleParts, 'jump' | 'limit'>): string {
-  return rule({ ...parts, limit: limitOf(s, reason), jump: `NFLOG --nflog-prefix "${dropPrefix(reason, containerId)}" --nflog-group ${s.group}` });
+/** One NFLOG rule: the matches, then the reason's rate limit. */
+export function logRule(s: DropLogSettings, reason: DropReason, containerId: string | undefined, match: Omit<Match, 'limit'>, comment: string): Rule {
+  return { match: { ...match, limit: limitOf(s, reason) }, action: { kind: 'nflog', prefix: dropPrefix(reason, containerId), group: s.group }, comment };
 }
 
 /**
- * The log line in front of a DROP: the same matches (so it logs exactly what the drop refuses),
- * or none when the log is off. Callers write `...logged(settings, reason, parts)` before the drop.
+ * The log rule in front of a DROP: the same matches (so it logs exactly what the drop refuses),
+ * or none when the log is off. Callers write `...logBefore(settings, reason, drop)` before the drop.
  */
-export function logBefore(s: DropLogSettings | undefined, reason: DropReason, parts: Omit<RuleParts, 'jump' | 'limit'>): string[] {
-  return s === undefined ? [] : [logLine(s, reason, undefined, parts)];
+export function logBefore(s: DropLogSettings | undefined, reason: DropReason, drop: { match: Omit<Match, 'limit'>; comment: string }): Rule[] {
+  return s === undefined ? [] : [logRule(s, reason, undefined, drop.match, drop.comment)];
 }
 
 /**
- * One container's lines for the end of DOCKGATE-INPUT (through the DOCKGATE-DROPS shards): a
+ * One container's log rules for the end of DOCKGATE-INPUT (through the DOCKGATE-DROPS shards): a
  * connection to one of its host ports that reached them was accepted by none of the openings,
  * so the admin's INPUT policy refuses it. A port with an opening in some family whose source list
  * left this one out is `source-not-allowed`; a port no label opens is `not-labelled`. The dnat
  * sources that are DNATed never reach INPUT, so a dnat port's other sources land here too.
  */
-export function containerInputLines(
+export function inputLogRules(
   s: DropLogSettings,
   facts: ContainerFacts,
   policy: ContainerPolicy | undefined,
   openings: readonly Opening[],
   family: Family,
   note: string,
-): string[] {
-  const out = new Set<string>();
+): Rule[] {
+  // Keyed by what they match: a port both opened for some sources and bound twice logs once.
+  const out = new Map<string, Rule>();
   const familyOf = (ip: string): Family => (ip.includes(':') ? 6 : 4);
   const anyAddress = (ip: string): boolean => ip === '0.0.0.0' || ip === '::' || ip === '';
   const line = (reason: DropReason, hostIp: string | undefined, proto: 'tcp' | 'udp', port: number): void => {
-    out.add(
-      logLine(s, reason, facts.id, {
-        dst: hostIp,
-        proto,
-        dport: port,
-        dstType: hostIp === undefined ? 'LOCAL' : undefined,
-        ctstate: 'NEW',
-        comment: note,
-      }),
-    );
+    const r = logRule(s, reason, facts.id, { dst: hostIp, proto, dport: { start: port, end: port }, ...(hostIp === undefined ? { dstLocal: true as const } : {}), ctstate: ['NEW'] }, note);
+    const key = JSON.stringify(r);
+    if (!out.has(key)) out.set(key, r);
   };
   const mine = openings.filter((o) => o.family === family);
   for (const o of mine) {
@@ -104,5 +98,5 @@ export function containerInputLines(
       (policy?.ports.some((p) => p.protocol === b.protocol && p.start <= b.containerPort && b.containerPort <= p.end && p.host === undefined) ?? false);
     line(labelled ? 'source-not-allowed' : 'not-labelled', hostIp, b.protocol, b.hostPort);
   }
-  return [...out];
+  return [...out.values()];
 }

@@ -6,6 +6,7 @@
 import type { Family, GrantedClaim, RuleSet, Table } from '../model/types.js';
 import type { KernelState } from './kernel-state.js';
 import { type PlanInput, buildRuleSet, familyRuleSet } from './ruleset.js';
+import { linesOf } from './render.js';
 
 const keyOf = (g: GrantedClaim): string => JSON.stringify([g.containerId, g.started, g.protocol, g.hostIp ?? '', g.hostPort]);
 
@@ -23,9 +24,9 @@ function added(without: RuleSet, withClaim: RuleSet): Array<{ family: Family; ta
     const a = familyRuleSet(without, family);
     const b = familyRuleSet(withClaim, family);
     if (!b) continue;
-    const before = new Set((a?.chains ?? []).flatMap((c) => c.rules.map((l) => `${c.table} ${c.name} ${l}`)));
+    const before = new Set((a?.chains ?? []).flatMap((c) => linesOf(c).map((l) => `${c.table} ${c.name} ${l}`)));
     for (const c of b.chains) {
-      for (const line of c.rules) if (!before.has(`${c.table} ${c.name} ${line}`)) out.push({ family, table: c.table, chain: c.name, line });
+      for (const line of linesOf(c)) if (!before.has(`${c.table} ${c.name} ${line}`)) out.push({ family, table: c.table, chain: c.name, line });
     }
   }
   return out;

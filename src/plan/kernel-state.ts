@@ -1,7 +1,8 @@
 // What `iptables-save` says is in the kernel, parsed into chains and rule lines, and compared
 // with a RuleSet. Pure: the dataplane reads the text, this module only interprets it.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
-import { JUMP_COMMENT, MARK_TABLE, TABLES, isManagedChain, isMarkChain, jumpLine, USER } from './chains.js';
+import { JUMP_COMMENT, TABLES, isManagedChain, managedChainTable } from './chains.js';
+import { jumpLine, linesOf } from './render.js';
 
 export { isManagedChain };
 
@@ -56,13 +57,6 @@ export function parseSave(text: string): KernelState {
   return state;
 }
 
-/**
- * The admin's chain (fail2ban, CrowdSec write into it): dockgate may create it and jump to it,
- * never empty, edit or delete it.
- */
-export const ADMIN_CHAIN = USER;
-
-const MANAGED_TABLES = new Set<string>(TABLES);
 
 export class IncompatibleTableError extends Error {
   override readonly name = 'IncompatibleTableError';
@@ -89,8 +83,9 @@ export function assertReadable(state: KernelState, among: readonly string[] = TA
   if (bad.length > 0) throw new IncompatibleTableError(bad);
 }
 
+/** dockgate's chains in `table`, by exact name and table: an admin's look-alike elsewhere is not one. */
 export function ownedChains(state: KernelState, table: Table): string[] {
-  return [...(state.get(table)?.chains.keys() ?? [])].filter(isManagedChain);
+  return [...(state.get(table)?.chains.keys() ?? [])].filter((name) => managedChainTable(name) === table);
 }
 
 export function jumpCount(state: KernelState, jump: JumpRule): number {
@@ -100,7 +95,7 @@ export function jumpCount(state: KernelState, jump: JumpRule): number {
 }
 
 /** The chain of ours (by `ours`) a rule jumps or goes to, if any (a target with options is never ours). */
-function managedTarget(line: string, ours: (chain: string) => boolean = isManagedChain): string | undefined {
+function managedTarget(line: string, ours: (chain: string) => boolean): string | undefined {
   const target = /(?:^| )-[jg] (\S+)$/.exec(line)?.[1];
   return target !== undefined && ours(target) ? target : undefined;
 }
@@ -108,15 +103,15 @@ function managedTarget(line: string, ours: (chain: string) => boolean = isManage
 /** Our jump rules carry exactly this comment; the admin's hand-made jumps do not. */
 const OUR_COMMENT = new RegExp(`(?:^| )-m comment --comment ${JUMP_COMMENT}(?: |$)`);
 
-/** Rules outside dockgate's chains, in the tables it manages, that jump into them. */
-function references(state: KernelState): Array<{ table: Table; chain: string; line: string; target: string }> {
+/** Rules outside dockgate's chains, in the given tables, that jump into them. */
+function references(state: KernelState, tables: readonly Table[]): Array<{ table: Table; chain: string; line: string; target: string }> {
   const out: Array<{ table: Table; chain: string; line: string; target: string }> = [];
-  for (const [table, t] of state) {
-    if (!MANAGED_TABLES.has(table)) continue;
-    for (const [chain, rules] of t.chains) {
-      if (isManagedChain(chain)) continue;
+  for (const table of tables) {
+    const ours = (chain: string): boolean => managedChainTable(chain) === table;
+    for (const [chain, rules] of state.get(table)?.chains ?? []) {
+      if (ours(chain)) continue;
       for (const line of rules) {
-        const target = managedTarget(line);
+        const target = managedTarget(line, ours);
         if (target) out.push({ table, chain, line, target });
       }
     }
@@ -128,9 +123,9 @@ function references(state: KernelState): Array<{ table: Table; chain: string; li
  * Jump rules dockgate wrote (they carry its comment) that the plan does not hold where they are:
  * an older version's jumps, a jump into the wrong built-in chain. Repair and flush delete these.
  */
-export function strayJumps(state: KernelState, jumps: readonly JumpRule[]): Array<{ table: Table; builtin: string; line: string }> {
+export function strayJumps(state: KernelState, jumps: readonly JumpRule[], tables: readonly Table[] = TABLES): Array<{ table: Table; builtin: string; line: string }> {
   const out: Array<{ table: Table; builtin: string; line: string }> = [];
-  for (const { table, chain, line } of references(state)) {
+  for (const { table, chain, line } of references(state, tables)) {
     if (!OUR_COMMENT.test(line)) continue;
     const known = jumps.some((j) => j.table === table && j.builtin === chain && jumpLine(j) === line);
     if (!known) out.push({ table, builtin: chain, line });
@@ -153,26 +148,27 @@ export interface ForeignRule {
   why: 'admin-jump' | 'unmanaged-table';
 }
 
-export function foreignRules(state: KernelState): ForeignRule[] {
+/** What dockgate leaves alone in and around `tables` (the tables one dataplane writes). */
+export function foreignRules(state: KernelState, tables: readonly Table[] = TABLES): ForeignRule[] {
   const out: ForeignRule[] = [];
-  for (const { table, chain, line, target } of references(state)) {
+  for (const { table, chain, line, target } of references(state, tables)) {
     if (!OUR_COMMENT.test(line)) out.push({ table, chain, line, target, why: 'admin-jump' });
   }
   for (const [table, t] of state) {
-    if (MANAGED_TABLES.has(table)) continue;
-    // dockgate's marks for other firewalls' chains (src/plan/marks.ts): kept by their own code.
-    const mark = (name: string): boolean => (table as string) === MARK_TABLE && isMarkChain(name);
-    const ours = (name: string): boolean => isManagedChain(name) || mark(name);
+    if (tables.includes(table)) continue;
+    // Chains dockgate's other dataplane writes in this table (the marks' in mangle, seen from the
+    // plan's): kept by their own code, with dockgate's own jumps to them.
+    const own = (name: string): boolean => managedChainTable(name) === table;
     const chains: ForeignRule[] = [];
     for (const [chain, rules] of t.chains) {
-      if (mark(chain)) continue;
+      if (own(chain)) continue;
       if (isManagedChain(chain)) {
         chains.push({ table, chain, line: '', target: chain, why: 'unmanaged-table' });
         continue;
       }
       for (const line of rules) {
-        const target = managedTarget(line, ours);
-        if (target && !(mark(target) && OUR_COMMENT.test(line))) out.push({ table, chain, line, target, why: 'unmanaged-table' });
+        const target = managedTarget(line, isManagedChain);
+        if (target && !(own(target) && OUR_COMMENT.test(line))) out.push({ table, chain, line, target, why: 'unmanaged-table' });
       }
     }
     out.push(...chains);
@@ -181,8 +177,8 @@ export function foreignRules(state: KernelState): ForeignRule[] {
 }
 
 /** Managed chains (per table) that a foreign rule jumps to: they cannot be deleted, only emptied. */
-export function pinnedChains(state: KernelState): Set<string> {
-  return new Set(foreignRules(state).filter((f) => f.why === 'admin-jump').map((f) => `${f.table}/${f.target}`));
+export function pinnedChains(state: KernelState, tables: readonly Table[] = TABLES): Set<string> {
+  return new Set(foreignRules(state, tables).filter((f) => f.why === 'admin-jump').map((f) => `${f.table}/${f.target}`));
 }
 
 /** One line for logs and status. */
@@ -223,12 +219,14 @@ export interface DriftReport {
   clean: boolean;
 }
 
-function sameChain(plan: ChainPlan, actual: string[]): boolean {
-  if (plan.kind === 'ordered') {
-    return plan.rules.length === actual.length && plan.rules.every((r, i) => r === actual[i]);
-  }
-  if (plan.rules.length !== actual.length) return false;
-  const a = [...plan.rules].sort();
+/**
+ * Whether a chain holds exactly these lines: in this order for an ordered chain, in any order for
+ * a set chain. The one chain-equality test, for every table the plan or the marks write.
+ */
+export function sameChain(kind: ChainPlan['kind'], want: readonly string[], actual: readonly string[]): boolean {
+  if (want.length !== actual.length) return false;
+  if (kind === 'ordered') return want.every((r, i) => r === actual[i]);
+  const a = [...want].sort();
   const b = [...actual].sort();
   return a.every((r, i) => r === b[i]);
 }
@@ -243,28 +241,29 @@ function lineDiff(want: string[], have: string[]): { missing: string[]; unexpect
  * Compares the kernel with the plan: every managed chain, every jump, in the tables dockgate
  * writes. Throws IncompatibleTableError when one of them could not be read.
  */
-export function compare(plan: RuleSet, state: KernelState): DriftReport {
-  assertReadable(state);
+export function compare(plan: RuleSet, state: KernelState, tables: readonly Table[] = TABLES): DriftReport {
+  assertReadable(state, tables);
   const chains: ChainDrift[] = [];
   const planned = new Set<string>();
   for (const c of plan.chains) {
     planned.add(`${c.table}/${c.name}`);
     const actual = state.get(c.table)?.chains.get(c.name);
     if (actual === undefined) {
-      chains.push({ table: c.table, chain: c.name, problem: 'missing', missing: c.rules, unexpected: [] });
+      chains.push({ table: c.table, chain: c.name, problem: 'missing', missing: linesOf(c), unexpected: [] });
     } else if (!isManagedChain(c.name)) {
       continue; // the admin's chain: that it exists is all dockgate asks of it
-    } else if (!sameChain(c, actual)) {
-      const d = lineDiff(c.rules, actual);
+    } else if (!sameChain(c.kind, linesOf(c), actual)) {
+      const d = lineDiff(linesOf(c), actual);
       // Same lines in another order still counts for ordered chains.
       if (d.missing.length === 0 && d.unexpected.length === 0) d.unexpected.push('(same rules, different order)');
       chains.push({ table: c.table, chain: c.name, problem: 'changed', ...d });
     }
   }
-  const pinned = pinnedChains(state);
-  for (const table of TABLES) {
-    for (const [name, rules] of state.get(table)?.chains ?? []) {
-      if (!isManagedChain(name) || planned.has(`${table}/${name}`)) continue;
+  const pinned = pinnedChains(state, tables);
+  for (const table of tables) {
+    for (const name of ownedChains(state, table)) {
+      const rules = state.get(table)!.chains.get(name)!;
+      if (planned.has(`${table}/${name}`)) continue;
       // Emptied but kept because an admin rule jumps to it: as far as dockgate can go.
       if (rules.length === 0 && pinned.has(`${table}/${name}`)) continue;
       chains.push({ table, chain: name, problem: 'extra', missing: [], unexpected: rules });
@@ -275,8 +274,8 @@ export function compare(plan: RuleSet, state: KernelState): DriftReport {
     const count = jumpCount(state, j);
     if (count !== 1) jumps.push({ table: j.table, builtin: j.builtin, target: j.target, count });
   }
-  const strays = strayJumps(state, plan.jumps);
-  const foreign = foreignRules(state);
+  const strays = strayJumps(state, plan.jumps, tables);
+  const foreign = foreignRules(state, tables);
   return { chains, jumps, strays, foreign, clean: chains.length === 0 && jumps.length === 0 && strays.length === 0 };
 }
 

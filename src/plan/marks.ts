@@ -12,10 +12,12 @@
 //   -j DROP, jumps elsewhere → left out: a packet dockgate's filter drops is dropped whatever
 //   any other chain says, so marking it or not changes nothing.
 // Order is kept, so a packet is marked iff dockgate's filter chains accept it.
-import type { ChainPlan, RuleSet, Table } from '../model/types.js';
-import { JUMP_COMMENT, MARK_TABLE, isManagedChain, isMarkChain, markChainName } from './chains.js';
-import { type TableState, assertReadable } from './kernel-state.js';
-import { DEFAULT_MARK_BIT, type MarkBit, shortHex } from '../model/mark-bit.js';
+import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
+import { RETURN, type Rule } from '../model/rule.js';
+import { MARK_TABLE, isManagedChain, isMarkChain, markChainName } from './chains.js';
+import { type DriftReport, type KernelState, type TableState, compare } from './kernel-state.js';
+import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
+import { renderFlush, renderFull } from './restore.js';
 
 export { MARK_TABLE, isMarkChain, markChainName };
 
@@ -42,157 +44,65 @@ export { MARK_TABLE, isMarkChain, markChainName };
  * Whichever bit is configured, doctor's `mark-bit` check names the tools on this host that use it.
  */
 export const DEFAULT_FOOTPRINT_MARK: MarkBit = DEFAULT_MARK_BIT;
-/** How iptables-save prints `--or-mark BIT`. */
-const markTarget = (bit: MarkBit): string => `MARK --set-xmark ${shortHex(bit)}/${shortHex(bit)}`;
 /** iptables' mangle INPUT/FORWARD priority: foreign chains after it see the mark. */
 export const MANGLE_PRIORITY = -150;
 
-export interface MarkChain {
-  name: string;
-  kind: ChainPlan['kind'];
-  rules: string[];
-}
-
-export interface MarkPlan {
-  chains: MarkChain[];
-  /** One jump per mangle built-in chain, as iptables-save prints it after `-A BUILTIN `. */
-  jumps: Array<{ builtin: 'INPUT' | 'FORWARD'; line: string }>;
-}
-
-const jumpTarget = (line: string): string | undefined => /(?:^| )-j (\S+)$/.exec(line)?.[1];
-
 /**
- * The mangle chains that set `bit` on what the plan's filter INPUT and FORWARD chains accept.
- * A new bit changes every MARK line, so the next write moves the marks whole.
+ * The mangle chains that set `bit` on what the plan's filter INPUT and FORWARD chains accept, and
+ * the jumps to them: a RuleSet of the mangle table, written by the same reconciler as the plan
+ * (src/dataplane/dataplane.ts). A new bit changes every MARK rule, so the next write moves the
+ * marks whole.
  */
-export function markPlan(plan: RuleSet, bit: MarkBit = DEFAULT_MARK_BIT): MarkPlan {
-  const MARK_TARGET = markTarget(bit);
+export function markPlan(plan: RuleSet, bit: MarkBit = DEFAULT_MARK_BIT): RuleSet {
   const filter = new Map(plan.chains.filter((c) => c.table === 'filter').map((c) => [c.name, c]));
-  const chains = new Map<string, MarkChain>();
+  const chains = new Map<string, ChainPlan>();
   const mirror = (c: ChainPlan): void => {
     const name = markChainName(c.name);
     if (chains.has(name)) return;
-    const rules: string[] = [];
-    chains.set(name, { name, kind: c.kind, rules });
-    for (const line of c.rules) {
-      const target = jumpTarget(line);
-      if (target === undefined) continue;
-      const match = line.slice(0, line.length - `-j ${target}`.length).trimEnd();
-      const head = match === '' ? '' : `${match} `;
-      if (target === 'ACCEPT') rules.push(`${head}-j ${MARK_TARGET}`);
-      else if (target === 'RETURN') rules.push(`${head}-j RETURN`);
+    const rules: Rule[] = [];
+    chains.set(name, { table: MARK_TABLE, name, kind: c.kind, rules });
+    for (const r of c.rules) {
+      const a = r.action;
+      if (a.kind === 'accept') rules.push({ ...r, action: { kind: 'mark', bit } });
+      else if (a.kind === 'return') rules.push({ ...r, action: RETURN });
       // DOCKGATE-USER is the admin's: what it does is theirs to mark or not.
-      else if (filter.has(target) && isManagedChain(target)) {
-        mirror(filter.get(target)!);
-        rules.push(`${head}-j ${markChainName(target)}`);
+      else if (a.kind === 'jump' && filter.has(a.chain) && isManagedChain(a.chain)) {
+        mirror(filter.get(a.chain)!);
+        rules.push({ ...r, action: { kind: 'jump', chain: markChainName(a.chain) } });
       }
     }
   };
-  const jumps: MarkPlan['jumps'] = [];
+  const jumps: JumpRule[] = [];
   for (const j of plan.jumps) {
     if (j.table !== 'filter' || (j.builtin !== 'INPUT' && j.builtin !== 'FORWARD')) continue;
     const top = filter.get(j.target);
     if (!top) continue;
     mirror(top);
-    jumps.push({ builtin: j.builtin, line: `-m comment --comment ${JUMP_COMMENT} -j ${markChainName(j.target)}` });
+    // At the top, like the filter jumps: the marks must be set whatever the admin's mangle rules do.
+    jumps.push({ table: MARK_TABLE, builtin: j.builtin, match: {}, target: markChainName(j.target), position: 'first' });
   }
-  // Mirrors no accept reaches are left out, with the jumps to them.
-  return { chains: [...chains.values()], jumps };
+  return { chains: [...chains.values()], jumps, containers: [] };
 }
 
-const OUR_COMMENTED_JUMP = new RegExp(`(?:^| )-m comment --comment ${JUMP_COMMENT} -j (\\S+)$`);
-/** A jump dockgate wrote into one of its mark chains (it carries dockgate's comment). */
-const isOurJump = (line: string): boolean => {
-  const target = OUR_COMMENTED_JUMP.exec(line)?.[1];
-  return target !== undefined && isMarkChain(target);
-};
-const OUR_BUILTINS = ['INPUT', 'FORWARD'];
+/** The tables the marks' dataplane reads and writes. */
+export const MARK_TABLES: readonly Table[] = [MARK_TABLE];
 
-/**
- * Mark chains a rule dockgate does not manage jumps or goes to: the kernel refuses to delete a
- * chain in use, and one refused `-X` fails the whole mangle write, so these are emptied and kept.
- */
-function pinnedMarkChains(have: ReadonlyMap<string, readonly string[]>): Set<string> {
-  const out = new Set<string>();
-  for (const [chain, rules] of have) {
-    if (isMarkChain(chain)) continue;
-    for (const line of rules) {
-      const target = /(?:^| )-[jg] (\S+)$/.exec(line)?.[1];
-      if (target === undefined || !isMarkChain(target)) continue;
-      // Our own jumps are deleted in the same write, before any chain is.
-      if (OUR_BUILTINS.includes(chain) && isOurJump(line)) continue;
-      out.add(target);
-    }
-  }
-  return out;
-}
+const stateOf = (mangle: TableState | undefined): KernelState => new Map(mangle ? [[MARK_TABLE, mangle]] : []);
 
-function sameRules(c: MarkChain, actual: readonly string[]): boolean {
-  if (c.rules.length !== actual.length) return false;
-  if (c.kind === 'ordered') return c.rules.every((r, i) => r === actual[i]);
-  const a = [...c.rules].sort();
-  const b = [...actual].sort();
-  return a.every((r, i) => r === b[i]);
-}
-
-export interface MarkDrift {
-  /** Chains missing or different: rewritten whole. */
-  chains: string[];
-  /** Our chains the plan no longer has: emptied, and deleted unless in `pinned`. */
-  extra: string[];
-  /** Extra chains a rule dockgate did not write jumps to: emptied, never deleted. */
-  pinned: string[];
-  /** Jumps to add (missing) and lines to delete (duplicated or stray). */
-  addJumps: Array<{ builtin: string; line: string }>;
-  deleteJumps: Array<{ builtin: string; line: string }>;
-  clean: boolean;
-}
-
-/** What differs between the wanted marks (undefined: none at all) and the mangle table. */
-export function markDrift(want: MarkPlan | undefined, mangle: TableState | undefined): MarkDrift {
-  const have = mangle?.chains ?? new Map<string, string[]>();
-  const chains = (want?.chains ?? []).filter((c) => !have.has(c.name) || !sameRules(c, have.get(c.name)!)).map((c) => c.name);
-  const wanted = new Set((want?.chains ?? []).map((c) => c.name));
-  const pinnedAll = pinnedMarkChains(have);
-  // Emptied but kept because an admin rule jumps to it: as far as dockgate can go, so no drift.
-  const extra = [...have.keys()].filter((n) => isMarkChain(n) && !wanted.has(n) && !(pinnedAll.has(n) && have.get(n)!.length === 0));
-  const pinned = extra.filter((n) => pinnedAll.has(n));
-  const addJumps: MarkDrift['addJumps'] = [];
-  const deleteJumps: MarkDrift['deleteJumps'] = [];
-  for (const builtin of OUR_BUILTINS) {
-    const lines = have.get(builtin) ?? [];
-    const mine = (want?.jumps ?? []).filter((j) => j.builtin === builtin).map((j) => j.line);
-    for (const line of mine) {
-      const n = lines.filter((l) => l === line).length;
-      if (n === 0) addJumps.push({ builtin, line });
-      for (let i = 1; i < n; i++) deleteJumps.push({ builtin, line });
-    }
-    for (const l of lines) if (isOurJump(l) && !mine.includes(l)) deleteJumps.push({ builtin, line: l });
-  }
-  return { chains, extra, pinned, addJumps, deleteJumps, clean: chains.length + extra.length + addJumps.length + deleteJumps.length === 0 };
+/** How the mangle table differs from the marks `want` (the plan's comparison, on mangle). */
+export function marksDrift(want: RuleSet, mangle: TableState | undefined): DriftReport {
+  return compare(want, stateOf(mangle), MARK_TABLES);
 }
 
 /**
- * iptables-restore --noflush text that turns the mangle table into `want`; '' when nothing differs.
- * Throws IncompatibleTableError when iptables-save could not show the table: read as empty, it
- * would get a second jump on top of the one it holds, and its chains rewritten blind.
+ * The whole of the marks as iptables-restore text, as on a table without them (`dockgate plan`),
+ * or, against what the mangle table holds, what turns it into `want` (undefined: no marks at
+ * all); '' when it holds that already. Throws IncompatibleTableError for a table iptables-save
+ * could not show: read as empty, it would get a second jump and its chains rewritten blind.
  */
-export function renderMarks(want: MarkPlan | undefined, mangle: TableState | undefined): string {
-  if (mangle) assertReadable(new Map([[MARK_TABLE as Table, mangle]]), [MARK_TABLE]);
-  const d = markDrift(want, mangle);
-  if (d.clean) return '';
-  const byName = new Map((want?.chains ?? []).map((c) => [c.name, c]));
-  const declare: string[] = [];
-  const add: string[] = [];
-  // Declaring a chain in --noflush mode empties it (or creates it).
-  for (const name of d.chains) {
-    declare.push(`:${name} - [0:0]`);
-    for (const r of byName.get(name)!.rules) add.push(`-A ${name} ${r}`);
-  }
-  for (const name of d.extra) declare.push(`:${name} - [0:0]`);
-  const remove = d.deleteJumps.map((j) => `-D ${j.builtin} ${j.line}`);
-  // At the top, like the filter jumps: the marks must be set whatever the admin's mangle rules do.
-  for (const j of d.addJumps) add.push(`-I ${j.builtin} 1 ${j.line}`);
-  const destroy = d.extra.filter((n) => !d.pinned.includes(n)).map((n) => `-X ${n}`);
-  return ['*mangle', ...declare, ...remove, ...add, ...destroy, 'COMMIT', ''].join('\n');
+export function renderMarks(want: RuleSet | undefined, mangle: TableState | undefined): string {
+  const state = stateOf(mangle);
+  if (want && mangle && marksDrift(want, mangle).clean) return '';
+  const texts = want ? renderFull(want, state, MARK_TABLES) : renderFlush(state, MARK_TABLES);
+  return texts.get(MARK_TABLE) ?? '';
 }

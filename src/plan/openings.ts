@@ -18,6 +18,7 @@ import type {
 } from '../model/types.js';
 import { ANY_HOST, ANY_SOURCE, everyone, hostAddress, sourceCount, sourceList } from '../model/format.js';
 import { bypassesHostFirewall, describeUnfirewalled, unfirewalledContainer } from './unfirewalled.js';
+import { describeSpec, inFamily, isAnyAddress, mappingPairs, matchBinding } from './mappings.js';
 
 /**
  * Each opening becomes one rule per allowed source. Two labels of under 1 KiB each can ask for a
@@ -60,59 +61,8 @@ export function servingAttachments(
   return bridgeAttachments(facts, networks, family).filter((x) => !x.network.internal);
 }
 
-export const isAnyAddress = (ip: string): boolean => ip === '' || ip === '0.0.0.0' || ip === '::';
-const isV6 = (ip: string): boolean => ip.includes(':');
-/** Whether a host address ('' = every address of both families) concerns `family`. */
-const inFamily = (ip: string, family: Family): boolean => ip === '' || isV6(ip) === (family === 6);
-
 function describe(port: number, proto: Protocol): string {
   return `${port}/${proto}`;
-}
-
-/** A label entry as the admin wrote it (canonically), for messages. */
-export function describeSpec(spec: PortSpec): string {
-  const range = (a: number, b: number): string => (a === b ? `${a}` : `${a}-${b}`);
-  const proto = spec.protocol === 'tcp' ? '' : `/${spec.protocol}`;
-  if (!spec.host) return `${range(spec.start, spec.end)}${proto}`;
-  const ip = spec.host.ip === '' ? '' : isV6(spec.host.ip) ? `[${spec.host.ip}]:` : `${spec.host.ip}:`;
-  return `${ip}${range(spec.host.start, spec.host.end)}:${range(spec.start, spec.end)}${proto}`;
-}
-
-/** One host port a mapping entry asks for, before ownership is decided. */
-export interface MappingPair {
-  spec: PortSpec;
-  protocol: Protocol;
-  /** '' for every local address. */
-  hostIp: string;
-  hostPort: number;
-  containerPort: number;
-}
-
-export function mappingPairs(spec: PortSpec): MappingPair[] {
-  if (!spec.host) return [];
-  // Equal-length ranges map port by port; a host range onto one container port maps every host
-  // port to it (the label grammar allows nothing else).
-  const single = spec.start === spec.end;
-  const out: MappingPair[] = [];
-  for (let i = 0; i <= spec.host.end - spec.host.start; i++) {
-    out.push({ spec, protocol: spec.protocol, hostIp: spec.host.ip, hostPort: spec.host.start + i, containerPort: single ? spec.start : spec.start + i });
-  }
-  return out;
-}
-
-/**
- * The container's own binding that a mapping pair names, if any, and the address the opening
- * gets: the narrower of the label's and the binding's (a label may narrow 0.0.0.0 to one
- * address, never widen one address to all).
- */
-export function matchBinding(pair: MappingPair, bindings: readonly PortBinding[]): { binding: PortBinding; hostIp: string } | undefined {
-  for (const b of bindings) {
-    if (b.protocol !== pair.protocol || b.hostPort !== pair.hostPort || b.containerPort !== pair.containerPort) continue;
-    if (pair.hostIp !== '' && isV6(pair.hostIp) !== isV6(b.hostIp)) continue;
-    if (pair.hostIp === '') return { binding: b, hostIp: b.hostIp };
-    if (isAnyAddress(b.hostIp) || b.hostIp === pair.hostIp) return { binding: b, hostIp: pair.hostIp };
-  }
-  return undefined;
 }
 
 /** Everything the resolver needs to know beyond the container itself. */
@@ -126,7 +76,7 @@ export interface ResolveContext {
   claimNotes?: readonly string[];
 }
 
-export const claimKey = (p: { protocol: Protocol; hostIp: string; hostPort: number }): string => `${p.protocol}|${p.hostIp}|${p.hostPort}`;
+export const claimKey = (p: { protocol: Protocol; hostIp: string | undefined; hostPort: number }): string => `${p.protocol}|${p.hostIp ?? '*'}|${p.hostPort}`;
 
 /** Warnings about networks dockgate does not firewall or does not serve through. */
 export function networkWarnings(facts: ContainerFacts, policy: ContainerPolicy | undefined, ctx: ResolveContext): string[] {
@@ -155,77 +105,128 @@ export function networkWarnings(facts: ContainerFacts, policy: ContainerPolicy |
   return warnings;
 }
 
+/** What resolving one family says besides its openings, collected as it goes. */
+interface Notes {
+  warnings: string[];
+  errors: LabelError[];
+}
+
+/** The bindings of `family` a mapping entry (`[HOSTIP:]HOSTPORT:PORT`) leads to: -p bindings it names, or host ports it won. */
+function mappingBindings(spec: PortSpec, policy: ContainerPolicy, ctx: ResolveContext, family: Family, published: { all: PortBinding[]; mine: PortBinding[] }, notes: Notes): PortBinding[] {
+  const portsLabel = `${ctx.labelPrefix}.ports`;
+  const out: PortBinding[] = [];
+  const unmatched: number[] = [];
+  for (const pair of mappingPairs(spec)) {
+    const hit = matchBinding(pair, published.mine);
+    if (hit) {
+      out.push({ ...hit.binding, hostIp: hit.hostIp });
+      continue;
+    }
+    if (policy.mode === 'proxy') {
+      // Matched by a binding of the other family, it is no news that this one has none.
+      if (!matchBinding(pair, published.all)) unmatched.push(pair.hostPort);
+      continue;
+    }
+    const refused = ctx.refusedClaims?.get(claimKey(pair));
+    if (refused !== undefined) {
+      // The entry was refused, not the container: its other openings stay, or a refusal
+      // decided by someone else (a host process, another container) would close them too.
+      notes.errors.push({ label: portsLabel, value: describeSpec(spec), reason: refused, closes: 'entry' });
+      continue;
+    }
+    // As Docker spells every address of the family, so the opening is bound to every address.
+    out.push({ containerPort: pair.containerPort, protocol: pair.protocol, hostIp: pair.hostIp ?? (family === 6 ? '::' : '0.0.0.0'), hostPort: pair.hostPort });
+  }
+  if (unmatched.length > 0) {
+    const ports = unmatched.length > 3 ? `${unmatched.length} host ports` : `host port ${unmatched.join(', ')}`;
+    notes.warnings.push(
+      `${portsLabel} entry ${JSON.stringify(describeSpec(spec))}: ${ports} matches none of this container's -p bindings; proxy mode opens only what Docker published for it: nothing opened for it`,
+    );
+  }
+  return out;
+}
+
+/** The bindings of `family` a container-port entry (`80`, `8000-8010/udp`) names: Docker's -p bindings of those ports. */
+function portBindings(spec: PortSpec, policy: ContainerPolicy, ctx: ResolveContext, family: Family, published: { all: PortBinding[]; mine: PortBinding[] }, notes: Notes): PortBinding[] {
+  const out: PortBinding[] = [];
+  for (let i = 0; i <= spec.end - spec.start; i++) {
+    const containerPort = spec.start + i;
+    const matches = (b: PortBinding): boolean => b.containerPort === containerPort && b.protocol === spec.protocol;
+    if (family === 4 && !published.all.some(matches)) {
+      notes.warnings.push(
+        `${ctx.labelPrefix}.ports entry ${JSON.stringify(describeSpec(spec))}: ${describe(containerPort, spec.protocol)} is not published with -p: nothing opened for it` +
+          (policy.mode === 'dnat' ? ' (HOSTPORT:PORT in the label claims a host port through dockgate)' : ''),
+      );
+    }
+    for (const binding of published.mine) if (matches(binding)) out.push(binding);
+  }
+  return out;
+}
+
+/**
+ * IPv6 dnat: a port on [::1] cannot be DNATed (refused like a claim: only the entry, so whether
+ * the container's other openings stay never depends on which of two refusals came first), and
+ * nothing is DNATed to a container without an IPv6 address. Returns the bindings left.
+ */
+function ipv6Dnat(pairs: PortBinding[], containerIp: string, ctx: ResolveContext, notes: Notes): PortBinding[] {
+  for (const loopback of pairs.filter((p) => p.hostIp === '::1')) {
+    notes.errors.push({
+      label: `${ctx.labelPrefix}.ports`,
+      value: `[::1]:${loopback.hostPort}`,
+      reason: 'a port on [::1] cannot be DNATed (IPv6 has no route_localnet); use dockgate.mode=proxy for ports published on [::1]',
+      closes: 'entry',
+    });
+  }
+  const left = pairs.filter((p) => p.hostIp !== '::1');
+  if (left.length === 0 || containerIp !== '') return left;
+  // No IPv6 on its networks: the port simply stays closed over IPv6. Worth a word only when an
+  // IPv6 address was asked for by name; `::` and label entries without an address mean "wherever
+  // it can be served", which on an IPv4-only network is IPv4.
+  const named = left.find((p) => !isAnyAddress(p.hostIp));
+  if (named) {
+    notes.warnings.push(`dnat mode: [${named.hostIp}]:${named.hostPort} needs an IPv6 address on a Docker bridge network (create the network with --ipv6): not opened over IPv6`);
+  }
+  return [];
+}
+
+/** One opening per distinct binding (a plain entry and a mapping may name the same one). */
+function openingsOf(pairs: readonly PortBinding[], family: Family, containerIp: string, mode: ContainerPolicy['mode'], sources: Opening['sources']): Opening[] {
+  const openings: Opening[] = [];
+  const seen = new Set<string>();
+  for (const binding of pairs) {
+    const any = isAnyAddress(binding.hostIp);
+    const key = `${binding.protocol}|${any ? '' : binding.hostIp}|${binding.hostPort}|${binding.containerPort}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    openings.push({ family, protocol: binding.protocol, hostIp: any ? ANY_HOST : hostAddress(binding.hostIp), hostPort: binding.hostPort, containerIp, containerPort: binding.containerPort, mode, sources });
+  }
+  return openings;
+}
+
 /**
  * The openings of one address family. `family` 6 opens the `::` and IPv6 bindings (docker-proxy
  * serves IPv6 clients of a plain -p too) from the IPv6 sources of `from`; an IPv4-only `from`
  * therefore closes IPv6 for the container, and the other way round.
  */
 export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, ctx: ResolveContext, family: Family = 4): Resolved {
-  const warnings: string[] = [];
-  const errors: LabelError[] = [];
-  const labelPrefix = ctx.labelPrefix;
-  const portsLabel = `${labelPrefix}.ports`;
-  const allPublished = facts.ports.filter((b) => b.hostPort > 0);
-  const published = allPublished.filter((b) => inFamily(b.hostIp, family));
-  const nothing = (): Resolved => ({ openings: [], warnings, errors });
+  const notes: Notes = { warnings: [], errors: [] };
+  const { warnings } = notes;
+  const all = facts.ports.filter((b) => b.hostPort > 0);
+  const published = { all, mine: all.filter((b) => inFamily(b.hostIp, family)) };
+  const nothing = (): Resolved => ({ openings: [], ...notes });
   const v = `IPv${family}`;
 
   if (!policy.declared) {
-    const list = [...new Set(allPublished.map((b) => describe(b.containerPort, b.protocol)))];
-    if (list.length > 0) {
-      warnings.push(`publishes ${list.join(', ')} but has no ${portsLabel} label: nothing opened`);
-    }
+    const list = [...new Set(all.map((b) => describe(b.containerPort, b.protocol)))];
+    if (list.length > 0) warnings.push(`publishes ${list.join(', ')} but has no ${ctx.labelPrefix}.ports label: nothing opened`);
     return nothing();
   }
 
   const serving = servingAttachments(facts, ctx.networks, family);
   const containerIp = serving[0] ? addressOf(serving[0].attachment, family) : '';
-  const pairs: PortBinding[] = [];
-  for (const spec of policy.ports) {
-    const entry = JSON.stringify(describeSpec(spec));
-    if (spec.host) {
-      if (!inFamily(spec.host.ip, family)) continue;
-      const unmatched: number[] = [];
-      for (const pair of mappingPairs(spec)) {
-        const hit = matchBinding(pair, published);
-        if (hit) {
-          pairs.push({ ...hit.binding, hostIp: hit.hostIp });
-          continue;
-        }
-        if (policy.mode === 'proxy') {
-          // Matched by a binding of the other family, it is no news that this one has none.
-          if (!matchBinding(pair, allPublished)) unmatched.push(pair.hostPort);
-          continue;
-        }
-        const refused = ctx.refusedClaims?.get(claimKey(pair));
-        if (refused !== undefined) {
-          // The entry was refused, not the container: its other openings stay, or a refusal
-          // decided by someone else (a host process, another container) would close them too.
-          errors.push({ label: portsLabel, value: describeSpec(spec), reason: refused, closes: 'entry' });
-          continue;
-        }
-        pairs.push({ containerPort: pair.containerPort, protocol: pair.protocol, hostIp: pair.hostIp, hostPort: pair.hostPort });
-      }
-      if (unmatched.length > 0) {
-        const ports = unmatched.length > 3 ? `${unmatched.length} host ports` : `host port ${unmatched.join(', ')}`;
-        warnings.push(
-          `${portsLabel} entry ${entry}: ${ports} matches none of this container's -p bindings; proxy mode opens only what Docker published for it: nothing opened for it`,
-        );
-      }
-      continue;
-    }
-    for (let i = 0; i <= spec.end - spec.start; i++) {
-      const containerPort = spec.start + i;
-      const matches = (b: PortBinding): boolean => b.containerPort === containerPort && b.protocol === spec.protocol;
-      if (family === 4 && !allPublished.some(matches)) {
-        warnings.push(
-          `${portsLabel} entry ${entry}: ${describe(containerPort, spec.protocol)} is not published with -p: nothing opened for it` +
-            (policy.mode === 'dnat' ? ' (HOSTPORT:PORT in the label claims a host port through dockgate)' : ''),
-        );
-      }
-      for (const binding of published) if (matches(binding)) pairs.push(binding);
-    }
-  }
+  let pairs = policy.ports.flatMap((spec) =>
+    !spec.host ? portBindings(spec, policy, ctx, family, published, notes) : inFamily(spec.host.ip, family) ? mappingBindings(spec, policy, ctx, family, published, notes) : [],
+  );
   if (family === 4 && policy.ports.length > 0 && containerIp === '') {
     warnings.push(
       bridgeAttachments(facts, ctx.networks).length > 0
@@ -234,62 +235,17 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
     );
     return nothing();
   }
+  if (family === 6 && policy.mode === 'dnat' && pairs.length > 0) pairs = ipv6Dnat(pairs, containerIp, ctx, notes);
   if (pairs.length === 0) return nothing();
-
-  if (family === 6 && policy.mode === 'dnat') {
-    // Refused like a claim: only the entry, so that whether the container's other openings stay
-    // never depends on which of the two refusals (this, or another container's binding) came first.
-    for (const loopback of pairs.filter((p) => p.hostIp === '::1')) {
-      errors.push({
-        label: portsLabel,
-        value: `[::1]:${loopback.hostPort}`,
-        reason: 'a port on [::1] cannot be DNATed (IPv6 has no route_localnet); use dockgate.mode=proxy for ports published on [::1]',
-        closes: 'entry',
-      });
-    }
-    pairs.splice(0, pairs.length, ...pairs.filter((p) => p.hostIp !== '::1'));
-    if (pairs.length === 0) return nothing();
-    if (containerIp === '') {
-      // No IPv6 on its networks: the port simply stays closed over IPv6. Worth a word only when
-      // an IPv6 address was asked for by name; `::` and label entries without an address mean
-      // "wherever it can be served", which on an IPv4-only network is IPv4.
-      const named = pairs.find((p) => p.hostIp !== '' && !isAnyAddress(p.hostIp));
-      if (named) {
-        warnings.push(
-          `dnat mode: [${named.hostIp}]:${named.hostPort} needs an IPv6 address on a Docker bridge network (create the network with --ipv6): not opened over IPv6`,
-        );
-      }
-      return nothing();
-    }
-  }
 
   const sources = policy.from.filter((c) => c.family === family).map((c) => c.text);
   if (sources.length === 0) {
-    warnings.push(`no ${v} source in ${labelPrefix}.from: nothing opened over ${v}`);
+    warnings.push(`no ${v} source in ${ctx.labelPrefix}.from: nothing opened over ${v}`);
     return nothing();
   }
   // Everyone: render no -s at all rather than a match that costs per packet.
   const allowed = sources.includes(everyone(family)) ? ANY_SOURCE : sourceList(sources);
-
-  const openings: Opening[] = [];
-  const seen = new Set<string>();
-  for (const binding of pairs) {
-    const any = isAnyAddress(binding.hostIp);
-    const key = `${binding.protocol}|${any ? '' : binding.hostIp}|${binding.hostPort}|${binding.containerPort}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    openings.push({
-      family,
-      protocol: binding.protocol,
-      hostIp: any ? ANY_HOST : hostAddress(binding.hostIp),
-      hostPort: binding.hostPort,
-      containerIp,
-      containerPort: binding.containerPort,
-      mode: policy.mode,
-      sources: allowed,
-    });
-  }
-  return { openings, warnings, errors };
+  return { openings: openingsOf(pairs, family, containerIp, policy.mode, allowed), ...notes };
 }
 
 /** Both families, with the rule cap over their sum. */

@@ -8,7 +8,8 @@
 import type { ContainerFacts, ContainerPolicy, GrantedClaim, Listener, PortRange, Protocol } from '../model/types.js';
 import { ANY_HOST, describeHost, hostAddress } from '../model/format.js';
 import { byText } from '../util/compare.js';
-import { claimKey, isAnyAddress, mappingPairs, matchBinding } from './openings.js';
+import { claimKey } from './openings.js';
+import { isAnyAddress, mappingPairs, matchBinding } from './mappings.js';
 
 export interface OwnershipInput {
   containers: ReadonlyArray<{ facts: ContainerFacts; policy: ContainerPolicy | undefined }>;
@@ -32,7 +33,8 @@ export interface ClaimVerdicts {
 interface Claim {
   facts: ContainerFacts;
   protocol: Protocol;
-  hostIp: string;
+  /** undefined: every local address. */
+  hostIp: string | undefined;
   hostPort: number;
 }
 
@@ -42,7 +44,7 @@ const overlaps = (a: string | undefined, b: string | undefined): boolean =>
 /** Claims and listeners of either family: every address is `*`. */
 const shown = (ip: string | undefined): string => describeHost(ip === undefined || isAnyAddress(ip) ? ANY_HOST : hostAddress(ip));
 
-const grantKey = (containerId: string, started: string, c: { protocol: Protocol; hostIp: string; hostPort: number }): string =>
+const grantKey = (containerId: string, started: string, c: { protocol: Protocol; hostIp: string | undefined; hostPort: number }): string =>
   `${containerId}|${started}|${claimKey(c)}`;
 
 /** Which claims each container wins and loses. */
@@ -76,7 +78,7 @@ export function judgeClaims(input: OwnershipInput): ClaimVerdicts {
     if (!list) notes.set(c.facts.id, [text]);
     else if (!list.includes(text)) list.push(text);
   };
-  const before = new Set(input.granted.map((g) => grantKey(g.containerId, g.started, { ...g, hostIp: g.hostIp ?? '' })));
+  const before = new Set(input.granted.map((g) => grantKey(g.containerId, g.started, g)));
   const heldBefore = (c: Claim): boolean => c.facts.started !== undefined && before.has(grantKey(c.facts.id, c.facts.started, c));
   const granted: Claim[] = [];
   const { start, end } = input.claimable;
@@ -122,7 +124,7 @@ export function judgeClaims(input: OwnershipInput): ClaimVerdicts {
   const remembered = granted.flatMap((c): GrantedClaim[] =>
     c.facts.started === undefined
       ? []
-      : [{ containerId: c.facts.id, started: c.facts.started, protocol: c.protocol, hostIp: c.hostIp === '' ? undefined : c.hostIp, hostPort: c.hostPort }],
+      : [{ containerId: c.facts.id, started: c.facts.started, protocol: c.protocol, hostIp: c.hostIp, hostPort: c.hostPort }],
   );
   return { refused: out, granted: remembered, notes };
 }

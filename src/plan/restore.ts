@@ -4,7 +4,9 @@
 // `iptables-restore --noflush`, where declaring an existing user chain empties it, and each
 // table is committed atomically.
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
-import { TABLES, jumpLine } from './chains.js';
+import { TABLES } from './chains.js';
+import { jumpLine, linesOf, renderRule } from './render.js';
+import type { Rule } from '../model/rule.js';
 import { type KernelState, assertReadable, isManagedChain, jumpCount, ownedChains, pinnedChains, strayJumps } from './kernel-state.js';
 
 class TableText {
@@ -21,8 +23,8 @@ class TableText {
   }
 }
 
-function texts(): Map<Table, TableText> {
-  return new Map(TABLES.map((t) => [t, new TableText(t)]));
+function texts(tables: readonly Table[]): Map<Table, TableText> {
+  return new Map(tables.map((t) => [t, new TableText(t)]));
 }
 
 function finish(map: Map<Table, TableText>): Map<Table, string> {
@@ -33,7 +35,7 @@ function finish(map: Map<Table, TableText>): Map<Table, string> {
 
 function writeChain(t: TableText, chain: ChainPlan): void {
   t.declare.push(`:${chain.name} - [0:0]`);
-  for (const r of chain.rules) t.add.push(`-A ${chain.name} ${r}`);
+  for (const r of linesOf(chain)) t.add.push(`-A ${chain.name} ${r}`);
 }
 
 function fixJumps(t: TableText, jumps: readonly JumpRule[], state: KernelState): void {
@@ -62,9 +64,9 @@ function retire(t: TableText, name: string, pinned: ReadonlySet<string>): void {
  * The admin's rules, even those jumping into our chains, and the admin's chain stay as they are.
  */
 export function renderFull(plan: RuleSet, state: KernelState, tables: readonly Table[] = TABLES): Map<Table, string> {
-  assertReadable(state);
-  const map = texts();
-  const pinned = pinnedChains(state);
+  assertReadable(state, tables);
+  const map = texts(tables);
+  const pinned = pinnedChains(state, tables);
   for (const table of tables) {
     const t = map.get(table)!;
     const planned = plan.chains.filter((c) => c.table === table);
@@ -77,7 +79,7 @@ export function renderFull(plan: RuleSet, state: KernelState, tables: readonly T
     for (const name of ownedChains(state, table)) {
       if (!plannedNames.has(name)) retire(t, name, pinned);
     }
-    for (const s of strayJumps(state, plan.jumps)) {
+    for (const s of strayJumps(state, plan.jumps, tables)) {
       if (s.table === table) t.remove.push(`-D ${s.builtin} ${s.line}`);
     }
     fixJumps(t, plan.jumps, state);
@@ -87,10 +89,11 @@ export function renderFull(plan: RuleSet, state: KernelState, tables: readonly T
 
 const key = (c: ChainPlan): string => `${c.table}/${c.name}`;
 
-function sameLines(a: readonly string[], b: readonly string[]): boolean {
+/** Equal when they render the same lines in the same order; the same rule objects skip the rendering. */
+function sameRules(a: readonly Rule[], b: readonly Rule[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && renderRule(a[i]!) !== renderRule(b[i]!)) return false;
   return true;
 }
 
@@ -99,7 +102,7 @@ function sameLines(a: readonly string[], b: readonly string[]): boolean {
  * `pinned` ('table/chain'): chains an admin rule was last seen jumping to, emptied instead of deleted.
  */
 export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<string> = new Set()): Map<Table, string> {
-  const map = texts();
+  const map = texts([...new Set([...TABLES, ...after.chains.map((c) => c.table), ...before.chains.map((c) => c.table)])]);
   const old = new Map(before.chains.map((c) => [key(c), c]));
   const next = new Map(after.chains.map((c) => [key(c), c]));
   for (const c of after.chains) {
@@ -109,13 +112,15 @@ export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<
     if (!isManagedChain(c.name)) continue; // the admin's chain: created by a full write, never edited
     if (!prev) {
       writeChain(t, c);
-    } else if (sameLines(prev.rules, c.rules)) {
-      continue; // the common case for all but one shard: equal strings are mostly the same object
+    } else if (sameRules(prev.rules, c.rules)) {
+      continue; // the common case for all but one shard: the plan cache hands back the same rules
     } else if (c.kind === 'set' && prev.kind === 'set') {
-      const had = new Set(prev.rules);
-      const has = new Set(c.rules);
-      for (const r of prev.rules) if (!has.has(r)) t.remove.push(`-D ${c.name} ${r}`);
-      for (const r of c.rules) if (!had.has(r)) t.add.push(`-A ${c.name} ${r}`);
+      const was = linesOf(prev);
+      const is = linesOf(c);
+      const had = new Set(was);
+      const has = new Set(is);
+      for (const r of was) if (!has.has(r)) t.remove.push(`-D ${c.name} ${r}`);
+      for (const r of is) if (!had.has(r)) t.add.push(`-A ${c.name} ${r}`);
     } else {
       writeChain(t, c);
     }
@@ -131,12 +136,12 @@ export function renderDiff(before: RuleSet, after: RuleSet, pinned: ReadonlySet<
  * Removes what dockgate wrote: every managed chain and every jump carrying dockgate's comment, in
  * the tables it manages. A chain an admin rule jumps to is emptied and kept (see `pinnedChains`).
  */
-export function renderFlush(state: KernelState): Map<Table, string> {
-  assertReadable(state);
-  const map = texts();
-  const pinned = pinnedChains(state);
-  for (const s of strayJumps(state, [])) map.get(s.table)?.remove.push(`-D ${s.builtin} ${s.line}`);
-  for (const table of TABLES) {
+export function renderFlush(state: KernelState, tables: readonly Table[] = TABLES): Map<Table, string> {
+  assertReadable(state, tables);
+  const map = texts(tables);
+  const pinned = pinnedChains(state, tables);
+  for (const s of strayJumps(state, [], tables)) map.get(s.table)?.remove.push(`-D ${s.builtin} ${s.line}`);
+  for (const table of tables) {
     const t = map.get(table)!;
     for (const name of ownedChains(state, table)) retire(t, name, pinned);
   }

@@ -10,7 +10,7 @@ import type { NftRuleset } from '../hostfw/nft-ruleset.js';
 import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
 import { USER, isManagedChain } from '../plan/chains.js';
 import type { KernelState } from '../plan/kernel-state.js';
-import { isAnyAddress } from '../plan/openings.js';
+import { isAnyAddress } from '../plan/mappings.js';
 import { escapeControls, labelText } from '../labels/text.js';
 import { type Net, parseNet, relation } from './addr.js';
 import { type HostView, isLocal, routeOf } from './host.js';
@@ -82,7 +82,7 @@ export function writerOf(s: Step): string {
 export function bridgesOf(plan: RuleSet): Set<string> {
   const out = new Set<string>();
   for (const c of [...plan.chains, ...(plan.ipv6?.chains ?? [])]) {
-    for (const l of c.rules) for (const m of l.matchAll(/(?:^| )-[io] (\S+)/g)) if (m[1] !== 'lo') out.add(m[1]!);
+    for (const { match } of c.rules) for (const i of [match.in, match.out]) if (i !== undefined && i !== 'lo') out.add(i);
   }
   return out;
 }
@@ -222,7 +222,7 @@ function where(s: Step): string {
   return s.action === 'policy' ? `${s.table} ${s.chain} policy ${s.policy}` : `${s.table} ${s.chain} rule ${s.rule}: ${s.line}`;
 }
 
-/** `the admin's filter INPUT policy DROP`, or `dockgate (filter DOCKGATE-CI-... rule 1: ...)`. */
+/** `the admin's filter INPUT policy DROP`, or `dockgate (filter DOCKGATE-OPENINGS-3f rule 1: ...)`. */
 const decider = (d: Step & { by: string }): string => (d.action === 'policy' ? d.by : `${d.by} (${where(d)})`);
 
 /** Explains one packet. `inInterfaceHow` says how packet.inInterface was chosen. */

@@ -15,7 +15,7 @@ import { runDoctor } from '../../src/cli/doctor.js';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { Iptables } from '../../src/dataplane/iptables.js';
-import type { CheckResult } from '../../src/doctor/doctor-checks.js';
+import type { CheckResult } from '../../src/doctor/check-result.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
 import { type DockerHost, HOST_IP, startDockerHost, stopAll } from '../e2e/harness.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, sbinPath } from '../support/netns.js';

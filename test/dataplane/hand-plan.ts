@@ -4,8 +4,9 @@
 // planning, so they do not depend on the planner.
 import type { ChainPlan, RuleSet, Table } from '../../src/model/types.js';
 import { JUMPS } from '../../src/plan/chains.js';
+import { rulesOf } from '../support/rule-text.js';
 
-const chain = (table: Table, name: string, kind: ChainPlan['kind'], rules: string[]): ChainPlan => ({ table, name, kind, rules });
+const chain = (table: Table, name: string, kind: ChainPlan['kind'], rules: string[]): ChainPlan => ({ table, name, kind, rules: rulesOf(rules) });
 
 /** Container `i` has id `c0ffee` + 6 digits (the 12 hex dockgate shows), a proxy and a dnat port. */
 export const handId = (i: number): string => `c0ffee${String(i).padStart(6, '0')}`;

@@ -14,6 +14,8 @@ import { RestoreGrammarError } from '../../src/plan/restore-grammar.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, container, plan as planOn } from '../plan/fixtures.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, saveClean } from '../support/netns.js';
+import { renderAction } from '../../src/plan/render.js';
+import type { Rule } from '../../src/model/rule.js';
 
 let ns: Netns;
 let v4: Iptables;
@@ -29,13 +31,16 @@ const tablesOf = (family: 4 | 6): Promise<string[]> => {
   return Promise.all([saveClean(ns, cmd), saveClean(ns, cmd, 'mangle')]);
 };
 
-/** `p` with one more line in the first chain of `family` that holds a line of `c`. */
-function smuggle(p: RuleSet, family: 4 | 6, c: ContainerFacts, line: (own: string) => string): RuleSet {
+/**
+ * `p` with one more rule in the first chain of `family` that holds a rule of `c`: what a planner
+ * bug or an unchecked name would put in a field (a value the renderer writes as it is).
+ */
+function smuggle(p: RuleSet, family: 4 | 6, c: ContainerFacts, rule: (own: Rule) => Rule): RuleSet {
   const rules = familyRuleSet(p, family)!;
   const mark = `/${c.id.slice(0, 12)}`;
   const chains = rules.chains.map((ch) => {
-    const own = ch.rules.find((r) => r.includes(mark));
-    return own === undefined ? ch : { ...ch, rules: [...ch.rules, line(own)] };
+    const own = ch.rules.find((r) => r.comment.includes(mark));
+    return own === undefined ? ch : { ...ch, rules: [...ch.rules, rule(own)] };
   });
   return family === 4 ? { ...p, chains } : { ...p, ipv6: { chains, jumps: rules.jumps } };
 }
@@ -58,7 +63,7 @@ describe('the restore grammar on every write', () => {
     for (const [family, iptables] of [[4, v4], [6, v6]] as const) {
       const before = await tablesOf(family);
       // The kind of line a planner bug or an unchecked name could produce: a second target.
-      const bad = smuggle(plan([web, api]), family, api, (own) => `${own} -j LOG`);
+      const bad = smuggle(plan([web, api]), family, api, (own) => ({ ...own, action: { kind: 'jump', chain: `${renderAction(own.action)} -j LOG` } }));
       const err = await new Dataplane(iptables).sync(familyRuleSet(bad, family)!).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RestoreGrammarError);
       expect((err as Error).message).toMatch(new RegExp(`^refused to run ip${family === 6 ? '6' : ''}tables-restore: line \\d+ of container api/${api.id.slice(0, 12)} is outside`));
@@ -70,7 +75,7 @@ describe('the restore grammar on every write', () => {
 
   it('an IPv4 address in ip6tables text, and a mark of two bits, are refused the same way', async () => {
     const before = await Promise.all([tablesOf(4), tablesOf(6)]);
-    const v4inV6 = smuggle(plan([web]), 6, web, (own) => own.replace(/^-s \S+ |^/, '-s 10.0.0.0/8 '));
+    const v4inV6 = smuggle(plan([web]), 6, web, (own) => ({ ...own, match: { ...own.match, src: '10.0.0.0/8' } }));
     await expect(new Dataplane(v6).sync(familyRuleSet(v4inV6, 6)!)).rejects.toThrow(/ip6tables-restore: .*not a canonical IPv6 CIDR/);
     const marks = renderMarks(markPlan(familyRuleSet(plan([web]), 4)!), undefined).replace(/0x1000000\/0x1000000/g, '0x3000000/0x3000000');
     await expect(v4.restore(new Map([['mangle', marks]]))).rejects.toThrow(/not BIT\/BIT for one bit/);

@@ -14,6 +14,7 @@ import { checkDockerFirewall } from '../../src/doctor/docker-firewall-check.js';
 import { parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
 import { DEFAULTS } from '../plan/fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 const inspected = { kind: 'inspected' as const, labels: {} };
@@ -51,9 +52,9 @@ describe('inspect answers of Docker 28/29', () => {
     const facts = toContainerFacts({ ...CONTAINER, NetworkSettings: { ...(CONTAINER.NetworkSettings as object), Networks: { v6only: (CONTAINER.NetworkSettings as { Networks: Record<string, unknown> }).Networks.v6only } } }, inspected)!;
     const plan = buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers: [facts], networks: [toNetworkFacts(V6ONLY)!] });
     expect(plan.containers[0]!.errors).toEqual([]);
-    const v6 = plan.ipv6!.chains.flatMap((c) => c.rules).join('\n');
+    const v6 = plan.ipv6!.chains.flatMap((c) => linesOf(c)).join('\n');
     expect(v6).toContain('-s fd00:66::3/128 -i br-4d5e6f7a8b9c');
-    expect(plan.chains.flatMap((c) => c.rules).join('\n')).not.toContain('br-4d5e6f7a8b9c -m conntrack --ctstate NEW -m comment --comment "web/');
+    expect(plan.chains.flatMap((c) => linesOf(c)).join('\n')).not.toContain('br-4d5e6f7a8b9c -m conntrack --ctstate NEW -m comment --comment "web/');
   });
 });
 

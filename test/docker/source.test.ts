@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DockerEndpointError, DockerSource, dockerOptions } from '../../src/docker/source.js';
+import { DockerEndpointError, dockerOptions } from '../../src/docker/endpoint.js';
+import { DockerSource } from '../../src/docker/source.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dockgate-source-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,10 +1,13 @@
 // doctor's verdicts from hand-made facts: a healthy host first, then one bad condition per row.
 import { describe, expect, it } from 'vitest';
-import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
-import { type CheckResult, type DoctorFacts, formatChecks, forwardingUse, ownershipConflicts, runChecks } from '../../src/doctor/doctor-checks.js';
+import { parseDockerdArgs } from '../../src/dataplane/dockerd-probe.js';
+import type { CheckResult } from '../../src/doctor/check-result.js';
+import { formatChecks, runChecks } from '../../src/doctor/doctor-checks.js';
+import { type DoctorFacts, forwardingUse, ownershipConflicts } from '../../src/doctor/facts.js';
 import { ANY_HOST, ANY_SOURCE, hostAddress } from '../../src/model/format.js';
 import type { Opening } from '../../src/model/types.js';
-import { JUMPS, jumpLine } from '../../src/plan/chains.js';
+import { JUMPS } from '../../src/plan/chains.js';
+import { jumpLine } from '../../src/plan/render.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
 function save(extra: { filter?: string[]; nat?: string[]; raw?: string[] } = {}, forwardPolicy = 'DROP', jumps = true): string {

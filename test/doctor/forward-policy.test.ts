@@ -2,7 +2,8 @@
 // families (ACCEPT is harmless where only dockgate's guarded forwarding exists, not on a router),
 // and before Linux 6.17 the IPv6 fix text says what dockgate really does and does not do.
 import { describe, expect, it } from 'vitest';
-import { type DoctorFacts, checkExternalForwarding, checkForwardPolicy, checkForwardPolicy6 } from '../../src/doctor/doctor-checks.js';
+import type { DoctorFacts } from '../../src/doctor/facts.js';
+import { checkExternalForwarding, checkForwardPolicy, checkForwardPolicy6 } from '../../src/doctor/forwarding-checks.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 
 const filter = (forward: string) => parseSave(`*filter\n:INPUT DROP [0:0]\n:FORWARD ${forward} [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n`);

@@ -3,10 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyse, chainsNeedingFootprint } from '../../src/hostfw/analysis.js';
+import { analyse } from '../../src/hostfw/analysis.js';
+import { chainsNeedingFootprint } from '../../src/hostfw/footprint-spots.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
-import type { DoctorFacts } from '../../src/doctor/doctor-checks.js';
-import { type HostFirewallFacts, checkHostFirewall } from '../../src/doctor/host-firewall-checks.js';
+import type { DoctorFacts } from '../../src/doctor/facts.js';
+import type { HostFirewallFacts } from '../../src/dataplane/host-facts.js';
+import { checkHostFirewall } from '../../src/doctor/host-firewall-checks.js';
 import { parseSave } from '../../src/plan/kernel-state.js';
 import { DEFAULT_MARK_BIT } from '../../src/model/mark-bit.js';
 import { fixturePlan } from '../hostfw/plan-fixture.js';

@@ -2,9 +2,11 @@
 // footprint's bit (nft, ip rule, iptables and ip6tables, Docker's bridge-accept-fwmark) is named
 // with where it was found, and the fix proposes a bit none of them uses.
 import { describe, expect, it } from 'vitest';
-import { parseDockerdArgs } from '../../src/dataplane/host-probe.js';
-import { type CheckResult, type DoctorFacts, runChecks } from '../../src/doctor/doctor-checks.js';
-import type { IpRuleFacts } from '../../src/doctor/mark-bit-check.js';
+import { parseDockerdArgs } from '../../src/dataplane/dockerd-probe.js';
+import type { CheckResult } from '../../src/doctor/check-result.js';
+import { runChecks } from '../../src/doctor/doctor-checks.js';
+import type { DoctorFacts } from '../../src/doctor/facts.js';
+import type { IpRuleFacts } from '../../src/dataplane/host-facts.js';
 import { parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { DEFAULT_MARK_BIT, type MarkBit } from '../../src/model/mark-bit.js';
 import { parseSave } from '../../src/plan/kernel-state.js';

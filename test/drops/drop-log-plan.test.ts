@@ -9,6 +9,7 @@ import { CHAIN_RULES, SPOOF_LIMIT, renderBridgeTable } from '../../src/plan/anti
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, container, plan } from '../plan/fixtures.js';
 import { API, BAD, LOOSE, WEB, dualStackScenario, goldenScenarios } from '../plan/golden-scenarios.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const LOG: DropLogSettings = { group: 2371, ratePerSecond: 5, burst: 20 };
 const scenarios = { ...goldenScenarios, 'ipv6-dual-stack': dualStackScenario };
@@ -54,16 +55,16 @@ describe('drop log: only NFLOG lines, over every golden fixture', () => {
       for (const [key, chain] of before) {
         const withLog = after.get(key)!;
         expect(withLog.kind).toBe(chain.kind);
-        expect(withLog.rules.filter((l) => !isLog(l) && !isDropsJump(l))).toEqual(chain.rules);
-        logged += withLog.rules.filter(isLog).length;
+        expect(linesOf(withLog).filter((l) => !isLog(l) && !isDropsJump(l))).toEqual(linesOf(chain));
+        logged += linesOf(withLog).filter(isLog).length;
       }
       // The chains the log adds hold log lines and jumps between them only.
       for (const [key, chain] of after) {
         if (before.has(key)) continue;
         expect(chain.name.startsWith(DROPS)).toBe(true);
         expect(isManagedChain(chain.name)).toBe(true);
-        for (const line of chain.rules) expect(isLog(line) || isDropsJump(line), line).toBe(true);
-        logged += chain.rules.filter(isLog).length;
+        for (const line of linesOf(chain)) expect(isLog(line) || isDropsJump(line), line).toBe(true);
+        logged += linesOf(chain).filter(isLog).length;
       }
     }
     expect(logged).toBeGreaterThan(0);
@@ -75,7 +76,7 @@ describe('drop log: only NFLOG lines, over every golden fixture', () => {
 });
 
 describe('drop log: reasons and attribution', () => {
-  const lines = (p: RuleSet, chain: string): string[] => p.chains.filter((c) => c.name === chain || c.name.startsWith(`${chain}-`)).flatMap((c) => c.rules);
+  const lines = (p: RuleSet, chain: string): string[] => p.chains.filter((c) => c.name === chain || c.name.startsWith(`${chain}-`)).flatMap((c) => linesOf(c));
 
   it('renders as iptables-save prints it: hashlimit per reason, then comment, then NFLOG', () => {
     const p = goldenScenarios['unlabelled-bad-and-egress-off']!({ dropLog: LOG });
@@ -84,7 +85,7 @@ describe('drop log: reasons and attribution', () => {
     );
     // A container whose labels are wrong gets nothing opened: its port is logged as not labelled too.
     expect(lines(p, DROPS).some((l) => l.includes(`"${dropPrefix('not-labelled', BAD)}"`) && l.includes('--dport 80 '))).toBe(true);
-    expect(p.chains.find((c) => c.name === INPUT)!.rules.at(-1)).toBe(`-m comment --comment dockgate -j ${DROPS}`);
+    expect(linesOf(p.chains.find((c) => c.name === INPUT)!).at(-1)).toBe(`-m comment --comment dockgate -j ${DROPS}`);
   });
 
   it('sources outside `from` are logged after the accepts, on the opening\'s host port', () => {
@@ -104,7 +105,7 @@ describe('drop log: reasons and attribution', () => {
 
   it('network-wide drops are logged in front of the drop with the same matches', () => {
     const p = goldenScenarios['networks-two-user-bridges']!({ dropLog: LOG });
-    const forward = p.chains.find((c) => c.name === 'DOCKGATE-FORWARD')!.rules;
+    const forward = linesOf(p.chains.find((c) => c.name === 'DOCKGATE-FORWARD')!);
     for (const [i, line] of forward.entries()) {
       if (!isLog(line)) continue;
       const drop = forward[i + 1]!;
@@ -112,9 +113,9 @@ describe('drop log: reasons and attribution', () => {
     }
     expect(forward.filter((l) => l.includes('"dockgate:isolation:-"'))).toHaveLength(6);
     expect(forward.filter((l) => l.includes('"dockgate:egress-denied:-"'))).toHaveLength(3);
-    const raw = p.chains.find((c) => c.name === 'DOCKGATE-RAW')!.rules;
+    const raw = linesOf(p.chains.find((c) => c.name === 'DOCKGATE-RAW')!);
     expect(raw.filter((l) => l.includes('"dockgate:direct-access:-"'))).toHaveLength(3);
-    expect(familyRuleSet(dualStackScenario({ dropLog: LOG }), 6)!.chains.find((c) => c.name === 'DOCKGATE-RAW')!.rules.some((l) => l.includes('direct-access'))).toBe(true);
+    expect(linesOf(familyRuleSet(dualStackScenario({ dropLog: LOG }), 6)!.chains.find((c) => c.name === 'DOCKGATE-RAW')!).some((l) => l.includes('direct-access'))).toBe(true);
     void DUAL;
   });
 });

@@ -6,6 +6,7 @@ const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 
 /** Built-in chains each table has (iptables-restore refuses others). */
 const BUILTINS: Record<Table, readonly string[]> = {
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
   raw: ['PREROUTING', 'OUTPUT'],
   nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],

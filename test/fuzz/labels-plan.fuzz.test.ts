@@ -13,9 +13,10 @@ import { MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js'
 import { ANY_SOURCE, boundAddress, sourceList } from '../../src/model/format.js';
 import type { ContainerFacts, ContainerPolicy, LabelError, Opening, PortSpec, RuleSet } from '../../src/model/types.js';
 import { parseAddress, parseCidr } from '../../src/net/cidr.js';
-import { CONTAINERS, DNAT, JUMPS, OPENINGS, jumpLine, shardChain, shardOf, shortId } from '../../src/plan/chains.js';
+import { CONTAINERS, DNAT, JUMPS, OPENINGS, shardChain, shardOf, shortId } from '../../src/plan/chains.js';
+import { jumpLine, linesOf as chainLines } from '../../src/plan/render.js';
 import { compare, type KernelState, type TableState } from '../../src/plan/kernel-state.js';
-import { type MarkPlan, markPlan, renderMarks } from '../../src/plan/marks.js';
+import { markPlan, renderMarks } from '../../src/plan/marks.js';
 import { type GrammarOptions, checkRestore, describeViolations } from '../../src/plan/restore-grammar.js';
 import { renderDiff, renderFull, renderPlan } from '../../src/plan/restore.js';
 import { buildRuleSet, familyRuleSet, type PlanInput } from '../../src/plan/ruleset.js';
@@ -48,13 +49,13 @@ function expectGrammar(text: string, options: GrammarOptions = {}): void {
 }
 
 /** A mangle table holding exactly these marks, as the next renderMarks would read it. */
-function mangleHolding(marks: MarkPlan): TableState {
+function mangleHolding(marks: RuleSet): TableState {
   const chains = new Map<string, string[]>([
     ['INPUT', []],
     ['FORWARD', []],
   ]);
-  for (const j of marks.jumps) chains.get(j.builtin)!.push(j.line);
-  for (const c of marks.chains) chains.set(c.name, [...c.rules]);
+  for (const j of marks.jumps) chains.get(j.builtin)!.push(jumpLine(j));
+  for (const c of marks.chains) chains.set(c.name, [...chainLines(c)]);
   return { chains, policies: new Map([...chains.keys()].map((c) => [c, c.startsWith('DOCKGATE-') ? '-' : 'ACCEPT'])) };
 }
 
@@ -111,7 +112,7 @@ function checkPortSpec(p: PortSpec): void {
   if (p.host) {
     const h = p.host;
     check(isPortNumber(h.start) && isPortNumber(h.end) && h.start <= h.end, () => `host ports ${JSON.stringify(p)}`);
-    if (p.host.ip !== '') expectCanonicalAddress(p.host.ip);
+    if (p.host.ip !== undefined) expectCanonicalAddress(p.host.ip);
   }
 }
 
@@ -151,7 +152,7 @@ function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings:
       if (spec.protocol !== o.protocol) return false;
       if (spec.host) {
         const i = o.hostPort - spec.host.start;
-        const labelIp = spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
+        const labelIp = spec.host.ip === undefined || spec.host.ip === '0.0.0.0' || spec.host.ip === '::' ? '' : spec.host.ip;
         const containerPort = spec.start === spec.end ? spec.start : spec.start + i;
         if (o.hostPort > spec.host.end || i < 0 || o.containerPort !== containerPort) return false;
         // The label's address, or (label without one) the address of the binding it names.
@@ -250,7 +251,7 @@ function checkScenario(s: Scenario): { plan: RuleSet; text: string } {
 /** A container's own lines in a plan ('table chain line', sorted): the rules carrying its comment. */
 function linesOf(plan: RuleSet, c: Pick<ContainerFacts, 'id'>): string[] {
   const mark = `/${shortId(c.id)}`;
-  return plan.chains.flatMap((ch) => ch.rules.filter((l) => l.includes(mark)).map((l) => `${ch.table} ${ch.name} ${l}`)).sort();
+  return plan.chains.flatMap((ch) => chainLines(ch).filter((l) => l.includes(mark)).map((l) => `${ch.table} ${ch.name} ${l}`)).sort();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ function canonicalLabels(prefix: string, policy: ContainerPolicy): Record<string
       .map((p) => {
         const container = `${rangeText(p.start, p.end)}/${p.protocol}`;
         if (!p.host) return container;
-        const ip = p.host.ip === '' ? '' : p.host.ip.includes(':') ? `[${p.host.ip}]:` : `${p.host.ip}:`;
+        const ip = p.host.ip === undefined ? '' : p.host.ip.includes(':') ? `[${p.host.ip}]:` : `${p.host.ip}:`;
         return `${ip}${rangeText(p.host.start, p.host.end)}:${container}`;
       })
       .join(',');

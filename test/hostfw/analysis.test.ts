@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type FlowVerdict, analyse, chainsNeedingFootprint, describeSpot, describeVerdict, footprintRules, footprintSpots, holds, spotEnd } from '../../src/hostfw/analysis.js';
+import { type FlowVerdict, analyse, describeVerdict } from '../../src/hostfw/analysis.js';
+import { chainsNeedingFootprint, describeSpot, footprintRules, footprintSpots, holds, spotEnd } from '../../src/hostfw/footprint-spots.js';
 import { ANY_ADDR, ANY_PORT, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { DEFAULT_FOOTPRINT_MARK as FOOTPRINT_MARK } from '../../src/plan/marks.js';

@@ -7,7 +7,7 @@
 // Run as root: npx tsx test/hostfw/capture-fixtures.ts
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chainsNeedingFootprint } from '../../src/hostfw/analysis.js';
+import { chainsNeedingFootprint } from '../../src/hostfw/footprint-spots.js';
 import { parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { footprintArgs } from '../../src/dataplane/nft.js';
 import { DEFAULT_MARK_BIT } from '../../src/model/mark-bit.js';

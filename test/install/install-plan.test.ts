@@ -2,7 +2,8 @@
 // replaying install then uninstall gives back the snapshot it started from.
 import { describe, expect, it } from 'vitest';
 import { DAEMON_JSON } from '../../src/install/daemon-json.js';
-import { type FileAction, type HostSnapshot, InstallError, parentDirs, planInstall, planUninstall } from '../../src/install/install-plan.js';
+import { type FileAction, type HostSnapshot, InstallError, parentDirs, planInstall } from '../../src/install/install-plan.js';
+import { planUninstall } from '../../src/install/uninstall-plan.js';
 import { CONFIG_PATH, ENABLED_LINK, STATE_PATH, UNIT_PATH, parseState } from '../../src/install/install-state.js';
 
 const UNIT = '[Unit]\nDescription=dockgate\n[Service]\nExecStart=/usr/bin/node /x/main.js run\n';

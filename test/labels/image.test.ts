@@ -58,7 +58,7 @@ describe('labels equal to the image\'s open nothing', () => {
 
   it('trust_image_labels: true takes every label as the admin\'s', () => {
     const r = read({ 'dockgate.ports': '31337:22', 'dockgate.mode': 'dnat' }, fromImage('dockgate.ports', 'dockgate.mode'), { trust: true });
-    expect(policyOf(r)).toMatchObject({ mode: 'dnat', declared: true, ports: [{ start: 22, end: 22, host: { ip: '', start: 31337, end: 31337 } }] });
+    expect(policyOf(r)).toMatchObject({ mode: 'dnat', declared: true, ports: [{ start: 22, end: 22, host: { start: 31337, end: 31337 } }] });
     expect(r.imageLabels).toEqual([]);
     expect(policyOf(read({ 'dockgate.ports': '80' }, GONE, { trust: true })).declared).toBe(true);
   });

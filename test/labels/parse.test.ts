@@ -35,7 +35,7 @@ function checkInvariants(p: ContainerPolicy): void {
     expect(['tcp', 'udp']).toContain(s.protocol);
     if (s.host) {
       expect(isPort(s.host.start) && isPort(s.host.end) && s.host.start <= s.host.end, JSON.stringify(s)).toBe(true);
-      if (s.host.ip !== '') {
+      if (s.host.ip !== undefined) {
         const a = parseAddress(s.host.ip);
         expect(a.ok && a.value.text === s.host.ip, s.host.ip).toBe(true);
       }
@@ -52,11 +52,12 @@ function checkInvariants(p: ContainerPolicy): void {
 
 const tcp = (start: number, end = start): PortSpec => ({ start, end, protocol: 'tcp' });
 const udp = (start: number, end = start): PortSpec => ({ start, end, protocol: 'udp' });
-const map = (ip: string, hs: number, he: number, cs: number, ce: number, protocol: 'tcp' | 'udp' = 'tcp'): PortSpec => ({
+/** `ip` undefined: the entry names no host address (every address). */
+const map = (ip: string | undefined, hs: number, he: number, cs: number, ce: number, protocol: 'tcp' | 'udp' = 'tcp'): PortSpec => ({
   start: cs,
   end: ce,
   protocol,
-  host: { ip, start: hs, end: he },
+  host: { ...(ip === undefined ? {} : { ip }), start: hs, end: he },
 });
 
 describe('dockgate.ports: valid forms', () => {
@@ -69,23 +70,23 @@ describe('dockgate.ports: valid forms', () => {
     ['8000-8010', [tcp(8000, 8010)]],
     ['8000-8000', [tcp(8000)]],
     ['60000-60010/udp', [udp(60000, 60010)]],
-    ['8080:80', [map('', 8080, 8080, 80, 80)]],
-    ['8080:80/udp', [map('', 8080, 8080, 80, 80, 'udp')]],
+    ['8080:80', [map(undefined, 8080, 8080, 80, 80)]],
+    ['8080:80/udp', [map(undefined, 8080, 8080, 80, 80, 'udp')]],
     ['127.0.0.1:8080:80', [map('127.0.0.1', 8080, 8080, 80, 80)]],
     ['0.0.0.0:8080:80', [map('0.0.0.0', 8080, 8080, 80, 80)]],
     ['192.168.1.10:53:53/udp', [map('192.168.1.10', 53, 53, 53, 53, 'udp')]],
     ['[2001:db8::1]:8080:80', [map('2001:db8::1', 8080, 8080, 80, 80)]],
     ['[2001:DB8:0:0:0:0:0:1]:8080:80/udp', [map('2001:db8::1', 8080, 8080, 80, 80, 'udp')]],
     ['[::]:443:443', [map('::', 443, 443, 443, 443)]],
-    ['8000-8002:9000-9002', [map('', 8000, 8002, 9000, 9002)]],
+    ['8000-8002:9000-9002', [map(undefined, 8000, 8002, 9000, 9002)]],
     ['10.0.0.1:8000-8002:9000-9002/udp', [map('10.0.0.1', 8000, 8002, 9000, 9002, 'udp')]],
-    ['8000-8010:80', [map('', 8000, 8010, 80, 80)]],
+    ['8000-8010:80', [map(undefined, 8000, 8010, 80, 80)]],
     ['80,443', [tcp(80), tcp(443)]],
     ['80 , 443 ,53/udp', [tcp(80), tcp(443), udp(53)]],
     ['  80,443  ', [tcp(80), tcp(443)]],
     ['80,53/udp,53', [tcp(80), udp(53), tcp(53)]],
     ['80,80/tcp,443,80', [tcp(80), tcp(443)]],
-    ['8080:80,80,8080:80,127.0.0.1:8080:80', [map('', 8080, 8080, 80, 80), tcp(80), map('127.0.0.1', 8080, 8080, 80, 80)]],
+    ['8080:80,80,8080:80,127.0.0.1:8080:80', [map(undefined, 8080, 8080, 80, 80), tcp(80), map('127.0.0.1', 8080, 8080, 80, 80)]],
     [`1-${MAX_PORTS_PER_CONTAINER}`, [tcp(1, MAX_PORTS_PER_CONTAINER)]],
   ])('%j', (value, expected) => {
     const p = ok({ 'dockgate.ports': value });
@@ -168,7 +169,7 @@ describe('dockgate.ports: refused', () => {
 
   it('counts a host range mapped to one port by its host range', () => {
     expect(errorsOf({ 'dockgate.ports': '1-2000:80' })[0]?.reason).toMatch(/declares 2000 ports/);
-    expect(ok({ 'dockgate.ports': '1-1024:80' }).ports).toEqual([map('', 1, 1024, 80, 80)]);
+    expect(ok({ 'dockgate.ports': '1-1024:80' }).ports).toEqual([map(undefined, 1, 1024, 80, 80)]);
   });
 
   it('reports one error per bad entry and refuses the whole label', () => {

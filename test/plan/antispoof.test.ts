@@ -5,15 +5,15 @@ import { describe, expect, it } from 'vitest';
 import type { BridgePort, ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
 import {
   CHAIN_RULES,
-  bridgeDrift,
   elements,
   linkLocalOf,
-  parseBridgeState,
   renderBridgeDiff,
   renderBridgeTable,
 } from '../../src/plan/antispoof.js';
+import { bridgeDrift, parseBridgeState } from '../../src/plan/antispoof-state.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, SEALED, container, plan } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const JAIL = 'c0ffee000071'.padEnd(64, '0');
 const GOOD = 'c0ffee000072'.padEnd(64, '0');
@@ -23,7 +23,7 @@ function withMac(c: ContainerFacts, ...macs: string[]): ContainerFacts {
   return { ...c, pid: 4242, networks: c.networks.map((a, i) => ({ ...a, mac: macs[i] })) };
 }
 const v6 = (p: RuleSet): RuleSet => familyRuleSet(p, 6)!;
-const chain = (p: RuleSet, name: string): string[] => p.chains.find((c) => c.name === name)?.rules ?? [];
+const chain = (p: RuleSet, name: string): string[] => linesOf(p.chains.find((c) => c.name === name) ?? { rules: [] });
 const port = (c: ContainerFacts, n: NetworkFacts, name: string): BridgePort => ({ containerId: c.id, networkId: n.id, port: name });
 
 describe('the IPv6 link-local address', () => {

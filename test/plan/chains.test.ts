@@ -23,6 +23,9 @@ describe('chains dockgate manages', () => {
     ['DOCKGATE-CI-0123456789ab', 'filter'],
     ['DOCKGATE-CF-0123456789ab', 'filter'],
     ['DOCKGATE-CN-0123456789ab', 'nat'],
+    // The footprint marks: mirrors of the filter chains, in mangle.
+    ['DOCKGATE-MINPUT', 'mangle'],
+    ['DOCKGATE-MOPENINGS-3f', 'mangle'],
   ])('%s is dockgate\'s (%s)', (name, table) => {
     expect(managedChainTable(name)).toBe(table);
     expect(isManagedChain(name)).toBe(true);
@@ -42,7 +45,8 @@ describe('chains dockgate manages', () => {
     'DOCKGATE-CI-0123456789a',
     'DOCKGATE-FOO',
     'DOCKGATE-',
-    'DOCKGATE-MINPUT',
+    'DOCKGATE-MUSER',
+    'DOCKGATE-MINPUT-X',
     'INPUT',
     'dockgate-input',
   ])('%s is not', (name) => {

@@ -6,9 +6,10 @@ import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { markPlan } from '../../src/plan/marks.js';
-import { flowsOf } from '../../src/hostfw/analysis.js';
+import { flowsOf } from '../../src/hostfw/flows.js';
 import { checkRestore } from '../../src/plan/restore-grammar.js';
 import { BRIDGE, DUAL, container, plan, shardLines } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const LISTED = 'c0ffee000071'.padEnd(64, '0');
 const OPEN = 'c0ffee000072'.padEnd(64, '0');
@@ -55,7 +56,7 @@ describe('egress allow-lists in the plan', () => {
   });
 
   it('a list denies the host\'s published ports too: guarded like egress off', () => {
-    const input = scenario().chains.find((c) => c.name === 'DOCKGATE-INPUT')!.rules;
+    const input = linesOf(scenario().chains.find((c) => c.name === 'DOCKGATE-INPUT')!);
     expect(mine(input, 'listed')).toEqual(['-s 172.23.0.2/32 -i br-eeeeeeeeeeee -m comment --comment "listed/c0ffee000071" -j RETURN']);
     expect(mine(input, 'open')).toEqual([]);
   });
@@ -69,7 +70,7 @@ describe('egress allow-lists in the plan', () => {
 
   it('the mangle marks mirror every accept, and the host-firewall analysis sees one egress flow per address', () => {
     const marks = markPlan(scenario());
-    const shard = marks.chains.filter((c) => c.name.startsWith('DOCKGATE-MCONTAINERS-')).flatMap((c) => c.rules).filter((l) => l.includes('listed/'));
+    const shard = marks.chains.filter((c) => c.name.startsWith('DOCKGATE-MCONTAINERS-')).flatMap((c) => linesOf(c)).filter((l) => l.includes('listed/'));
     expect(shard).toHaveLength(5);
     expect(shard.every((l) => / -j MARK --set-xmark \S+$/.test(l))).toBe(true);
     const egress = flowsOf(scenario(), true).filter((f) => f.kind === 'egress' && f.container === 'listed');

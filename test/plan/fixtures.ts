@@ -1,6 +1,7 @@
 // Container and network facts as docker/ would produce them, for the planner's tests.
 import type { ContainerFacts, ContainerImage, NetworkFacts, PolicyDefaults, RuleSet } from '../../src/model/types.js';
 import { type PlanInput, buildRuleSet } from '../../src/plan/ruleset.js';
+import { linesOf } from '../../src/plan/render.js';
 
 export const BRIDGE: NetworkFacts = {
   id: 'aa'.repeat(32),
@@ -63,7 +64,7 @@ export function container(
 /** Every container line of a set chain (DOCKGATE-OPENINGS, -CONTAINERS, -DNAT): the lines of its shards. */
 export function shardLines(p: Pick<RuleSet, 'chains'>, parent: string): string[] {
   const shard = new RegExp(`^${parent}-[0-9a-f]{2}$`);
-  return p.chains.filter((c) => shard.test(c.name)).flatMap((c) => c.rules);
+  return p.chains.filter((c) => shard.test(c.name)).flatMap((c) => linesOf(c));
 }
 
 /** The planner over these fixtures: one home for the wrapper the plan, dataplane and trace tests use. */

@@ -6,6 +6,7 @@ import type { ContainerImage, RuleSet } from '../../src/model/types.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DEFAULTS, container, plan, shardLines } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const image = (...same: string[]): ContainerImage => ({ kind: 'inspected', ref: 'evil/app:1', sameAsImage: same });
 const of = (p: RuleSet, name: string) => p.containers.find((c) => c.name === name)!;
@@ -50,7 +51,7 @@ describe('labels from the image in the plan', () => {
     const jailed = container('jailed', { ip: '172.17.0.5', labels: { 'dockgate.egress': 'false' }, image: image('dockgate.egress') });
     const p = plan([jailed]);
     expect(of(p, 'jailed').egress).toBe(false);
-    expect(p.chains.find((c) => c.name === 'DOCKGATE-INPUT')?.rules.some((r) => r.startsWith('-s 172.17.0.5/32 -i docker0') && r.endsWith('-j RETURN'))).toBe(true);
+    expect(linesOf(p.chains.find((c) => c.name === 'DOCKGATE-INPUT')!).some((r) => r.startsWith('-s 172.17.0.5/32 -i docker0') && r.endsWith('-j RETURN'))).toBe(true);
   });
 
   it('with trust_image_labels they count as before', () => {

@@ -2,19 +2,21 @@
 // hand-written save texts (the real-kernel counterparts are in test/dataplane/foreign-rules.test.ts).
 import { describe, expect, it } from 'vitest';
 import type { ChainPlan, RuleSet } from '../../src/model/types.js';
-import { JUMPS, jumpLine } from '../../src/plan/chains.js';
+import { JUMPS } from '../../src/plan/chains.js';
+import { jumpLine, linesOf } from '../../src/plan/render.js';
+import { rulesOf } from '../support/rule-text.js';
 import { compare, emptyTables, parseSave, strayJumps } from '../../src/plan/kernel-state.js';
 import { renderFlush, renderFull } from '../../src/plan/restore.js';
 
 // Written by hand rather than planned: these tests are about reading and deleting, not planning.
-const chain = (table: ChainPlan['table'], name: string, rules: string[], kind: ChainPlan['kind'] = 'ordered'): ChainPlan => ({ table, name, kind, rules });
+const chain = (table: ChainPlan['table'], name: string, rules: string[], kind: ChainPlan['kind'] = 'ordered'): ChainPlan => ({ table, name, kind, rules: rulesOf(rules) });
 const plan: RuleSet = {
   chains: [
     chain('raw', 'DOCKGATE-RAW', ['-d 172.17.0.0/16 ! -i docker0 -m comment --comment "dockgate no direct access to bridge" -j DROP']),
     chain('nat', 'DOCKGATE-PREROUTING', []),
     chain('nat', 'DOCKGATE-OUTPUT', []),
     chain('nat', 'DOCKGATE-POSTROUTING', ['-s 172.17.0.0/16 ! -o docker0 -m comment --comment "dockgate egress of bridge" -j MASQUERADE']),
-    chain('filter', 'DOCKGATE-INPUT', ['-j DOCKGATE-CI-c0ffee000001']),
+    chain('filter', 'DOCKGATE-INPUT', ['-m comment --comment dockgate -j DOCKGATE-CI-c0ffee000001']),
     chain('filter', 'DOCKGATE-CI-c0ffee000001', ['-p tcp -m tcp --dport 8080 -m conntrack --ctstate NEW -m comment --comment "web/c0ffee000001" -j ACCEPT']),
     chain('filter', 'DOCKGATE-FORWARD', ['-o docker0 -m comment --comment "dockgate fail closed into bridge" -j DROP']),
   ],
@@ -39,7 +41,7 @@ function saveOf(p: RuleSet, extra: Partial<Record<'raw' | 'nat' | 'filter' | 'ma
     out.push(`*${table}`, ...builtins[table]!.map((b) => `:${b} ACCEPT [0:0]`));
     out.push(...chains.map((c) => `:${c.name} - [0:0]`), ...lines.filter((l) => l.startsWith(':')));
     for (const j of p.jumps.filter((x) => x.table === table)) out.push(`-A ${j.builtin} ${jumpLine(j)}`);
-    for (const c of chains) out.push(...c.rules.map((r) => `-A ${c.name} ${r}`));
+    for (const c of chains) out.push(...linesOf(c).map((r) => `-A ${c.name} ${r}`));
     out.push(...lines.filter((l) => !l.startsWith(':')), 'COMMIT');
   }
   return `${out.join('\n')}\n`;

@@ -8,6 +8,7 @@ import type { KernelState } from '../../src/plan/kernel-state.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { type PlanInput, PlanCache, buildRuleSet, familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DEFAULTS, SEALED, container, plan as planOn, shardLines } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const plan = (containers: ContainerFacts[], extra: Partial<PlanInput> = {}, networks: NetworkFacts[] = [BRIDGE]): RuleSet => planOn(containers, networks, extra);
 
@@ -53,7 +54,7 @@ describe('proxy mode opens only the container\'s own -p bindings', () => {
     ]);
     for (const chain of ['DOCKGATE-INPUT', 'DOCKGATE-PREROUTING']) {
       // In INPUT only the admin's DOCKGATE-USER comes first (a ban there wins over everything).
-      const rules = p.chains.find((c) => c.name === chain)!.rules.filter((l) => !l.endsWith('-j DOCKGATE-USER'));
+      const rules = linesOf(p.chains.find((c) => c.name === chain)!).filter((l) => !l.endsWith('-j DOCKGATE-USER'));
       expect(rules[0]).toMatch(/^-s 172\.17\.0\.9\/32 -i docker0 -m comment --comment "jail\/[0-9a-f]{12}" -j RETURN$/);
       expect(rules.at(-1)).toMatch(/-j DOCKGATE-(OPENINGS|DNAT)$/);
     }
@@ -160,7 +161,7 @@ describe('internal networks', () => {
     expect(shardLines(p, 'DOCKGATE-CONTAINERS')).toEqual([]);
     expect(of(p, 'secret').warnings.join()).toMatch(/only on internal network sealed/);
     for (const chain of ['DOCKGATE-INPUT', 'DOCKGATE-PREROUTING']) {
-      const rules = p.chains.find((c) => c.name === chain)!.rules.filter((l) => !l.endsWith('-j DOCKGATE-USER'));
+      const rules = linesOf(p.chains.find((c) => c.name === chain)!).filter((l) => !l.endsWith('-j DOCKGATE-USER'));
       expect(rules[0]).toMatch(/^-i br-dddddddddddd .* -j RETURN$/);
     }
   });
@@ -258,7 +259,7 @@ describe('one-shot commands (status, explain) have no memory: the kernel shows w
       const state: KernelState = new Map();
       for (const c of rules.chains) {
         const t = state.get(c.table) ?? { chains: new Map<string, string[]>(), policies: new Map<string, string>() };
-        t.chains.set(c.name, [...c.rules]);
+        t.chains.set(c.name, [...linesOf(c)]);
         state.set(c.table, t);
       }
       out.set(family, state);

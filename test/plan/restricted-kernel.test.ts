@@ -7,6 +7,7 @@ import { renderPlan } from '../../src/plan/restore.js';
 import { assertRestoreGrammar } from '../../src/plan/restore-grammar.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { BRIDGE, DUAL, SEALED, container, plan } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 const LEGACY_REFUSAL =
   "iptables-restore v1.8.9 (legacy): iptables-restore: unable to initialize table 'raw'\nError occurred at line: 1\nTry `iptables-restore -h' or 'iptables-restore --help' for more information.\n";
@@ -33,7 +34,7 @@ describe('refusedTable: the kernel lacks the raw table, told from every other fa
 describe('planning for a kernel without the raw table', () => {
   const web = container('web', { labels: { 'dockgate.ports': '80' }, publish: ['0.0.0.0:8000:80/tcp'] });
   const networks = [BRIDGE, SEALED, DUAL];
-  const chain = (p: ReturnType<typeof plan>, name: string): string[] => p.chains.find((c) => c.name === name)?.rules ?? [];
+  const chain = (p: ReturnType<typeof plan>, name: string): string[] => linesOf(p.chains.find((c) => c.name === name) ?? { rules: [] });
 
   it('with raw: DOCKGATE-RAW holds the drops, and filter/nat hold no stand-ins', () => {
     const p = plan([web], networks);

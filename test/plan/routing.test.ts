@@ -9,6 +9,7 @@ import { renderPlan } from '../../src/plan/restore.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
 import { type AdminFirewall, HOST, kernelOf, tcp, traceIn } from '../trace/helpers.js';
 import { BRIDGE, DUAL, container, plan } from './fixtures.js';
+import { linesOf } from '../../src/plan/render.js';
 
 /** Debian after a reboot: INPUT hand-kept, FORWARD left at ACCEPT. */
 const FORWARD_ACCEPT: AdminFirewall = {
@@ -25,8 +26,8 @@ const LAN_HOST: HostView = {
   ],
 };
 
-const forwardOf = (p: RuleSet, family: 4 | 6): string[] => familyRuleSet(p, family)!.chains.find((c) => c.name === 'DOCKGATE-FORWARD')!.rules;
-const rawOf = (p: RuleSet, family: 4 | 6): string[] => familyRuleSet(p, family)!.chains.find((c) => c.name === 'DOCKGATE-RAW')!.rules;
+const forwardOf = (p: RuleSet, family: 4 | 6): string[] => linesOf(familyRuleSet(p, family)!.chains.find((c) => c.name === 'DOCKGATE-FORWARD')!);
+const rawOf = (p: RuleSet, family: 4 | 6): string[] => linesOf(familyRuleSet(p, family)!.chains.find((c) => c.name === 'DOCKGATE-RAW')!);
 
 describe('forwarding dockgate turns on does not route between the host\'s own interfaces (item 6)', () => {
   const web = container('web', { labels: { 'dockgate.ports': '8080:80', 'dockgate.mode': 'dnat' } });

@@ -4,6 +4,7 @@ import { renderDiff, renderPlan } from '../../src/plan/restore.js';
 import { PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
 import { BACK, BRIDGE, DEFAULTS, FRONT, container, plan, shardLines } from './fixtures.js';
 import { BAD, goldenScenarios } from './golden-scenarios.js';
+import { linesOf } from '../../src/plan/render.js';
 
 
 const scenarios = goldenScenarios;
@@ -43,7 +44,7 @@ describe('plan invariants', () => {
     expect(bad.egress).toBe(false);
     expect(bad.errors[0]?.label).toBe('dockgate.ports');
     // Only the guards that keep it from reaching published ports through the host.
-    const mine = p.chains.flatMap((c) => c.rules).filter((l) => l.includes(`/${BAD.slice(0, 12)}`));
+    const mine = p.chains.flatMap((c) => linesOf(c)).filter((l) => l.includes(`/${BAD.slice(0, 12)}`));
     expect(mine.length).toBeGreaterThan(0);
     expect(mine.filter((l) => !l.endsWith('-j RETURN'))).toEqual([]);
     const loose = p.containers.find((c) => c.name === 'loose')!;

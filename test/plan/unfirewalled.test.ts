@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { ContainerFacts, OtherNetwork, RuleSet } from '../../src/model/types.js';
 import { ChangeLog } from '../../src/daemon/change-log.js';
-import { checkUnfirewalled } from '../../src/doctor/doctor-checks.js';
+import { checkUnfirewalled } from '../../src/doctor/container-checks.js';
 import { unfirewalledContainers } from '../../src/plan/unfirewalled.js';
 import { BRIDGE, container, plan } from './fixtures.js';
 

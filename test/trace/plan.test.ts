@@ -8,6 +8,7 @@ import { buildRuleSet } from '../../src/plan/ruleset.js';
 import { parseRule } from '../../src/trace/rule.js';
 import { BACK, BRIDGE, DEFAULTS, DUAL, FRONT, SEALED, container } from '../plan/fixtures.js';
 import { HAND_KEPT, kernelOf, path, saveText, tcp, traceIn } from './helpers.js';
+import { jumpLine, linesOf } from '../../src/plan/render.js';
 
 const plan = (containers: ContainerFacts[], networks: NetworkFacts[] = [BRIDGE]): RuleSet =>
   buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks });
@@ -102,8 +103,8 @@ describe('dockgate\'s mangle marks (foreign_chains: allow)', () => {
       '*mangle',
       ...['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'].map((b) => `:${b} ACCEPT [0:0]`),
       ...marks.chains.map((c) => `:${c.name} - [0:0]`),
-      ...marks.jumps.map((j) => `-A ${j.builtin} ${j.line}`),
-      ...marks.chains.flatMap((c) => c.rules.map((r) => `-A ${c.name} ${r}`)),
+      ...marks.jumps.map((j) => `-A ${j.builtin} ${jumpLine(j)}`),
+      ...marks.chains.flatMap((c) => linesOf(c).map((r) => `-A ${c.name} ${r}`)),
       'COMMIT',
     ].join('\n');
     const withMarks = parseSave(`${saveText(scenario, 4, HAND_KEPT)}${mangle}\n`);
@@ -129,7 +130,7 @@ describe('every rule line the planner writes is understood', () => {
       ],
       [BRIDGE, FRONT, BACK, SEALED, DUAL],
     );
-    const lines = [...big.chains, ...(big.ipv6?.chains ?? [])].flatMap((c) => c.rules);
+    const lines = [...big.chains, ...(big.ipv6?.chains ?? [])].flatMap((c) => linesOf(c));
     expect(lines.length).toBeGreaterThan(30);
     for (const l of lines) expect([l, parseRule(l).conds.filter((c) => c.kind === 'unknown')]).toEqual([l, []]);
   });
