@@ -2,9 +2,7 @@
 import { ConfigError, loadConfig, resolveDockerHost } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
-import { Dataplane } from '../dataplane/dataplane.js';
-import { FamilyDataplanes, ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
-import { Iptables } from '../dataplane/iptables.js';
+import { type FamilyDataplanes, ip6tablesOptions, makeDataplanes, probeIpv6 } from '../dataplane/families.js';
 import { DockerSource } from '../docker/source.js';
 import type { Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
@@ -39,9 +37,7 @@ export function dockerFor(config: Config): DockerSource {
 /** Both families' dataplanes; IPv6 only where the host has it. */
 export async function dataplanesFor(config: Config): Promise<FamilyDataplanes> {
   const queue = new CommandQueue();
-  const v6 = ip6tablesOptions(config.iptables);
-  const ipv6 = await probeIpv6(queue, v6);
-  return new FamilyDataplanes(new Dataplane(new Iptables(queue, config.iptables)), ipv6 ? new Dataplane(new Iptables(queue, v6, 6)) : undefined);
+  return makeDataplanes(queue, config.iptables, await probeIpv6(queue, ip6tablesOptions(config.iptables)));
 }
 
 /** The plan for the containers running now: exactly what `run` would compute if it started now. */

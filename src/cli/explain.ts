@@ -10,17 +10,9 @@ import { readHostRoutes } from '../dataplane/routes.js';
 import type { Config } from '../config/schema.js';
 import type { ContainerFacts, Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
-import { parseNet } from '../trace/addr.js';
-import {
-  type ExplainContext,
-  type ForeignInput,
-  explainContainer,
-  explainPacket,
-  explanationJson,
-  inferInInterface,
-  renderContainer,
-  renderExplanation,
-} from '../trace/explain.js';
+import { parseNet } from '../net/address.js';
+import { type ExplainContext, type ForeignInput, explainContainer, explainPacket, inferInInterface } from '../trace/explain.js';
+import { explanationJson, renderContainer, renderExplanation } from '../trace/explain-text.js';
 import { type HostView, isLocal } from '../trace/host.js';
 import type { TracePacket } from '../trace/trace.js';
 import { CliError, EXIT_CONFIG, currentInput, dataplanesFor, dockerFor, heldPlan, readConfig } from './context.js';

@@ -6,8 +6,8 @@ import { join, resolve } from 'node:path';
 import { ConfigError, parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
-import { ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
-import { Iptables, RestoreError, SaveError } from '../dataplane/iptables.js';
+import { probedIptables } from '../dataplane/families.js';
+import { type Iptables, RestoreError, SaveError } from '../dataplane/iptables.js';
 import { type DockerFlush, familyTable, renderDockerFlush } from '../install/docker-chains.js';
 import type { Family } from '../model/types.js';
 import { CLI_SCRIPT, DEFAULT_CONFIG, UNIT_TEMPLATE, applyActions, execStartArgv, readSnapshot, renderUnit, unwritable } from '../install/install-files.js';
@@ -107,9 +107,8 @@ async function readDockerFlushes(root: string, defaultConfigText: string, force:
   const flushes: DockerFlushes = [];
   const config = await configInForce(root, defaultConfigText);
   const queue = new CommandQueue();
-  const v6 = ip6tablesOptions(config.iptables);
-  const families: Array<{ family: Family; iptables: Iptables }> = [{ family: 4, iptables: new Iptables(queue, config.iptables) }];
-  if (await probeIpv6(queue, v6)) families.push({ family: 6, iptables: new Iptables(queue, v6, 6) });
+  const { v4, v6 } = await probedIptables(queue, config.iptables);
+  const families: Array<{ family: Family; iptables: Iptables }> = [{ family: 4, iptables: v4 }, ...(v6 ? [{ family: 6 as const, iptables: v6 }] : [])];
   for (const { family, iptables } of families) {
     try {
       flushes.push({ family, iptables, flush: renderDockerFlush(await iptables.save(), { force }) });

@@ -11,6 +11,7 @@ import type { MetricsServer } from '../metrics/server.js';
 import type { MetricsListen } from '../config/endpoints.js';
 import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
 import type { DropLogService } from '../drops/service.js';
+import { bracketed } from '../model/format.js';
 import { errorMessage } from '../util/errors.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
@@ -140,7 +141,7 @@ class MetricsEndpoint {
   async start(listen: MetricsListen): Promise<void> {
     const metrics = this.metrics;
     if (!metrics || listen.kind === 'off') return;
-    const where = listen.kind === 'unix' ? listen.path : `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+    const where = listen.kind === 'unix' ? listen.path : `${bracketed(listen.host)}:${listen.port}`;
     const { startMetricsServer } = await import('../metrics/server.js');
     try {
       this.#server = await startMetricsServer(listen, metrics.registry);

@@ -1,7 +1,7 @@
 // The addresses the config names beyond the firewall: Docker's (docker.host, $DOCKER_HOST) and the
 // metrics listener's, parsed with a reason for every refusal.
 import type { Result } from '../model/result.js';
-import { parseAddress } from '../net/cidr.js';
+import { parseAddress } from '../net/address.js';
 import { describeValue } from './schema-parts.js';
 
 /**

@@ -5,13 +5,12 @@ import { resolve } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
 import { type Config, type ConfigFile, configFileSchema } from './schema.js';
 import { describeValue } from './schema-parts.js';
-import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerOptions } from '../docker/endpoint.js';
+import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerHost, dockerOptions } from '../docker/endpoint.js';
 import { errorMessage } from '../util/errors.js';
 
 export type { Config, LogLevel } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/dockgate/config.yaml';
-export const DEFAULT_DOCKER_HOST = `unix://${DEFAULT_DOCKER_SOCKET}`;
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. 'defaults.from[1]'; '' for a whole-file problem. */
@@ -173,10 +172,7 @@ function checkDockerEndpoint(config: Config, file: string, env: NodeJS.ProcessEn
 
 /** config.docker.host, else $DOCKER_HOST (a bare HOST:PORT meaning tcp, as for the CLI), else the local socket. */
 export function resolveDockerHost(config: Config, env: NodeJS.ProcessEnv = process.env): string {
-  if (config.docker.host) return config.docker.host;
-  const fromEnv = env.DOCKER_HOST ?? '';
-  if (fromEnv === '') return DEFAULT_DOCKER_HOST;
-  return fromEnv.includes('://') ? fromEnv : `tcp://${fromEnv}`;
+  return dockerHost(config.docker.host, env);
 }
 
 /** The file as written (snake_case) to the names the code uses. */

@@ -2,7 +2,7 @@
 // keys refused. Each field carries its own "expected ..." wording so that every error names the
 // key and what it wants; load.ts adds the file name and the dotted key path.
 import { z } from 'zod';
-import { parseCidr } from '../net/cidr.js';
+import { parseCidr } from '../net/address.js';
 import type { Cidr, EgressPolicy, PolicyDefaults, PortRange } from '../model/types.js';
 import { EGRESS_GRAMMAR, parseEgressPolicy } from '../labels/egress.js';
 import { IFNAME as IFNAME_RE } from '../net/ifname.js';

@@ -10,6 +10,7 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { FamilyDataplanes, type SyncTarget } from '../dataplane/families.js';
 import { Iptables } from '../dataplane/iptables.js';
 import type { BridgePort, ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
+import { type Clock, realClock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 
 export interface BridgeSyncOptions {
@@ -19,6 +20,7 @@ export interface BridgeSyncOptions {
   recheck: () => void;
   /** Milliseconds before that retry. */
   retryMs: () => number;
+  clock?: Clock;
 }
 
 interface State {
@@ -92,9 +94,11 @@ export class BridgeSync {
         this.#o.log.error({ event: 'anti-spoofing-failed', err: message }, `cannot write the anti-spoofing table bridge dockgate: ${message}; retrying`);
       }
       this.#saidError = message;
-      setTimeout(() => {
-        if (!this.#o.stopped()) this.#o.recheck();
-      }, this.#o.retryMs()).unref();
+      (this.#o.clock ?? realClock)
+        .setTimeout(() => {
+          if (!this.#o.stopped()) this.#o.recheck();
+        }, this.#o.retryMs())
+        .unref();
     }
   }
 }

@@ -6,40 +6,10 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { DockerEvent } from '../docker/source.js';
 import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
-import { Backoff } from './backoff.js';
-import type { DockerApi } from './daemon.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { type Expired, FactExpiry, type FactTiming, STOP_ACTIONS } from './fact-expiry.js';
+import type { DockerApi } from './docker-api.js';
 import { errorMessage } from '../util/errors.js';
-
-/**
- * Container events that say it stopped or is stopping. After one, its address may go to the next
- * container Docker starts, so its DNAT must not outlive the grace unless Docker confirms it running.
- * The events source passes die and destroy (every stop ends in a die); stop and kill count too
- * should it pass them.
- */
-const STOP_ACTIONS: ReadonlySet<string> = new Set(['die', 'destroy', 'stop', 'kill']);
-
-/** A stop event not yet settled by Docker (an inspect that answered, or a list that succeeded). */
-interface StopEvidence {
-  /** When the event arrived (now()); the grace counts from here, whatever fails afterwards. */
-  readonly since: number;
-  readonly action: string;
-  /** Why Docker could not settle it so far, for the removal's log line. */
-  lastError?: string;
-  /** Asks for the sync that removes the container once the grace is over. */
-  readonly timer: NodeJS.Timeout;
-}
-
-/** Why expireUnknown removed a container's facts. */
-export type ExpiryReason =
-  /** A stop event, and Docker confirmed neither running nor gone within the grace. */
-  | 'unconfirmed_stop'
-  /** Inspects kept failing for the grace, with no stop event (the container may well be running). */
-  | 'unknown';
-
-export interface Expired {
-  id: string;
-  reason: ExpiryReason;
-}
 
 /**
  * A backstop behind DockerApi's own deadline (DockerSource aborts each call at apiTimeoutMs): a
@@ -47,17 +17,10 @@ export interface Expired {
  */
 const BACKSTOP_MS = 100;
 
-export interface FactTiming {
-  dockerTimeoutMs: number;
-  unknownGraceMs: number;
-  retryMinMs: number;
-  retryMaxMs: number;
-}
-
 export interface FactStoreOptions {
   docker: DockerApi;
   log: Logger;
-  now: () => number;
+  clock: Clock;
   /** Read at each use: a reload changes them. */
   timing: () => FactTiming;
   /** An inspect answered (perhaps after the refresh that asked stopped waiting): facts may have changed. */
@@ -90,16 +53,24 @@ export class FactStore {
   #lastGen = 0;
   readonly #inspecting = new Map<string, Promise<void>>();
   readonly #inspectQueue = new PQueue({ concurrency: 16 });
-  /** Containers Docker could not tell us about, since when (their last known rules stay, for a while). */
-  readonly #unknownSince = new Map<string, number>();
-  /** Containers an event said stopped, until Docker settles it (kept after expiry, to restore them). */
-  readonly #stopping = new Map<string, StopEvidence>();
-  /** After a failed list: when to try again, so that Docker recovering is noticed without an event. */
-  #listRetry: { backoff: Backoff; timer: NodeJS.Timeout | undefined } | undefined;
+  /** Containers whose stop Docker has not confirmed, or that it has not answered about. */
+  readonly #expiry: FactExpiry;
   #stopped = false;
+  #refreshing = false;
 
   constructor(options: FactStoreOptions) {
     this.#o = options;
+    this.#expiry = new FactExpiry({
+      log: options.log,
+      clock: options.clock,
+      timing: options.timing,
+      stopped: () => this.#stopped,
+      askAgain: () => this.#o.onAskAgain(),
+      reinspect: (id) => {
+        this.#dirty.add(id);
+        this.#o.onAskAgain();
+      },
+    });
   }
 
   get version(): number {
@@ -129,15 +100,20 @@ export class FactStore {
 
   /** Containers whose newest facts a plan made now would lack (dirty, being inspected, unanswered). */
   get pending(): { containers: string[]; networks: boolean } {
-    const stopping = [...this.#stopping.keys()].filter((id) => this.#containers.has(id));
+    const stopping = this.#expiry.stopping.filter((id) => this.#containers.has(id));
     return {
-      containers: [...this.#dirty, ...this.#inspecting.keys(), ...this.#unknownSince.keys(), ...stopping],
+      containers: [...this.#dirty, ...this.#inspecting.keys(), ...this.#expiry.unknown, ...stopping],
       networks: this.#networksDirty || this.#resyncAll,
     };
   }
 
+  /** Whether a refresh is waiting for Docker (tests on a fake clock advance it only then, or when idle). */
+  get refreshing(): boolean {
+    return this.#refreshing;
+  }
+
   get unknown(): string[] {
-    return [...this.#unknownSince.keys()];
+    return this.#expiry.unknown;
   }
 
   get ids(): string[] {
@@ -168,8 +144,7 @@ export class FactStore {
   stop(): void {
     this.#stopped = true;
     this.#inspectQueue.clear();
-    for (const evidence of this.#stopping.values()) clearTimeout(evidence.timer);
-    clearTimeout(this.#listRetry?.timer);
+    this.#expiry.stop();
   }
 
   /**
@@ -178,6 +153,15 @@ export class FactStore {
    * A later answer calls onChange. Throws when Docker cannot be listed at all.
    */
   async refresh(): Promise<void> {
+    this.#refreshing = true;
+    try {
+      await this.#refresh();
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  async #refresh(): Promise<void> {
     const t = this.#o.timing();
     // Long enough for a container that is still starting, short enough that one Docker cannot
     // answer about does not delay everyone else's rules; its answer gets a sync of its own.
@@ -192,12 +176,12 @@ export class FactStore {
         this.#otherNetworks = others;
         const running = new Set(ids);
         // Not running: gone, and so is any stop evidence, even for a container already expired.
-        for (const id of new Set([...this.#containers.keys(), ...this.#stopping.keys()])) {
+        for (const id of new Set([...this.#containers.keys(), ...this.#expiry.stopping])) {
           if (!running.has(id)) this.#forget(id);
         }
         for (const id of ids) this.#dirty.add(id);
         this.#version++;
-        this.#listSucceeded();
+        this.#expiry.listSucceeded();
         // Start-up waits for every answer (up to the deadline): the first rule set should be whole.
         const waited = this.#inspectDirty(t.dockerTimeoutMs + BACKSTOP_MS);
         this.#haveFacts = true;
@@ -213,7 +197,7 @@ export class FactStore {
       }
     } catch (err) {
       this.#resyncAll = true;
-      this.#listFailed(errorMessage(err));
+      this.#expiry.listFailed(errorMessage(err));
       // The list is not the only way to learn a container is gone: an event named it, and its
       // own inspect may still answer (a 404 settles a die event at once, "running" keeps it).
       if (this.#haveFacts) await this.#inspectDirty(inspectWaitMs);
@@ -229,32 +213,10 @@ export class FactStore {
    * Docker confirms them running.
    */
   expireUnknown(): Expired[] {
-    const now = this.#o.now();
-    const limit = now - this.#o.timing().unknownGraceMs;
-    const expired: Expired[] = [];
-    // Stop evidence first: it is the older of the two when both apply, and the more telling.
-    for (const [id, evidence] of this.#stopping) {
-      const facts = this.#containers.get(id);
-      if (evidence.since > limit || !facts) continue;
+    const expired = this.#expiry.due(this.#containers);
+    for (const { id } of expired) {
       this.#containers.delete(id);
       this.#version++;
-      expired.push({ id, reason: 'unconfirmed_stop' });
-      const s = Math.round((now - evidence.since) / 1000);
-      this.#o.log.warn(
-        { event: 'container-unconfirmed', id: id.slice(0, 12), container: facts.name, action: evidence.action, stoppedMs: now - evidence.since, err: evidence.lastError },
-        `${facts.name}: Docker reported "${evidence.action}" ${s} s ago and has not confirmed it running since${evidence.lastError ? ` (${evidence.lastError})` : ''}; its rules are removed until it does`,
-      );
-    }
-    for (const [id, since] of this.#unknownSince) {
-      if (since > limit || !this.#containers.has(id)) continue;
-      const name = this.#containers.get(id)?.name;
-      this.#containers.delete(id);
-      this.#version++;
-      expired.push({ id, reason: 'unknown' });
-      this.#o.log.error(
-        { event: 'container-unknown', id: id.slice(0, 12), container: name, unknownMs: now - since },
-        `${name ?? id.slice(0, 12)}: Docker has not answered about it for ${Math.round((now - since) / 1000)} s; its rules are removed until it does`,
-      );
     }
     return expired;
   }
@@ -264,14 +226,14 @@ export class FactStore {
     this.#dirty.clear();
     if (ids.length === 0) return;
     const pending = ids.map((id) => this.#inspect(id));
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     await Promise.race([
       Promise.allSettled(pending),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, waitMs);
+        timer = this.#o.clock.setTimeout(resolve, waitMs);
       }),
     ]);
-    clearTimeout(timer);
+    this.#o.clock.clearTimeout(timer);
   }
 
   #inspect(id: string): Promise<void> {
@@ -282,16 +244,15 @@ export class FactStore {
       .then(
         (facts) => {
           if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
-          this.#unknownSince.delete(id);
           // Asked after the newest stop event (which bumps the generation): settles it either way.
-          this.#settleStop(id);
+          this.#expiry.settled(id);
           if (facts) this.#containers.set(facts.id, facts);
           else this.#forget(id);
           this.#version++;
         },
         (err: unknown) => {
           if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
-          this.#markUnknown(id, errorMessage(err));
+          this.#expiry.inspectFailed(id, errorMessage(err), this.#containers.has(id));
         },
       )
       .finally(() => {
@@ -305,8 +266,7 @@ export class FactStore {
 
   #forget(id: string): void {
     this.#containers.delete(id);
-    this.#unknownSince.delete(id);
-    this.#settleStop(id);
+    this.#expiry.settled(id);
     this.#inspectGen.delete(id);
     this.#version++;
   }
@@ -315,71 +275,16 @@ export class FactStore {
   #stopEvent(id: string, action: string): void {
     // An inspect already in flight was asked before the event; its "running" proves nothing.
     this.#inspectGen.set(id, ++this.#lastGen);
-    // The first event of a kill → die → stop sequence starts the grace; later ones do not extend it.
-    if (this.#stopping.has(id)) return;
-    const graceMs = this.#o.timing().unknownGraceMs;
-    const timer = setTimeout(() => {
-      if (!this.#stopped && this.#stopping.get(id)?.timer === timer) this.#o.onAskAgain();
-    }, graceMs);
-    timer.unref();
-    this.#stopping.set(id, { since: this.#o.now(), action, timer });
-  }
-
-  #settleStop(id: string): void {
-    const evidence = this.#stopping.get(id);
-    if (!evidence) return;
-    clearTimeout(evidence.timer);
-    this.#stopping.delete(id);
+    this.#expiry.stopEvent(id, action);
   }
 
   /** A Docker call cut at Docker's deadline (plus the backstop's slack) if it has none of its own that fires. */
   #deadline<T>(call: Promise<T>, what: string): Promise<T> {
     const ms = this.#o.timing().dockerTimeoutMs + BACKSTOP_MS;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const cut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+      timer = this.#o.clock.setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
     });
-    return Promise.race([call, cut]).finally(() => clearTimeout(timer));
-  }
-
-  #listSucceeded(): void {
-    clearTimeout(this.#listRetry?.timer);
-    this.#listRetry = undefined;
-  }
-
-  /**
-   * Until a list succeeds, ask again with backoff: a stop event may be waiting for it, and a
-   * container removed at the grace comes back only when Docker is read again, event or not.
-   */
-  #listFailed(message: string): void {
-    for (const evidence of this.#stopping.values()) evidence.lastError = message;
-    if (this.#stopped) return;
-    const t = this.#o.timing();
-    this.#listRetry ??= { backoff: new Backoff(t.retryMinMs, t.retryMaxMs), timer: undefined };
-    const retry = this.#listRetry;
-    clearTimeout(retry.timer);
-    retry.timer = setTimeout(() => {
-      retry.timer = undefined;
-      if (!this.#stopped) this.#o.onAskAgain();
-    }, retry.backoff.take());
-    retry.timer.unref();
-  }
-
-  /** Docker did not answer about this container: keep what we knew for a while, and ask again. */
-  #markUnknown(id: string, message: string): void {
-    if (!this.#unknownSince.has(id)) this.#unknownSince.set(id, this.#o.now());
-    const evidence = this.#stopping.get(id);
-    if (evidence) evidence.lastError = message;
-    const t = this.#o.timing();
-    this.#o.log.warn(
-      { event: 'inspect-failed', id: id.slice(0, 12), err: message, known: this.#containers.has(id), graceMs: t.unknownGraceMs },
-      `cannot inspect ${id.slice(0, 12)}: ${message}; ${this.#containers.has(id) ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
-    );
-    const delay = Math.min(t.retryMaxMs, Math.max(t.retryMinMs, 1000));
-    setTimeout(() => {
-      if (this.#stopped || !this.#unknownSince.has(id)) return;
-      this.#dirty.add(id);
-      this.#o.onAskAgain();
-    }, delay).unref();
+    return Promise.race([call, cut]).finally(() => this.#o.clock.clearTimeout(timer));
   }
 }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { ContainerFacts, HostSocket } from '../model/types.js';
 import { isHostNetwork, socketsOf, wantsHostSockets } from '../plan/host-network.js';
+import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 
 export interface HostSocketWatchOptions {
@@ -16,13 +17,14 @@ export interface HostSocketWatchOptions {
   labelPrefix: () => string;
   intervalMs: () => number;
   stopped: () => boolean;
+  clock?: Clock;
   /** What the containers hold changed since the last plan: plan again. */
   changed: () => void;
 }
 
 export class HostSocketWatch {
   readonly #o: HostSocketWatchOptions;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
   /** What the last plan was made from (see #key); undefined: no plan used sockets. */
   #planned: string | undefined;
   /** The last read failure, logged once until a read succeeds. */
@@ -44,14 +46,15 @@ export class HostSocketWatch {
   }
 
   start(): void {
-    clearTimeout(this.#timer);
+    const clock = this.#o.clock ?? realClock;
+    clock.clearTimeout(this.#timer);
     if (this.#o.stopped()) return;
-    this.#timer = setTimeout(() => void this.#poll().finally(() => this.start()), this.#o.intervalMs());
+    this.#timer = clock.setTimeout(() => void this.#poll().finally(() => this.start()), this.#o.intervalMs());
     this.#timer.unref();
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
+    (this.#o.clock ?? realClock).clearTimeout(this.#timer);
   }
 
   async #poll(): Promise<void> {

@@ -10,6 +10,7 @@ import { type HostRoutes, RouteFollower } from '../dataplane/routes.js';
 import type { Sysctl } from '../dataplane/sysctl.js';
 import { describeHost } from '../model/format.js';
 import type { Family, NetworkFacts, RuleSet } from '../model/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -21,6 +22,7 @@ export interface HostSyncOptions {
   /** Read at each use: a reload changes it. */
   config: () => Config;
   stopped: () => boolean;
+  clock: Clock;
   /** The routes moved: a sync should turn forwarding on where they went. */
   onRoutesChanged: () => void;
 }
@@ -100,9 +102,9 @@ export class HostSync {
     const spec = this.#o.config().externalInterfaces;
     const routes = this.#routes;
     if (spec.kind !== 'list' && routes && !routes.firstReadDone) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([routes.firstRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)))]);
-      clearTimeout(timer);
+      let timer: TimerHandle | undefined;
+      await Promise.race([routes.firstRead, new Promise<void>((resolve) => (timer = this.#o.clock.setTimeout(resolve, 3000)))]);
+      this.#o.clock.clearTimeout(timer);
     }
     const current = routes?.current;
     const external = resolveExternalInterfaces(spec, current?.reach, networks.map((n) => n.bridge));

@@ -7,13 +7,32 @@ import { familyRuleSet } from '../plan/ruleset.js';
 import { access } from 'node:fs/promises';
 import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
 import { Dataplane, type FlushResult, type SyncResult } from './dataplane.js';
-import type { IptablesOptions } from './iptables.js';
+import { Iptables, type IptablesOptions } from './iptables.js';
 import { probeTable } from './kernel-limits.js';
 import { errorMessage } from '../util/errors.js';
 
+/** A config's iptables section: the programs of both families. */
+export type FamilyIptablesOptions = IptablesOptions & { ip6RestoreCommand: string; ip6SaveCommand: string };
+
 /** The ip6tables programs of a config's iptables section. */
-export function ip6tablesOptions(o: IptablesOptions & { ip6RestoreCommand: string; ip6SaveCommand: string }): IptablesOptions {
+export function ip6tablesOptions(o: FamilyIptablesOptions): IptablesOptions {
   return { restoreCommand: o.ip6RestoreCommand, saveCommand: o.ip6SaveCommand, waitSeconds: o.waitSeconds };
+}
+
+/** Each family's iptables on one queue, IPv6 only when the host has it: the one place they are made. */
+export function familyIptables(queue: CommandQueue, o: FamilyIptablesOptions, ipv6: boolean): { v4: Iptables; v6: Iptables | undefined } {
+  return { v4: new Iptables(queue, o), v6: ipv6 ? new Iptables(queue, ip6tablesOptions(o), 6) : undefined };
+}
+
+/** familyIptables for one-shot commands, which take the host's IPv6 as it is now. */
+export async function probedIptables(queue: CommandQueue, o: FamilyIptablesOptions): Promise<{ v4: Iptables; v6: Iptables | undefined }> {
+  return familyIptables(queue, o, await probeIpv6(queue, ip6tablesOptions(o)));
+}
+
+/** Both families' dataplanes for a config's iptables section. */
+export function makeDataplanes(queue: CommandQueue, o: FamilyIptablesOptions, ipv6: boolean): FamilyDataplanes {
+  const { v4, v6 } = familyIptables(queue, o, ipv6);
+  return new FamilyDataplanes(new Dataplane(v4), v6 ? new Dataplane(v6) : undefined);
 }
 
 /**

@@ -12,8 +12,8 @@ import { familyRuleSet } from '../plan/ruleset.js';
 import type { Config } from '../config/schema.js';
 import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
 import type { CommandQueue } from './command-queue.js';
-import { ip6tablesOptions, probeIpv6 } from './families.js';
-import { Iptables } from './iptables.js';
+import { probedIptables } from './families.js';
+import type { Iptables } from './iptables.js';
 import { Dataplane } from './dataplane.js';
 import { Nft, NftError } from './nft.js';
 
@@ -68,9 +68,8 @@ const MANGLE: Table = MARK_TABLE;
 
 /** The footprint for a config, on a queue: IPv6 marks too where the host has IPv6 (as the daemon's dataplane). */
 export async function footprintFor(config: Config, queue: CommandQueue): Promise<Footprint> {
-  const v6 = ip6tablesOptions(config.iptables);
-  const ipv6 = await probeIpv6(queue, v6);
-  return new Footprint(new Iptables(queue, config.iptables), new Nft(queue), ipv6 ? new Iptables(queue, v6, 6) : undefined);
+  const { v4, v6 } = await probedIptables(queue, config.iptables);
+  return new Footprint(v4, new Nft(queue), v6);
 }
 
 export class Footprint {

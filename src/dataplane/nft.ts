@@ -1,7 +1,7 @@
 // nft through the command queue: reads the ruleset as JSON, and places or deletes dockgate's
 // footprint rule in other firewalls' chains. Knows nft's arguments and exit codes;
 // what to insert where is decided in src/hostfw/.
-import { isFootprintRule } from '../hostfw/evaluate.js';
+import { isFootprintRule } from '../hostfw/footprint-rule.js';
 import { type NftRuleset, isForeignTable, mergeRulesets, parseNftJson } from '../hostfw/nft-ruleset.js';
 import { type MarkBit, hexMark } from '../model/mark-bit.js';
 import { type CommandQueue, type CommandResult, exitedWith, failureMessage, succeeded } from './command-queue.js';

@@ -13,10 +13,12 @@
 // its text format (which `-j` does not turn into JSON on iproute2 6.1) does not matter. A slow
 // safety read (every 30 s by default) covers what a monitor can miss (netlink overruns, a
 // restart gap). If the monitor keeps dying, the follower falls back to reading periodically.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Family } from '../model/types.js';
 import { type DefaultRoute, type NetworkRoute, defaultRouteInterfaces, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../net/routes.js';
 import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
+import { type RunOutcome, SyncRunner } from '../util/sync-runner.js';
 import { SupervisedMonitor } from './supervised.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -88,10 +90,9 @@ export class RouteFollower {
   #stopped = false;
   #started = false;
   #polling = false;
-  #readTimer: NodeJS.Timeout | undefined;
   #safetyTimer: NodeJS.Timeout | undefined;
-  #reading: Promise<void> | undefined;
-  #readAgain = false;
+  /** One read at a time; requests during a read make exactly one more read after it (debounced). */
+  readonly #reads: SyncRunner;
   #lastError: string | undefined;
   #firstDone!: () => void;
   #firstReadDone = false;
@@ -112,6 +113,7 @@ export class RouteFollower {
       healthyRunMs: 60_000,
       ...options,
     };
+    this.#reads = new SyncRunner({ run: () => this.#read(), debounceMs: () => this.#o.debounceMs, behind: () => false });
     this.#monitor = new SupervisedMonitor({
       queue: this.#o.queue,
       log: this.#o.log,
@@ -163,11 +165,11 @@ export class RouteFollower {
   /** Stops the monitor by its pid (SIGTERM, SIGKILL after 1 s) and every timer. Never throws. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#readTimer);
+    this.#reads.stop();
     clearTimeout(this.#safetyTimer);
     this.#firstDone();
     await this.#monitor.stop();
-    await Promise.race([this.#reading ?? Promise.resolve(), sleep(2000)]);
+    await Promise.race([this.#reads.running ?? Promise.resolve(), sleep(2000, undefined, { ref: false })]);
   }
 
   #scheduleSafetyRead(): void {
@@ -181,35 +183,20 @@ export class RouteFollower {
     this.#safetyTimer.unref();
   }
 
-  /** One read at a time; requests during a read make exactly one more read after it. */
   #requestRead(delayMs: number): void {
-    if (this.#stopped) return;
-    if (this.#reading) {
-      this.#readAgain = true;
-      return;
-    }
-    if (this.#readTimer) return;
-    this.#readTimer = setTimeout(() => {
-      this.#readTimer = undefined;
-      this.#reading = this.#read().finally(() => {
-        this.#reading = undefined;
-        if (this.#readAgain) {
-          this.#readAgain = false;
-          this.#requestRead(this.#o.debounceMs);
-        }
-      });
-    }, delayMs);
+    if (!this.#stopped) this.#reads.request(delayMs);
   }
 
-  async #read(): Promise<void> {
+  async #read(): Promise<RunOutcome> {
     try {
       const now = await readHostRoutes(this.#o.queue, await this.#o.ipv6(), this.#o.command);
-      if (this.#stopped) return;
+      if (this.#stopped) return { ok: true };
       this.#lastError = undefined;
       const before = this.#current;
       this.#current = now;
       const key = (r: HostRoutes): string => `${r.interfaces.join(' ')}|${r.reach.join(' ')}`;
       if (!before || key(before) !== key(now)) this.#o.onChange(now, before);
+      return { ok: true };
     } catch (err) {
       const msg = errorMessage(err);
       // Said once per distinct failure, not once per retry.
@@ -217,21 +204,10 @@ export class RouteFollower {
         this.#o.log.warn({ event: 'routes-unreadable', err: msg }, `cannot read the routes: ${msg}; keeping the last known interfaces`);
       }
       this.#lastError = msg;
-      if (!this.#stopped && this.#current === undefined) {
-        // Nothing known yet: try again soon rather than at the next safety read.
-        clearTimeout(this.#readTimer);
-        this.#readTimer = setTimeout(() => {
-          this.#readTimer = undefined;
-          this.#requestRead(0);
-        }, 2000);
-        this.#readTimer.unref();
-      }
+      // Nothing known yet: try again soon rather than at the next safety read.
+      return this.#current === undefined ? { ok: false, retryInMs: 2000 } : { ok: true };
     } finally {
       this.#firstDone();
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

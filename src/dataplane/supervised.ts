@@ -2,8 +2,10 @@
 // look again. Supervised: restarted with backoff when it exits, given up after too many quick
 // deaths (the owner then falls back to polling), stopped by its pid. Its lines are handed over as
 // they come; what they mean is the owner's business.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
+import { Backoff } from '../util/backoff.js';
 import type { CommandQueue } from './command-queue.js';
 
 export interface SupervisedOptions {
@@ -34,12 +36,12 @@ export class SupervisedMonitor {
   #stopped = false;
   #givenUp = false;
   #quickRestarts = 0;
-  #restartDelay: number;
+  readonly #restartDelay: Backoff;
   #restartTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SupervisedOptions) {
     this.#o = { restartMinMs: 200, restartMaxMs: 30_000, maxQuickRestarts: 10, healthyRunMs: 60_000, ...options };
-    this.#restartDelay = this.#o.restartMinMs;
+    this.#restartDelay = new Backoff(this.#o.restartMinMs, this.#o.restartMaxMs);
   }
 
   get pid(): number | undefined {
@@ -63,10 +65,10 @@ export class SupervisedMonitor {
     this.#child = undefined;
     if (child?.pid !== undefined && exited) {
       child.kill('SIGTERM');
-      const gone = await Promise.race([exited.then(() => true), sleep(1000).then(() => false)]);
+      const gone = await Promise.race([exited.then(() => true), sleep(1000, false, { ref: false })]);
       if (!gone) {
         child.kill('SIGKILL');
-        await Promise.race([exited, sleep(1000)]);
+        await Promise.race([exited, sleep(1000, undefined, { ref: false })]);
       }
     }
   }
@@ -107,7 +109,7 @@ export class SupervisedMonitor {
       const lived = Date.now() - startedAt;
       if (lived >= this.#o.healthyRunMs) {
         this.#quickRestarts = 0;
-        this.#restartDelay = this.#o.restartMinMs;
+        this.#restartDelay.reset();
       }
       this.#quickRestarts++;
       const why = describeExit(r);
@@ -121,8 +123,7 @@ export class SupervisedMonitor {
         this.#o.onGiveUp();
         return;
       }
-      const delay = this.#restartDelay;
-      this.#restartDelay = Math.min(this.#o.restartMaxMs, this.#restartDelay * 2);
+      const delay = this.#restartDelay.take();
       this.#o.log.warn(
         { event: `${this.#o.name}-exited`, exit: why, livedMs: lived, restartInMs: delay },
         `${this.#o.command} ${this.#o.args.join(' ')} exited (${why}); restarting in ${delay} ms`,
@@ -138,8 +139,4 @@ function describeExit(r: unknown): string {
   if (e?.signal) return `signal ${e.signal}`;
   if (typeof e?.exitCode === 'number') return `exit ${e.exitCode}`;
   return e?.shortMessage ?? e?.message ?? 'did not start';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -1,5 +1,5 @@
-// Where Docker is and how to reach it: docker.host or the environment as the Docker CLI reads it,
-// with TLS where the address asks for it.
+// Where Docker is and how to reach it: docker.host or the environment ($DOCKER_HOST,
+// $DOCKER_TLS_VERIFY, $DOCKER_CERT_PATH) turned into dockerode's connection options.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,19 @@ import { parseDockerAddress } from '../config/endpoints.js';
 import { errorMessage } from '../util/errors.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+export const DEFAULT_DOCKER_HOST = `unix://${DEFAULT_DOCKER_SOCKET}`;
+
+/**
+ * The Docker address dockgate uses: docker.host (`host`) when set; "" means the environment,
+ * read as the Docker CLI reads it: $DOCKER_HOST, a bare HOST:PORT being tcp, else the local
+ * socket. The one place $DOCKER_HOST is read.
+ */
+export function dockerHost(host: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (host !== '') return host;
+  const fromEnv = env.DOCKER_HOST ?? '';
+  if (fromEnv === '') return DEFAULT_DOCKER_HOST;
+  return fromEnv.includes('://') ? fromEnv : `tcp://${fromEnv}`;
+}
 
 /** docker.host or the environment names a Docker endpoint dockgate cannot or must not use. */
 export class DockerEndpointError extends Error {
@@ -15,8 +28,7 @@ export class DockerEndpointError extends Error {
 }
 
 /**
- * How to reach Docker: `host` is docker.host; "" means the environment, read as the Docker CLI
- * reads it ($DOCKER_HOST, a bare HOST:PORT being tcp; else the local socket). TLS, always verified
+ * How to reach Docker: `host` is docker.host, "" meaning the environment (dockerHost). TLS, always verified
  * and with the client certificate, for https:// and for tcp:// when $DOCKER_TLS_VERIFY is set to
  * anything; the files are ca.pem, cert.pem and key.pem in $DOCKER_CERT_PATH, else ~/.docker.
  *
@@ -24,10 +36,8 @@ export class DockerEndpointError extends Error {
  * $DOCKER_CERT_PATH and $DOCKER_CLIENT_TIMEOUT itself and lets them win over what is not given.
  */
 export function dockerOptions(host: string, env: NodeJS.ProcessEnv = process.env): Docker.DockerOptions {
-  const fromEnv = host === '';
-  const envHost = env.DOCKER_HOST ?? '';
-  const text = fromEnv ? (envHost === '' ? `unix://${DEFAULT_DOCKER_SOCKET}` : envHost.includes('://') ? envHost : `tcp://${envHost}`) : host;
-  const where = fromEnv ? `"" means $DOCKER_HOST, which is ${JSON.stringify(envHost)}` : JSON.stringify(host);
+  const text = dockerHost(host, env);
+  const where = host === '' ? `"" means $DOCKER_HOST, which is ${JSON.stringify(env.DOCKER_HOST ?? '')}` : JSON.stringify(host);
   const parsed = parseDockerAddress(text);
   if (!parsed.ok) throw new DockerEndpointError(`${where}: ${parsed.error}`);
   const a = parsed.value;

@@ -3,7 +3,7 @@
 // up in a rule or a rule's comment, so every field is read defensively, checked against a
 // grammar, and dropped (or replaced by the id) when it does not fit. Never throws.
 import type { ContainerFacts, ContainerImage, NetworkAttachment, NetworkFacts, OtherNetwork, PortBinding } from '../model/types.js';
-import { parseAddress, parseCidr, parseIPv4 } from '../net/cidr.js';
+import { parseAddress, parseCidr, parseIPv4 } from '../net/address.js';
 import { byText } from '../util/compare.js';
 import { IFNAME } from '../net/ifname.js';
 

@@ -1,8 +1,8 @@
 // The only code that talks to Docker: lists, inspects, and turns the events stream into
 // "something changed" signals.
 import Docker from 'dockerode';
-import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
 import { dockerOptions } from './endpoint.js';
+import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.js';
 import { type ContainerInspect, type ImageAnswer, type NetworkInspect, imageIdOf, toContainerFacts, toNetworkFacts, toOtherNetwork } from './facts.js';
 
 export interface DockerEvent {

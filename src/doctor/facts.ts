@@ -5,6 +5,7 @@ import type { DockerFacts } from '../docker/info.js';
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
 import { bracketed, describeHostPort } from '../model/format.js';
 import type { UnfirewalledContainer } from '../plan/unfirewalled.js';
+import { familyOf } from '../net/address.js';
 
 /** What needs the uplink to forward: replies to egress, dnat clients. From the plan of the containers running now. */
 export interface ForwardingUse {
@@ -44,7 +45,7 @@ export function forwardingUse(plan: RuleSet, networks: readonly NetworkFacts[]):
 /** The ports Docker binds on IPv6 addresses (a plain -p binds `::` too), labelled or not. */
 export function ipv6Published(containers: readonly ContainerFacts[]): string[] {
   return containers.flatMap((c) =>
-    c.ports.filter((b) => b.hostPort > 0 && b.hostIp.includes(':')).map((b) => `${c.name} ${bracketed(b.hostIp)}:${b.hostPort}/${b.protocol}`),
+    c.ports.filter((b) => b.hostPort > 0 && familyOf(b.hostIp) === 6).map((b) => `${c.name} ${bracketed(b.hostIp)}:${b.hostPort}/${b.protocol}`),
   );
 }
 

@@ -3,7 +3,7 @@
 // the other firewalls' chains as if dockgate had accepted it; a tool that clears or copies it
 // can undo dockgate's marks. Pure: the facts are collected by src/dataplane/host-probe.ts.
 import { FULL_MASK, type MarkBit, concernsBit, hexMark, shortHex } from '../model/mark-bit.js';
-import { footprintBit } from '../hostfw/evaluate.js';
+import { footprintBit } from '../hostfw/footprint-rule.js';
 import { type NftRuleset, chainLabel, isIptablesTable } from '../hostfw/nft-ruleset.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { MARK_TABLE, isMarkChain } from '../plan/chains.js';

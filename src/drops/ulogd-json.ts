@@ -1,6 +1,7 @@
 // One line of ulogd2's JSON output (the JSON output plugin after NFLOG → BASE → IFINDEX →
 // IP2STR) → the packet dockgate's NFLOG line reported. Only lines whose prefix is dockgate's are
 // read: another tool logging to the same group is not ours to report.
+import { familyOf } from '../net/address.js';
 import { DROP_REASONS, type DropReason, NO_CONTAINER, PREFIX_HEAD } from '../plan/drop-log.js';
 
 export type DropProtocol = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'other';
@@ -59,7 +60,7 @@ export function parseUlogdLine(line: string): LoggedPacket | undefined {
   return {
     at: sec * 1000 + Math.floor(usec / 1000),
     ...prefix,
-    family: r['oob.family'] === 10 || src.includes(':') ? 6 : 4,
+    family: r['oob.family'] === 10 || familyOf(src) === 6 ? 6 : 4,
     src,
     dst,
     protocol,

@@ -3,9 +3,9 @@
 // on user networks forwards to these servers from inside the container's namespace), and the
 // servers dockgate asks for the names in the lists.
 import { readFile } from 'node:fs/promises';
-import { parseAddress } from '../net/cidr.js';
-import { errorMessage } from '../util/errors.js';
+import { parseAddress } from '../net/address.js';
 import { type Result, ok } from '../model/result.js';
+import { errorMessage } from '../util/errors.js';
 
 /** `nameserver ADDRESS` lines, canonical, in order, each once; anything else is ignored as the libc resolver does. */
 export function parseResolvConf(text: string): string[] {

@@ -7,7 +7,7 @@
 // caller, which writes it into the name's sets (one small write per answer).
 import { Resolver } from 'node:dns/promises';
 import type { Family } from '../model/types.js';
-import { Backoff } from '../daemon/backoff.js';
+import { Backoff } from '../util/backoff.js';
 import { errorMessage } from '../util/errors.js';
 
 /** One address of an answer, with the TTL the server gave it (seconds). */

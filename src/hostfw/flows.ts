@@ -3,7 +3,7 @@
 import type { BridgeAddress, ContainerPlan, Opening, RuleSet } from '../model/types.js';
 import { sourceCidrs } from '../model/format.js';
 import { containerComment } from '../plan/container-part.js';
-import { parseCidr, parseIPv4 } from '../net/cidr.js';
+import { parseCidr, parseIPv4 } from '../net/address.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';
 import { ANY_ADDR, ANY_PORT, type Iface, type Packet, type Range } from './evaluate.js';
 import { type NftChain, type NftRuleset, foreignBaseChains } from './nft-ruleset.js';

@@ -184,3 +184,10 @@ export function foreignBaseChains(rs: NftRuleset): NftChain[] {
 }
 
 export const chainLabel = (c: Pick<NftChain, 'family' | 'table' | 'name'>): string => `${c.family} ${c.table} ${c.name}`;
+
+/** A `match` statement: `left op right` (op absent: `==`); shapes checked where they are read. */
+export interface NftMatch {
+  op?: string;
+  left?: unknown;
+  right?: unknown;
+}

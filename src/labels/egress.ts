@@ -1,7 +1,7 @@
 // The `dockgate.egress` grammar (also `defaults.egress` in the config): `true`/`all`,
 // `false`/`none`, or a comma list of destinations, everything else denied. Pure.
 import type { EgressDestination, EgressEntry, EgressPolicy, EgressPorts } from '../model/types.js';
-import { parseCidr } from '../net/cidr.js';
+import { parseCidr } from '../net/address.js';
 import { parseRange } from './ports.js';
 import type { Result } from '../model/result.js';
 import { badCharacter, quote, splitList, trimSpaces } from './text.js';

@@ -7,7 +7,7 @@
 // cannot cancel it. Pure.
 import type { Cidr, ContainerFacts, ContainerPolicy, EgressPolicy, ImageLabel, PolicyResult } from '../model/types.js';
 import { egressEntryKey } from './egress.js';
-import { parseIPv4, parseIPv6 } from '../net/cidr.js';
+import { parseNet, relation } from '../net/address.js';
 import { type LabelOptions, parseLabels } from './parse.js';
 import { cutValue, quote } from './text.js';
 
@@ -88,15 +88,6 @@ export function narrowEgress(a: EgressPolicy, b: EgressPolicy): EgressPolicy {
   return { kind: 'list', entries: a.entries.filter((e) => keys.has(egressEntryKey(e))) };
 }
 
-/** Address range of a canonical CIDR ('10.0.0.0/8'), as parseCidr writes it. */
-function range(c: Cidr): { lo: bigint; hi: bigint } {
-  const [addr = '', len = ''] = c.text.split('/');
-  const bits = c.family === 4 ? 32 : 128;
-  const value = c.family === 4 ? BigInt(parseIPv4(addr) ?? 0) : (parseIPv6(addr) ?? 0n);
-  const host = (1n << BigInt(bits - Number(len))) - 1n;
-  return { lo: value, hi: value | host };
-}
-
 /**
  * The sources in both lists. Two CIDRs either nest or are disjoint, so the intersection is the
  * smaller of each nesting pair; a family left without sources opens nothing over it.
@@ -106,9 +97,10 @@ export function intersect(a: readonly Cidr[], b: readonly Cidr[]): Cidr[] {
   for (const x of a) {
     for (const y of b) {
       if (x.family !== y.family) continue;
-      const rx = range(x);
-      const ry = range(y);
-      const inner = ry.lo <= rx.lo && rx.hi <= ry.hi ? x : rx.lo <= ry.lo && ry.hi <= rx.hi ? y : undefined;
+      // Canonical CIDRs, as parseCidr writes them: always a network.
+      const rx = parseNet(x.text)!;
+      const ry = parseNet(y.text)!;
+      const inner = relation(ry, rx) === 'yes' ? x : relation(rx, ry) === 'yes' ? y : undefined;
       if (inner && !out.some((c) => c.text === inner.text)) out.push({ ...inner });
     }
   }

@@ -2,7 +2,7 @@
 // prefix that is unknown or outside the grammar is an error, and all errors are reported at
 // once so an admin can fix a container in one go.
 import type { Cidr, EgressPolicy, LabelError, Mode, PolicyDefaults, PolicyResult, PortSpec } from '../model/types.js';
-import { parseCidr } from '../net/cidr.js';
+import { parseCidr } from '../net/address.js';
 import { parseEgressPolicy } from './egress.js';
 import { parsePortEntry, portCount, portSpecKey } from './ports.js';
 import { badCharacter, cutValue, quote, splitList, trimSpaces } from './text.js';

@@ -1,6 +1,6 @@
 // One `ports` label entry: PORT[/PROTO], START-END[/PROTO] or [HOSTIP:]HOSTPORT:PORT[/PROTO].
 import type { PortSpec, Protocol } from '../model/types.js';
-import { parseAddress } from '../net/cidr.js';
+import { parseAddress } from '../net/address.js';
 import type { Result } from '../model/result.js';
 import { badCharacter, quote } from './text.js';
 

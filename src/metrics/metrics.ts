@@ -3,7 +3,7 @@
 // so the daemon stays the one place that decides anything.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RestoreError } from '../dataplane/iptables.js';
-import type { ExpiryReason } from '../daemon/fact-store.js';
+import type { ExpiryReason } from '../daemon/fact-expiry.js';
 import type { DockerEvent } from '../docker/source.js';
 import type { Family, Mode, RuleSet } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';

@@ -6,6 +6,7 @@ import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { MetricsListen } from '../config/endpoints.js';
+import { bracketed } from '../model/format.js';
 import { errorMessage } from '../util/errors.js';
 
 export type MetricsEndpoint = Exclude<MetricsListen, { kind: 'off' }>;
@@ -56,7 +57,7 @@ export async function startMetricsServer(endpoint: MetricsEndpoint, registry: Re
   await listen(server, () => server.listen({ host: endpoint.host, port: endpoint.port, exclusive: true }));
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : endpoint.port;
-  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  const host = bracketed(endpoint.host);
   return { address: `${host}:${port}`, port, close: () => close(server) };
 }
 

@@ -3,6 +3,7 @@
 // explain --json, log fields). Everything else reads the typed values of types.ts and never
 // spells "any" itself. Rule text is not here: that is iptables syntax (plan/ruleset.ts). Pure.
 import type { ContainerPlan, Family, HostAddress, Opening, Protocol, Sources } from './types.js';
+import { familyOf } from '../net/address.js';
 
 export const ANY_HOST: HostAddress = Object.freeze({ kind: 'any' });
 export const ANY_SOURCE: Sources = Object.freeze({ kind: 'any' });
@@ -22,7 +23,7 @@ export const everyone = (family: Family): string => (family === 6 ? '::/0' : '0.
 // For people
 
 /** An IPv6 address in brackets, for `ADDRESS:PORT`. */
-export const bracketed = (ip: string): string => (ip.includes(':') ? `[${ip}]` : ip);
+export const bracketed = (ip: string): string => (familyOf(ip) === 6 ? `[${ip}]` : ip);
 
 /**
  * `10.0.0.5`, `[2001:db8::5]`; every address: `[::]` for IPv6, else `*` (also when the family is

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { type Result, ok } from '../model/result.js';
 import type { Family } from '../model/types.js';
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './cidr.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js';
 import { IFNAME } from './ifname.js';
 import { readJsonOutput } from '../util/json-output.js';
 

@@ -1,7 +1,7 @@
 // /proc/net/{tcp,udp}{,6} → the sockets host processes listen on. Pure: the dataplane reads the
 // files, this only interprets them.
 import type { Listener, Protocol } from '../model/types.js';
-import { formatIPv4, formatIPv6 } from './cidr.js';
+import { formatIPv4, formatIPv6 } from './address.js';
 
 const TCP_LISTEN = '0A';
 /** UDP has no LISTEN state; an unconnected bound socket (TCP_CLOSE = 07) is a server. */

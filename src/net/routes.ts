@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { type Result, ok } from '../model/result.js';
 import type { Family } from '../model/types.js';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from './address.js';
 import { IFNAME } from './ifname.js';
 import { readJsonOutput } from '../util/json-output.js';
 

@@ -10,7 +10,7 @@
 //
 // Pure: (containers, networks, the host ends of their interfaces) → BridgeFilter → nft text.
 import type { BridgeFilter, BridgePort, ContainerFacts, NetworkFacts, PortOwner } from '../model/types.js';
-import { formatIPv6, parseIPv6 } from '../net/cidr.js';
+import { formatIPv6, parseIPv6 } from '../net/address.js';
 import { IFNAME } from '../net/ifname.js';
 import { byText } from '../util/compare.js';
 import { bridgeAttachments } from './openings.js';

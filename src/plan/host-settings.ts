@@ -1,6 +1,6 @@
 // Which per-interface sysctls and conntrack clean-ups a plan needs. Pure.
 import type { ExternalInterfaces } from '../config/schema.js';
-import { parseIPv4 } from '../net/cidr.js';
+import { type Net, parseNet, relation } from '../net/address.js';
 import type { Family, HostAddress, NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
 import { boundAddress, describeHost } from '../model/format.js';
 
@@ -25,13 +25,9 @@ export interface InterfaceSettings {
   routeLocalnet: { on: string[]; off: string[] };
 }
 
-function inSubnet(ip: number, cidr: string): boolean {
-  const [base, len] = cidr.split('/');
-  const b = parseIPv4(base ?? '');
-  const l = Number(len);
-  if (b === undefined || !Number.isInteger(l) || l < 0 || l > 32) return false;
-  const mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
-  return ((ip & mask) >>> 0) === ((b & mask) >>> 0);
+function inSubnet(ip: Net, cidr: string): boolean {
+  const subnet = parseNet(cidr);
+  return subnet !== undefined && relation(subnet, ip) === 'yes';
 }
 
 /**
@@ -56,8 +52,8 @@ export function interfaceSettings(plan: RuleSet, networks: readonly NetworkFacts
   for (const c of plan.containers) {
     for (const o of c.openings) {
       if (o.mode !== 'dnat' || !(boundAddress(o.hostIp) ?? '').startsWith('127.')) continue;
-      const ip = parseIPv4(o.containerIp);
-      if (ip === undefined) continue;
+      const ip = parseNet(o.containerIp);
+      if (ip === undefined || ip.family !== 4) continue;
       // A target on no known subnet gets nothing: its port stays unreachable rather than
       // some other bridge being opened to loopback sources.
       for (const n of networks) if (n.subnets.some((s) => inSubnet(ip, s))) on.add(n.bridge);

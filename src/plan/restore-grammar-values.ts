@@ -2,7 +2,7 @@
 // ports, canonical addresses and CIDRs, conntrack states, comments, the drop log's options, DNAT
 // destinations, mark bits; and the tokenizer that splits a rule into them. Pure.
 import type { Family } from '../model/types.js';
-import { parseCidr } from '../net/cidr.js';
+import { parseCidr } from '../net/address.js';
 import { DROP_REASONS, NO_CONTAINER, PREFIX_HEAD } from './drop-log.js';
 
 export const NOT_PRINTABLE = /[^\x20-\x7e]/;

@@ -4,17 +4,17 @@
 // rule lines that decided, who wrote the deciding rule (dockgate, the admin, DOCKGATE-USER, a
 // policy), and whether another firewall's nft base chain drops it afterwards. Pure.
 import { DEFAULT_MARK_BIT, type MarkBit } from '../model/mark-bit.js';
-import { bracketed, describeOpening, describeSources, hostAddress, openingJson, sourceCidrs, sourceList } from '../model/format.js';
+import { describeSources, hostAddress, sourceCidrs, sourceList } from '../model/format.js';
 import { type Blocker, type FlowState, analyse } from '../hostfw/analysis.js';
 import type { NftRuleset } from '../hostfw/nft-ruleset.js';
 import type { ContainerFacts, ContainerPlan, Family, Opening, RuleSet } from '../model/types.js';
 import { USER, isManagedChain } from '../plan/chains.js';
 import type { KernelState } from '../plan/kernel-state.js';
-import { isAnyAddress } from '../plan/mappings.js';
-import { escapeControls, labelText } from '../labels/text.js';
-import { type Net, parseNet, relation } from './addr.js';
+import { labelText } from '../labels/text.js';
+import { type Net, parseNet } from '../net/address.js';
 import { type HostView, isLocal, routeOf } from './host.js';
-import { type Step, type TracePacket, type TraceResult, type Uncertain, describeStep, describeUncertain, trace } from './trace.js';
+import { type Step, type TracePacket, type TraceResult, type Uncertain, describeUncertain, trace } from './trace.js';
+import { openingsFor, ownerInfo, sourceIn, whyNoOwner } from './ownership.js';
 
 export type Answer = 'allowed' | 'blocked' | 'unknown';
 
@@ -100,69 +100,6 @@ export function inferInInterface(host: HostView, plan: RuleSet, src: Net): { ifa
   return { how: `not known (no route back to ${src.text} and ${outer.length} candidate interfaces): rules testing -i are uncertain; give --in IFACE` };
 }
 
-const sameAddress = (a: string, b: Net): boolean => {
-  const n = parseNet(a);
-  return n !== undefined && n.family === b.family && n.lo === b.lo && n.hi === b.hi;
-};
-
-function sourceIn(o: Opening, src: Net): OwnerInfo['sourceAllowed'] {
-  if (o.sources.kind === 'any') return 'yes';
-  let partly = false;
-  for (const s of o.sources.cidrs) {
-    const n = parseNet(s);
-    if (!n) continue;
-    const r = relation(n, src);
-    if (r === 'yes') return 'yes';
-    if (r === 'maybe') partly = true;
-  }
-  return partly ? 'partly' : 'no';
-}
-
-/** The planned openings this packet is addressed to (same family, protocol, host address and port). */
-export function openingsFor(plan: RuleSet, host: HostView, p: TracePacket): Array<{ container: ContainerPlan; opening: Opening }> {
-  const dst = parseNet(p.dst)!;
-  const out: Array<{ container: ContainerPlan; opening: Opening }> = [];
-  for (const c of plan.containers) {
-    for (const o of c.openings) {
-      if (o.family !== p.family || o.protocol !== p.protocol || o.hostPort !== p.dport) continue;
-      if (o.hostIp.kind === 'any' ? isLocal(host, dst) !== 'yes' : !sameAddress(o.hostIp.ip, dst)) continue;
-      out.push({ container: c, opening: o });
-    }
-  }
-  return out;
-}
-
-/** Why nobody owns HOST:PORT: a label that claimed it and lost, a -p without a (working) label. */
-function whyNoOwner(ctx: ExplainContext, p: TracePacket): string[] {
-  const out: string[] = [];
-  const dst = parseNet(p.dst)!;
-  const portText = `${p.dport}/${p.protocol}`;
-  for (const c of ctx.plan.containers) {
-    for (const e of c.errors) {
-      const m = /host port (\S+):(\d+)\/(tcp|udp)/.exec(e.reason);
-      if (!m || Number(m[2]) !== p.dport || m[3] !== p.protocol) continue;
-      const ip = m[1]!.replace(/^\[|\]$/g, '');
-      if (ip !== '*' && !sameAddress(ip, dst)) continue;
-      out.push(`container ${c.name} (${c.id.slice(0, 12)}): its label ${labelText(e.label, e.value)} claimed it but lost ownership: ${e.reason}`);
-    }
-  }
-  for (const f of ctx.facts) {
-    for (const b of f.ports) {
-      if (b.hostPort !== p.dport || b.protocol !== p.protocol) continue;
-      const any = isAnyAddress(b.hostIp);
-      const bindFamily: Family = b.hostIp.includes(':') ? 6 : 4;
-      if (bindFamily !== p.family || (!any && !sameAddress(b.hostIp, dst))) continue;
-      const plan = ctx.plan.containers.find((c) => c.id === f.id);
-      const why = plan
-        ? [...plan.errors.map((e) => `label error ${labelText(e.label, e.value)}: ${e.reason}`), ...plan.warnings].join('; ') || 'its label does not list this port'
-        : 'not in the plan';
-      out.push(`container ${f.name} (${f.id.slice(0, 12)}) publishes ${bracketed(b.hostIp)}:${b.hostPort}->${b.containerPort}/${b.protocol} with -p but opens nothing for it: ${why}`);
-    }
-  }
-  if (out.length === 0) out.push(`no container owns ${bracketed(p.dst)}:${portText}`);
-  return [...new Set(out)];
-}
-
 const RANK: Record<FlowState, number> = { effective: 0, unknown: 1, 'may be blocked': 2, blocked: 3 };
 
 function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, owner: OwnerInfo | undefined, byDockgate: boolean): OtherFirewalls {
@@ -207,18 +144,7 @@ function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, own
   return { checked: true, state, blockers };
 }
 
-function ownerInfo(ctx: ExplainContext, c: ContainerPlan, o: Opening, src: Net): OwnerInfo {
-  const facts = ctx.facts.find((f) => f.id === c.id);
-  const label = (k: string): string | undefined => facts?.labels[`${ctx.labelPrefix}.${k}`];
-  const labels: OwnerInfo['labels'] = {};
-  for (const k of ['ports', 'from', 'mode', 'egress'] as const) {
-    const v = label(k);
-    if (v !== undefined) labels[k] = v;
-  }
-  return { container: c.name, id: c.id, mode: o.mode, labels, opening: o, sourceAllowed: sourceIn(o, src) };
-}
-
-function where(s: Step): string {
+export function where(s: Step): string {
   return s.action === 'policy' ? `${s.table} ${s.chain} policy ${s.policy}` : `${s.table} ${s.chain} rule ${s.rule}: ${s.line}`;
 }
 
@@ -335,86 +261,4 @@ export function explainContainer(ctx: ExplainContext, c: ContainerPlan): Contain
   const answers = openings.map((x) => x.explanation?.answer ?? 'unknown');
   const answer: Answer = answers.length === 0 ? 'blocked' : answers.every((a) => a === 'allowed') ? 'allowed' : answers.includes('unknown') ? 'unknown' : 'blocked';
   return { container: c, labels, openings, answer };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Text
-
-const describeLabels = (prefix: string, l: OwnerInfo['labels']): string =>
-  (['ports', 'from', 'mode', 'egress'] as const).map((k) => (l[k] !== undefined ? labelText(`${prefix}.${k}`, l[k]) : `${prefix}.${k}=(default)`)).join(' ');
-
-/** Steps worth reading: every rule that matched, and the policies that decided. */
-function shownSteps(t: TraceResult): Step[] {
-  return t.steps.filter((s) => s.action !== 'policy' || s.policy !== 'ACCEPT' || s.table === 'filter');
-}
-
-export function renderExplanation(e: Explanation, labelPrefix: string, indent = ''): string {
-  const p = e.packet;
-  const out: string[] = [];
-  const head = `${p.src} -> ${bracketed(p.dst)}:${p.dport}/${p.protocol}`;
-  out.push(`${indent}${head}: ${e.answer.toUpperCase()}`);
-  out.push(`${indent}  ${e.summary}`);
-  if (e.owner) {
-    const o = e.owner;
-    out.push(`${indent}  container: ${o.container} (${o.id.slice(0, 12)}) ${describeLabels(labelPrefix, o.labels)}, mode ${o.mode}`);
-    out.push(`${indent}  opening:   ${describeOpening(o.opening)} from ${describeSources(o.opening.sources)}${o.sourceAllowed === 'yes' ? '' : o.sourceAllowed === 'partly' ? ` (${p.src} only partly among them)` : ` (${p.src} is not among them)`}`);
-  } else {
-    for (const w of e.ownership) out.push(`${indent}  owner: ${escapeControls(w)}`);
-  }
-  for (const r of e.remarks) out.push(`${indent}  note: ${r}`);
-  out.push(`${indent}  arrives on: ${p.inInterface ?? '(unknown)'} (${e.inInterfaceHow})`);
-  if (e.trace.dnat) out.push(`${indent}  DNAT to ${bracketed(e.trace.dnat.dst)}:${e.trace.dnat.dport}`);
-  if (e.trace.route) out.push(`${indent}  routed to ${e.trace.route}${e.trace.outInterface ? `, out of ${e.trace.outInterface}` : ''}`);
-  out.push(`${indent}  rules on the path (IPv${p.family}):`);
-  const decided = e.decidedBy ? e.trace.decidedBy : undefined;
-  for (const s of shownSteps(e.trace)) {
-    const mark = s === decided ? `   <- decided (${writerOf(s)})` : '';
-    out.push(`${indent}    ${describeStep(s)}${mark}`);
-  }
-  if (e.trace.verdict === 'unknown' && e.trace.outcomes.length > 1) {
-    out.push(`${indent}  possible outcomes:`);
-    for (const o of e.trace.outcomes.slice(0, 6)) {
-      const assumed = o.assumptions.map((a) => `${a.chain} rule ${a.rule} ${a.matched ? 'matches' : 'does not match'}`).join(', ');
-      out.push(`${indent}    ${o.verdict}${o.decidedBy ? ` at ${where(o.decidedBy)}` : ''}${assumed ? ` if ${assumed}` : ''}`);
-    }
-  }
-  for (const n of e.trace.notes) out.push(`${indent}  trace: ${n}`);
-  const of = e.otherFirewalls;
-  if (of.checked) {
-    out.push(
-      `${indent}  other firewalls (nft base chains): ${
-        of.state === 'effective' ? 'none drops it' : `${of.state}: ${(of.blockers ?? []).map((b) => `${b.chain} (${b.by}; ${b.packets})`).join(', ')}`
-      }`,
-    );
-  } else if (of.error !== undefined) {
-    out.push(`${indent}  other firewalls (nft base chains): not checked: ${of.error}`);
-  }
-  return `${out.join('\n')}\n`;
-}
-
-export function renderContainer(x: ContainerExplanation, labelPrefix: string): string {
-  const c = x.container;
-  const out: string[] = [`${c.name} (${c.id.slice(0, 12)}) mode=${c.mode} egress=${c.egress} ${describeLabels(labelPrefix, x.labels)}: ${x.answer.toUpperCase()}`];
-  for (const e of c.errors) out.push(`  ERROR ${labelText(e.label, e.value)}: ${escapeControls(e.reason)}`);
-  for (const w of c.warnings) out.push(`  warn  ${escapeControls(w)}`);
-  if (c.openings.length === 0) out.push('  nothing opened');
-  let text = `${out.join('\n')}\n`;
-  for (const o of x.openings) {
-    text += `\n  ${describeOpening(o.opening)} from ${o.source}:\n`;
-    text += o.explanation ? renderExplanation(o.explanation, labelPrefix, '    ') : `    not traced: ${o.skipped}\n`;
-  }
-  return text;
-}
-
-/** JSON for --json: the trace's outcomes without their full step lists (the shown path has them). */
-export function explanationJson(e: Explanation): unknown {
-  return {
-    ...e,
-    allowed: e.answer === 'allowed',
-    owner: e.owner ? { ...e.owner, opening: openingJson(e.owner.opening) } : null,
-    trace: {
-      ...e.trace,
-      outcomes: e.trace.outcomes.map((o) => ({ verdict: o.verdict, decidedBy: o.decidedBy, unknown: o.unknown, assumptions: o.assumptions })),
-    },
-  };
 }

@@ -6,7 +6,8 @@
 import type { Family } from '../model/types.js';
 import type { HostInterface } from '../net/addresses.js';
 import type { DefaultRoute } from '../net/routes.js';
-import { type Net, parseNet, relation } from './addr.js';
+import type { Tri } from '../model/tri.js';
+import { type Net, parseNet, relation } from '../net/address.js';
 
 export interface HostView {
   interfaces: readonly HostInterface[];
@@ -31,7 +32,7 @@ function netsOf(host: HostView, family: Family): Array<{ iface: HostInterface; a
  * Is this address (or every address of this range) one of the host's own? yes/no/maybe. The
  * loopback device's whole prefix is local, as the kernel's `local 127.0.0.0/8 dev lo` route says.
  */
-export function isLocal(host: HostView, ip: Net): 'yes' | 'no' | 'maybe' {
+export function isLocal(host: HostView, ip: Net): Tri {
   let some = false;
   for (const n of netsOf(host, ip.family)) {
     const r = relation(n.iface.loopback ? n.subnet : n.address, ip);

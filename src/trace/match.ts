@@ -1,12 +1,11 @@
 // Does a rule's condition hold for the packet being traced? yes, no, or maybe (with why). Maybe
 // is what the tracer cannot know: an interface it was not told, the client's source port, a part
 // of a source range, an option it does not understand. The tracer then follows both outcomes.
-import type { Net } from './addr.js';
-import { relation } from './addr.js';
+import type { Tri } from '../model/tri.js';
+import { type Net, relation } from '../net/address.js';
+import { type Iface, ifaceMatches } from '../net/iface.js';
 import { type HostView, isLocal } from './host.js';
 import type { Cond } from './rule.js';
-
-export type Tri = 'yes' | 'no' | 'maybe';
 
 export interface Judged {
   tri: Tri;
@@ -23,10 +22,9 @@ export interface MatchContext {
   dst: Net;
   protocol: 'tcp' | 'udp';
   dport: number;
-  /** undefined: not known. */
-  inIf: string | undefined;
-  /** null: no output interface at this hook (PREROUTING, INPUT); undefined: not known. */
-  outIf: string | null | undefined;
+  inIf: Iface;
+  /** None at PREROUTING and INPUT. */
+  outIf: Iface;
   host: HostView;
   /** Before conntrack (raw PREROUTING) a packet has no connection: its state is INVALID. */
   tracked: boolean;
@@ -39,11 +37,6 @@ const NO: Judged = { tri: 'no' };
 const maybe = (why: string): Judged => ({ tri: 'maybe', why });
 const flip = (j: Judged, neg: boolean): Judged => (!neg || j.tri === 'maybe' ? j : j.tri === 'yes' ? NO : YES);
 const bool = (b: boolean): Judged => (b ? YES : NO);
-
-/** iptables' interface match: a trailing '+' matches every name with that prefix. */
-function ifaceMatches(pattern: string, name: string): boolean {
-  return pattern.endsWith('+') ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
-}
 
 const inRanges = (ranges: ReadonlyArray<readonly [number, number]>, port: number): boolean => ranges.some(([lo, hi]) => lo <= port && port <= hi);
 
@@ -58,14 +51,12 @@ function judge(c: Cond, x: MatchContext): Judged {
       if (r === 'maybe') return maybe(`${c.kind === 'src' ? 'source' : 'destination'} ${addr.text} is partly inside ${c.net.text}`);
       return flip(bool(r === 'yes'), c.neg);
     }
-    case 'in': {
-      if (x.inIf === undefined) return maybe(`the interface the packet arrives on is not known (${c.text})`);
-      return flip(bool(ifaceMatches(c.name, x.inIf)), c.neg);
-    }
+    case 'in':
     case 'out': {
-      if (x.outIf === null) return flip(NO, c.neg);
-      if (x.outIf === undefined) return maybe(`the interface the packet leaves by is not known (${c.text})`);
-      return flip(bool(ifaceMatches(c.name, x.outIf)), c.neg);
+      // iptables compares an absent interface as "": `! -o eth0` holds at INPUT.
+      const t = ifaceMatches(c.kind === 'in' ? x.inIf : x.outIf, [c.name], '+');
+      if (t === 'maybe') return maybe(`the interface the packet ${c.kind === 'in' ? 'arrives on' : 'leaves by'} is not known (${c.text})`);
+      return flip(bool(t === 'yes'), c.neg);
     }
     case 'proto': {
       const p = PROTO_NUMBERS[c.proto] ?? c.proto;

@@ -3,7 +3,7 @@
 // as an `unknown` condition naming itself, so the tracer can say where it stopped understanding
 // instead of guessing. iptables-save prints options in a fixed order (-s -d -i -o -p -f, then
 // `-m MODULE options...` groups, then -j/-g with the target's options), which this relies on.
-import { type Net, parseNet } from './addr.js';
+import { type Net, parseNet } from '../net/address.js';
 
 export interface Token {
   text: string;

@@ -1,5 +1,6 @@
 // The daemon's runner logic against a scripted Docker and the in-memory iptables: no root, no
-// kernel, well under a second per case. The real-kernel and real-Docker proofs are in test/e2e.
+// kernel, well under a second per case, timing asserted on fake time (a FakeClock the daemon and
+// the scripted Docker share). The real-kernel and real-Docker proofs are in test/e2e.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
@@ -10,11 +11,13 @@ import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { sample } from '../metrics/prom-text.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
+import { startOnFakeTime, startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { until } from '../support/poll.js';
 
 afterEach(stopTestDaemons);
 
 const start = (docker: FakeDocker, cfg: Config, ipt = new FakeIptables()) => startTestDaemon(docker, cfg, { ipt });
+
 
 /** The container's lines in its shard of DOCKGATE-OPENINGS (its proxy accepts). */
 const openingsOf = (ipt: FakeIptables, c: ContainerFacts): string[] =>
@@ -26,48 +29,46 @@ const hasChainFor = (ipt: FakeIptables, c: ContainerFacts): boolean => openingsO
 describe('a container Docker cannot answer about', () => {
   it('does not hold up the rules of the others', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 1000;
-    const { daemon, ipt } = start(docker, testConfig({ dockerTimeoutMs: 1000 }));
-    await daemon.ready;
+    const { ipt, runUntil } = await startOnFakeTime(docker, testConfig({ dockerTimeoutMs: 1000 }));
     const stuck = web('stuck', '172.17.0.2', 8001);
     const fine = web('fine', '172.17.0.3', 8002);
     docker.hung.add(stuck.id);
     docker.start(stuck);
     docker.start(fine);
-    const started = Date.now();
-    await until('fine has its rules', () => hasChainFor(ipt, fine));
-    // Served long before the stuck inspect's own deadline runs out.
-    expect(Date.now() - started).toBeLessThan(700);
+    const took = await runUntil('fine has its rules', () => hasChainFor(ipt, fine), 5000);
+    // Served when a sync stops waiting for slow inspects (250 ms), long before the stuck
+    // inspect's own deadline (1000 ms) runs out.
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(1000);
     expect(hasChainFor(ipt, stuck)).toBe(false);
   });
 
   it('keeps its last known rules for the grace time, then loses them and says so', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 50;
     const known = web('known', '172.17.0.4', 8003);
     docker.running.set(known.id, known);
-    const { daemon, ipt, lines } = start(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
-    await daemon.ready;
+    const { ipt, lines, clock, runUntil } = await startOnFakeTime(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600 }));
     expect(hasChainFor(ipt, known)).toBe(true);
     // Docker stops answering about it (a restart event, then every inspect hangs).
     docker.hung.add(known.id);
-    const since = Date.now();
+    const since = clock.now();
     docker.poke(known.id);
-    await until('the inspect failure is logged', () => lines.find((l) => l.event === 'inspect-failed'));
+    await runUntil('the inspect failure is logged', () => lines.some((l) => l.event === 'inspect-failed'), 1000);
     expect(hasChainFor(ipt, known)).toBe(true);
-    await until('its rules are removed', () => !hasChainFor(ipt, known), 3000);
-    expect(Date.now() - since).toBeGreaterThanOrEqual(550);
+    await runUntil('its rules are removed', () => !hasChainFor(ipt, known), 3000);
+    // The grace counts from the first failed inspect (the event's debounce and Docker's 50 ms
+    // deadline after the event); the removal comes with the next retry (every 50 ms) past it.
+    expect(clock.now() - since).toBeGreaterThanOrEqual(600 + 50);
+    expect(clock.now() - since).toBeLessThan(600 + 200);
     expect(lines.find((l) => l.event === 'container-unknown')).toMatchObject({ container: 'known' });
     // Docker answers again: the rules come back.
     docker.hung.delete(known.id);
-    await until('its rules are back', () => hasChainFor(ipt, known), 3000);
+    await runUntil('its rules are back', () => hasChainFor(ipt, known), 3000);
   });
 
   it('a late answer about a container that died meanwhile never brings its rules back', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 300;
-    const { daemon, ipt } = start(docker, testConfig({ dockerTimeoutMs: 300 }));
-    await daemon.ready;
+    const { daemon, ipt, run } = await startOnFakeTime(docker, testConfig({ dockerTimeoutMs: 300 }));
     const flaky = web('flaky', '172.17.0.5', 8004);
     docker.running.set(flaky.id, flaky);
     let release!: () => void;
@@ -84,11 +85,12 @@ describe('a container Docker cannot answer about', () => {
       return inspect(id);
     };
     docker.poke(flaky.id);
-    await new Promise((r) => setTimeout(r, 50));
+    await run(50);
     docker.stop(flaky.id);
-    await new Promise((r) => setTimeout(r, 100));
+    await run(100);
+    // The "running" answer, asked before the die event, arrives after it.
     release();
-    await new Promise((r) => setTimeout(r, 200));
+    await run(200);
     expect(hasChainFor(ipt, flaky)).toBe(false);
     expect(daemon.state.containers).not.toContain(flaky.id);
   });
@@ -99,16 +101,11 @@ describe('a container that died while Docker cannot be listed', () => {
   // place for as long as it failed, its DNAT aimed at an address Docker may give to another.
   it('keeps its rules for the grace after the die event, then loses them; they come back when Docker confirms it running', async () => {
     const docker = new FakeDocker();
-    docker.apiTimeoutMs = 50;
     const db = web('db', '172.17.0.30', 8030);
     docker.running.set(db.id, db);
     const metrics = new DockgateMetrics({ processMetrics: false });
-    const ipt = new FakeIptables();
-    const { daemon, lines } = startTestDaemon(docker, testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600, retryMinMs: 20, retryMaxMs: 50 }), {
-      ipt,
-      extra: { metrics },
-    });
-    await daemon.ready;
+    const cfg = testConfig({ dockerTimeoutMs: 50, unknownGraceMs: 600, retryMinMs: 20, retryMaxMs: 50 });
+    const { ipt, lines, clock, run, runUntil } = await startOnFakeTime(docker, cfg, { extra: { metrics } });
     expect(hasChainFor(ipt, db)).toBe(true);
     // Docker wedges: every list fails and every inspect runs into its deadline; the events
     // stream drops and comes back, so the next sync must list everything.
@@ -116,21 +113,21 @@ describe('a container that died while Docker cannot be listed', () => {
     docker.listIds = async () => Promise.reject(new Error('docker list: 500 server error'));
     docker.hung.add(db.id);
     docker.disconnect();
-    await until('reconnected', () => docker.subscriptions >= 2 || undefined, 3000);
-    await until('the failed list is logged', () => lines.find((l) => l.event === 'docker-error'));
-    const died = Date.now();
+    await runUntil('reconnected', () => docker.subscriptions >= 2, 3000);
+    await runUntil('the failed list is logged', () => lines.some((l) => l.event === 'docker-error'), 3000);
+    const died = clock.now();
     docker.stop(db.id);
-    await new Promise((r) => setTimeout(r, 300));
+    await run(590);
     expect(hasChainFor(ipt, db)).toBe(true);
-    await until('its rules are removed', () => !hasChainFor(ipt, db), 3000);
-    expect(Date.now() - died).toBeGreaterThanOrEqual(550);
+    await runUntil('its rules are removed', () => !hasChainFor(ipt, db), 3000);
+    expect(clock.now() - died).toBeGreaterThanOrEqual(600);
     expect(lines.find((l) => l.event === 'container-unconfirmed')).toMatchObject({ container: 'db', action: 'die' });
     expect(sample(await metrics.registry.metrics(), 'dockgate_containers_expired_total', 'reason="unconfirmed_stop"')).toBe(1);
     // Docker recovers and the container is running after all: no event comes, the retry finds it.
     docker.running.set(db.id, db);
     docker.hung.delete(db.id);
     docker.listIds = listIds;
-    await until('its rules are back', () => hasChainFor(ipt, db), 3000);
+    await runUntil('its rules are back', () => hasChainFor(ipt, db), 3000);
   });
 });
 
@@ -235,13 +232,13 @@ describe('Docker going away', () => {
     await daemon.ready;
     const before = web('before', '172.17.0.20', 8020);
     docker.start(before);
-    await until('before in the kernel', () => hasChainFor(ipt, before));
+    await until(() => hasChainFor(ipt, before), { what: 'before in the kernel' });
     docker.disconnect();
     const during = web('during', '172.17.0.21', 8021);
     docker.startSilently(during);
     docker.running.delete(before.id); // died while nobody listened
-    await until('reconnected', () => docker.subscriptions >= 2 || undefined, 3000);
-    await until('the resync wrote both changes', () => hasChainFor(ipt, during) && !hasChainFor(ipt, before), 3000);
+    await until(() => docker.subscriptions >= 2 || undefined, { what: 'reconnected', timeoutMs: 3000 });
+    await until(() => hasChainFor(ipt, during) && !hasChainFor(ipt, before), { what: 'the resync wrote both changes', timeoutMs: 3000 });
   });
 });
 
@@ -259,15 +256,11 @@ describe('the sync runner', () => {
     ipt.delayMs = 300;
     const restores = ipt.restores;
     docker.start(web('other', '172.17.0.9', 8008));
-    await until('a restore is in flight', () => ipt.restores > restores, 2000);
+    await until(() => ipt.restores > restores, { what: 'a restore is in flight', timeoutMs: 2000 });
     const next = testConfig();
     next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
     daemon.reload(next);
-    await until(
-      'the new default sources in the kernel',
-      () => mine().some((l) => l.startsWith('-s 192.0.2.0/24 ')),
-      3000,
-    );
+    await until(() => mine().some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
     expect(daemon.state.plannedVersion).toBe(daemon.state.version);
   });
 
@@ -279,24 +272,22 @@ describe('the sync runner', () => {
     ipt.failures = 1;
     const a = web('a', '172.17.0.7', 8006);
     docker.start(a);
-    await until('the failure is logged', () => lines.find((l) => l.event === 'restore-failed'));
+    await until(() => lines.find((l) => l.event === 'restore-failed'), { what: 'the failure is logged' });
     expect(daemon.state.retryPending).toBe(true);
     const b = web('b', '172.17.0.8', 8007);
     docker.start(b);
-    await until('both containers in the kernel', () => hasChainFor(ipt, a) && hasChainFor(ipt, b), 3000);
-    await until('no retry left waiting', () => !daemon.state.retryPending, 1000);
+    await until(() => hasChainFor(ipt, a) && hasChainFor(ipt, b), { what: 'both containers in the kernel', timeoutMs: 3000 });
+    await until(() => !daemon.state.retryPending, { what: 'no retry left waiting', timeoutMs: 1000 });
     expect(openingsOf(ipt, b)).toEqual([expect.stringMatching(/^-p tcp -m tcp --dport 8007 /)]);
   });
 
-  it('a burst of events is coalesced into few writes', async () => {
+  it('a burst of events is coalesced into one write', async () => {
     const docker = new FakeDocker();
-    const ipt = new FakeIptables();
-    const { daemon } = start(docker, testConfig({ debounceMs: 30 }), ipt);
-    await daemon.ready;
+    const { ipt, runUntil } = await startOnFakeTime(docker, testConfig({ debounceMs: 30 }));
     const before = ipt.restores;
     const many = Array.from({ length: 40 }, (_, i) => web(`m${i}`, `172.17.1.${i + 1}`, 9000 + i));
     for (const c of many) docker.start(c);
-    await until('all in the kernel', () => many.every((c) => hasChainFor(ipt, c)), 3000);
-    expect(ipt.restores - before).toBeLessThanOrEqual(3);
+    await runUntil('all in the kernel', () => many.every((c) => hasChainFor(ipt, c)), 3000);
+    expect(ipt.restores - before).toBe(1);
   });
 });

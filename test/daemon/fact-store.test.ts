@@ -1,17 +1,19 @@
-// The fact store against a scripted Docker, with a fake clock: no root, milliseconds.
+// The fact store against a scripted Docker, on fake time: no root, milliseconds.
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FactStore } from '../../src/daemon/fact-store.js';
+import { type Clock, realClock } from '../../src/util/clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { web } from '../support/test-daemon.js';
 
-function store(docker: FakeDocker, now = () => Date.now()) {
+function store(docker: FakeDocker, clock: Clock = realClock) {
   const calls = { change: 0, askAgain: 0 };
   const lines: Array<Record<string, unknown>> = [];
   const s = new FactStore({
     docker,
     log: pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
-    now,
+    clock,
     timing: () => ({ dockerTimeoutMs: 100, unknownGraceMs: 1000, retryMinMs: 10, retryMaxMs: 20 }),
     onChange: () => void calls.change++,
     onAskAgain: () => void calls.askAgain++,
@@ -40,44 +42,60 @@ describe('FactStore', () => {
     expect(s.version).toBeGreaterThan(v);
   });
 
-  it('a hung inspect holds a refresh only a bounded time; its late answer calls onChange', async () => {
+  it('a slow inspect holds a refresh only a bounded time; its late answer calls onChange', async () => {
     const docker = new FakeDocker();
-    const { s, calls } = store(docker);
+    const clock = new FakeClock();
+    docker.clock = clock;
+    const { s, calls } = store(docker, clock);
     await s.refresh();
     const slow = web('slow', '172.17.0.4', 8002);
     docker.running.set(slow.id, slow);
     docker.held.set(slow.id, () => undefined);
     s.onEvent({ type: 'container', action: 'start', containerId: slow.id });
-    const t0 = Date.now();
-    await s.refresh();
-    expect(Date.now() - t0).toBeLessThan(250 + 100);
+    let done = false;
+    const refreshed = s.refresh().then(() => (done = true));
+    // Waits for the answer up to Docker's deadline (100 ms here), at most 250 ms.
+    await clock.advance(99);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    expect(done).toBe(true);
+    await refreshed;
     expect(s.ids).not.toContain(slow.id);
+    const changes = calls.change;
     docker.held.get(slow.id)!();
-    await new Promise((r) => setTimeout(r, 20));
+    await clock.advance(0);
     expect(s.ids).toContain(slow.id);
-    expect(calls.change).toBeGreaterThan(0);
+    expect(calls.change).toBeGreaterThan(changes);
   });
 
   it('a container Docker stops answering about keeps its facts for the grace, then loses them', async () => {
     const docker = new FakeDocker();
     docker.apiTimeoutMs = 20;
-    let now = 0;
-    const { s, calls } = store(docker, () => now);
+    const clock = new FakeClock();
+    docker.clock = clock;
+    const { s, calls } = store(docker, clock);
     const known = web('known', '172.17.0.5', 8003);
     docker.running.set(known.id, known);
     await s.refresh();
     docker.hung.add(known.id);
     s.onEvent({ type: 'container', action: 'restart', containerId: known.id });
-    await s.refresh();
-    await new Promise((r) => setTimeout(r, 50));
+    const refreshed = s.refresh();
+    // The inspect fails at Docker's deadline (20 ms): unknown from then on.
+    await clock.advance(20);
+    await refreshed;
     expect(s.unknown).toEqual([known.id]);
     s.expireUnknown();
     expect(s.ids).toEqual([known.id]);
-    now = 1001;
+    // It is asked about again meanwhile (retry_min_ms 10, retry_max_ms 20: every 20 ms).
+    await clock.advance(20);
+    expect(calls.askAgain).toBeGreaterThan(0);
+    // The grace (1000 ms) counts from the first failure.
+    await clock.advance(979);
+    s.expireUnknown();
+    expect(s.ids).toEqual([known.id]);
+    await clock.advance(1);
     s.expireUnknown();
     expect(s.ids).toEqual([]);
-    await new Promise((r) => setTimeout(r, 30));
-    expect(calls.askAgain).toBeGreaterThan(0);
     s.stop();
   });
 });

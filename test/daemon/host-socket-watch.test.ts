@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HostSocketWatch } from '../../src/daemon/host-socket-watch.js';
 import type { ContainerFacts, HostSocket } from '../../src/model/types.js';
 import { container } from '../plan/fixtures.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 const log = pino({ level: 'silent' });
 const edge: ContainerFacts = { ...container('edge', { labels: { 'dockgate.ports': '8090,8093' } }), networks: [], hostNetwork: true };
@@ -14,6 +15,7 @@ const other = (port: number): HostSocket => ({ protocol: 'tcp', table: 4, ip: un
 
 let watch: HostSocketWatch | undefined;
 afterEach(() => watch?.stop());
+const clock = new FakeClock();
 
 function watching(containers: ContainerFacts[], sockets: { now: HostSocket[] }): { changes: number[]; reads: () => number; w: HostSocketWatch } {
   const changes: number[] = [];
@@ -28,12 +30,12 @@ function watching(containers: ContainerFacts[], sockets: { now: HostSocket[] }):
     labelPrefix: () => 'dockgate',
     intervalMs: () => 20,
     stopped: () => false,
-    changed: () => changes.push(Date.now()),
+    changed: () => changes.push(clock.now()),
+    clock,
   });
   watch = w;
   return { changes, reads: () => reads, w };
 }
-const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('HostSocketWatch', () => {
   it('asks for a plan when a socket of its own appears, not when another process listens elsewhere', async () => {
@@ -42,11 +44,13 @@ describe('HostSocketWatch', () => {
     expect(await w.forPlan([edge])).toEqual([own(8090)]);
     w.start();
     sockets.now = [own(8090), other(8092)];
-    await settle(100);
+    await clock.advance(100);
     expect(changes).toEqual([]);
     sockets.now = [other(8092), own(8093), own(8090)];
-    await settle(100);
-    expect(changes.length).toBeGreaterThan(0);
+    // At the next poll (every 20 ms), and at each after it until a plan reads them.
+    const at = clock.now();
+    await clock.advance(20);
+    expect(changes).toEqual([at + 20]);
   });
 
   it('reads nothing without a host-network container that has a ports label', async () => {
@@ -55,7 +59,7 @@ describe('HostSocketWatch', () => {
     const { reads, w } = watching([plain, quiet], { now: [own(8090)] });
     expect(await w.forPlan([plain, quiet])).toBeUndefined();
     w.start();
-    await settle(100);
+    await clock.advance(100);
     expect(reads()).toBe(0);
   });
 

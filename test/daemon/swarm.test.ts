@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SwarmNodeError } from '../../src/docker/info.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { FakeIptables } from '../support/fake-iptables.js';
-import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
+import { startOnFakeTime, startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { until } from '../support/poll.js';
 
 afterEach(stopTestDaemons);
 
@@ -71,7 +72,7 @@ describe('a node that joins a swarm while dockgate runs', () => {
     // `docker swarm init` creates docker_gwbridge and ingress: network events
     docker.swarm = 'active';
     docker.networkEvent('create');
-    const seen = await until('the swarm error', () => lines.find((l) => l.event === 'swarm'));
+    const seen = await until(() => lines.find((l) => l.event === 'swarm'), { what: 'the swarm error' });
     expect(seen).toMatchObject({ level: 50, state: 'active' });
     expect(seen.refused).toBeUndefined();
     expect(String(seen.msg)).toMatch(/swarm \(Swarm\.LocalNodeState active\)/);
@@ -80,19 +81,23 @@ describe('a node that joins a swarm while dockgate runs', () => {
     // still enforcing: a new container gets its rules
     const b = web('b', '172.17.0.3', 8001);
     docker.start(b);
-    await until('b has its rules', () => dockgateLines(ipt).some((l) => l.includes('/' + b.id.slice(0, 12))));
+    await until(() => dockgateLines(ipt).some((l) => l.includes('/' + b.id.slice(0, 12))), { what: 'b has its rules' });
 
     // and says so again on the next sighting (Docker restarted: a reconnect)
     docker.disconnect();
-    await until('a second swarm error', () => lines.filter((l) => l.event === 'swarm').length >= 2 || undefined, 5000);
+    await until(() => lines.filter((l) => l.event === 'swarm').length >= 2 || undefined, { what: 'a second swarm error', timeoutMs: 5000 });
     expect(daemon.plan).toBeDefined();
   });
 
   it('is found by the periodic check too, without any event', async () => {
     const docker = new FakeDocker();
-    const { daemon, lines } = startTestDaemon(docker, testConfig({ fullCheckMs: 1000, driftCheckMs: 1000 }));
-    await daemon.ready;
+    const { lines, clock, run, runUntil } = await startOnFakeTime(docker, testConfig({ fullCheckMs: 1000, driftCheckMs: 1000 }));
+    const started = clock.now();
     docker.swarm = 'pending';
-    await until('the swarm error', () => lines.find((l) => l.event === 'swarm'), 3000);
+    // Every full_check_ms (1000 ms here) from the start.
+    await run(990);
+    expect(lines.find((l) => l.event === 'swarm')).toBeUndefined();
+    await runUntil('the swarm error', () => lines.some((l) => l.event === 'swarm'), 100);
+    expect(clock.now() - started).toBe(1000);
   });
 });

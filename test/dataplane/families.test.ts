@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
-import { probeIpv6, probeIpv6Support } from '../../src/dataplane/families.js';
+import { makeDataplanes, probeIpv6, probeIpv6Support } from '../../src/dataplane/families.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dgt-ipv6-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,5 +32,20 @@ describe('probeIpv6', () => {
   it('both present: IPv6 rules are written', async () => {
     expect(await probeIpv6Support(new CommandQueue(), options('true'), join(root, 'sys'))).toEqual({ kind: 'available' });
     expect(await probeIpv6(new CommandQueue(), options('true'), join(root, 'sys'))).toBe(true);
+  });
+});
+
+describe('makeDataplanes', () => {
+  const section = { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', ip6RestoreCommand: 'ip6tables-restore', ip6SaveCommand: 'ip6tables-save', waitSeconds: 5 };
+
+  it('builds IPv4 from the iptables programs and IPv6, where the host has it, from the ip6tables ones, on one queue', () => {
+    const queue = new CommandQueue();
+    const both = makeDataplanes(queue, section, true);
+    expect(both.v4.iptables.family).toBe(4);
+    expect(both.v4.iptables.options.saveCommand).toBe('iptables-save');
+    expect(both.v6?.iptables.family).toBe(6);
+    expect(both.v6?.iptables.options).toEqual({ restoreCommand: 'ip6tables-restore', saveCommand: 'ip6tables-save', waitSeconds: 5 });
+    expect(both.v6?.iptables.queue).toBe(queue);
+    expect(makeDataplanes(queue, section, false).v6).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { ChangeParser, type ForeignChange, NftMonitor } from '../../src/dataplane/nft-monitor.js';
+import { until } from '../support/poll.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, isGoneOrZombie } from '../support/netns.js';
 
 describe('ChangeParser', () => {
@@ -47,16 +48,14 @@ describe('NftMonitor on a real kernel', () => {
     const m = new NftMonitor({ queue, log, onChange: (change) => changes.push({ at: performance.now(), change }), onGiveUp: () => undefined });
     m.start();
     try {
-      const deadline = Date.now() + 5000;
-      while (m.pid === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await until(() => m.pid, { what: 'nft monitor running', timeoutMs: 5000, intervalMs: 20 });
       await new Promise((r) => setTimeout(r, 300)); // nft monitor subscribes after it starts
       const r = await queue.run('iptables-restore', ['--noflush'], { input: '*filter\n:DOCKGATE-T - [0:0]\n-A DOCKGATE-T -m comment --comment t -j ACCEPT\nCOMMIT\n' });
       expect(r).toMatchObject({ kind: 'exited', code: 0 });
       await new Promise((r) => setTimeout(r, 300));
       expect(changes).toEqual([]);
       await ns.exec('iptables', ['-F', 'DOCKGATE-T']);
-      const end = Date.now() + 3000;
-      while (changes.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      await until(() => changes.length > 0, { what: "the admin's flush reported", timeoutMs: 3000 });
       expect(changes).toHaveLength(1);
       expect(changes[0]!.change?.lines.join('\n')).toMatch(/ip filter DOCKGATE-T/);
       // Reported within the 3 s bound above; the latency figure belongs to the benchmark.

@@ -6,10 +6,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { notifyReady } from '../../src/dataplane/notify.js';
+import { until } from '../support/poll.js';
 
 const LISTENER = `
 import socket, os, sys, array
@@ -68,14 +68,13 @@ describe('notifyReady', () => {
     listener = child;
     let output = '';
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-    for (let i = 0; i < 100 && !output.includes('listening'); i++) await sleep(50);
-    expect(output).toContain('listening');
+    await until(() => output.includes('listening'), { what: 'the listener ready', timeoutMs: 5000, intervalMs: 50 });
 
     process.env.NOTIFY_SOCKET = socket;
     const queue = new CommandQueue();
     expect(await notifyReady(log, queue)).toBe(true);
     expect(queue.runs).toBe(1);
-    for (let i = 0; i < 100 && child.exitCode === null; i++) await sleep(50);
+    await until(() => child.exitCode !== null, { what: 'the listener done', timeoutMs: 5000, intervalMs: 50 }).catch(() => undefined);
     expect(output).toContain(`READY=1\\nMAINPID=${process.pid}`);
     expect(log.lines).toEqual(['info readiness reported to systemd']);
   });

@@ -19,7 +19,8 @@ import { describeBridgeStatus } from '../../src/cli/antispoof-status.js';
 import { BridgeTable, BridgeTableError } from '../../src/dataplane/bridge-table.js';
 import { FakeDocker } from '../support/fake-docker.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, linkNamespaces, saveClean } from '../support/netns.js';
-import { startTestDaemon, stopTestDaemons, testConfig, until, web } from '../support/test-daemon.js';
+import { startTestDaemon, stopTestDaemons, testConfig, web } from '../support/test-daemon.js';
+import { until } from '../support/poll.js';
 
 let dir: string;
 let host: Netns;
@@ -113,14 +114,10 @@ describe('a kernel without the raw table', () => {
     });
     await daemon.ready;
     // The stand-ins are written by the sync that follows the refusal.
-    const filter = await until(
-      'the direct-access stand-in in filter',
-      async () => {
+    const filter = await until(async () => {
         const text = await saveClean(host, 'iptables-save', 'filter');
         return text.includes('dockgate no direct access to bridge') && text;
-      },
-      10_000,
-    );
+      }, { what: 'the direct-access stand-in in filter', timeoutMs: 10_000 });
     expect(filter).toContain('-A DOCKGATE-FORWARD -d 172.17.0.0/16 ! -i docker0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT');
     expect(filter).toContain('-A DOCKGATE-INPUT -d 127.0.0.0/8 ! -i lo -m comment --comment "dockgate loopback only from lo" -j DROP');
     expect(await saveClean(host, 'iptables-save', 'nat')).toContain('-A DOCKGATE-PREROUTING -d 127.0.0.0/8 ! -i lo');
@@ -146,16 +143,12 @@ describe('a kernel without the raw table', () => {
 
     // Raw is back (the module loaded, the container moved): the next full check writes it.
     await rm(off());
-    const raw = await until(
-      'DOCKGATE-RAW written again',
-      async () => {
+    const raw = await until(async () => {
         const text = await saveClean(host, 'iptables-save', 'raw');
         return text.includes('-A PREROUTING -m comment --comment dockgate -j DOCKGATE-RAW') && text.includes('dockgate no direct access to bridge') && text;
-      },
-      10_000,
-    );
+      }, { what: 'DOCKGATE-RAW written again', timeoutMs: 10_000 });
     expect(raw).toContain('-A DOCKGATE-RAW -d 127.0.0.0/8 ! -i lo');
-    await until('the stand-ins removed', async () => !(await saveClean(host, 'iptables-save', 'filter')).includes('no direct access'), 10_000);
+    await until(async () => !(await saveClean(host, 'iptables-save', 'filter')).includes('no direct access'), { what: 'the stand-ins removed', timeoutMs: 10_000 });
     expect(await saveClean(host, 'iptables-save', 'nat')).not.toContain('127.0.0.0/8 ! -i lo');
     expect(lines.filter((l) => l.event === 'kernel-limit').map((l) => l.missing)).toEqual([true, false]);
     expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([]);
@@ -187,7 +180,7 @@ describe('a kernel without the raw table', () => {
     const loopbackReached = async (): Promise<boolean> =>
       (await client.exec('busybox', ['nc', '-w', '2', '127.0.0.1', '9000'], { input: 'GET / HTTP/1.0\r\n\r\n', reject: false, timeoutMs: 10_000 })).stdout.includes('200 OK');
     // Without dockgate the hole is there: the test would prove nothing otherwise.
-    await until('the hole, without dockgate', loopbackReached, 10_000);
+    await until(loopbackReached, { what: 'the hole, without dockgate', timeoutMs: 10_000 });
 
     await writeFile(off(), '');
     const config = testConfig({ driftCheckMs: 300, fullCheckMs: 300 });
@@ -199,7 +192,7 @@ describe('a kernel without the raw table', () => {
       extra: { queue, dataplane: (cfg) => new FamilyDataplanes(new Dataplane(new Iptables(queue, cfg.iptables)), undefined) },
     });
     await daemon.ready;
-    await until('the loopback stand-in', async () => (await saveClean(host, 'iptables-save', 'filter')).includes('127.0.0.0/8 ! -i lo'), 10_000);
+    await until(async () => (await saveClean(host, 'iptables-save', 'filter')).includes('127.0.0.0/8 ! -i lo'), { what: 'the loopback stand-in', timeoutMs: 10_000 });
     expect(await saveClean(host, 'iptables-save', 'raw')).not.toContain('DOCKGATE');
     expect(await loopbackReached()).toBe(false);
     // Dropped by the stand-in itself, not by anything else on the way.

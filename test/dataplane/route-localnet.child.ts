@@ -11,18 +11,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { defaultConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon/daemon.js';
+import { until } from '../support/poll.js';
 import type { DockerEvent, DockerSource } from '../../src/docker/source.js';
 import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
 
 const value = async (iface: string): Promise<string> => (await readFile(`/proc/sys/net/ipv4/conf/${iface}/route_localnet`, 'utf8')).trim();
 
-async function until(what: string, ok: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 async function daemonScenario(): Promise<Record<string, unknown>> {
   const networks = [
@@ -70,12 +64,12 @@ async function daemonScenario(): Promise<Record<string, unknown>> {
     daemon.start();
     await Promise.race([daemon.ready, sleep(15_000).then(() => Promise.reject(new Error('daemon not ready in 15 s')))]);
     // Written after the rules, in the same cycle; the second bridge may lag by one read.
-    await until('route_localnet on dgbr1', async () => (await value('dgbr1')) === '1', 5_000);
-    await until('route_localnet off dgbr2', async () => (await value('dgbr2')) === '0', 5_000);
+    await until(async () => (await value('dgbr1')) === '1', { what: 'route_localnet on dgbr1', timeoutMs: 5_000, intervalMs: 25 });
+    await until(async () => (await value('dgbr2')) === '0', { what: 'route_localnet off dgbr2', timeoutMs: 5_000, intervalMs: 25 });
     seen.running = { dgbr1: await value('dgbr1'), dgbr2: await value('dgbr2') };
     containers.delete(id);
     emit({ type: 'container', action: 'die', containerId: id });
-    await until('route_localnet off dgbr1', async () => (await value('dgbr1')) === '0', 5_000);
+    await until(async () => (await value('dgbr1')) === '0', { what: 'route_localnet off dgbr1', timeoutMs: 5_000, intervalMs: 25 });
     seen.stopped = { dgbr1: await value('dgbr1'), dgbr2: await value('dgbr2') };
   } finally {
     await daemon.stop();

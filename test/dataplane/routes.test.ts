@@ -5,17 +5,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { type HostRoutes, RouteFollower, readHostRoutes } from '../../src/dataplane/routes.js';
+import { until } from '../support/poll.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, isGoneOrZombie, linkNamespaces, waitGone } from '../support/netns.js';
 
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 let host: Netns | undefined;
 let peer: Netns | undefined;
@@ -79,21 +71,21 @@ describe('RouteFollower', () => {
       f.start();
       await f.firstRead;
       expect(f.current?.interfaces).toEqual([]);
-      const pid = await until('the monitor running', () => f.monitorPid, 5_000);
+      const pid = await until(() => f.monitorPid, { what: 'the monitor running', timeoutMs: 5_000, intervalMs: 50 });
 
       await h.exec('ip', ['route', 'add', 'default', 'via', '10.71.0.1', 'dev', ifA]);
-      await until(`default route on ${ifA} seen`, () => f.current?.interfaces.join() === ifA, 5_000);
+      await until(() => f.current?.interfaces.join() === ifA, { what: `default route on ${ifA} seen`, timeoutMs: 5_000, intervalMs: 50 });
       await h.exec('ip', ['route', 'replace', 'default', 'via', '10.72.0.1', 'dev', ifB]);
-      await until(`default route moved to ${ifB}`, () => f.current?.interfaces.join() === ifB, 5_000);
+      await until(() => f.current?.interfaces.join() === ifB, { what: `default route moved to ${ifB}`, timeoutMs: 5_000, intervalMs: 50 });
       expect(changes.map((c) => c.now.interfaces.join())).toEqual(['', ifA, ifB]);
       expect(changes[2]!.before?.interfaces).toEqual([ifA]);
 
       // Killed from outside: restarted (new pid), and what changed meanwhile is read.
       process.kill(pid, 'SIGKILL');
-      await until('the old monitor gone', () => isGoneOrZombie(pid), 5_000);
+      await until(() => isGoneOrZombie(pid), { what: 'the old monitor gone', timeoutMs: 5_000, intervalMs: 50 });
       await h.exec('ip', ['-6', 'route', 'add', 'default', 'via', 'fd71::1', 'dev', ifA]);
-      const again = await until('a new monitor', () => (f.monitorPid !== undefined && f.monitorPid !== pid ? f.monitorPid : undefined), 5_000);
-      await until('the IPv6 default route seen', () => f.current?.interfaces.join() === [ifA, ifB].sort().join(), 5_000);
+      const again = await until(() => (f.monitorPid !== undefined && f.monitorPid !== pid ? f.monitorPid : undefined), { what: 'a new monitor', timeoutMs: 5_000, intervalMs: 50 });
+      await until(() => f.current?.interfaces.join() === [ifA, ifB].sort().join(), { what: 'the IPv6 default route seen', timeoutMs: 5_000, intervalMs: 50 });
       expect(lines.some((l) => l.event === 'route-monitor-exited' && l.exit === 'signal SIGKILL')).toBe(true);
 
       await f.stop();
@@ -122,7 +114,7 @@ describe('RouteFollower', () => {
     });
     try {
       f.start();
-      await until('polling', () => f.polling, 5_000);
+      await until(() => f.polling, { what: 'polling', timeoutMs: 5_000, intervalMs: 50 });
       const restarts = lines.filter((l) => l.event === 'route-monitor-exited').length;
       expect(restarts).toBe(2);
       expect(lines.filter((l) => l.event === 'route-monitor-failed')).toHaveLength(1);

@@ -8,6 +8,7 @@ import { DropsServer, askDrops } from '../../src/drops/server.js';
 import { type WireContainerDrops, type WireDrop, formatDrop } from '../../src/drops/wire.js';
 import { parseDuration } from '../../src/cli/drops.js';
 import type { LoggedPacket } from '../../src/drops/ulogd-json.js';
+import { until } from '../support/poll.js';
 
 const WEB = { id: 'abcdef012345', name: 'web' };
 const packet = (over: Partial<LoggedPacket> = {}): LoggedPacket => ({
@@ -77,14 +78,14 @@ describe('drops socket', () => {
     recorder.record(packet(), 0);
     const lines: string[] = [];
     const done = askDrops(path, { op: 'entries', follow: true, container: 'web' }, (l) => lines.push(l), 500);
-    await waitUntil(() => lines.length === 1);
+    await until(() => lines.length === 1, { what: 'the backlog', timeoutMs: 2000 });
     // Longer than the client's answer timeout: a follower waits as long as it likes.
     await new Promise((r) => setTimeout(r, 700));
     const r = recorder.record(packet({ src: '10.0.0.10' }), 0);
     if (r.kind === 'new') server!.publish(r.entry);
     const other = recorder.record(packet({ shortId: undefined, src: '10.0.0.11' }), 0);
     if (other.kind === 'new') server!.publish(other.entry);
-    await waitUntil(() => lines.length === 2);
+    await until(() => lines.length === 2, { what: 'the new entry', timeoutMs: 2000 });
     await server!.close();
     server = undefined;
     await done;
@@ -111,11 +112,3 @@ describe('drops socket', () => {
     expect(parseDuration('1w')).toBeUndefined();
   });
 });
-
-async function waitUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

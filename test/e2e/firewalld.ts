@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { cp, open, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Netns, isAlive, killQuiet, run, sbinPath, waitGone } from '../support/netns.js';
+import { until } from '../support/poll.js';
 
 export const FIREWALLD = '/usr/sbin/firewalld';
 
@@ -71,8 +72,7 @@ export async function startFirewalld(ns: Netns, dir: string): Promise<Firewalld>
   try {
     const bus = spawnIn(ns, ['dbus-daemon', `--config-file=${dir}/bus.conf`, '--nofork', '--nopidfile'], {}, log.fd);
     pids.push(bus.pid!);
-    for (let i = 0; i < 50 && !existsSync(socket); i++) await sleep(100);
-    if (!existsSync(socket)) throw new Error('dbus-daemon did not create its socket');
+    await until(() => existsSync(socket), { what: 'the dbus-daemon socket', timeoutMs: 5000, intervalMs: 100 });
     const fw = spawnIn(ns, [FIREWALLD, '--nofork', '--nopid', '--system-config', `${dir}/firewalld-etc`, '--log-target', 'console'], env, log.fd);
     pids.push(fw.pid!);
     const cmd: Firewalld['cmd'] = (args) => run('nsenter', [`--net=${ns.path}`, 'env', `DBUS_SYSTEM_BUS_ADDRESS=${busAddress}`, 'firewall-cmd', ...args], { reject: false, timeoutMs: 30_000 });

@@ -15,6 +15,7 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WaitAbort, until } from '../support/poll.js';
 import {
   createNetns,
   destroyNetns,
@@ -93,40 +94,15 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
 // ---------------------------------------------------------------------------------------------
 // Generic helpers
 
-/** Thrown by a waitFor() probe to stop waiting at once (other errors count as "not yet"). */
-export class WaitAbort extends Error {
-  override name = 'WaitAbort';
-}
+export { WaitAbort };
 
 /**
- * Bounded polling: resolves with the first value of fn() that is not undefined/false. Errors of
- * fn count as "not yet" (the last one is reported on timeout), except WaitAbort, which is rethrown.
+ * Bounded polling (support/poll.ts): resolves with the first value of fn() that is not
+ * undefined/false. Errors of fn count as "not yet" (the last one is reported on timeout), except
+ * WaitAbort, which is rethrown.
  */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  intervalMs = 100,
-): Promise<T> {
-  const start = Date.now();
-  const deadline = start + timeoutMs;
-  let lastErr: unknown;
-  const maxIter = Math.ceil(timeoutMs / Math.max(1, intervalMs)) + 2;
-  for (let i = 0; i < maxIter; i++) {
-    const left = deadline - Date.now();
-    if (left <= 0) break;
-    try {
-      const v = await withTimeout(fn(), left);
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      if (err instanceof WaitAbort) throw err;
-      lastErr = err;
-    }
-    if (Date.now() + intervalMs > deadline) break;
-    await sleep(intervalMs);
-  }
-  const extra = lastErr === undefined ? '' : ` (last error: ${lastErr instanceof Error ? lastErr.message : String(lastErr)})`;
-  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${extra}`);
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+  return until(fn, { what, timeoutMs, intervalMs, retryErrors: true });
 }
 
 /** `curl -s -f -m` inside `ns`; ok = HTTP 2xx. Never throws. */

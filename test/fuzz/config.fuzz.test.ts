@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, type Config, defaultConfig, formatKeyPath, parseConfig } from '../../src/config/load.js';
 import { LOG_LEVELS } from '../../src/config/schema.js';
-import { parseCidr } from '../../src/net/cidr.js';
+import { parseCidr } from '../../src/net/address.js';
 import { cidr4, interfaceName, ipv4 } from './arbitraries.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1) || 1;

@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type ContainerInspect, type ImageAnswer, type NetworkInspect, toContainerFacts, toNetworkFacts } from '../../src/docker/facts.js';
 import type { ContainerFacts, NetworkFacts, PolicyDefaults } from '../../src/model/types.js';
-import { parseAddress, parseCidr } from '../../src/net/cidr.js';
+import { parseAddress, parseCidr } from '../../src/net/address.js';
 import { renderPlan } from '../../src/plan/restore.js';
 import { buildRuleSet, familyRuleSet } from '../../src/plan/ruleset.js';
 import { COMMON_PORTS, cidr4, dockerName, hexString, hostileValue, interfaceName, ipv4, labelSet, labelsOf } from './arbitraries.js';

@@ -12,7 +12,7 @@ import { cutValue } from '../../src/labels/text.js';
 import { MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js';
 import { ANY_SOURCE, boundAddress, sourceList } from '../../src/model/format.js';
 import type { ContainerFacts, ContainerPolicy, LabelError, Opening, PortSpec, RuleSet } from '../../src/model/types.js';
-import { parseAddress, parseCidr } from '../../src/net/cidr.js';
+import { parseAddress, parseCidr } from '../../src/net/address.js';
 import { CONTAINERS, DNAT, JUMPS, OPENINGS, shardChain, shardOf, shortId } from '../../src/plan/chains.js';
 import { jumpLine, linesOf as chainLines } from '../../src/plan/render.js';
 import { compare, type KernelState, type TableState } from '../../src/plan/kernel-state.js';

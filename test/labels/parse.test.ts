@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Cidr, ContainerPolicy, PolicyDefaults, PolicyResult, PortSpec } from '../../src/model/types.js';
-import { parseAddress, parseCidr } from '../../src/net/cidr.js';
+import { parseAddress, parseCidr } from '../../src/net/address.js';
 import { MAX_LABEL_BYTES, MAX_PORTS_PER_CONTAINER, parseLabels } from '../../src/labels/parse.js';
 import { DEFAULTS } from '../plan/fixtures.js';
 

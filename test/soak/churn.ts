@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isGoneOrZombie, killQuiet, waitGone } from '../support/netns.js';
+import { until } from '../support/poll.js';
 import { OPENINGS, shardChain, shardOf } from '../../src/plan/chains.js';
 import { type DaemonProcess, type DockerHost, HOST_IP, httpGet, runCli, waitFor } from '../e2e/harness.js';
 
@@ -255,12 +256,11 @@ export async function crash(d: DaemonProcess, killChildren: boolean): Promise<Cr
 
 /** Polls (bounded) for an iptables-restore child of `pid`; true when one was seen. */
 export async function waitForRestoreChild(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+  const restoring = async (): Promise<boolean> => {
     for (const c of await childPids(pid)) if ((await cmdlineOf(c)).includes('restore')) return true;
-    await sleep(2);
-  }
-  return false;
+    return false;
+  };
+  return until(restoring, { what: 'an iptables-restore child', timeoutMs, intervalMs: 2 }).catch(() => false);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sbinPath } from './netns.js';
+import { until } from './poll.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -45,12 +46,8 @@ export async function exitWithin(r: CliChild, ms: number): Promise<number | null
 
 /** Waits (at most `ms`) for a log line with this event; undefined if the child exits or time runs out. */
 export async function eventWithin(r: CliChild, event: string, ms: number): Promise<Record<string, unknown> | undefined> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-    const found = r.events().find((l) => l.event === event);
-    if (found) return found;
-    if (r.child.exitCode !== null || r.child.signalCode !== null) return undefined;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  return undefined;
+  const exited = (): boolean => r.child.exitCode !== null || r.child.signalCode !== null;
+  const seen = (): Record<string, unknown> | 'exited' | undefined => r.events().find((l) => l.event === event) ?? (exited() ? 'exited' : undefined);
+  const found = await until(seen, { what: `log event ${event}`, timeoutMs: ms, intervalMs: 50 }).catch(() => undefined);
+  return found === 'exited' ? undefined : found;
 }

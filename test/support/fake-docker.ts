@@ -1,7 +1,8 @@
 // A Docker the test scripts, for daemon tests without a dockerd: per container an answer, a hang
 // (cut by the deadline as DockerSource does), or an answer held until released; events carry
 // Docker's own timeNano, as the real stream does.
-import type { DockerApi } from '../../src/daemon/daemon.js';
+import type { DockerApi } from '../../src/daemon/docker-api.js';
+import { type Clock, realClock } from '../../src/util/clock.js';
 import type { DockerEvent, EventSubscription } from '../../src/docker/source.js';
 import type { ContainerFacts, NetworkFacts } from '../../src/model/types.js';
 import { BRIDGE } from '../plan/fixtures.js';
@@ -9,6 +10,8 @@ import { BRIDGE } from '../plan/fixtures.js';
 export class FakeDocker implements DockerApi {
   readonly host = 'fake://';
   apiTimeoutMs = 10_000;
+  /** Where a hung call's deadline is counted: the daemon's clock (a FakeClock in fake-time tests). */
+  clock: Clock = realClock;
   readonly running = new Map<string, ContainerFacts>();
   networks: NetworkFacts[] = [BRIDGE];
   /** Containers whose inspect never answers (the deadline turns that into an error). */
@@ -33,7 +36,7 @@ export class FakeDocker implements DockerApi {
   async inspect(id: string): Promise<ContainerFacts | undefined> {
     this.inspects++;
     if (this.hung.has(id)) {
-      await new Promise((r) => setTimeout(r, this.apiTimeoutMs));
+      await this.clock.sleep(this.apiTimeoutMs);
       throw new Error(`docker inspect ${id.slice(0, 12)} did not answer within ${this.apiTimeoutMs} ms`);
     }
     if (this.held.has(id)) await new Promise<void>((resolve) => this.held.set(id, resolve));
@@ -50,13 +53,17 @@ export class FakeDocker implements DockerApi {
     const ended = new Promise<Error | undefined>((resolve) => (this.#end = resolve));
     return { ended, close: () => this.#end?.(undefined) };
   }
-  start(c: ContainerFacts, timeNano = BigInt(Date.now()) * 1_000_000n): void {
+  /** Docker's event timestamp: now on the clock. */
+  #timeNano(): bigint {
+    return BigInt(this.clock.now()) * 1_000_000n;
+  }
+  start(c: ContainerFacts, timeNano = this.#timeNano()): void {
     this.running.set(c.id, c);
     this.#emit?.({ type: 'container', action: 'start', containerId: c.id, timeNano });
   }
   stop(id: string): void {
     this.running.delete(id);
-    this.#emit?.({ type: 'container', action: 'die', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
+    this.#emit?.({ type: 'container', action: 'die', containerId: id, timeNano: this.#timeNano() });
   }
   subscriptions = 0;
   /** The events stream ends (dockerd restarted): the daemon must reconnect and resync in full. */
@@ -71,11 +78,11 @@ export class FakeDocker implements DockerApi {
 
   /** A network event (swarm init or join creates docker_gwbridge and ingress). */
   networkEvent(action: 'create' | 'destroy', networkId = 'f'.repeat(64)): void {
-    this.#emit?.({ type: 'network', action, networkId, timeNano: BigInt(Date.now()) * 1_000_000n });
+    this.#emit?.({ type: 'network', action, networkId, timeNano: this.#timeNano() });
   }
 
   /** An event for a container whose facts did not change (Docker restarts it, say). */
   poke(id: string): void {
-    this.#emit?.({ type: 'container', action: 'start', containerId: id, timeNano: BigInt(Date.now()) * 1_000_000n });
+    this.#emit?.({ type: 'container', action: 'start', containerId: id, timeNano: this.#timeNano() });
   }
 }

@@ -13,6 +13,7 @@
 import { execa } from 'execa';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from './poll.js';
 
 export interface ExecResult {
   stdout: string;
@@ -168,15 +169,14 @@ export function killQuiet(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void
 
 /** Waits (bounded) until every pid is gone or a zombie; returns those still alive. */
 export async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
   let left = pids;
-  for (let i = 0; i < 10_000; i++) {
+  const allGone = async (): Promise<boolean> => {
     const still: number[] = [];
     for (const pid of left) if (!(await isGoneOrZombie(pid))) still.push(pid);
     left = still;
-    if (left.length === 0 || Date.now() >= deadline) break;
-    await sleep(50);
-  }
+    return left.length === 0;
+  };
+  await until(allGone, { what: 'the processes gone', timeoutMs, intervalMs: 50 }).catch(() => undefined);
   return left;
 }
 

@@ -11,7 +11,9 @@ import { Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import type { ContainerFacts } from '../../src/model/types.js';
 import { container } from '../plan/fixtures.js';
+import { FakeClock } from './fake-clock.js';
 import type { FakeDocker } from './fake-docker.js';
+import { until } from './poll.js';
 import { FakeIptables } from './fake-iptables.js';
 
 /** Defaults with short timers, and external interfaces listed (never the machine's routes). */
@@ -26,16 +28,35 @@ export function testConfig(over: Partial<Config['sync']> = {}): Config {
 export const web = (name: string, ip: string, port: number, labels: Record<string, string> = {}): ContainerFacts =>
   container(name, { ip, labels: { 'dockgate.ports': '80', ...labels }, publish: [`0.0.0.0:${port}:80/tcp`] });
 
-/** Polls `probe` every 5 ms until it gives something (not undefined/false), at most `timeoutMs`. */
-export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 5));
+/** Waits (real time) until a sync in flight is done with its real I/O, or is reading Docker (which waits on the clock). */
+const settled = (daemon: Daemon): Promise<true> =>
+  until(() => !daemon.state.syncing || daemon.state.refreshing, { what: 'the sync in flight to finish its I/O', timeoutMs: 10_000, intervalMs: 1 });
+
+/**
+ * Fake time for a daemon on a FakeClock: moves the clock `ms` forward in steps of `stepMs` (0: fires
+ * what is due now), and before each step lets a sync in flight finish its real I/O (sysctl files,
+ * resolv.conf) while the clock stands still. What a test sees then depends on fake time alone.
+ */
+export async function advance(daemon: Daemon, clock: FakeClock, ms: number, stepMs = 5): Promise<void> {
+  let done = 0;
+  do {
+    await settled(daemon);
+    const step = Math.min(stepMs, ms - done);
+    await clock.advance(step);
+    done += step;
+  } while (done < ms);
+  await settled(daemon);
+}
+
+/** Advances fake time until `probe` holds; returns the fake milliseconds it took. Fails past `limitMs` of fake time. */
+export async function advanceUntil(daemon: Daemon, clock: FakeClock, what: string, probe: () => boolean, limitMs: number, stepMs = 5): Promise<number> {
+  const t0 = clock.now();
+  await advance(daemon, clock, 0);
+  while (!probe()) {
+    if (clock.now() - t0 >= limitMs) throw new Error(`${what}: not within ${limitMs} ms of fake time`);
+    await advance(daemon, clock, stepMs, stepMs);
   }
-  throw new Error(`timed out waiting for ${what}`);
+  return clock.now() - t0;
 }
 
 const running: Daemon[] = [];
@@ -71,4 +92,22 @@ export function startTestDaemon(
   running.push(daemon);
   daemon.start();
   return { daemon, ipt, lines };
+}
+
+/**
+ * A daemon on fake time (a FakeClock it shares with the scripted Docker), its first rules written:
+ * `run` moves the clock, `runUntil` until something holds (returning the fake ms it took).
+ */
+export async function startOnFakeTime(docker: FakeDocker, config: Config, options: { ipt?: FakeIptables; extra?: Partial<DaemonOptions>; clock?: FakeClock } = {}) {
+  const clock = options.clock ?? new FakeClock();
+  docker.clock = clock;
+  const t = startTestDaemon(docker, config, { ipt: options.ipt, extra: { clock, ...options.extra } });
+  await advance(t.daemon, clock, 0);
+  await t.daemon.ready;
+  return {
+    ...t,
+    clock,
+    run: (ms: number) => advance(t.daemon, clock, ms),
+    runUntil: (what: string, probe: () => boolean, limitMs: number) => advanceUntil(t.daemon, clock, what, probe, limitMs),
+  };
 }

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, Family, RuleSet } from '../../src/model/types.js';
 import type { KernelState } from '../../src/plan/kernel-state.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
-import { type ExplainContext, type ForeignInput, explainContainer, explainPacket, renderContainer, renderExplanation } from '../../src/trace/explain.js';
+import { type ExplainContext, type ForeignInput, explainContainer, explainPacket } from '../../src/trace/explain.js';
+import { renderContainer, renderExplanation } from '../../src/trace/explain-text.js';
 import { BRIDGE, DEFAULTS, container } from '../plan/fixtures.js';
 import { HAND_KEPT, HOST, kernelOf, tcp } from './helpers.js';
 

@@ -9,8 +9,9 @@ import type { ContainerFacts, Family, RuleSet } from '../../src/model/types.js';
 import { parseIpAddr } from '../../src/net/addresses.js';
 import type { KernelState } from '../../src/plan/kernel-state.js';
 import { buildRuleSet } from '../../src/plan/ruleset.js';
-import { parseNet } from '../../src/trace/addr.js';
-import { type ExplainContext, type ForeignInput, explainContainer, explainPacket, explanationJson, inferInInterface, renderContainer, renderExplanation } from '../../src/trace/explain.js';
+import { parseNet } from '../../src/net/address.js';
+import { type ExplainContext, type ForeignInput, explainContainer, explainPacket, inferInInterface } from '../../src/trace/explain.js';
+import { explanationJson, renderContainer, renderExplanation } from '../../src/trace/explain-text.js';
 import { BRIDGE, DEFAULTS, DUAL, container } from '../plan/fixtures.js';
 import { type AdminFirewall, HAND_KEPT, HOST, kernelOf, tcp } from './helpers.js';
 

@@ -2,6 +2,9 @@
 // sync runs, or while one waits to start, coalesce into one more; a request may ask for a full
 // sync (read the kernel, repair) instead of a diff; a failed sync is retried after a delay on a
 // timer, so that new requests are served meanwhile instead of queueing behind the wait.
+// It serves the daemon's syncs and the route follower's reads (dataplane/routes.ts).
+import { type Clock, type TimerHandle, realClock } from './clock.js';
+
 export type RunOutcome = { ok: true } | { ok: false; retryInMs: number };
 
 export interface SyncRunnerOptions {
@@ -11,19 +14,22 @@ export interface SyncRunnerOptions {
   debounceMs: () => number;
   /** Asked after each sync: whether something changed after it planned, so that another is due. */
   behind: () => boolean;
+  clock?: Clock;
 }
 
 export class SyncRunner {
   readonly #o: SyncRunnerOptions;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #full = false;
-  #retryTimer: NodeJS.Timeout | undefined;
+  #retryTimer: TimerHandle | undefined;
   #stopped = false;
 
   constructor(options: SyncRunnerOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? realClock;
   }
 
   /** A failed sync waits for its retry. */
@@ -46,15 +52,15 @@ export class SyncRunner {
     }
     if (this.#timer) {
       if (delayMs > 0) return;
-      clearTimeout(this.#timer);
+      this.#clock.clearTimeout(this.#timer);
     }
-    this.#timer = setTimeout(() => this.#start(), delayMs);
+    this.#timer = this.#clock.setTimeout(() => this.#start(), delayMs);
   }
 
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#retryTimer);
   }
 
   #start(): void {
@@ -66,14 +72,14 @@ export class SyncRunner {
       .then(
         (outcome) => {
           if (outcome.ok) {
-            clearTimeout(this.#retryTimer);
+            this.#clock.clearTimeout(this.#retryTimer);
             this.#retryTimer = undefined;
             return;
           }
           // What failed is read back and repaired in full at the retry.
           this.#full = true;
-          clearTimeout(this.#retryTimer);
-          this.#retryTimer = setTimeout(() => {
+          this.#clock.clearTimeout(this.#retryTimer);
+          this.#retryTimer = this.#clock.setTimeout(() => {
             this.#retryTimer = undefined;
             this.request(0, { full: true });
           }, outcome.retryInMs);

@@ -1,6 +1,6 @@
 // The sync runner with fake timers: no root, no kernel, milliseconds.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type RunOutcome, SyncRunner } from '../../src/daemon/sync-runner.js';
+import { type RunOutcome, SyncRunner } from '../../src/util/sync-runner.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
