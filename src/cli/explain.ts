@@ -8,17 +8,20 @@ import { readAddresses } from '../dataplane/addresses.js';
 import { footprintFor } from '../dataplane/footprint.js';
 import { readHostRoutes } from '../dataplane/routes.js';
 import type { Config } from '../config/schema.js';
-import type { ContainerFacts, Family, RuleSet } from '../model/types.js';
+import type { ContainerFacts, ContainerPlan, Family, RuleSet } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import { parseNet } from '../net/address.js';
 import { type ExplainContext, type ForeignInput, explainContainer, explainPacket, inferInInterface } from '../trace/explain.js';
 import { explanationJson, renderContainer, renderExplanation } from '../trace/explain-text.js';
 import { type HostView, isLocal } from '../trace/host.js';
 import type { TracePacket } from '../trace/trace.js';
+import { containerPacket } from '../trace/egress.js';
+import type { SetMembers } from '../trace/sets.js';
+import { Ipsets } from '../dataplane/ipset.js';
 import { CliError, EXIT_CONFIG, currentInput, dataplanesFor, dockerFor, heldPlan, readConfig } from './context.js';
 import { IFNAME } from '../net/ifname.js';
-import { errorMessage } from '../util/errors.js';
 import { type Result, fail, ok } from '../model/result.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface ExplainOptions {
   config?: string;
@@ -28,7 +31,7 @@ export interface ExplainOptions {
 }
 
 const usage = (message: string): CliError =>
-  new CliError(`dockgate explain: ${message}\nusage: dockgate explain SRC HOST:PORT[/tcp|/udp]   (IPv6: [2001:db8::1]:8080/tcp)\n       dockgate explain CONTAINER`, EXIT_CONFIG);
+  new CliError(`dockgate explain: ${message}\nusage: dockgate explain SRC HOST:PORT[/tcp|/udp]   (IPv6: [2001:db8::1]:8080/tcp)\n       dockgate explain CONTAINER DEST:PORT[/tcp|/udp]\n       dockgate explain CONTAINER`, EXIT_CONFIG);
 
 
 /** SRC: an address or a CIDR (a range of clients), either family. */
@@ -51,6 +54,22 @@ export function parseDestination(text: string): Result<{ family: Family; dst: st
   const proto = (m[4] ?? 'tcp').toLowerCase();
   if (proto !== 'tcp' && proto !== 'udp') return fail(`PROTO "${m[4]}" in "${text}" is not tcp or udp`);
   return ok({ family: host.family, dst: host.text, dport: Number(m[3]), protocol: proto });
+}
+
+/** A container name as Docker allows it (or the start of an id); digits and dots alone are a mistyped address. */
+const CONTAINER_NAME = /^(?![\d.]+$)[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * The kernel's egress name sets, read only when the plan matches on some (ipset is then
+ * installed): without them an accept through a name is uncertain, and explain says so.
+ */
+async function readSets(plan: RuleSet, queue: CommandQueue): Promise<SetMembers | undefined> {
+  if ((plan.egressSets ?? []).length === 0) return new Map();
+  try {
+    return await new Ipsets(queue).read();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Everything explain reads from the host, in one place. */
@@ -94,57 +113,75 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   } catch (err) {
     foreign = { error: errorMessage(err) };
   }
-  return { ctx: { labelPrefix: config.labelPrefix, states, host, foreign }, plan, facts };
+  const sets = await readSets(plan, queue);
+  return { ctx: { labelPrefix: config.labelPrefix, states, host, foreign, ...(sets ? { sets } : {}) }, plan, facts };
 }
 
-export async function explain(target: string, dest: string | undefined, options: ExplainOptions): Promise<number> {
-  // Every usage error before anything is read.
+type PacketArgs = { family: Family; src: string; dst: string; dport: number; protocol: 'tcp' | 'udp' };
+type Request = { kind: 'packet'; args: PacketArgs } | { kind: 'egress'; container: string; to: Omit<PacketArgs, 'src'> } | { kind: 'container'; container: string };
+
+/** What was asked, or a usage error before anything is read. */
+function request(target: string, dest: string | undefined, options: ExplainOptions): Request {
   if (options.in !== undefined && !IFNAME.test(options.in)) throw usage(`--in "${options.in}" is not an interface name`);
-  let packetArgs: { family: Family; src: string; dst: string; dport: number; protocol: 'tcp' | 'udp' } | undefined;
+  const s = parseSource(target);
   if (dest !== undefined) {
-    const source = parseSource(target);
-    if (!source.ok) throw usage(source.error);
-    const destination = parseDestination(dest);
-    if (!destination.ok) throw usage(destination.error);
-    const [s, d] = [source.value, destination.value];
-    if (s.family !== d.family) throw usage(`SRC ${s.src} is IPv${s.family} but HOST ${d.dst} is IPv${d.family}`);
-    packetArgs = { ...s, ...d };
-  } else {
-    if (parseSource(target).ok || /^\[|:\d+(\/\w+)?$/.test(target)) {
-      throw usage(`"${target}" looks like an address: give both SRC and HOST:PORT, or a container name`);
+    const d = parseDestination(dest);
+    if (!s.ok && CONTAINER_NAME.test(target)) {
+      if (!d.ok) throw usage(d.error);
+      if (options.in !== undefined) throw usage('--in is for SRC HOST:PORT: a container\'s connection leaves by its own bridge');
+      return { kind: 'egress', container: target, to: d.value };
     }
-    if (options.in !== undefined) throw usage('--in is for SRC HOST:PORT, not for a container');
+    if (!s.ok) throw usage(s.error);
+    if (!d.ok) throw usage(d.error);
+    if (s.value.family !== d.value.family) throw usage(`SRC ${s.value.src} is IPv${s.value.family} but HOST ${d.value.dst} is IPv${d.value.family}`);
+    return { kind: 'packet', args: { ...s.value, ...d.value } };
   }
-
-  const config = readConfig(options.config);
-  const { ctx: base, plan, facts } = await gather(config);
-  const ctx: ExplainContext = { ...base, plan, facts };
-
-  if (packetArgs) {
-    const src = parseNet(packetArgs.src)!;
-    if (isLocal(ctx.host, src) === 'yes') {
-      throw usage(`SRC ${packetArgs.src} is one of this host's own addresses: explain traces connections arriving from another machine or a container`);
-    }
-    const inferred = options.in !== undefined ? { iface: options.in, how: 'given with --in' } : inferInInterface(ctx.host, plan, src);
-    const packet: TracePacket = {
-      family: packetArgs.family,
-      src: packetArgs.src,
-      dst: packetArgs.dst,
-      protocol: packetArgs.protocol,
-      dport: packetArgs.dport,
-      ...(inferred.iface !== undefined ? { inInterface: inferred.iface } : {}),
-    };
-    const e = explainPacket(ctx, packet, inferred.how);
-    process.stdout.write(options.json ? `${terminalJson(explanationJson(e))}\n` : renderExplanation(e, config.labelPrefix));
-    return e.answer === 'allowed' ? 0 : 1;
+  if (s.ok || /^\[|:\d+(\/\w+)?$/.test(target)) {
+    throw usage(`"${target}" looks like an address: give both SRC and HOST:PORT, or a container name`);
   }
+  if (options.in !== undefined) throw usage('--in is for SRC HOST:PORT, not for a container');
+  return { kind: 'container', container: target };
+}
 
+function findContainer(plan: RuleSet, target: string): ContainerPlan {
   const byName = plan.containers.filter((c) => c.name === target);
   const byId = plan.containers.filter((c) => c.id.startsWith(target.toLowerCase()));
   const found = byName.length > 0 ? byName : byId;
   if (found.length === 0) throw usage(`no running container is named "${target}" or has an id starting with it`);
   if (found.length > 1) throw usage(`"${target}" is ambiguous: ${found.map((c) => `${c.name} (${c.id.slice(0, 12)})`).join(', ')}`);
-  const x = explainContainer(ctx, found[0]!);
+  return found[0]!;
+}
+
+function printPacket(ctx: ExplainContext, packet: TracePacket, how: string, options: ExplainOptions, labelPrefix: string): number {
+  const e = explainPacket(ctx, packet, how);
+  process.stdout.write(options.json ? `${terminalJson(explanationJson(e))}\n` : renderExplanation(e, labelPrefix));
+  return e.answer === 'allowed' ? 0 : 1;
+}
+
+export async function explain(target: string, dest: string | undefined, options: ExplainOptions): Promise<number> {
+  // Every usage error before anything is read.
+  const asked = request(target, dest, options);
+  const config = readConfig(options.config);
+  const { ctx: base, plan, facts } = await gather(config);
+  const ctx: ExplainContext = { ...base, plan, facts };
+
+  if (asked.kind === 'packet') {
+    const a = asked.args;
+    const src = parseNet(a.src)!;
+    if (isLocal(ctx.host, src) === 'yes') {
+      throw usage(`SRC ${a.src} is one of this host's own addresses: explain traces connections arriving from another machine or a container`);
+    }
+    const inferred = options.in !== undefined ? { iface: options.in, how: 'given with --in' } : inferInInterface(ctx.host, plan, src);
+    const packet: TracePacket = { ...a, ...(inferred.iface !== undefined ? { inInterface: inferred.iface } : {}) };
+    return printPacket(ctx, packet, inferred.how, options, config.labelPrefix);
+  }
+  const c = findContainer(plan, asked.container);
+  if (asked.kind === 'egress') {
+    const x = containerPacket(ctx, c, asked.to);
+    if (typeof x === 'string') throw usage(x);
+    return printPacket(ctx, x.packet, x.how, options, config.labelPrefix);
+  }
+  const x = explainContainer(ctx, c);
   if (options.json) {
     const json = {
       container: { id: x.container.id, name: x.container.name, mode: x.container.mode, egress: x.container.egress, errors: x.container.errors, warnings: x.container.warnings },

@@ -15,6 +15,7 @@ export const EXAMPLES: Readonly<Record<string, ReadonlyArray<readonly [line: str
   explain: [
     ['dockgate explain 203.0.113.7 10.0.0.5:443', 'would this client reach port 443 on 10.0.0.5, and why'],
     ['dockgate explain web', 'what is opened for the container named web'],
+    ['dockgate explain web 203.0.113.10:443', 'may the container web connect to 203.0.113.10:443 (its egress list, and the DNS name that allows it)'],
   ],
   'check-config': [['dockgate check-config && systemctl reload dockgate', 'apply an edited config only if it is valid']],
   drops: [['dockgate drops --since 15m', 'what dockgate turned away in the last 15 minutes']],

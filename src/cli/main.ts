@@ -64,7 +64,7 @@ program
   .command('explain')
   .description('is this connection allowed, and why: the container and label, the rule lines, and anything else that drops it')
   .argument('<src-or-container>', 'the client address (IPv4, IPv6 or a CIDR), or a container name or id prefix')
-  .argument('[host:port]', 'HOST:PORT[/tcp|/udp] it connects to; IPv6 in brackets: [2001:db8::1]:8080/tcp')
+  .argument('[host:port]', 'HOST:PORT[/tcp|/udp] it connects to (from a container: where the container connects to); IPv6 in brackets: [2001:db8::1]:8080/tcp')
   .option('-c, --config <file>', 'config file')
   .option('--in <iface>', 'the interface the connection arrives on (default: the route back to SRC)')
   .option('--json', 'print JSON')

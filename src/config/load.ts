@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
 import { type Config, type ConfigFile, configFileSchema } from './schema.js';
 import { describeValue } from './schema-parts.js';
-import { DEFAULT_DOCKER_SOCKET, DockerEndpointError, dockerHost, dockerOptions } from '../docker/endpoint.js';
+import { DockerEndpointError, dockerHost, dockerOptions } from '../docker/endpoint.js';
 import { errorMessage } from '../util/errors.js';
 
 export type { Config, LogLevel } from './schema.js';

@@ -8,6 +8,8 @@ import type { Listener } from '../model/types.js';
 import type { Clock } from '../util/clock.js';
 import type { DockerApi } from './docker-api.js';
 import type { HostSocketWatchOptions } from './host-socket-watch.js';
+import type { Lookup } from '../egress/resolver.js';
+import type { IpsetWriter } from './egress-sync.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -33,4 +35,8 @@ export interface DaemonOptions {
   clock?: Clock;
   /** Prometheus metrics (metrics.listen); absent when they are off. */
   metrics?: DaemonMetrics;
+  /** Answers the DNS names of egress lists instead of the nameservers of resolv.conf (tests, the bench). */
+  lookup?: Lookup;
+  /** Replaces the kernel's ipsets (tests and the bench, beside the in-memory dataplane). */
+  ipsets?: IpsetWriter;
 }

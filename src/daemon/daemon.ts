@@ -16,6 +16,7 @@ import type { DaemonMetrics } from '../metrics/metrics.js';
 import { type Clock, realClock } from '../util/clock.js';
 import { HostSocketWatch } from './host-socket-watch.js';
 import { EgressSync } from './egress-sync.js';
+import { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
 import type { DockerApi } from './docker-api.js';
 import type { DaemonOptions } from './daemon-options.js';
 import { DockerWatch } from './docker-watch.js';
@@ -53,6 +54,8 @@ export class Daemon {
   readonly #swarm: SwarmCheck;
   readonly #ipv6: Ipv6Watch;
   #stopped = false;
+  /** Follows resolv.conf; while it watches, a sync takes its reading instead of reading the file. */
+  #resolvWatch: ResolvConfWatch | undefined;
   #events = 0;
   #ready!: () => void;
   #refuse!: (err: SwarmNodeError) => void;
@@ -74,7 +77,13 @@ export class Daemon {
     this.#makeDataplane = options.dataplane ?? ((config, ipv6) => makeDataplanes(this.#queue, config.iptables, ipv6));
     this.#watchRulesetWanted = options.watchRuleset ?? true;
     this.#metrics = options.metrics;
-    this.#egress = new EgressSync({ queue: this.#queue, log: options.log, graceS: options.config.egress.dnsGraceS });
+    this.#egress = new EgressSync({
+      queue: this.#queue,
+      log: options.log,
+      graceS: options.config.egress.dnsGraceS,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+      ...(options.ipsets ? { ipsets: options.ipsets } : {}),
+    });
     options.metrics?.egress?.(() => this.#egress.snapshot());
     this.#docker.apiTimeoutMs = options.config.sync.dockerTimeoutMs;
     const { config, stopped, written, full } = this.#hooks;
@@ -169,6 +178,7 @@ export class Daemon {
       metrics: this.#metrics,
       readListeners: options.listeners ?? (() => readListeners()),
       makeDataplane: (c, v6) => this.#makeDataplane(c, v6),
+      resolvWatch: () => this.#resolvWatch,
       events: () => this.#events,
       checked: (readMs) => (this.#drift.lastCheckMs = readMs),
       ready: () => this.#ready(),
@@ -219,12 +229,25 @@ export class Daemon {
     this.#swarm.schedule();
     this.#sockets.start();
     this.#host.followRoutes();
+    void this.#watchResolvConf();
+  }
+
+  /** (Re)starts following egress.resolv_conf; a change asks for a sync, which re-plans and re-resolves. */
+  async #watchResolvConf(): Promise<void> {
+    const path = this.#config.egress.resolvConf;
+    if (this.#stopped || this.#resolvWatch?.path === path) return;
+    this.#resolvWatch?.stop();
+    const w = new ResolvConfWatch({ path, log: this.#log, onChange: () => this.#runner.request(0) });
+    this.#resolvWatch = w;
+    await w.start();
+    if (this.#stopped) w.stop();
   }
 
   /** Stops watching and leaves every rule in place: the firewall must not flap across restarts. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#egress.stop();
+    this.#resolvWatch?.stop();
     this.#swarm.stop();
     this.#ipv6.stop();
     this.#runner.stop();
@@ -254,6 +277,7 @@ export class Daemon {
     this.#runner.request(0, { full: true });
     this.#drift.schedule();
     this.#host.followRoutes();
+    void this.#watchResolvConf();
   }
 
   #onEvent(e: DockerEvent): void {

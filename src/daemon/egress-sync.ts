@@ -37,6 +37,7 @@ export class EgressSync {
   readonly #ipsets: IpsetWriter;
   readonly #resolver: NameResolver;
   #servers: readonly string[] = [];
+  #serversSet = false;
   /** The sets the last written plan matches on, by `name family`. */
   #wanted = new Map<string, EgressSet>();
   /** The sets last made sure of, and the last set list nothing else was left beside. */
@@ -103,10 +104,13 @@ export class EgressSync {
 
   /** The nameservers dockgate asks (resolv.conf); a change asks every name again. */
   setServers(servers: readonly string[]): void {
-    if (servers.join() === this.#servers.join()) return;
-    const first = this.#servers.length === 0;
+    if (this.#serversSet && servers.join() === this.#servers.join()) return;
+    // The first list is the one the names are first asked with (setNames), not a change.
+    const first = !this.#serversSet;
+    this.#serversSet = true;
     this.#servers = [...servers];
-    if (!first) this.#resolver.refreshAll();
+    // None (resolv.conf gone): nobody to ask; the addresses kept age out as usual.
+    if (!first && servers.length > 0) this.#resolver.refreshAll();
   }
 
   /**

@@ -21,6 +21,7 @@ import type { HostSync } from './host-sync.js';
 import type { Ipv6Watch } from './ipv6-watch.js';
 import type { RunOutcome } from '../util/sync-runner.js';
 import { ResolvConfReader, logDrift, logRawMissing } from './sync-report.js';
+import type { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
 import { howEnded } from '../dataplane/command-queue.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -46,6 +47,8 @@ export interface SyncCycleOptions {
   ready: () => void;
   /** Another sync is due at once (the kernel's limits changed what can be planned). */
   again: () => void;
+  /** The resolv.conf watcher, while there is one: its reading replaces reading the file. */
+  resolvWatch?: () => ResolvConfWatch | undefined;
 }
 
 /** What a plan was made from; a sync whose inputs all equal the last written plan's reuses it. */
@@ -84,7 +87,7 @@ export class SyncCycle {
   constructor(options: SyncCycleOptions) {
     this.#o = options;
     this.#changes = new ChangeLog(options.log);
-    this.#resolvConf = new ResolvConfReader(options.log);
+    this.#resolvConf = new ResolvConfReader(options.log, options.resolvWatch);
     this.#retry = this.#newRetry();
   }
 

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { rawBackMessage, rawMissingMessage } from '../dataplane/kernel-limits.js';
 import { readResolvConf } from '../egress/resolv-conf.js';
+import type { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { Family } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';
@@ -43,17 +44,22 @@ export function logRawMissing(log: Logger, before: readonly Family[], now: reado
 }
 
 /**
- * The host's nameservers, read each sync like the forwarding sysctls (one small file, changed
- * with no Docker event): a change re-plans the resolver accepts of allow-listed containers.
+ * The host's nameservers: the watcher's last reading (it asks for a sync when they change), or,
+ * where the file cannot be watched, read at each sync like the forwarding sysctls. A change
+ * re-plans the resolver accepts of allow-listed containers and asks every name again.
  */
 export class ResolvConfReader {
   /** Why resolv.conf could not be read, once logged, so a lasting problem is one line. */
   #problem: string | undefined;
 
-  constructor(readonly log: Logger) {}
+  constructor(
+    readonly log: Logger,
+    readonly watch: () => ResolvConfWatch | undefined = () => undefined,
+  ) {}
 
   async servers(path: string): Promise<string[]> {
-    const r = await readResolvConf(path);
+    const w = this.watch();
+    const r = w?.watching && w.path === path ? w.current : await readResolvConf(path);
     if (r.ok) {
       this.#problem = undefined;
       return r.value;

@@ -3,6 +3,7 @@ import { bracketed, describeOpening, describeSources, openingJson } from '../mod
 import { escapeControls, labelText } from '../labels/text.js';
 import { type ContainerExplanation, type Explanation, type OwnerInfo, where, writerOf } from './explain.js';
 import { type Step, type TraceResult, describeStep } from './trace.js';
+import { egressLines } from './egress.js';
 
 const describeLabels = (prefix: string, l: OwnerInfo['labels']): string =>
   (['ports', 'from', 'mode', 'egress'] as const).map((k) => (l[k] !== undefined ? labelText(`${prefix}.${k}`, l[k]) : `${prefix}.${k}=(default)`)).join(' ');
@@ -25,6 +26,7 @@ export function renderExplanation(e: Explanation, labelPrefix: string, indent = 
   } else {
     for (const w of e.ownership) out.push(`${indent}  owner: ${escapeControls(w)}`);
   }
+  if (e.egress) for (const l of egressLines(e.egress, labelPrefix, p.family)) out.push(`${indent}  ${escapeControls(l)}`);
   for (const r of e.remarks) out.push(`${indent}  note: ${r}`);
   out.push(`${indent}  arrives on: ${p.inInterface ?? '(unknown)'} (${e.inInterfaceHow})`);
   if (e.trace.dnat) out.push(`${indent}  DNAT to ${bracketed(e.trace.dnat.dst)}:${e.trace.dnat.dport}`);

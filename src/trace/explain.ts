@@ -15,6 +15,8 @@ import { type Net, parseNet } from '../net/address.js';
 import { type HostView, isLocal, routeOf } from './host.js';
 import { type Step, type TracePacket, type TraceResult, type Uncertain, describeUncertain, trace } from './trace.js';
 import { openingsFor, ownerInfo, sourceIn, whyNoOwner } from './ownership.js';
+import { type EgressInfo, blockedRemarks, egressOf, viaName, viaText } from './egress.js';
+import type { SetMembers } from './sets.js';
 
 export type Answer = 'allowed' | 'blocked' | 'unknown';
 
@@ -55,6 +57,8 @@ export interface Explanation {
   /** The deciding step and who wrote it. */
   decidedBy?: Step & { by: string };
   otherFirewalls: OtherFirewalls;
+  /** A container's own connection beyond the host: its egress policy, and the name that let it pass. */
+  egress?: EgressInfo;
   /** More to know: the path never reached dockgate's chains, HOST is not local, ... */
   remarks: string[];
 }
@@ -67,6 +71,8 @@ export interface ExplainContext {
   states: ReadonlyMap<Family, KernelState>;
   host: HostView;
   foreign: ForeignInput;
+  /** The kernel's egress name sets (`ipset save`); absent: not read, so matches on them are uncertain. */
+  sets?: SetMembers;
 }
 
 /** Who wrote the rule (or policy) that decided. */
@@ -157,15 +163,17 @@ export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterf
   const src = parseNet(packet.src)!;
   const dst = parseNet(packet.dst)!;
   const remarks: string[] = [];
-  const t = trace({ state: state ?? new Map(), host: ctx.host, packet });
+  const t = trace({ state: state ?? new Map(), host: ctx.host, packet, ...(ctx.sets ? { sets: ctx.sets } : {}) });
   if (!state) remarks.push(`this host has no ip${packet.family === 6 ? '6' : ''}tables rules for IPv${packet.family} to read: traced as an empty firewall`);
-  if (isLocal(ctx.host, dst) !== 'yes') remarks.push(`${packet.dst} is not one of this host's addresses: traced as a packet the host forwards`);
+  // A container's own connection beyond the host is its egress, not anybody's opening.
+  const egress = isLocal(ctx.host, dst) !== 'yes' ? egressOf(ctx, packet) : undefined;
+  if (isLocal(ctx.host, dst) !== 'yes' && !egress) remarks.push(`${packet.dst} is not one of this host's addresses: traced as a packet the host forwards`);
 
-  const matches = openingsFor(ctx.plan, ctx.host, packet);
+  const matches = egress ? [] : openingsFor(ctx.plan, ctx.host, packet);
   // The opening whose sources hold the client, else the first one for this port.
   const chosen = matches.find((m) => sourceIn(m.opening, src) !== 'no') ?? matches[0];
   const owner = chosen ? ownerInfo(ctx, chosen.container, chosen.opening, src) : undefined;
-  const ownership = owner ? [] : whyNoOwner(ctx, packet);
+  const ownership = owner || egress ? [] : whyNoOwner(ctx, packet);
   if (owner && owner.sourceAllowed === 'no') {
     remarks.push(`${packet.src} is not among the sources of ${owner.container}'s opening (${owner.labels.from !== undefined ? labelText(`${ctx.labelPrefix}.from`, owner.labels.from) : 'the default from'}: ${describeSources(owner.opening.sources)})`);
   }
@@ -197,7 +205,9 @@ export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterf
       summary = `${accepted}, but other firewalls' nft chains could not be checked: ${other.error}`;
     } else if (other.state === 'effective') {
       answer = 'allowed';
-      summary = `allowed: ${accepted}`;
+      const via = egress ? viaName(ctx, packet, d) : undefined;
+      if (egress && via) egress.via = via;
+      summary = via ? `allowed ${viaText(via)}: ${accepted}` : `allowed: ${accepted}`;
     } else if (other.state === 'blocked') {
       answer = 'blocked';
       const b = other.blockers!.find((x) => x.certain) ?? other.blockers![0]!;
@@ -208,12 +218,14 @@ export function explainPacket(ctx: ExplainContext, packet: TracePacket, inInterf
       summary = `${accepted}, but ${b ? `the nft base chain ${b.chain} may drop it (${b.by}; ${b.packets})` : 'other firewalls could not be judged'}`;
     }
   }
+  if (egress && answer === 'blocked') remarks.push(...blockedRemarks(egress, packet));
   return {
     packet,
     inInterfaceHow,
     answer,
     summary,
     ...(owner ? { owner } : {}),
+    ...(egress ? { egress } : {}),
     ownership,
     trace: t,
     ...(decidedBy ? { decidedBy } : {}),

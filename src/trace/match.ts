@@ -6,6 +6,7 @@ import { type Net, relation } from '../net/address.js';
 import { type Iface, ifaceMatches } from '../net/iface.js';
 import { type HostView, isLocal } from './host.js';
 import type { Cond } from './rule.js';
+import { type SetMembers, judgeSet } from './sets.js';
 
 export interface Judged {
   tri: Tri;
@@ -30,6 +31,8 @@ export interface MatchContext {
   tracked: boolean;
   /** nat PREROUTING DNATed this connection. */
   dnat: boolean;
+  /** The kernel's ipsets, for `-m set`; absent: their members are not known. */
+  sets?: SetMembers;
 }
 
 const YES: Judged = { tri: 'yes' };
@@ -94,6 +97,10 @@ function judge(c: Cond, x: MatchContext): Judged {
       if (local === 'no' && others.length === 0) return flip(NO, c.neg);
       if (local === 'maybe') return maybe(`${addr.text} is partly made of this host's own addresses (${c.text})`);
       return maybe(`address types other than LOCAL are not modelled (${c.text})`);
+    }
+    case 'set': {
+      const j = judgeSet(c, x.src, x.dst, x.sets);
+      return j.tri === 'maybe' ? maybe(j.why!) : flip(bool(j.tri === 'yes'), c.neg);
     }
     case 'unknown':
       return maybe(`option not understood by the tracer: ${c.text}`);

@@ -4,6 +4,7 @@
 // instead of guessing. iptables-save prints options in a fixed order (-s -d -i -o -p -f, then
 // `-m MODULE options...` groups, then -j/-g with the target's options), which this relies on.
 import { type Net, parseNet } from '../net/address.js';
+import { type SetCond, setCond } from './sets.js';
 
 export interface Token {
   text: string;
@@ -65,6 +66,8 @@ export type Cond =
   | { kind: 'ctstate'; states: string[]; neg: boolean; module: 'conntrack' | 'state'; text: string }
   | { kind: 'ctdir'; dir: string; neg: boolean; text: string }
   | { kind: 'addrtype'; which: 'src' | 'dst'; types: string[]; neg: boolean; text: string }
+  /** `-m set --match-set NAME src|dst`: decided from the set's members when the tracer has them (sets.ts). */
+  | SetCond
   | { kind: 'unknown'; text: string };
 
 export interface ParsedRule {
@@ -112,6 +115,7 @@ const MODULE_OPTIONS: Record<string, Record<string, number>> = {
   state: { '--state': 1 },
   addrtype: { '--dst-type': 1, '--src-type': 1 },
   comment: { '--comment': 1 },
+  set: { '--match-set': 2 },
 };
 
 function moduleConds(name: string, opts: Token[], out: Cond[]): void {
@@ -199,6 +203,8 @@ function optionCond(module: string, opt: string, v: string[], neg: boolean, text
       const types = v[0]!.split(',');
       return types.every((t) => ADDR_TYPES.has(t)) ? { kind: 'addrtype', which: opt === '--dst-type' ? 'dst' : 'src', types, neg, text } : undefined;
     }
+    case 'set --match-set':
+      return setCond(v, neg, text);
     default:
       return undefined;
   }

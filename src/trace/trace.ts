@@ -50,6 +50,7 @@ function runOnce(input: TraceInput, decisions: boolean[]): Outcome {
     host,
     tracked,
     dnat: dnat !== undefined,
+    ...(input.sets ? { sets: input.sets } : {}),
   });
 
   // Before conntrack (raw) the packet has no connection; from mangle on it is NEW.

@@ -3,6 +3,7 @@
 import type { Family } from '../model/types.js';
 import type { KernelState } from '../plan/kernel-state.js';
 import type { HostView } from './host.js';
+import type { SetMembers } from './sets.js';
 
 export interface TracePacket {
   family: Family;
@@ -23,6 +24,8 @@ export interface TraceInput {
   packet: TracePacket;
   /** How many outcomes of uncertain matches are followed before giving up (default 64). */
   maxOutcomes?: number;
+  /** The kernel's ipsets (`ipset save`), so `-m set` matches are decided; absent: uncertain. */
+  sets?: SetMembers;
 }
 
 export type StepAction = 'jump' | 'goto' | 'return' | 'accept' | 'drop' | 'reject' | 'dnat' | 'redirect' | 'continue' | 'policy';

@@ -123,6 +123,10 @@ describe('egress allow-list: addresses and ports', () => {
     const blocked = await explain(`${OUTSIDE_IP}:7002/tcp`);
     expect(blocked.stdout).toContain(': BLOCKED');
     expect(blocked.exitCode).not.toBe(0);
+    // The same by the container's name: its own address, in by its bridge.
+    const byName = await runCli(h, ['explain', 'listed', `${OUTSIDE_IP}:7001/tcp`, '--config', configFile]);
+    expect([byName.exitCode, byName.stdout]).toEqual([0, expect.stringContaining(`${ip} -> ${OUTSIDE_IP}:7001/tcp: ALLOWED`)]);
+    expect(byName.stdout).toContain(`egress of: listed (`);
   });
 
   it('a malformed entry fails the container closed: no egress at all, one error naming the entry', async () => {
@@ -182,11 +186,13 @@ describe('egress allow-list: DNS names', () => {
       'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`,
       `--listen-address=${DNS_IP}`, '--bind-interfaces', '--local-ttl=1', '--user=root', `--pid-file=${h.tmpDir}/dnsmasq.pid`,
     ]).child;
-    // The daemon reads resolv.conf each sync: pointing it at the new server needs no restart.
+    // The daemon follows resolv.conf: pointing it at the new server needs no restart.
     await writeFile(resolvConfPath, `nameserver ${DNS_IP}\n`);
   });
 
   it('a listed name reaches what it resolves to, on the listed port only', async () => {
+    const changed = await daemon.waitForLog((l) => l.event === 'resolv-conf-changed', 3_000);
+    expect(changed.servers).toEqual([DNS_IP]);
     await startWebContainer(h, { name: 'named', labels: { 'dockgate.egress': `${NAME}:7300` } });
     const body = await waitFor('named reaches the old address', async () => {
       const r = await fetchIn('named', `http://${OLD_IP}:7300/cgi-bin/ip`);
@@ -201,6 +207,23 @@ describe('egress allow-list: DNS names', () => {
     const status = await runCli(h, ['status', '--config', configFile]);
     expect(status.stdout).toContain(`egress to ${NAME}:7300 (and its resolvers on port 53)`);
     expect(status.stdout).toMatch(new RegExp(`name  ${NAME.replaceAll('.', '\\.')}: ${OLD_IP.replaceAll('.', '\\.')} \\(\\d+ s left\\)`));
+  });
+
+  it('explain CONTAINER DEST:PORT reads the set: its address allowed via the name, another blocked, as the connections go', async () => {
+    const explain = (dest: string) => runCli(h, ['explain', 'named', dest, '--config', configFile]);
+    const allowed = await explain(`${OLD_IP}:7300/tcp`);
+    expect(allowed.exitCode, allowed.stdout + allowed.stderr).toBe(0);
+    expect(allowed.stdout).toContain(`: ALLOWED`);
+    expect(allowed.stdout).toMatch(new RegExp(`allowed via name ${NAME.replaceAll('.', '\\.')} \\(${OLD_IP.replaceAll('.', '\\.')}, \\d+ s left in ipset dockgate-e4-[0-9a-f]{12}\\): accepted by dockgate`));
+    expect((await fetchIn('named', `http://${OLD_IP}:7300/cgi-bin/ip`)).exitCode).toBe(0);
+    const blocked = await explain(`${NEW_IP}:7300/tcp`);
+    expect(blocked.exitCode).toBe(1);
+    expect(blocked.stdout).toContain(': BLOCKED');
+    expect(blocked.stdout).toContain(`note: ${NEW_IP} is not among the addresses of ${NAME} (${OLD_IP}, `);
+    expect((await fetchIn('named', `http://${NEW_IP}:7300/cgi-bin/ip`)).exitCode).not.toBe(0);
+    // The name's address on a port the list does not give.
+    const port = await explain(`${OLD_IP}:7301/tcp`);
+    expect([port.exitCode, port.stdout]).toEqual([1, expect.stringContaining(`note: ${OLD_IP} is an address of ${NAME}, but named's egress list`)]);
   });
 
   it('an AAAA answer fills the family-6 set: the container reaches it over IPv6, on the listed port only', async () => {

@@ -4,37 +4,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
-import { EgressSync, type IpsetWriter } from '../../src/daemon/egress-sync.js';
-import { IpsetError, type SetState } from '../../src/dataplane/ipset.js';
+import { EgressSync } from '../../src/daemon/egress-sync.js';
+import { IpsetError } from '../../src/dataplane/ipset.js';
+import { FakeIpsets } from '../support/fake-ipsets.js';
 import { setFor } from '../../src/egress/sets.js';
 import type { EgressSet, RuleSet } from '../../src/model/types.js';
-
-class FakeIpsets implements IpsetWriter {
-  readonly sets = new Map<string, SetState>();
-  readonly calls: string[] = [];
-  async read(): Promise<Map<string, SetState>> {
-    this.calls.push('read');
-    return new Map([...this.sets].map(([k, v]) => [k, { family: v.family, members: new Map(v.members) }]));
-  }
-  async ensure(sets: readonly EgressSet[]): Promise<void> {
-    this.calls.push(`ensure ${sets.map((s) => s.set).join(',')}`);
-    for (const s of sets) if (!this.sets.has(s.set)) this.sets.set(s.set, { family: s.family, members: new Map() });
-  }
-  async add(set: string, members: ReadonlyArray<{ address: string; keepS: number }>): Promise<void> {
-    this.calls.push(`add ${set} ${members.map((m) => `${m.address}/${m.keepS}`).join(',')}`);
-    for (const m of members) this.sets.get(set)?.members.set(m.address, m.keepS);
-  }
-  async addMany(members: ReadonlyArray<{ set: string; address: string; keepS: number }>): Promise<void> {
-    this.calls.push(`add ${members.map((m) => `${m.set} ${m.address}/${m.keepS}`).join(',')}`);
-    for (const m of members) this.sets.get(m.set)?.members.set(m.address, m.keepS);
-  }
-  async removeOthers(keep: ReadonlySet<string>): Promise<string[]> {
-    const gone = [...this.sets.keys()].filter((k) => !keep.has(k));
-    for (const g of gone) this.sets.delete(g);
-    this.calls.push(`remove ${gone.join(',')}`);
-    return gone;
-  }
-}
 
 const NAME = 'api.example.com';
 const S4 = setFor(NAME, 4);
@@ -101,6 +75,35 @@ describe('EgressSync', () => {
     await sync.beforeWrite(planWith([]), false);
     await sync.afterWrite(planWith([]), false);
     expect([...ipsets.sets.keys()]).toEqual([]);
+    sync.stop();
+  });
+  it('new nameservers ask every name again at once, also after a spell with none (resolv.conf gone)', async () => {
+    const asked: string[] = [];
+    const sync = new EgressSync({
+      queue: new CommandQueue(),
+      log: pino({ level: 'silent' }),
+      graceS: 300,
+      ipsets: new FakeIpsets(),
+      lookup: async (name, family) => {
+        asked.push(`${name}/${family}`);
+        return family === 4 ? [{ address: '192.0.2.1', ttl: 600 }] : [];
+      },
+    });
+    sync.setServers(['192.0.2.53']);
+    await sync.beforeWrite(planWith([S4]), false);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toEqual([`${NAME}/4`, `${NAME}/6`]);
+    // The same servers again (a sync that read them unchanged): nothing asked.
+    sync.setServers(['192.0.2.53']);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toHaveLength(2);
+    // None: nobody to ask; the answers kept age out as usual.
+    sync.setServers([]);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toHaveLength(2);
+    sync.setServers(['192.0.2.54']);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(asked).toHaveLength(4);
     sync.stop();
   });
 });
