@@ -6,9 +6,7 @@ import type { Logger } from 'pino';
 import { BridgePorts } from '../dataplane/bridge-ports.js';
 import { BridgeTable, BridgeTableError } from '../dataplane/bridge-table.js';
 import type { CommandQueue } from '../dataplane/command-queue.js';
-import { Dataplane } from '../dataplane/dataplane.js';
-import { FamilyDataplanes, type SyncTarget } from '../dataplane/families.js';
-import { Iptables } from '../dataplane/iptables.js';
+import type { KernelAccess } from '../dataplane/families.js';
 import type { BridgePort, ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
 import { type Clock, realClock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
@@ -40,9 +38,9 @@ export class BridgeSync {
     this.#o = options;
   }
 
-  #for(dp: SyncTarget | undefined): State | undefined {
-    const iptables = dp instanceof FamilyDataplanes ? dp.v4.iptables : dp instanceof Dataplane ? dp.iptables : undefined;
-    if (!(iptables instanceof Iptables)) return undefined;
+  #for(kernel: KernelAccess | undefined): State | undefined {
+    if (!kernel) return undefined;
+    const iptables = kernel.v4;
     if (this.#state?.queue !== iptables.queue) {
       this.#state = { queue: iptables.queue, ports: new BridgePorts(iptables.queue), table: new BridgeTable(iptables.queue) };
     }
@@ -50,8 +48,8 @@ export class BridgeSync {
   }
 
   /** The ports of the containers' interfaces on managed bridges; those not found are logged once. */
-  async ports(dp: SyncTarget | undefined, containers: readonly ContainerFacts[], networks: readonly NetworkFacts[]): Promise<BridgePort[]> {
-    const state = this.#for(dp);
+  async ports(kernel: KernelAccess | undefined, containers: readonly ContainerFacts[], networks: readonly NetworkFacts[]): Promise<BridgePort[]> {
+    const state = this.#for(kernel);
     if (!state) return [];
     const r = await state.ports.lookup(containers, networks);
     const failing = new Set<string>();
@@ -68,8 +66,8 @@ export class BridgeSync {
   }
 
   /** Makes the table what the plan says; a failure is logged and retried, and never undoes the iptables write. */
-  async apply(plan: RuleSet, dp: SyncTarget | undefined, full: boolean): Promise<void> {
-    const state = this.#for(dp);
+  async apply(plan: RuleSet, kernel: KernelAccess | undefined, full: boolean): Promise<void> {
+    const state = this.#for(kernel);
     if (!state || plan.bridge === undefined) return;
     try {
       const r = await state.table.sync(plan.bridge, full);

@@ -2,10 +2,9 @@
 // firewalls"), kept after every sync.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { Dataplane } from '../dataplane/dataplane.js';
-import { FamilyDataplanes, type SyncTarget } from '../dataplane/families.js';
+import type { KernelAccess } from '../dataplane/families.js';
 import { Footprint } from '../dataplane/footprint.js';
-import { Iptables } from '../dataplane/iptables.js';
+import type { Iptables } from '../dataplane/iptables.js';
 import { Nft } from '../dataplane/nft.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { RuleSet } from '../model/types.js';
@@ -51,12 +50,11 @@ export class ForeignSync {
     }
   }
 
-  async sync(plan: RuleSet, dp: SyncTarget | undefined): Promise<void> {
-    const iptables = dp instanceof FamilyDataplanes ? dp.v4.iptables : dp instanceof Dataplane ? dp.iptables : undefined;
-    if (!(iptables instanceof Iptables)) return;
+  async sync(plan: RuleSet, kernel: KernelAccess | undefined): Promise<void> {
+    if (!kernel) return;
+    const iptables = kernel.v4;
     if (this.#state?.iptables !== iptables) {
-      const v6 = dp instanceof FamilyDataplanes ? dp.v6?.iptables : undefined;
-      this.#state = { footprint: new Footprint(iptables, new Nft(iptables.queue), v6), iptables, has: this.#state?.has ?? new Set(), said: '' };
+      this.#state = { footprint: new Footprint(iptables, new Nft(iptables.queue), kernel.v6), iptables, has: this.#state?.has ?? new Set(), said: '' };
     }
     const state = this.#state;
     const mode = this.#o.config().foreignChains;

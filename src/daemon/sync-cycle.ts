@@ -3,7 +3,7 @@
 // was made from, so that a drift check with nothing new reuses it instead of planning again.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { type SyncTarget, rawMissingOf } from '../dataplane/families.js';
+import { type SyncTarget, kernelOf, rawMissingOf } from '../dataplane/families.js';
 import { RestoreError } from '../dataplane/iptables.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { Family, Listener, RuleSet } from '../model/types.js';
@@ -172,7 +172,7 @@ export class SyncCycle {
     const hostSockets = await this.#o.sockets.forPlan(containers);
     // The host end of each new container's interfaces, for anti-spoofing: found before the plan,
     // so that a container's source-keyed rules and the hold on its port are written together.
-    const bridgePorts = await this.#o.bridge.ports(await this.#dataplaneNow(), containers, facts.networks);
+    const bridgePorts = await this.#o.bridge.ports(kernelOf(await this.#dataplaneNow()), containers, facts.networks);
     const ipv6 = await this.#o.ipv6.has();
     const input = planInput(config, { containers, networks: facts.networks, otherNetworks: facts.otherNetworks, listeners, granted, ipv6, bridgePorts, adminRouting, resolvers, hostSockets });
     const plan = buildRuleSet({ ...input, rawMissing: this.#rawMissing, egressNames: egress.available }, this.#planCache);
@@ -199,8 +199,9 @@ export class SyncCycle {
       this.#planned = key;
       await this.#o.host.apply(plan, previous, facts.networks);
       // The dataplane now, not the one that wrote: a reload meanwhile dropped it.
-      await this.#o.bridge.apply(plan, this.#dataplane, repair || firstWrite);
-      await this.#o.foreign.sync(plan, this.#dataplane);
+      const kernel = kernelOf(this.#dataplane);
+      await this.#o.bridge.apply(plan, kernel, repair || firstWrite);
+      await this.#o.foreign.sync(plan, kernel);
       this.#kernelLimits();
       phases.hostMs = performance.now() - t3;
       this.#retry.reset();

@@ -96,6 +96,23 @@ export function mergeDrift(reports: ReadonlyArray<{ family: Family; drift: Drift
 }
 
 /**
+ * The real iptables programs behind a sync target, which the writers that share its command
+ * queue (the footprint's marks and nft rules, the bridge table) use; undefined for a target that
+ * is no real dataplane (the in-memory one of the daemon tests), so they write nothing there.
+ */
+export interface KernelAccess {
+  v4: Iptables;
+  v6?: Iptables;
+}
+
+export function kernelOf(target: SyncTarget | undefined): KernelAccess | undefined {
+  const v4 = target instanceof FamilyDataplanes ? target.v4.iptables : target instanceof Dataplane ? target.iptables : undefined;
+  if (!(v4 instanceof Iptables)) return undefined;
+  const v6 = target instanceof FamilyDataplanes ? target.v6?.iptables : undefined;
+  return v6 instanceof Iptables ? { v4, v6 } : { v4 };
+}
+
+/**
  * The families whose kernel refused the raw table, as the target's dataplanes last found
  * (Dataplane.rawMissing). None for targets that are not real dataplanes.
  */

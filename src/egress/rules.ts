@@ -6,6 +6,7 @@
 import type { BridgeAddress, EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
 import { ACCEPT, type PortSpan, type Rule } from '../model/rule.js';
 import { type EgressSet, setFor } from './sets.js';
+import { familyOf } from '../net/address.js';
 
 /** Where one accept leads: `dst` and `dstSet` undefined is everywhere. */
 interface Destination {
@@ -40,7 +41,7 @@ function resolverDestinations(resolvers: readonly string[], family: Family): Des
   // A loopback nameserver (systemd-resolved's 127.0.0.53) is the host's own: Docker never hands
   // it to a container, and nothing to it passes FORWARD.
   const loopback = (r: string): boolean => r.startsWith('127.') || r === '::1';
-  const mine = resolvers.filter((r) => (family === 6) === r.includes(':') && !loopback(r));
+  const mine = resolvers.filter((r) => familyOf(r) === family && !loopback(r));
   return mine.flatMap((dst) => (['udp', 'tcp'] as const).map((proto): Destination => ({ dst, proto, dport: { start: 53, end: 53 } })));
 }
 

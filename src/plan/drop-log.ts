@@ -13,6 +13,7 @@
 import type { ContainerFacts, ContainerPolicy, Family, Opening } from '../model/types.js';
 import type { Match, Rule } from '../model/rule.js';
 import { shortId } from './chains.js';
+import { familyOf } from '../net/address.js';
 
 /** Why a packet was turned away; the words users see in `dockgate drops`. */
 export const DROP_REASONS = ['not-labelled', 'source-not-allowed', 'egress-denied', 'isolation', 'direct-access', 'spoofed'] as const;
@@ -75,7 +76,6 @@ export function inputLogRules(
 ): Rule[] {
   // Keyed by what they match: a port both opened for some sources and bound twice logs once.
   const out = new Map<string, Rule>();
-  const familyOf = (ip: string): Family => (ip.includes(':') ? 6 : 4);
   const anyAddress = (ip: string): boolean => ip === '0.0.0.0' || ip === '::' || ip === '';
   const line = (reason: DropReason, hostIp: string | undefined, proto: 'tcp' | 'udp', port: number): void => {
     const r = logRule(s, reason, facts.id, { dst: hostIp, proto, dport: { start: port, end: port }, ...(hostIp === undefined ? { dstLocal: true as const } : {}), ctstate: ['NEW'] }, note);

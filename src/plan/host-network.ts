@@ -9,6 +9,7 @@ import { ANY_HOST, ANY_SOURCE, everyone, hostAddress, sourceCount, sourceList } 
 import { MAX_RULES_PER_CONTAINER, type Resolved } from './openings.js';
 import { describeSpec } from './mappings.js';
 import { byText } from '../util/compare.js';
+import { familyOf } from '../net/address.js';
 
 export const isHostNetwork = (facts: ContainerFacts): boolean => facts.hostNetwork === true;
 
@@ -18,7 +19,6 @@ export function wantsHostSockets(containers: readonly ContainerFacts[], labelPre
 }
 
 const ownedBy = (s: HostSocket, id: string): boolean => s.owner.kind === 'container' && s.owner.id === id;
-const familyOfIp = (ip: string): Family => (ip.includes(':') ? 6 : 4);
 
 /**
  * The families a socket takes connections in. A wildcard in tcp6/udp6 counts for IPv4 too: it is
@@ -28,7 +28,7 @@ const familyOfIp = (ip: string): Family => (ip.includes(':') ? 6 : 4);
  * being seen at the next check.
  */
 function reaches(s: HostSocket): Family[] {
-  if (s.ip !== undefined) return [familyOfIp(s.ip)];
+  if (s.ip !== undefined) return [familyOf(s.ip)];
   return s.table === 6 ? [4, 6] : [4];
 }
 
@@ -82,12 +82,12 @@ function wantedPorts(policy: ContainerPolicy, portsLabel: string, warnings: stri
 function socketOpenings(w: Wanted, mine: readonly HostSocket[], others: readonly HostSocket[], families: readonly Family[], portsLabel: string, warnings: string[]): Opening[] {
   const out: Opening[] = [];
   for (const family of families) {
-    if (w.ip !== undefined && familyOfIp(w.ip) !== family) continue;
+    if (w.ip !== undefined && familyOf(w.ip) !== family) continue;
     const addresses = new Set<string | undefined>();
     for (const s of mine) {
       if (!reaches(s).includes(family)) continue;
       // The narrower of the label's address and the socket's.
-      if (s.ip !== undefined && familyOfIp(s.ip) !== family) continue;
+      if (s.ip !== undefined && familyOf(s.ip) !== family) continue;
       addresses.add(s.ip ?? w.ip);
     }
     for (const address of addresses) {

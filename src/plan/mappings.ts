@@ -1,10 +1,11 @@
 // A `dockgate.ports` mapping entry (`[HOSTIP:]HOSTPORT:PORT`) port by port, and the container's
 // own -p binding each names: what ownership.ts judges and openings.ts opens. Pure.
 import type { Family, PortBinding, PortSpec, Protocol } from '../model/types.js';
+import { familyOf } from '../net/address.js';
 
 /** Docker's and the kernel's spellings of every address ('' is Docker's own HostIp for it). */
 export const isAnyAddress = (ip: string): boolean => ip === '' || ip === '0.0.0.0' || ip === '::';
-export const isV6 = (ip: string): boolean => ip.includes(':');
+export const isV6 = (ip: string): boolean => familyOf(ip) === 6;
 /** Whether a host address ('' = every address of both families) concerns `family`. */
 export const inFamily = (ip: string | undefined, family: Family): boolean => ip === undefined || ip === '' || isV6(ip) === (family === 6);
 

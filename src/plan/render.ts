@@ -6,6 +6,7 @@ import type { Action, Match, Rule } from '../model/rule.js';
 import { shortHex } from '../model/mark-bit.js';
 import { comment, host } from './syntax.js';
 import { JUMP_COMMENT } from './chains.js';
+import { bracketed } from '../model/format.js';
 
 /** The matches in iptables-save's fixed order: -s -d -i -o -p, then match modules. */
 export function renderMatch(m: Match): string[] {
@@ -46,7 +47,7 @@ export function renderAction(a: Action): string {
     case 'jump':
       return a.chain;
     case 'dnat':
-      return `DNAT --to-destination ${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port}`;
+      return `DNAT --to-destination ${bracketed(a.ip)}:${a.port}`;
     case 'nflog':
       return `NFLOG --nflog-prefix "${a.prefix}" --nflog-group ${a.group}`;
     case 'mark':

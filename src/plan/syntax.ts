@@ -1,6 +1,7 @@
 // iptables-save's spellings of the pieces of a rule, so that what we write and what we read back
 // compare as plain strings (kube-proxy style drift detection without a parser). Whole rules are
 // rendered in render.ts.
+import { familyOf } from '../net/address.js';
 
 /** The kernel keeps at most 255 bytes of a comment; a longer one would never read back equal. */
 export const MAX_COMMENT = 255;
@@ -19,5 +20,5 @@ export function comment(text: string): string {
 /** A host address as iptables-save / ip6tables-save prints it. */
 export function host(ip: string): string {
   if (ip.includes('/')) return ip;
-  return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+  return familyOf(ip) === 6 ? `${ip}/128` : `${ip}/32`;
 }
