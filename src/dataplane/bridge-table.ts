@@ -106,11 +106,15 @@ export class BridgeTable {
         this.#applied = filter;
         return { kind: text === '' ? 'none' : 'diff', durationMs: performance.now() - started };
       }
-      const first = this.#applied === undefined;
-      const drift = await this.check(filter);
-      if (!drift.clean) await this.#run(['-f', '-'], renderBridgeTable(filter));
+      const previous = this.#applied;
+      const state = await this.#read();
+      const toPlan = bridgeDrift(filter, state, await this.#skeletonShape(filter.log));
+      if (!toPlan.clean) await this.#run(['-f', '-'], renderBridgeTable(filter));
       this.#applied = filter;
-      return { kind: drift.clean ? 'none' : 'full', ...(first ? {} : { drift }), durationMs: performance.now() - started };
+      // Drift is what someone else changed since dockgate's last write, judged against that write:
+      // a full sync that also carries a planned change (a container that just started) is none.
+      const drift = previous === undefined ? undefined : previous === filter ? toPlan : bridgeDrift(previous, state, await this.#skeletonShape(previous.log));
+      return { kind: toPlan.clean ? 'none' : 'full', ...(drift ? { drift } : {}), durationMs: performance.now() - started };
     } catch (err) {
       this.#applied = undefined;
       throw err;

@@ -8,7 +8,7 @@ import type { ContainerFacts } from '../model/types.js';
 import { shortId } from '../plan/chains.js';
 import { type Attribution, type DropContainer, DropRecorder } from './recorder.js';
 import { DropsServer } from './server.js';
-import { UlogdReader } from './ulogd.js';
+import { UlogdReader, sweepStaleUlogdDirs } from './ulogd.js';
 import { parseUlogdLine } from './ulogd-json.js';
 import { formatDrop, toWire } from './wire.js';
 import { errorMessage } from '../util/errors.js';
@@ -89,6 +89,8 @@ export class DropLogService {
       o.log.error({ event: 'drops-failed', socket: o.config.socket, err: errorMessage(err) }, `cannot serve the drop log on ${o.config.socket}: ${errorMessage(err)}`);
     }
     // The drop log never costs the firewall: whatever fails here is logged, and dockgate runs on.
+    // What a daemon killed without stop() left beside the socket goes first (it never throws).
+    await sweepStaleUlogdDirs(dirname(o.config.socket), o.log);
     try {
       s.#reader = UlogdReader.start({
         command: o.config.ulogdCommand,

@@ -5,6 +5,7 @@
 // anywhere, and a daemon that stops reading blocks ulogd, whose netlink socket then overflows in
 // the kernel (bounded) instead of anything growing in memory.
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,12 @@ import { SupervisedMonitor } from '../dataplane/supervised.js';
 
 const JSON_PLUGIN = 'ulogd_output_JSON.so';
 const MAX_LINE = 64 * 1024;
+const DIR_PREFIX = 'dockgate-ulogd-';
+/** The daemon's pid: who owns the directory, read by the next start's sweep. */
+const PID_FILE = 'dockgate.pid';
+const SOCKET_FILE = 'json.sock';
+/** An empty directory younger than this may be a daemon between mkdtemp and listen. */
+const SWEEP_MIN_AGE_MS = 60_000;
 
 /** Debian puts the plugins under the multiarch directory (/usr/lib/x86_64-linux-gnu/ulogd); found, not assumed. */
 export function findUlogdPlugins(roots: readonly string[] = ['/usr/lib', '/usr/local/lib', '/usr/lib64']): string | undefined {
@@ -81,9 +88,10 @@ export class UlogdReader {
 
   private constructor(o: UlogdReaderOptions, pluginDir: string) {
     // mkdtemp makes it 0700: only root reaches the socket ulogd writes to.
-    this.#dir = mkdtempSync(join(o.parentDir ?? tmpdir(), 'dockgate-ulogd-'));
+    this.#dir = mkdtempSync(join(o.parentDir ?? tmpdir(), DIR_PREFIX));
+    writeFileSync(join(this.#dir, PID_FILE), `${process.pid}\n`, { mode: 0o600 });
     const conf = join(this.#dir, 'ulogd.conf');
-    const socket = join(this.#dir, 'json.sock');
+    const socket = join(this.#dir, SOCKET_FILE);
     writeFileSync(conf, ulogdConfig(pluginDir, o.group, socket), { mode: 0o600 });
     this.#server = net.createServer((c) => {
       let rest = '';
@@ -142,4 +150,68 @@ export class UlogdReader {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     rmSync(this.#dir, { recursive: true, force: true });
   }
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** 'answers', 'refused' (a socket file nobody listens on), or 'unknown' (no file, a timeout, ...). */
+function probeSocket(path: string, timeoutMs: number): Promise<'answers' | 'refused' | 'unknown'> {
+  return new Promise((resolve) => {
+    const c = net.connect(path);
+    const done = (r: 'answers' | 'refused' | 'unknown'): void => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done('unknown'), timeoutMs);
+    c.once('connect', () => done('answers'));
+    c.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'unknown'));
+  });
+}
+
+/**
+ * Why a ulogd directory is stale, or undefined while its daemon may still be alive. A live daemon
+ * listens on json.sock, so an answer keeps it whatever else is there; a pid file is believed next
+ * (a reused pid keeps a dead daemon's directory, never the other way round).
+ */
+async function staleReason(dir: string, now: number): Promise<string | undefined> {
+  const socket = await probeSocket(join(dir, SOCKET_FILE), 1_000);
+  if (socket === 'answers') return undefined;
+  const pid = Number((await readFile(join(dir, PID_FILE), 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(pid) && pid > 0) return processExists(pid) ? undefined : `its daemon (pid ${pid}) is gone`;
+  if (socket === 'refused') return 'nobody listens on its socket';
+  const st = await lstat(dir);
+  return now - st.mtimeMs > SWEEP_MIN_AGE_MS ? 'empty and old' : undefined;
+}
+
+/**
+ * Removes the ulogd directories in `parentDir` that a daemon killed without stop() (SIGKILL, a
+ * crash, a test killing it on purpose) left behind; returns their names. Never throws: a
+ * directory it cannot judge stays.
+ */
+export async function sweepStaleUlogdDirs(parentDir: string, log: Logger, now = Date.now()): Promise<string[]> {
+  const names = await readdir(parentDir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names.filter((n) => n.startsWith(DIR_PREFIX))) {
+    const dir = join(parentDir, name);
+    try {
+      if (!(await lstat(dir)).isDirectory()) continue;
+      const why = await staleReason(dir, now);
+      if (why === undefined) continue;
+      await rm(dir, { recursive: true, force: true });
+      removed.push(name);
+      log.info({ event: 'drop-log-swept', dir, reason: why }, `removed ${dir}, left by a daemon that did not stop (${why})`);
+    } catch {
+      // gone meanwhile, or not ours to judge
+    }
+  }
+  return removed;
 }

@@ -53,8 +53,15 @@ describe('links in the documents', () => {
 
   it('the glossary explains the words the documents use', () => {
     const glossary = readFileSync(join(ROOT, 'docs/glossary.md'), 'utf8');
-    for (const word of ['opening', 'claim', 'guard', 'shard', 'footprint', 'foreign chain', 'drift', 'hairpin', 'effective', 'mark bit']) {
+    for (const word of ['opening', 'claim', 'guard', 'shard', 'footprint', 'foreign chain', 'drift', 'hairpin', 'effective', 'mark bit', 'set chain / ordered chain']) {
       expect(glossary, word).toContain(`\n**${word}**\n: `);
     }
+  });
+
+  it("README's Development section names the code's own words and points to the glossary", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const development = /\n## Development\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+    expect(development).toContain('](docs/glossary.md)');
+    for (const word of ['opening', 'claim', 'guard', 'footprint', 'shard', 'set chain', 'ordered chain']) expect(development, word).toContain(`**${word}**`);
   });
 });

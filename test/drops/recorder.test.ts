@@ -1,8 +1,9 @@
 // The daemon side of the drop log on fake time: ulogd's JSON, folding, the rate limit, the ring.
 import { describe, expect, it } from 'vitest';
-import { DropRecorder, type Attribution } from '../../src/drops/recorder.js';
+import { DropRecorder } from '../../src/drops/recorder.js';
 import { TokenBuckets } from '../../src/drops/rate-limit.js';
-import { type LoggedPacket, parsePrefix, parseUlogdLine } from '../../src/drops/ulogd-json.js';
+import { parsePrefix, parseUlogdLine } from '../../src/drops/ulogd-json.js';
+import { WEB, attribution, packet } from './fixtures.js';
 
 // Captured from ulogd 2.0.8 (Debian 12) reading an NFLOG line in a test namespace.
 const LINE =
@@ -50,23 +51,6 @@ describe('token buckets', () => {
     expect(b.take('a', 0)).toBe(false);
     expect(b.take('a', 10_000)).toBe(true);
   });
-});
-
-const WEB = { id: 'abcdef012345', name: 'web' };
-const attribution: Attribution = {
-  byShortId: (id) => (id === WEB.id ? WEB : undefined),
-  byAddress: (ip) => (ip === '172.17.0.2' ? WEB : undefined),
-};
-const packet = (over: Partial<LoggedPacket> = {}): LoggedPacket => ({
-  at: 1_000_000,
-  reason: 'not-labelled',
-  shortId: WEB.id,
-  family: 4,
-  src: '10.0.0.9',
-  dst: '10.0.0.5',
-  protocol: 'tcp',
-  dport: 8080,
-  ...over,
 });
 
 describe('drop recorder', () => {

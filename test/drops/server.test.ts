@@ -9,19 +9,11 @@ import { type WireContainerDrops, type WireDrop, formatDrop } from '../../src/dr
 import { parseDuration } from '../../src/cli/drops.js';
 import type { LoggedPacket } from '../../src/drops/ulogd-json.js';
 import { until } from '../support/poll.js';
+import { WEB, attribution, deadSocket, packet as samplePacket } from './fixtures.js';
 
-const WEB = { id: 'abcdef012345', name: 'web' };
-const packet = (over: Partial<LoggedPacket> = {}): LoggedPacket => ({
-  at: Date.UTC(2026, 11, 6, 13, 0, 0),
-  reason: 'not-labelled',
-  shortId: WEB.id,
-  family: 4,
-  src: '10.0.0.9',
-  dst: '10.0.0.5',
-  protocol: 'tcp',
-  dport: 8101,
-  ...over,
-});
+/** A fixed wall-clock time, so that the formatted line below is known. */
+const T0 = Date.UTC(2026, 11, 6, 13, 0, 0);
+const packet = (over: Partial<LoggedPacket> = {}): LoggedPacket => samplePacket({ at: T0, ...over });
 
 let dir: string | undefined;
 let server: DropsServer | undefined;
@@ -34,7 +26,7 @@ afterEach(async () => {
 async function serve(): Promise<{ recorder: DropRecorder; path: string }> {
   dir = mkdtempSync(join(tmpdir(), 'dg-drops-'));
   const path = join(dir, 'sub', 'drops.sock');
-  const recorder = new DropRecorder({ ratePerSecond: 100, burst: 100, attribution: { byShortId: (id) => (id === WEB.id ? WEB : undefined), byAddress: () => undefined } });
+  const recorder = new DropRecorder({ ratePerSecond: 100, burst: 100, attribution });
   server = await DropsServer.listen(path, recorder);
   return { recorder, path };
 }
@@ -61,11 +53,11 @@ describe('drops socket', () => {
       family: 4,
       src: '10.0.0.9',
       dst: '10.0.0.5',
-      dport: 8101,
+      dport: 8080,
       protocol: 'tcp',
       count: 1,
     });
-    expect(formatDrop(all[0]!)).toBe('2026-12-06T13:00:00.000Z  web/abcdef012345  not-labelled  10.0.0.9 → 10.0.0.5:8101/tcp  x1');
+    expect(formatDrop(all[0]!)).toBe('2026-12-06T13:00:00.000Z  web/abcdef012345  not-labelled  10.0.0.9 → 10.0.0.5:8080/tcp  x1');
     expect(formatDrop(all[1]!)).toContain('  host  egress-denied  172.17.0.9 → 1.1.1.1:443/tcp');
     expect(await ask(path, { op: 'entries', container: 'web' })).toHaveLength(1);
     expect(await ask(path, { op: 'entries', sinceMs: packet().at + 1 })).toHaveLength(1);
@@ -97,11 +89,10 @@ describe('drops socket', () => {
     await expect(DropsServer.listen(path, recorder)).rejects.toThrow(/served by another running dockgate/);
     expect(await ask(path, { op: 'entries' })).toEqual([]);
     await server!.close();
+    server = undefined;
     // What a SIGKILLed daemon leaves: a socket file nobody listens on.
-    const { createServer } = await import('node:net');
-    const dead = createServer();
-    await new Promise<void>((r) => dead.listen(path, () => r()));
-    await new Promise<void>((r) => dead.close(() => r()));
+    await deadSocket(path);
+    expect(statSync(path).isSocket()).toBe(true);
     server = await DropsServer.listen(path, recorder);
     expect(await ask(path, { op: 'entries' })).toEqual([]);
   });

@@ -1,18 +1,14 @@
 // Attribution from the daemon's facts: by short id and by address, indexed again on a change and
 // on a miss (at most once a second).
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { type FactsView, factsAttribution } from '../../src/drops/service.js';
-import type { ContainerFacts } from '../../src/model/types.js';
-
-const facts = (id: string, name: string, ipv4: string, ipv6 = ''): ContainerFacts => ({
-  id: id.padEnd(64, '0'),
-  name,
-  labels: {},
-  image: { kind: 'inspected', ref: 'x', sameAsImage: [] },
-  networks: [{ networkId: 'n', networkName: 'bridge', ipv4, ipv6 }],
-  ports: [],
-  created: '2026-01-01T00:00:00.000000000Z',
-});
+import { defaultConfig } from '../../src/config/load.js';
+import { CommandQueue } from '../../src/dataplane/command-queue.js';
+import { DropLogService, type FactsView, factsAttribution } from '../../src/drops/service.js';
+import { facts } from './fixtures.js';
 
 describe('facts attribution', () => {
   it('finds containers by short id and by either address, and sees a new container on a miss', () => {
@@ -31,5 +27,25 @@ describe('facts attribution', () => {
     // A new version is read at once.
     view = { version: 2, containers: () => [facts('0123456789ab', 'renamed', '172.17.0.3')] };
     expect(a.byAddress('172.17.0.3')?.name).toBe('renamed');
+  });
+});
+
+describe('drop log start-up', () => {
+  it('sweeps what a killed daemon left beside the socket before its own reader starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dg-drops-svc-'));
+    try {
+      const stale = join(dir, 'dockgate-ulogd-killed');
+      mkdirSync(stale);
+      utimesSync(stale, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+      const config = { ...defaultConfig().drops, socket: join(dir, 'drops.sock'), ulogdCommand: '/bin/false' };
+      const lines: Array<Record<string, unknown>> = [];
+      const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+      const s = await DropLogService.start({ config, queue: new CommandQueue(), log, facts: () => ({ version: 0, containers: () => [] }) });
+      await s.stop();
+      expect(existsSync(stale)).toBe(false);
+      expect(lines.find((l) => l.event === 'drop-log-swept')).toMatchObject({ dir: stale, reason: 'empty and old' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -203,8 +203,10 @@ describe('anti-spoofing on the bridge ports', () => {
     expect(listed.stdout).toContain(`"good/`);
     const status = await runCli(h, ['status', '--config', configFile]);
     expect(status.stdout).toMatch(/anti-spoofing: in sync/);
+    // waitForLog looks at every line so far: only a repair logged after the delete proves one.
+    const from = daemon.lines.length;
     await h.host.exec('nft', ['delete', 'table', 'bridge', 'dockgate']);
-    await daemon.waitForLog((l) => l.event === 'drift-repaired' && String(l.table).includes('bridge dockgate'), 10_000);
+    await daemon.waitForLog((l) => l.event === 'drift-repaired' && l.table === 'bridge dockgate' && l.problem === 'table missing' && daemon.lines.indexOf(l) >= from, 10_000);
     expect((await h.host.exec('nft', ['list', 'table', 'bridge', 'dockgate'], { reject: false })).exitCode).toBe(0);
     // Still enforced after the repair.
     await sendUdp(jail, good.ip, 'forged-again');

@@ -19,6 +19,7 @@ import {
   stopAll,
   waitFor,
 } from './harness.js';
+import { dualNetwork, dualStackUplink } from './topology.js';
 
 let h: DockerHost;
 let daemon: DaemonProcess;
@@ -52,20 +53,12 @@ beforeAll(async () => {
   await writeFile(configFile, `log_level: debug\nsync:\n  debounce_ms: 10\n  full_check_ms: 2000\negress:\n  resolv_conf: ${resolvConf}\n  dns_grace_s: 0\n`);
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:7001`);
   await startAddressEcho(h, h.outside.path, `${OUTSIDE_IP}:7002`);
-  // Dual-stack, as test/e2e/ipv6.test.ts sets it up: ULA on the veth without DAD's wait, the admin's
-  // ip6tables policies DROP with ICMPv6 accepted, and the host an IPv6 router of the admin's accord.
-  await h.host.exec('ip', ['-6', 'addr', 'add', `${HOST6}/64`, 'dev', h.hostIf, 'nodad']);
-  await h.outside.exec('ip', ['-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', h.outsideIf, 'nodad']);
-  const ip6 = (args: string[]) => h.host.exec('ip6tables', ['-w', ...args]);
-  await ip6(['-P', 'INPUT', 'DROP']);
-  await ip6(['-P', 'FORWARD', 'DROP']);
-  await ip6(['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
-  await ip6(['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
-  await ip6(['-A', 'INPUT', '-p', 'ipv6-icmp', '-j', 'ACCEPT']);
-  await h.host.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+  // Dual-stack, as test/e2e/ipv6.test.ts sets it up: the admin's ip6tables policies DROP with
+  // ICMPv6 accepted, and the host an IPv6 router of the admin's accord.
+  await dualStackUplink(h, { host6: HOST6, outside6: OUTSIDE6, router: true });
   await startAddressEcho(h, h.outside.path, `[${OUTSIDE6}]:7001`);
   await startAddressEcho(h, h.outside.path, `[${OUTSIDE6}]:7002`);
-  await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.1.0/24', '--subnet', 'fd00:db8:1::/64', 'dual']);
+  await dualNetwork(h, 'dual', 1);
   daemon = await startReadyDaemon(h, configFile);
 }, 120_000);
 

@@ -10,7 +10,7 @@
 //               second network the host reaches, which the uplink must not be routed into
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Netns, cleanupLeftovers, createNetns, destroyNetns, linkNamespaces } from '../support/netns.js';
+import { type Netns, cleanupLeftovers, destroyNetns, linkNamespaces } from '../support/netns.js';
 import {
   type DaemonProcess,
   type DockerHost,
@@ -27,6 +27,7 @@ import {
   startSeer,
   startReadyDaemon,
 } from './harness.js';
+import { addLan, countUdpIn, countUdpRule, doctorCheck, fetchInContainer, hostSysctl, sendUdp } from './topology.js';
 
 /** Beyond the host's own subnets: reached only through its default route. */
 const FAR_IP = '198.51.100.9';
@@ -37,19 +38,8 @@ let configFile: string;
 let lan: Netns | undefined;
 
 
-/** A sysctl of the host namespace, by path (interface names are fine with dots). */
-const sysctl = async (path: string): Promise<string> => (await h.host.exec('cat', [`/proc/sys/net/${path}`], { reject: false })).stdout.trim();
-const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
-/** busybox-static's `wget -T` crashes, so the fetch is bounded by busybox timeout. */
-const fetchIn = (container: string, url: string) => exec(container, ['busybox', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
-
-async function doctorCheck(name: string): Promise<{ status: string; detail: string }> {
-  const r = await runCli(h, ['doctor', '--json', '--config', configFile]);
-  const json = JSON.parse(r.stdout) as { checks: Array<{ status: string; name: string; detail: string }> };
-  const c = json.checks.find((x) => x.name === name);
-  if (!c) throw new Error(`no ${name} check in: ${r.stdout}\n${r.stderr}`);
-  return c;
-}
+const sysctl = (path: string): Promise<string> => hostSysctl(h, path);
+const fetchIn = (container: string, url: string) => fetchInContainer(h, container, url);
 
 beforeAll(async () => {
   await cleanupLeftovers();
@@ -71,28 +61,12 @@ afterAll(async () => {
   if (lan) await destroyNetns(lan);
 });
 
-/**
- * Packets a namespace received on `port` (UDP), counted by a rule of its own raw PREROUTING:
- * one datagram is enough to prove a route, whether or not an answer could come back.
- */
-async function countIn(ns: Netns, family: 4 | 6, port: number): Promise<number> {
-  const cmd = family === 4 ? 'iptables' : 'ip6tables';
-  const r = await ns.exec(cmd, ['-w', '-t', 'raw', '-nvxL', 'PREROUTING'], { timeoutMs: 10_000 });
-  const line = r.stdout.split('\n').find((l) => l.includes(`udp dpt:${port}`));
-  return Number(line?.trim().split(/\s+/)[0] ?? 0);
-}
-const countRule = (ns: Netns, family: 4 | 6, port: number) =>
-  ns.exec(family === 4 ? 'iptables' : 'ip6tables', ['-w', '-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(port)], { timeoutMs: 10_000 });
-/** Five datagrams through bash's /dev/udp, from inside `ns`. */
-const sendUdp = (ns: Netns, ip: string, port: number) =>
-  ns.exec('timeout', ['-s', 'KILL', '5', 'bash', '-c', `for i in 1 2 3 4 5; do echo x > /dev/udp/${ip}/${port}; sleep 0.05; done`], { reject: false, timeoutMs: 8_000 });
-
 describe('forwarding off everywhere, default config (external_interfaces: auto)', () => {
   it('before dockgate runs, nothing forwards and doctor fails naming the uplink and the sysctl', async () => {
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
     expect(await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)).toBe('0');
     expect((await fetchIn('out', `http://${FAR_IP}:9000/cgi-bin/ip`)).exitCode).not.toBe(0);
-    const c = await doctorCheck('external-forwarding');
+    const c = await doctorCheck(h, configFile, 'external-forwarding');
     expect(c.status).toBe('fail');
     expect(c.detail).toContain(`net.ipv4.conf.${h.hostIf}.forwarding=0`);
     expect(c.detail).toMatch(/^egress \(1 container, e\.g\. out\) in use/);
@@ -130,31 +104,21 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     }, 10_000);
     expect(clientIp(body)).toBe(FAR_IP);
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
-    expect((await doctorCheck('external-forwarding')).status).toBe('ok');
+    expect((await doctorCheck(h, configFile, 'external-forwarding')).status).toBe('ok');
   });
 
   it('the host does not route between the uplink and a LAN (FORWARD policy ACCEPT), either way, in both families; egress and dnat still work', async () => {
-    lan = await createNetns('lan');
-    const { aIf: lanIf, bIf: lanPeerIf } = await linkNamespaces(h.host, '192.168.77.5/24', lan, '192.168.77.9/24');
-    await lan.exec('ip', ['route', 'add', 'default', 'via', '192.168.77.5']);
-    await h.host.exec('ip', ['-6', 'addr', 'add', 'fd00:77:1::5/64', 'dev', h.hostIf, 'nodad']);
-    await h.outside.exec('ip', ['-6', 'addr', 'add', 'fd00:77:1::9/64', 'dev', h.outsideIf, 'nodad']);
-    await h.host.exec('ip', ['-6', 'addr', 'add', 'fd00:77:2::5/64', 'dev', lanIf, 'nodad']);
-    await lan.exec('ip', ['-6', 'addr', 'add', 'fd00:77:2::9/64', 'dev', lanPeerIf, 'nodad']);
-    await lan.exec('ip', ['-6', 'route', 'add', 'default', 'via', 'fd00:77:2::5']);
-    // The outside knows the LAN is behind the host, as a neighbour on the same segment could.
-    await h.outside.exec('ip', ['route', 'add', '192.168.77.0/24', 'via', HOST_IP]);
-    await h.outside.exec('ip', ['-6', 'route', 'add', 'fd00:77:2::/64', 'via', 'fd00:77:1::5']);
+    lan = (await addLan(h, 77, 'default')).ns;
     // Debian's default, and the state the item is about.
     expect((await h.host.exec('iptables', ['-w', '-S', 'FORWARD'])).stdout).toContain('-P FORWARD ACCEPT');
     expect((await h.host.exec('ip6tables', ['-w', '-S', 'FORWARD'])).stdout).toContain('-P FORWARD ACCEPT');
     expect(await sysctl(`ipv4/conf/${h.hostIf}/forwarding`)).toBe('1');
     const v6Forwards = (await sysctl('ipv6/conf/all/force_forwarding')) !== '';
-    for (const [ns, family] of [[lan, 4], [lan, 6], [h.outside, 4], [h.outside, 6]] as const) await countRule(ns, family, 7777);
+    for (const [ns, family] of [[lan, 4], [lan, 6], [h.outside, 4], [h.outside, 6]] as const) await countUdpRule(ns, family, 7777);
     // The routes work where nothing forwards: the host itself reaches both sides.
     await sendUdp(h.host, '192.168.77.9', 7777);
-    await waitFor('host to LAN', async () => ((await countIn(lan!, 4, 7777)) > 0 ? true : undefined), 3_000);
-    const lanBefore4 = await countIn(lan, 4, 7777);
+    await waitFor('host to LAN', async () => ((await countUdpIn(lan!, 4, 7777)) > 0 ? true : undefined), 3_000);
+    const lanBefore4 = await countUdpIn(lan, 4, 7777);
 
     await sendUdp(h.outside, '192.168.77.9', 7777);
     await sendUdp(h.outside, 'fd00:77:2::9', 7777);
@@ -162,10 +126,10 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     await sendUdp(lan, 'fd00:77:1::9', 7777);
     await new Promise((r) => setTimeout(r, 500));
     expect({
-      outsideToLan4: (await countIn(lan, 4, 7777)) - lanBefore4,
-      outsideToLan6: await countIn(lan, 6, 7777),
-      lanToOutside4: await countIn(h.outside, 4, 7777),
-      lanToOutside6: await countIn(h.outside, 6, 7777),
+      outsideToLan4: (await countUdpIn(lan, 4, 7777)) - lanBefore4,
+      outsideToLan6: await countUdpIn(lan, 6, 7777),
+      lanToOutside4: await countUdpIn(h.outside, 4, 7777),
+      lanToOutside6: await countUdpIn(h.outside, 6, 7777),
     }).toEqual({ outsideToLan4: 0, outsideToLan6: 0, lanToOutside4: 0, lanToOutside6: 0 });
     const guard = '-A DOCKGATE-FORWARD -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment "dockgate no routing between host interfaces" -j DROP';
     expect((await h.host.exec('iptables', ['-w', '-S', 'DOCKGATE-FORWARD'])).stdout).toContain(guard);
@@ -207,10 +171,10 @@ describe('forwarding off everywhere, default config (external_interfaces: auto)'
     expect(bIf).not.toBe('');
     // The old uplink keeps its forwarding, and still routes nothing into the LAN.
     if (lan) {
-      const before = await countIn(lan, 4, 7777);
+      const before = await countUdpIn(lan, 4, 7777);
       await sendUdp(h.outside, '192.168.77.9', 7777);
       await new Promise((done) => setTimeout(done, 300));
-      expect(await countIn(lan, 4, 7777)).toBe(before);
+      expect(await countUdpIn(lan, 4, 7777)).toBe(before);
     }
     console.log(`new uplink ${newIf}: forwarding on after ${tookMs} ms`);
   });

@@ -1,5 +1,6 @@
 // Self-test of the kernel/Docker test harness (test/support/netns.ts, test/e2e/harness.ts).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanupLeftovers,
@@ -18,6 +19,7 @@ import {
   runInHost,
   startDockerHost,
   startInHost,
+  startReadyDaemon,
   startWebContainer,
   stopAll,
   tcpConnects,
@@ -189,5 +191,35 @@ describe('docker host', () => {
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/dockerd exited[\s\S]*dockerd log/);
     expect(await listTestNetns()).toEqual(before);
+  });
+});
+
+describe('dockgate run in the harness', () => {
+  let h: DockerHost | undefined;
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it("keeps its drop log in the test's temp dir; a SIGKILLed daemon's ulogd dir is swept by the next start", async () => {
+    h = await startDockerHost();
+    const tmp = h.tmpDir;
+    const configFile = `${tmp}/config.yaml`;
+    await writeFile(configFile, 'log_level: debug\n');
+    const ulogdDirs = (): string[] => readdirSync(tmp).filter((n) => n.startsWith('dockgate-ulogd-'));
+    const first = await startReadyDaemon(h, configFile);
+    expect((await first.waitForLog((l) => l.event === 'drops-listening', 5_000)).socket).toBe(`${tmp}/drops.sock`);
+    await first.waitForLog((l) => l.event === 'drop-log-reader', 5_000);
+    const left = ulogdDirs();
+    expect(left).toHaveLength(1);
+    await first.stop('SIGKILL');
+    expect(ulogdDirs()).toEqual(left);
+
+    const second = await startReadyDaemon(h, configFile);
+    expect((await second.waitForLog((l) => l.event === 'drop-log-swept', 5_000)).dir).toBe(`${tmp}/${left[0]}`);
+    await second.waitForLog((l) => l.event === 'drop-log-reader', 5_000);
+    expect(ulogdDirs()).not.toContain(left[0]);
+    expect(ulogdDirs()).toHaveLength(1);
+    await second.stop();
+    expect(ulogdDirs()).toEqual([]);
   });
 });

@@ -29,6 +29,7 @@ import {
   type ExecResult,
   type Netns,
 } from '../support/netns.js';
+import { ownDropsSocket } from '../support/drops-socket.js';
 
 export const HOST_IP = '10.0.0.5';
 export const OUTSIDE_IP = '10.0.0.9';
@@ -583,6 +584,10 @@ export async function startDaemon(h: DockerHost, args: string[], env: Record<str
 export async function startInHost(h: DockerHost, argv: string[], env: Record<string, string> = {}): Promise<DaemonProcess> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) throw new Error('startInHost: empty argv');
+  // `dockgate run`: its drop log in the test's temp dir, so that a daemon killed on purpose leaves
+  // nothing under /run/dockgate.
+  const cli = argv.indexOf(CLI_PATH);
+  if (cli >= 0) ownDropsSocket(argv.slice(cli + 1));
   const child = spawn('nsenter', [`--net=${h.host.path}`, cmd, ...rest], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

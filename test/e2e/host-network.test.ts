@@ -22,6 +22,7 @@ import {
   stopAll,
   waitFor,
 } from './harness.js';
+import { dualStackUplink } from './topology.js';
 
 const HOST6 = 'fd00:22::5';
 const OUTSIDE6 = 'fd00:22::9';
@@ -56,14 +57,8 @@ interface StatusJson {
 beforeAll(async () => {
   await cleanupLeftovers();
   h = await startDockerHost();
-  await h.host.exec('ip', ['-6', 'addr', 'add', `${HOST6}/64`, 'dev', h.hostIf, 'nodad']);
-  await h.outside.exec('ip', ['-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', h.outsideIf, 'nodad']);
   // The admin's IPv6 firewall, as for IPv4: policy DROP, neighbour discovery let through.
-  const ip6 = (args: string[]) => h.host.exec('ip6tables', ['-w', ...args]);
-  await ip6(['-P', 'INPUT', 'DROP']);
-  await ip6(['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
-  await ip6(['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
-  await ip6(['-A', 'INPUT', '-p', 'ipv6-icmp', '-j', 'ACCEPT']);
+  await dualStackUplink(h, { host6: HOST6, outside6: OUTSIDE6 });
   www = `${h.tmpDir}/host-www`;
   await mkdir(www, { recursive: true });
   await writeFile(`${www}/index.html`, 'host\n');

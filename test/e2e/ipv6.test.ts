@@ -18,6 +18,7 @@ import {
   startAddressEcho,
   startReadyDaemon,
 } from './harness.js';
+import { dualNetwork, dualStackUplink } from './topology.js';
 
 const HOST6 = 'fd00:10::5';
 const OUTSIDE6 = 'fd00:10::9';
@@ -48,20 +49,11 @@ const ip6Of = async (name: string): Promise<string> =>
 beforeAll(async () => {
   await cleanupLeftovers();
   h = await startDockerHost();
-  // Dual-stack veth: ULA addresses, without duplicate address detection's wait.
-  await h.host.exec('ip', ['-6', 'addr', 'add', `${HOST6}/64`, 'dev', h.hostIf, 'nodad']);
-  await h.outside.exec('ip', ['-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', h.outsideIf, 'nodad']);
-  const ip6 = (args: string[]) => h.host.exec('ip6tables', ['-w', ...args]);
-  await ip6(['-P', 'INPUT', 'DROP']);
-  await ip6(['-P', 'FORWARD', 'DROP']);
-  await ip6(['-A', 'INPUT', '-i', 'lo', '-j', 'ACCEPT']);
-  await ip6(['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
-  await ip6(['-A', 'INPUT', '-p', 'ipv6-icmp', '-j', 'ACCEPT']);
   // A router, so that "direct access to a container address" has a path to be refused on.
-  await h.host.exec('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+  await dualStackUplink(h, { host6: HOST6, outside6: OUTSIDE6, router: true });
   await startAddressEcho(h, h.outside.path, `[${OUTSIDE6}]:9000`);
-  await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.1.0/24', '--subnet', 'fd00:db8:1::/64', 'dual']);
-  await h.docker(['network', 'create', '--ipv6', '--subnet', '172.30.2.0/24', '--subnet', 'fd00:db8:2::/64', 'dual2']);
+  await dualNetwork(h, 'dual', 1);
+  await dualNetwork(h, 'dual2', 2);
   pristine6 = await saveClean(h.host, 'ip6tables-save');
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');

@@ -28,6 +28,7 @@ import {
   stopAll,
   waitFor,
 } from './harness.js';
+import { addLan, countUdpIn, countUdpRule, doctorCheck, fetchInContainer, hostSysctl, sendUdp } from './topology.js';
 
 const HOST_LAN_IP = '192.168.78.5';
 const LAN_IP = '192.168.78.9';
@@ -39,30 +40,9 @@ let lan: Netns;
 let vpn: Netns | undefined;
 let lanIf: string;
 
-const sysctl = async (path: string): Promise<string> => (await h.host.exec('cat', [`/proc/sys/net/${path}`], { reject: false })).stdout.trim();
-const exec = (container: string, args: string[]) => h.docker(['exec', container, ...args], { reject: false, timeoutMs: 10_000 });
-/** busybox-static's `wget -T` crashes, so the fetch is bounded by busybox timeout. */
-const fetchIn = (container: string, url: string) => exec(container, ['busybox', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
+const sysctl = (path: string): Promise<string> => hostSysctl(h, path);
+const fetchIn = (container: string, url: string) => fetchInContainer(h, container, url);
 const curlFrom = (ns: Netns, url: string) => ns.exec('curl', ['-s', '-f', '--noproxy', '*', '-m', '2', url], { reject: false, timeoutMs: 5_000 });
-
-async function doctorCheck(name: string): Promise<{ status: string; detail: string }> {
-  const r = await runCli(h, ['doctor', '--json', '--config', configFile]);
-  const json = JSON.parse(r.stdout) as { checks: Array<{ status: string; name: string; detail: string }> };
-  const c = json.checks.find((x) => x.name === name);
-  if (!c) throw new Error(`no ${name} check in: ${r.stdout}\n${r.stderr}`);
-  return c;
-}
-
-/** Datagrams a namespace received on `port`, counted by a rule in its own raw PREROUTING. */
-async function countIn(ns: Netns, family: 4 | 6, port: number): Promise<number> {
-  const r = await ns.exec(family === 4 ? 'iptables' : 'ip6tables', ['-w', '-t', 'raw', '-nvxL', 'PREROUTING'], { timeoutMs: 10_000 });
-  const line = r.stdout.split('\n').find((l) => l.includes(`udp dpt:${port}`));
-  return Number(line?.trim().split(/\s+/)[0] ?? 0);
-}
-const countRule = (ns: Netns, family: 4 | 6, port: number) =>
-  ns.exec(family === 4 ? 'iptables' : 'ip6tables', ['-w', '-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(port)], { timeoutMs: 10_000 });
-const sendUdp = (ns: Netns, ip: string, port: number) =>
-  ns.exec('timeout', ['-s', 'KILL', '5', 'bash', '-c', `for i in 1 2 3 4 5; do echo x > /dev/udp/${ip}/${port}; sleep 0.05; done`], { reject: false, timeoutMs: 8_000 });
 
 /** Every interface list the daemon has logged as its external interfaces. */
 const loggedInterfaces = (): string[][] =>
@@ -75,19 +55,11 @@ beforeAll(async () => {
   h = await startDockerHost({ userlandProxy: false, ipForward: false });
   await h.host.exec('sysctl', ['-qw', 'net.ipv4.conf.all.forwarding=0']);
   await h.host.exec('ip', ['route', 'add', 'default', 'via', OUTSIDE_IP, 'dev', h.hostIf]);
-  lan = await createNetns('lan');
-  const link = await linkNamespaces(h.host, `${HOST_LAN_IP}/24`, lan, `${LAN_IP}/24`);
-  lanIf = link.aIf;
-  await h.host.exec('ip', ['-6', 'addr', 'add', 'fd00:78:1::5/64', 'dev', h.hostIf, 'nodad']);
-  await h.outside.exec('ip', ['-6', 'addr', 'add', 'fd00:78:1::9/64', 'dev', h.outsideIf, 'nodad']);
-  await h.host.exec('ip', ['-6', 'addr', 'add', 'fd00:78:2::5/64', 'dev', lanIf, 'nodad']);
-  await lan.exec('ip', ['-6', 'addr', 'add', 'fd00:78:2::9/64', 'dev', link.bIf, 'nodad']);
   // Each side knows the other network is behind the host, as neighbours on the same segments
   // could: only the host's forwarding decides whether it is reached.
-  await lan.exec('ip', ['route', 'add', '10.0.0.0/24', 'via', HOST_LAN_IP]);
-  await lan.exec('ip', ['-6', 'route', 'add', 'fd00:78:1::/64', 'via', 'fd00:78:2::5']);
-  await h.outside.exec('ip', ['route', 'add', '192.168.78.0/24', 'via', HOST_IP]);
-  await h.outside.exec('ip', ['-6', 'route', 'add', 'fd00:78:2::/64', 'via', 'fd00:78:1::5']);
+  const link = await addLan(h, 78, 'uplink');
+  lan = link.ns;
+  lanIf = link.hostIf;
   await startAddressEcho(h, lan.path, `${LAN_IP}:9000`);
   configFile = `${h.tmpDir}/config.yaml`;
   await writeFile(configFile, 'log_level: debug\nsync:\n  debounce_ms: 10\n');
@@ -108,7 +80,7 @@ describe('a multi-homed host, forwarding off everywhere, default config (externa
   it('before dockgate runs, doctor fails naming the LAN interface as well as the uplink', async () => {
     expect(await sysctl(`ipv4/conf/${lanIf}/forwarding`)).toBe('0');
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
-    const c = await doctorCheck('external-forwarding');
+    const c = await doctorCheck(h, configFile, 'external-forwarding');
     expect(c.status).toBe('fail');
     expect(c.detail).toContain(`net.ipv4.conf.${h.hostIf}.forwarding=0`);
     expect(c.detail).toContain(`net.ipv4.conf.${lanIf}.forwarding=0`);
@@ -129,7 +101,7 @@ describe('a multi-homed host, forwarding off everywhere, default config (externa
     expect(await sysctl('ipv4/conf/all/forwarding')).toBe('0');
     expect(await sysctl('ipv6/conf/all/forwarding')).toBe('0');
     for (const list of loggedInterfaces()) for (const i of list) expect(i).not.toMatch(/^(docker0|br-|veth)/);
-    expect((await doctorCheck('external-forwarding')).status).toBe('ok');
+    expect((await doctorCheck(h, configFile, 'external-forwarding')).status).toBe('ok');
   });
 
   it('a LAN client reaches a dnat port at the host LAN address, and the container sees its address', async () => {
@@ -152,22 +124,22 @@ describe('a multi-homed host, forwarding off everywhere, default config (externa
     expect((await h.host.exec('iptables', ['-w', '-S', 'FORWARD'])).stdout).toContain('-P FORWARD ACCEPT');
     expect((await h.host.exec('ip6tables', ['-w', '-S', 'FORWARD'])).stdout).toContain('-P FORWARD ACCEPT');
     const v6Forwards = (await sysctl('ipv6/conf/all/force_forwarding')) !== '';
-    for (const [ns, family] of [[lan, 4], [lan, 6], [h.outside, 4], [h.outside, 6]] as const) await countRule(ns, family, 7788);
+    for (const [ns, family] of [[lan, 4], [lan, 6], [h.outside, 4], [h.outside, 6]] as const) await countUdpRule(ns, family, 7788);
     // The routes themselves work: the host reaches both sides.
     await sendUdp(h.host, LAN_IP, 7788);
     await sendUdp(h.host, OUTSIDE_IP, 7788);
-    await waitFor('host to LAN and outside', async () => ((await countIn(lan, 4, 7788)) > 0 && (await countIn(h.outside, 4, 7788)) > 0 ? true : undefined), 3_000);
-    const before = { lan4: await countIn(lan, 4, 7788), out4: await countIn(h.outside, 4, 7788) };
+    await waitFor('host to LAN and outside', async () => ((await countUdpIn(lan, 4, 7788)) > 0 && (await countUdpIn(h.outside, 4, 7788)) > 0 ? true : undefined), 3_000);
+    const before = { lan4: await countUdpIn(lan, 4, 7788), out4: await countUdpIn(h.outside, 4, 7788) };
     await sendUdp(h.outside, LAN_IP, 7788);
     await sendUdp(h.outside, 'fd00:78:2::9', 7788);
     await sendUdp(lan, OUTSIDE_IP, 7788);
     await sendUdp(lan, 'fd00:78:1::9', 7788);
     await new Promise((r) => setTimeout(r, 500));
     expect({
-      outsideToLan4: (await countIn(lan, 4, 7788)) - before.lan4,
-      outsideToLan6: await countIn(lan, 6, 7788),
-      lanToOutside4: (await countIn(h.outside, 4, 7788)) - before.out4,
-      lanToOutside6: await countIn(h.outside, 6, 7788),
+      outsideToLan4: (await countUdpIn(lan, 4, 7788)) - before.lan4,
+      outsideToLan6: await countUdpIn(lan, 6, 7788),
+      lanToOutside4: (await countUdpIn(h.outside, 4, 7788)) - before.out4,
+      lanToOutside6: await countUdpIn(h.outside, 6, 7788),
     }).toEqual({ outsideToLan4: 0, outsideToLan6: 0, lanToOutside4: 0, lanToOutside6: 0 });
     // Forwarding is on where those datagrams arrived: the routing guard is what stopped them.
     expect(await sysctl(`ipv4/conf/${lanIf}/forwarding`)).toBe('1');

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type FlowVerdict, analyse, describeVerdict } from '../../src/hostfw/analysis.js';
 import { chainsNeedingFootprint, describeSpot, footprintRules, footprintSpots, holds, spotEnd } from '../../src/hostfw/footprint-spots.js';
-import { ANY_ADDR, ANY_PORT, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import { ANY_ADDR, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import { inbound } from './packets.js';
 import { type NftRuleset, chainLabel, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { DEFAULT_FOOTPRINT_MARK as FOOTPRINT_MARK } from '../../src/plan/marks.js';
 import type { MarkBit } from '../../src/model/mark-bit.js';
@@ -108,22 +109,8 @@ function ruleset(chainJson: string, rules: string[], extra = ''): NftRuleset {
 const base = (policy: 'accept' | 'drop' = 'drop') =>
   `{"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "${policy}"}}`;
 
-const packet: Packet = {
-  family: 4,
-  saddr: [0x0a000009, 0x0a000009], // 10.0.0.9
-  daddr: [0x0a000005, 0x0a000005],
-  daddrLocal: true,
-  proto: 'tcp',
-  sport: ANY_PORT,
-  dport: [8000, 8000],
-  iif: { kind: 'other', not: ['lo', 'docker0'] },
-  oif: { kind: 'none' },
-  ctState: 'new',
-  ctDnat: false,
-  ctDirection: 'original',
-  firstSyn: true,
-  marked: undefined,
-};
+// 10.0.0.9 -> 10.0.0.5
+const packet: Packet = inbound({ family: 4, saddr: [0x0a000009, 0x0a000009], daddr: [0x0a000005, 0x0a000005] });
 
 const m = (left: string, right: string, op = '==') => `{"match": {"op": "${op}", "left": ${left}, "right": ${right}}}`;
 const dport = '{"payload": {"protocol": "tcp", "field": "dport"}}';

@@ -1,9 +1,10 @@
 // The nft evaluator's address model: IPv6 addresses are judged as IPv4 ones are (the shared
 // ranges of src/net/address.ts), instead of every ip6 address match being a maybe.
 import { describe, expect, it } from 'vitest';
-import { ANY_PORT, type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
+import { type Packet, evaluateBaseChain } from '../../src/hostfw/evaluate.js';
 import { type NftRuleset, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 import { anyNet, parseNet } from '../../src/net/address.js';
+import { inbound } from './packets.js';
 
 function ruleset(policy: 'accept' | 'drop', rules: string[], extra = ''): NftRuleset {
   const items = [
@@ -15,22 +16,7 @@ function ruleset(policy: 'accept' | 'drop', rules: string[], extra = ''): NftRul
   return parseNftJson(`{"nftables": [${items.join(',')}]}`);
 }
 
-const packet6: Packet = {
-  family: 6,
-  saddr: parseNet('2001:db8::9')!,
-  daddr: parseNet('2001:db8:1::5')!,
-  daddrLocal: true,
-  proto: 'tcp',
-  sport: ANY_PORT,
-  dport: [8000, 8000],
-  iif: { kind: 'other', not: ['lo', 'docker0'] },
-  oif: { kind: 'none' },
-  ctState: 'new',
-  ctDnat: false,
-  ctDirection: 'original',
-  firstSyn: true,
-  marked: undefined,
-};
+const packet6: Packet = inbound({ family: 6, saddr: parseNet('2001:db8::9')!, daddr: parseNet('2001:db8:1::5')! });
 const packet4: Packet = { ...packet6, family: 4, saddr: parseNet('10.0.0.9')!, daddr: parseNet('10.0.0.5')! };
 
 const m = (left: string, right: string, op = '==') => `{"match": {"op": "${op}", "left": ${left}, "right": ${right}}}`;

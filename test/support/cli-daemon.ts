@@ -2,6 +2,7 @@
 // its output collected and every wait bounded. For CLI tests that run `dockgate run` itself.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ownDropsSocket } from './drops-socket.js';
 import { sbinPath } from './netns.js';
 import { until } from './poll.js';
 
@@ -17,6 +18,7 @@ export interface CliChild {
 }
 
 export function startCli(nsPath: string, args: string[]): CliChild {
+  ownDropsSocket(args);
   let out = '';
   let err = '';
   const child = spawn('nsenter', [`--net=${nsPath}`, process.execPath, CLI, ...args], {

@@ -16,10 +16,15 @@ import type { FakeDocker } from './fake-docker.js';
 import { until } from './poll.js';
 import { FakeIptables } from './fake-iptables.js';
 
-/** Defaults with short timers, and external interfaces listed (never the machine's routes). */
+/**
+ * Defaults with short timers, external interfaces listed (never the machine's routes), and the
+ * drops socket under the temp dir (nothing here starts the drop log; whatever does, stays out of
+ * /run/dockgate).
+ */
 export function testConfig(over: Partial<Config['sync']> = {}): Config {
   const c = defaultConfig();
   c.externalInterfaces = { kind: 'list', names: [] };
+  c.drops = { ...c.drops, socket: join(tmpdir(), `dgt-drops-${process.pid}`, 'drops.sock') };
   c.sync = { ...c.sync, debounceMs: 5, driftCheckMs: 60_000, fullCheckMs: 60_000, retryMinMs: 20, retryMaxMs: 50, ...over };
   return c;
 }
