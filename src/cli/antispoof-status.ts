@@ -4,6 +4,7 @@ import { BridgeTable, BridgeTableError } from '../dataplane/bridge-table.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import type { RuleSet } from '../model/types.js';
 import type { BridgeDrift } from '../plan/antispoof-state.js';
+import { errorMessage } from '../util/errors.js';
 
 export type BridgeStatus =
   | { state: 'in-sync' | 'drift'; drift: BridgeDrift; unknownPorts: string[] }
@@ -18,7 +19,7 @@ export async function bridgeStatus(plan: RuleSet): Promise<BridgeStatus> {
     return { state: drift.clean ? 'in-sync' : 'drift', drift, unknownPorts };
   } catch (err) {
     const unsupported = err instanceof BridgeTableError && err.unsupported ? { unsupported: true as const } : {};
-    return { state: 'unknown', error: (err as Error).message, unknownPorts, ...unsupported };
+    return { state: 'unknown', error: errorMessage(err), unknownPorts, ...unsupported };
   }
 }
 

@@ -17,6 +17,7 @@ import { type PlanInput, buildRuleSet } from '../plan/ruleset.js';
 import { BridgePorts } from '../dataplane/bridge-ports.js';
 import { CliError, EXIT_CONFIG } from './errors.js';
 import { readResolvConf } from '../egress/resolv-conf.js';
+import { errorMessage } from '../util/errors.js';
 
 export { CliError, EXIT_CONFIG } from './errors.js';
 
@@ -56,10 +57,10 @@ export async function currentInput(config: Config, docker: DockerSource): Promis
     // As the daemon reads it: whether it writes the routing guard depends on it.
     const adminRouting = await new Sysctl().adminRouting();
     const resolvConf = await readResolvConf(config.egress.resolvConf);
-    const resolvers = resolvConf.ok ? resolvConf.servers : [];
+    const resolvers = resolvConf.ok ? resolvConf.value : [];
     return planInput(config, { containers, networks: bridges, otherNetworks: others, bridgePorts, listeners, ipv6, adminRouting, resolvers, hostSockets });
   } catch (err) {
-    throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate: cannot read Docker state from ${docker.host}: ${errorMessage(err)}`, 1);
   }
 }
 

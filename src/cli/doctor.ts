@@ -24,6 +24,7 @@ import { ip6tablesOptions, probeIpv6 } from '../dataplane/families.js';
 import { type TableProbe, probeTable } from '../dataplane/kernel-limits.js';
 import { kernelLimitChecks } from '../doctor/kernel-limit-checks.js';
 import { dataplanesFor, heldPlan, kernelStates, readConfig } from './context.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface DoctorRun {
   config: Config;
@@ -129,7 +130,7 @@ async function readHostFirewall(o: DoctorRun, dockerHost: string): Promise<HostF
     const ipv6 = bridges.some((b) => b.subnets6.length > 0);
     plan = buildRuleSet(planInput(o.config, { containers, networks: bridges, otherNetworks: others, listeners: undefined, ipv6 }));
   } catch (err) {
-    planError = `Docker could not be asked for the running containers (${(err as Error).message})`;
+    planError = `Docker could not be asked for the running containers (${errorMessage(err)})`;
   }
   return collectHostFirewall({ queue: o.queue, config: o.config, root: o.root ?? '/', procDir: o.procDir ?? '/proc', plan, ...(planError ? { planError } : {}) });
 }

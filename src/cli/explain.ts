@@ -20,6 +20,8 @@ import type { SetMembers } from '../trace/sets.js';
 import { Ipsets } from '../dataplane/ipset.js';
 import { CliError, EXIT_CONFIG, currentInput, dataplanesFor, dockerFor, heldPlan, readConfig } from './context.js';
 import { IFNAME } from '../net/ifname.js';
+import { type Result, fail, ok } from '../model/result.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface ExplainOptions {
   config?: string;
@@ -33,25 +35,25 @@ const usage = (message: string): CliError =>
 
 
 /** SRC: an address or a CIDR (a range of clients), either family. */
-export function parseSource(text: string): { family: Family; src: string } | string {
+export function parseSource(text: string): Result<{ family: Family; src: string }> {
   const n = parseNet(text);
-  if (!n || (text.includes('/') && !/\/\d{1,3}$/.test(text))) return `SRC "${text}" is not an IPv4 or IPv6 address (or CIDR)`;
-  return { family: n.family, src: n.text };
+  if (!n || (text.includes('/') && !/\/\d{1,3}$/.test(text))) return fail(`SRC "${text}" is not an IPv4 or IPv6 address (or CIDR)`);
+  return ok({ family: n.family, src: n.text });
 }
 
 /** HOST:PORT[/PROTO], IPv6 hosts in brackets. */
-export function parseDestination(text: string): { family: Family; dst: string; dport: number; protocol: 'tcp' | 'udp' } | string {
-  if (!text.startsWith('[') && (text.match(/:/g) ?? []).length > 1) return `"${text}": write an IPv6 host in brackets, e.g. [2001:db8::1]:8080/tcp`;
+export function parseDestination(text: string): Result<{ family: Family; dst: string; dport: number; protocol: 'tcp' | 'udp' }> {
+  if (!text.startsWith('[') && (text.match(/:/g) ?? []).length > 1) return fail(`"${text}": write an IPv6 host in brackets, e.g. [2001:db8::1]:8080/tcp`);
   const m = /^(?:\[([^\]]*)\]|([^:[\]/]*)):([^/]*)(?:\/(.*))?$/.exec(text);
-  if (!m) return `"${text}" is not HOST:PORT[/PROTO] (e.g. 10.0.0.5:8000/tcp)`;
+  if (!m) return fail(`"${text}" is not HOST:PORT[/PROTO] (e.g. 10.0.0.5:8000/tcp)`);
   const hostText = m[1] ?? m[2] ?? '';
   const host = parseNet(hostText);
-  if (!host || host.lo !== host.hi || hostText.includes('/')) return `HOST "${hostText}" in "${text}" is not one IPv4 or IPv6 address`;
-  if (m[1] !== undefined && host.family !== 6) return `"${text}": brackets are for IPv6 hosts only`;
-  if (!/^\d{1,5}$/.test(m[3]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) return `PORT "${m[3]}" in "${text}" is not a port (1-65535)`;
+  if (!host || host.lo !== host.hi || hostText.includes('/')) return fail(`HOST "${hostText}" in "${text}" is not one IPv4 or IPv6 address`);
+  if (m[1] !== undefined && host.family !== 6) return fail(`"${text}": brackets are for IPv6 hosts only`);
+  if (!/^\d{1,5}$/.test(m[3]!) || Number(m[3]) < 1 || Number(m[3]) > 65535) return fail(`PORT "${m[3]}" in "${text}" is not a port (1-65535)`);
   const proto = (m[4] ?? 'tcp').toLowerCase();
-  if (proto !== 'tcp' && proto !== 'udp') return `PROTO "${m[4]}" in "${text}" is not tcp or udp`;
-  return { family: host.family, dst: host.text, dport: Number(m[3]), protocol: proto };
+  if (proto !== 'tcp' && proto !== 'udp') return fail(`PROTO "${m[4]}" in "${text}" is not tcp or udp`);
+  return ok({ family: host.family, dst: host.text, dport: Number(m[3]), protocol: proto });
 }
 
 /** A container name as Docker allows it (or the start of an id); digits and dots alone are a mistyped address. */
@@ -78,7 +80,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   try {
     facts = await docker.listRunning();
   } catch (err) {
-    throw new CliError(`dockgate explain: cannot read the containers' labels from ${docker.host}: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate explain: cannot read the containers' labels from ${docker.host}: ${errorMessage(err)}`, 1);
   }
   const dps = await dataplanesFor(config);
   const queue: CommandQueue = dps.v4.iptables.queue;
@@ -87,7 +89,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
     states.set(4, await dps.v4.iptables.save());
     if (dps.v6) states.set(6, await dps.v6.iptables.save());
   } catch (err) {
-    throw new CliError(`dockgate explain: cannot read the firewall: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate explain: cannot read the firewall: ${errorMessage(err)}`, 1);
   }
   // A claim the running daemon keeps against a later host listener is explained as kept.
   const plan = await heldPlan(input, async () => states);
@@ -95,7 +97,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
   try {
     host = { interfaces: await readAddresses(queue) };
   } catch (err) {
-    throw new CliError(`dockgate explain: cannot read the host's addresses: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate explain: cannot read the host's addresses: ${errorMessage(err)}`, 1);
   }
   try {
     host = { ...host, defaultRoutes: (await readHostRoutes(queue, dps.v6 !== undefined)).routes };
@@ -109,7 +111,7 @@ async function gather(config: Config): Promise<{ ctx: Omit<ExplainContext, 'plan
     const s = await fp.inspect(plan, config.foreignChains, config.foreignChainsMark);
     foreign = { ruleset: s.ruleset, marksInPlace: s.marksInPlace, mark: config.foreignChainsMark, ...(fp.iptables6 ? { marksInPlace6: s.marksInPlace6 } : {}) };
   } catch (err) {
-    foreign = { error: (err as Error).message };
+    foreign = { error: errorMessage(err) };
   }
   const sets = await readSets(plan, queue);
   return { ctx: { labelPrefix: config.labelPrefix, states, host, foreign, ...(sets ? { sets } : {}) }, plan, facts };
@@ -124,17 +126,17 @@ function request(target: string, dest: string | undefined, options: ExplainOptio
   const s = parseSource(target);
   if (dest !== undefined) {
     const d = parseDestination(dest);
-    if (typeof s === 'string' && CONTAINER_NAME.test(target)) {
-      if (typeof d === 'string') throw usage(d);
+    if (!s.ok && CONTAINER_NAME.test(target)) {
+      if (!d.ok) throw usage(d.error);
       if (options.in !== undefined) throw usage('--in is for SRC HOST:PORT: a container\'s connection leaves by its own bridge');
-      return { kind: 'egress', container: target, to: d };
+      return { kind: 'egress', container: target, to: d.value };
     }
-    if (typeof s === 'string') throw usage(s);
-    if (typeof d === 'string') throw usage(d);
-    if (s.family !== d.family) throw usage(`SRC ${s.src} is IPv${s.family} but HOST ${d.dst} is IPv${d.family}`);
-    return { kind: 'packet', args: { ...s, ...d } };
+    if (!s.ok) throw usage(s.error);
+    if (!d.ok) throw usage(d.error);
+    if (s.value.family !== d.value.family) throw usage(`SRC ${s.value.src} is IPv${s.value.family} but HOST ${d.value.dst} is IPv${d.value.family}`);
+    return { kind: 'packet', args: { ...s.value, ...d.value } };
   }
-  if (typeof s !== 'string' || /^\[|:\d+(\/\w+)?$/.test(target)) {
+  if (s.ok || /^\[|:\d+(\/\w+)?$/.test(target)) {
     throw usage(`"${target}" looks like an address: give both SRC and HOST:PORT, or a container name`);
   }
   if (options.in !== undefined) throw usage('--in is for SRC HOST:PORT, not for a container');

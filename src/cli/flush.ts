@@ -13,7 +13,8 @@ import { CommandQueue } from '../dataplane/command-queue.js';
 import { footprintFor } from '../dataplane/footprint.js';
 import { BridgeTable } from '../dataplane/bridge-table.js';
 import { DAEMON_PRESENCE, findDaemon } from '../daemon/presence.js';
-import { Ipsets } from '../dataplane/ipset.js';
+import { IpsetError, Ipsets } from '../dataplane/ipset.js';
+import { errorMessage } from '../util/errors.js';
 
 /** flush is what an admin reaches for when things are wrong: a wedged Docker must not hold it up. */
 const DOCKER_WAIT_MS = 5_000;
@@ -67,7 +68,7 @@ export async function flush(options: FlushOptions, presence = DAEMON_PRESENCE): 
   try {
     lines = await routeLocalnetOff(resolveDockerHost(config));
   } catch (err) {
-    throw new CliError(`dockgate flush: chains removed, but route_localnet could not be turned off: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate flush: chains removed, but route_localnet could not be turned off: ${errorMessage(err)}`, 1);
   }
   for (const line of lines) process.stdout.write(`${line}\n`);
 }
@@ -124,7 +125,7 @@ export async function routeLocalnetOff(dockerHost: string, sysctl = new Sysctl()
     ]);
     reported = networks.map((n) => n.bridge);
   } catch (err) {
-    lines.push(`Docker at ${dockerHost} did not list its networks (${(err as Error).message}): route_localnet checked on docker0 and br-<id> bridges only`);
+    lines.push(`Docker at ${dockerHost} did not list its networks (${errorMessage(err)}): route_localnet checked on docker0 and br-<id> bridges only`);
   }
   const candidates = dockerBridgeInterfaces(await sysctl.interfaces(), reported);
   const { changed } = await sysctl.disable('route_localnet', candidates);
@@ -143,7 +144,7 @@ async function removeFootprint(config: Config): Promise<void> {
   try {
     done = await (await footprintFor(config, queue)).remove();
   } catch (err) {
-    throw new CliError(`dockgate flush: chains removed, but dockgate's footprint in other firewalls could not be: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate flush: chains removed, but dockgate's footprint in other firewalls could not be: ${errorMessage(err)}`, 1);
   }
   for (const what of done) {
     process.stdout.write(/^ip6? mangle$/.test(what) ? `removed dockgate's marks (DOCKGATE-M* chains) from ${what}\n` : `removed dockgate's mark accept from ${what}\n`);
@@ -157,6 +158,6 @@ async function removeEgressSets(): Promise<void> {
     if (gone.length > 0) process.stdout.write(`removed ${gone.length} egress name set(s) (ipset ${gone.join(', ')})\n`);
   } catch (err) {
     // No ipset on this host means no set of dockgate's either.
-    if (!/exit 127/.test((err as Error).message)) throw new CliError(`dockgate flush: chains removed, but the egress name sets could not be: ${(err as Error).message}`, 1);
+    if (!(err instanceof IpsetError && err.missing)) throw new CliError(`dockgate flush: chains removed, but the egress name sets could not be: ${errorMessage(err)}`, 1);
   }
 }

@@ -17,6 +17,7 @@ import { planUninstall } from '../install/uninstall-plan.js';
 import { CONFIG_PATH, STATE_PATH } from '../install/install-state.js';
 import { CliError } from './context.js';
 import { installedDockerHost, routeLocalnetOff } from './flush.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface InstallOptions {
   root?: string;
@@ -43,7 +44,7 @@ async function readPackageFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new CliError(`dockgate install: cannot read ${path} from the dockgate package: ${(err as Error).message}`, 1);
+    throw new CliError(`dockgate install: cannot read ${path} from the dockgate package: ${errorMessage(err)}`, 1);
   }
 }
 
@@ -227,7 +228,7 @@ export async function uninstall(options: { root?: string }): Promise<void> {
     try {
       for (const line of await routeLocalnetOff(dockerHost)) out(`  ${line}`);
     } catch (err) {
-      out(`  WARNING: route_localnet could not be turned off on Docker's bridges: ${(err as Error).message}`);
+      out(`  WARNING: route_localnet could not be turned off on Docker's bridges: ${errorMessage(err)}`);
     }
   }
   out('');

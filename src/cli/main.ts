@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
 import { exitHelp } from './exit-codes.js';
 import { usageNotes } from './help-text.js';
+import { errorMessage } from '../util/errors.js';
 
 // Each command's module is loaded when that command runs, not before: the daemon (`run`) stays
 // free of what only the other commands use (the packet tracer, doctor, install and uninstall,
@@ -134,7 +135,7 @@ try {
     process.stderr.write(`${err.message}\n`);
     process.exitCode = err.exitCode;
   } else {
-    process.stderr.write(`dockgate: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`dockgate: ${err instanceof Error && err.stack ? err.stack : errorMessage(err)}\n`);
     process.exitCode = 1;
   }
 }

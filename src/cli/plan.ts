@@ -15,13 +15,14 @@ import { currentInput, dataplanesFor, dockerFor, readConfig } from './context.js
 import { probeRawMissing } from '../dataplane/families.js';
 import { rawMissingMessage } from '../dataplane/kernel-limits.js';
 import { renderSetsText } from '../egress/sets.js';
+import { errorMessage } from '../util/errors.js';
 
 /** What run would write into mangle and other firewalls' chains; an error text when nft or iptables cannot be read. */
 async function foreignPreview(config: Config, plan: RuleSet): Promise<FootprintPreview | { error: string }> {
   try {
     return await (await footprintFor(config, new CommandQueue())).preview(plan, config.foreignChains, config.foreignChainsMark);
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: errorMessage(err) };
   }
 }
 

@@ -12,6 +12,7 @@ import type { MetricsListen } from '../config/endpoints.js';
 import { CliError, EXIT_CONFIG, dockerFor } from './context.js';
 import type { DropLogService } from '../drops/service.js';
 import { bracketed } from '../model/format.js';
+import { errorMessage } from '../util/errors.js';
 
 export async function runDaemon(options: { config?: string }): Promise<void> {
   const loaded = readStartConfig(options.config);
@@ -58,7 +59,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
       if (changed && needsRestart.length === 0) void endpoint.move(next.metrics);
       daemon.reload(next, needsRestart);
     } catch (err) {
-      const message = err instanceof ConfigError ? err.message : (err as Error).message;
+      const message = errorMessage(err);
       log.error({ event: 'reload-rejected', err: message }, `new configuration rejected, the old one stays in force: ${message}`);
     }
   });
@@ -114,7 +115,7 @@ async function announcePresence(log: ReturnType<typeof createLogger>): Promise<(
       `another dockgate run${who} is running in this network namespace: both write the same chains; stop one of them`,
     );
   } catch (err) {
-    log.warn({ event: 'another-daemon', err: (err as Error).message }, `cannot tell dockgate flush that the daemon runs: ${(err as Error).message}`);
+    log.warn({ event: 'another-daemon', err: errorMessage(err) }, `cannot tell dockgate flush that the daemon runs: ${errorMessage(err)}`);
   }
   return async () => undefined;
 }
@@ -146,7 +147,7 @@ class MetricsEndpoint {
       this.#server = await startMetricsServer(listen, metrics.registry);
       this.log.info({ event: 'metrics-listening', listen: this.#server.address }, `metrics served on ${this.#server.address} (GET /metrics)`);
     } catch (err) {
-      this.log.error({ event: 'metrics-failed', listen: where, err: (err as Error).message }, `cannot serve metrics on ${where}: ${(err as Error).message}; running without them`);
+      this.log.error({ event: 'metrics-failed', listen: where, err: errorMessage(err) }, `cannot serve metrics on ${where}: ${errorMessage(err)}; running without them`);
     }
   }
 
@@ -162,7 +163,7 @@ class MetricsEndpoint {
       this.#server = await startMetricsServer(next, this.metrics.registry);
       this.log.info({ event: 'metrics-listening', listen: this.#server.address }, `metrics served on ${this.#server.address} (GET /metrics)`);
     } catch (err) {
-      this.log.error({ event: 'metrics-failed', err: (err as Error).message }, `cannot serve metrics there: ${(err as Error).message}; running without them`);
+      this.log.error({ event: 'metrics-failed', err: errorMessage(err) }, `cannot serve metrics there: ${errorMessage(err)}; running without them`);
     }
   }
 

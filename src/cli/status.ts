@@ -17,6 +17,7 @@ import type { Family, RuleSet } from '../model/types.js';
 import { formatEgressEntry } from '../labels/egress.js';
 import { Ipsets } from '../dataplane/ipset.js';
 import { type KernelSets, type NameAddresses, namesOf, namesText } from '../egress/status.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * Other firewalls' verdict on every opening. When nft cannot be read, nothing is called
@@ -27,7 +28,7 @@ export async function hostFirewall(config: Config, plan: RuleSet): Promise<{ sta
   try {
     return { state: await (await footprintFor(config, queue)).inspect(plan, config.foreignChains, config.foreignChainsMark) };
   } catch (err) {
-    return { error: (err as Error).message };
+    return { error: errorMessage(err) };
   }
 }
 

@@ -6,6 +6,7 @@ import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml
 import { type Config, type ConfigFile, configFileSchema } from './schema.js';
 import { describeValue } from './schema-parts.js';
 import { DockerEndpointError, dockerHost, dockerOptions } from '../docker/endpoint.js';
+import { errorMessage } from '../util/errors.js';
 
 export type { Config, LogLevel } from './schema.js';
 
@@ -86,7 +87,7 @@ export function parseConfig(text: string, file: string): Config {
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(file, '', `invalid YAML: ${(e as Error).message}`);
+    throw new ConfigError(file, '', `invalid YAML: ${errorMessage(e)}`);
   }
   // An empty file, or one with only comments, means every default.
   data ??= {};

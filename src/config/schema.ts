@@ -90,7 +90,7 @@ const cidrEntry = z
   .transform((text, ctx): Cidr => {
     const r = parseCidr(text);
     if (!r.ok) {
-      ctx.addIssue({ code: 'custom', message: r.reason, input: text });
+      ctx.addIssue({ code: 'custom', message: r.error, input: text });
       return z.NEVER;
     }
     return r.value;
@@ -129,7 +129,7 @@ const egressDefault = z
     if (typeof v === 'boolean') return v ? { kind: 'all' } : { kind: 'none' };
     const r = parseEgressPolicy(v);
     if (r.ok) return r.value;
-    ctx.addIssue({ code: 'custom', message: r.reasons.join('; '), input: v });
+    ctx.addIssue({ code: 'custom', message: r.error.join('; '), input: v });
     return z.NEVER;
   });
 
@@ -155,8 +155,8 @@ const dockerSection = section('docker', {
       if (text === '') return;
       const r = parseDockerAddress(text);
       if (r.ok) return;
-      const generic = r.reason.startsWith('expected ');
-      const message = `${generic ? `expected ${DOCKER_HOST_WHAT}` : r.reason}, got ${describeValue(text)}`;
+      const generic = r.error.startsWith('expected ');
+      const message = `${generic ? `expected ${DOCKER_HOST_WHAT}` : r.error}, got ${describeValue(text)}`;
       ctx.addIssue({ code: 'custom', message, input: text });
     })
     .default(''),
@@ -212,7 +212,7 @@ const metricsSection = section('metrics', {
     z.string({ error: expecting(METRICS_LISTEN_WHAT) }).transform((text, ctx): MetricsListen => {
       const r = parseMetricsListen(text);
       if (r.ok) return r.value;
-      ctx.addIssue({ code: 'custom', message: r.reason, input: text });
+      ctx.addIssue({ code: 'custom', message: r.error, input: text });
       return z.NEVER;
     }),
   ),
@@ -247,9 +247,9 @@ export const configFileSchema = section('', {
   foreign_chains_mark: z
     .unknown()
     .transform((v, ctx): MarkBit => {
-      const r = typeof v === 'number' || typeof v === 'string' ? parseMarkBit(v) : { ok: false as const, reason: `expected ${MARK_BIT_EXPECTED}, got ${describeValue(v)}` };
+      const r = typeof v === 'number' || typeof v === 'string' ? parseMarkBit(v) : { ok: false as const, error: `expected ${MARK_BIT_EXPECTED}, got ${describeValue(v)}` };
       if (r.ok) return r.value;
-      ctx.addIssue({ code: 'custom', message: r.reason, input: v });
+      ctx.addIssue({ code: 'custom', message: r.error, input: v });
       return z.NEVER;
     })
     // Absent, not empty: `foreign_chains_mark:` with no value is a mistake to name, like any other key's.

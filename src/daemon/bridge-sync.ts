@@ -9,6 +9,7 @@ import type { CommandQueue } from '../dataplane/command-queue.js';
 import type { KernelAccess } from '../dataplane/families.js';
 import type { BridgePort, ContainerFacts, NetworkFacts, RuleSet } from '../model/types.js';
 import { type Clock, realClock } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface BridgeSyncOptions {
   log: Logger;
@@ -80,7 +81,7 @@ export class BridgeSync {
         );
       }
     } catch (err) {
-      const message = (err as Error).message;
+      const message = errorMessage(err);
       if (this.#saidError !== message && err instanceof BridgeTableError && err.unsupported) {
         // A small kernel (no nf_tables bridge family): the iptables rules hold regardless, one warning.
         this.#o.log.warn(

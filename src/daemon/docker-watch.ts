@@ -5,6 +5,7 @@ import type { DockerEvent, EventSubscription } from '../docker/source.js';
 import type { Clock } from '../util/clock.js';
 import { Backoff } from '../util/backoff.js';
 import type { DockerApi } from './docker-api.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface DockerWatchOptions {
   docker: DockerApi;
@@ -72,8 +73,8 @@ export class DockerWatch {
       } catch (err) {
         const delay = backoff.take();
         log.error(
-          { event: 'docker-unreachable', docker: docker.host, err: (err as Error).message, retryInMs: delay, attempt },
-          `cannot reach Docker at ${docker.host}: ${(err as Error).message}; retrying in ${delay} ms`,
+          { event: 'docker-unreachable', docker: docker.host, err: errorMessage(err), retryInMs: delay, attempt },
+          `cannot reach Docker at ${docker.host}: ${errorMessage(err)}; retrying in ${delay} ms`,
         );
         await this.#pause(delay);
         continue;

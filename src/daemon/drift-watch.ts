@@ -4,7 +4,7 @@
 // backend has no such events and keeps polling; so does this one while the watcher is down.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { CommandQueue } from '../dataplane/command-queue.js';
+import { type CommandQueue, succeeded } from '../dataplane/command-queue.js';
 import { backendOf } from '../dataplane/iptables.js';
 import { NftMonitor } from '../dataplane/nft-monitor.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -71,7 +71,7 @@ export class DriftWatch {
     const { queue, log } = this.#o;
     const config = this.#o.config();
     const version = await queue.run(config.iptables.saveCommand, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
-    if (this.#o.stopped() || backendOf(version?.stdout ?? '') !== 'nf_tables') {
+    if (this.#o.stopped() || version === undefined || !succeeded(version) || backendOf(version.stdout) !== 'nf_tables') {
       log.info({ event: 'drift-watch', mode: 'polling', reason: 'not the nf_tables backend' }, `drift check: polling every ${config.sync.driftCheckMs} ms`);
       return;
     }

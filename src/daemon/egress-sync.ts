@@ -4,10 +4,11 @@
 // destroyed once no rule matches on them.
 import type { Logger } from 'pino';
 import type { CommandQueue } from '../dataplane/command-queue.js';
-import { Ipsets } from '../dataplane/ipset.js';
+import { IpsetError, Ipsets } from '../dataplane/ipset.js';
 import { type Lookup, NameResolver, type NameStatus, dnsLookup } from '../egress/resolver.js';
 import type { EgressSet, Family, RuleSet } from '../model/types.js';
 import type { EgressSnapshot } from '../metrics/metrics.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface EgressSyncOptions {
   queue: CommandQueue;
@@ -97,7 +98,7 @@ export class EgressSync {
       this.#log.debug({ event: 'egress-name-answer', names: [...new Set(members.map((m) => m.name))], addresses: members.map((m) => m.address) }, `egress names: ${members.length} address(es) written`);
     } catch (err) {
       // Not marked written: the next answer writes them again.
-      this.#log.error({ event: 'egress-set-write-failed', names: [...new Set(members.map((m) => m.name))], err: (err as Error).message }, `cannot write egress name sets: ${(err as Error).message}`);
+      this.#log.error({ event: 'egress-set-write-failed', names: [...new Set(members.map((m) => m.name))], err: errorMessage(err) }, `cannot write egress name sets: ${errorMessage(err)}`);
     }
   }
 
@@ -128,9 +129,9 @@ export class EgressSync {
       try {
         await this.#ipsets.ensure(sets);
       } catch (err) {
-        if (/exit 127/.test((err as Error).message)) {
+        if (err instanceof IpsetError && err.missing) {
           this.available = false;
-          this.#log.error({ event: 'egress-ipset-missing', err: (err as Error).message }, 'egress allow-lists name DNS names but ipset is not installed (apt-get install ipset): those names allow nothing');
+          this.#log.error({ event: 'egress-ipset-missing', err: errorMessage(err) }, 'egress allow-lists name DNS names but ipset is not installed (apt-get install ipset): those names allow nothing');
         }
         throw err;
       }
@@ -165,7 +166,7 @@ export class EgressSync {
       if (gone.length > 0) this.#log.debug({ event: 'egress-sets-removed', sets: gone }, `removed ${gone.length} unused egress set(s)`);
     } catch (err) {
       // Still referenced (a rule not yet gone) or ipset missing: the next sync tries again.
-      this.#log.debug({ event: 'egress-sets-kept', err: (err as Error).message }, `unused egress sets kept for now: ${(err as Error).message}`);
+      this.#log.debug({ event: 'egress-sets-kept', err: errorMessage(err) }, `unused egress sets kept for now: ${errorMessage(err)}`);
     }
   }
 

@@ -98,15 +98,15 @@ export class FactExpiry {
   }
 
   /** Docker did not answer about this container: keep what we knew for a while, and ask again. */
-  inspectFailed(id: string, err: Error, known: boolean): void {
+  inspectFailed(id: string, message: string, known: boolean): void {
     const { clock } = this.#o;
     if (!this.#unknownSince.has(id)) this.#unknownSince.set(id, clock.now());
     const evidence = this.#stopping.get(id);
-    if (evidence) evidence.lastError = err.message;
+    if (evidence) evidence.lastError = message;
     const t = this.#o.timing();
     this.#o.log.warn(
-      { event: 'inspect-failed', id: id.slice(0, 12), err: err.message, known, graceMs: t.unknownGraceMs },
-      `cannot inspect ${id.slice(0, 12)}: ${err.message}; ${known ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
+      { event: 'inspect-failed', id: id.slice(0, 12), err: message, known, graceMs: t.unknownGraceMs },
+      `cannot inspect ${id.slice(0, 12)}: ${message}; ${known ? 'its rules stay for now' : 'nothing opened for it'}, asking again`,
     );
     const delay = Math.min(t.retryMaxMs, Math.max(t.retryMinMs, 1000));
     clock
@@ -125,8 +125,8 @@ export class FactExpiry {
    * Until a list succeeds, ask again with backoff: a stop event may be waiting for it, and a
    * container removed at the grace comes back only when Docker is read again, event or not.
    */
-  listFailed(err: Error): void {
-    for (const evidence of this.#stopping.values()) evidence.lastError = err.message;
+  listFailed(message: string): void {
+    for (const evidence of this.#stopping.values()) evidence.lastError = message;
     if (this.#o.stopped()) return;
     const { clock } = this.#o;
     const t = this.#o.timing();

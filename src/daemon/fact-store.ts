@@ -9,6 +9,7 @@ import type { ContainerFacts, NetworkFacts, OtherNetwork } from '../model/types.
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { type Expired, FactExpiry, type FactTiming, STOP_ACTIONS } from './fact-expiry.js';
 import type { DockerApi } from './docker-api.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * A backstop behind DockerApi's own deadline (DockerSource aborts each call at apiTimeoutMs): a
@@ -196,7 +197,7 @@ export class FactStore {
       }
     } catch (err) {
       this.#resyncAll = true;
-      this.#expiry.listFailed(err as Error);
+      this.#expiry.listFailed(errorMessage(err));
       // The list is not the only way to learn a container is gone: an event named it, and its
       // own inspect may still answer (a 404 settles a die event at once, "running" keeps it).
       if (this.#haveFacts) await this.#inspectDirty(inspectWaitMs);
@@ -251,7 +252,7 @@ export class FactStore {
         },
         (err: unknown) => {
           if (this.#inspectGen.get(id) !== gen || this.#stopped) return;
-          this.#expiry.inspectFailed(id, err as Error, this.#containers.has(id));
+          this.#expiry.inspectFailed(id, errorMessage(err), this.#containers.has(id));
         },
       )
       .finally(() => {

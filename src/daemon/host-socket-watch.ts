@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ContainerFacts, HostSocket } from '../model/types.js';
 import { isHostNetwork, socketsOf, wantsHostSockets } from '../plan/host-network.js';
 import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface HostSocketWatchOptions {
   log: Logger;
@@ -70,7 +71,7 @@ export class HostSocketWatch {
       this.#problem = undefined;
       return sockets;
     } catch (err) {
-      const reason = (err as Error).message;
+      const reason = errorMessage(err);
       if (this.#problem !== reason) {
         this.#o.log.warn({ event: 'sockets-unreadable', err: reason }, `cannot read the host's listening sockets: ${reason}; host-network containers get nothing opened`);
       }

@@ -12,6 +12,7 @@ import { describeHost } from '../model/format.js';
 import type { Family, NetworkFacts, RuleSet } from '../model/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { type InterfaceSettings, conntrackFlushes, interfaceSettings, resolveExternalInterfaces } from '../plan/host-settings.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface HostSyncOptions {
   log: Logger;
@@ -65,7 +66,7 @@ export class HostSync {
         }
         if (missing.length > 0) this.#o.log.debug({ event: 'sysctl-missing', setting, interfaces: missing }, 'interfaces not present yet');
       } catch (err) {
-        this.#o.log.error({ event: 'sysctl-failed', setting, err: (err as Error).message }, `cannot set ${setting}: ${(err as Error).message}`);
+        this.#o.log.error({ event: 'sysctl-failed', setting, err: errorMessage(err) }, `cannot set ${setting}: ${errorMessage(err)}`);
       }
     }
     await this.#ipv6Forwarding(wanted);
@@ -151,7 +152,7 @@ export class HostSync {
         if (missing.length > 0) this.#o.log.debug({ event: 'sysctl-missing', family: 6, setting, interfaces: missing }, 'interfaces not present yet');
       }
     } catch (err) {
-      this.#o.log.error({ event: 'sysctl-failed', family: 6, err: (err as Error).message }, `cannot set IPv6 forwarding: ${(err as Error).message}`);
+      this.#o.log.error({ event: 'sysctl-failed', family: 6, err: errorMessage(err) }, `cannot set IPv6 forwarding: ${errorMessage(err)}`);
     }
   }
 

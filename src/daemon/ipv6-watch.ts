@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Ipv6Probe } from '../dataplane/families.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { Backoff } from '../util/backoff.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface Ipv6WatchOptions {
   probe: () => Promise<Ipv6Probe>;
@@ -73,7 +74,7 @@ export class Ipv6Watch {
 
   async #reprobe(): Promise<void> {
     if (this.#o.stopped()) return;
-    const probe = await this.#o.probe().catch((err: unknown): Ipv6Probe => ({ kind: 'unreadable', reason: (err as Error).message }));
+    const probe = await this.#o.probe().catch((err: unknown): Ipv6Probe => ({ kind: 'unreadable', reason: errorMessage(err) }));
     if (this.#o.stopped()) return;
     if (probe.kind === 'available') {
       this.#arrived = true;

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { SwarmNodeError, inSwarm, joinedSwarmMessage } from '../docker/info.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { DockerApi } from './docker-api.js';
+import { errorMessage } from '../util/errors.js';
 
 export type SwarmVerdict = 'refused' | 'ok';
 
@@ -63,7 +64,7 @@ export class SwarmCheck {
     try {
       state = await this.#o.docker.swarmState();
     } catch (err) {
-      log.debug({ event: 'swarm-unknown', err: (err as Error).message }, `cannot ask Docker for its swarm state: ${(err as Error).message}`);
+      log.debug({ event: 'swarm-unknown', err: errorMessage(err) }, `cannot ask Docker for its swarm state: ${errorMessage(err)}`);
       return 'ok';
     }
     if (this.#o.stopped() || !inSwarm(state)) return 'ok';

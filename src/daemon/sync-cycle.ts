@@ -22,6 +22,8 @@ import type { Ipv6Watch } from './ipv6-watch.js';
 import type { RunOutcome } from '../util/sync-runner.js';
 import { ResolvConfReader, logDrift, logRawMissing } from './sync-report.js';
 import type { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
+import { howEnded } from '../dataplane/command-queue.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface SyncCycleOptions {
   log: Logger;
@@ -125,7 +127,7 @@ export class SyncCycle {
     } catch (err) {
       // Docker is away: keep enforcing what we know; the watcher reconnects and resyncs.
       facts.resync();
-      log.warn({ event: 'docker-error', err: (err as Error).message }, `reading Docker state failed: ${(err as Error).message}`);
+      log.warn({ event: 'docker-error', err: errorMessage(err) }, `reading Docker state failed: ${errorMessage(err)}`);
     }
     if (!facts.haveFacts) return { ok: true };
     if (this.#o.ipv6.takeArrival()) this.renew();
@@ -160,7 +162,7 @@ export class SyncCycle {
       try {
         listeners = await this.#o.readListeners();
       } catch (err) {
-        this.#o.log.warn({ event: 'listeners-unreadable', err: (err as Error).message }, `cannot read the host's listening sockets: ${(err as Error).message}`);
+        this.#o.log.warn({ event: 'listeners-unreadable', err: errorMessage(err) }, `cannot read the host's listening sockets: ${errorMessage(err)}`);
       }
     }
     // The claims the last written plan granted: a host process that binds such a port since
@@ -243,11 +245,11 @@ export class SyncCycle {
     this.#o.metrics?.failed(err, this.#dataplane);
     if (err instanceof RestoreError) {
       this.#o.log.error(
-        { event: 'restore-failed', exitCode: err.exitCode, stderr: err.stderr, failingLines: err.failingLines, retryInMs: delay },
+        { event: 'restore-failed', ended: howEnded(err.ended), stderr: err.stderr, failingLines: err.failingLines, retryInMs: delay },
         `${err.message}; previous rules kept, retrying in ${delay} ms`,
       );
     } else {
-      this.#o.log.error({ event: 'sync-failed', err: (err as Error).message, retryInMs: delay }, `sync failed: ${(err as Error).message}`);
+      this.#o.log.error({ event: 'sync-failed', err: errorMessage(err), retryInMs: delay }, `sync failed: ${errorMessage(err)}`);
     }
     // The runner retries on a timer, in full: new events are served meanwhile.
     return { ok: false, retryInMs: delay };

@@ -62,12 +62,12 @@ export class ResolvConfReader {
     const r = w?.watching && w.path === path ? w.current : await readResolvConf(path);
     if (r.ok) {
       this.#problem = undefined;
-      return r.servers;
+      return r.value;
     }
-    if (this.#problem !== r.reason) {
-      this.log.warn({ event: 'resolv-conf-unreadable', path, err: r.reason }, `cannot read ${path}: ${r.reason}; containers with an egress allow-list reach no resolver`);
+    if (this.#problem !== r.error) {
+      this.log.warn({ event: 'resolv-conf-unreadable', path, err: r.error }, `cannot read ${path}: ${r.error}; containers with an egress allow-list reach no resolver`);
     }
-    this.#problem = r.reason;
+    this.#problem = r.error;
     return [];
   }
 }

@@ -6,7 +6,10 @@
 import { readFile, readdir } from 'node:fs/promises';
 import type { BridgePort, ContainerFacts, NetworkFacts } from '../model/types.js';
 import { IFNAME } from '../net/ifname.js';
-import type { CommandQueue } from './command-queue.js';
+import { z } from 'zod';
+import type { Result } from '../model/result.js';
+import { readJsonOutput } from '../util/json-output.js';
+import { type CommandQueue, firstErrorLine, howEnded, succeeded } from './command-queue.js';
 
 /** One interface as `ip -j link show` prints it (the fields used). */
 export interface LinkInfo {
@@ -18,26 +21,35 @@ export interface LinkInfo {
   master?: string;
 }
 
-export function parseLinks(json: string): LinkInfo[] {
-  let root: unknown;
-  try {
-    root = JSON.parse(json);
-  } catch {
-    return [];
-  }
-  if (!Array.isArray(root)) return [];
+// The answer must be a list; an entry without an index and a name is skipped, and optional
+// fields of another type are left out.
+const linkList = z.array(z.unknown());
+const linkEntry = z.object({
+  ifindex: z.number(),
+  ifname: z.string(),
+  link_index: z.number().optional().catch(undefined),
+  address: z.string().optional().catch(undefined),
+  master: z.string().optional().catch(undefined),
+});
+
+/** `ip -j link show` output, as `command` printed it. */
+export function parseLinks(json: string, command = 'ip -j link show'): Result<LinkInfo[]> {
+  const list = readJsonOutput(json, linkList, command, []);
+  if (!list.ok) return list;
   const out: LinkInfo[] = [];
-  for (const l of root as Array<Record<string, unknown>>) {
-    if (typeof l !== 'object' || l === null || typeof l.ifindex !== 'number' || typeof l.ifname !== 'string') continue;
+  for (const item of list.value) {
+    const r = linkEntry.safeParse(item);
+    if (!r.success) continue;
+    const l = r.data;
     out.push({
       ifindex: l.ifindex,
       ifname: l.ifname,
-      ...(typeof l.link_index === 'number' ? { link_index: l.link_index } : {}),
-      ...(typeof l.address === 'string' ? { address: l.address.toLowerCase() } : {}),
-      ...(typeof l.master === 'string' ? { master: l.master } : {}),
+      ...(l.link_index !== undefined ? { link_index: l.link_index } : {}),
+      ...(l.address !== undefined ? { address: l.address.toLowerCase() } : {}),
+      ...(l.master !== undefined ? { master: l.master } : {}),
     });
   }
-  return out;
+  return { ok: true, value: out };
 }
 
 /** Pure: which host port is each of the container's interfaces on a managed bridge. */
@@ -104,21 +116,33 @@ export class BridgePorts {
     if (todo.length === 0) return { ports, failed, processes: 0 };
     let processes = 1;
     const hostAnswer = await this.queue.run(this.command, ['-j', 'link', 'show'], { timeoutMs: 10_000 });
-    const host = hostAnswer.exitCode === 0 ? parseLinks(hostAnswer.stdout) : [];
+    const hostLinks = succeeded(hostAnswer) ? parseLinks(hostAnswer.stdout, `${this.command} -j link show`) : undefined;
+    // Without the host's side no port can be trusted: every container waits for the next lookup.
+    const hostProblem = hostLinks === undefined ? `cannot read the host's interfaces (${howEnded(hostAnswer)}: ${firstErrorLine(hostAnswer)})` : hostLinks.ok ? undefined : hostLinks.error;
+    const host = hostLinks?.ok ? hostLinks.value : [];
     for (const c of todo) {
       if (c.pid === undefined) {
         failed.push({ container: c, reason: 'Docker reported no pid' });
+        continue;
+      }
+      if (hostProblem !== undefined) {
+        failed.push({ container: c, reason: hostProblem });
         continue;
       }
       let inside = await this.#sysfsLinks(c.pid);
       if (inside === undefined) {
         processes++;
         const r = await this.queue.run('nsenter', [`--net=/proc/${c.pid}/ns/net`, this.command, '-j', 'link', 'show'], { timeoutMs: 10_000 });
-        if (r.exitCode !== 0) {
-          failed.push({ container: c, reason: `cannot read its interfaces (exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''})` });
+        if (!succeeded(r)) {
+          failed.push({ container: c, reason: `cannot read its interfaces (${howEnded(r)}: ${firstErrorLine(r)})` });
           continue;
         }
-        inside = parseLinks(r.stdout);
+        const links = parseLinks(r.stdout, `${this.command} -j link show (in the container's namespace)`);
+        if (!links.ok) {
+          failed.push({ container: c, reason: links.error });
+          continue;
+        }
+        inside = links.value;
       }
       const found = matchPorts(c, byId, inside, host);
       const wanted = c.networks.filter((a) => a.mac !== undefined && byId.has(a.networkId)).length;

@@ -14,7 +14,8 @@ import {
   renderSkeleton,
 } from '../plan/antispoof.js';
 import { type BridgeDrift, bridgeDrift, parseBridgeState } from '../plan/antispoof-state.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, errorOutput, firstErrorLine, howEnded, succeeded } from './command-queue.js';
+import { errorMessage } from '../util/errors.js';
 
 export class BridgeTableError extends Error {
   override readonly name = 'BridgeTableError';
@@ -46,8 +47,8 @@ export class BridgeTable {
 
   async #run(args: string[], input?: string): Promise<string> {
     const r = await this.queue.run(this.command, args, { input, timeoutMs: 30_000 });
-    if (r.exitCode !== 0) {
-      throw new BridgeTableError(`${this.command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
+    if (!succeeded(r)) {
+      throw new BridgeTableError(`${this.command} ${args.join(' ')} failed (${howEnded(r)}): ${errorOutput(r).split('\n').slice(0, 3).join(' / ')}`);
     }
     return r.stdout;
   }
@@ -59,11 +60,11 @@ export class BridgeTable {
     if (known !== undefined) return known;
     const script = `${this.command} -f - && ${this.command} -j list table ${BRIDGE_FAMILY} ${BRIDGE_TABLE}`;
     const r = await this.queue.run('unshare', ['--net', '--', 'sh', '-c', script], { input: renderSkeleton(log), timeoutMs: 30_000 });
-    const state = r.exitCode === 0 ? parseBridgeState(r.stdout) : undefined;
+    const state = succeeded(r) ? parseBridgeState(r.stdout) : undefined;
     if (!state) {
       // nft's words for a family the kernel has no nf_tables support for (EAFNOSUPPORT, EOPNOTSUPP).
-      const unsupported = /not supported/i.test(r.stderr);
-      throw new BridgeTableError(`cannot load the anti-spoofing table even in a scratch namespace (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, unsupported);
+      const unsupported = /not supported/i.test(errorOutput(r));
+      throw new BridgeTableError(`cannot load the anti-spoofing table even in a scratch namespace (${howEnded(r)}): ${firstErrorLine(r)}`, unsupported);
     }
     this.#shapes.set(key, state.shape);
     return state.shape;
@@ -72,7 +73,7 @@ export class BridgeTable {
   async #read() {
     const r = await this.queue.run(this.command, ['-j', 'list', 'table', BRIDGE_FAMILY, BRIDGE_TABLE], { timeoutMs: 30_000 });
     // Exit 1, "No such file or directory": the table is not there.
-    if (r.exitCode !== 0) return undefined;
+    if (!succeeded(r)) return undefined;
     return parseBridgeState(r.stdout);
   }
 
@@ -82,7 +83,7 @@ export class BridgeTable {
       await this.#skeletonShape();
       return { ok: true };
     } catch (err) {
-      return { ok: false, reason: (err as Error).message };
+      return { ok: false, reason: errorMessage(err) };
     }
   }
 
@@ -124,6 +125,6 @@ export class BridgeTable {
   async remove(): Promise<boolean> {
     this.#applied = undefined;
     const r = await this.queue.run(this.command, ['-f', '-'], { input: renderBridgeFlush(), timeoutMs: 30_000 });
-    return r.exitCode === 0;
+    return succeeded(r);
   }
 }

@@ -3,11 +3,99 @@
 import { execa } from 'execa';
 import PQueue from 'p-queue';
 
-export interface CommandResult {
+/** The command ran to its end: `code` is its exit status (0 is success). */
+export interface Exited {
+  kind: 'exited';
+  code: number;
   stdout: string;
   stderr: string;
-  exitCode: number;
   durationMs: number;
+}
+
+/** There was nothing to run by that name (or it could not be executed): install its package. */
+export interface NotFound {
+  kind: 'not-found';
+  /** Why, as the system said it (e.g. `spawn nft ENOENT`). */
+  reason: string;
+  durationMs: number;
+}
+
+/** Still running when its time was up: it was killed, and may have done part of its work. */
+export interface TimedOut {
+  kind: 'timed-out';
+  timeoutMs: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+/** Ended by a signal that was not our timeout (the OOM killer, an operator's kill). */
+export interface Killed {
+  kind: 'killed';
+  signal: string;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export type CommandResult = Exited | NotFound | TimedOut | Killed;
+
+export const succeeded = (r: CommandResult): r is Exited & { code: 0 } => r.kind === 'exited' && r.code === 0;
+
+/** Exited with exactly this status (conntrack's 1 for "nothing matched", nft's 1 for "no such object"). */
+export const exitedWith = (r: CommandResult, code: number): r is Exited => r.kind === 'exited' && r.code === code;
+
+/** How it ended, for messages: "exit 1", "not found", "timed out after 30 s", "killed by SIGKILL". */
+export function howEnded(r: CommandResult): string {
+  switch (r.kind) {
+    case 'exited':
+      return `exit ${r.code}`;
+    case 'not-found':
+      return 'not found';
+    case 'timed-out':
+      return `timed out after ${r.timeoutMs / 1000} s`;
+    case 'killed':
+      return `killed by ${r.signal}`;
+  }
+}
+
+/** What it said about the failure, trimmed ('' when it said nothing). */
+export const errorOutput = (r: CommandResult): string => (r.kind === 'not-found' ? r.reason : r.stderr).trim();
+
+/** The first line of what it said about the failure ('' when it said nothing). */
+export const firstErrorLine = (r: CommandResult): string => errorOutput(r).split('\n')[0] ?? '';
+
+/** `what` failed, how, and the first line it printed: "nft list ruleset failed (exit 1): Error: …". */
+export function failureMessage(what: string, r: CommandResult): string {
+  return `${what} failed (${howEnded(r)}): ${firstErrorLine(r) || '(no message)'}`;
+}
+
+/** What execa reports about a finished child, as much as `endOf` reads. */
+export interface ChildEnd {
+  exitCode?: number;
+  failed: boolean;
+  timedOut: boolean;
+  signal?: string;
+  shortMessage?: string;
+  stdout?: unknown;
+  stderr?: unknown;
+}
+
+/**
+ * The tagged end of a child process. Through nsenter a missing program is nsenter's own exit
+ * 127 with "failed to execute", which is told apart here so no caller tests numbers.
+ */
+export function endOf(r: ChildEnd, timeoutMs: number, durationMs: number): CommandResult {
+  const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+  const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+  if (r.exitCode !== undefined) {
+    if (r.exitCode === 127 && /^nsenter: failed to execute/m.test(stderr)) return { kind: 'not-found', reason: stderr.trim(), durationMs };
+    return { kind: 'exited', code: r.exitCode, stdout, stderr, durationMs };
+  }
+  if (r.timedOut) return { kind: 'timed-out', timeoutMs, stdout, stderr, durationMs };
+  if (r.signal !== undefined) return { kind: 'killed', signal: r.signal, stdout, stderr, durationMs };
+  // Never started: execa's message names the program and the errno (ENOENT, EACCES).
+  return { kind: 'not-found', reason: (r.shortMessage ?? 'could not be started').split('\n').pop()!, durationMs };
 }
 
 export interface RunOptions {
@@ -45,16 +133,18 @@ export class CommandQueue {
     return this.#queue.size + this.#queue.pending;
   }
 
+  /** Runs one command; never rejects for how the command ended, which the result says. */
   run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     return this.#queue.add(
       async () => {
         this.#runs++;
         const started = performance.now();
+        const timeoutMs = options.timeoutMs ?? 120_000;
         const [cmd, argv] = this.options.netns ? ['nsenter', [`--net=${this.options.netns}`, file, ...args]] : [file, args];
         const child = execa(cmd, argv, {
           input: options.input ?? '',
           reject: false,
-          timeout: options.timeoutMs ?? 120_000,
+          timeout: timeoutMs,
           stripFinalNewline: false,
           env: { ...this.options.env, LC_ALL: 'C' },
         });
@@ -62,17 +152,7 @@ export class CommandQueue {
           this.#pids.push(child.pid);
           if (this.#pids.length > 64) this.#pids.shift();
         }
-        const r = await child;
-        if (r.failed && r.exitCode === undefined) {
-          // Not started at all (ENOENT) or killed by the timeout: report as exit 127/124.
-          return {
-            stdout: r.stdout ?? '',
-            stderr: `${r.stderr ?? ''}${r.shortMessage}`,
-            exitCode: r.timedOut ? 124 : 127,
-            durationMs: performance.now() - started,
-          };
-        }
-        return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1, durationMs: performance.now() - started };
+        return endOf(await child, timeoutMs, performance.now() - started);
       },
       { throwOnTimeout: true },
     );

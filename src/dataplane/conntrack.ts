@@ -2,8 +2,9 @@
 import { boundAddress } from '../model/format.js';
 import type { Family } from '../model/types.js';
 import type { ConntrackFlush } from '../plan/host-settings.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, exitedWith, failureMessage, succeeded } from './command-queue.js';
 import { readLocalDestinations } from './routes.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * Flows that reached an any-address host port without DNAT are told apart from the host's own
@@ -75,7 +76,7 @@ export class Conntrack {
           local.set(f.family, destinations);
         } catch (err) {
           // Deleting by port alone would also cut the host's outbound flows to that port: none.
-          result.errors.push(`local addresses unknown, IPv${f.family} ${f.protocol} port ${f.hostPort} not cleaned: ${(err as Error).message}`);
+          result.errors.push(`local addresses unknown, IPv${f.family} ${f.protocol} port ${f.hostPort} not cleaned: ${errorMessage(err)}`);
           continue;
         }
       }
@@ -89,18 +90,17 @@ export class Conntrack {
 
   async #delete(args: string[], result: ConntrackResult): Promise<void> {
     const r = await this.queue.run(this.command, args, { timeoutMs: this.timeoutMs });
-    const stderr = r.stderr.trim();
-    const m = DELETED.exec(r.stderr);
-    if (r.exitCode === 0 || (r.exitCode === 1 && m?.[1] === '0')) {
+    const m = r.kind === 'exited' ? DELETED.exec(r.stderr) : null;
+    if (succeeded(r) || (exitedWith(r, 1) && m?.[1] === '0')) {
       // Exit 1 with "0 flow entries have been deleted" only means nothing matched.
       result.deleted += m ? Number(m[1]) : 0;
-    } else if (r.exitCode === 127) {
+    } else if (r.kind === 'not-found') {
       this.#missing = true;
       result.warning = `${this.command} not found: stale conntrack entries are not cleaned (install the conntrack package)`;
-    } else if (r.exitCode === 124) {
+    } else if (r.kind === 'timed-out') {
       result.errors.push(`${this.command} ${args.join(' ')} timed out after ${this.timeoutMs} ms`);
     } else {
-      result.errors.push(`${this.command} ${args.join(' ')} failed (exit ${r.exitCode}): ${stderr || '(no message)'}`);
+      result.errors.push(r.kind === 'exited' ? `${this.command} ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim() || '(no message)'}` : failureMessage(`${this.command} ${args.join(' ')}`, r));
     }
   }
 }

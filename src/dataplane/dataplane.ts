@@ -97,11 +97,6 @@ export class Dataplane {
     return this.#applied;
   }
 
-  /** Forget what was written: the next sync reads the kernel and rewrites what differs. */
-  invalidate(): void {
-    this.#applied = undefined;
-  }
-
   async sync(plan: RuleSet): Promise<SyncResult> {
     const started = performance.now();
     try {

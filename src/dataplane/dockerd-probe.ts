@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { readDaemonSettings } from '../install/daemon-json.js';
 import { JsonSyntaxError } from '../install/json-text.js';
 import type { DaemonJsonFacts, DockerdFlags } from './host-facts.js';
+import { errorMessage } from '../util/errors.js';
 
 function normaliseHost(host: string): string {
   if (host === 'fd://' || host === '') return 'unix:///run/docker.sock';
@@ -102,7 +103,7 @@ export async function readDaemonJsonFacts(path: string, shownAs: string): Promis
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: shownAs, state: 'absent' };
-    return { path: shownAs, state: 'invalid', error: `cannot read it: ${(err as Error).message}` };
+    return { path: shownAs, state: 'invalid', error: `cannot read it: ${errorMessage(err)}` };
   }
   try {
     return { path: shownAs, state: 'ok', settings: readDaemonSettings(text) };

@@ -5,10 +5,11 @@ import type { Family, RuleSet, Table } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';
 import { familyRuleSet } from '../plan/ruleset.js';
 import { access } from 'node:fs/promises';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
 import { Dataplane, type FlushResult, type SyncResult } from './dataplane.js';
 import { Iptables, type IptablesOptions } from './iptables.js';
 import { probeTable } from './kernel-limits.js';
+import { errorMessage } from '../util/errors.js';
 
 /** A config's iptables section: the programs of both families. */
 export type FamilyIptablesOptions = IptablesOptions & { ip6RestoreCommand: string; ip6SaveCommand: string };
@@ -50,10 +51,10 @@ export async function probeIpv6Support(queue: CommandQueue, options: IptablesOpt
   }
   try {
     const r = await queue.run(options.saveCommand, ['-t', 'filter']);
-    if (r.exitCode === 0) return { kind: 'available' };
-    return { kind: 'unreadable', reason: `${options.saveCommand} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] || '(no message)'}` };
+    if (succeeded(r)) return { kind: 'available' };
+    return { kind: 'unreadable', reason: failureMessage(options.saveCommand, r) };
   } catch (err) {
-    return { kind: 'unreadable', reason: `${options.saveCommand}: ${(err as Error).message}` };
+    return { kind: 'unreadable', reason: `${options.saveCommand}: ${errorMessage(err)}` };
   }
 }
 

@@ -179,7 +179,7 @@ export class Footprint {
         inserted.push({ chain: chainLabel(spot.base), where: describeSpot(spot) });
       } catch (err) {
         // Gone since the read (exit 1, "No such file or directory"): the others still get theirs.
-        if (!(err instanceof NftError && err.exitCode === 1)) throw err;
+        if (!(err instanceof NftError && err.refused)) throw err;
         retry = true;
       }
     }
@@ -256,7 +256,7 @@ export class Footprint {
     try {
       rs = await this.nft.listForeign();
     } catch (err) {
-      if (!(err instanceof NftError && err.exitCode === 127)) throw err;
+      if (!(err instanceof NftError && err.missing)) throw err;
     }
     for (const f of rs ? footprintRules(rs) : []) {
       if (await this.nft.deleteFootprint(f.chain, f.handle)) done.push(chainLabel(f.chain));

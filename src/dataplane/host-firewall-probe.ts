@@ -9,6 +9,7 @@ import type { CommandQueue } from './command-queue.js';
 import { footprintFor } from './footprint.js';
 import type { HostFirewallFacts } from './host-facts.js';
 import { Nft, NftError } from './nft.js';
+import { errorMessage } from '../util/errors.js';
 
 /** Inode of a network namespace, from an nsfs path or a /proc/PID/ns/net link text `net:[N]`. */
 async function netnsInode(path: string): Promise<number | undefined> {
@@ -66,7 +67,7 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
   try {
     nftFacts = { ok: true, ruleset: await nft.listRuleset() };
   } catch (err) {
-    nftFacts = { ok: false, error: (err as Error).message, missing: err instanceof NftError && err.exitCode === 127 };
+    nftFacts = { ok: false, error: errorMessage(err), missing: err instanceof NftError && err.missing };
   }
   let ufw: HostFirewallFacts['ufw'];
   try {
@@ -86,6 +87,6 @@ export async function collectHostFirewall(o: HostFirewallProbe): Promise<HostFir
     const state = await (await footprintFor(o.config, o.queue)).inspect(o.plan, o.config.foreignChains, o.config.foreignChainsMark);
     return { ...facts, footprint: { needed: state.needed, footprints: state.footprints, marksInPlace: state.marksInPlace, verdicts: state.verdicts } };
   } catch (err) {
-    return { ...facts, notJudged: (err as Error).message };
+    return { ...facts, notJudged: errorMessage(err) };
   }
 }

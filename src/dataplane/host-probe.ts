@@ -9,9 +9,12 @@ import { DAEMON_JSON } from '../install/daemon-json.js';
 import type { HostFacts, IpRuleFacts, MarkBitFacts, RouteFacts, RouteInterface, SaveFacts } from './host-facts.js';
 import { parseSave } from '../plan/kernel-state.js';
 import { type Backend, backendOf } from './iptables.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, firstErrorLine, howEnded, succeeded } from './command-queue.js';
+import { readJsonOutput } from '../util/json-output.js';
+import { z } from 'zod';
 import { findDockerd, readDaemonJsonFacts } from './dockerd-probe.js';
 import { readHostRoutes } from './routes.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The save tools of both backends as Debian names them. */
 export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
@@ -19,22 +22,20 @@ export const BACKEND_SAVE: Readonly<Record<'nf_tables' | 'legacy', string>> = {
   legacy: 'iptables-legacy-save',
 };
 
-const NOT_FOUND = 127;
-
 export async function probeSave(queue: CommandQueue, command: string): Promise<SaveFacts> {
   const v = await queue.run(command, ['--version'], { timeoutMs: 10_000 });
-  if (v.exitCode === NOT_FOUND) return { command, found: false };
-  const version = v.stdout.trim().split('\n')[0] ?? '';
+  if (v.kind === 'not-found') return { command, found: false };
+  const version = succeeded(v) ? (v.stdout.trim().split('\n')[0] ?? '') : '';
   const backend: Backend = backendOf(version);
   const r = await queue.run(command, [], { timeoutMs: 30_000 });
-  if (r.exitCode !== 0) return { command, found: true, version, backend, error: `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+  if (!succeeded(r)) return { command, found: true, version, backend, error: `${howEnded(r)}: ${firstErrorLine(r)}` };
   return { command, found: true, version, backend, state: parseSave(r.stdout) };
 }
 
 /** A sysctl, read by a process in the queue's namespace; undefined when it does not exist. */
 export async function readSysctl(queue: CommandQueue, sysctlDir: string, key: string): Promise<string | undefined> {
   const r = await queue.run('cat', [join(sysctlDir, key)], { timeoutMs: 10_000 });
-  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+  return succeeded(r) ? r.stdout.trim() : undefined;
 }
 
 export interface ProbeOptions {
@@ -62,7 +63,7 @@ export async function probeRoutes(queue: CommandQueue, sysctlDir: string): Promi
   try {
     routes = await readHostRoutes(queue, ipv6 !== undefined);
   } catch (err) {
-    return { ok: false, error: (err as Error).message };
+    return { ok: false, error: errorMessage(err) };
   }
   const interfaces: RouteInterface[] = [];
   for (const name of routes.reach) {
@@ -112,21 +113,20 @@ export async function collectHostFacts(o: ProbeOptions): Promise<HostFacts> {
   };
 }
 
+/** What the mark-bit check reads of each rule is judged there; here only: a list of objects. */
+const ipRuleList = z.array(z.record(z.string(), z.unknown()));
+
 /** Policy routing rules of both families (`ip -j rule`), for the mark-bit check. */
 export async function probeMarkBit(queue: CommandQueue, config: Config, ipv6: boolean): Promise<MarkBitFacts> {
   const ipRules: IpRuleFacts[] = [];
   for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
     const r = await queue.run('ip', ['-j', `-${family}`, 'rule', 'show'], { timeoutMs: 10_000 });
-    if (r.exitCode !== 0) {
-      ipRules.push({ family, ok: false, error: r.exitCode === NOT_FOUND ? 'ip not found' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0] ?? ''}` });
+    if (!succeeded(r)) {
+      ipRules.push({ family, ok: false, error: r.kind === 'not-found' ? 'ip not found' : `${howEnded(r)}: ${firstErrorLine(r)}` });
       continue;
     }
-    try {
-      const rules = JSON.parse(r.stdout.trim() || '[]') as unknown;
-      ipRules.push(Array.isArray(rules) ? { family, ok: true, rules: rules as Array<Record<string, unknown>> } : { family, ok: false, error: 'not a JSON list' });
-    } catch (err) {
-      ipRules.push({ family, ok: false, error: `not JSON: ${(err as Error).message}` });
-    }
+    const rules = readJsonOutput(r.stdout, ipRuleList, `ip -j -${family} rule show`, []);
+    ipRules.push(rules.ok ? { family, ok: true, rules: rules.value } : { family, ok: false, error: rules.error });
   }
   return { bit: config.foreignChainsMark, ipRules };
 }

@@ -1,11 +1,20 @@
 // dockgate's ipsets (egress/sets.ts): the addresses of the DNS names in egress allow-lists, each
 // member with its own timeout, so a new answer is one `ipset restore` and an address that left
 // the answer ages out in the kernel. Every command goes through the one command queue.
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, type CommandResult, failureMessage, succeeded } from './command-queue.js';
 import type { EgressSet, Family } from '../model/types.js';
 import { SET_NAME, renderSetCreates } from '../egress/sets.js';
 
-export class IpsetError extends Error {}
+export class IpsetError extends Error {
+  override readonly name = 'IpsetError';
+  constructor(message: string, readonly ended: CommandResult) {
+    super(message);
+  }
+  /** No ipset on this host: egress names cannot work, and there is no set of dockgate's to remove. */
+  get missing(): boolean {
+    return this.ended.kind === 'not-found';
+  }
+}
 
 /** What a set holds now, as `ipset save` says. */
 export interface SetState {
@@ -21,7 +30,7 @@ export class Ipsets {
 
   async #run(args: string[], input?: string): Promise<string> {
     const r = await this.queue.run(this.command, args, { input, timeoutMs: 30_000 });
-    if (r.exitCode !== 0) throw new IpsetError(`${this.command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
+    if (!succeeded(r)) throw new IpsetError(failureMessage(`${this.command} ${args.join(' ')}`, r), r);
     return r.stdout;
   }
 

@@ -3,7 +3,7 @@
 import type { Family, Table } from '../model/types.js';
 import { type KernelState, parseSave } from '../plan/kernel-state.js';
 import { assertRestoreGrammar } from '../plan/restore-grammar.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, type CommandResult, exitedWith, failureMessage, succeeded } from './command-queue.js';
 
 export interface IptablesOptions {
   restoreCommand: string;
@@ -15,7 +15,8 @@ export class RestoreError extends Error {
   override readonly name = 'RestoreError';
   constructor(
     message: string,
-    readonly exitCode: number,
+    /** How iptables-restore ended (never a success). */
+    readonly ended: CommandResult,
     readonly stderr: string,
     /** The input lines iptables-restore named as failing (with their line numbers). */
     readonly failingLines: string[],
@@ -24,13 +25,13 @@ export class RestoreError extends Error {
   }
   /** Exit 4 is "resource problem", in practice the xtables lock: try again, nothing was lost. */
   get retryable(): boolean {
-    return this.exitCode === 4 || this.exitCode === 124;
+    return exitedWith(this.ended, 4) || this.ended.kind === 'timed-out';
   }
 }
 
 export class SaveError extends Error {
   override readonly name = 'SaveError';
-  constructor(message: string, readonly exitCode: number, readonly stderr: string) {
+  constructor(message: string, readonly ended: CommandResult) {
     super(message);
   }
 }
@@ -55,8 +56,8 @@ export class Iptables {
   async save(table?: Table): Promise<KernelState> {
     const args = table ? ['-t', table] : [];
     const r = await this.queue.run(this.options.saveCommand, args);
-    if (r.exitCode !== 0) {
-      throw new SaveError(`${this.options.saveCommand} failed (exit ${r.exitCode}): ${r.stderr.trim()}`, r.exitCode, r.stderr);
+    if (!succeeded(r)) {
+      throw new SaveError(failureMessage(this.options.saveCommand, r), r);
     }
     return parseSave(r.stdout);
   }
@@ -64,13 +65,13 @@ export class Iptables {
   /** 'nf_tables' or 'legacy', as the save command reports its own version. */
   async backend(): Promise<Backend> {
     const r = await this.queue.run(this.options.saveCommand, ['--version']);
-    return backendOf(r.stdout);
+    return succeeded(r) ? backendOf(r.stdout) : 'unknown';
   }
 
   /** Deletes an (empty) nft table, so a flush leaves no trace. nft backend only. */
   async dropTable(table: Table): Promise<boolean> {
     const r = await this.queue.run('nft', ['delete', 'table', this.family === 6 ? 'ip6' : 'ip', table]);
-    return r.exitCode === 0;
+    return succeeded(r);
   }
 
   /**
@@ -100,14 +101,9 @@ export class Iptables {
   async #run(input: string): Promise<{ durationMs: number }> {
     const args = ['-w', String(this.options.waitSeconds), '--noflush'];
     const r = await this.queue.run(this.options.restoreCommand, args, { input, timeoutMs: (this.options.waitSeconds + 60) * 1000 });
-    if (r.exitCode !== 0) {
-      const failing = failingLines(input, r.stderr);
-      throw new RestoreError(
-        `${this.options.restoreCommand} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`,
-        r.exitCode,
-        r.stderr.trim(),
-        failing,
-      );
+    if (!succeeded(r)) {
+      const stderr = r.kind === 'not-found' ? r.reason : r.stderr;
+      throw new RestoreError(failureMessage(this.options.restoreCommand, r), r, stderr.trim(), failingLines(input, stderr));
     }
     return { durationMs: r.durationMs };
   }

@@ -2,6 +2,7 @@
 // Not through CommandQueue: `--follow` never ends, and the queue runs one command at a time so
 // that firewall commands never race; a log reader would hold it for as long as it reads.
 import { execa } from 'execa';
+import { type CommandResult, endOf, howEnded } from './command-queue.js';
 
 export interface JournalOptions {
   unit: string;
@@ -11,7 +12,7 @@ export interface JournalOptions {
 }
 
 export class JournalError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(message: string, readonly ended: CommandResult) {
     super(message);
   }
 }
@@ -35,10 +36,9 @@ export async function* journalLines(o: JournalOptions, file = 'journalctl'): Asy
     for await (const line of sub.iterable()) yield line;
     const r = await sub;
     if (r.failed) {
-      if (r.exitCode === undefined) {
-        throw new JournalError(`cannot run ${file}: ${r.shortMessage} (it comes with Debian's systemd package)`, 127);
-      }
-      throw new JournalError(`${file} exited with ${r.exitCode}`, r.exitCode);
+      const ended = endOf(r, 0, 0);
+      if (ended.kind === 'not-found') throw new JournalError(`cannot run ${file}: ${r.shortMessage} (it comes with Debian's systemd package)`, ended);
+      throw new JournalError(`${file} failed (${howEnded(ended)})`, ended);
     }
   } finally {
     if (sub.exitCode === null) sub.kill();

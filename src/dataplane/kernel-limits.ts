@@ -4,7 +4,8 @@
 // warning) instead of failing every write.
 import { spawnSync } from 'node:child_process';
 import type { Family, Table } from '../model/types.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, type CommandResult, errorOutput, firstErrorLine, howEnded, succeeded } from './command-queue.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * The tables dockgate can do without. nat and filter carry the openings themselves: without them
@@ -54,9 +55,9 @@ export type TableProbe = { kind: 'available' } | { kind: 'missing'; reason: stri
 export async function probeTable(queue: CommandQueue, saveCommand: string, table: OptionalTable): Promise<TableProbe> {
   try {
     const r = await queue.run(saveCommand, ['-t', table], { timeoutMs: 30_000 });
-    return probeAnswer(r.exitCode, r.stderr);
+    return probeAnswer(r);
   } catch (err) {
-    return { kind: 'unknown', reason: (err as Error).message };
+    return { kind: 'unknown', reason: errorMessage(err) };
   }
 }
 
@@ -64,13 +65,17 @@ export async function probeTable(queue: CommandQueue, saveCommand: string, table
 export function probeTableSync(saveCommand: string, table: OptionalTable): TableProbe {
   const r = spawnSync(saveCommand, ['-t', table], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error) return { kind: 'unknown', reason: r.error.message };
-  return probeAnswer(r.status ?? -1, r.stderr ?? '');
+  const stderr = r.stderr ?? '';
+  const ended: CommandResult =
+    r.status !== null ? { kind: 'exited', code: r.status, stdout: '', stderr, durationMs: 0 } : { kind: 'killed', signal: r.signal ?? 'unknown signal', stdout: '', stderr, durationMs: 0 };
+  return probeAnswer(ended);
 }
 
-function probeAnswer(exitCode: number, stderr: string): TableProbe {
-  if (exitCode === 0) return { kind: 'available' };
-  const reason = stderr.trim().split('\n')[0] || `exit ${exitCode}`;
-  return NO_TABLE.test(stderr) || UNABLE.test(stderr) ? { kind: 'missing', reason } : { kind: 'unknown', reason };
+function probeAnswer(r: CommandResult): TableProbe {
+  if (succeeded(r)) return { kind: 'available' };
+  const reason = firstErrorLine(r) || howEnded(r);
+  const said = errorOutput(r);
+  return NO_TABLE.test(said) || UNABLE.test(said) ? { kind: 'missing', reason } : { kind: 'unknown', reason };
 }
 
 const PROGRAM: Record<Family, string> = { 4: 'iptables', 6: 'ip6tables' };

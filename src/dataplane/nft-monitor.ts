@@ -72,11 +72,6 @@ export class NftMonitor {
     return this.#monitor.pid;
   }
 
-  /** Watching now: the daemon may slow its polling to the safety-net interval. */
-  get watching(): boolean {
-    return this.#monitor.running;
-  }
-
   /** It kept dying and was given up: the daemon polls as before. */
   get givenUp(): boolean {
     return this.#monitor.givenUp;

@@ -4,16 +4,22 @@
 import { isFootprintRule } from '../hostfw/footprint-rule.js';
 import { type NftRuleset, isForeignTable, mergeRulesets, parseNftJson } from '../hostfw/nft-ruleset.js';
 import { type MarkBit, hexMark } from '../model/mark-bit.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, type CommandResult, exitedWith, failureMessage, succeeded } from './command-queue.js';
 
 export class NftError extends Error {
   override readonly name = 'NftError';
-  constructor(message: string, readonly exitCode: number) {
+  constructor(message: string, readonly ended: CommandResult) {
     super(message);
   }
+  /** No nft on this host (a legacy host without the nftables package). */
+  get missing(): boolean {
+    return this.ended.kind === 'not-found';
+  }
+  /** nft ran and refused (exit 1): for a read or a delete, the object is not there (any more). */
+  get refused(): boolean {
+    return exitedWith(this.ended, 1);
+  }
 }
-
-const NOT_FOUND = 127;
 
 /** The footprint as nft arguments: `meta mark & BIT == BIT accept comment "dockgate"`. */
 export const footprintArgs = (bit: MarkBit): readonly string[] => ['meta', 'mark', 'and', hexMark(bit), '==', hexMark(bit), 'accept', 'comment', '"dockgate"'];
@@ -34,17 +40,18 @@ export interface ChainRef {
 export class Nft {
   constructor(readonly queue: CommandQueue, readonly command = 'nft') {}
 
-  async #run(commands: object[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  /** Runs nft; throws when there is no nft to run. */
+  async #run(commands: object[]): Promise<CommandResult> {
     // As one argument, not on stdin: Node's pipes are sockets, which nft cannot open as a file.
     const r = await this.queue.run(this.command, ['-j', JSON.stringify({ nftables: commands })], { timeoutMs: 30_000 });
-    if (r.exitCode === NOT_FOUND) throw new NftError(`${this.command} not found: install the nftables package`, r.exitCode);
+    if (r.kind === 'not-found') throw new NftError(`${this.command} not found: install the nftables package`, r);
     return r;
   }
 
   async #list(what: string, command: object): Promise<NftRuleset> {
     const r = await this.#run([{ list: command }]);
-    if (r.exitCode !== 0) throw new NftError(`${this.command} list ${what} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
-    return parseNftJson(r.stdout.trim());
+    if (!succeeded(r)) throw new NftError(failureMessage(`${this.command} list ${what}`, r), r);
+    return parseNftJson(r.stdout.trim(), `${this.command} -j list ${what}`);
   }
 
   /** Everything: what doctor and status show. */
@@ -64,7 +71,7 @@ export class Nft {
         parts.push(await this.#list(`table ${t.family} ${t.name}`, { table: { family: t.family, name: t.name } }));
       } catch (err) {
         // Deleted between the two reads (firewalld reloading): it has nothing to judge now.
-        if (err instanceof NftError && err.exitCode === 1) continue;
+        if (err instanceof NftError && err.refused) continue;
         throw err;
       }
     }
@@ -79,9 +86,9 @@ export class Nft {
     const rule = { family: chain.family, table: chain.table, chain: chain.name, ...(before !== undefined ? { handle: before } : {}), expr: footprintExpr(bit), comment: 'dockgate' };
     const verb = before === undefined ? 'add' : 'insert';
     const r = await this.#run([{ [verb]: { rule } }]);
-    if (r.exitCode !== 0) {
+    if (!succeeded(r)) {
       const where = `${chain.family} ${chain.table} ${chain.name}${before !== undefined ? ` before handle ${before}` : ''}`;
-      throw new NftError(`nft ${verb} rule ${where} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`, r.exitCode);
+      throw new NftError(failureMessage(`nft ${verb} rule ${where}`, r), r);
     }
   }
 
@@ -97,18 +104,18 @@ export class Nft {
     try {
       now = await this.#list(`chain ${chain.family} ${chain.table} ${chain.name}`, { chain: { family: chain.family, table: chain.table, name: chain.name } });
     } catch (err) {
-      if (err instanceof NftError && err.exitCode === 1) return false;
+      if (err instanceof NftError && err.refused) return false;
       throw err;
     }
     const rule = now.chains[0]?.rules.find((r) => r.handle === handle);
     if (!rule || !isFootprintRule(rule)) return false;
     const r = await this.#run([{ delete: { rule: { family: chain.family, table: chain.table, chain: chain.name, handle } } }]);
-    return r.exitCode === 0;
+    return succeeded(r);
   }
 
   /** Deletes an iptables table nft-side (an empty mangle table dockgate created). */
   async deleteTable(family: string, table: string): Promise<boolean> {
     const r = await this.#run([{ delete: { table: { family, name: table } } }]);
-    return r.exitCode === 0;
+    return succeeded(r);
   }
 }

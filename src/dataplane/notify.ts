@@ -5,7 +5,7 @@
 //
 // It runs in a queue of its own, not the daemon's iptables queue: readiness must not wait behind
 // restores, saves or drift checks queued meanwhile, and it touches no firewall state.
-import { CommandQueue } from './command-queue.js';
+import { CommandQueue, howEnded, succeeded } from './command-queue.js';
 
 /** The part of a pino logger this module uses. */
 export interface NotifyLog {
@@ -22,8 +22,8 @@ export async function notifyReady(log: NotifyLog, queue: CommandQueue = new Comm
   // The child inherits this environment, NOTIFY_SOCKET included.
   if (!process.env.NOTIFY_SOCKET) return false;
   const r = await queue.run('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeoutMs: 15_000 });
-  if (r.exitCode !== 0) {
-    const why = r.exitCode === 127 ? 'systemd-notify not found' : `exit ${r.exitCode}: ${r.stderr.trim()}`;
+  if (!succeeded(r)) {
+    const why = r.kind === 'not-found' ? 'systemd-notify not found' : r.kind === 'exited' ? `exit ${r.code}: ${r.stderr.trim()}` : howEnded(r);
     log.warn({ event: 'notify-failed', err: why }, `could not report readiness to systemd: ${why}`);
     return false;
   }

@@ -17,9 +17,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Family } from '../model/types.js';
 import { type DefaultRoute, type NetworkRoute, defaultRouteInterfaces, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../net/routes.js';
-import type { CommandQueue } from './command-queue.js';
+import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
 import { type RunOutcome, SyncRunner } from '../util/sync-runner.js';
 import { SupervisedMonitor } from './supervised.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface HostRoutes {
   /** The default routes. */
@@ -42,13 +43,11 @@ export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command
   for (const family of ipv6 ? ([4, 6] as const) : ([4] as const)) {
     const args = family === 4 ? ['-j', 'route', 'show', 'table', 'main'] : ['-j', '-6', 'route', 'show', 'table', 'main'];
     const r = await queue.run(command, args, { timeoutMs: 10_000 });
-    if (r.exitCode !== 0) {
-      throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
-    }
-    const parsed = parseHostRoutes(r.stdout, family);
-    if (!parsed.ok) throw new Error(parsed.reason);
-    routes.push(...parsed.defaults);
-    networks.push(...parsed.networks);
+    if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
+    const parsed = parseHostRoutes(r.stdout, family, `${command} ${args.join(' ')}`);
+    if (!parsed.ok) throw new Error(parsed.error);
+    routes.push(...parsed.value.defaults);
+    networks.push(...parsed.value.networks);
   }
   return { routes, interfaces: defaultRouteInterfaces(routes), networks, reach: reachInterfaces(routes, networks) };
 }
@@ -57,12 +56,10 @@ export async function readHostRoutes(queue: CommandQueue, ipv6: boolean, command
 export async function readLocalDestinations(queue: CommandQueue, family: Family, command = 'ip'): Promise<string[]> {
   const args = ['-j', ...(family === 6 ? ['-6'] : []), 'route', 'show', 'table', 'local'];
   const r = await queue.run(command, args, { timeoutMs: 10_000 });
-  if (r.exitCode !== 0) {
-    throw new Error(`${command} ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
-  }
-  const parsed = parseLocalRoutes(r.stdout, family);
-  if (!parsed.ok) throw new Error(parsed.reason);
-  return parsed.destinations;
+  if (!succeeded(r)) throw new Error(failureMessage(`${command} ${args.join(' ')}`, r));
+  const parsed = parseLocalRoutes(r.stdout, family, `${command} ${args.join(' ')}`);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
 }
 
 export interface RouteFollowerOptions {
@@ -201,7 +198,7 @@ export class RouteFollower {
       if (!before || key(before) !== key(now)) this.#o.onChange(now, before);
       return { ok: true };
     } catch (err) {
-      const msg = (err as Error).message;
+      const msg = errorMessage(err);
       // Said once per distinct failure, not once per retry.
       if (msg !== this.#lastError) {
         this.#o.log.warn({ event: 'routes-unreadable', err: msg }, `cannot read the routes: ${msg}; keeping the last known interfaces`);

@@ -52,11 +52,6 @@ export class SupervisedMonitor {
     return this.#givenUp;
   }
 
-  /** Running now (not between a death and its restart, not given up). */
-  get running(): boolean {
-    return this.#child !== undefined;
-  }
-
   start(): void {
     this.#spawn();
   }

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { parseDockerAddress } from '../config/endpoints.js';
+import { errorMessage } from '../util/errors.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 export const DEFAULT_DOCKER_HOST = `unix://${DEFAULT_DOCKER_SOCKET}`;
@@ -38,7 +39,7 @@ export function dockerOptions(host: string, env: NodeJS.ProcessEnv = process.env
   const text = dockerHost(host, env);
   const where = host === '' ? `"" means $DOCKER_HOST, which is ${JSON.stringify(env.DOCKER_HOST ?? '')}` : JSON.stringify(host);
   const parsed = parseDockerAddress(text);
-  if (!parsed.ok) throw new DockerEndpointError(`${where}: ${parsed.reason}`);
+  if (!parsed.ok) throw new DockerEndpointError(`${where}: ${parsed.error}`);
   const a = parsed.value;
   const none = { socketPath: undefined, host: undefined, port: undefined, protocol: undefined, ca: undefined, cert: undefined, key: undefined, timeout: undefined };
   if (a.scheme === 'unix') return { ...none, socketPath: a.path };
@@ -52,7 +53,7 @@ export function dockerOptions(host: string, env: NodeJS.ProcessEnv = process.env
       return readFileSync(path);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const problem = code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (err as Error).message})`;
+      const problem = code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? errorMessage(err)})`;
       throw new DockerEndpointError(
         `${where}: ${why} means TLS, which needs ${path}: ${problem} (ca.pem, cert.pem and key.pem are read from $DOCKER_CERT_PATH, else ~/.docker)`,
       );

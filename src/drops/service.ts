@@ -11,6 +11,7 @@ import { DropsServer } from './server.js';
 import { UlogdReader, sweepStaleUlogdDirs } from './ulogd.js';
 import { parseUlogdLine } from './ulogd-json.js';
 import { formatDrop, toWire } from './wire.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The daemon's facts as the drop log needs them (Daemon.facts). */
 export interface FactsView {
@@ -85,7 +86,7 @@ export class DropLogService {
       s.#server = await DropsServer.listen(o.config.socket, s.recorder);
       o.log.info({ event: 'drops-listening', socket: o.config.socket }, `drop log served on ${o.config.socket} (dockgate drops)`);
     } catch (err) {
-      o.log.error({ event: 'drops-failed', socket: o.config.socket, err: (err as Error).message }, `cannot serve the drop log on ${o.config.socket}: ${(err as Error).message}`);
+      o.log.error({ event: 'drops-failed', socket: o.config.socket, err: errorMessage(err) }, `cannot serve the drop log on ${o.config.socket}: ${errorMessage(err)}`);
     }
     // The drop log never costs the firewall: whatever fails here is logged, and dockgate runs on.
     // What a daemon killed without stop() left beside the socket goes first (it never throws).
@@ -100,7 +101,7 @@ export class DropLogService {
         parentDir: dirname(o.config.socket),
       });
     } catch (err) {
-      o.log.error({ event: 'drop-log-failed', err: (err as Error).message }, `cannot start the drop log's reader: ${(err as Error).message}`);
+      o.log.error({ event: 'drop-log-failed', err: errorMessage(err) }, `cannot start the drop log's reader: ${errorMessage(err)}`);
     }
     return s;
   }

@@ -9,7 +9,8 @@ import { type FSWatcher, watch } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { type ResolvConfReading, readResolvConf } from './resolv-conf.js';
+import { readResolvConf } from './resolv-conf.js';
+import type { Result } from '../model/result.js';
 
 export interface ResolvConfWatchOptions {
   path: string;
@@ -20,12 +21,12 @@ export interface ResolvConfWatchOptions {
   settleMs?: number;
 }
 
-const serversOf = (r: ResolvConfReading): string[] => (r.ok ? r.servers : []);
+const serversOf = (r: Result<string[]>): string[] => (r.ok ? r.value : []);
 
 export class ResolvConfWatch {
   readonly #o: ResolvConfWatchOptions;
   readonly #settleMs: number;
-  #current: ResolvConfReading = { ok: false, reason: 'not read yet' };
+  #current: Result<string[]> = { ok: false, error: 'not read yet' };
   /** Watched directory → its watcher, and the file names in it that matter. */
   readonly #watchers = new Map<string, { w: FSWatcher; names: Set<string> }>();
   #target: string | undefined;
@@ -50,7 +51,7 @@ export class ResolvConfWatch {
   }
 
   /** The last reading. */
-  get current(): ResolvConfReading {
+  get current(): Result<string[]> {
     return this.#current;
   }
 

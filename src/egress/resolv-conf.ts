@@ -4,6 +4,8 @@
 // servers dockgate asks for the names in the lists.
 import { readFile } from 'node:fs/promises';
 import { parseAddress } from '../net/address.js';
+import { type Result, ok } from '../model/result.js';
+import { errorMessage } from '../util/errors.js';
 
 /** `nameserver ADDRESS` lines, canonical, in order, each once; anything else is ignored as the libc resolver does. */
 export function parseResolvConf(text: string): string[] {
@@ -18,13 +20,11 @@ export function parseResolvConf(text: string): string[] {
   return out;
 }
 
-export type ResolvConfReading = { ok: true; servers: string[] } | { ok: false; reason: string };
-
 /** Reads `path`; a missing or unreadable file is no nameservers, with the reason. */
-export async function readResolvConf(path: string): Promise<ResolvConfReading> {
+export async function readResolvConf(path: string): Promise<Result<string[]>> {
   try {
-    return { ok: true, servers: parseResolvConf(await readFile(path, 'utf8')) };
+    return ok(parseResolvConf(await readFile(path, 'utf8')));
   } catch (err) {
-    return { ok: false, reason: (err as Error).message };
+    return { ok: false, error: errorMessage(err) };
   }
 }

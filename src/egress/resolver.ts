@@ -8,6 +8,7 @@
 import { Resolver } from 'node:dns/promises';
 import type { Family } from '../model/types.js';
 import { Backoff } from '../util/backoff.js';
+import { errorMessage } from '../util/errors.js';
 
 /** One address of an answer, with the TTL the server gave it (seconds). */
 export interface Answer {
@@ -144,7 +145,7 @@ export class NameResolver {
         } catch (err) {
           const code = (err as { code?: string }).code;
           if (code !== undefined && EMPTY_ANSWER.has(code)) return { family, answers: [], error: undefined };
-          return { family, answers: [], error: (err as Error).message };
+          return { family, answers: [], error: errorMessage(err) };
         }
       }),
     );

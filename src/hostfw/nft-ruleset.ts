@@ -1,8 +1,8 @@
 // `nft -j list ruleset` (or `list table`) parsed into tables, chains, rules and sets. Pure: the
 // dataplane runs nft, this module only reads its JSON. Unknown objects are kept as they are, so
 // that the analysis can say "cannot evaluate" instead of guessing.
-
-export type NftFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
+import { z } from 'zod';
+import { readJsonOutput } from '../util/json-output.js';
 
 /** One JSON expression or statement as nft prints it (shape checked where it is used). */
 export type NftExpr = Record<string, unknown>;
@@ -47,63 +47,90 @@ export class NftJsonError extends Error {
   override readonly name = 'NftJsonError';
 }
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? Number.NaN));
+const nftName = z.string();
+
+// Only what is read below is checked, and strictly: a chain without a handle or a rule that names
+// no chain is not nft's JSON. Objects of other kinds (metainfo, elements, counters) pass unread.
+const tableSchema = z.object({ family: nftName, name: nftName });
+const chainSchema = z.object({
+  family: nftName,
+  table: nftName,
+  name: nftName,
+  handle: z.number(),
+  type: z.string().optional(),
+  hook: z.string().optional(),
+  prio: z.number().optional(),
+  policy: z.string().optional(),
+  dev: z.unknown().optional(),
+});
+const ruleSchema = z.object({
+  family: nftName,
+  table: nftName,
+  chain: nftName,
+  handle: z.number(),
+  comment: z.string().optional(),
+  expr: z.array(z.record(z.string(), z.unknown())).optional(),
+});
+const setSchema = z.object({
+  family: nftName,
+  table: nftName,
+  name: nftName,
+  flags: z.union([z.array(z.string()), z.string()]).optional(),
+  elem: z.array(z.unknown()).optional(),
+  map: z.unknown().optional(),
+});
+const nftDocument = z.object({
+  nftables: z.array(
+    z.object({ table: tableSchema.optional(), chain: chainSchema.optional(), rule: ruleSchema.optional(), set: setSchema.optional(), map: setSchema.optional() }),
+  ),
+});
 
 const key = (family: string, table: string, name: string): string => `${family}\n${table}\n${name}`;
 
-/**
- * Parses nft's JSON. Accepts the outputs of several `nft -j list table` calls concatenated
- * through `mergeRulesets`; throws NftJsonError when the text is not nft's JSON at all.
- */
-export function parseNftJson(text: string): NftRuleset {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text === '' ? '{"nftables":[]}' : text);
-  } catch (err) {
-    throw new NftJsonError(`nft printed something that is not JSON: ${(err as Error).message}`);
+function toChain(c: z.output<typeof chainSchema>): NftChain {
+  const chain: NftChain = { family: c.family, table: c.table, name: c.name, handle: c.handle, rules: [] };
+  if (c.hook !== undefined) {
+    chain.base = {
+      type: c.type ?? '',
+      hook: c.hook,
+      prio: c.prio ?? Number.NaN,
+      // nft prints no policy for chains whose type has none; the kernel's default is accept.
+      policy: c.policy === 'drop' ? 'drop' : 'accept',
+      ...(typeof c.dev === 'string' ? { dev: c.dev } : {}),
+    };
   }
-  const items = (doc as { nftables?: unknown }).nftables;
-  if (!Array.isArray(items)) throw new NftJsonError('nft JSON without an "nftables" array');
+  return chain;
+}
+
+/**
+ * Parses nft's JSON, as `command` printed it. Accepts the outputs of several `nft -j list table`
+ * calls concatenated through `mergeRulesets`; throws NftJsonError, naming the command and the
+ * place, when the text is not nft's JSON.
+ */
+export function parseNftJson(text: string, command = 'nft -j'): NftRuleset {
+  const doc = readJsonOutput(text, nftDocument, command, { nftables: [] });
+  if (!doc.ok) throw new NftJsonError(doc.error);
   const out: NftRuleset = { tables: [], chains: [], sets: [] };
   const chains = new Map<string, NftChain>();
   const pending: NftRule[] = [];
-  for (const item of items as Array<Record<string, Record<string, unknown>>>) {
+  for (const item of doc.value.nftables) {
     if (item.table) {
-      out.tables.push({ family: str(item.table.family), name: str(item.table.name) });
+      out.tables.push({ family: item.table.family, name: item.table.name });
     } else if (item.chain) {
-      const c = item.chain;
-      const chain: NftChain = { family: str(c.family), table: str(c.table), name: str(c.name), handle: num(c.handle), rules: [] };
-      if (typeof c.hook === 'string') {
-        chain.base = {
-          type: str(c.type),
-          hook: c.hook,
-          prio: num(c.prio),
-          // nft prints no policy for chains whose type has none; the kernel's default is accept.
-          policy: c.policy === 'drop' ? 'drop' : 'accept',
-          ...(typeof c.dev === 'string' ? { dev: c.dev } : {}),
-        };
-      }
+      const chain = toChain(item.chain);
       chains.set(key(chain.family, chain.table, chain.name), chain);
       out.chains.push(chain);
     } else if (item.rule) {
       const r = item.rule;
-      pending.push({
-        family: str(r.family),
-        table: str(r.table),
-        chain: str(r.chain),
-        handle: num(r.handle),
-        ...(typeof r.comment === 'string' ? { comment: r.comment } : {}),
-        expr: Array.isArray(r.expr) ? (r.expr as NftExpr[]) : [],
-      });
+      pending.push({ family: r.family, table: r.table, chain: r.chain, handle: r.handle, ...(r.comment !== undefined ? { comment: r.comment } : {}), expr: r.expr ?? [] });
     } else if (item.set || item.map) {
       const s = (item.set ?? item.map)!;
       out.sets.push({
-        family: str(s.family),
-        table: str(s.table),
-        name: str(s.name),
-        flags: Array.isArray(s.flags) ? (s.flags as unknown[]).map(str) : typeof s.flags === 'string' ? [s.flags] : [],
-        elem: Array.isArray(s.elem) ? (s.elem as unknown[]) : undefined,
+        family: s.family,
+        table: s.table,
+        name: s.name,
+        flags: typeof s.flags === 'string' ? [s.flags] : (s.flags ?? []),
+        elem: s.elem,
         isMap: item.map !== undefined || s.map !== undefined,
       });
     }

@@ -17,6 +17,7 @@ import {
   renderState,
   sha256,
 } from './install-state.js';
+import { errorMessage } from '../util/errors.js';
 
 /** The files install and uninstall look at, as they are now. Paths are root-relative ('/etc/...'). */
 export interface HostSnapshot {
@@ -81,15 +82,15 @@ export function shown(root: string, path: string): string {
 
 export function describeJsonError(file: string, err: unknown): string {
   if (err instanceof JsonSyntaxError) return `${file}: ${err.message}`;
-  return `${file}: ${(err as Error).message}`;
+  return `${file}: ${errorMessage(err)}`;
 }
 
 export function readState(snapshot: HostSnapshot, root: string, problems: string[]): InstallState | undefined {
   const text = snapshot.files.get(STATE_PATH);
   if (text === undefined) return undefined;
   const r = parseState(text);
-  if (r.ok) return r.state;
-  problems.push(`${shown(root, STATE_PATH)}: install record is damaged, ${r.reason}; fix or remove it`);
+  if (r.ok) return r.value;
+  problems.push(`${shown(root, STATE_PATH)}: install record is damaged, ${r.error}; fix or remove it`);
   return undefined;
 }
 

@@ -2,6 +2,8 @@
 // nothing else. Paths are relative to the install root, written as absolute paths ('/etc/...').
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { errorMessage } from '../util/errors.js';
+import type { Result } from '../model/result.js';
 
 export const UNIT_PATH = '/etc/systemd/system/dockgate.service';
 export const CONFIG_PATH = '/etc/dockgate/config.yaml';
@@ -59,17 +61,17 @@ export function renderState(state: InstallState): string {
 }
 
 /** Parses the state file; the message names what is wrong (the caller adds the file name). */
-export function parseState(text: string): { ok: true; state: InstallState } | { ok: false; reason: string } {
+export function parseState(text: string): Result<InstallState> {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
+    return { ok: false, error: `not valid JSON (${errorMessage(err)})` };
   }
   const r = installStateSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0];
-    return { ok: false, reason: `unexpected content at ${issue?.path.join('.') || 'the top level'}: ${issue?.message ?? 'invalid'}` };
+    return { ok: false, error: `unexpected content at ${issue?.path.join('.') || 'the top level'}: ${issue?.message ?? 'invalid'}` };
   }
-  return { ok: true, state: r.data };
+  return { ok: true, value: r.data };
 }

@@ -3,7 +3,8 @@
 import type { EgressDestination, EgressEntry, EgressPolicy, EgressPorts } from '../model/types.js';
 import { parseCidr } from '../net/address.js';
 import { parseRange } from './ports.js';
-import { badCharacter, quote, splitList, trimSpaces, type Parsed } from './text.js';
+import type { Result } from '../model/result.js';
+import { badCharacter, quote, splitList, trimSpaces } from './text.js';
 
 export const EGRESS_GRAMMAR = 'true, all, false, none, or a comma list of CIDR, DEST:PORTS[/PROTO] or NAME[:PORTS][/PROTO]';
 
@@ -11,29 +12,29 @@ export const EGRESS_GRAMMAR = 'true, all, false, none, or a comma list of CIDR, 
 const NAME_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const ENTRY_CHARS = /^[0-9A-Za-z.:[\]/*_-]+$/;
 
-function fail<T>(token: string, detail: string): Parsed<T> {
-  return { ok: false, reason: `entry ${quote(token)}: ${detail}` };
+function fail<T>(token: string, detail: string): Result<T> {
+  return { ok: false, error: `entry ${quote(token)}: ${detail}` };
 }
 
 /**
  * A DNS name as dockgate will ask for it: lower case, without the root dot. At least two labels,
  * and the last one not all digits, so that a mistyped address is never taken for a name.
  */
-export function parseDnsName(text: string): Parsed<string> {
+export function parseDnsName(text: string): Result<string> {
   const name = text.toLowerCase().replace(/\.$/, '');
-  if (name.includes('*')) return { ok: false, reason: `${quote(text)}: wildcards are not supported; list each name` };
-  if (name.length > 253) return { ok: false, reason: `${quote(text)}: a DNS name has at most 253 characters` };
+  if (name.includes('*')) return { ok: false, error: `${quote(text)}: wildcards are not supported; list each name` };
+  if (name.length > 253) return { ok: false, error: `${quote(text)}: a DNS name has at most 253 characters` };
   const labels = name.split('.');
-  if (labels.length < 2) return { ok: false, reason: `${quote(text)} is neither an address, a CIDR nor a fully qualified DNS name (or, as the whole value: true, all, false, none)` };
+  if (labels.length < 2) return { ok: false, error: `${quote(text)} is neither an address, a CIDR nor a fully qualified DNS name (or, as the whole value: true, all, false, none)` };
   if (labels.some((l) => !NAME_LABEL.test(l))) {
-    return { ok: false, reason: `${quote(text)} is not a DNS name (labels of letters, digits and inner hyphens, 1-63 characters each)` };
+    return { ok: false, error: `${quote(text)} is not a DNS name (labels of letters, digits and inner hyphens, 1-63 characters each)` };
   }
-  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return { ok: false, reason: `${quote(text)} is not an address or CIDR` };
+  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return { ok: false, error: `${quote(text)} is not an address or CIDR` };
   return { ok: true, value: name };
 }
 
 /** Splits 'DEST[:PORTS]' where DEST has no colon of its own (IPv4, a name) or is bracketed IPv6. */
-function splitDestination(token: string, body: string): Parsed<{ dest: string; ports: string | undefined; bracketed: boolean }> {
+function splitDestination(token: string, body: string): Result<{ dest: string; ports: string | undefined; bracketed: boolean }> {
   if (body.startsWith('[')) {
     const m = /^\[([^\]]*)\](?::(.*))?$/.exec(body);
     if (!m) return fail(token, 'a bracketed IPv6 destination is [ADDRESS] or [CIDR], optionally followed by :PORTS');
@@ -48,10 +49,10 @@ function splitDestination(token: string, body: string): Parsed<{ dest: string; p
 }
 
 /** Parses one entry of an egress list (already split and trimmed). */
-export function parseEgressEntry(token: string): Parsed<EgressEntry> {
-  if (token === '') return { ok: false, reason: 'empty entry (two commas in a row, or a comma at the start or end)' };
+export function parseEgressEntry(token: string): Result<EgressEntry> {
+  if (token === '') return { ok: false, error: 'empty entry (two commas in a row, or a comma at the start or end)' };
   const bad = badCharacter(token);
-  if (bad !== undefined) return { ok: false, reason: `entry ${quote(token)} ${bad}` };
+  if (bad !== undefined) return { ok: false, error: `entry ${quote(token)} ${bad}` };
   if (!ENTRY_CHARS.test(token)) return fail(token, `is not ${EGRESS_GRAMMAR}`);
 
   // A protocol is the word after the last '/'; digits there are a CIDR's prefix length.
@@ -76,7 +77,7 @@ export function parseEgressEntry(token: string): Parsed<EgressEntry> {
   let ports: EgressPorts = protocol === undefined ? { kind: 'any' } : { kind: 'range', protocol, start: 1, end: 65535 };
   if (portsText !== undefined) {
     const r = parseRange(portsText, 'port');
-    if (!r.ok) return fail(token, r.reason);
+    if (!r.ok) return fail(token, r.error);
     ports = { kind: 'range', protocol: protocol ?? 'tcp', start: r.value.start, end: r.value.end };
   }
 
@@ -84,12 +85,12 @@ export function parseEgressEntry(token: string): Parsed<EgressEntry> {
   const looksLikeAddress = bracketed || dest.includes('/') || dest.includes(':') || /(^|\.)[0-9]+$/.test(dest);
   if (looksLikeAddress) {
     const c = parseCidr(dest);
-    if (!c.ok) return fail(token, c.reason);
+    if (!c.ok) return fail(token, c.error);
     if (bracketed && c.value.family !== 6) return fail(token, 'brackets are only for IPv6; write an IPv4 destination without them');
     return { ok: true, value: { destination: { kind: 'cidr', cidr: c.value }, ports } };
   }
   const name = parseDnsName(dest);
-  if (!name.ok) return fail(token, name.reason);
+  if (!name.ok) return fail(token, name.error);
   return { ok: true, value: { destination: { kind: 'name', name: name.value }, ports } };
 }
 
@@ -123,18 +124,18 @@ export function formatEgressPolicy(p: EgressPolicy): string {
 }
 
 /** Parses a whole `dockgate.egress` value; every bad entry is its own reason. */
-export function parseEgressPolicy(value: string): { ok: true; value: EgressPolicy } | { ok: false; reasons: string[] } {
+export function parseEgressPolicy(value: string): Result<EgressPolicy, string[]> {
   const v = trimSpaces(value);
   if (v === 'true' || v === 'all') return { ok: true, value: { kind: 'all' } };
   if (v === 'false' || v === 'none') return { ok: true, value: { kind: 'none' } };
-  if (v === '') return { ok: false, reasons: [`empty; use ${EGRESS_GRAMMAR}`] };
+  if (v === '') return { ok: false, error: [`empty; use ${EGRESS_GRAMMAR}`] };
   const reasons: string[] = [];
   const entries: EgressEntry[] = [];
   const seen = new Set<string>();
   for (const token of splitList(v)) {
     const r = parseEgressEntry(token);
     if (!r.ok) {
-      reasons.push(r.reason);
+      reasons.push(r.error);
       continue;
     }
     const key = egressEntryKey(r.value);
@@ -142,6 +143,6 @@ export function parseEgressPolicy(value: string): { ok: true; value: EgressPolic
     seen.add(key);
     entries.push(r.value);
   }
-  if (reasons.length > 0) return { ok: false, reasons };
+  if (reasons.length > 0) return { ok: false, error: reasons };
   return { ok: true, value: { kind: 'list', entries } };
 }

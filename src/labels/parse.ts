@@ -6,6 +6,7 @@ import { parseCidr } from '../net/address.js';
 import { parseEgressPolicy } from './egress.js';
 import { parsePortEntry, portCount, portSpecKey } from './ports.js';
 import { badCharacter, cutValue, quote, splitList, trimSpaces } from './text.js';
+import type { Result } from '../model/result.js';
 
 export interface LabelOptions {
   prefix: string;
@@ -22,20 +23,15 @@ function isKnown(name: string): name is Known {
   return (KNOWN as readonly string[]).includes(name);
 }
 
-interface Outcome<T> {
-  value: T | undefined;
-  reasons: string[];
-}
-
-function parsePorts(value: string): Outcome<PortSpec[]> {
-  if (trimSpaces(value) === '') return { value: undefined, reasons: ['empty; list container ports, e.g. 80,443/tcp,53/udp'] };
+function parsePorts(value: string): Result<PortSpec[], string[]> {
+  if (trimSpaces(value) === '') return { ok: false, error: ['empty; list container ports, e.g. 80,443/tcp,53/udp'] };
   const reasons: string[] = [];
   const ports: PortSpec[] = [];
   const seen = new Set<string>();
   for (const token of splitList(trimSpaces(value))) {
     const r = parsePortEntry(token);
     if (!r.ok) {
-      reasons.push(r.reason);
+      reasons.push(r.error);
       continue;
     }
     const key = portSpecKey(r.value);
@@ -47,11 +43,11 @@ function parsePorts(value: string): Outcome<PortSpec[]> {
   if (total > MAX_PORTS_PER_CONTAINER) {
     reasons.push(`declares ${total} ports; at most ${MAX_PORTS_PER_CONTAINER} allowed per container (a range counts every port it spans)`);
   }
-  return reasons.length > 0 ? { value: undefined, reasons } : { value: ports, reasons };
+  return reasons.length > 0 ? { ok: false, error: reasons } : { ok: true, value: ports };
 }
 
-function parseFrom(value: string): Outcome<Cidr[]> {
-  if (trimSpaces(value) === '') return { value: undefined, reasons: ['empty; list source addresses or CIDRs, e.g. 10.0.0.0/8,2001:db8::/32'] };
+function parseFrom(value: string): Result<Cidr[], string[]> {
+  if (trimSpaces(value) === '') return { ok: false, error: ['empty; list source addresses or CIDRs, e.g. 10.0.0.0/8,2001:db8::/32'] };
   const reasons: string[] = [];
   const from: Cidr[] = [];
   const seen = new Set<string>();
@@ -67,26 +63,21 @@ function parseFrom(value: string): Outcome<Cidr[]> {
     }
     const r = parseCidr(token);
     if (!r.ok) {
-      reasons.push(r.reason);
+      reasons.push(r.error);
       continue;
     }
     if (seen.has(r.value.text)) continue;
     seen.add(r.value.text);
     from.push(r.value);
   }
-  return reasons.length > 0 ? { value: undefined, reasons } : { value: from, reasons };
+  return reasons.length > 0 ? { ok: false, error: reasons } : { ok: true, value: from };
 }
 
-function parseMode(value: string): Outcome<Mode> {
+function parseMode(value: string): Result<Mode, string[]> {
   const v = trimSpaces(value);
-  if (v === 'proxy' || v === 'dnat') return { value: v, reasons: [] };
-  if (v === '') return { value: undefined, reasons: ['empty; use proxy or dnat'] };
-  return { value: undefined, reasons: [`${quote(v)} is not a mode; use proxy or dnat`] };
-}
-
-function parseEgress(value: string): Outcome<EgressPolicy> {
-  const r = parseEgressPolicy(value);
-  return r.ok ? { value: r.value, reasons: [] } : { value: undefined, reasons: r.reasons };
+  if (v === 'proxy' || v === 'dnat') return { ok: true, value: v };
+  if (v === '') return { ok: false, error: ['empty; use proxy or dnat'] };
+  return { ok: false, error: [`${quote(v)} is not a mode; use proxy or dnat`] };
 }
 
 /**
@@ -130,26 +121,26 @@ export function parseLabels(labels: Record<string, string>, options: LabelOption
     switch (name) {
       case 'ports': {
         const r = parsePorts(value);
-        r.reasons.forEach(report);
-        ports = r.value;
+        if (r.ok) ports = r.value;
+        else r.error.forEach(report);
         break;
       }
       case 'from': {
         const r = parseFrom(value);
-        r.reasons.forEach(report);
-        from = r.value;
+        if (r.ok) from = r.value;
+        else r.error.forEach(report);
         break;
       }
       case 'mode': {
         const r = parseMode(value);
-        r.reasons.forEach(report);
-        mode = r.value;
+        if (r.ok) mode = r.value;
+        else r.error.forEach(report);
         break;
       }
       case 'egress': {
-        const r = parseEgress(value);
-        r.reasons.forEach(report);
-        egress = r.value;
+        const r = parseEgressPolicy(value);
+        if (r.ok) egress = r.value;
+        else r.error.forEach(report);
         break;
       }
     }

@@ -1,7 +1,8 @@
 // One `ports` label entry: PORT[/PROTO], START-END[/PROTO] or [HOSTIP:]HOSTPORT:PORT[/PROTO].
 import type { PortSpec, Protocol } from '../model/types.js';
 import { parseAddress } from '../net/address.js';
-import { badCharacter, quote, type Parsed } from './text.js';
+import type { Result } from '../model/result.js';
+import { badCharacter, quote } from './text.js';
 
 export const PORTS_GRAMMAR = 'PORT[/PROTO], START-END[/PROTO] or [HOSTIP:]HOSTPORT:PORT[/PROTO]';
 
@@ -17,40 +18,40 @@ export interface Range {
   end: number;
 }
 
-function fail<T>(token: string, detail: string): Parsed<T> {
-  return { ok: false, reason: `entry ${quote(token)}: ${detail}` };
+function fail<T>(token: string, detail: string): Result<T> {
+  return { ok: false, error: `entry ${quote(token)}: ${detail}` };
 }
 
-function notGrammar<T>(token: string, detail: string): Parsed<T> {
-  return { ok: false, reason: `entry ${quote(token)} is not ${PORTS_GRAMMAR} (${detail})` };
+function notGrammar<T>(token: string, detail: string): Result<T> {
+  return { ok: false, error: `entry ${quote(token)} is not ${PORTS_GRAMMAR} (${detail})` };
 }
 
-function parsePort(text: string, what: string): Parsed<number> {
+function parsePort(text: string, what: string): Result<number> {
   if (PORT.test(text)) {
     const n = Number(text);
     if (n <= 65535) return { ok: true, value: n };
   }
   return {
     ok: false,
-    reason: `${what} ${quote(text)} must be a number 1-65535, written in decimal without sign or leading zeros`,
+    error: `${what} ${quote(text)} must be a number 1-65535, written in decimal without sign or leading zeros`,
   };
 }
 
 /** 'P' or 'A-B' (A <= B). `what` is 'port' or 'host port', for the message. */
-export function parseRange(text: string, what: string): Parsed<Range> {
-  if (text === '') return { ok: false, reason: `${what} is empty` };
+export function parseRange(text: string, what: string): Result<Range> {
+  if (text === '') return { ok: false, error: `${what} is empty` };
   if (!text.includes('-')) {
     const p = parsePort(text, what);
     return p.ok ? { ok: true, value: { start: p.value, end: p.value } } : p;
   }
   const m = RANGE.exec(text);
-  if (!m) return { ok: false, reason: `${what} ${quote(text)} is neither a port nor a START-END range` };
+  if (!m) return { ok: false, error: `${what} ${quote(text)} is neither a port nor a START-END range` };
   const start = parsePort(m[1] ?? '', what);
   if (!start.ok) return start;
   const end = parsePort(m[2] ?? '', what);
   if (!end.ok) return end;
   if (start.value > end.value) {
-    return { ok: false, reason: `reversed range ${quote(text)}: START ${start.value} is above END ${end.value}` };
+    return { ok: false, error: `reversed range ${quote(text)}: START ${start.value} is above END ${end.value}` };
   }
   return { ok: true, value: { start: start.value, end: end.value } };
 }
@@ -64,7 +65,7 @@ function describe(r: Range): string {
 }
 
 /** Validates a host IP and returns its canonical text. */
-function parseHostIp(token: string, text: string, bracketed: boolean): Parsed<string> {
+function parseHostIp(token: string, text: string, bracketed: boolean): Result<string> {
   const shown = bracketed ? `[${text}]` : text;
   if (text === '') {
     return fail(token, 'host IP is empty; write HOSTPORT:PORT (without the leading ":") to mean all host addresses');
@@ -88,7 +89,7 @@ function parseHostIp(token: string, text: string, bracketed: boolean): Parsed<st
  * The protocol: after the last '/', unless what follows belongs to a bracketed host or a mapping
  * (so '1.2.3.4/32:80:80' is reported as a host IP with a prefix, not as protocol '32:80:80').
  */
-function splitProtocol(token: string): Parsed<{ body: string; protocol: Protocol }> {
+function splitProtocol(token: string): Result<{ body: string; protocol: Protocol }> {
   const slash = token.lastIndexOf('/');
   if (slash < 0 || /[:\]]/.test(token.slice(slash + 1))) return { ok: true, value: { body: token, protocol: 'tcp' } };
   const proto = token.slice(slash + 1);
@@ -99,10 +100,10 @@ function splitProtocol(token: string): Parsed<{ body: string; protocol: Protocol
 }
 
 /** Parses one entry (already split from the list and stripped of surrounding spaces). */
-export function parsePortEntry(token: string): Parsed<PortSpec> {
-  if (token === '') return { ok: false, reason: 'empty entry (two commas in a row, or a comma at the start or end)' };
+export function parsePortEntry(token: string): Result<PortSpec> {
+  if (token === '') return { ok: false, error: 'empty entry (two commas in a row, or a comma at the start or end)' };
   const bad = badCharacter(token);
-  if (bad !== undefined) return { ok: false, reason: `entry ${quote(token)} ${bad}` };
+  if (bad !== undefined) return { ok: false, error: `entry ${quote(token)} ${bad}` };
   if (!ENTRY_CHARS.test(token)) {
     const ch = NOT_ENTRY_CHAR.exec(token)?.[0] ?? '';
     return notGrammar(token, `unexpected character ${quote(ch)}`);
@@ -146,7 +147,7 @@ export function parsePortEntry(token: string): Parsed<PortSpec> {
 
   if (portParts.length === 1) {
     const r = parseRange(portParts[0] ?? '', 'port');
-    if (!r.ok) return fail(token, r.reason);
+    if (!r.ok) return fail(token, r.error);
     return { ok: true, value: { start: r.value.start, end: r.value.end, protocol } };
   }
 
@@ -155,9 +156,9 @@ export function parsePortEntry(token: string): Parsed<PortSpec> {
     return fail(token, 'host port is empty; give the host port, or write PORT alone to allow whatever -p bound');
   }
   const host = parseRange(hostText, 'host port');
-  if (!host.ok) return fail(token, host.reason);
+  if (!host.ok) return fail(token, host.error);
   const container = parseRange(portParts[1] ?? '', 'port');
-  if (!container.ok) return fail(token, container.reason);
+  if (!container.ok) return fail(token, container.error);
   const h = host.value;
   const c = container.value;
   if (size(c) > 1) {

@@ -1,9 +1,6 @@
 // Small text helpers shared by the label parsers: list splitting, character checks, and the
 // escaping of untrusted text (labels are the container owner's) wherever it is shown.
 
-/** The outcome of parsing one token: a value, or a reason that names the token. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
-
 const EDGE_SPACES = /^ +| +$/g;
 
 /** Removes ASCII spaces (only spaces: no tabs, no newlines) from both ends. */

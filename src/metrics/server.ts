@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { MetricsListen } from '../config/endpoints.js';
 import { bracketed } from '../model/format.js';
+import { errorMessage } from '../util/errors.js';
 
 export type MetricsEndpoint = Exclude<MetricsListen, { kind: 'off' }>;
 
@@ -70,7 +71,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, registry: Regis
     const body = await registry.metrics();
     res.writeHead(200, { 'content-type': registry.contentType }).end(body);
   } catch (err) {
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics failed: ${(err as Error).message}\n`);
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics failed: ${errorMessage(err)}\n`);
   }
 }
 

@@ -1,6 +1,7 @@
 // The one packet-mark bit dockgate sets on what its filter chains accept (see src/plan/marks.ts).
 // A branded number, so that a mark value or mask read from someone else's rule can never be
 // passed where dockgate's own bit is meant.
+import type { Result } from './result.js';
 
 export type MarkBit = number & { readonly __markBit: unique symbol };
 
@@ -23,18 +24,18 @@ export const MARK_BIT_EXPECTED = `exactly one bit of the 32-bit packet mark, suc
  * (`"0x01000000"`) or decimal digits. More than one bit would make dockgate's accept match
  * packets another tool marked with only some of them.
  */
-export function parseMarkBit(v: unknown): { ok: true; value: MarkBit } | { ok: false; reason: string } {
+export function parseMarkBit(v: unknown): Result<MarkBit> {
   let n: number | undefined;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && /^0x[0-9a-f]{1,16}$/i.test(v)) n = Number.parseInt(v.slice(2), 16);
   else if (typeof v === 'string' && /^[0-9]{1,20}$/.test(v)) n = Number(v);
   const shown = typeof v === 'string' ? JSON.stringify(v) : String(v);
-  if (n === undefined || !Number.isSafeInteger(n) || n < 0) return { ok: false, reason: `expected ${MARK_BIT_EXPECTED}, got ${shown}` };
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) return { ok: false, error: `expected ${MARK_BIT_EXPECTED}, got ${shown}` };
   const hex = shortHex(n);
-  if (n === 0) return { ok: false, reason: `${hex} has no bit set: expected ${MARK_BIT_EXPECTED}` };
-  if (n > FULL_MASK) return { ok: false, reason: `${hex} is wider than the 32-bit packet mark: expected ${MARK_BIT_EXPECTED}` };
+  if (n === 0) return { ok: false, error: `${hex} has no bit set: expected ${MARK_BIT_EXPECTED}` };
+  if (n > FULL_MASK) return { ok: false, error: `${hex} is wider than the 32-bit packet mark: expected ${MARK_BIT_EXPECTED}` };
   // n & (n - 1) clears the lowest set bit; what stays is every other one. (>>> 0: bit 31 is negative in JS bitwise.)
-  if (((n & (n - 1)) >>> 0) !== 0) return { ok: false, reason: `${hex} has more than one bit set: expected ${MARK_BIT_EXPECTED}` };
+  if (((n & (n - 1)) >>> 0) !== 0) return { ok: false, error: `${hex} has more than one bit set: expected ${MARK_BIT_EXPECTED}` };
   return { ok: true, value: n as MarkBit };
 }
 

@@ -8,8 +8,8 @@ import { isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { Cidr, Family } from '../model/types.js';
 import type { Tri } from '../model/tri.js';
+import type { Result } from '../model/result.js';
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /**
  * The family of address text that is already known to be an address (parsed, from the kernel or
@@ -60,10 +60,10 @@ export function formatValue(family: Family, v: bigint): string {
 }
 
 /** An IPv4 or IPv6 address, re-rendered canonically. */
-export function parseAddress(text: string): ParseResult<{ family: Family; text: string }> {
+export function parseAddress(text: string): Result<{ family: Family; text: string }> {
   const a = addressValue(text);
   if (a) return { ok: true, value: { family: a.family, text: formatValue(a.family, a.value) } };
-  return { ok: false, reason: `"${text}" is not an IPv4 or IPv6 address` };
+  return { ok: false, error: `"${text}" is not an IPv4 or IPv6 address` };
 }
 
 /**
@@ -71,24 +71,24 @@ export function parseAddress(text: string): ParseResult<{ family: Family; text: 
  * below the prefix are refused rather than silently masked: '10.0.0.5/8' is almost always a
  * typo, and a firewall must not guess.
  */
-export function parseCidr(text: string): ParseResult<Cidr> {
+export function parseCidr(text: string): Result<Cidr> {
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);
   const lenText = slash < 0 ? undefined : text.slice(slash + 1);
   const addr = addressValue(addrText);
-  if (!addr) return { ok: false, reason: `"${text}" is not an address or CIDR` };
+  if (!addr) return { ok: false, error: `"${text}" is not an address or CIDR` };
   const { family, value } = addr;
   const max = BITS[family];
   let len = max;
   if (lenText !== undefined) {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > max) {
-      return { ok: false, reason: `"${text}": prefix length must be 0-${max}` };
+      return { ok: false, error: `"${text}": prefix length must be 0-${max}` };
     }
     len = Number(lenText);
   }
   const host = hostMask(family, len);
   if ((value & host) !== 0n) {
-    return { ok: false, reason: `"${text}" has host bits set; did you mean ${formatValue(family, value & ~host)}/${len}?` };
+    return { ok: false, error: `"${text}" has host bits set; did you mean ${formatValue(family, value & ~host)}/${len}?` };
   }
   return { ok: true, value: { family, text: `${formatValue(family, value)}/${len}` } };
 }

@@ -2,9 +2,12 @@
 // produces the text runs in src/dataplane/addresses.ts. The packet tracer needs them for two
 // kernel decisions it must reproduce: which destinations are local (`-m addrtype --dst-type
 // LOCAL`, INPUT or FORWARD) and which interface a packet to a connected subnet leaves by.
+import { z } from 'zod';
+import { type Result, ok } from '../model/result.js';
 import type { Family } from '../model/types.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './address.js';
 import { IFNAME } from './ifname.js';
+import { readJsonOutput } from '../util/json-output.js';
 
 export interface InterfaceAddress {
   family: Family;
@@ -20,16 +23,24 @@ export interface HostInterface {
   loopback: boolean;
 }
 
-export type AddressesResult = { ok: true; interfaces: HostInterface[] } | { ok: false; reason: string };
 
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+// The answer must be a list; a link or address dockgate cannot read is skipped (an iproute2
+// version may print kinds of entries this one does not know).
+const linkList = z.array(z.unknown());
+const linkEntry = z.object({
+  ifname: z.string(),
+  addr_info: z.array(z.unknown()).optional().catch(undefined),
+  link_type: z.unknown().optional(),
+  flags: z.array(z.unknown()).optional().catch(undefined),
+});
+const addrEntry = z.object({ family: z.string(), local: z.string(), prefixlen: z.number() });
 
 /** One `addr_info` entry; undefined for what is not an IPv4/IPv6 address we can read. */
-function addressOf(v: unknown): InterfaceAddress | undefined {
-  if (!isRecord(v) || typeof v.local !== 'string' || typeof v.prefixlen !== 'number') return undefined;
+function addressOf(entry: unknown): InterfaceAddress | undefined {
+  const r = addrEntry.safeParse(entry);
+  if (!r.success) return undefined;
+  const v = r.data;
   if (v.family === 'inet') {
     const n = parseIPv4(v.local);
     if (n === undefined || v.prefixlen < 0 || v.prefixlen > 32) return undefined;
@@ -45,24 +56,21 @@ function addressOf(v: unknown): InterfaceAddress | undefined {
 }
 
 /** Parses `ip -j addr` (both families in one list, as `ip -j addr show` prints them). */
-export function parseIpAddr(text: string): AddressesResult {
-  let data: unknown;
-  try {
-    data = text.trim() === '' ? [] : JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `ip -j addr output is not JSON: ${(err as Error).message}` };
-  }
-  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j addr output is not a JSON list' };
+export function parseIpAddr(text: string, command = 'ip -j addr'): Result<HostInterface[]> {
+  const data = readJsonOutput(text, linkList, command, []);
+  if (!data.ok) return data;
   const out: HostInterface[] = [];
-  for (const link of data) {
-    if (!isRecord(link) || typeof link.ifname !== 'string') continue;
+  for (const item of data.value) {
+    const entry = linkEntry.safeParse(item);
+    if (!entry.success) continue;
+    const link = entry.data;
     // `veth0@if12` is how some versions print a peer; the kernel's name is the part before '@'.
     const name = link.ifname.split('@')[0]!;
     if (!IFNAME.test(name)) continue;
-    const info = Array.isArray(link.addr_info) ? link.addr_info : [];
+    const info = link.addr_info ?? [];
     const addresses = info.map(addressOf).filter((a): a is InterfaceAddress => a !== undefined);
-    const loopback = link.link_type === 'loopback' || (Array.isArray(link.flags) && link.flags.includes('LOOPBACK'));
+    const loopback = link.link_type === 'loopback' || (link.flags ?? []).includes('LOOPBACK');
     out.push({ name, addresses, loopback });
   }
-  return { ok: true, interfaces: out };
+  return ok(out);
 }

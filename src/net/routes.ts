@@ -1,8 +1,11 @@
 // The host's routes of the main table and its local routes, from `ip -j route` (and
 // `ip -j -6 ...`) output. Pure: the process that produces the text runs in src/dataplane/routes.ts.
+import { z } from 'zod';
+import { type Result, ok } from '../model/result.js';
 import type { Family } from '../model/types.js';
 import { parseCidr } from './address.js';
 import { IFNAME } from './ifname.js';
+import { readJsonOutput } from '../util/json-output.js';
 
 export interface DefaultRoute {
   family: Family;
@@ -10,8 +13,6 @@ export interface DefaultRoute {
   devs: string[];
   metric?: number;
 }
-
-export type RoutesResult = { ok: true; routes: DefaultRoute[] } | { ok: false; reason: string };
 
 /** A route of the main table to a network other than the default: an on-link subnet, a static or VPN route. */
 export interface NetworkRoute {
@@ -22,19 +23,46 @@ export interface NetworkRoute {
   devs: string[];
 }
 
-export type HostRoutesResult = { ok: true; defaults: DefaultRoute[]; networks: NetworkRoute[] } | { ok: false; reason: string };
+/** One family's main table: its default routes and its routes to other networks. */
+export interface HostRouteTable {
+  defaults: DefaultRoute[];
+  networks: NetworkRoute[];
+}
 
 // Linux IFNAMSIZ is 16 including the NUL. A name outside this never reaches a /proc path.
 const DEFAULT_DST = new Set(['default', '0.0.0.0/0', '::/0']);
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+// The answer must be a list; an entry that is not a route dockgate can read is skipped (an
+// iproute2 version may print kinds of entries this one does not know).
+const routeList = z.array(z.unknown());
+const withDev = z.object({ dev: z.string() });
+const routeEntry = z.object({
+  dst: z.string(),
+  // Read by devOf, which skips a dev that is not an interface name.
+  dev: z.unknown().optional(),
+  type: z.string().optional(),
+  table: z.string().optional(),
+  metric: z.number().optional().catch(undefined),
+  nexthops: z.array(z.unknown()).optional().catch(undefined),
+});
+type RouteEntry = z.output<typeof routeEntry>;
 
 function devOf(v: unknown): string | undefined {
-  if (!isRecord(v) || typeof v.dev !== 'string') return undefined;
+  const r = withDev.safeParse(v);
   // `unreachable default dev lo` (IPv6 shows one on many hosts) leads nowhere.
-  return IFNAME.test(v.dev) && v.dev !== 'lo' ? v.dev : undefined;
+  return r.success && IFNAME.test(r.data.dev) && r.data.dev !== 'lo' ? r.data.dev : undefined;
+}
+
+/** The entries of `ip -j route` output that are routes, as `command` printed them. */
+function routeEntries(text: string, command: string): Result<RouteEntry[]> {
+  const list = readJsonOutput(text, routeList, command, []);
+  if (!list.ok) return list;
+  const entries: RouteEntry[] = [];
+  for (const item of list.value) {
+    const r = routeEntry.safeParse(item);
+    if (r.success) entries.push(r.data);
+  }
+  return ok(entries);
 }
 
 /**
@@ -43,32 +71,18 @@ function devOf(v: unknown): string | undefined {
  * forward nothing. A route on a link that is down still counts: it carries traffic again as soon
  * as the link comes back, and forwarding there changes nothing until then.
  */
-export function parseDefaultRoutes(text: string, family: Family): RoutesResult {
-  const r = parseHostRoutes(text, family);
-  return r.ok ? { ok: true, routes: r.defaults } : r;
+export function parseDefaultRoutes(text: string, family: Family, command = 'ip -j route'): Result<DefaultRoute[]> {
+  const r = parseHostRoutes(text, family, command);
+  return r.ok ? ok(r.value.defaults) : r;
 }
 
-function routeList(text: string): { ok: true; list: unknown[] } | { ok: false; reason: string } {
-  let data: unknown;
-  try {
-    // iproute2 prints nothing at all for an empty dump on some versions.
-    data = text.trim() === '' ? [] : JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `ip -j route output is not JSON: ${(err as Error).message}` };
-  }
-  if (!Array.isArray(data)) return { ok: false, reason: 'ip -j route output is not a JSON list' };
-  return { ok: true, list: data };
-}
-
-function routeDevs(r: Record<string, unknown>): string[] {
+function routeDevs(r: RouteEntry): string[] {
   const devs = new Set<string>();
   const own = devOf(r);
   if (own) devs.add(own);
-  if (Array.isArray(r.nexthops)) {
-    for (const nh of r.nexthops) {
-      const d = devOf(nh);
-      if (d) devs.add(d);
-    }
+  for (const nh of r.nexthops ?? []) {
+    const d = devOf(nh);
+    if (d) devs.add(d);
   }
   return [...devs];
 }
@@ -89,20 +103,20 @@ const NOT_A_NETWORK: Record<Family, RegExp> = {
  * that names another table (policy routing) is left out: which packets it serves depends on
  * rules the host's own traffic may never match.
  */
-export function parseHostRoutes(text: string, family: Family): HostRoutesResult {
-  const data = routeList(text);
+export function parseHostRoutes(text: string, family: Family, command = 'ip -j route'): Result<HostRouteTable> {
+  // iproute2 prints nothing at all for an empty dump on some versions.
+  const data = routeEntries(text, command);
   if (!data.ok) return data;
   const defaults: DefaultRoute[] = [];
   const networks: NetworkRoute[] = [];
-  for (const r of data.list) {
-    if (!isRecord(r) || typeof r.dst !== 'string') continue;
+  for (const r of data.value) {
     if (r.type !== undefined && r.type !== 'unicast') continue;
     if (r.table !== undefined && r.table !== 'main') continue;
     const devs = routeDevs(r);
     if (devs.length === 0) continue;
     if (DEFAULT_DST.has(r.dst)) {
       const route: DefaultRoute = { family, devs };
-      if (typeof r.metric === 'number') route.metric = r.metric;
+      if (r.metric !== undefined) route.metric = r.metric;
       defaults.push(route);
       continue;
     }
@@ -111,7 +125,7 @@ export function parseHostRoutes(text: string, family: Family): HostRoutesResult 
     if (!cidr.ok || cidr.value.family !== family || NOT_A_NETWORK[family].test(cidr.value.text)) continue;
     networks.push({ family, dst: cidr.value.text, devs });
   }
-  return { ok: true, defaults, networks };
+  return ok({ defaults, networks });
 }
 
 /** Every interface that carries a default route of either family, sorted, each once. */
@@ -137,22 +151,20 @@ export function reachInterfaces(defaults: readonly DefaultRoute[], networks: rea
   return [...new Set([...defaults, ...networks].flatMap((r) => r.devs))].filter((i) => !DOCKER_INTERFACE_NAME.test(i) && !docker.has(i)).sort();
 }
 
-export type LocalRoutesResult = { ok: true; destinations: string[] } | { ok: false; reason: string };
-
 /**
  * The destinations the kernel delivers locally, from `ip -j [-6] route show table local`: what
  * `-m addrtype --dst-type LOCAL` matches, so what an any-address DNAT rule applies to. Canonical
  * CIDRs (`127.0.0.0/8`, `10.0.0.5/32`), each once. Broadcast, anycast and multicast routes are
  * not local deliveries of unicast traffic and are left out.
  */
-export function parseLocalRoutes(text: string, family: Family): LocalRoutesResult {
-  const data = routeList(text);
+export function parseLocalRoutes(text: string, family: Family, command = 'ip -j route show table local'): Result<string[]> {
+  const data = routeEntries(text, command);
   if (!data.ok) return data;
   const out = new Set<string>();
-  for (const r of data.list) {
-    if (!isRecord(r) || r.type !== 'local' || typeof r.dst !== 'string') continue;
+  for (const r of data.value) {
+    if (r.type !== 'local') continue;
     const cidr = parseCidr(r.dst);
     if (cidr.ok && cidr.value.family === family) out.add(cidr.value.text);
   }
-  return { ok: true, destinations: [...out] };
+  return ok([...out]);
 }

@@ -132,7 +132,7 @@ describe('dockgate logs: the journal reader', () => {
       for await (const _ of journalLines({ unit: 'dockgate' }, file)) void _;
     };
     await expect(run()).rejects.toBeInstanceOf(JournalError);
-    await expect(run()).rejects.toMatchObject({ exitCode: 1 });
+    await expect(run()).rejects.toMatchObject({ ended: { kind: 'exited', code: 1 } });
   });
 
   it('no journalctl at all: a JournalError naming the package', async () => {

@@ -33,13 +33,14 @@ const ADMIN_NFT = `table inet admin {
 
 const OPTS = { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', waitSeconds: 5 };
 
-async function withNs(fn: (ns: Netns, dp: Dataplane, footprint: Footprint) => Promise<void>): Promise<void> {
+/** `restart`: a new Dataplane on the same namespace, knowing nothing written, as after a daemon restart. */
+async function withNs(fn: (ns: Netns, dp: Dataplane, footprint: Footprint, restart: () => Dataplane) => Promise<void>): Promise<void> {
   const ns = await createNetns('owner');
   try {
     await ns.exec('nft', ['-f', '-'], { input: ADMIN_NFT });
     const queue = new CommandQueue({ netns: ns.path });
     const iptables = new Iptables(queue, OPTS);
-    await fn(ns, new Dataplane(iptables), new Footprint(iptables, new Nft(queue)));
+    await fn(ns, new Dataplane(iptables), new Footprint(iptables, new Nft(queue)), () => new Dataplane(iptables));
   } finally {
     await destroyNetns(ns);
   }
@@ -54,7 +55,7 @@ beforeAll(async () => {
 
 describe("the admin's DOCKGATE-USER-BANS, jumped from DOCKGATE-USER", () => {
   it('survives every repair, a container going, a restart and flush; is never drift', async () => {
-    await withNs(async (ns, dp, footprint) => {
+    await withNs(async (ns, dp, footprint, restart) => {
       await dp.sync(both);
       await footprint.sync(both, 'allow');
       await ipt(ns, '-N', 'DOCKGATE-USER-BANS');
@@ -79,8 +80,7 @@ describe("the admin's DOCKGATE-USER-BANS, jumped from DOCKGATE-USER", () => {
       // A container goes (a diff), the daemon restarts (a full write from nothing known), the marks follow.
       expect((await dp.sync(apiOnly)).kind).toBe('diff');
       await footprint.sync(apiOnly, 'allow');
-      dp.invalidate();
-      await dp.sync(apiOnly);
+      await restart().sync(apiOnly);
       await kept();
 
       // flush (without --user-chain): every dockgate chain goes; the admin's two stay, as they were.

@@ -47,15 +47,15 @@ describe('conntrackDeletions', () => {
       { type: 'local', dst: '10.0.0.5', dev: 'eth0' },
       { type: 'local', dst: '10.0.0.5', dev: 'eth1' },
     ]);
-    expect(parseLocalRoutes(v4, 4)).toEqual({ ok: true, destinations: ['127.0.0.0/8', '127.0.0.1/32', '10.0.0.5/32'] });
+    expect(parseLocalRoutes(v4, 4)).toEqual({ ok: true, value: ['127.0.0.0/8', '127.0.0.1/32', '10.0.0.5/32'] });
     const v6 = JSON.stringify([
       { type: 'local', dst: '::1', dev: 'lo' },
       { type: 'anycast', dst: 'fd00::', dev: 'eth0' },
       { type: 'local', dst: 'FD00::0005', dev: 'eth0' },
       { type: 'multicast', dst: 'ff00::/8', dev: 'eth0' },
     ]);
-    expect(parseLocalRoutes(v6, 6)).toEqual({ ok: true, destinations: ['::1/128', 'fd00::5/128'] });
-    expect(parseLocalRoutes('', 4)).toEqual({ ok: true, destinations: [] });
+    expect(parseLocalRoutes(v6, 6)).toEqual({ ok: true, value: ['::1/128', 'fd00::5/128'] });
+    expect(parseLocalRoutes('', 4)).toEqual({ ok: true, value: [] });
     expect(parseLocalRoutes('nope', 4).ok).toBe(false);
   });
 });

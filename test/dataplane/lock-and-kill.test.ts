@@ -83,7 +83,7 @@ describe('xtables lock held by another program (legacy backend)', () => {
     const holder = await holdLock(4);
     const err = await dp.sync(p).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RestoreError);
-    expect((err as RestoreError).exitCode).toBe(4);
+    expect((err as RestoreError).ended).toMatchObject({ kind: 'exited', code: 4 });
     expect((err as RestoreError).retryable).toBe(true);
     expect((await ns.exec('iptables-legacy-save', [])).stdout.replace(/^#.*$/gm, '')).toBe(before);
     await new Promise<void>((resolve) => holder.once('exit', () => resolve()));

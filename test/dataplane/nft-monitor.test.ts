@@ -51,7 +51,7 @@ describe('NftMonitor on a real kernel', () => {
       await until(() => m.pid, { what: 'nft monitor running', timeoutMs: 5000, intervalMs: 20 });
       await new Promise((r) => setTimeout(r, 300)); // nft monitor subscribes after it starts
       const r = await queue.run('iptables-restore', ['--noflush'], { input: '*filter\n:DOCKGATE-T - [0:0]\n-A DOCKGATE-T -m comment --comment t -j ACCEPT\nCOMMIT\n' });
-      expect(r.exitCode).toBe(0);
+      expect(r).toMatchObject({ kind: 'exited', code: 0 });
       await new Promise((r) => setTimeout(r, 300));
       expect(changes).toEqual([]);
       await ns.exec('iptables', ['-F', 'DOCKGATE-T']);

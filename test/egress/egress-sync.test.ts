@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { EgressSync } from '../../src/daemon/egress-sync.js';
+import { IpsetError } from '../../src/dataplane/ipset.js';
 import { FakeIpsets } from '../support/fake-ipsets.js';
 import { setFor } from '../../src/egress/sets.js';
 import type { EgressSet, RuleSet } from '../../src/model/types.js';
@@ -38,10 +39,10 @@ describe('EgressSync', () => {
   it('ipset not installed: the write fails once, and the next plan leaves the names out', async () => {
     const { ipsets, sync } = setup();
     ipsets.ensure = async () => {
-      throw new Error('ipset -exist restore failed (exit 127): spawn ipset ENOENT');
+      throw new IpsetError('ipset -exist restore failed (not found): spawn ipset ENOENT', { kind: 'not-found', reason: 'spawn ipset ENOENT', durationMs: 0 });
     };
     expect(sync.available).toBe(true);
-    await expect(sync.beforeWrite(planWith([S4]), false)).rejects.toThrow(/exit 127/);
+    await expect(sync.beforeWrite(planWith([S4]), false)).rejects.toThrow(/not found/);
     expect(sync.available).toBe(false);
     sync.stop();
   });

@@ -60,12 +60,12 @@ describe('ResolvConfWatch', () => {
     await writeFile(path, 'nameserver 192.0.2.1\n');
     const w = await start(path);
     expect(w.watching).toBe(true);
-    expect(w.current).toEqual({ ok: true, servers: ['192.0.2.1'] });
+    expect(w.current).toEqual({ ok: true, value: ['192.0.2.1'] });
     await writeFile(join(dir, 'resolv.conf.new'), 'nameserver 192.0.2.2\nnameserver 2001:db8::53\n');
     await rename(join(dir, 'resolv.conf.new'), path);
     await changesReach(1);
     expect(changes).toEqual([['192.0.2.2', '2001:db8::53']]);
-    expect(w.current).toEqual({ ok: true, servers: ['192.0.2.2', '2001:db8::53'] });
+    expect(w.current).toEqual({ ok: true, value: ['192.0.2.2', '2001:db8::53'] });
     expect(events.find((e) => e.event === 'resolv-conf-changed')).toMatchObject({ path, servers: ['192.0.2.2', '2001:db8::53'], before: ['192.0.2.1'] });
   });
 

@@ -10,6 +10,6 @@ describe('resolv.conf', () => {
   it('a missing file is no nameservers, with the reason', async () => {
     const r = await readResolvConf('/nonexistent/dockgate/resolv.conf');
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.reason).toContain('ENOENT');
+    if (!r.ok) expect(r.error).toContain('ENOENT');
   });
 });

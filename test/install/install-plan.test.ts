@@ -74,7 +74,7 @@ describe('planInstall', () => {
     expect(JSON.parse(host.files.get(DAEMON_JSON)!)).toEqual({ iptables: false, ip6tables: false, 'ip-forward': false });
     expect(host.files.get(DAEMON_JSON)).toBe('{\n  "iptables": false,\n  "ip6tables": false,\n  "ip-forward": false\n}\n');
     const state = parseState(host.files.get(STATE_PATH)!);
-    expect(state.ok && state.state.daemonJson?.created).toBe(true);
+    expect(state.ok && state.value.daemonJson?.created).toBe(true);
   });
 
   it('keeps an existing config and reads defaults.mode from it (dnat → userland-proxy false)', () => {
@@ -116,9 +116,9 @@ describe('planInstall', () => {
     expect(again.dockerChanges).toEqual([{ key: 'iptables', previous: 'true', next: 'false' }]);
     apply(host, again.actions);
     const state = parseState(host.files.get(STATE_PATH)!);
-    expect(state.ok && state.state.daemonJson?.changes.find((c) => c.key === 'iptables')?.previous).toBe('true');
+    expect(state.ok && state.value.daemonJson?.changes.find((c) => c.key === 'iptables')?.previous).toBe('true');
     // the file was edited between the installs: its old bytes are no longer a safe restore
-    expect(state.ok && state.state.daemonJson?.originalText).toBeNull();
+    expect(state.ok && state.value.daemonJson?.originalText).toBeNull();
     apply(host, uninstall(host).actions);
     expect(JSON.parse(host.files.get(DAEMON_JSON)!)).toEqual({ iptables: true });
   });

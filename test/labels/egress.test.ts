@@ -13,7 +13,7 @@ const udp = (start: number, end = start) => ({ kind: 'range' as const, protocol:
 
 function entries(value: string): EgressEntry[] {
   const r = parseEgressPolicy(value);
-  if (!r.ok) throw new Error(r.reasons.join('; '));
+  if (!r.ok) throw new Error(r.error.join('; '));
   if (r.value.kind !== 'list') throw new Error(`not a list: ${r.value.kind}`);
   return r.value.entries;
 }
@@ -65,12 +65,12 @@ describe('dockgate.egress grammar', () => {
   ])('refuses %j', (value, reason) => {
     const r = parseEgressPolicy(value);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.reasons.join('\n')).toMatch(reason);
+    if (!r.ok) expect(r.error.join('\n')).toMatch(reason);
   });
 
   it('names every bad entry of a list, one reason each', () => {
     const r = parseEgressPolicy('10.0.0.0/8,10.0.0.5/8,*.example.com');
-    expect(r.ok ? [] : r.reasons).toEqual([expect.stringContaining('"10.0.0.5/8"'), expect.stringContaining('"*.example.com"')]);
+    expect(r.ok ? [] : r.error).toEqual([expect.stringContaining('"10.0.0.5/8"'), expect.stringContaining('"*.example.com"')]);
   });
 
   it('formats back to the grammar', () => {

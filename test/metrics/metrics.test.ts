@@ -98,7 +98,7 @@ describe('dockgate_event_to_rules_seconds', () => {
     const { m, clock, scrape } = setup();
     m.eventSeen(ev('a', 9_000));
     m.planned({ containers: [], networks: false });
-    m.failed(new RestoreError('iptables-restore failed (exit 1): x', 1, 'x', []), { restores: 1 });
+    m.failed(new RestoreError('iptables-restore failed (exit 1): x', { kind: 'exited', code: 1, stdout: '', stderr: 'x', durationMs: 0 }, 'x', []), { restores: 1 });
     expect(sample(await scrape(), `${LATENCY}_count`)).toBe(0);
     clock.now = 11_000;
     m.planned({ containers: [], networks: false });
@@ -138,7 +138,7 @@ describe('restores and their failures', () => {
   it('a failure is put on the family that was written last (IPv4 goes first and stops the write)', async () => {
     const { m, scrape } = setup();
     const both = { restores: 0, v4: { restores: 0 }, v6: { restores: 0 } };
-    const err = new RestoreError('ip6tables-restore failed (exit 1): x', 1, 'x', []);
+    const err = new RestoreError('ip6tables-restore failed (exit 1): x', { kind: 'exited', code: 1, stdout: '', stderr: 'x', durationMs: 0 }, 'x', []);
     both.v4.restores = 1;
     both.v6.restores = 1;
     m.failed(err, both);

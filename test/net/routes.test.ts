@@ -1,7 +1,7 @@
 // Parsing `ip -j route show default` output. Every fixture below was captured from iproute2 6.1
 // (ip -j route show default / ip -j -6 route show default) in a throwaway namespace on Linux 6.18.
 import { describe, expect, it } from 'vitest';
-import { defaultRouteInterfaces, parseDefaultRoutes, parseHostRoutes, reachInterfaces } from '../../src/net/routes.js';
+import { defaultRouteInterfaces, parseDefaultRoutes, parseHostRoutes, parseLocalRoutes, reachInterfaces } from '../../src/net/routes.js';
 
 const V4_EMPTY = '[]\n';
 const V4_SINGLE = '[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]\n';
@@ -26,23 +26,23 @@ const TRUNCATED = '[';
 
 describe('parseDefaultRoutes', () => {
   it('no default route', () => {
-    expect(parseDefaultRoutes(V4_EMPTY, 4)).toEqual({ ok: true, routes: [] });
-    expect(parseDefaultRoutes('', 6)).toEqual({ ok: true, routes: [] });
+    expect(parseDefaultRoutes(V4_EMPTY, 4)).toEqual({ ok: true, value: [] });
+    expect(parseDefaultRoutes('', 6)).toEqual({ ok: true, value: [] });
   });
 
   it('one route via a gateway', () => {
-    expect(parseDefaultRoutes(V4_SINGLE, 4)).toEqual({ ok: true, routes: [{ family: 4, devs: ['eth0'] }] });
+    expect(parseDefaultRoutes(V4_SINGLE, 4)).toEqual({ ok: true, value: [{ family: 4, devs: ['eth0'] }] });
   });
 
   it('a multipath route: every nexthop counts', () => {
-    expect(parseDefaultRoutes(V4_MULTIPATH, 4)).toEqual({ ok: true, routes: [{ family: 4, devs: ['d0', 'd1'] }] });
-    expect(parseDefaultRoutes(V6_MULTIPATH, 6)).toEqual({ ok: true, routes: [{ family: 6, devs: ['d0', 'd1'], metric: 1024 }] });
+    expect(parseDefaultRoutes(V4_MULTIPATH, 4)).toEqual({ ok: true, value: [{ family: 4, devs: ['d0', 'd1'] }] });
+    expect(parseDefaultRoutes(V6_MULTIPATH, 6)).toEqual({ ok: true, value: [{ family: 6, devs: ['d0', 'd1'], metric: 1024 }] });
   });
 
   it('several routes by metric, link-down ones included; unreachable and blackhole defaults forward nothing', () => {
     expect(parseDefaultRoutes(V4_SEVERAL, 4)).toEqual({
       ok: true,
-      routes: [
+      value: [
         { family: 4, devs: ['d0'], metric: 100 },
         { family: 4, devs: ['eth0.100'], metric: 200 },
         { family: 4, devs: ['wg0'], metric: 300 },
@@ -53,7 +53,7 @@ describe('parseDefaultRoutes', () => {
   it('IPv6: an RA-learned route counts; `unreachable default dev lo` does not', () => {
     expect(parseDefaultRoutes(V6_SEVERAL, 6)).toEqual({
       ok: true,
-      routes: [
+      value: [
         { family: 6, devs: ['d0'], metric: 1024 },
         { family: 6, devs: ['d1'], metric: 2048 },
       ],
@@ -61,9 +61,14 @@ describe('parseDefaultRoutes', () => {
   });
 
   it('output that is not a JSON list is an error, never an empty set', () => {
-    expect(parseDefaultRoutes(TRUNCATED, 4)).toMatchObject({ ok: false, reason: expect.stringMatching(/not JSON/) });
+    expect(parseDefaultRoutes(TRUNCATED, 4)).toMatchObject({ ok: false, error: expect.stringMatching(/not JSON/) });
     expect(parseDefaultRoutes('default via 192.0.2.1 dev eth0\n', 4)).toMatchObject({ ok: false });
-    expect(parseDefaultRoutes('{"dst":"default"}', 4)).toEqual({ ok: false, reason: 'ip -j route output is not a JSON list' });
+    expect(parseDefaultRoutes('{"dst":"default"}', 4)).toEqual({ ok: false, error: 'ip -j route printed unexpected JSON at the top level: Invalid input: expected array, received object' });
+  });
+
+  it('the error names the command that printed the answer', () => {
+    expect(parseHostRoutes('null', 6, 'ip -j -6 route show table main')).toMatchObject({ ok: false, error: expect.stringMatching(/^ip -j -6 route show table main printed unexpected JSON at the top level: /) });
+    expect(parseLocalRoutes('[', 4, 'ip -j route show table local')).toMatchObject({ ok: false, error: expect.stringMatching(/^ip -j route show table local printed something that is not JSON: /) });
   });
 
   it('skips entries that are not default routes or name no usable interface', () => {
@@ -81,7 +86,7 @@ describe('parseDefaultRoutes', () => {
     ]);
     expect(parseDefaultRoutes(odd, 4)).toEqual({
       ok: true,
-      routes: [
+      value: [
         { family: 4, devs: ['eth1'] },
         { family: 4, devs: ['eth2'] },
       ],
@@ -94,7 +99,7 @@ describe('defaultRouteInterfaces', () => {
     const v4 = parseDefaultRoutes(V4_SEVERAL, 4);
     const v6 = parseDefaultRoutes(V6_MULTIPATH, 6);
     if (!v4.ok || !v6.ok) throw new Error('fixtures parse');
-    expect(defaultRouteInterfaces([...v4.routes, ...v6.routes])).toEqual(['d0', 'd1', 'eth0.100', 'wg0']);
+    expect(defaultRouteInterfaces([...v4.value, ...v6.value])).toEqual(['d0', 'd1', 'eth0.100', 'wg0']);
     expect(defaultRouteInterfaces([])).toEqual([]);
   });
 });
@@ -127,9 +132,9 @@ const V6_MAIN =
 describe('parseHostRoutes: every network the host reaches', () => {
   it('default routes, on-link subnets, static and VPN routes; not link-local, loopback, fallbacks or other tables', () => {
     const v4 = parseHostRoutes(V4_MAIN, 4);
-    expect(v4).toMatchObject({ ok: true, defaults: [{ family: 4, devs: ['eth0'], metric: 100 }] });
+    expect(v4).toMatchObject({ ok: true, value: { defaults: [{ family: 4, devs: ['eth0'], metric: 100 }] } });
     if (!v4.ok) throw new Error('parses');
-    expect(v4.networks.map((n) => `${n.dst} ${n.devs.join()}`)).toEqual([
+    expect(v4.value.networks.map((n) => `${n.dst} ${n.devs.join()}`)).toEqual([
       '203.0.113.0/24 eth0',
       '192.168.1.0/24 eth1',
       '10.8.0.0/24 wg0',
@@ -141,15 +146,15 @@ describe('parseHostRoutes: every network the host reaches', () => {
     ]);
     const v6 = parseHostRoutes(V6_MAIN, 6);
     if (!v6.ok) throw new Error('parses');
-    expect(v6.defaults).toEqual([{ family: 6, devs: ['eth0'], metric: 100 }]);
-    expect(v6.networks).toEqual([
+    expect(v6.value.defaults).toEqual([{ family: 6, devs: ['eth0'], metric: 100 }]);
+    expect(v6.value.networks).toEqual([
       { family: 6, dst: '2001:db8:1::/64', devs: ['eth0'] },
       { family: 6, dst: 'fd00:1::/64', devs: ['eth1'] },
     ]);
   });
 
   it('the same text gives parseDefaultRoutes the default routes only', () => {
-    expect(parseDefaultRoutes(V4_MAIN, 4)).toEqual({ ok: true, routes: [{ family: 4, devs: ['eth0'], metric: 100 }] });
+    expect(parseDefaultRoutes(V4_MAIN, 4)).toEqual({ ok: true, value: [{ family: 4, devs: ['eth0'], metric: 100 }] });
     expect(parseHostRoutes(TRUNCATED, 4)).toMatchObject({ ok: false });
   });
 });
@@ -159,8 +164,8 @@ describe('reachInterfaces', () => {
     const v4 = parseHostRoutes(V4_MAIN, 4);
     const v6 = parseHostRoutes(V6_MAIN, 6);
     if (!v4.ok || !v6.ok) throw new Error('parses');
-    const defaults = [...v4.defaults, ...v6.defaults];
-    const networks = [...v4.networks, ...v6.networks];
+    const defaults = [...v4.value.defaults, ...v6.value.defaults];
+    const networks = [...v4.value.networks, ...v6.value.networks];
     expect(reachInterfaces(defaults, networks)).toEqual(['dg-back', 'eth0', 'eth1', 'wg0']);
     expect(reachInterfaces(defaults, networks, ['dg-back'])).toEqual(['eth0', 'eth1', 'wg0']);
     // An interface with only a link-local address reaches no network.

@@ -3,10 +3,13 @@
 // and atomically per table, and answers `save` with a copy. It adds speed; the real-kernel tests
 // in test/dataplane and test/e2e stay the proof.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommandResult } from '../../src/dataplane/command-queue.js';
 import type { Iptables } from '../../src/dataplane/iptables.js';
 import { RestoreError } from '../../src/dataplane/iptables.js';
 import type { Table } from '../../src/model/types.js';
 import type { KernelState, TableState } from '../../src/plan/kernel-state.js';
+
+const exit1 = (stderr: string): CommandResult => ({ kind: 'exited', code: 1, stdout: '', stderr, durationMs: 0 });
 
 const BUILTINS: Record<string, string[]> = {
   raw: ['PREROUTING', 'OUTPUT'],
@@ -59,7 +62,7 @@ export class FakeIptables {
     if (this.delayMs > 0) await sleep(this.delayMs);
     if (this.failures > 0) {
       this.failures--;
-      throw new RestoreError('iptables-restore failed (exit 1): injected failure', 1, 'injected failure', []);
+      throw new RestoreError('iptables-restore failed (exit 1): injected failure', exit1('injected failure'), 'injected failure', []);
     }
     const committed: Table[] = [];
     for (const [table, text] of texts) {
@@ -93,7 +96,7 @@ export class FakeIptables {
 }
 
 function fail(table: string, line: string, why: string): never {
-  throw new RestoreError(`iptables-restore failed (exit 1): ${why}`, 1, `${why} in table ${table}: ${line}`, [line]);
+  throw new RestoreError(`iptables-restore failed (exit 1): ${why}`, exit1(why), `${why} in table ${table}: ${line}`, [line]);
 }
 
 /** Applies one table's restore text (without the `*table` and `COMMIT` lines being required). */

@@ -164,7 +164,7 @@ describe('where a packet comes in', () => {
     ]);
     expect(parseIpAddr(text)).toEqual({
       ok: true,
-      interfaces: [
+      value: [
         { name: 'lo', loopback: true, addresses: [{ family: 4, address: '127.0.0.1', prefixLen: 8 }, { family: 6, address: '::1', prefixLen: 128 }] },
         { name: 'eth0', loopback: false, addresses: [{ family: 4, address: '192.0.2.2', prefixLen: 24 }, { family: 6, address: 'fd00::2', prefixLen: 64 }] },
         { name: 'veth1', loopback: false, addresses: [] },
@@ -176,24 +176,24 @@ describe('where a packet comes in', () => {
 
 describe('arguments', () => {
   it('HOST:PORT[/PROTO], IPv6 in brackets', () => {
-    expect(parseDestination('10.0.0.5:8000')).toEqual({ family: 4, dst: '10.0.0.5', dport: 8000, protocol: 'tcp' });
-    expect(parseDestination('10.0.0.5:53/udp')).toEqual({ family: 4, dst: '10.0.0.5', dport: 53, protocol: 'udp' });
-    expect(parseDestination('[2001:DB8::1]:8080/tcp')).toEqual({ family: 6, dst: '2001:db8::1', dport: 8080, protocol: 'tcp' });
-    expect(parseDestination('2001:db8::1:8080')).toMatch(/write an IPv6 host in brackets/);
-    expect(parseDestination('10.0.0.5')).toMatch(/is not HOST:PORT/);
-    expect(parseDestination('10.0.0.5:0')).toMatch(/PORT "0" .* is not a port/);
-    expect(parseDestination('10.0.0.5:70000')).toMatch(/is not a port/);
-    expect(parseDestination('10.0.0.5:80/sctp')).toMatch(/PROTO "sctp" .* is not tcp or udp/);
-    expect(parseDestination('10.0.0.0/24:80')).toMatch(/is not HOST:PORT|is not one IPv4/);
-    expect(parseDestination('[10.0.0.5]:80')).toMatch(/brackets are for IPv6/);
-    expect(parseDestination('web:80')).toMatch(/HOST "web" .* is not one IPv4 or IPv6 address/);
+    expect(parseDestination('10.0.0.5:8000')).toEqual({ ok: true, value: { family: 4, dst: '10.0.0.5', dport: 8000, protocol: 'tcp' } });
+    expect(parseDestination('10.0.0.5:53/udp')).toEqual({ ok: true, value: { family: 4, dst: '10.0.0.5', dport: 53, protocol: 'udp' } });
+    expect(parseDestination('[2001:DB8::1]:8080/tcp')).toEqual({ ok: true, value: { family: 6, dst: '2001:db8::1', dport: 8080, protocol: 'tcp' } });
+    expect(parseDestination('2001:db8::1:8080')).toMatchObject({ ok: false, error: expect.stringMatching(/write an IPv6 host in brackets/) });
+    expect(parseDestination('10.0.0.5')).toMatchObject({ ok: false, error: expect.stringMatching(/is not HOST:PORT/) });
+    expect(parseDestination('10.0.0.5:0')).toMatchObject({ ok: false, error: expect.stringMatching(/PORT "0" .* is not a port/) });
+    expect(parseDestination('10.0.0.5:70000')).toMatchObject({ ok: false, error: expect.stringMatching(/is not a port/) });
+    expect(parseDestination('10.0.0.5:80/sctp')).toMatchObject({ ok: false, error: expect.stringMatching(/PROTO "sctp" .* is not tcp or udp/) });
+    expect(parseDestination('10.0.0.0/24:80')).toMatchObject({ ok: false, error: expect.stringMatching(/is not HOST:PORT|is not one IPv4/) });
+    expect(parseDestination('[10.0.0.5]:80')).toMatchObject({ ok: false, error: expect.stringMatching(/brackets are for IPv6/) });
+    expect(parseDestination('web:80')).toMatchObject({ ok: false, error: expect.stringMatching(/HOST "web" .* is not one IPv4 or IPv6 address/) });
   });
 
   it('SRC: an address or a CIDR', () => {
-    expect(parseSource('203.0.113.9')).toEqual({ family: 4, src: '203.0.113.9' });
-    expect(parseSource('2001:db8::/32')).toEqual({ family: 6, src: '2001:db8::/32' });
-    expect(parseSource('example.com')).toMatch(/is not an IPv4 or IPv6 address/);
-    expect(parseSource('10.0.0.0/255.0.0.0')).toMatch(/is not an IPv4 or IPv6 address/);
+    expect(parseSource('203.0.113.9')).toEqual({ ok: true, value: { family: 4, src: '203.0.113.9' } });
+    expect(parseSource('2001:db8::/32')).toEqual({ ok: true, value: { family: 6, src: '2001:db8::/32' } });
+    expect(parseSource('example.com')).toMatchObject({ ok: false, error: expect.stringMatching(/is not an IPv4 or IPv6 address/) });
+    expect(parseSource('10.0.0.0/255.0.0.0')).toMatchObject({ ok: false, error: expect.stringMatching(/is not an IPv4 or IPv6 address/) });
   });
 });
 

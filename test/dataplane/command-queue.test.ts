@@ -1,0 +1,57 @@
+// The command queue on real tiny commands: how a process ended is a tagged result, never an
+// exit number standing for "not found" or "timed out".
+import { describe, expect, it } from 'vitest';
+import { CommandQueue, endOf, exitedWith, failureMessage, howEnded, succeeded } from '../../src/dataplane/command-queue.js';
+
+describe('CommandQueue.run', () => {
+  const queue = new CommandQueue();
+
+  it('`true` exited 0 and succeeded; its output is kept with the final newline', async () => {
+    const r = await queue.run('sh', ['-c', 'echo out; echo err >&2']);
+    expect(r).toMatchObject({ kind: 'exited', code: 0, stdout: 'out\n', stderr: 'err\n' });
+    expect(succeeded(await queue.run('true', []))).toBe(true);
+  });
+
+  it('`false` exited 1: not a success, and its message says exit 1', async () => {
+    const r = await queue.run('false', []);
+    expect(r).toMatchObject({ kind: 'exited', code: 1 });
+    expect(succeeded(r)).toBe(false);
+    expect(exitedWith(r, 1)).toBe(true);
+    expect(failureMessage('false', r)).toBe('false failed (exit 1): (no message)');
+  });
+
+  it('a program that does not exist is not-found, naming it, with no exit code', async () => {
+    const r = await queue.run('/nonexistent/dockgate-tool', ['-x']);
+    expect(r.kind).toBe('not-found');
+    expect(r).not.toHaveProperty('code');
+    expect(failureMessage('dockgate-tool', r)).toMatch(/^dockgate-tool failed \(not found\): .*\/nonexistent\/dockgate-tool.*ENOENT/);
+  });
+
+  it('a command still running at its timeout is timed-out, and the queue moves on', async () => {
+    const r = await queue.run('sleep', ['5'], { timeoutMs: 200 });
+    expect(r).toMatchObject({ kind: 'timed-out', timeoutMs: 200 });
+    expect(howEnded(r)).toBe('timed out after 0.2 s');
+    expect(succeeded(await queue.run('true', []))).toBe(true);
+  });
+
+  it('a command killed by a signal that is not the timeout is killed, naming the signal', async () => {
+    const r = await queue.run('sh', ['-c', 'kill -9 $$']);
+    expect(r).toMatchObject({ kind: 'killed', signal: 'SIGKILL' });
+    expect(howEnded(r)).toBe('killed by SIGKILL');
+  });
+
+  it('counts every process it started', async () => {
+    const q = new CommandQueue();
+    await q.run('true', []);
+    await q.run('/nonexistent/dockgate-tool', []);
+    expect(q.runs).toBe(2);
+  });
+});
+
+describe('endOf', () => {
+  it("nsenter's own exit 127 for a program missing in the namespace is not-found; a program's own 127 stays an exit", () => {
+    const missing = endOf({ exitCode: 127, failed: true, timedOut: false, stderr: 'nsenter: failed to execute conntrack: No such file or directory\n' }, 1000, 1);
+    expect(missing).toEqual({ kind: 'not-found', reason: 'nsenter: failed to execute conntrack: No such file or directory', durationMs: 1 });
+    expect(endOf({ exitCode: 127, failed: true, timedOut: false, stderr: 'sh: 1: x: not found\n' }, 1000, 1)).toMatchObject({ kind: 'exited', code: 127 });
+  });
+});
