@@ -8,6 +8,7 @@ import type { Iptables } from '../dataplane/iptables.js';
 import { Nft } from '../dataplane/nft.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { RuleSet } from '../model/types.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface ForeignSyncOptions {
   log: Logger;
@@ -45,7 +46,7 @@ export class ForeignSync {
     try {
       await this.#state.footprint.marksFirst(plan, this.#o.config().foreignChainsMark);
     } catch (err) {
-      const message = (err as Error).message;
+      const message = errorMessage(err);
       this.#o.log.error({ event: 'foreign-chains-failed', err: message }, `cannot write dockgate's marks: ${message}; retrying`);
     }
   }
@@ -106,7 +107,7 @@ export class ForeignSync {
         say('', () => undefined);
       }
     } catch (err) {
-      const message = (err as Error).message;
+      const message = errorMessage(err);
       say(`error:${message}`, () =>
         this.#o.log.error({ event: 'foreign-chains-failed', err: message }, `cannot check other firewalls' chains: ${message}; retrying`),
       );
