@@ -38,24 +38,32 @@ const DNS_IP = '10.0.0.10';
 const nameOf = (i: number): string => `n${i}.names.bench.test`;
 
 /** Starts dnsmasq answering `names` names (two A records each) from a hosts file only. */
-async function startResolver(h: DockerHost, names: number, ttlS: number): Promise<string> {
+async function startResolver(h: DockerHost, names: number, ttlS: number): Promise<{ resolv: string; stop: () => Promise<void> }> {
   await h.outside.exec('ip', ['addr', 'add', `${DNS_IP}/24`, 'dev', h.outsideIf], { timeoutMs: 10_000 });
   const hosts = `${h.tmpDir}/bench-names.hosts`;
   const lines = Array.from({ length: names }, (_, i) => [`198.18.1.${i + 1} ${nameOf(i)}`, `198.18.2.${i + 1} ${nameOf(i)}`]).flat();
   await writeFile(hosts, `${lines.join('\n')}\n`);
   // Foreground, no upstream, hosts file only; registered for clean-up and stopped by pid.
-  await startLineProcess('dnsmasq', 'nsenter', [
+  const dnsmasq = await startLineProcess('dnsmasq', 'nsenter', [
     `--net=${h.outside.path}`, 'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`,
     `--listen-address=${DNS_IP}`, '--bind-interfaces', `--local-ttl=${ttlS}`, '--user=root', `--pid-file=${h.tmpDir}/bench-dnsmasq.pid`,
   ]);
   const resolv = `${h.tmpDir}/bench-resolv.conf`;
   await writeFile(resolv, `nameserver ${DNS_IP}\n`);
-  return resolv;
+  return { resolv, stop: dnsmasq.stop };
 }
 
 export async function namesAtRest(h: DockerHost, dg: Dockgate, containers: number, baseConfig: string, o: NamesAtRestOptions): Promise<NamesAtRest> {
   if (o.names > 250) throw new Error('at most 250 names');
-  const resolv = await startResolver(h, o.names, o.ttlS);
+  const { resolv, stop } = await startResolver(h, o.names, o.ttlS);
+  try {
+    return await reloadAndRest(h, dg, containers, baseConfig, resolv, o);
+  } finally {
+    await stop();
+  }
+}
+
+async function reloadAndRest(h: DockerHost, dg: Dockgate, containers: number, baseConfig: string, resolv: string, o: NamesAtRestOptions): Promise<NamesAtRest> {
   const list = Array.from({ length: o.names }, (_, i) => `${nameOf(i)}:443`).join(', ');
   const before = logLines(dg.d).length;
   const t0 = Date.now();
