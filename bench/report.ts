@@ -259,7 +259,8 @@ export function renderTables(r: Results): string[] {
   out.push(...table(['figure', 'target', 'measured', ''], r.targets.map((t) => [t.what, t.target, t.measured, mark(t)])));
   const shaky = r.targets.filter((t) => t.unreliable);
   if (shaky.length > 0) {
-    out.push('', `**Unreliable** (taken while the 1-minute load average was above ${r.machine.cpus / 2}, half the cores): ${shaky.map((t) => `${t.what} (${t.unreliable})`).join('; ')}. Run again on a quiet machine before reading them as passes or misses.`);
+    const why = [...new Set(shaky.map((t) => `${t.part}: ${t.unreliable}`))].join('; ');
+    out.push('', `**Unreliable**: the ${shaky.length} figure(s) so marked were taken while the 1-minute load average was above ${r.machine.cpus / 2}, half the cores (${why}). Run again on a quiet machine before reading them as passes or misses.`);
   }
   out.push('');
 
