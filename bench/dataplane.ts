@@ -64,9 +64,14 @@ export interface NaiveResult {
   stopProcesses: number;
 }
 
+/** A restore transaction's shape: the tables it touched and its lines (COMMIT and `*table` included). */
 export interface Transaction {
   tables: Table[];
   lines: number;
+}
+
+function addShape(list: Transaction[], t: Transaction): void {
+  if (!list.some((x) => x.lines === t.lines && x.tables.join() === t.tables.join())) list.push(t);
 }
 
 const transactionOf = (t: { tables: Table[]; input: string }): Transaction => ({ tables: t.tables, lines: t.input.split('\n').filter((l) => l !== '').length });
@@ -96,9 +101,9 @@ export interface DataplaneSize {
    */
   startFloor: Summary;
   stopFloor: Summary;
-  /** the transactions those were: tables touched and restore lines (COMMIT and `*table` included) */
-  startTransaction: Transaction;
-  stopTransaction: Transaction;
+  /** the transactions those were, each shape once (proxy and dnat containers alternate) */
+  startTransactions: Transaction[];
+  stopTransactions: Transaction[];
   /** Dataplane.check: iptables-save + parse + compare (what the periodic drift check costs) */
   driftCheck: Summary;
   driftCheckSaveProcess: Summary;
@@ -235,8 +240,8 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
     const driftSave: number[] = [];
     const startFloor: number[] = [];
     const stopFloor: number[] = [];
-    let startTx: Transaction = { tables: [], lines: 0 };
-    let stopTx: Transaction = { tables: [], lines: 0 };
+    const startTx: Transaction[] = [];
+    const stopTx: Transaction[] = [];
     let verified = true;
     const reps = o.fullReps(n);
     for (let rep = 0; rep < reps; rep++) {
@@ -269,8 +274,8 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
           // The same two transactions by hand, from the same kernel state (base again after each pair).
           startFloor.push(await ipt.restoreByHand(startText.input));
           stopFloor.push(await ipt.restoreByHand(stopText.input));
-          startTx = transactionOf(startText);
-          stopTx = transactionOf(stopText);
+          addShape(startTx, transactionOf(startText));
+          addShape(stopTx, transactionOf(stopText));
         }
         for (let r = 0; r < 5; r++) {
           const c = await timed(() => dp.check(base));
@@ -297,8 +302,8 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
       stopRestoreProcess: summarize(stopProc),
       startFloor: summarize(startFloor),
       stopFloor: summarize(stopFloor),
-      startTransaction: startTx,
-      stopTransaction: stopTx,
+      startTransactions: startTx,
+      stopTransactions: stopTx,
       driftCheck: summarize(drift),
       driftCheckSaveProcess: summarize(driftSave),
       verified,

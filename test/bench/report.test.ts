@@ -15,7 +15,7 @@ function size(n: number, o: { start: number; stop: number; startFloor: number; s
   return {
     n, chains: 1, rules: 1, fullRestoreBytes: 1, planBuildMs: s(1), renderDiffMs: s(1), fullSync: s(500), fullSyncRestoreProcess: s(400),
     start: s(o.start), stop: s(o.stop), startRestoreProcess: s(1), stopRestoreProcess: s(1), startFloor: s(o.startFloor), stopFloor: s(o.stopFloor),
-    startTransaction: { tables: ['filter'], lines: 4 }, stopTransaction: { tables: ['filter', 'nat'], lines: 7 },
+    startTransactions: [{ tables: ['filter'], lines: 4 }], stopTransactions: [{ tables: ['filter', 'nat'], lines: 7 }],
     driftCheck: s(1), driftCheckSaveProcess: s(1), verified: true,
   };
 }
