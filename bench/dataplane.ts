@@ -2,7 +2,7 @@
 // per measurement, against the per-rule baseline in the same run.
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { CommandQueue } from '../src/dataplane/command-queue.js';
+import { CommandQueue, failureMessage, succeeded } from '../src/dataplane/command-queue.js';
 import { Dataplane } from '../src/dataplane/dataplane.js';
 import { Iptables } from '../src/dataplane/iptables.js';
 import type { RuleSet, Table } from '../src/model/types.js';
@@ -20,11 +20,28 @@ class TimedIptables extends Iptables {
   lastRestoreMs = 0;
   lastRestoreBytes = 0;
   lastSaveMs = 0;
+  /** The tables and text of the last restore, for the kernel floor of the same transaction. */
+  lastRestore: { tables: Table[]; input: string } = { tables: [], input: '' };
   override async restore(texts: ReadonlyMap<Table, string>): Promise<{ durationMs: number }> {
     const r = await super.restore(texts);
     this.lastRestoreMs = r.durationMs;
     this.lastRestoreBytes = [...texts.values()].reduce((a, t) => a + Buffer.byteLength(t), 0);
+    this.lastRestore = { tables: [...texts.keys()], input: [...texts.values()].join('') };
     return r;
+  }
+
+  /**
+   * The kernel floor of a transaction: the same text written by hand, one `iptables-restore`
+   * with the arguments dockgate uses, through the same queue (so the same nsenter and process
+   * start), without anything dockgate does around it (render, grammar check, bookkeeping).
+   */
+  async restoreByHand(input: string): Promise<number> {
+    const args = ['-w', String(IPTABLES.waitSeconds), '--noflush'];
+    const t0 = performance.now();
+    const r = await this.queue.run(IPTABLES.restoreCommand, args, { input, timeoutMs: 60_000 });
+    const ms = performance.now() - t0;
+    if (!succeeded(r)) throw new Error(failureMessage('iptables-restore by hand', r));
+    return ms;
   }
   override async save(table?: Table): Promise<Map<Table, import('../src/plan/kernel-state.js').TableState>> {
     const t0 = performance.now();
@@ -47,6 +64,18 @@ export interface NaiveResult {
   stopProcesses: number;
 }
 
+/** A restore transaction's shape: the tables it touched and its lines (COMMIT and `*table` included). */
+export interface Transaction {
+  tables: Table[];
+  lines: number;
+}
+
+function addShape(list: Transaction[], t: Transaction): void {
+  if (!list.some((x) => x.lines === t.lines && x.tables.join() === t.tables.join())) list.push(t);
+}
+
+const transactionOf = (t: { tables: Table[]; input: string }): Transaction => ({ tables: t.tables, lines: t.input.split('\n').filter((l) => l !== '').length });
+
 export interface DataplaneSize {
   n: number;
   chains: number;
@@ -66,6 +95,15 @@ export interface DataplaneSize {
   stop: Summary;
   startRestoreProcess: Summary;
   stopRestoreProcess: Summary;
+  /**
+   * The kernel floor of the same change: the text dockgate wrote for each start / stop, written
+   * again by hand right after (interleaved, same kernel state), through iptables-restore alone.
+   */
+  startFloor: Summary;
+  stopFloor: Summary;
+  /** the transactions those were, each shape once (proxy and dnat containers alternate) */
+  startTransactions: Transaction[];
+  stopTransactions: Transaction[];
   /** Dataplane.check: iptables-save + parse + compare (what the periodic drift check costs) */
   driftCheck: Summary;
   driftCheckSaveProcess: Summary;
@@ -200,6 +238,10 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
     const stopProc: number[] = [];
     const drift: number[] = [];
     const driftSave: number[] = [];
+    const startFloor: number[] = [];
+    const stopFloor: number[] = [];
+    const startTx: Transaction[] = [];
+    const stopTx: Transaction[] = [];
     let verified = true;
     const reps = o.fullReps(n);
     for (let rep = 0; rep < reps; rep++) {
@@ -223,10 +265,17 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
           if (s.value.kind !== 'diff') throw new Error(`start sync was ${s.value.kind}`);
           start.push(s.ms);
           startProc.push(ipt.lastRestoreMs);
+          const startText = ipt.lastRestore;
           const t = await timed(() => dp.sync(base));
           if (t.value.kind !== 'diff') throw new Error(`stop sync was ${t.value.kind}`);
           stop.push(t.ms);
           stopProc.push(ipt.lastRestoreMs);
+          const stopText = ipt.lastRestore;
+          // The same two transactions by hand, from the same kernel state (base again after each pair).
+          startFloor.push(await ipt.restoreByHand(startText.input));
+          stopFloor.push(await ipt.restoreByHand(stopText.input));
+          addShape(startTx, transactionOf(startText));
+          addShape(stopTx, transactionOf(stopText));
         }
         for (let r = 0; r < 5; r++) {
           const c = await timed(() => dp.check(base));
@@ -251,12 +300,16 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
       stop: summarize(stop),
       startRestoreProcess: summarize(startProc),
       stopRestoreProcess: summarize(stopProc),
+      startFloor: summarize(startFloor),
+      stopFloor: summarize(stopFloor),
+      startTransactions: startTx,
+      stopTransactions: stopTx,
       driftCheck: summarize(drift),
       driftCheckSaveProcess: summarize(driftSave),
       verified,
     };
     o.log(
-      `  N=${n}: full sync median ${result.fullSync.median} ms; start median ${result.start.median} ms, stop median ${result.stop.median} ms; drift check ${result.driftCheck.median} ms`,
+      `  N=${n}: full sync median ${result.fullSync.median} ms; start median ${result.start.median} ms (by hand ${result.startFloor.median} ms), stop median ${result.stop.median} ms (by hand ${result.stopFloor.median} ms); drift check ${result.driftCheck.median} ms`,
     );
     if (n <= o.naiveMax) {
       result.naive = await naiveBaseline(n, base, plus, o);

@@ -10,6 +10,7 @@ import { HOST_IP, type DockerHost } from '../test/e2e/harness.js';
 import { NODE_FLAGS } from '../src/install/install-files.js';
 import { OPENINGS, shardChain, shardOf } from '../src/plan/chains.js';
 import { checkInterrupted } from './lib/cleanup.js';
+import { type NamesAtRest, namesAtRest } from './names-at-rest.js';
 import {
   type DockerEvents,
   type IdleWindow,
@@ -38,6 +39,14 @@ export interface EventOptions {
   /** after containers start: wait this long, then measure at rest for restSeconds */
   settleSeconds: number;
   restSeconds: number;
+  /**
+   * the window at rest with `manyContainers` and with names: whole periods of the daemon's
+   * full check (sync.full_check_ms), so its safety-net read is in the figure in due proportion
+   */
+  longRestSeconds: number;
+  /** then every container gets this many DNS names in its allow-list (0: skip) */
+  names: number;
+  namesTtlS: number;
   /** repetitions of each kind of tampering */
   driftReps: number;
   log: (msg: string) => void;
@@ -90,6 +99,8 @@ export interface EventResult {
     withContainers: AtRest;
     /** the same with `manyContainers` (800 more in dnat mode, claiming ports without -p) */
     withMany?: AtRest;
+    /** the same containers, each with an allow-list of `names` DNS names */
+    withNames?: NamesAtRest;
   };
   nftMonitorErrors: string;
 }
@@ -233,10 +244,11 @@ async function atRest(
   o: EventOptions,
   started: { first: number; lastStart: number; lastRule: number },
   containers: number,
+  restSeconds = o.restSeconds,
 ): Promise<AtRest> {
   await new Promise((res) => setTimeout(res, o.settleSeconds * 1000));
   const before = logLines(dg.d).length;
-  const w = await idleWindow(dg.pid, o.restSeconds);
+  const w = await idleWindow(dg.pid, restSeconds);
   const logEvents: Record<string, number> = {};
   for (const l of logLines(dg.d).slice(before)) logEvents[String(l.event ?? l.msg)] = (logEvents[String(l.event ?? l.msg)] ?? 0) + 1;
   return {
@@ -361,8 +373,15 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
       o.log(`  starting ${more} more (dnat mode, each claiming a host port without -p) on ${MANY_NETWORK} (${MANY_SUBNET})`);
       await h.docker(['network', 'create', '--subnet', MANY_SUBNET, MANY_NETWORK], { timeoutMs: 60_000 });
       const m = await burstRun(h, events, rules, 'many', Array.from({ length: more }, (_, i) => 20000 + i), 10, 900_000, runClaimer);
-      withMany = await atRest(dg, o, m, o.manyContainers);
+      o.log(`  at rest for ${o.longRestSeconds} s (whole full-check periods)`);
+      withMany = await atRest(dg, o, m, o.manyContainers, o.longRestSeconds);
       o.log(`  ${o.manyContainers} containers, at rest: RSS ${withMany.rssMiB} MiB, CPU ${withMany.cpuPercent}% + ${withMany.childCpuPercent}% of a core`);
+    }
+    let withNames: NamesAtRest | undefined;
+    if (o.names > 0) {
+      const running = Math.max(o.manyContainers, o.resourceContainers);
+      withNames = await namesAtRest(h, dg, running, config, { names: o.names, ttlS: o.namesTtlS, settleSeconds: o.settleSeconds, restSeconds: o.longRestSeconds, log: o.log });
+      o.log(`  ${running} containers with ${o.names} names each, at rest: CPU ${withNames.cpuPercent}% + ${withNames.childCpuPercent}% of a core`);
     }
     await dg.stop();
     if (o.daemonLogFile) {
@@ -394,6 +413,7 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
         afterEvents,
         withContainers,
         ...(withMany ? { withMany } : {}),
+        ...(withNames ? { withNames } : {}),
       },
       nftMonitorErrors: nftErrors.slice(0, 2000),
     };

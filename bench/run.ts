@@ -1,7 +1,7 @@
 // `npm run bench`: dockgate against per-rule iptables and against Docker's own firewall, side by
 // side, on this machine, in network namespaces the benchmark makes and removes (issue 6).
 //
-//   npm run bench                      full run (a few minutes on 2 cores) → bench/results/latest.{json,md}
+//   npm run bench                      full run (about 20 minutes on 2 cores) → bench/results/latest.{json,md}
 //   npm run bench -- --quick           smaller pass (N ≤ 1,000, 10 containers) → latest-quick.{json,md}
 //   npm run bench -- --only dataplane  one or more of dataplane,events,versus → partial.{json,md}
 //
@@ -13,6 +13,8 @@ import { REPO_ROOT } from '../test/e2e/harness.js';
 import { cleanupLeftovers, listTestNetns } from '../test/support/netns.js';
 import { benchDataplane, restoreFloor } from './dataplane.js';
 import { benchEvents } from './events.js';
+import { benchNameRefresh } from './names.js';
+import { defaultConfig } from '../src/config/load.js';
 import { Interrupted, cleanupAll, installSignalHandlers, wasInterrupted } from './lib/cleanup.js';
 import { machine } from './lib/machine.js';
 import { type Results, evaluate, renderMarkdown, renderTables } from './report.js';
@@ -59,7 +61,9 @@ async function main(): Promise<number> {
   if (m.loadAtStart > m.cpus / 2) log(`warning: the 1-minute load average is ${m.loadAtStart} on ${m.cpus} cores; other work will skew the figures`);
   if (m.iptablesBackend !== 'nf_tables') log('warning: iptables is not the nft backend; part 2 needs nft monitor for its kernel timestamps');
 
-  const results: Omit<Results, 'targets'> = { kind, command, machine: m, load: {}, elapsedMs: {}, errors: {} };
+  // The daemon runs with its defaults: the long windows at rest cover two of its full checks.
+  const fullCheckMs = defaultConfig().sync.fullCheckMs;
+  const results: Omit<Results, 'targets'> = { kind, command, machine: m, fullCheckMs, load: {}, elapsedMs: {}, errors: {} };
   const part = async (name: Part, fn: () => Promise<void>): Promise<void> => {
     if (!only.includes(name) || wasInterrupted()) return;
     log(`\n== ${name} ==`);
@@ -90,6 +94,7 @@ async function main(): Promise<number> {
       naiveChangeReps: quick ? 3 : 5,
       log,
     });
+    results.nameRefresh = await benchNameRefresh({ names: 10, v4PerName: 4, v6PerName: 2, reps: quick ? 5 : 20, log });
   });
   await part('events', async () => {
     results.events = await benchEvents({
@@ -101,6 +106,9 @@ async function main(): Promise<number> {
       idleSeconds: quick ? 5 : 10,
       settleSeconds: quick ? 5 : 20,
       restSeconds: quick ? 10 : 30,
+      longRestSeconds: quick ? 10 : (2 * fullCheckMs) / 1000,
+      names: 10,
+      namesTtlS: 60,
       driftReps: quick ? 2 : 5,
       daemonLogFile: `${os.tmpdir()}/dockgate-bench-${kind}-daemon.jsonl`,
       log,
@@ -116,6 +124,7 @@ async function main(): Promise<number> {
     });
   });
   results.elapsedMs.total = Math.round(performance.now() - t0);
+  results.loadAtEnd = load1();
 
   const full: Results = { ...results, targets: evaluate(results) };
   const dir = `${REPO_ROOT}bench/results`;

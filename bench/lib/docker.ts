@@ -3,6 +3,7 @@
 // how many iptables-restore transactions did it), the outside prober, dockgate's /proc figures.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type DaemonProcess,
@@ -186,6 +187,8 @@ export interface Dockgate {
   d: DaemonProcess;
   /** pid of the node process itself (nsenter execs it, so normally d.pid) */
   pid: number;
+  /** writes a new config and sends SIGHUP: the running daemon reloads it */
+  reload: (configYaml: string) => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -204,7 +207,11 @@ export async function startDockgate(h: DockerHost, configYaml: string): Promise<
     const kids = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/);
     if (kids[0]) pid = Number(kids[0]);
   }
-  return { d, pid, stop };
+  const reload = async (configYaml: string): Promise<void> => {
+    await writeFile(file, configYaml);
+    process.kill(pid, 'SIGHUP');
+  };
+  return { d, pid, reload, stop };
 }
 
 export interface ProcSample {
@@ -243,10 +250,15 @@ export interface IdleWindow {
   cpuTotalMs: number;
   /** total CPU time of the iptables processes it ran since it started, ms */
   childCpuTotalMs: number;
+  /** the machine's 1-minute load average as the window began and ended (the end covers most of a long window) */
+  load?: { start: number; end: number };
 }
+
+const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
 
 /** RSS at the end of a quiet window and the CPU share used during it. */
 export async function idleWindow(pid: number, seconds: number): Promise<IdleWindow> {
+  const loadStart = load1();
   const a = await procSample(pid);
   for (let i = 0; i < seconds * 10; i++) {
     checkInterrupted();
@@ -262,6 +274,7 @@ export async function idleWindow(pid: number, seconds: number): Promise<IdleWind
     childCpuPercent: Math.round(((b.childCpuMs - a.childCpuMs) / (b.at - a.at)) * 1000) / 10,
     cpuTotalMs: Math.round(b.cpuMs),
     childCpuTotalMs: Math.round(b.childCpuMs),
+    load: { start: loadStart, end: load1() },
   };
 }
 

@@ -57,7 +57,7 @@ const DEFAULTS: Config = {
   sync: {
     debounceMs: 20,
     driftCheckMs: 1000,
-    fullCheckMs: 30000,
+    fullCheckMs: 90000,
     retryMinMs: 200,
     retryMaxMs: 30000,
     dockerTimeoutMs: 10000,
