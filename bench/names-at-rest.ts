@@ -4,6 +4,7 @@
 // Then dockgate's CPU at rest is measured over whole full-check periods, so the safety-net read
 // of the larger rule set, the names' refreshes and their set writes are all in the window.
 import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DockerHost } from '../test/e2e/harness.js';
 import { checkInterrupted, startLineProcess } from './lib/cleanup.js';
 import { type Dockgate, type IdleWindow, idleWindow, logLines, logTime, until } from './lib/docker.js';
@@ -75,8 +76,15 @@ async function reloadAndRest(h: DockerHost, dg: Dockgate, containers: number, ba
   await until(`every name's answer in its set`, () => namesWritten().size >= o.names, 300_000, 50);
   const fill = written();
   const fillMs = Math.max(...fill.map(logTime)) - t0;
-  const save = (await h.host.exec('iptables-save', ['-t', 'filter'], { timeoutMs: 60_000 })).stdout;
-  const setRuleLines = save.split('\n').filter((l) => l.includes('--match-set dockgate-e4-')).length;
+  // The sets' answers can be in before the filter write that matches on them (the sets come
+  // first, so no rule ever names a missing set): count once that write is in.
+  const setLines = async (): Promise<number> =>
+    (await h.host.exec('iptables-save', ['-t', 'filter'], { timeoutMs: 60_000 })).stdout.split('\n').filter((l) => l.includes('--match-set dockgate-e4-')).length;
+  let setRuleLines = await setLines();
+  for (let i = 0; i < 240 && setRuleLines === 0; i++) {
+    await sleep(500);
+    setRuleLines = await setLines();
+  }
   o.log(`  names written after ${fillMs} ms in ${fill.length} write(s); ${setRuleLines} rule lines match on their sets; settling ${o.settleSeconds} s`);
   checkInterrupted();
   await new Promise((res) => setTimeout(res, o.settleSeconds * 1000));

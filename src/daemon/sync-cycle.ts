@@ -80,6 +80,14 @@ export class SyncCycle {
    */
   #rawMissing: Family[] = [];
   #dataplane: SyncTarget | undefined;
+  /**
+   * Dataplanes made by a renewal (a reload, IPv6 arriving) that have not written yet. Such a
+   * dataplane knows nothing of what the old one wrote: its first write compares the kernel with
+   * the new plan, so what the new plan changes would read as drift. That write repairs whatever
+   * differs, but reports none of it.
+   */
+  readonly #fresh = new WeakSet<SyncTarget>();
+  #renewed = false;
   /** Restores of the dataplanes replaced so far (a reload, IPv6 arriving). */
   #restoresBefore = 0;
   #retry: Backoff;
@@ -110,6 +118,7 @@ export class SyncCycle {
     this.#restoresBefore = this.restores;
     this.#dataplane = undefined;
     this.#rawMissing = [];
+    this.#renewed = true;
   }
 
   /** A reload: a new dataplane, and the retry delays of the new config. */
@@ -141,7 +150,11 @@ export class SyncCycle {
   }
 
   async #dataplaneNow(): Promise<SyncTarget> {
-    return (this.#dataplane ??= this.#o.makeDataplane(this.#o.config(), await this.#o.ipv6.has()));
+    if (this.#dataplane) return this.#dataplane;
+    const made = this.#o.makeDataplane(this.#o.config(), await this.#o.ipv6.has());
+    if (this.#renewed) this.#fresh.add(made);
+    this.#renewed = false;
+    return (this.#dataplane ??= made);
   }
 
   async #planNow(): Promise<{ plan: RuleSet; key: PlanKey }> {
@@ -187,6 +200,7 @@ export class SyncCycle {
       await this.#o.foreign.beforeWrite(plan);
       await egress.beforeWrite(plan, repair);
       const result = repair ? await dataplane.repair(plan) : await dataplane.sync(plan);
+      const renewed = this.#fresh.delete(dataplane);
       await egress.afterWrite(plan, repair);
       const t3 = performance.now();
       phases.writeMs = t3 - t2;
@@ -205,7 +219,7 @@ export class SyncCycle {
       this.#kernelLimits();
       phases.hostMs = performance.now() - t3;
       this.#retry.reset();
-      if (!firstWrite && result.drift && !result.drift.clean) logDrift(this.#o.log, this.#o.metrics, result.drift, result.durationMs);
+      if (!firstWrite && !renewed && result.drift && !result.drift.clean) logDrift(this.#o.log, this.#o.metrics, result.drift, result.durationMs);
       this.#logWritten(plan, result, phases, firstWrite);
       if (firstWrite) this.#o.ready();
       return { ok: true };

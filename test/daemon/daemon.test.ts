@@ -264,6 +264,23 @@ describe('the sync runner', () => {
     expect(daemon.state.plannedVersion).toBe(daemon.state.version);
   });
 
+  it('a reload that changes the plan writes the change and does not report it as drift', async () => {
+    const docker = new FakeDocker();
+    const c = web('narrowed', '172.17.0.6', 8005);
+    docker.running.set(c.id, c);
+    const ipt = new FakeIptables();
+    const { daemon, lines } = start(docker, testConfig(), ipt);
+    await daemon.ready;
+    const next = testConfig();
+    next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
+    daemon.reload(next);
+    await until(() => openingsOf(ipt, c).some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
+    const reloaded = lines.findIndex((l) => l.event === 'reloaded');
+    await until(() => lines.slice(reloaded).some((l) => l.event === 'applied'), { what: 'the write after the reload logged', timeoutMs: 3000 });
+    // What the new config changes is dockgate's own write, not someone else's change to its rules.
+    expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([]);
+  });
+
   it('a failed write is retried after a delay while new events are still served, and ends equal to the plan', async () => {
     const docker = new FakeDocker();
     const ipt = new FakeIptables();
