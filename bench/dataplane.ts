@@ -7,6 +7,7 @@ import { Dataplane } from '../src/dataplane/dataplane.js';
 import { Iptables } from '../src/dataplane/iptables.js';
 import type { RuleSet, Table } from '../src/model/types.js';
 import { renderDiff, renderFull, renderPlan } from '../src/plan/restore.js';
+import { PlanCache } from '../src/plan/ruleset.js';
 import { type Netns, createNetns, destroyNetns, run } from '../test/support/netns.js';
 import { checkInterrupted, onCleanup, wasInterrupted } from './lib/cleanup.js';
 import { fleet, planFor, planSize, syntheticContainer } from './lib/facts.js';
@@ -224,7 +225,11 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
     const planBuild: number[] = [];
     let base!: RuleSet;
     for (let r = 0; r < 5; r++) planBuild.push(timeSync(() => (base = planFor(containers))));
-    const plus = planFor([...containers, extra(0)]);
+    // The changes below are planned as the daemon plans them: through one PlanCache, so the
+    // containers that did not change keep their very rules and only the new one is rendered.
+    const cache = new PlanCache();
+    base = planFor(containers, cache);
+    const plus = planFor([...containers, extra(0)], cache);
     const renderDiffMs: number[] = [];
     for (let r = 0; r < 5; r++) renderDiffMs.push(timeSync(() => renderDiff(base, plus)));
     const size = planSize(base);
@@ -261,7 +266,7 @@ export async function benchDataplane(o: DataplaneOptions): Promise<DataplaneSize
         // The last namespace stays for the single-container changes and the drift checks.
         for (let r = 0; r < o.changeReps; r++) {
           checkInterrupted();
-          const p = r % 2 === 0 ? plus : planFor([...containers, extra(r)]);
+          const p = r % 2 === 0 ? plus : planFor([...containers, extra(r)], cache);
           const s = await timed(() => dp.sync(p));
           if (s.value.kind !== 'diff') throw new Error(`start sync was ${s.value.kind}`);
           start.push(s.ms);

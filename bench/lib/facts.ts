@@ -4,7 +4,7 @@
 // same in every run.
 import { createHash } from 'node:crypto';
 import type { ContainerFacts, NetworkFacts, RuleSet } from '../../src/model/types.js';
-import { buildRuleSet } from '../../src/plan/ruleset.js';
+import { type PlanCache, buildRuleSet } from '../../src/plan/ruleset.js';
 
 export const NETWORKS: NetworkFacts[] = [
   { id: 'a1'.repeat(32), name: 'bridge', bridge: 'docker0', subnets: ['172.17.0.0/16'], subnets6: [], internal: false },
@@ -42,8 +42,9 @@ export function fleet(n: number): ContainerFacts[] {
   return Array.from({ length: n }, (_, i) => syntheticContainer(i));
 }
 
-export function planFor(containers: readonly ContainerFacts[]): RuleSet {
-  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: NETWORKS });
+/** `cache`: plan as the daemon does, through one PlanCache, so a change re-plans only its container. */
+export function planFor(containers: readonly ContainerFacts[], cache?: PlanCache): RuleSet {
+  return buildRuleSet({ labelPrefix: 'dockgate', defaults: DEFAULTS, containers, networks: NETWORKS }, cache);
 }
 
 /** Rules and user chains a plan holds (jumps from built-in chains not counted). */
