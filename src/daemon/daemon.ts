@@ -16,7 +16,7 @@ import type { DaemonMetrics } from '../metrics/metrics.js';
 import { type Clock, realClock } from '../util/clock.js';
 import { HostSocketWatch } from './host-socket-watch.js';
 import { EgressSync } from './egress-sync.js';
-import { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
+import { ResolvFollow } from './resolv-follow.js';
 import type { DockerApi } from './docker-api.js';
 import type { DaemonOptions } from './daemon-options.js';
 import { DockerWatch } from './docker-watch.js';
@@ -54,8 +54,7 @@ export class Daemon {
   readonly #swarm: SwarmCheck;
   readonly #ipv6: Ipv6Watch;
   #stopped = false;
-  /** Follows resolv.conf; while it watches, a sync takes its reading instead of reading the file. */
-  #resolvWatch: ResolvConfWatch | undefined;
+  readonly #resolv: ResolvFollow;
   #events = 0;
   #ready!: () => void;
   #refuse!: (err: SwarmNodeError) => void;
@@ -72,6 +71,7 @@ export class Daemon {
     this.#config = options.config;
     this.#docker = options.docker;
     this.#log = options.log;
+    this.#resolv = new ResolvFollow({ log: options.log, onChange: () => this.#runner.request(0) });
     this.#clock = options.clock ?? realClock;
     this.#queue = options.queue ?? new CommandQueue();
     this.#makeDataplane = options.dataplane ?? ((config, ipv6) => makeDataplanes(this.#queue, config.iptables, ipv6));
@@ -178,7 +178,7 @@ export class Daemon {
       metrics: this.#metrics,
       readListeners: options.listeners ?? (() => readListeners()),
       makeDataplane: (c, v6) => this.#makeDataplane(c, v6),
-      resolvWatch: () => this.#resolvWatch,
+      resolvWatch: () => this.#resolv.watch,
       events: () => this.#events,
       checked: (readMs) => (this.#drift.lastCheckMs = readMs),
       ready: () => this.#ready(),
@@ -229,25 +229,14 @@ export class Daemon {
     this.#swarm.schedule();
     this.#sockets.start();
     this.#host.followRoutes();
-    void this.#watchResolvConf();
-  }
-
-  /** (Re)starts following egress.resolv_conf; a change asks for a sync, which re-plans and re-resolves. */
-  async #watchResolvConf(): Promise<void> {
-    const path = this.#config.egress.resolvConf;
-    if (this.#stopped || this.#resolvWatch?.path === path) return;
-    this.#resolvWatch?.stop();
-    const w = new ResolvConfWatch({ path, log: this.#log, onChange: () => this.#runner.request(0) });
-    this.#resolvWatch = w;
-    await w.start();
-    if (this.#stopped) w.stop();
+    void this.#resolv.follow(this.#config.egress.resolvConf);
   }
 
   /** Stops watching and leaves every rule in place: the firewall must not flap across restarts. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#egress.stop();
-    this.#resolvWatch?.stop();
+    this.#resolv.stop();
     this.#swarm.stop();
     this.#ipv6.stop();
     this.#runner.stop();
@@ -277,7 +266,7 @@ export class Daemon {
     this.#runner.request(0, { full: true });
     this.#drift.schedule();
     this.#host.followRoutes();
-    void this.#watchResolvConf();
+    void this.#resolv.follow(this.#config.egress.resolvConf);
   }
 
   #onEvent(e: DockerEvent): void {
