@@ -23,8 +23,10 @@ export interface NamesAtRest extends IdleWindow {
   containers: number;
   names: number;
   ttlS: number;
-  /** lines in iptables-save (IPv4 filter) matching on a name's set: containers × names */
+  /** lines in iptables-save (IPv4 filter) matching on a name's set: one per name, in the list's shared chain */
   setRuleLines: number;
+  /** jumps into an egress chain (IPv4 filter): one per container address */
+  egressJumps: number;
   /** reload → every name's first answer written into its set */
   fillMs: number;
   /** `ipset restore` writes (egress-name-answer lines) that filled the sets after the reload */
@@ -78,19 +80,23 @@ async function reloadAndRest(h: DockerHost, dg: Dockgate, containers: number, ba
   const fillMs = Math.max(...fill.map(logTime)) - t0;
   // The sets' answers can be in before the filter write that matches on them (the sets come
   // first, so no rule ever names a missing set): count once that write is in.
-  const setLines = async (): Promise<number> =>
-    (await h.host.exec('iptables-save', ['-t', 'filter'], { timeoutMs: 60_000 })).stdout.split('\n').filter((l) => l.includes('--match-set dockgate-e4-')).length;
-  let setRuleLines = await setLines();
-  for (let i = 0; i < 240 && setRuleLines === 0; i++) {
+  const filterLines = async (): Promise<string[]> => (await h.host.exec('iptables-save', ['-t', 'filter'], { timeoutMs: 60_000 })).stdout.split('\n');
+  const count = (lines: string[]): { sets: number; jumps: number } => ({
+    sets: lines.filter((l) => l.includes('--match-set dockgate-e4-')).length,
+    jumps: lines.filter((l) => /^-A DOCKGATE-CONTAINERS-.* -j DOCKGATE-EGRESS-/.test(l)).length,
+  });
+  let seen = count(await filterLines());
+  for (let i = 0; i < 240 && seen.jumps < containers; i++) {
     await sleep(500);
-    setRuleLines = await setLines();
+    seen = count(await filterLines());
   }
-  o.log(`  names written after ${fillMs} ms in ${fill.length} write(s); ${setRuleLines} rule lines match on their sets; settling ${o.settleSeconds} s`);
+  const { sets: setRuleLines, jumps: egressJumps } = seen;
+  o.log(`  names written after ${fillMs} ms in ${fill.length} write(s); ${setRuleLines} rule lines match on their sets, ${egressJumps} jumps lead to them; settling ${o.settleSeconds} s`);
   checkInterrupted();
   await new Promise((res) => setTimeout(res, o.settleSeconds * 1000));
   const from = logLines(dg.d).length;
   const w = await idleWindow(dg.pid, o.restSeconds);
   const logEvents: Record<string, number> = {};
   for (const l of logLines(dg.d).slice(from)) logEvents[String(l.event ?? l.msg)] = (logEvents[String(l.event ?? l.msg)] ?? 0) + 1;
-  return { ...w, containers, names: o.names, ttlS: o.ttlS, setRuleLines, fillMs, fillWrites: fill.length, settleSeconds: o.settleSeconds, logEvents };
+  return { ...w, containers, names: o.names, ttlS: o.ttlS, setRuleLines, egressJumps, fillMs, fillWrites: fill.length, settleSeconds: o.settleSeconds, logEvents };
 }

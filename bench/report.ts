@@ -238,7 +238,7 @@ function nameRefreshText(nr: NameRefreshResult): string[] {
 function namesAtRestText(n: NamesAtRest): string[] {
   const events = Object.entries(n.logEvents);
   return [
-    `Then every one of the ${n.containers} containers got an allow-list of ${n.names} DNS names (\`defaults.egress\`, a reload; dnsmasq in the outside namespace answering with TTL ${n.ttlS} s through \`egress.resolv_conf\`): ${n.setRuleLines} IPv4 filter lines match on the names' sets; the first answers were in their sets ${ms(n.fillMs)} after the reload, in ${n.fillWrites} \`ipset restore\` write(s). dockgate's log lines while at rest: ${events.length === 0 ? 'none' : events.map(([k, v]) => `${k} ×${v}`).join(', ')} (each \`egress-name-answer\` is one write).`,
+    `Then every one of the ${n.containers} containers got an allow-list of ${n.names} DNS names (\`defaults.egress\`, a reload; dnsmasq in the outside namespace answering with TTL ${n.ttlS} s through \`egress.resolv_conf\`): ${n.setRuleLines} IPv4 filter lines match on the names' sets, in the list's one shared chain, and ${n.egressJumps ?? 'an unrecorded number of'} jumps lead there from the containers; the first answers were in their sets ${ms(n.fillMs)} after the reload, in ${n.fillWrites} \`ipset restore\` write(s). dockgate's log lines while at rest: ${events.length === 0 ? 'none' : events.map(([k, v]) => `${k} ×${v}`).join(', ')} (each \`egress-name-answer\` is one write).`,
     '',
   ];
 }

@@ -1,12 +1,16 @@
-// A container's egress accepts in its DOCKGATE-CONTAINERS shard, from its egress policy. Pure.
-// An allow-list gives one accept per destination of the family (an IPv4 CIDR only in iptables,
-// an IPv6 one only in ip6tables), plus its resolvers on port 53: without them no name the
-// container looks up would resolve, and Docker's embedded DNS (127.0.0.11) forwards from inside
-// the container's namespace, so its queries leave from the container's own address too.
-import type { BridgeAddress, EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
-import { ACCEPT, type PortSpan, type Rule } from '../model/rule.js';
+// A container's egress from its egress policy. Pure. Egress to everywhere is one accept in the
+// container's DOCKGATE-CONTAINERS shard. An allow-list is one chain of accepts, one per
+// destination of the family (an IPv4 CIDR only in iptables, an IPv6 one only in ip6tables), plus
+// the resolvers on port 53: without them no name the container looks up would resolve, and
+// Docker's embedded DNS (127.0.0.11) forwards from inside the container's namespace, so its
+// queries leave from the container's own address too. That chain is named by a hash of its
+// rules, so every container with the same list shares it and adds one jump per address.
+import { createHash } from 'node:crypto';
+import type { BridgeAddress, ChainPlan, EgressEntry, EgressPolicy, Family, Protocol } from '../model/types.js';
+import { ACCEPT, type PortSpan, type Rule, jumpTo } from '../model/rule.js';
 import { type EgressSet, setFor } from './sets.js';
 import { familyOf } from '../net/address.js';
+import { egressChainName } from '../plan/chains.js';
 
 /** Where one accept leads: `dst` and `dstSet` undefined is everywhere. */
 interface Destination {
@@ -15,12 +19,22 @@ interface Destination {
   dstSet?: string;
   proto: Protocol | undefined;
   dport: PortSpan | undefined;
+  /** Which entry of the list (or which resolver) it comes from, for the rule's comment. */
+  why: string;
 }
 
-const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined };
+const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined, why: 'everywhere' };
+
+/** An entry as the comment of its accept says it (no brackets: comments keep [A-Za-z0-9_./: -]). */
+function entryText(e: EgressEntry): string {
+  const dest = e.destination.kind === 'name' ? e.destination.name : e.destination.cidr.text;
+  if (e.ports.kind === 'any') return dest;
+  const range = e.ports.start === e.ports.end ? `${e.ports.start}` : `${e.ports.start}-${e.ports.end}`;
+  return `${dest} port ${range}/${e.ports.protocol}`;
+}
 
 function entryDestinations(e: EgressEntry, family: Family, names: boolean): Destination[] {
-  const ports = e.ports.kind === 'any' ? { proto: undefined, dport: undefined } : { proto: e.ports.protocol, dport: { start: e.ports.start, end: e.ports.end } };
+  const ports = { why: entryText(e), ...(e.ports.kind === 'any' ? { proto: undefined, dport: undefined } : { proto: e.ports.protocol, dport: { start: e.ports.start, end: e.ports.end } }) };
   // A name matches its set, whatever it resolves to now: an empty set allows nothing.
   if (e.destination.kind === 'name') return names ? [{ dst: undefined, dstSet: setFor(e.destination.name, family).set, ...ports }] : [];
   if (e.destination.cidr.family !== family) return [];
@@ -42,7 +56,7 @@ function resolverDestinations(resolvers: readonly string[], family: Family): Des
   // it to a container, and nothing to it passes FORWARD.
   const loopback = (r: string): boolean => r.startsWith('127.') || r === '::1';
   const mine = resolvers.filter((r) => familyOf(r) === family && !loopback(r));
-  return mine.flatMap((dst) => (['udp', 'tcp'] as const).map((proto): Destination => ({ dst, proto, dport: { start: 53, end: 53 } })));
+  return mine.flatMap((dst) => (['udp', 'tcp'] as const).map((proto): Destination => ({ dst, proto, dport: { start: 53, end: 53 }, why: `resolver ${dst}` })));
 }
 
 /** The destinations a policy lets a container open connections to, in `family`. */
@@ -52,20 +66,35 @@ export function egressDestinations(policy: EgressPolicy, resolvers: readonly str
   const out = [...policy.entries.flatMap((e) => entryDestinations(e, family, names)), ...resolverDestinations(resolvers, family)];
   const seen = new Set<string>();
   return out.filter((d) => {
-    const key = JSON.stringify(d);
+    const key = JSON.stringify({ ...d, why: undefined });
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
 }
 
-/** The accepts of one container address on one bridge. */
-export function egressRules(policy: EgressPolicy, resolvers: readonly string[], from: BridgeAddress, comment: string, names = true): Rule[] {
-  return egressDestinations(policy, resolvers, from.family, names).map(
-    (d): Rule => ({
-      match: { src: from.address, dst: d.dst, in: from.bridge, proto: d.proto, dport: d.dport, dstSet: d.dstSet, ctstate: ['NEW'] },
-      action: ACCEPT,
-      comment,
-    }),
+/**
+ * The shared chain of an allow-list in `family`: one accept per destination, for packets the
+ * container's jump already matched (its address, its bridge, a new connection). Undefined when
+ * the list allows nothing in this family (then there is nothing to jump to).
+ */
+export function egressChain(policy: EgressPolicy, resolvers: readonly string[], family: Family, names = true): ChainPlan | undefined {
+  if (policy.kind !== 'list') return undefined;
+  const rules = egressDestinations(policy, resolvers, family, names).map(
+    (d): Rule => ({ match: { dst: d.dst, proto: d.proto, dport: d.dport, dstSet: d.dstSet }, action: ACCEPT, comment: `dockgate egress to ${d.why}` }),
   );
+  if (rules.length === 0) return undefined;
+  const hash = createHash('sha256').update(JSON.stringify([family, rules])).digest('hex');
+  return { table: 'filter', name: egressChainName(hash), kind: 'ordered', rules };
+}
+
+/**
+ * What one container address on one bridge gets: egress everywhere is one accept; a list is one
+ * jump to its shared chain (`chain`, from egressChain for the address's family).
+ */
+export function egressRules(policy: EgressPolicy, from: BridgeAddress, comment: string, chain: ChainPlan | undefined): Rule[] {
+  const match = { src: from.address, in: from.bridge, ctstate: ['NEW'] as const };
+  if (policy.kind === 'all') return [{ match, action: ACCEPT, comment }];
+  if (policy.kind === 'none' || chain === undefined) return [];
+  return [{ match, action: jumpTo(chain.name), comment }];
 }

@@ -30,6 +30,20 @@ export const USER = 'DOCKGATE-USER';
  */
 export const DROPS = 'DOCKGATE-DROPS';
 
+/**
+ * filter: one chain per distinct egress allow-list (and family), named by a hash of its rules and
+ * shared by every container with that list: a container jumps to it once per address, so 1,000
+ * containers with the same ten names are 1,000 jumps and ten accepts, not 10,000 accepts to read
+ * back at every full check and to walk for every new connection.
+ */
+export const EGRESS = 'DOCKGATE-EGRESS';
+/** 10 hex digits: with the mangle mirror's `DOCKGATE-MEGRESS-` still within iptables' 28 characters. */
+const EGRESS_CHAIN = new RegExp(`^${EGRESS}-[0-9a-f]{10}$`);
+
+export function egressChainName(hash: string): string {
+  return `${EGRESS}-${hash.slice(0, 10)}`;
+}
+
 /** The tables of the plan proper, in the order a full write commits them. */
 export const TABLES: readonly Table[] = ['raw', 'nat', 'filter'];
 
@@ -119,6 +133,7 @@ export function managedChainTable(name: string): Table | undefined {
   if (fixed !== undefined) return fixed;
   const shard = SHARD_CHAIN.exec(name)?.[1];
   if (shard !== undefined) return FIXED_CHAINS.get(shard);
+  if (EGRESS_CHAIN.test(name)) return 'filter';
   const old = PER_CONTAINER_CHAIN.exec(name)?.[1];
   if (old !== undefined) return PER_CONTAINER_TABLE[old];
   return isMarkChain(name) ? MARK_TABLE : undefined;

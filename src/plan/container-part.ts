@@ -2,7 +2,7 @@
 // rules per family, ready to be placed in the shared chains. Pure.
 import { type LabelReading, describeImageLabels } from '../labels/image.js';
 import type { ContainerFacts, ContainerPlan, BridgeAddress, EgressPolicy, Family } from '../model/types.js';
-import type { Rule } from '../model/rule.js';
+import type { ChainPlan, Rule } from '../model/rule.js';
 import { type ResolveContext, networkWarnings, resolveAll } from './openings.js';
 import { inputLogRules } from './drop-log.js';
 import { isHostNetwork, resolveHostNetwork } from './host-network.js';
@@ -18,6 +18,8 @@ export interface FamilyPart {
   rules: Array<{ parent: ParentKey; rule: Rule }>;
   /** Rules that keep this container (egress off) from reaching published ports through the host. */
   guards: Rule[];
+  /** The shared chain of its egress allow-list its rules jump to (egress/rules.ts `egressChain`). */
+  egressChain?: ChainPlan;
 }
 
 export interface ContainerPart {
@@ -71,8 +73,9 @@ export function containerPart(facts: ContainerFacts, parsed: LabelReading, input
     // order never matters, and each carries the container's comment, so a change adds and deletes
     // exactly its own lines. No chain per container: on the nf_tables backend every chain costs.
     add(fp, 'openings', proxyRules(mine, note));
-    const forward = forwardRules(mine, egress, from.filter((a: BridgeAddress) => a.family === family), note);
+    const forward = forwardRules(mine, egress, family, from.filter((a: BridgeAddress) => a.family === family), note);
     add(fp, 'containers', forward.rules);
+    if (forward.chain) fp.egressChain = forward.chain;
     if (forward.leaves) part.plan.leavesFrom = [...(part.plan.leavesFrom ?? []), ...from.filter((a) => a.family === family)];
     add(fp, 'dnat', dnatRules(mine, note));
     if (input.dropLog) add(fp, 'drops', inputLogRules(input.dropLog, facts, policy, openings, family, note));

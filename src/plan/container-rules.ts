@@ -1,11 +1,11 @@
 // Openings and egress → one container's typed rules (stage 3 of the planner: labels → policy,
 // ownership → openings, openings → rules; render.ts makes them text). Pure.
-import type { ContainerFacts, BridgeAddress, EgressPolicy, Family, NetworkFacts, Opening } from '../model/types.js';
+import type { ContainerFacts, BridgeAddress, ChainPlan, EgressPolicy, Family, NetworkFacts, Opening } from '../model/types.js';
 import { ACCEPT, type Match, RETURN, type Rule } from '../model/rule.js';
 import { boundAddress } from '../model/format.js';
 import { addressOf, servingAttachments } from './openings.js';
 import { linkLocalOf } from './antispoof.js';
-import { egressRules } from '../egress/rules.js';
+import { egressChain, egressRules } from '../egress/rules.js';
 
 /** One rule per source; everyone is one rule without `-s`. */
 function sourcesOf(o: Opening): Array<string | undefined> {
@@ -64,8 +64,17 @@ export function bridgeAddresses(facts: ContainerFacts, networks: ReadonlyMap<str
   return servingAttachments(facts, networks, family).map(({ attachment, network }) => ({ family, address: addressOf(attachment, family), bridge: network.bridge }));
 }
 
-/** The FORWARD accepts: DNATed flows to the container, and its egress (`leaves`: it has some). */
-export function forwardRules(openings: readonly Opening[], egress: EgressContext, from: readonly BridgeAddress[], note: string): { rules: Rule[]; leaves: boolean } {
+/**
+ * The FORWARD accepts of one family: DNATed flows to the container, and its egress (`leaves`: it
+ * has some), with the shared chain of its allow-list (`chain`) when it has one.
+ */
+export function forwardRules(
+  openings: readonly Opening[],
+  egress: EgressContext,
+  family: Family,
+  from: readonly BridgeAddress[],
+  note: string,
+): { rules: Rule[]; leaves: boolean; chain: ChainPlan | undefined } {
   const out: Rule[] = [];
   for (const o of openings) {
     if (o.mode !== 'dnat') continue;
@@ -76,8 +85,9 @@ export function forwardRules(openings: readonly Opening[], egress: EgressContext
       out.push({ match, action: ACCEPT, comment: note });
     }
   }
-  const leaving = from.flatMap((a) => egressRules(egress.policy, egress.resolvers, a, note, egress.names));
-  return { rules: [...out, ...leaving], leaves: leaving.length > 0 };
+  const chain = from.length > 0 ? egressChain(egress.policy, egress.resolvers, family, egress.names) : undefined;
+  const leaving = from.flatMap((a) => egressRules(egress.policy, a, note, chain));
+  return { rules: [...out, ...leaving], leaves: leaving.length > 0, chain };
 }
 
 /**

@@ -4,7 +4,7 @@
 // openings.ts), openings → typed rules (container-rules.ts, network-rules.ts), rules → text
 // (render.ts, at the edge).
 import { readLabels } from '../labels/image.js';
-import type { ContainerFacts, ContainerPlan, Family, FamilyRules, PortRange, RuleSet } from '../model/types.js';
+import type { ChainPlan, ContainerFacts, ContainerPlan, Family, FamilyRules, PortRange, RuleSet } from '../model/types.js';
 import { type Rule, RETURN, jumpTo } from '../model/rule.js';
 import * as C from './chains.js';
 import type { ResolveContext } from './openings.js';
@@ -52,6 +52,8 @@ class Shards {
 interface FamilyAcc {
   parents: Record<ParentKey, Shards>;
   guards: Rule[];
+  /** The shared chains of the egress allow-lists, by name (one per distinct list). */
+  egress: Map<string, ChainPlan>;
 }
 
 function familyAcc(): FamilyAcc {
@@ -63,6 +65,7 @@ function familyAcc(): FamilyAcc {
       drops: new Shards('filter', C.DROPS),
     },
     guards: [],
+    egress: new Map(),
   };
 }
 
@@ -106,6 +109,7 @@ export function buildRuleSet(input: PlanInput, cache?: PlanCache): RuleSet {
     for (const f of families) {
       const fp = part.families[f];
       acc[f].guards.push(...fp.guards);
+      if (fp.egressChain) acc[f].egress.set(fp.egressChain.name, fp.egressChain);
       for (const r of fp.rules) acc[f].parents[r.parent].add(shard, r.rule);
     }
   }
@@ -152,6 +156,7 @@ function familyRules(input: PlanInput, a: FamilyAcc, f: Family): FamilyRules {
       ...a.parents.openings.chains(),
       ...(input.dropLog ? a.parents.drops.chains() : []),
       ...a.parents.containers.chains(),
+      ...[...a.egress.values()].sort((x, y) => byText(x.name, y.name)),
       { table: 'nat', name: C.PREROUTING, kind: 'ordered', rules: [...loopback('return'), ...guarded(C.DNAT)] },
       ...a.parents.dnat.chains(),
       { table: 'nat', name: C.OUTPUT, kind: 'ordered', rules: [toChain(C.DNAT)] },

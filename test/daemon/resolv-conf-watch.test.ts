@@ -29,7 +29,7 @@ describe('resolv.conf followed by the daemon', () => {
     docker.start(listed);
     const { daemon, ipt, lines } = startTestDaemon(docker, config);
     await daemon.ready;
-    const resolverLines = () => ipt.text().split('\n').filter((l) => l.includes('"listed/') && l.includes('--dport 53'));
+    const resolverLines = () => ipt.text().split('\n').filter((l) => l.includes('egress to resolver') && l.includes('--dport 53'));
     await until(() => resolverLines().some((l) => l.includes('-d 192.0.2.53/32')), { what: 'the first resolver accepts' });
     writeFileSync(join(dir, 'resolv.conf.tmp'), 'nameserver 192.0.2.54\n');
     renameSync(join(dir, 'resolv.conf.tmp'), path);

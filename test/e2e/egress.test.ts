@@ -95,13 +95,16 @@ describe('egress allow-list: addresses and ports', () => {
     expect(other).toEqual([]);
   });
 
-  it('the rules say so: one accept per destination plus the resolver, and status shows the list', async () => {
-    const save = (await h.host.exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.includes('"listed/'));
-    expect(save.filter((l) => l.startsWith('-A DOCKGATE-CONTAINERS-'))).toEqual([
-      expect.stringMatching(new RegExp(`-d ${OUTSIDE_IP}/32 -i docker0 -p tcp -m tcp --dport 7001 -m conntrack --ctstate NEW .* -j ACCEPT$`)),
-      expect.stringMatching(new RegExp(`-d ${OUTSIDE_IP}/32 -i docker0 -p udp -m udp --dport 7100 -m conntrack --ctstate NEW .* -j ACCEPT$`)),
-      expect.stringMatching(new RegExp(`-d ${OUTSIDE_IP}/32 -i docker0 -p udp -m udp --dport 53 -m conntrack --ctstate NEW .* -j ACCEPT$`)),
-      expect.stringMatching(new RegExp(`-d ${OUTSIDE_IP}/32 -i docker0 -p tcp -m tcp --dport 53 -m conntrack --ctstate NEW .* -j ACCEPT$`)),
+  it('the rules say so: one jump to the list\'s chain, which holds one accept per destination plus the resolver, and status shows the list', async () => {
+    const save = (await h.host.exec('iptables-save', ['-t', 'filter'])).stdout.split('\n');
+    const jumps = save.filter((l) => l.includes('"listed/') && l.startsWith('-A DOCKGATE-CONTAINERS-'));
+    expect(jumps).toEqual([expect.stringMatching(/ -i docker0 -m conntrack --ctstate NEW .* -j DOCKGATE-EGRESS-[0-9a-f]{10}$/)]);
+    const chain = / -j (DOCKGATE-EGRESS-[0-9a-f]{10})$/.exec(jumps[0]!)![1]!;
+    expect(save.filter((l) => l.startsWith(`-A ${chain} `))).toEqual([
+      expect.stringMatching(new RegExp(`^-A ${chain} -d ${OUTSIDE_IP}/32 -p tcp -m tcp --dport 7001 .* -j ACCEPT$`)),
+      expect.stringMatching(new RegExp(`^-A ${chain} -d ${OUTSIDE_IP}/32 -p udp -m udp --dport 7100 .* -j ACCEPT$`)),
+      expect.stringMatching(new RegExp(`^-A ${chain} -d ${OUTSIDE_IP}/32 -p udp -m udp --dport 53 .* -j ACCEPT$`)),
+      expect.stringMatching(new RegExp(`^-A ${chain} -d ${OUTSIDE_IP}/32 -p tcp -m tcp --dport 53 .* -j ACCEPT$`)),
     ]);
     const status = await runCli(h, ['status', '--config', configFile]);
     expect(status.stdout).toContain(`egress to ${LISTED}`);
@@ -141,10 +144,18 @@ describe('egress allow-list: IPv6', () => {
     expect(clientIp(body)).toBe(`[${HOST6}]`);
     expect((await fetchIn('listed6', `http://[${OUTSIDE6}]:7002/cgi-bin/ip`)).exitCode).not.toBe(0);
     expect((await fetchIn('listed6', `http://${OUTSIDE_IP}:7001/cgi-bin/ip`)).exitCode).not.toBe(0);
-    const v6 = (await h.host.exec('ip6tables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.includes('"listed6/'));
-    expect(v6.filter((l) => l.startsWith('-A DOCKGATE-CONTAINERS-') && l.includes(`-d ${OUTSIDE6}/128`))).toHaveLength(1);
-    const v4 = (await h.host.exec('iptables-save', ['-t', 'filter'])).stdout.split('\n').filter((l) => l.includes('"listed6/') && l.startsWith('-A DOCKGATE-CONTAINERS-'));
-    // IPv4: only the resolver on 53 (the list has no IPv4 destination).
+    // Each family jumps to its own chain of the list: IPv6 holds the entry, IPv4 only the
+    // resolver on 53 (the list has no IPv4 destination).
+    const chainOf = (save: string): string[] => {
+      const lines = save.split('\n');
+      const jump = lines.find((l) => l.includes('"listed6/') && l.startsWith('-A DOCKGATE-CONTAINERS-') && / -j DOCKGATE-EGRESS-/.test(l));
+      const chain = jump === undefined ? undefined : / -j (DOCKGATE-EGRESS-[0-9a-f]{10})$/.exec(jump)?.[1];
+      return chain === undefined ? [] : lines.filter((l) => l.startsWith(`-A ${chain} `));
+    };
+    const v6 = chainOf((await h.host.exec('ip6tables-save', ['-t', 'filter'])).stdout);
+    expect(v6.filter((l) => l.includes(`-d ${OUTSIDE6}/128`))).toHaveLength(1);
+    const v4 = chainOf((await h.host.exec('iptables-save', ['-t', 'filter'])).stdout);
+    expect(v4.length).toBeGreaterThan(0);
     expect(v4.every((l) => l.includes('--dport 53 '))).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
-// Egress allow-lists in the plan: one accept per destination of the family, the resolvers on
-// port 53, guards as for a container without egress, and the readers of the plan (marks, the
-// host-firewall analysis) still seeing them.
+// Egress allow-lists in the plan: one shared chain per list and family, with one accept per
+// destination of the family and the resolvers on port 53; one jump per container address; guards
+// as for a container without egress, and the readers of the plan (marks, the host-firewall
+// analysis) still seeing them.
 import { describe, expect, it } from 'vitest';
 import type { ContainerFacts, RuleSet } from '../../src/model/types.js';
 import { familyRuleSet } from '../../src/plan/ruleset.js';
@@ -25,6 +26,9 @@ function scenario(): RuleSet {
 }
 const v6 = (p: RuleSet): RuleSet => familyRuleSet(p, 6)!;
 const mine = (lines: string[], who: string): string[] => lines.filter((l) => l.includes(`"${who}/`));
+/** The lines of the egress chain(s) a plan's shards jump to. */
+const egressChains = (p: Pick<RuleSet, 'chains'>): Array<{ name: string; lines: string[] }> =>
+  p.chains.filter((c) => c.name.startsWith('DOCKGATE-EGRESS-')).map((c) => ({ name: c.name, lines: linesOf(c) }));
 
 describe('egress allow-lists in the plan', () => {
   it('golden: IPv4 and IPv6 halves', async () => {
@@ -32,21 +36,48 @@ describe('egress allow-lists in the plan', () => {
     await expect(renderPlan(v6(scenario()))).toMatchFileSnapshot('golden/ipv6-egress-allow-list.rules');
   });
 
-  it('one accept per destination of the family, then the resolvers on 53 udp and tcp', () => {
-    const tail = '-m conntrack --ctstate NEW -m comment --comment "listed/c0ffee000071" -j ACCEPT';
+  it('one jump per container address to the list\'s chain: one accept per destination of the family, then the resolvers on 53 udp and tcp', () => {
+    const [v4chain] = egressChains(scenario());
+    const [v6chain] = egressChains(v6(scenario()));
+    expect(v4chain!.name).toMatch(/^DOCKGATE-EGRESS-[0-9a-f]{10}$/);
     expect(mine(shardLines(scenario(), 'DOCKGATE-CONTAINERS'), 'listed')).toEqual([
-      `-s 172.23.0.2/32 -d 10.0.0.9/32 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 7001 ${tail}`,
-      `-s 172.23.0.2/32 -d 10.0.0.9/32 -i br-eeeeeeeeeeee -p udp -m udp --dport 7100:7110 ${tail}`,
-      `-s 172.23.0.2/32 -d 192.168.0.0/16 -i br-eeeeeeeeeeee ${tail}`,
-      `-s 172.23.0.2/32 -d 10.0.0.53/32 -i br-eeeeeeeeeeee -p udp -m udp --dport 53 ${tail}`,
-      `-s 172.23.0.2/32 -d 10.0.0.53/32 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 53 ${tail}`,
+      `-s 172.23.0.2/32 -i br-eeeeeeeeeeee -m conntrack --ctstate NEW -m comment --comment "listed/c0ffee000071" -j ${v4chain!.name}`,
+    ]);
+    expect(v4chain!.lines).toEqual([
+      '-d 10.0.0.9/32 -p tcp -m tcp --dport 7001 -m comment --comment "dockgate egress to 10.0.0.9/32 port 7001/tcp" -j ACCEPT',
+      '-d 10.0.0.9/32 -p udp -m udp --dport 7100:7110 -m comment --comment "dockgate egress to 10.0.0.9/32 port 7100-7110/udp" -j ACCEPT',
+      '-d 192.168.0.0/16 -m comment --comment "dockgate egress to 192.168.0.0/16" -j ACCEPT',
+      '-d 10.0.0.53/32 -p udp -m udp --dport 53 -m comment --comment "dockgate egress to resolver 10.0.0.53" -j ACCEPT',
+      '-d 10.0.0.53/32 -p tcp -m tcp --dport 53 -m comment --comment "dockgate egress to resolver 10.0.0.53" -j ACCEPT',
     ]);
     expect(mine(shardLines(v6(scenario()), 'DOCKGATE-CONTAINERS'), 'listed')).toEqual([
-      `-s fd00:db8:1::2/128 -d 2001:db8:9::/48 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 443 ${tail}`,
-      `-s fd00:db8:1::2/128 -d 2001:db8:7::1/128 -i br-eeeeeeeeeeee ${tail}`,
-      `-s fd00:db8:1::2/128 -d 2001:db8:53::1/128 -i br-eeeeeeeeeeee -p udp -m udp --dport 53 ${tail}`,
-      `-s fd00:db8:1::2/128 -d 2001:db8:53::1/128 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 53 ${tail}`,
+      `-s fd00:db8:1::2/128 -i br-eeeeeeeeeeee -m conntrack --ctstate NEW -m comment --comment "listed/c0ffee000071" -j ${v6chain!.name}`,
     ]);
+    expect(v6chain!.lines).toEqual([
+      '-d 2001:db8:9::/48 -p tcp -m tcp --dport 443 -m comment --comment "dockgate egress to 2001:db8:9::/48 port 443/tcp" -j ACCEPT',
+      '-d 2001:db8:7::1/128 -m comment --comment "dockgate egress to 2001:db8:7::1/128" -j ACCEPT',
+      '-d 2001:db8:53::1/128 -p udp -m udp --dport 53 -m comment --comment "dockgate egress to resolver 2001:db8:53::1" -j ACCEPT',
+      '-d 2001:db8:53::1/128 -p tcp -m tcp --dport 53 -m comment --comment "dockgate egress to resolver 2001:db8:53::1" -j ACCEPT',
+    ]);
+  });
+
+  it('containers with the same list share its chain: one jump each, the accepts once', () => {
+    const many = Array.from({ length: 50 }, (_, i) => dual(`same${i}`, `c0ffee1${String(i).padStart(5, '0')}`.padEnd(64, '0'), 10 + i, { 'dockgate.egress': LIST }));
+    const other = dual('other', 'c0ffee200000'.padEnd(64, '0'), 90, { 'dockgate.egress': '10.0.0.9:7001' });
+    const p = plan([...many, other], [BRIDGE, DUAL], { resolvers: RESOLVERS });
+    const chains = egressChains(p);
+    expect(chains).toHaveLength(2);
+    const shared = chains.find((c) => c.lines.length === 5)!;
+    const jumps = shardLines(p, 'DOCKGATE-CONTAINERS').filter((l) => l.endsWith(`-j ${shared.name}`));
+    expect(jumps).toHaveLength(50);
+    // A list in another order or with another resolver is another chain; the same list, the same name.
+    const again = plan([many[0]!], [BRIDGE, DUAL], { resolvers: RESOLVERS });
+    expect(egressChains(again).map((c) => c.name)).toEqual([shared.name]);
+    const otherResolver = plan([many[0]!], [BRIDGE, DUAL], { resolvers: ['10.0.0.54'] });
+    expect(egressChains(otherResolver).map((c) => c.name)).not.toEqual([shared.name]);
+    // The strict restore grammar takes them (checked on every write).
+    expect(checkRestore(renderPlan(p))).toEqual([]);
+    expect(checkRestore(renderPlan(v6(p)), { family: 6 })).toEqual([]);
   });
 
   it('a container without a list keeps its one accept to everywhere', () => {
@@ -70,9 +101,13 @@ describe('egress allow-lists in the plan', () => {
 
   it('the mangle marks mirror every accept, and the host-firewall analysis sees one egress flow per address', () => {
     const marks = markPlan(scenario());
+    const [chain] = egressChains(scenario());
     const shard = marks.chains.filter((c) => c.name.startsWith('DOCKGATE-MCONTAINERS-')).flatMap((c) => linesOf(c)).filter((l) => l.includes('listed/'));
-    expect(shard).toHaveLength(5);
-    expect(shard.every((l) => / -j MARK --set-xmark \S+$/.test(l))).toBe(true);
+    expect(shard).toEqual([expect.stringMatching(new RegExp(` -j ${chain!.name.replace('DOCKGATE-', 'DOCKGATE-M')}$`))]);
+    const mirrored = marks.chains.find((c) => c.name === chain!.name.replace('DOCKGATE-', 'DOCKGATE-M'))!;
+    expect(mirrored.name.length).toBeLessThanOrEqual(28);
+    expect(linesOf(mirrored)).toHaveLength(5);
+    expect(linesOf(mirrored).every((l) => / -j MARK --set-xmark \S+$/.test(l))).toBe(true);
     const egress = flowsOf(scenario(), true).filter((f) => f.kind === 'egress' && f.container === 'listed');
     expect(egress.map((f) => [f.family, f.source])).toEqual([
       [4, '172.23.0.2'],
@@ -87,10 +122,10 @@ describe('egress allow-lists in the plan', () => {
     expect(set4).toMatch(/^dockgate-e4-[0-9a-f]{12}$/);
     expect(set6).toBe(set4.replace('-e4-', '-e6-'));
     expect(p.egressSets!.map((s) => `${s.name}/${s.family}`)).toEqual(['api.example.com/4', 'api.example.com/6', 'ntp.example.org/4', 'ntp.example.org/6']);
-    expect(mine(shardLines(p, 'DOCKGATE-CONTAINERS'), 'names')[0]).toBe(
-      `-s 172.23.0.2/32 -i br-eeeeeeeeeeee -p tcp -m tcp --dport 443 -m set --match-set ${set4} dst -m conntrack --ctstate NEW -m comment --comment "names/c0ffee000071" -j ACCEPT`,
+    expect(egressChains(p)[0]!.lines[0]).toBe(
+      `-p tcp -m tcp --dport 443 -m set --match-set ${set4} dst -m comment --comment "dockgate egress to api.example.com port 443/tcp" -j ACCEPT`,
     );
-    expect(mine(shardLines(v6(p), 'DOCKGATE-CONTAINERS'), 'names')).toHaveLength(3);
+    expect(egressChains(v6(p))[0]!.lines).toHaveLength(3);
     // The host-firewall analysis still sees its egress.
     expect(flowsOf(p, true).filter((f) => f.kind === 'egress').map((f) => f.source)).toEqual(['172.23.0.2', 'fd00:db8:1::2']);
     // The strict restore grammar takes them (checked on every write).
@@ -101,7 +136,7 @@ describe('egress allow-lists in the plan', () => {
   it('on a host without ipset names allow nothing and say so; addresses and resolvers stay', () => {
     const p = plan([dual('names', LISTED, 2, { 'dockgate.egress': 'api.example.com:443,10.0.0.9:7001' })], [DUAL], { resolvers: RESOLVERS, egressNames: false });
     expect(p.egressSets).toBeUndefined();
-    const lines = mine(shardLines(p, 'DOCKGATE-CONTAINERS'), 'names');
+    const lines = egressChains(p)[0]!.lines;
     expect(lines.some((l) => l.includes('match-set'))).toBe(false);
     expect(lines).toHaveLength(3);
     expect(p.containers[0]!.warnings).toContain('egress names api.example.com allow nothing: ipset is not installed (apt-get install ipset)');

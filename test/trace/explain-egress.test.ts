@@ -49,7 +49,7 @@ describe('explain CONTAINER DEST:PORT with a DNS name in the egress list', () =>
   it('an address the name\'s set holds: allowed via the name, naming the address and its time left', () => {
     const e = from(ctx(sets), '203.0.113.7', 443);
     expect(e.answer).toBe('allowed');
-    expect(e.summary).toMatch(/^allowed via name api\.example\.com \(203\.0\.113\.7, 42 s left in ipset dockgate-e4-[0-9a-f]{12}\): accepted by dockgate \(filter DOCKGATE-CONTAINERS-c0 rule \d+: .*--match-set/);
+    expect(e.summary).toMatch(/^allowed via name api\.example\.com \(203\.0\.113\.7, 42 s left in ipset dockgate-e4-[0-9a-f]{12}\): accepted by dockgate \(filter DOCKGATE-EGRESS-[0-9a-f]{10} rule \d+: .*--match-set/);
     expect(e.egress).toMatchObject({ container: 'named', label: 'api.example.com:443,10.9.0.0/16', via: { name: 'api.example.com', address: '203.0.113.7', secondsLeft: 42 } });
     // Not an opening: nobody "owns" the destination, and that is not said.
     expect(e.ownership).toEqual([]);
