@@ -317,6 +317,23 @@ describe('the sync runner', () => {
     expect(ipt.restores).toBe(restores);
   });
 
+  it('a change made behind its back before a reload is still found by the reload\'s check and reported', async () => {
+    const docker = new FakeDocker();
+    const c = web('tampered', '172.17.0.7', 8006);
+    docker.running.set(c.id, c);
+    const ipt = new FakeIptables();
+    const { daemon, lines } = start(docker, testConfig(), ipt);
+    await daemon.ready;
+    // Someone empties the container's openings shard; then the admin reloads.
+    ipt.state.get('filter')!.chains.set(shardChain(OPENINGS, shardOf(c.id)), []);
+    const next = testConfig();
+    next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
+    daemon.reload(next);
+    await until(() => openingsOf(ipt, c).some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
+    expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([expect.objectContaining({ chain: shardChain(OPENINGS, shardOf(c.id)) })]);
+    expect((await new Dataplane(ipt.asIptables()).check(daemon.plan!)).clean).toBe(true);
+  });
+
   it('a failed write is retried after a delay while new events are still served, and ends equal to the plan', async () => {
     const docker = new FakeDocker();
     const ipt = new FakeIptables();
