@@ -51,6 +51,8 @@ export class EgressSync {
   /** Until when (ms) the kernel keeps each `set address` dockgate wrote, and the writes waiting. */
   readonly #written = new Map<string, number>();
   readonly #pending = new Map<string, { set: string; address: string; keepS: number; name: string }>();
+  /** The `set address` keys of the batch being written now: on their way, like the pending ones. */
+  readonly #writing = new Set<string>();
   #batch: NodeJS.Timeout | undefined;
   /**
    * False once ipset turned out not to be installed: the next plan leaves the names out (each
@@ -92,6 +94,8 @@ export class EgressSync {
     const members = [...this.#pending.values()];
     this.#pending.clear();
     const now = Date.now();
+    const keys = members.map((m) => `${m.set} ${m.address}`);
+    for (const k of keys) this.#writing.add(k);
     try {
       await this.#ipsets.addMany(members);
       for (const m of members) this.#written.set(`${m.set} ${m.address}`, now + m.keepS * 1000);
@@ -99,6 +103,8 @@ export class EgressSync {
     } catch (err) {
       // Not marked written: the next answer writes them again.
       this.#log.error({ event: 'egress-set-write-failed', names: [...new Set(members.map((m) => m.name))], err: errorMessage(err) }, `cannot write egress name sets: ${errorMessage(err)}`);
+    } finally {
+      for (const k of keys) this.#writing.delete(k);
     }
   }
 
@@ -140,15 +146,30 @@ export class EgressSync {
     this.#wanted = new Map(sets.map((s) => [`${s.name} ${s.family}`, s]));
     this.#resolver.setNames(new Set(sets.map((s) => s.name)));
     if (!repair || sets.length === 0) return;
+    await this.#repair(sets);
+  }
+
+  /**
+   * Puts back what the kernel's sets lost. Lost is only what dockgate wrote and the kernel should
+   * still hold: an answer waiting for its batch, or in the batch being written, is on its way (the
+   * first fill after a reload that lists new names is all such), and is left to that write.
+   */
+  async #repair(sets: readonly EgressSet[]): Promise<void> {
     const have = await this.#ipsets.read();
+    const now = Date.now();
     for (const s of sets) {
-      const members = this.#resolver.members(s.name, s.family);
       const held = have.get(s.set)?.members;
-      const missing = members.filter((m) => !held?.has(m.address));
-      if (missing.length === 0) continue;
-      this.#log.warn({ event: 'egress-set-repaired', set: s.set, name: s.name, addresses: missing.map((m) => m.address) }, `${s.set} (${s.name}) had lost ${missing.length} address(es); put back`);
-      await this.#ipsets.add(s.set, missing);
-      for (const m of missing) this.#written.set(`${s.set} ${m.address}`, Date.now() + m.keepS * 1000);
+      const key = (m: { address: string }): string => `${s.set} ${m.address}`;
+      const missing = this.#resolver.members(s.name, s.family).filter((m) => !held?.has(m.address));
+      const lost = missing.filter((m) => (this.#written.get(key(m)) ?? 0) > now);
+      if (lost.length > 0) {
+        this.#log.warn({ event: 'egress-set-repaired', set: s.set, name: s.name, addresses: lost.map((m) => m.address) }, `${s.set} (${s.name}) had lost ${lost.length} address(es); put back`);
+      }
+      // Besides the lost, what the kernel was never given (or kept for as long as it was given).
+      const put = missing.filter((m) => !this.#pending.has(key(m)) && !this.#writing.has(key(m)));
+      if (put.length === 0) continue;
+      await this.#ipsets.add(s.set, put);
+      for (const m of put) this.#written.set(key(m), Date.now() + m.keepS * 1000);
     }
   }
 

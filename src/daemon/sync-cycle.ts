@@ -3,7 +3,7 @@
 // was made from, so that a drift check with nothing new reuses it instead of planning again.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { type SyncTarget, kernelOf, rawMissingOf } from '../dataplane/families.js';
+import { type SyncTarget, handOver, kernelOf, rawMissingOf } from '../dataplane/families.js';
 import { RestoreError } from '../dataplane/iptables.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { Family, Listener, RuleSet } from '../model/types.js';
@@ -80,11 +80,12 @@ export class SyncCycle {
    */
   #rawMissing: Family[] = [];
   #dataplane: SyncTarget | undefined;
+  /** The dataplane a renewal replaced, until the next is made: what it knows of the kernel is handed over. */
+  #previous: SyncTarget | undefined;
   /**
-   * Dataplanes made by a renewal (a reload, IPv6 arriving) that have not written yet. Such a
-   * dataplane knows nothing of what the old one wrote: its first write compares the kernel with
-   * the new plan, so what the new plan changes would read as drift. That write repairs whatever
-   * differs, but reports none of it.
+   * Dataplanes made by a renewal that have not written yet and took nothing over (other programs,
+   * a new family): knowing nothing of what the old one wrote, the first write compares the kernel
+   * with the new plan, so the new plan's changes would read as drift. It repairs, reporting none.
    */
   readonly #fresh = new WeakSet<SyncTarget>();
   #renewed = false;
@@ -113,9 +114,10 @@ export class SyncCycle {
     return this.#restoresBefore + (this.#dataplane?.restores ?? 0);
   }
 
-  /** A new config (or family): a new dataplane, which knows nothing of the kernel yet and reads it before it writes. */
+  /** A new config (or family): a new dataplane, taking over what the old one wrote where it writes the same kernel (handOver). */
   renew(): void {
     this.#restoresBefore = this.restores;
+    this.#previous = this.#dataplane ?? this.#previous;
     this.#dataplane = undefined;
     this.#rawMissing = [];
     this.#renewed = true;
@@ -151,10 +153,16 @@ export class SyncCycle {
 
   async #dataplaneNow(): Promise<SyncTarget> {
     if (this.#dataplane) return this.#dataplane;
-    const made = this.#o.makeDataplane(this.#o.config(), await this.#o.ipv6.has());
-    if (this.#renewed) this.#fresh.add(made);
+    const ipv6 = await this.#o.ipv6.has();
+    if (this.#dataplane) return this.#dataplane;
+    const made = this.#o.makeDataplane(this.#o.config(), ipv6);
+    const previous = this.#previous;
+    this.#previous = undefined;
+    if (!(previous !== undefined && handOver(previous, made)) && this.#renewed) this.#fresh.add(made);
+    // Made before this sync plans: a family whose kernel is known to lack raw is planned without it.
+    this.#rawMissing = rawMissingOf(made);
     this.#renewed = false;
-    return (this.#dataplane ??= made);
+    return (this.#dataplane = made);
   }
 
   async #planNow(): Promise<{ plan: RuleSet; key: PlanKey }> {

@@ -45,6 +45,20 @@ function withoutRaw(plan: RuleSet): RuleSet {
   return { ...plan, chains: plan.chains.filter((c) => c.table !== 'raw'), jumps: plan.jumps.filter((j) => j.table !== 'raw') };
 }
 
+/**
+ * Whether two dataplanes write the same thing: the same tables, with the same save and restore
+ * programs (and so backend) of the same family, through the same queue (and so namespace). The
+ * lock wait may differ: it changes how a write waits, not what it finds. Programs are compared
+ * by name, so the same binary by another path counts as another kernel (a needless reread only).
+ */
+function sameKernel(a: Dataplane, b: Dataplane): boolean {
+  if (a.tables.join() !== b.tables.join()) return false;
+  // The daemon tests' in-memory iptables has no queue: only itself is the same kernel.
+  if (a.iptables === b.iptables) return true;
+  const [x, y] = [a.iptables, b.iptables];
+  return x.queue !== undefined && x.queue === y.queue && x.family === y.family && x.options.saveCommand === y.options.saveCommand && x.options.restoreCommand === y.options.restoreCommand;
+}
+
 export class Dataplane {
   #applied: RuleSet | undefined;
   #restores = 0;
@@ -70,6 +84,22 @@ export class Dataplane {
     readonly iptables: Iptables,
     readonly tables: readonly Table[] = TABLES,
   ) {}
+
+  /**
+   * Takes over what `previous` knows of the kernel: a reload makes a new dataplane (new options),
+   * and when both write the same tables with the same programs through the same queue, its first
+   * write is then a diff like any other, not a read and rewrite of every table. Returns whether
+   * it did; one that did not knows nothing, as before.
+   */
+  inherit(previous: Dataplane): boolean {
+    if (!sameKernel(this, previous)) return false;
+    this.#applied = previous.#applied;
+    this.#failed = previous.#failed;
+    this.#reported = new Set(previous.#reported);
+    this.#pinned = previous.#pinned;
+    this.#rawMissing = previous.#rawMissing;
+    return true;
+  }
 
   /** The kernel's state of this dataplane's tables (and, for the plan's, of every other table: foreign rules). */
   async #read(): Promise<KernelState> {

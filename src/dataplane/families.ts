@@ -135,6 +135,21 @@ export async function probeRawMissing(dataplanes: FamilyDataplanes): Promise<Fam
   return out;
 }
 
+/**
+ * Hands what `previous` knows of the kernel to `next`, family by family (Dataplane.inherit).
+ * True when every family of `next` got it, so that its first write is an ordinary one; a family
+ * that did not (new programs, IPv6 just arrived) reads its kernel and rewrites what differs.
+ */
+export function handOver(previous: SyncTarget, next: SyncTarget): boolean {
+  const families = (t: SyncTarget): { v4: Dataplane; v6: Dataplane | undefined } | undefined =>
+    t instanceof FamilyDataplanes ? { v4: t.v4, v6: t.v6 } : t instanceof Dataplane ? { v4: t, v6: undefined } : undefined;
+  const [from, to] = [families(previous), families(next)];
+  if (!from || !to) return false;
+  const v4 = to.v4.inherit(from.v4);
+  const v6 = to.v6 === undefined || (from.v6 !== undefined && to.v6.inherit(from.v6));
+  return v4 && v6;
+}
+
 export class FamilyDataplanes implements SyncTarget {
   constructor(
     readonly v4: Dataplane,

@@ -281,6 +281,59 @@ describe('the sync runner', () => {
     expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([]);
   });
 
+  it("a reload that changes one container's policy writes only its chains; one that changes nothing writes nothing", async () => {
+    const docker = new FakeDocker();
+    // Thirty containers with sources of their own; one on the default sources, which the reload narrows.
+    // Each in a shard of its own, so that a shard written says whose lines were.
+    const shard = (i: number): string => (i * 8).toString(16).padStart(2, '0').padEnd(64, 'a');
+    const own = Array.from({ length: 30 }, (_, i) => ({ ...web(`own${i}`, `172.17.2.${i + 2}`, 9100 + i, { 'dockgate.from': '203.0.113.0/24' }), id: shard(i) }));
+    const narrowed = { ...web('narrowed', '172.17.0.6', 8005), id: 'f7'.padEnd(64, 'b') };
+    for (const c of [...own, narrowed]) docker.running.set(c.id, c);
+    const ipt = new FakeIptables();
+    const { daemon, lines } = start(docker, testConfig(), ipt);
+    await daemon.ready;
+    const synced = () => until(() => daemon.state.plannedVersion === daemon.state.version && !daemon.state.syncing, { what: 'the sync after the reload', timeoutMs: 3000 });
+    const narrower = (): Config => {
+      const c = testConfig();
+      c.defaults = { ...c.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
+      return c;
+    };
+    const before = ipt.inputs.length;
+    daemon.reload(narrower());
+    await until(() => openingsOf(ipt, narrowed).some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
+    await synced();
+    // Its own shards' lines and the jump to a shard it now needs: nothing of the thirty others.
+    const written = ipt.inputs.slice(before).flatMap((t) => t.split('\n').filter((l) => /^[-:]/.test(l)));
+    expect(written.length).toBeGreaterThan(0);
+    expect(written.length).toBeLessThan(10);
+    for (const l of written) expect(l).toMatch(/-f7( |$)/);
+    expect(written).toContainEqual(expect.stringMatching(`^-A ${shardChain(OPENINGS, 'f7')} -s 192\\.0\\.2\\.0/24 `));
+    expect((await new Dataplane(ipt.asIptables()).check(daemon.plan!)).clean).toBe(true);
+    expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([]);
+    // The same config again: the kernel already holds its plan.
+    const restores = ipt.restores;
+    daemon.reload(narrower());
+    await synced();
+    expect(ipt.restores).toBe(restores);
+  });
+
+  it('a change made behind its back before a reload is still found by the reload\'s check and reported', async () => {
+    const docker = new FakeDocker();
+    const c = web('tampered', '172.17.0.7', 8006);
+    docker.running.set(c.id, c);
+    const ipt = new FakeIptables();
+    const { daemon, lines } = start(docker, testConfig(), ipt);
+    await daemon.ready;
+    // Someone empties the container's openings shard; then the admin reloads.
+    ipt.state.get('filter')!.chains.set(shardChain(OPENINGS, shardOf(c.id)), []);
+    const next = testConfig();
+    next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
+    daemon.reload(next);
+    await until(() => openingsOf(ipt, c).some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
+    expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([expect.objectContaining({ chain: shardChain(OPENINGS, shardOf(c.id)) })]);
+    expect((await new Dataplane(ipt.asIptables()).check(daemon.plan!)).clean).toBe(true);
+  });
+
   it('a failed write is retried after a delay while new events are still served, and ends equal to the plan', async () => {
     const docker = new FakeDocker();
     const ipt = new FakeIptables();

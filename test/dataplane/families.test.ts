@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
-import { makeDataplanes, probeIpv6, probeIpv6Support } from '../../src/dataplane/families.js';
+import { handOver, makeDataplanes, probeIpv6, probeIpv6Support } from '../../src/dataplane/families.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dgt-ipv6-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -47,5 +47,25 @@ describe('makeDataplanes', () => {
     expect(both.v6?.iptables.options).toEqual({ restoreCommand: 'ip6tables-restore', saveCommand: 'ip6tables-save', waitSeconds: 5 });
     expect(both.v6?.iptables.queue).toBe(queue);
     expect(makeDataplanes(queue, section, false).v6).toBeUndefined();
+  });
+});
+
+describe('handOver (a reload\'s new dataplanes take over what the old ones wrote)', () => {
+  const section = { restoreCommand: 'iptables-restore', saveCommand: 'iptables-save', ip6RestoreCommand: 'ip6tables-restore', ip6SaveCommand: 'ip6tables-save', waitSeconds: 5 };
+
+  it('the same programs on the same queue: every family, whatever the lock wait', () => {
+    const queue = new CommandQueue();
+    expect(handOver(makeDataplanes(queue, section, true), makeDataplanes(queue, { ...section, waitSeconds: 30 }, true))).toBe(true);
+    expect(handOver(makeDataplanes(queue, section, false), makeDataplanes(queue, section, false))).toBe(true);
+  });
+
+  it('other programs (another backend), another queue, or a family the old one did not write: not all of it', () => {
+    const queue = new CommandQueue();
+    const old = makeDataplanes(queue, section, true);
+    expect(handOver(old, makeDataplanes(queue, { ...section, saveCommand: 'iptables-legacy-save', restoreCommand: 'iptables-legacy-restore' }, true))).toBe(false);
+    expect(handOver(old, makeDataplanes(queue, { ...section, ip6SaveCommand: 'ip6tables-legacy-save' }, true))).toBe(false);
+    expect(handOver(old, makeDataplanes(new CommandQueue(), section, true))).toBe(false);
+    // IPv6 arrived: IPv4 takes over, IPv6 starts from the kernel.
+    expect(handOver(makeDataplanes(queue, section, false), makeDataplanes(queue, section, true))).toBe(false);
   });
 });

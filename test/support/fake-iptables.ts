@@ -44,6 +44,8 @@ export class FakeIptables {
   failures = 0;
   /** Tables committed by every restore, in order. */
   readonly log: Array<Table[]> = [];
+  /** The text of every restore that committed, in order: what was written, line by line. */
+  readonly inputs: string[] = [];
 
   async save(): Promise<KernelState> {
     return copy(this.state);
@@ -72,6 +74,7 @@ export class FakeIptables {
       committed.push(table);
     }
     this.log.push(committed);
+    this.inputs.push([...texts.values()].join(''));
     return { durationMs: 0 };
   }
 
