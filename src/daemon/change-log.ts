@@ -13,17 +13,25 @@ function signature(p: ContainerPlan): string {
 export class ChangeLog {
   readonly #applied = new Map<string, ContainerPlan>();
   readonly #reported = new Map<string, string>();
+  /** The list last logged: a full check that re-planned nothing passes the very same one. */
+  #last: readonly ContainerPlan[] | undefined;
 
   constructor(readonly log: Logger) {}
 
   /** Logs what changed between the last written plan and this one, written in `durationMs`. */
   written(plans: readonly ContainerPlan[], durationMs: number): void {
+    // At rest every full check lands here with the plan it wrote before: with 1,000 containers,
+    // comparing their JSON signatures was a tenth of the daemon's CPU at rest.
+    if (plans === this.#last) return;
+    this.#last = plans;
     const ms = Math.round(durationMs * 10) / 10;
     const seen = new Set<string>();
     for (const p of plans) {
       seen.add(p.id);
-      this.#report(p);
       const before = this.#applied.get(p.id);
+      // The plan cache hands back the same ContainerPlan for a container whose facts did not change.
+      if (before === p) continue;
+      this.#report(p);
       this.#applied.set(p.id, p);
       if (before && signature(before) === signature(p)) continue;
       if (!before && p.openings.length === 0 && p.errors.length === 0 && !p.egress) continue;

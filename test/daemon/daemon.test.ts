@@ -330,6 +330,9 @@ describe('the sync runner', () => {
     next.defaults = { ...next.defaults, from: [{ family: 4, text: '192.0.2.0/24' }] };
     daemon.reload(next);
     await until(() => openingsOf(ipt, c).some((l) => l.startsWith('-s 192.0.2.0/24 ')), { what: 'the new default sources in the kernel', timeoutMs: 3000 });
+    // The sync's drift report follows its host work, after the kernel write: wait for its end.
+    const reloaded = lines.findIndex((l) => l.event === 'reloaded');
+    await until(() => lines.slice(reloaded).some((l) => l.event === 'sync'), { what: "the reload's sync logged", timeoutMs: 3000 });
     expect(lines.filter((l) => l.event === 'drift-repaired')).toEqual([expect.objectContaining({ chain: shardChain(OPENINGS, shardOf(c.id)) })]);
     expect((await new Dataplane(ipt.asIptables()).check(daemon.plan!)).clean).toBe(true);
   });
