@@ -60,6 +60,15 @@ export function howEnded(r: CommandResult): string {
   }
 }
 
+export const COMMAND_OUTCOMES = ['ok', 'failed', 'timed-out', 'not-found', 'killed'] as const;
+export type CommandOutcome = (typeof COMMAND_OUTCOMES)[number];
+
+/** How it ended, as a metrics label or log field: any exit other than 0 is `failed`. */
+export function outcomeOf(r: CommandResult): CommandOutcome {
+  if (r.kind === 'exited') return r.code === 0 ? 'ok' : 'failed';
+  return r.kind;
+}
+
 /** What it said about the failure, trimmed ('' when it said nothing). */
 export const errorOutput = (r: CommandResult): string => (r.kind === 'not-found' ? r.reason : r.stderr).trim();
 
