@@ -60,8 +60,7 @@ export function howEnded(r: CommandResult): string {
   }
 }
 
-export const COMMAND_OUTCOMES = ['ok', 'failed', 'timed-out', 'not-found', 'killed'] as const;
-export type CommandOutcome = (typeof COMMAND_OUTCOMES)[number];
+export type CommandOutcome = 'ok' | 'failed' | 'timed-out' | 'not-found' | 'killed';
 
 /** How it ended, as a metrics label or log field: any exit other than 0 is `failed`. */
 export function outcomeOf(r: CommandResult): CommandOutcome {
