@@ -248,9 +248,10 @@ async function atRest(
 ): Promise<AtRest> {
   await new Promise((res) => setTimeout(res, o.settleSeconds * 1000));
   const before = logLines(dg.d).length;
-  const w = await idleWindow(dg.pid, restSeconds);
+  const w = await idleWindow(dg.pid, restSeconds, dg.d);
   const logEvents: Record<string, number> = {};
-  for (const l of logLines(dg.d).slice(before)) logEvents[String(l.event ?? l.msg)] = (logEvents[String(l.event ?? l.msg)] ?? 0) + 1;
+  // The `command` lines are tallied apart, per program and verb (w.commands).
+  for (const l of logLines(dg.d).slice(before)) if (l.event !== 'command') logEvents[String(l.event ?? l.msg)] = (logEvents[String(l.event ?? l.msg)] ?? 0) + 1;
   return {
     ...w,
     containers,
@@ -305,7 +306,7 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
     const config = 'log_level: debug\n';
     const dg = await startDockgate(h, config);
     o.log(`  dockgate running (pid ${dg.pid}); idle for ${o.idleSeconds} s`);
-    const idle = await idleWindow(dg.pid, o.idleSeconds);
+    const idle = await idleWindow(dg.pid, o.idleSeconds, dg.d);
 
     // sequential: one container at a time, the next once the previous one's rules are in place
     const cpu0 = await procSample(dg.pid);
@@ -347,7 +348,7 @@ export async function benchEvents(o: EventOptions): Promise<EventResult> {
     const cpu1 = await procSample(dg.pid);
     o.log(`  burst ${o.burst}: last start event → last rule ${Math.round(b.lastRule - b.lastStart)} ms, ${new Set(restoreGens.map((g) => g.pid)).size} iptables-restore runs`);
 
-    const afterEvents = await idleWindow(dg.pid, o.idleSeconds);
+    const afterEvents = await idleWindow(dg.pid, o.idleSeconds, dg.d);
 
     // drift repair, with the sequential and burst containers in place
     const drift = await driftRepair(h, rules, shardChain(OPENINGS, shardOf(seqRuns[0]!.id)), o.driftReps, o.log);

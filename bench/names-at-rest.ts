@@ -95,8 +95,9 @@ async function reloadAndRest(h: DockerHost, dg: Dockgate, containers: number, ba
   checkInterrupted();
   await new Promise((res) => setTimeout(res, o.settleSeconds * 1000));
   const from = logLines(dg.d).length;
-  const w = await idleWindow(dg.pid, o.restSeconds);
+  const w = await idleWindow(dg.pid, o.restSeconds, dg.d);
   const logEvents: Record<string, number> = {};
-  for (const l of logLines(dg.d).slice(from)) logEvents[String(l.event ?? l.msg)] = (logEvents[String(l.event ?? l.msg)] ?? 0) + 1;
+  // The `command` lines are tallied apart, per program and verb (w.commands).
+  for (const l of logLines(dg.d).slice(from)) if (l.event !== 'command') logEvents[String(l.event ?? l.msg)] = (logEvents[String(l.event ?? l.msg)] ?? 0) + 1;
   return { ...w, containers, names: o.names, ttlS: o.ttlS, setRuleLines, egressJumps, fillMs, fillWrites: fill.length, settleSeconds: o.settleSeconds, logEvents };
 }

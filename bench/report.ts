@@ -2,6 +2,7 @@
 import type { DataplaneSize, Transaction } from './dataplane.js';
 import type { AtRest, EventResult } from './events.js';
 import type { NamesAtRest } from './names-at-rest.js';
+import { commandsText } from './lib/commands.js';
 import type { IdleWindow } from './lib/docker.js';
 import type { Machine } from './lib/machine.js';
 import { type Summary, fmtMs } from './lib/stats.js';
@@ -243,6 +244,13 @@ function namesAtRestText(n: NamesAtRest): string[] {
   ];
 }
 
+/** Under the CPU at rest: the commands each window held (results from before they were logged have none). */
+export function commandLines(rows: ReadonlyArray<[string, IdleWindow, string]>): string[] {
+  const held = rows.filter(([, x]) => x.commands !== undefined);
+  if (held.length === 0) return [];
+  return ['', ...held.map(([label, x]) => `- ${label}: commands in the window: ${commandsText(x.commands!)}`)];
+}
+
 function table(head: string[], rows: string[][]): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
@@ -385,6 +393,7 @@ export function renderTables(r: Results): string[] {
         ]),
       ),
     );
+    out.push(...commandLines(rows));
     const restLine = (a: AtRest, how: string): string =>
       `Starting the ${how} (10 at a time) took ${ms(a.startWallMs)}; the last rule followed the last start event by ${ms(a.lastStartToLastRuleMs)}. dockgate's log lines while at rest: ${Object.keys(a.logEvents).length === 0 ? 'none' : Object.entries(a.logEvents).map(([k, v]) => `${k} ×${v}`).join(', ')}.`;
     out.push('', restLine(res.withContainers, `${res.withContainers.containers} containers (proxy mode, one published port each)`), '');

@@ -17,6 +17,7 @@ import {
 import { NODE_FLAGS } from '../../src/install/install-files.js';
 import { run } from '../../test/support/netns.js';
 import { type LineProcess, checkInterrupted, onCleanup, startLineProcess, wasInterrupted } from './cleanup.js';
+import { type CommandTally, commandsInWindow } from './commands.js';
 import { wallNow } from './stats.js';
 
 const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -250,14 +251,22 @@ export interface IdleWindow {
   cpuTotalMs: number;
   /** total CPU time of the iptables processes it ran since it started, ms */
   childCpuTotalMs: number;
+  /**
+   * the commands dockgate ran in the window, from its `command` debug lines, per program and verb
+   * (absent in results from before dockgate logged them, or when the window was given no log)
+   */
+  commands?: CommandTally[];
   /** the machine's 1-minute load average as the window began and ended (the end covers most of a long window) */
   load?: { start: number; end: number };
 }
 
 const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
 
-/** RSS at the end of a quiet window and the CPU share used during it. */
-export async function idleWindow(pid: number, seconds: number): Promise<IdleWindow> {
+/**
+ * RSS at the end of a quiet window and the CPU share used during it; with the daemon's `log`
+ * (at debug), also the commands it ran in the window.
+ */
+export async function idleWindow(pid: number, seconds: number, log?: DaemonProcess): Promise<IdleWindow> {
   const loadStart = load1();
   const a = await procSample(pid);
   for (let i = 0; i < seconds * 10; i++) {
@@ -275,6 +284,7 @@ export async function idleWindow(pid: number, seconds: number): Promise<IdleWind
     cpuTotalMs: Math.round(b.cpuMs),
     childCpuTotalMs: Math.round(b.childCpuMs),
     load: { start: loadStart, end: load1() },
+    ...(log ? { commands: commandsInWindow(logLines(log), a.at, b.at) } : {}),
   };
 }
 

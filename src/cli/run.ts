@@ -1,7 +1,10 @@
 // `dockgate run`: the daemon's process lifecycle (signals, readiness, exit codes).
+import type { Logger } from 'pino';
 import { ConfigError, type LoadedConfig, readConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { CommandQueue } from '../dataplane/command-queue.js';
 import { Daemon } from '../daemon/daemon.js';
+import { commandObserver } from '../daemon/command-log.js';
 import { announce } from '../daemon/presence.js';
 import { SwarmNodeError } from '../docker/info.js';
 import { notifyReady } from '../dataplane/notify.js';
@@ -24,10 +27,7 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   };
   sayIfBuiltIn(loaded);
   const docker = dockerFor(config);
-  const queue = new CommandQueue();
-  // prom-client and the HTTP server only when metrics.listen asks for them (off by default).
-  const metrics: DockgateMetrics | undefined =
-    config.metrics.kind === 'off' ? undefined : new (await import('../metrics/metrics.js')).DockgateMetrics({ queue });
+  const { queue, metrics } = await queueAndMetrics(config, log);
   const daemon = new Daemon({ config, docker, log, queue, metrics });
   const endpoint = new MetricsEndpoint(config.metrics, metrics, log);
   // drops.log applies at start only (like the rules' NFLOG group it reads): config.yaml says so.
@@ -89,6 +89,22 @@ export async function runDaemon(options: { config?: string }): Promise<void> {
   // systemd (Type=notify) counts the unit as started only once the first rule set is in place.
   // Its own process queue: readiness does not wait behind restores queued meanwhile.
   await notifyReady(log);
+}
+
+/**
+ * The one command queue, every command logged at debug; the metrics, counting them too, only
+ * when metrics.listen asks for them (off by default: prom-client is not even loaded).
+ */
+async function queueAndMetrics(config: Config, log: Logger): Promise<{ queue: CommandQueue; metrics: DockgateMetrics | undefined }> {
+  // The queue's length is read at scrape time only, after the queue below exists.
+  const length = {
+    get pending(): number {
+      return queue.pending;
+    },
+  };
+  const metrics = config.metrics.kind === 'off' ? undefined : new (await import('../metrics/metrics.js')).DockgateMetrics({ queue: length });
+  const queue: CommandQueue = new CommandQueue({ onDone: commandObserver(log, metrics) });
+  return { queue, metrics };
 }
 
 /** The config to start with; a bad one stops start-up with exit 2 (the unit does not restart it). */

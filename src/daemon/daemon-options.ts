@@ -1,7 +1,7 @@
 // What a Daemon is made with: the config, Docker, the log, and the seams tests replace.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { CommandQueue } from '../dataplane/command-queue.js';
+import { CommandQueue } from '../dataplane/command-queue.js';
 import type { Ipv6Probe, SyncTarget } from '../dataplane/families.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { Listener } from '../model/types.js';
@@ -10,6 +10,7 @@ import type { DockerApi } from './docker-api.js';
 import type { HostSocketWatchOptions } from './host-socket-watch.js';
 import type { Lookup } from '../egress/resolver.js';
 import type { IpsetWriter } from './egress-sync.js';
+import { commandObserver } from './command-log.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -40,3 +41,6 @@ export interface DaemonOptions {
   /** Replaces the kernel's ipsets (tests and the bench, beside the in-memory dataplane). */
   ipsets?: IpsetWriter;
 }
+
+/** The queue when none is given: every command it runs logged at debug and counted in the metrics. */
+export const defaultQueue = (o: DaemonOptions): CommandQueue => new CommandQueue({ onDone: commandObserver(o.log, o.metrics) });

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { CommandQueue } from '../dataplane/command-queue.js';
+import type { CommandQueue } from '../dataplane/command-queue.js';
 import { Conntrack } from '../dataplane/conntrack.js';
 import { Sysctl } from '../dataplane/sysctl.js';
 import type { DockerEvent } from '../docker/source.js';
@@ -18,7 +18,7 @@ import { HostSocketWatch } from './host-socket-watch.js';
 import { EgressSync } from './egress-sync.js';
 import { ResolvFollow } from './resolv-follow.js';
 import type { DockerApi } from './docker-api.js';
-import type { DaemonOptions } from './daemon-options.js';
+import { type DaemonOptions, defaultQueue } from './daemon-options.js';
 import { DockerWatch } from './docker-watch.js';
 import { DriftWatch } from './drift-watch.js';
 import { FactStore } from './fact-store.js';
@@ -73,7 +73,7 @@ export class Daemon {
     this.#log = options.log;
     this.#resolv = new ResolvFollow({ log: options.log, onChange: () => this.#runner.request(0) });
     this.#clock = options.clock ?? realClock;
-    this.#queue = options.queue ?? new CommandQueue();
+    this.#queue = options.queue ?? defaultQueue(options);
     this.#makeDataplane = options.dataplane ?? ((config, ipv6) => makeDataplanes(this.#queue, config.iptables, ipv6));
     this.#watchRulesetWanted = options.watchRuleset ?? true;
     this.#metrics = options.metrics;

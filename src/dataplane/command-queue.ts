@@ -2,6 +2,7 @@
 // iptables-save and conntrack never race each other, and their order is the order asked.
 import { execa } from 'execa';
 import PQueue from 'p-queue';
+import { commandName } from './command-name.js';
 
 /** The command ran to its end: `code` is its exit status (0 is success). */
 export interface Exited {
@@ -59,6 +60,14 @@ export function howEnded(r: CommandResult): string {
   }
 }
 
+export type CommandOutcome = 'ok' | 'failed' | 'timed-out' | 'not-found' | 'killed';
+
+/** How it ended, as a metrics label or log field: any exit other than 0 is `failed`. */
+export function outcomeOf(r: CommandResult): CommandOutcome {
+  if (r.kind === 'exited') return r.code === 0 ? 'ok' : 'failed';
+  return r.kind;
+}
+
 /** What it said about the failure, trimmed ('' when it said nothing). */
 export const errorOutput = (r: CommandResult): string => (r.kind === 'not-found' ? r.reason : r.stderr).trim();
 
@@ -111,6 +120,23 @@ export interface CommandQueueOptions {
   netns?: string;
   /** Extra environment for every command (e.g. XTABLES_LOCKFILE for the legacy backend). */
   env?: Record<string, string>;
+  /**
+   * Told once about every finished command (metrics, the debug log). Wall time only: Node does
+   * not report a child's CPU, and the cutime+cstime of /proc/self/stat would also count any
+   * other child reaped meanwhile (nft monitor, ulogd, another queue's commands), in 10 ms ticks.
+   */
+  onDone?: (c: CommandDone) => void;
+}
+
+/** One finished command, named for metrics: never an address or a container id in `verb`. */
+export interface CommandDone {
+  /** The basename of the program run (inside a netns: that program, not nsenter). */
+  program: string;
+  /** What it did, from a small fixed list (save, restore, list, write, ..., other). */
+  verb: string;
+  result: CommandResult;
+  /** Wall time from start to end, milliseconds. */
+  ms: number;
 }
 
 export class CommandQueue {
@@ -152,10 +178,22 @@ export class CommandQueue {
           this.#pids.push(child.pid);
           if (this.#pids.length > 64) this.#pids.shift();
         }
-        return endOf(await child, timeoutMs, performance.now() - started);
+        const result = endOf(await child, timeoutMs, performance.now() - started);
+        this.#tell(file, args, result);
+        return result;
       },
       { throwOnTimeout: true },
     );
+  }
+
+  #tell(file: string, args: readonly string[], result: CommandResult): void {
+    const onDone = this.options.onDone;
+    if (!onDone) return;
+    try {
+      onDone({ ...commandName(file, args), result, ms: result.durationMs });
+    } catch {
+      // Bookkeeping must never turn a command's result into a rejection its caller does not expect.
+    }
   }
 
   /** Whether `pid` is one of the last 64 processes this queue started (nsenter execs in place: same pid). */

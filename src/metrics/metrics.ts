@@ -2,7 +2,9 @@
 // DaemonMetrics at a few points of its cycle; everything here is bookkeeping on what it reports,
 // so the daemon stays the one place that decides anything.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CommandDone } from '../dataplane/command-queue.js';
 import { RestoreError } from '../dataplane/iptables.js';
+import { CommandMetrics } from './commands.js';
 import type { ExpiryReason } from '../daemon/fact-expiry.js';
 import type { DockerEvent } from '../docker/source.js';
 import type { Family, Mode, RuleSet } from '../model/types.js';
@@ -30,6 +32,8 @@ export interface DaemonMetrics {
   expired(reason: ExpiryReason): void;
   /** Where the egress name figures are read at each scrape (daemon/egress-sync.ts). */
   egress?(source: () => EgressSnapshot): void;
+  /** A process the command queue ran has ended (daemon/command-log.ts). */
+  commandDone?(c: CommandDone): void;
 }
 
 /** The DNS names of egress allow-lists, as a scrape sees them. */
@@ -97,6 +101,7 @@ export class DockgateMetrics implements DaemonMetrics {
   readonly containers: Gauge;
   readonly openings: Gauge<'mode' | 'family'>;
   readonly queueLength: Gauge;
+  readonly commands: CommandMetrics;
 
   constructor(options: DockgateMetricsOptions = {}) {
     this.#now = options.now ?? (() => Date.now());
@@ -145,6 +150,7 @@ export class DockgateMetrics implements DaemonMetrics {
     });
     const egress = (): EgressSnapshot | undefined => this.#egressSource?.();
     registerEgressMetrics(registers, egress);
+    this.commands = new CommandMetrics(registers);
     // Every series exists from the start: a dashboard shows 0, not "no data", until it moves.
     for (const family of FAMILIES) {
       this.restores.inc({ family }, 0);
@@ -207,6 +213,10 @@ export class DockgateMetrics implements DaemonMetrics {
 
   egress(source: () => EgressSnapshot): void {
     this.#egressSource = source;
+  }
+
+  commandDone(c: CommandDone): void {
+    this.commands.done(c);
   }
 
   expired(reason: ExpiryReason): void {

@@ -1,7 +1,7 @@
 // The command queue on real tiny commands: how a process ended is a tagged result, never an
 // exit number standing for "not found" or "timed out".
 import { describe, expect, it } from 'vitest';
-import { CommandQueue, endOf, exitedWith, failureMessage, howEnded, succeeded } from '../../src/dataplane/command-queue.js';
+import { type CommandDone, CommandQueue, endOf, exitedWith, failureMessage, howEnded, succeeded } from '../../src/dataplane/command-queue.js';
 
 describe('CommandQueue.run', () => {
   const queue = new CommandQueue();
@@ -45,6 +45,47 @@ describe('CommandQueue.run', () => {
     await q.run('true', []);
     await q.run('/nonexistent/dockgate-tool', []);
     expect(q.runs).toBe(2);
+  });
+});
+
+describe('CommandQueue onDone', () => {
+  it('tells once per finished command: its program, verb, result and wall time, in the order run', async () => {
+    const seen: CommandDone[] = [];
+    const q = new CommandQueue({ onDone: (c) => seen.push(c) });
+    const [a, b, c] = await Promise.all([q.run('/bin/sh', ['-c', 'sleep 0.05']), q.run('false', []), q.run('/nonexistent/ipset', ['save'])]);
+    expect(seen.map((s) => [s.program, s.verb, s.result.kind])).toEqual([
+      ['sh', 'script', 'exited'],
+      ['false', 'other', 'exited'],
+      ['ipset', 'save', 'not-found'],
+    ]);
+    expect(seen.map((s) => s.result)).toEqual([a, b, c]);
+    expect(seen[0]!.ms).toBeGreaterThanOrEqual(40);
+    expect(seen[0]!.ms).toBe(a.durationMs);
+  });
+
+  it('tells about a timeout and a kill as they ended', async () => {
+    const seen: CommandDone[] = [];
+    const q = new CommandQueue({ onDone: (c) => seen.push(c) });
+    await q.run('sleep', ['5'], { timeoutMs: 100 });
+    await q.run('sh', ['-c', 'kill -9 $$']);
+    expect(seen.map((s) => s.result.kind)).toEqual(['timed-out', 'killed']);
+  });
+
+  it('an observer that throws costs nothing: the command still resolves with its result', async () => {
+    const q = new CommandQueue({
+      onDone: () => {
+        throw new Error('bookkeeping bug');
+      },
+    });
+    expect(succeeded(await q.run('true', []))).toBe(true);
+  });
+
+  it('in a netns through nsenter, names the program run, not nsenter', async () => {
+    const seen: CommandDone[] = [];
+    // A path that is no namespace: nsenter fails, but the name is decided before it runs.
+    const q = new CommandQueue({ netns: '/nonexistent/netns', onDone: (c) => seen.push(c) });
+    await q.run('iptables-save', ['-t', 'filter']);
+    expect(seen.map((s) => [s.program, s.verb])).toEqual([['iptables-save', 'save']]);
   });
 });
 
