@@ -37,19 +37,29 @@ export interface Resolved {
   errors: LabelError[];
 }
 
-/** The container's address of `family` on an attachment, '' when it has none. */
-export const addressOf = (a: NetworkAttachment, family: Family): string => (family === 4 ? a.ipv4 : a.ipv6);
+/** The container's address of `family` on an attachment; undefined when it has none. */
+export const addressOf = (a: NetworkAttachment, family: Family): string | undefined => (family === 4 ? a.ipv4 : a.ipv6);
+
+/** An attachment on a managed bridge, with the container's address of the family asked for there. */
+export interface BridgeAttachment {
+  attachment: NetworkAttachment;
+  network: NetworkFacts;
+  address: string;
+}
 
 /** Attachments on managed bridges that have an address of `family`, in a stable order. */
 export function bridgeAttachments(
   facts: ContainerFacts,
   networks: ReadonlyMap<string, NetworkFacts>,
   family: Family = 4,
-): Array<{ attachment: NetworkAttachment; network: NetworkFacts }> {
-  return facts.networks
-    .filter((a) => addressOf(a, family) !== '' && networks.has(a.networkId))
-    .map((a) => ({ attachment: a, network: networks.get(a.networkId)! }))
-    .sort((x, y) => byText(x.network.name, y.network.name));
+): BridgeAttachment[] {
+  const out: BridgeAttachment[] = [];
+  for (const a of facts.networks) {
+    const address = addressOf(a, family);
+    const network = networks.get(a.networkId);
+    if (address !== undefined && network !== undefined) out.push({ attachment: a, network, address });
+  }
+  return out.sort((x, y) => byText(x.network.name, y.network.name));
 }
 
 /** Attachments through which a container may be served and may leave: never an internal network. */
@@ -57,7 +67,7 @@ export function servingAttachments(
   facts: ContainerFacts,
   networks: ReadonlyMap<string, NetworkFacts>,
   family: Family = 4,
-): Array<{ attachment: NetworkAttachment; network: NetworkFacts }> {
+): BridgeAttachment[] {
   return bridgeAttachments(facts, networks, family).filter((x) => !x.network.internal);
 }
 
@@ -223,7 +233,7 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
   }
 
   const serving = servingAttachments(facts, ctx.networks, family);
-  const containerIp = serving[0] ? addressOf(serving[0].attachment, family) : '';
+  const containerIp = serving[0]?.address ?? '';
   let pairs = policy.ports.flatMap((spec) =>
     !spec.host ? portBindings(spec, policy, ctx, family, published, notes) : inFamily(spec.host.ip, family) ? mappingBindings(spec, policy, ctx, family, published, notes) : [],
   );

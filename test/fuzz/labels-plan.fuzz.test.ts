@@ -281,7 +281,7 @@ function vocabulary(s: Scenario): string[] {
     }
     words.add(`${c.name}/${short}`);
     words.add(`"${c.name}/${short}"`);
-    for (const n of c.networks) words.add(`${n.ipv4}/32`);
+    for (const n of c.networks) if (n.ipv4 !== undefined) words.add(`${n.ipv4}/32`);
   }
   return [...words];
 }
