@@ -28,7 +28,7 @@ export function syntheticContainer(i: number): ContainerFacts {
     name: `svc-${String(i).padStart(5, '0')}`,
     labels: { 'dockgate.ports': '80,443', 'dockgate.mode': i % 2 === 0 ? 'proxy' : 'dnat' },
     image: { kind: 'inspected', ref: 'svc:1', sameAsImage: [] },
-    networks: [{ networkId: net.id, networkName: net.name, ipv4: ip, ipv6: '' }],
+    networks: [{ networkId: net.id, networkName: net.name, ipv4: ip }],
     ports: [
       { containerPort: 80, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 10000 + 2 * i },
       { containerPort: 443, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 10001 + 2 * i },

@@ -81,11 +81,11 @@ export function leftLines(left: readonly ForeignRule[]): string[] {
   const lines: string[] = [];
   const kept = new Set<string>();
   for (const f of left) {
-    if (f.why === 'admin-jump') {
+    if (f.kind === 'chain') {
+      lines.push(`left in place: ${f.table} chain ${f.chain}: dockgate does not manage the ${f.table} table`);
+    } else if (f.why === 'admin-jump') {
       lines.push(`left in place: ${f.table} ${f.chain} rule "${f.line}": not written by dockgate`);
       kept.add(`${f.table} ${f.target}`);
-    } else if (f.line === '') {
-      lines.push(`left in place: ${f.table} chain ${f.chain}: dockgate does not manage the ${f.table} table`);
     } else {
       lines.push(`left in place: ${f.table} ${f.chain} rule "${f.line}": dockgate does not manage the ${f.table} table`);
     }

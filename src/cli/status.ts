@@ -3,7 +3,8 @@
 import { type ContainerPlanJson, containerPlanJson, describeOpening, describeSources } from '../model/format.js';
 import type { ContainerPlan, Opening } from '../model/types.js';
 import { escapeControls, labelText, terminalJson } from '../labels/text.js';
-import { type DriftReport, IncompatibleTableError, compare, describeForeign } from '../plan/kernel-state.js';
+import { type DriftReport, IncompatibleTableError, compare } from '../plan/kernel-state.js';
+import { describeForeign, foreignJson } from '../plan/foreign-rule.js';
 import { mergeDrift, probeRawMissing } from '../dataplane/families.js';
 import { rawMissingMessage } from '../dataplane/kernel-limits.js';
 import { bridgeStatus, describeBridgeStatus } from './antispoof-status.js';
@@ -82,7 +83,8 @@ export async function status(options: { config?: string; json?: boolean }): Prom
       ...(host.state ? { needed: host.state.needed, footprints: host.state.footprints, marksInPlace: host.state.marksInPlace } : {}),
     };
     const kernelLimits = rawMissing.map((family) => ({ table: 'raw', family, missing: true, message: rawMissingMessage(family) }));
-    process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift, antiSpoofing, kernelLimits })}\n`);
+    const driftJson = { ...drift, foreign: drift.foreign.map(foreignJson) };
+    process.stdout.write(`${terminalJson({ containers, inSync: drift.clean, allEffective, foreignChains, drift: driftJson, antiSpoofing, kernelLimits })}\n`);
     return ok ? 0 : 3;
   }
   for (const c of plan.containers) process.stdout.write(containerStatusText(c, effectOf, egress.get(c.id), namesOf(c, kernelSets)) + lastDropText(lastDrops.get(c.id.slice(0, 12))));

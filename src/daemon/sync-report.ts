@@ -7,6 +7,7 @@ import type { ResolvConfWatch } from '../egress/resolv-conf-watch.js';
 import type { DaemonMetrics } from '../metrics/metrics.js';
 import type { Family } from '../model/types.js';
 import type { DriftReport } from '../plan/kernel-state.js';
+import { foreignJson } from '../plan/foreign-rule.js';
 
 export function logDrift(log: Logger, metrics: DaemonMetrics | undefined, drift: DriftReport, durationMs: number): void {
   metrics?.drift(drift);
@@ -27,9 +28,10 @@ export function logDrift(log: Logger, metrics: DaemonMetrics | undefined, drift:
   }
   // Not repaired (dockgate deletes only what it wrote); the dataplane hands each over once.
   for (const f of drift.foreign) {
-    const what = f.line === '' ? `chain ${f.chain}` : `rule "${f.line}" in ${f.chain}`;
+    const what = f.kind === 'chain' ? `chain ${f.chain}` : `rule "${f.line}" in ${f.chain}`;
     const why = f.why === 'admin-jump' ? `jumps into ${f.target} but was not written by dockgate` : `is in a table dockgate does not manage`;
-    log.warn({ event: 'drift-reported', table: f.table, chain: f.chain, problem: f.why, line: f.line, target: f.target }, `left alone: ${f.table} ${what} ${why}`);
+    const { line } = foreignJson(f);
+    log.warn({ event: 'drift-reported', table: f.table, chain: f.chain, problem: f.why, line, target: f.target }, `left alone: ${f.table} ${what} ${why}`);
   }
 }
 

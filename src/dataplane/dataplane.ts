@@ -35,7 +35,7 @@ export interface FlushResult {
   left: ForeignRule[];
 }
 
-const foreignKey = (f: ForeignRule): string => `${f.table}\n${f.chain}\n${f.line}`;
+const foreignKey = (f: ForeignRule): string => (f.kind === 'chain' ? `${f.table}\n${f.chain}` : `${f.table}\n${f.chain}\n${f.line}`);
 
 /** The kernel refused the raw table: raised by a write, caught by the sync that made it. */
 class RawRefused extends Error {}

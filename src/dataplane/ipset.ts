@@ -1,19 +1,17 @@
 // dockgate's ipsets (egress/sets.ts): the addresses of the DNS names in egress allow-lists, each
 // member with its own timeout, so a new answer is one `ipset restore` and an address that left
 // the answer ages out in the kernel. Every command goes through the one command queue.
-import { type CommandQueue, type CommandResult, failureMessage, succeeded } from './command-queue.js';
+import { type CommandQueue, failureMessage, succeeded } from './command-queue.js';
+import { CommandError } from './command-error.js';
 import type { EgressSet, Family } from '../model/types.js';
 import { SET_NAME, renderSetCreates } from '../egress/sets.js';
 
-export class IpsetError extends Error {
+/**
+ * An ipset command failed. `missing`: no ipset on this host, so egress names cannot work, and
+ * there is no set of dockgate's to remove.
+ */
+export class IpsetError extends CommandError {
   override readonly name = 'IpsetError';
-  constructor(message: string, readonly ended: CommandResult) {
-    super(message);
-  }
-  /** No ipset on this host: egress names cannot work, and there is no set of dockgate's to remove. */
-  get missing(): boolean {
-    return this.ended.kind === 'not-found';
-  }
 }
 
 /** What a set holds now, as `ipset save` says. */

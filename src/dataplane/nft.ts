@@ -5,16 +5,11 @@ import { isFootprintRule } from '../hostfw/footprint-rule.js';
 import { type NftRuleset, isForeignTable, mergeRulesets, parseNftJson } from '../hostfw/nft-ruleset.js';
 import { type MarkBit, hexMark } from '../model/mark-bit.js';
 import { type CommandQueue, type CommandResult, exitedWith, failureMessage, succeeded } from './command-queue.js';
+import { CommandError } from './command-error.js';
 
-export class NftError extends Error {
+/** An nft command failed. `missing`: no nft on this host (a legacy host without the nftables package). */
+export class NftError extends CommandError {
   override readonly name = 'NftError';
-  constructor(message: string, readonly ended: CommandResult) {
-    super(message);
-  }
-  /** No nft on this host (a legacy host without the nftables package). */
-  get missing(): boolean {
-    return this.ended.kind === 'not-found';
-  }
   /** nft ran and refused (exit 1): for a read or a delete, the object is not there (any more). */
   get refused(): boolean {
     return exitedWith(this.ended, 1);

@@ -132,8 +132,8 @@ export function toContainerFacts(info: unknown, image: ImageAnswer): ContainerFa
     networks.push({
       networkId,
       networkName: NAME.test(networkName) ? networkName : networkId.slice(0, 12),
-      ipv4: parseIPv4(ip) !== undefined ? ip : '',
-      ipv6: v6?.ok && v6.value.family === 6 ? v6.value.text : '',
+      ...(parseIPv4(ip) !== undefined ? { ipv4: ip } : {}),
+      ...(v6?.ok && v6.value.family === 6 ? { ipv6: v6.value.text } : {}),
       ...macOf(n.MacAddress),
     });
   }

@@ -78,7 +78,7 @@ export function checkJumps(f: DoctorFacts): CheckResult {
   const first = JUMPS.filter((j) => state.get(j.table)?.chains.get(j.builtin)?.[0] !== jumpLine(j)).map(label);
   if (strays.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but older or misplaced dockgate jumps remain (dockgate removes them when it runs): ${strays.map((s) => `${s.table}/${s.builtin}: ${s.line}`).join('; ')}`);
   if (foreign.length > 0) {
-    const shown = foreign.map((r) => (r.line === '' ? `${r.table}/${r.chain} (a dockgate chain)` : `${r.table}/${r.chain}: ${r.line}`));
+    const shown = foreign.map((r) => (r.kind === 'chain' ? `${r.table}/${r.chain} (a dockgate chain)` : `${r.table}/${r.chain}: ${r.line}`));
     return warn('jumps', `all ${JUMPS.length} in place; rules dockgate did not write name its chains, and are left alone: ${shown.join('; ')}`);
   }
   if (first.length > 0) return warn('jumps', `all ${JUMPS.length} in place, but not first in ${first.join(', ')}: earlier rules can shadow them`);

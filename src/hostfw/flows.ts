@@ -1,6 +1,6 @@
 // The flows a plan lets through, as packets the host's other firewalls see on each hook: one per
 // opening and source, and one per address a container leaves from. Pure: typed plan in, flows out.
-import type { BridgeAddress, ContainerPlan, Opening, RuleSet } from '../model/types.js';
+import type { BridgeAddress, ContainerPlan, DnatOpening, Opening, ProxyOpening, RuleSet } from '../model/types.js';
 import { sourceCidrs } from '../model/format.js';
 import { containerComment } from '../plan/container-part.js';
 import { type AddressRange, anyNet, parseNet } from '../net/address.js';
@@ -89,7 +89,7 @@ interface Ends {
 }
 
 /** A proxy opening's packets: to the host itself (INPUT), replies from it (OUTPUT). */
-function proxyPackets(o: Opening, { ext, src, host }: Ends): FlowPacket[] {
+function proxyPackets(o: ProxyOpening, { ext, src, host }: Ends): FlowPacket[] {
   const base = BASE;
   const none = NONE;
   const proto = o.protocol;
@@ -114,7 +114,7 @@ function proxyPackets(o: Opening, { ext, src, host }: Ends): FlowPacket[] {
 }
 
 /** A dnat opening's packets: routed to the container (FORWARD), replies routed back. */
-function dnatPackets(o: Opening, bridge: string | undefined, { ext, src, host }: Ends): FlowPacket[] {
+function dnatPackets(o: DnatOpening, bridge: string | undefined, { ext, src, host }: Ends): FlowPacket[] {
   const base = BASE;
   const none = NONE;
   const proto = o.protocol;

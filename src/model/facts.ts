@@ -17,9 +17,10 @@ export interface PortBinding {
 export interface NetworkAttachment {
   networkId: string;
   networkName: string;
-  /** Container IPv4 on that network, '' when none. */
-  ipv4: string;
-  ipv6: string;
+  /** The container's IPv4 address on that network; absent: it has none there. */
+  ipv4?: string;
+  /** Its global IPv6 address there; absent: none (an IPv4-only network, or no --ipv6). */
+  ipv6?: string;
   /**
    * The container's MAC address on that network (lower case), undefined when Docker gave none.
    * Anti-spoofing holds the interface to it, and its IPv6 link-local address derives from it.

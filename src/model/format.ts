@@ -2,7 +2,7 @@
 // (status, explain, doctor, the daemon's log lines) and for JSON (status --json, plan --json,
 // explain --json, log fields). Everything else reads the typed values of types.ts and never
 // spells "any" itself. Rule text is not here: that is iptables syntax (plan/ruleset.ts). Pure.
-import type { ContainerPlan, Family, HostAddress, Opening, Protocol, Sources } from './types.js';
+import type { ContainerPlan, Family, HostAddress, Mode, Opening, Protocol, Sources } from './types.js';
 import { familyOf } from '../net/address.js';
 
 export const ANY_HOST: HostAddress = Object.freeze({ kind: 'any' });
@@ -56,12 +56,31 @@ export const sourceCidrs = (o: { family: Family; sources: Sources }): string[] =
 
 /**
  * An opening in JSON: `sources` is `"any"` or the list; `hostIp` is `""` for every local address
- * (as Docker itself writes HostIp), else the address. Field order and every other field as planned.
+ * (as Docker itself writes HostIp), else the address; `containerIp` is `""` for a proxy opening
+ * without a container address (as it always was in this output). Every field, in this order.
  */
-export type OpeningJson = Omit<Opening, 'hostIp' | 'sources'> & { hostIp: string; sources: 'any' | string[] };
+export interface OpeningJson {
+  family: Family;
+  protocol: Protocol;
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+  mode: Mode;
+  sources: 'any' | string[];
+}
 
 export function openingJson(o: Opening): OpeningJson {
-  return { ...o, hostIp: o.hostIp.kind === 'any' ? '' : o.hostIp.ip, sources: o.sources.kind === 'any' ? 'any' : [...o.sources.cidrs] };
+  return {
+    family: o.family,
+    protocol: o.protocol,
+    hostIp: o.hostIp.kind === 'any' ? '' : o.hostIp.ip,
+    hostPort: o.hostPort,
+    containerIp: o.containerIp ?? '',
+    containerPort: o.containerPort,
+    mode: o.mode,
+    sources: o.sources.kind === 'any' ? 'any' : [...o.sources.cidrs],
+  };
 }
 
 export type ContainerPlanJson = Omit<ContainerPlan, 'openings'> & { openings: OpeningJson[] };

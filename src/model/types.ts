@@ -61,20 +61,38 @@ export type HostAddress = { kind: 'any' } | { kind: 'address'; ip: string };
 /** Who may connect: everyone, or a non-empty list of CIDRs of the opening's family. */
 export type Sources = { kind: 'any' } | { kind: 'list'; cidrs: string[] };
 
-/** One resolved opening: a host address/port that leads to a container port. */
-export interface Opening {
+/** What every opening has, whatever its mode. */
+interface OpeningCommon {
   /** Written with iptables (4) or ip6tables (6). */
   family: Family;
   protocol: Protocol;
   /** Host address of `family`, or any local address. */
   hostIp: HostAddress;
   hostPort: number;
-  containerIp: string;
   containerPort: number;
-  mode: Mode;
   /** Sources of `family` allowed (no sources → no opening, so a list is never empty). */
   sources: Sources;
 }
+
+/** The host port is DNATed to the container's own address of `family`. */
+export interface DnatOpening extends OpeningCommon {
+  containerIp: string;
+  mode: 'dnat';
+}
+
+/**
+ * The host accepts the connection itself (docker-proxy, or a host-network container's socket).
+ * `containerIp`: the container's address of `family` behind the proxy; absent when it has none
+ * (a host-network container, or an IPv6 opening of a container without IPv6: docker-proxy serves
+ * IPv6 clients over IPv4).
+ */
+export interface ProxyOpening extends OpeningCommon {
+  containerIp?: string;
+  mode: 'proxy';
+}
+
+/** One resolved opening: a host address/port that leads to a container port. */
+export type Opening = DnatOpening | ProxyOpening;
 
 /** What one container ends up with: for status, logs and the plan's JSON. */
 export interface ContainerPlan {

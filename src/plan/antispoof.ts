@@ -64,8 +64,8 @@ export function bridgeFilter(
           bridge: network.bridge,
           port: port !== undefined && IFNAME.test(port) ? port : undefined,
           mac: a.mac,
-          ipv4: a.ipv4 === '' ? [] : [a.ipv4],
-          ipv6: [...(a.ipv6 === '' ? [] : [a.ipv6]), ll],
+          ipv4: a.ipv4 === undefined ? [] : [a.ipv4],
+          ipv6: [...(a.ipv6 === undefined ? [] : [a.ipv6]), ll],
         });
       }
     }

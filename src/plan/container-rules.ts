@@ -3,7 +3,7 @@
 import type { ContainerFacts, BridgeAddress, ChainPlan, EgressPolicy, Family, NetworkFacts, Opening } from '../model/types.js';
 import { ACCEPT, type Match, RETURN, type Rule } from '../model/rule.js';
 import { boundAddress } from '../model/format.js';
-import { addressOf, servingAttachments } from './openings.js';
+import { servingAttachments } from './openings.js';
 import { linkLocalOf } from './antispoof.js';
 import { egressChain, egressRules } from '../egress/rules.js';
 
@@ -61,7 +61,7 @@ export interface EgressContext {
 
 /** The container's address of `family` on each bridge it is served through (never an internal one). */
 export function bridgeAddresses(facts: ContainerFacts, networks: ReadonlyMap<string, NetworkFacts>, family: Family): BridgeAddress[] {
-  return servingAttachments(facts, networks, family).map(({ attachment, network }) => ({ family, address: addressOf(attachment, family), bridge: network.bridge }));
+  return servingAttachments(facts, networks, family).map(({ network, address }) => ({ family, address, bridge: network.bridge }));
 }
 
 /**

@@ -100,7 +100,7 @@ function socketOpenings(w: Wanted, mine: readonly HostSocket[], others: readonly
         continue;
       }
       // No address of its own: it is reached on the host's.
-      out.push({ family, protocol: w.protocol, hostIp: address === undefined ? ANY_HOST : hostAddress(address), hostPort: w.port, containerIp: '', containerPort: w.port, mode: 'proxy', sources: ANY_SOURCE });
+      out.push({ family, protocol: w.protocol, hostIp: address === undefined ? ANY_HOST : hostAddress(address), hostPort: w.port, containerPort: w.port, mode: 'proxy', sources: ANY_SOURCE });
     }
   }
   return out;

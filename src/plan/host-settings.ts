@@ -1,7 +1,7 @@
 // Which per-interface sysctls and conntrack clean-ups a plan needs. Pure.
 import type { ExternalInterfaces } from '../config/schema.js';
 import { type Net, parseNet, relation } from '../net/address.js';
-import type { Family, HostAddress, NetworkFacts, Opening, Protocol, RuleSet } from '../model/types.js';
+import type { DnatOpening, Family, HostAddress, NetworkFacts, Protocol, RuleSet } from '../model/types.js';
 import { boundAddress, describeHost } from '../model/format.js';
 
 export interface InterfaceSettings {
@@ -96,7 +96,7 @@ export interface ConntrackFlush {
 
 const hostKey = (o: { family: Family; protocol: Protocol; hostIp: HostAddress; hostPort: number }): string =>
   `${o.family}|${o.protocol}|${describeHost(o.hostIp, o.family)}|${o.hostPort}`;
-const key = (o: Opening): string => `${hostKey(o)}|${o.containerIp}|${o.containerPort}`;
+const key = (o: DnatOpening): string => `${hostKey(o)}|${o.containerIp}|${o.containerPort}`;
 
 /**
  * The conntrack entries that changed dnat openings leave behind. A UDP client that keeps sending
@@ -109,7 +109,7 @@ const key = (o: Opening): string => `${hostKey(o)}|${o.containerIp}|${o.containe
  *   needs nothing there: a refused connection leaves no flow a retry would reuse.
  */
 export function conntrackFlushes(before: RuleSet | undefined, after: RuleSet): ConntrackFlush[] {
-  const openings = (p: RuleSet | undefined): Map<string, Opening> =>
+  const openings = (p: RuleSet | undefined): Map<string, DnatOpening> =>
     new Map((p?.containers ?? []).flatMap((c) => c.openings.filter((o) => o.mode === 'dnat').map((o) => [key(o), o] as const)));
   const was = openings(before);
   const now = openings(after);

@@ -3,6 +3,9 @@
 import type { ChainPlan, JumpRule, RuleSet, Table } from '../model/types.js';
 import { JUMP_COMMENT, TABLES, isManagedChain, managedChainTable } from './chains.js';
 import { jumpLine, linesOf } from './render.js';
+import type { ForeignRule } from './foreign-rule.js';
+
+export type { ForeignRule } from './foreign-rule.js';
 
 export { isManagedChain };
 
@@ -133,26 +136,11 @@ export function strayJumps(state: KernelState, jumps: readonly JumpRule[], table
   return out;
 }
 
-/**
- * Something dockgate did not write and leaves alone, but names: an admin's own rule jumping into
- * a dockgate chain, or a chain of dockgate's name (or a jump to one) in a table dockgate does not manage.
- */
-export interface ForeignRule {
-  table: string;
-  /** The chain holding the rule; for a chain in an unmanaged table, that chain. */
-  chain: string;
-  /** The rule line as iptables-save prints it after `-A CHAIN`; '' for a chain. */
-  line: string;
-  /** The dockgate chain it jumps to (or the chain itself). */
-  target: string;
-  why: 'admin-jump' | 'unmanaged-table';
-}
-
 /** What dockgate leaves alone in and around `tables` (the tables one dataplane writes). */
 export function foreignRules(state: KernelState, tables: readonly Table[] = TABLES): ForeignRule[] {
   const out: ForeignRule[] = [];
   for (const { table, chain, line, target } of references(state, tables)) {
-    if (!OUR_COMMENT.test(line)) out.push({ table, chain, line, target, why: 'admin-jump' });
+    if (!OUR_COMMENT.test(line)) out.push({ kind: 'rule', table, chain, line, target, why: 'admin-jump' });
   }
   for (const [table, t] of state) {
     if (tables.includes(table)) continue;
@@ -163,12 +151,12 @@ export function foreignRules(state: KernelState, tables: readonly Table[] = TABL
     for (const [chain, rules] of t.chains) {
       if (own(chain)) continue;
       if (isManagedChain(chain)) {
-        chains.push({ table, chain, line: '', target: chain, why: 'unmanaged-table' });
+        chains.push({ kind: 'chain', table, chain, target: chain, why: 'unmanaged-table' });
         continue;
       }
       for (const line of rules) {
         const target = managedTarget(line, isManagedChain);
-        if (target && !(own(target) && OUR_COMMENT.test(line))) out.push({ table, chain, line, target, why: 'unmanaged-table' });
+        if (target && !(own(target) && OUR_COMMENT.test(line))) out.push({ kind: 'rule', table, chain, line, target, why: 'unmanaged-table' });
       }
     }
     out.push(...chains);
@@ -179,16 +167,6 @@ export function foreignRules(state: KernelState, tables: readonly Table[] = TABL
 /** Managed chains (per table) that a foreign rule jumps to: they cannot be deleted, only emptied. */
 export function pinnedChains(state: KernelState, tables: readonly Table[] = TABLES): Set<string> {
   return new Set(foreignRules(state, tables).filter((f) => f.why === 'admin-jump').map((f) => `${f.table}/${f.target}`));
-}
-
-/** One line for logs and status. */
-export function describeForeign(f: ForeignRule): string {
-  if (f.why === 'unmanaged-table') {
-    return f.line === ''
-      ? `${f.table} ${f.chain}: a dockgate chain in the ${f.table} table, which dockgate does not manage; left alone`
-      : `${f.table} ${f.chain}: ${f.line} (in the ${f.table} table, which dockgate does not manage); left alone`;
-  }
-  return `${f.table} ${f.chain}: ${f.line} (not written by dockgate); left alone, and ${f.target} is kept while it jumps there`;
 }
 
 export interface ChainDrift {

@@ -7,6 +7,7 @@ import type {
   ContainerFacts,
   Family,
   ContainerPolicy,
+  DnatOpening,
   LabelError,
   NetworkAttachment,
   NetworkFacts,
@@ -15,6 +16,7 @@ import type {
   PortBinding,
   PortSpec,
   Protocol,
+  ProxyOpening,
 } from '../model/types.js';
 import { ANY_HOST, ANY_SOURCE, everyone, hostAddress, sourceCount, sourceList } from '../model/format.js';
 import { bypassesHostFirewall, describeUnfirewalled, unfirewalledContainer } from './unfirewalled.js';
@@ -37,19 +39,29 @@ export interface Resolved {
   errors: LabelError[];
 }
 
-/** The container's address of `family` on an attachment, '' when it has none. */
-export const addressOf = (a: NetworkAttachment, family: Family): string => (family === 4 ? a.ipv4 : a.ipv6);
+/** The container's address of `family` on an attachment; undefined when it has none. */
+export const addressOf = (a: NetworkAttachment, family: Family): string | undefined => (family === 4 ? a.ipv4 : a.ipv6);
+
+/** An attachment on a managed bridge, with the container's address of the family asked for there. */
+export interface BridgeAttachment {
+  attachment: NetworkAttachment;
+  network: NetworkFacts;
+  address: string;
+}
 
 /** Attachments on managed bridges that have an address of `family`, in a stable order. */
 export function bridgeAttachments(
   facts: ContainerFacts,
   networks: ReadonlyMap<string, NetworkFacts>,
   family: Family = 4,
-): Array<{ attachment: NetworkAttachment; network: NetworkFacts }> {
-  return facts.networks
-    .filter((a) => addressOf(a, family) !== '' && networks.has(a.networkId))
-    .map((a) => ({ attachment: a, network: networks.get(a.networkId)! }))
-    .sort((x, y) => byText(x.network.name, y.network.name));
+): BridgeAttachment[] {
+  const out: BridgeAttachment[] = [];
+  for (const a of facts.networks) {
+    const address = addressOf(a, family);
+    const network = networks.get(a.networkId);
+    if (address !== undefined && network !== undefined) out.push({ attachment: a, network, address });
+  }
+  return out.sort((x, y) => byText(x.network.name, y.network.name));
 }
 
 /** Attachments through which a container may be served and may leave: never an internal network. */
@@ -57,7 +69,7 @@ export function servingAttachments(
   facts: ContainerFacts,
   networks: ReadonlyMap<string, NetworkFacts>,
   family: Family = 4,
-): Array<{ attachment: NetworkAttachment; network: NetworkFacts }> {
+): BridgeAttachment[] {
   return bridgeAttachments(facts, networks, family).filter((x) => !x.network.internal);
 }
 
@@ -168,7 +180,7 @@ function portBindings(spec: PortSpec, policy: ContainerPolicy, ctx: ResolveConte
  * the container's other openings stay never depends on which of two refusals came first), and
  * nothing is DNATed to a container without an IPv6 address. Returns the bindings left.
  */
-function ipv6Dnat(pairs: PortBinding[], containerIp: string, ctx: ResolveContext, notes: Notes): PortBinding[] {
+function ipv6Dnat(pairs: PortBinding[], containerIp: string | undefined, ctx: ResolveContext, notes: Notes): PortBinding[] {
   for (const loopback of pairs.filter((p) => p.hostIp === '::1')) {
     notes.errors.push({
       label: `${ctx.labelPrefix}.ports`,
@@ -178,7 +190,7 @@ function ipv6Dnat(pairs: PortBinding[], containerIp: string, ctx: ResolveContext
     });
   }
   const left = pairs.filter((p) => p.hostIp !== '::1');
-  if (left.length === 0 || containerIp !== '') return left;
+  if (left.length === 0 || containerIp !== undefined) return left;
   // No IPv6 on its networks: the port simply stays closed over IPv6. Worth a word only when an
   // IPv6 address was asked for by name; `::` and label entries without an address mean "wherever
   // it can be served", which on an IPv4-only network is IPv4.
@@ -189,8 +201,17 @@ function ipv6Dnat(pairs: PortBinding[], containerIp: string, ctx: ResolveContext
   return [];
 }
 
+/** Where an opening's host port leads: its mode, and the container address that mode needs or has. */
+type OpeningTarget = Pick<DnatOpening, 'mode' | 'containerIp'> | Pick<ProxyOpening, 'mode' | 'containerIp'>;
+
+/** dnat needs the container's address; proxy carries it where the container has one. */
+function targetOf(mode: ContainerPolicy['mode'], containerIp: string | undefined): OpeningTarget | undefined {
+  if (mode === 'dnat') return containerIp === undefined ? undefined : { mode, containerIp };
+  return containerIp === undefined ? { mode } : { mode, containerIp };
+}
+
 /** One opening per distinct binding (a plain entry and a mapping may name the same one). */
-function openingsOf(pairs: readonly PortBinding[], family: Family, containerIp: string, mode: ContainerPolicy['mode'], sources: Opening['sources']): Opening[] {
+function openingsOf(pairs: readonly PortBinding[], family: Family, target: OpeningTarget, sources: Opening['sources']): Opening[] {
   const openings: Opening[] = [];
   const seen = new Set<string>();
   for (const binding of pairs) {
@@ -198,7 +219,7 @@ function openingsOf(pairs: readonly PortBinding[], family: Family, containerIp: 
     const key = `${binding.protocol}|${any ? '' : binding.hostIp}|${binding.hostPort}|${binding.containerPort}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    openings.push({ family, protocol: binding.protocol, hostIp: any ? ANY_HOST : hostAddress(binding.hostIp), hostPort: binding.hostPort, containerIp, containerPort: binding.containerPort, mode, sources });
+    openings.push({ family, protocol: binding.protocol, hostIp: any ? ANY_HOST : hostAddress(binding.hostIp), hostPort: binding.hostPort, containerPort: binding.containerPort, sources, ...target });
   }
   return openings;
 }
@@ -223,11 +244,11 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
   }
 
   const serving = servingAttachments(facts, ctx.networks, family);
-  const containerIp = serving[0] ? addressOf(serving[0].attachment, family) : '';
+  const containerIp = serving[0]?.address;
   let pairs = policy.ports.flatMap((spec) =>
     !spec.host ? portBindings(spec, policy, ctx, family, published, notes) : inFamily(spec.host.ip, family) ? mappingBindings(spec, policy, ctx, family, published, notes) : [],
   );
-  if (family === 4 && policy.ports.length > 0 && containerIp === '') {
+  if (family === 4 && policy.ports.length > 0 && containerIp === undefined) {
     warnings.push(
       bridgeAttachments(facts, ctx.networks).length > 0
         ? 'only on internal networks: nothing opened'
@@ -236,7 +257,9 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
     return nothing();
   }
   if (family === 6 && policy.mode === 'dnat' && pairs.length > 0) pairs = ipv6Dnat(pairs, containerIp, ctx, notes);
-  if (pairs.length === 0) return nothing();
+  // A dnat target without an address has already said why above (and left no pairs).
+  const target = targetOf(policy.mode, containerIp);
+  if (pairs.length === 0 || target === undefined) return nothing();
 
   const sources = policy.from.filter((c) => c.family === family).map((c) => c.text);
   if (sources.length === 0) {
@@ -245,7 +268,7 @@ export function resolveOpenings(facts: ContainerFacts, policy: ContainerPolicy, 
   }
   // Everyone: render no -s at all rather than a match that costs per packet.
   const allowed = sources.includes(everyone(family)) ? ANY_SOURCE : sourceList(sources);
-  return { openings: openingsOf(pairs, family, containerIp, policy.mode, allowed), ...notes };
+  return { openings: openingsOf(pairs, family, target, allowed), ...notes };
 }
 
 /** Both families, with the rule cap over their sum. */

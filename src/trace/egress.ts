@@ -27,9 +27,10 @@ export interface EgressInfo {
 }
 
 const addressesOf = (ctx: Pick<ExplainContext, 'facts'>, id: string, family: Family): Array<{ address: string; network: string }> =>
-  (ctx.facts.find((f) => f.id === id)?.networks ?? [])
-    .map((n) => ({ address: family === 4 ? n.ipv4 : n.ipv6, network: n.networkName }))
-    .filter((a) => a.address !== '');
+  (ctx.facts.find((f) => f.id === id)?.networks ?? []).flatMap((n) => {
+    const address = family === 4 ? n.ipv4 : n.ipv6;
+    return address === undefined ? [] : [{ address, network: n.networkName }];
+  });
 
 /** The packet `c` sends to DEST:PORT: from its first address of the family, in by the route back to it (its bridge). */
 export function containerPacket(

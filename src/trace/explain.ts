@@ -108,6 +108,12 @@ export function inferInInterface(host: HostView, plan: RuleSet, src: Net): { ifa
 
 const RANK: Record<FlowState, number> = { effective: 0, unknown: 1, 'may be blocked': 2, blocked: 3 };
 
+/** An opening shaped like the path the trace found: INPUT as proxy (no container behind it), FORWARD as dnat. */
+function shapedOpening(p: TracePacket, t: TraceResult, source: string): Opening {
+  const shape = { family: p.family, protocol: p.protocol, hostIp: hostAddress(p.dst), hostPort: p.dport, containerPort: t.dnat?.dport ?? p.dport, sources: sourceList([source]) };
+  return t.route === 'FORWARD' ? { ...shape, mode: 'dnat', containerIp: t.dnat?.dst ?? p.dst } : { ...shape, mode: 'proxy' };
+}
+
 function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, owner: OwnerInfo | undefined, byDockgate: boolean): OtherFirewalls {
   if ('error' in ctx.foreign) return { checked: false, error: ctx.foreign.error };
   const src = parseNet(p.src)!;
@@ -115,19 +121,7 @@ function otherFirewalls(ctx: ExplainContext, p: TracePacket, t: TraceResult, own
   const source = src.lo === src.hi ? `${src.text}/${src.family === 4 ? 32 : 128}` : src.text;
   // The flow as the nft analysis models it: dockgate's own opening when it is what accepted the
   // packet, else one shaped like the path the trace found (INPUT: as proxy, FORWARD: as dnat).
-  const opening: Opening =
-    owner && byDockgate
-      ? { ...owner.opening, sources: sourceList([source]) }
-      : {
-          family: p.family,
-          protocol: p.protocol,
-          hostIp: hostAddress(p.dst),
-          hostPort: p.dport,
-          containerIp: t.dnat?.dst ?? p.dst,
-          containerPort: t.dnat?.dport ?? p.dport,
-          mode: t.route === 'FORWARD' ? 'dnat' : 'proxy',
-          sources: sourceList([source]),
-        };
+  const opening: Opening = owner && byDockgate ? { ...owner.opening, sources: sourceList([source]) } : shapedOpening(p, t, source);
   const reduced: RuleSet = {
     chains: ctx.plan.chains,
     jumps: ctx.plan.jumps,

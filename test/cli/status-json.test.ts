@@ -37,4 +37,12 @@ describe('status --json', () => {
     expect(c!.openings[0]).toEqual({ ...o, hostIp: '', sources: ['192.0.2.0/24', '198.51.100.7/32'] });
     expect(c).toMatchObject({ id: 'ab'.repeat(32), name: 'web', mode: 'proxy', egress: true, errors: [], warnings: [] });
   });
+
+  it('a proxy opening without a container address still shows containerIp "", every field in the same order', () => {
+    const hostNetwork: Opening = { family: 6, protocol: 'udp', hostIp: ANY_HOST, hostPort: 53, containerPort: 53, mode: 'proxy', sources: ANY_SOURCE };
+    const [c] = containersJson([container(hostNetwork)]);
+    expect(JSON.stringify(c!.openings[0])).toBe('{"family":6,"protocol":"udp","hostIp":"","hostPort":53,"containerIp":"","containerPort":53,"mode":"proxy","sources":"any"}');
+    const [d] = containersJson([container({ ...opening(ANY_SOURCE), mode: 'dnat', containerIp: '172.17.0.9' })]);
+    expect(JSON.stringify(d!.openings[0])).toBe('{"family":4,"protocol":"tcp","hostIp":"","hostPort":8080,"containerIp":"172.17.0.9","containerPort":80,"mode":"dnat","sources":"any"}');
+  });
 });

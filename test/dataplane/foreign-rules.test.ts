@@ -13,11 +13,13 @@ import { defaultConfig } from '../../src/config/load.js';
 import { CommandQueue } from '../../src/dataplane/command-queue.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { Iptables } from '../../src/dataplane/iptables.js';
-import { IncompatibleTableError, compare, parseSave } from '../../src/plan/kernel-state.js';
+import { type ForeignRule, IncompatibleTableError, compare, parseSave } from '../../src/plan/kernel-state.js';
 import { type Netns, cleanupLeftovers, createNetns, destroyNetns, sbinPath, saveClean } from '../support/netns.js';
 import { handId, handPlan } from './hand-plan.js';
 
 let base: string;
+
+const shown = (f: ForeignRule): string => (f.kind === 'rule' ? `${f.table} ${f.chain} ${f.line}` : `${f.table} chain ${f.chain}`);
 
 beforeAll(async () => {
   await cleanupLeftovers();
@@ -108,7 +110,7 @@ describe("an admin's own jumps into dockgate chains", () => {
 
       const r1 = await dp.repair(plan);
       expect(r1.kind).toBe('full');
-      expect(r1.drift!.foreign.map((f) => `${f.table} ${f.chain} ${f.line}`).sort()).toEqual([
+      expect(r1.drift!.foreign.map(shown).sort()).toEqual([
         `filter ADMIN-FWD -j DOCKGATE-CI-${handId(1)}`,
         `filter INPUT ${adminJump}`,
       ]);
@@ -187,7 +189,7 @@ describe('dockgate names in a table dockgate does not manage', () => {
       const first = await dp.repair(plan);
       expect(first.kind).toBe('none');
       expect(first.drift!.clean).toBe(false);
-      expect(first.drift!.foreign.map((f) => `${f.table} ${f.chain} ${f.line}`).sort()).toEqual(['mangle DOCKGATE-RAW ', 'mangle PREROUTING -j DOCKGATE-RAW']);
+      expect(first.drift!.foreign.map(shown).sort()).toEqual(['mangle PREROUTING -j DOCKGATE-RAW', 'mangle chain DOCKGATE-RAW']);
       for (let i = 0; i < 5; i++) {
         const r = await dp.repair(plan);
         expect(r.kind).toBe('none');

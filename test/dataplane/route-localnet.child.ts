@@ -33,7 +33,7 @@ async function daemonScenario(): Promise<Record<string, unknown>> {
         created: '2024-01-01T00:00:00.000000000Z',
         labels: { 'dockgate.ports': '80', 'dockgate.mode': 'dnat' },
         image: { kind: 'inspected', ref: 'dgbox:latest', sameAsImage: [] },
-        networks: [{ networkId: networks[0]!.id, networkName: 'lh1', ipv4: '172.30.1.2', ipv6: '' }],
+        networks: [{ networkId: networks[0]!.id, networkName: 'lh1', ipv4: '172.30.1.2' }],
         ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8060 }],
       } as ContainerFacts,
     ],

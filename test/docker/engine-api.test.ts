@@ -28,7 +28,7 @@ describe('inspect answers of Docker 28/29', () => {
     expect(f.name).toBe('web');
     expect(f.networks.map((n) => [n.networkName, n.ipv4, n.ipv6])).toEqual([
       ['app', '172.20.0.2', 'fd00:20::2'],
-      ['v6only', '', 'fd00:66::3'],
+      ['v6only', undefined, 'fd00:66::3'],
     ]);
     // "9000/tcp": null (exposed, not published) binds nothing; "::" is an IPv6 binding.
     expect(f.ports).toEqual([

@@ -27,12 +27,12 @@ export const packet = (over: Partial<LoggedPacket> = {}): LoggedPacket => ({
 });
 
 /** A running container as the daemon's facts hold it, on the default bridge. */
-export const facts = (id: string, name: string, ipv4: string, ipv6 = ''): ContainerFacts => ({
+export const facts = (id: string, name: string, ipv4: string, ipv6?: string): ContainerFacts => ({
   id: id.padEnd(64, '0'),
   name,
   labels: {},
   image: { kind: 'inspected', ref: 'x', sameAsImage: [] },
-  networks: [{ networkId: 'n', networkName: 'bridge', ipv4, ipv6 }],
+  networks: [{ networkId: 'n', networkName: 'bridge', ipv4, ...(ipv6 !== undefined ? { ipv6 } : {}) }],
   ports: [],
   created: '2026-01-01T00:00:00.000000000Z',
 });

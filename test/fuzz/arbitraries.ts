@@ -410,8 +410,8 @@ const attachmentArb = fc.record({
   /** Which of the scenario's networks (modulo their number), or -1: a network dockgate does not manage. */
   net: fc.oneof({ weight: 5, arbitrary: fc.nat(5) }, { weight: 1, arbitrary: fc.constant(-1) }),
   unmanaged: network,
-  ipv4: fc.oneof({ weight: 6, arbitrary: ipv4 }, { weight: 1, arbitrary: fc.constant('') }),
-  ipv6: fc.constantFrom('', '2001:db8::2', 'fd00:db8:1::5'),
+  ipv4: fc.option(ipv4, { freq: 7, nil: undefined }),
+  ipv6: fc.option(fc.constantFrom('2001:db8::2', 'fd00:db8:1::5'), { freq: 3, nil: undefined }),
 });
 
 const containerArb = (set: fc.Arbitrary<LabelSet>) =>

@@ -62,8 +62,8 @@ function checkContainer(input: unknown, f: ContainerFacts): void {
   for (const n of f.networks) {
     check(typeof n.networkId === 'string' && HEX_ID.test(n.networkId), () => `network id ${JSON.stringify(n.networkId)} is not hex${show()}`);
     check(typeof n.networkName === 'string' && n.networkName !== '', () => `network name${show()}`);
-    check(n.ipv4 === '' || isIPv4(n.ipv4), () => `ipv4 ${JSON.stringify(n.ipv4)} is not a canonical IPv4 address${show()}`);
-    check(n.ipv6 === '' || isIPv6(n.ipv6), () => `ipv6 ${JSON.stringify(n.ipv6)} is not an IPv6 address${show()}`);
+    check(n.ipv4 === undefined || isIPv4(n.ipv4), () => `ipv4 ${JSON.stringify(n.ipv4)} is not a canonical IPv4 address${show()}`);
+    check(n.ipv6 === undefined || isIPv6(n.ipv6), () => `ipv6 ${JSON.stringify(n.ipv6)} is not an IPv6 address${show()}`);
   }
   for (const p of f.ports) {
     check(isPort(p.containerPort) && isPort(p.hostPort), () => `port out of range ${JSON.stringify(p)}${show()}`);
@@ -289,11 +289,11 @@ describe('bugs the fuzz found in src/docker/facts.ts, now fixed', () => {
   it('GlobalIPv6Address and NetworkID are not checked', () => {
     const facts = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, NetworkSettings: { Networks: { b: { NetworkID: 'not an id', IPAddress: '172.17.0.2', GlobalIPv6Address: 'hello' } } } }, NO_IMAGE_LABELS);
     for (const n of facts!.networks) {
-      expect(n.ipv6).toSatisfy((v: string) => v === '' || isIPv6(v));
+      expect(n.ipv6).toSatisfy((v: string | undefined) => v === undefined || isIPv6(v));
       expect(n.networkId).toMatch(HEX_ID);
     }
     const v6 = toContainerFacts({ Id: ID, Name: '/web', State: RUNNING, NetworkSettings: { Networks: { b: { NetworkID: ID, IPAddress: '172.17.0.2', GlobalIPv6Address: 'hello' } } } }, NO_IMAGE_LABELS);
-    expect(v6!.networks[0]!.ipv6).toBe('');
+    expect(v6!.networks[0]!.ipv6).toBeUndefined();
   });
 
   const THROWS: Array<[string, () => unknown]> = [

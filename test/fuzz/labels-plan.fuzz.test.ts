@@ -140,7 +140,7 @@ function checkOpenings(facts: ContainerFacts, policy: ContainerPolicy, openings:
     check(o.hostIp.kind === 'any' || o.hostIp.ip !== '', () => `opening ${JSON.stringify(o)}: an empty host address`);
     check(isPortNumber(o.hostPort) && isPortNumber(o.containerPort), () => `opening ports ${JSON.stringify(o)}`);
     if (hostIp !== '') expectCanonicalV4(hostIp, o.family);
-    if (o.containerIp !== '' || o.mode === 'dnat') expectCanonicalV4(o.containerIp, o.family);
+    if (o.containerIp !== undefined) expectCanonicalV4(o.containerIp, o.family);
     check(o.mode === policy.mode, () => `opening mode ${o.mode}, policy ${policy.mode}`);
     check(o.sources.kind === 'any' || o.sources.cidrs.length > 0, () => 'opening without sources');
     same(o.sources, sources);
@@ -281,7 +281,7 @@ function vocabulary(s: Scenario): string[] {
     }
     words.add(`${c.name}/${short}`);
     words.add(`"${c.name}/${short}"`);
-    for (const n of c.networks) words.add(`${n.ipv4}/32`);
+    for (const n of c.networks) if (n.ipv4 !== undefined) words.add(`${n.ipv4}/32`);
   }
   return [...words];
 }

@@ -51,7 +51,7 @@ export function container(
     image: options.image ?? { kind: 'inspected', ref: 'dgbox:latest', sameAsImage: [] },
     // Later fixtures are younger, as containers created one after the other.
     created: options.created ?? `2026-01-01T00:00:${String(counter % 60).padStart(2, '0')}.${String(counter).padStart(9, '0')}Z`,
-    networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ipv6: options.ip6 ?? '' }],
+    networks: [{ networkId: network.id, networkName: network.name, ipv4: options.ip ?? '172.17.0.2', ...(options.ip6 !== undefined ? { ipv6: options.ip6 } : {}) }],
     ports: (options.publish ?? []).map((p) => {
       // 'HOSTIP:HOSTPORT:PORT/PROTO', an IPv6 host IP in brackets as Docker's CLI writes it.
       const m = /^(\[[0-9a-f:]+\]|[0-9.]+):(\d+):(\d+)\/(tcp|udp)$/.exec(p);

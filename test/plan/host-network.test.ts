@@ -12,7 +12,7 @@ const HOST_NET = { id: 'ab'.repeat(32), name: 'host', driver: 'host' };
 /** A container run with `--network host`, as docker/facts.ts reports one. */
 function hostContainer(name: string, labels: Record<string, string>): ContainerFacts {
   const c = container(name, { labels });
-  return { ...c, networks: [{ networkId: HOST_NET.id, networkName: 'host', ipv4: '', ipv6: '' }], hostNetwork: true };
+  return { ...c, networks: [{ networkId: HOST_NET.id, networkName: 'host' }], hostNetwork: true };
 }
 
 const mine = (c: ContainerFacts, port: number, extra: Partial<HostSocket> = {}): HostSocket => ({

@@ -168,7 +168,7 @@ describe('internal networks', () => {
 
   it('a container also on a normal network is served and leaves through that one only, with a warning', () => {
     const c = container('both', { network: SEALED, ip: '172.22.0.3', labels: { 'dockgate.ports': '9100:80', 'dockgate.mode': 'dnat' } });
-    c.networks.push({ networkId: BRIDGE.id, networkName: 'bridge', ipv4: '172.17.0.8', ipv6: '' });
+    c.networks.push({ networkId: BRIDGE.id, networkName: 'bridge', ipv4: '172.17.0.8' });
     const p = plan([c], {}, [BRIDGE, SEALED]);
     expect(of(p, 'both').openings.map((o) => o.containerIp)).toEqual(['172.17.0.8']);
     const egress = shardLines(p, 'DOCKGATE-CONTAINERS').filter((l) => l.includes('NEW'));
@@ -180,7 +180,7 @@ describe('internal networks', () => {
 describe('networks dockgate does not firewall', () => {
   it('a macvlan attachment is reported, not silently skipped', () => {
     const c = container('mac', { labels: { 'dockgate.ports': '80' } });
-    c.networks = [{ networkId: 'ee'.repeat(32), networkName: 'lan', ipv4: '192.168.1.50', ipv6: '' }];
+    c.networks = [{ networkId: 'ee'.repeat(32), networkName: 'lan', ipv4: '192.168.1.50' }];
     const p = plan([c], { otherNetworks: [{ id: 'ee'.repeat(32), name: 'lan', driver: 'macvlan' }] });
     expect(of(p, 'mac').warnings.join()).toMatch(/on network lan \(driver macvlan\): .*without passing the host's firewall.*its labels dockgate\.ports/);
   });

@@ -20,7 +20,7 @@ function on(name: string, nets: OtherNetwork[], labels: Record<string, string> =
   const c = container(name, { labels });
   c.networks = [
     ...(bridge ? c.networks : []),
-    ...nets.map((n, i) => ({ networkId: n.id, networkName: n.name, ipv4: `192.168.1.${50 + i}`, ipv6: '' })),
+    ...nets.map((n, i) => ({ networkId: n.id, networkName: n.name, ipv4: `192.168.1.${50 + i}` })),
   ];
   return c;
 }
