@@ -13,7 +13,7 @@ export default defineConfig({
       'test/e2e/**',
       'test/soak/**',
       // Real kernels in namespaces, except the dataplane suites that run only harmless commands.
-      'test/dataplane/!(families|notify|command-queue|command-name|bridge-ports).test.ts',
+      'test/dataplane/!(families|notify|command-queue|command-name|command-error|bridge-ports).test.ts',
       'test/hostfw/footprint.test.ts',
       'test/cli/doctor.test.ts',
       'test/cli/install.test.ts',
