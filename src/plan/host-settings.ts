@@ -109,6 +109,9 @@ const key = (o: DnatOpening): string => `${hostKey(o)}|${o.containerIp}|${o.cont
  *   needs nothing there: a refused connection leaves no flow a retry would reuse.
  */
 export function conntrackFlushes(before: RuleSet | undefined, after: RuleSet): ConntrackFlush[] {
+  // A full check at rest passes the plan it wrote before: nothing moved (and at 1,000 containers
+  // indexing every opening twice was 5 % of the daemon's CPU at rest).
+  if (before === after) return [];
   const openings = (p: RuleSet | undefined): Map<string, DnatOpening> =>
     new Map((p?.containers ?? []).flatMap((c) => c.openings.filter((o) => o.mode === 'dnat').map((o) => [key(o), o] as const)));
   const was = openings(before);
