@@ -12,7 +12,7 @@ import { type EgressSet, setFor } from './sets.js';
 import { familyOf } from '../net/address.js';
 import { egressChainName } from '../plan/chains.js';
 
-/** Where one accept leads: `dst` and `dstSet` undefined is everywhere. */
+/** Where one accept of a list leads: `dst` and `dstSet` undefined is everywhere (`0.0.0.0/0`, `::/0`). */
 interface Destination {
   dst: string | undefined;
   /** The ipset of a DNS name's addresses (egress/sets.ts). */
@@ -23,11 +23,13 @@ interface Destination {
   why: string;
 }
 
-const EVERYWHERE: Destination = { dst: undefined, proto: undefined, dport: undefined, why: 'everywhere' };
-
-/** An entry as the comment of its accept says it (no brackets: comments keep [A-Za-z0-9_./: -]). */
+/**
+ * An entry as the comment of its accept says it (no brackets: comments keep [A-Za-z0-9_./: -]).
+ * A name is not written: no label text but numbers and addresses ever reaches the kernel (the
+ * accept names the name's set, and `dockgate status` and `explain` say which name that is).
+ */
 function entryText(e: EgressEntry): string {
-  const dest = e.destination.kind === 'name' ? e.destination.name : e.destination.cidr.text;
+  const dest = e.destination.kind === 'name' ? 'a listed name' : e.destination.cidr.text;
   if (e.ports.kind === 'any') return dest;
   const range = e.ports.start === e.ports.end ? `${e.ports.start}` : `${e.ports.start}-${e.ports.end}`;
   return `${dest} port ${range}/${e.ports.protocol}`;
@@ -59,13 +61,12 @@ function resolverDestinations(resolvers: readonly string[], family: Family): Des
   return mine.flatMap((dst) => (['udp', 'tcp'] as const).map((proto): Destination => ({ dst, proto, dport: { start: 53, end: 53 }, why: `resolver ${dst}` })));
 }
 
-/** The destinations a policy lets a container open connections to, in `family`. */
-export function egressDestinations(policy: EgressPolicy, resolvers: readonly string[], family: Family, names = true): Destination[] {
-  if (policy.kind === 'none') return [];
-  if (policy.kind === 'all') return [EVERYWHERE];
-  const out = [...policy.entries.flatMap((e) => entryDestinations(e, family, names)), ...resolverDestinations(resolvers, family)];
+/** The destinations an allow-list lets a container open connections to, in `family`, each once. */
+function listDestinations(entries: readonly EgressEntry[], resolvers: readonly string[], family: Family, names: boolean): Destination[] {
+  const out = [...entries.flatMap((e) => entryDestinations(e, family, names)), ...resolverDestinations(resolvers, family)];
   const seen = new Set<string>();
   return out.filter((d) => {
+    // The same destination from two entries (or an entry and a resolver) is one accept, the first's.
     const key = JSON.stringify({ ...d, why: undefined });
     if (seen.has(key)) return false;
     seen.add(key);
@@ -80,7 +81,7 @@ export function egressDestinations(policy: EgressPolicy, resolvers: readonly str
  */
 export function egressChain(policy: EgressPolicy, resolvers: readonly string[], family: Family, names = true): ChainPlan | undefined {
   if (policy.kind !== 'list') return undefined;
-  const rules = egressDestinations(policy, resolvers, family, names).map(
+  const rules = listDestinations(policy.entries, resolvers, family, names).map(
     (d): Rule => ({ match: { dst: d.dst, proto: d.proto, dport: d.dport, dstSet: d.dstSet }, action: ACCEPT, comment: `dockgate egress to ${d.why}` }),
   );
   if (rules.length === 0) return undefined;

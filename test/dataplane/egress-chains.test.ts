@@ -48,7 +48,7 @@ describe('egress allow-lists on a real kernel', () => {
     const [chain] = egressChains(text);
     expect(text.split('\n').filter((l) => l.startsWith(`-A ${chain} `))).toHaveLength(5);
     expect(text.split('\n').filter((l) => l.endsWith(`-j ${chain}`))).toHaveLength(40);
-    expect(text).toMatch(new RegExp(`-A ${chain} -p tcp -m tcp --dport 443 -m set --match-set dockgate-e4-[0-9a-f]{12} dst -m comment --comment "dockgate egress to api.example.com port 443/tcp" -j ACCEPT`));
+    expect(text).toMatch(new RegExp(`-A ${chain} -p tcp -m tcp --dport 443 -m set --match-set dockgate-e4-[0-9a-f]{12} dst -m comment --comment "dockgate egress to a listed name port 443/tcp" -j ACCEPT`));
     expect(compare(p, parseSave((await ns.exec('iptables-save', [])).stdout)).clean).toBe(true);
   });
 

@@ -123,7 +123,7 @@ describe('egress allow-lists in the plan', () => {
     expect(set6).toBe(set4.replace('-e4-', '-e6-'));
     expect(p.egressSets!.map((s) => `${s.name}/${s.family}`)).toEqual(['api.example.com/4', 'api.example.com/6', 'ntp.example.org/4', 'ntp.example.org/6']);
     expect(egressChains(p)[0]!.lines[0]).toBe(
-      `-p tcp -m tcp --dport 443 -m set --match-set ${set4} dst -m comment --comment "dockgate egress to api.example.com port 443/tcp" -j ACCEPT`,
+      `-p tcp -m tcp --dport 443 -m set --match-set ${set4} dst -m comment --comment "dockgate egress to a listed name port 443/tcp" -j ACCEPT`,
     );
     expect(egressChains(v6(p))[0]!.lines).toHaveLength(3);
     // The host-firewall analysis still sees its egress.
@@ -144,5 +144,14 @@ describe('egress allow-lists in the plan', () => {
 
   it('a plan without names has no sets', () => {
     expect(scenario().egressSets).toBeUndefined();
+  });
+
+  it('a listed name never reaches the restore text: the accept names its set (label text stays out of the kernel)', () => {
+    const p = plan([dual('names', LISTED, 2, { 'dockgate.egress': 'api.example.com:443,db.internal.test' })], [DUAL], { resolvers: RESOLVERS });
+    for (const text of [renderPlan(p), renderPlan(v6(p))]) {
+      expect(text).toContain('--match-set dockgate-e');
+      expect(text).not.toContain('example.com');
+      expect(text).not.toContain('internal.test');
+    }
   });
 });
