@@ -4,7 +4,7 @@
 // destroyed once no rule matches on them.
 import type { Logger } from 'pino';
 import type { CommandQueue } from '../dataplane/command-queue.js';
-import { IpsetError, Ipsets } from '../dataplane/ipset.js';
+import { IpsetError, Ipsets, type SetState } from '../dataplane/ipset.js';
 import { type Lookup, NameResolver, type NameStatus, dnsLookup } from '../egress/resolver.js';
 import type { EgressSet, Family, RuleSet } from '../model/types.js';
 import type { EgressSnapshot } from '../metrics/metrics.js';
@@ -53,6 +53,8 @@ export class EgressSync {
   readonly #pending = new Map<string, { set: string; address: string; keepS: number; name: string }>();
   /** The `set address` keys of the batch being written now: on their way, like the pending ones. */
   readonly #writing = new Set<string>();
+  /** What the full check's repair read of the sets, for its removal of unused ones (one `ipset save` per check). */
+  #repairRead: ReadonlyMap<string, SetState> | undefined;
   #batch: NodeJS.Timeout | undefined;
   /**
    * False once ipset turned out not to be installed: the next plan leaves the names out (each
@@ -145,6 +147,7 @@ export class EgressSync {
     this.#ensured = key;
     this.#wanted = new Map(sets.map((s) => [`${s.name} ${s.family}`, s]));
     this.#resolver.setNames(new Set(sets.map((s) => s.name)));
+    this.#repairRead = undefined;
     if (!repair || sets.length === 0) return;
     await this.#repair(sets);
   }
@@ -156,6 +159,7 @@ export class EgressSync {
    */
   async #repair(sets: readonly EgressSet[]): Promise<void> {
     const have = await this.#ipsets.read();
+    this.#repairRead = have;
     const now = Date.now();
     for (const s of sets) {
       const held = have.get(s.set)?.members;
@@ -181,7 +185,11 @@ export class EgressSync {
     // Only when the sets changed (or on the full check): no process per drift check.
     if (key === this.#cleaned && !repair) return;
     try {
-      const gone = await this.#ipsets.removeOthers(keep);
+      // Between the repair's read and here only dockgate wrote (the rules); a set someone made
+      // meanwhile waits for the next full check.
+      const read = repair ? this.#repairRead : undefined;
+      this.#repairRead = undefined;
+      const gone = await this.#ipsets.removeOthers(keep, read);
       for (const key of this.#written.keys()) if (!keep.has(key.split(' ')[0]!)) this.#written.delete(key);
       this.#cleaned = key;
       if (gone.length > 0) this.#log.debug({ event: 'egress-sets-removed', sets: gone }, `removed ${gone.length} unused egress set(s)`);

@@ -63,9 +63,9 @@ export class Ipsets {
     await this.#run(['-exist', 'restore'], `${lines.join('\n')}\n`);
   }
 
-  /** Destroys dockgate's sets that `keep` does not name; call after no rule matches on them. */
-  async removeOthers(keep: ReadonlySet<string>): Promise<string[]> {
-    const have = await this.read();
+  /** Destroys dockgate's sets that `keep` does not name (of `have`, a read in the same sync, or a fresh one); call after no rule matches on them. */
+  async removeOthers(keep: ReadonlySet<string>, have?: ReadonlyMap<string, SetState>): Promise<string[]> {
+    have ??= await this.read();
     const gone = [...have.keys()].filter((n) => !keep.has(n));
     for (const n of gone) await this.#run(['destroy', n]);
     return gone;

@@ -97,4 +97,27 @@ describe('the repair of the name sets', () => {
       sync.stop();
     }
   });
+
+  it('a full check reads the sets once: the removal of unused sets uses the repair\'s read', async () => {
+    const ipsets = new FakeIpsets();
+    const { sync } = egress(ipsets);
+    try {
+      // An unused set of an earlier plan, which the full check removes.
+      ipsets.sets.set('dockgate-e4-000000000000', { family: 4, members: new Map() });
+      await sync.beforeWrite(plan, true);
+      await sync.afterWrite(plan, true);
+      expect(ipsets.calls.filter((c) => c === 'read')).toHaveLength(1);
+      expect(ipsets.sets.has('dockgate-e4-000000000000')).toBe(false);
+      // A sync that is not a full check and changes nothing reads nothing; the next full check reads afresh.
+      ipsets.calls.length = 0;
+      await sync.beforeWrite(plan, false);
+      await sync.afterWrite(plan, false);
+      expect(ipsets.calls.filter((c) => c === 'read')).toHaveLength(0);
+      await sync.beforeWrite(plan, true);
+      await sync.afterWrite(plan, true);
+      expect(ipsets.calls.filter((c) => c === 'read')).toHaveLength(1);
+    } finally {
+      sync.stop();
+    }
+  });
 });

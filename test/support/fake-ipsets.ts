@@ -23,8 +23,9 @@ export class FakeIpsets implements IpsetWriter {
     this.calls.push(`add ${members.map((m) => `${m.set} ${m.address}/${m.keepS}`).join(',')}`);
     for (const m of members) this.sets.get(m.set)?.members.set(m.address, m.keepS);
   }
-  async removeOthers(keep: ReadonlySet<string>): Promise<string[]> {
-    const gone = [...this.sets.keys()].filter((k) => !keep.has(k));
+  async removeOthers(keep: ReadonlySet<string>, have?: ReadonlyMap<string, SetState>): Promise<string[]> {
+    const names = have ? [...have.keys()] : [...(await this.read()).keys()];
+    const gone = names.filter((k) => !keep.has(k) && this.sets.has(k));
     for (const g of gone) this.sets.delete(g);
     this.calls.push(`remove ${gone.join(',')}`);
     return gone;
