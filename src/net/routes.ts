@@ -53,12 +53,18 @@ function devOf(v: unknown): string | undefined {
   return r.success && IFNAME.test(r.data.dev) && r.data.dev !== 'lo' ? r.data.dev : undefined;
 }
 
-/** The entries of `ip -j route` output that are routes, as `command` printed them. */
-function routeEntries(text: string, command: string): Result<RouteEntry[]> {
+/**
+ * The entries of `ip -j route` output that are routes, as `command` printed them, but those to
+ * destinations `skip` names: one family's table holds a link-local route per interface (a host
+ * with 1,000 containers has 1,000 veths, each with its fe80::/64), and each would cost a schema
+ * check and an address parse at every read only to be left out.
+ */
+function routeEntries(text: string, command: string, skip?: RegExp): Result<RouteEntry[]> {
   const list = readJsonOutput(text, routeList, command, []);
   if (!list.ok) return list;
   const entries: RouteEntry[] = [];
   for (const item of list.value) {
+    if (skip !== undefined && typeof item === 'object' && item !== null && 'dst' in item && typeof item.dst === 'string' && skip.test(item.dst)) continue;
     const r = routeEntry.safeParse(item);
     if (r.success) entries.push(r.data);
   }
@@ -105,7 +111,7 @@ const NOT_A_NETWORK: Record<Family, RegExp> = {
  */
 export function parseHostRoutes(text: string, family: Family, command = 'ip -j route'): Result<HostRouteTable> {
   // iproute2 prints nothing at all for an empty dump on some versions.
-  const data = routeEntries(text, command);
+  const data = routeEntries(text, command, NOT_A_NETWORK[family]);
   if (!data.ok) return data;
   const defaults: DefaultRoute[] = [];
   const networks: NetworkRoute[] = [];
