@@ -16,6 +16,9 @@ export class NftError extends CommandError {
   }
 }
 
+/** The nft families whose base chains see the packets the footprint's marks are on. */
+const FOOTPRINT_FAMILIES = new Set(['ip', 'ip6', 'inet']);
+
 /** The footprint as nft arguments: `meta mark & BIT == BIT accept comment "dockgate"`. */
 export const footprintArgs = (bit: MarkBit): readonly string[] => ['meta', 'mark', 'and', hexMark(bit), '==', hexMark(bit), 'accept', 'comment', '"dockgate"'];
 
@@ -55,17 +58,20 @@ export class Nft {
   }
 
   /**
-   * Only the tables iptables does not manage, one `list table` each. What the drift check reads:
-   * dockgate's own tables can hold thousands of rules, the admin's a few dozen. They are found
-   * through `list chains`, not `list tables`: nft 1.0.x fetches every rule of every table for
-   * `list tables` (150 ms of CPU beside 1,000 containers' rules, more than iptables-save), and
-   * only the chains for `list chains` (15 ms). A table without chains drops nothing.
+   * Only the ip, ip6 and inet tables iptables does not manage, one `list table` each: what the
+   * footprint is judged on at every sync. dockgate's own tables can hold thousands of rules, the
+   * admin's a few dozen. Other families are left out: the footprint can work in none of them
+   * (hostfw/flows.ts), and one of them is dockgate's own `bridge dockgate`, with an element per
+   * container, which the anti-spoofing read lists anyway. Tables are found through `list
+   * chains`, not `list tables`: nft 1.0.x fetches every rule of every table for `list tables`
+   * (150 ms of CPU beside 1,000 containers' rules, more than iptables-save), and only the chains
+   * for `list chains` (15 ms). A table without chains drops nothing.
    */
   async listForeign(): Promise<NftRuleset> {
     const seen = new Set<string>();
     const tables = (await this.#list('chains', { chains: null })).chains.flatMap((c) => {
       const key = `${c.family} ${c.table}`;
-      if (!isForeignTable(c.family, c.table) || seen.has(key)) return [];
+      if (!FOOTPRINT_FAMILIES.has(c.family) || !isForeignTable(c.family, c.table) || seen.has(key)) return [];
       seen.add(key);
       return [{ family: c.family, name: c.table }];
     });

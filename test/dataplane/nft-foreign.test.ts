@@ -29,6 +29,9 @@ beforeAll(async () => {
       '  chain helper { tcp dport 22 accept; }',
       '}',
       'table ip empty { }',
+      // dockgate's own anti-spoofing table (an element per container): the footprint never works there.
+      'table bridge dockgate { chain ports { type filter hook forward priority -200; policy accept; }; }',
+      'table netdev admin2 { chain x { }; }',
       // iptables-nft's own table: never foreign.
       'table ip filter { chain INPUT { type filter hook input priority 0; policy accept; }; }',
     ].join('\n'),
@@ -40,13 +43,13 @@ afterAll(async () => {
 });
 
 describe('listForeign', () => {
-  it("reads the admin's tables and their chains and rules, iptables' own not, without `list tables` or `list ruleset`", async () => {
+  it("reads the admin's ip, ip6 and inet tables and their chains and rules, iptables' own and other families' not, without `list tables` or `list ruleset`", async () => {
     const queue = new RecordingQueue({ netns: ns.path });
     const rs = await new Nft(queue).listForeign();
     expect(rs.chains.map((c) => `${c.family} ${c.table} ${c.name}`).sort()).toEqual(['inet admin helper', 'inet admin input']);
     expect(rs.chains.find((c) => c.name === 'input')!.rules).toHaveLength(1);
     expect(queue.asked.some((a) => a.includes('"tables"') || a.includes('"ruleset"'))).toBe(false);
-    // One listing of the chains, then one per foreign table that has any.
+    // One listing of the chains, then one per foreign ip, ip6 or inet table that has any.
     expect(queue.asked).toHaveLength(2);
   });
 });
