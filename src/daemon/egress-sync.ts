@@ -132,24 +132,26 @@ export class EgressSync {
     if (sets.length > 0) this.#active = true;
     if (!this.#active) return;
     const key = sets.map((s) => s.set).join();
-    // A drift check with the same sets costs no process: a repair looks at the kernel anyway.
-    if (key !== this.#ensured || repair) {
-      try {
-        await this.#ipsets.ensure(sets);
-      } catch (err) {
-        if (err instanceof IpsetError && err.missing) {
-          this.available = false;
-          this.#log.error({ event: 'egress-ipset-missing', err: errorMessage(err) }, 'egress allow-lists name DNS names but ipset is not installed (apt-get install ipset): those names allow nothing');
-        }
-        throw err;
+    // A sync with the same sets costs no process. A full check reads the kernel's sets first and
+    // creates only those it lacks: at rest, none, and no `ipset restore` runs.
+    let have: ReadonlyMap<string, SetState> | undefined;
+    try {
+      have = repair && sets.length > 0 ? await this.#ipsets.read() : undefined;
+      const create = have !== undefined ? sets.filter((s) => have!.get(s.set)?.family !== s.family) : key !== this.#ensured ? sets : [];
+      if (create.length > 0) await this.#ipsets.ensure(create);
+    } catch (err) {
+      if (err instanceof IpsetError && err.missing) {
+        this.available = false;
+        this.#log.error({ event: 'egress-ipset-missing', err: errorMessage(err) }, 'egress allow-lists name DNS names but ipset is not installed (apt-get install ipset): those names allow nothing');
       }
+      throw err;
     }
     this.#ensured = key;
     this.#wanted = new Map(sets.map((s) => [`${s.name} ${s.family}`, s]));
     this.#resolver.setNames(new Set(sets.map((s) => s.name)));
-    this.#repairRead = undefined;
-    if (!repair || sets.length === 0) return;
-    await this.#repair(sets);
+    this.#repairRead = have;
+    if (have === undefined) return;
+    await this.#repair(sets, have);
   }
 
   /**
@@ -157,9 +159,7 @@ export class EgressSync {
    * still hold: an answer waiting for its batch, or in the batch being written, is on its way (the
    * first fill after a reload that lists new names is all such), and is left to that write.
    */
-  async #repair(sets: readonly EgressSet[]): Promise<void> {
-    const have = await this.#ipsets.read();
-    this.#repairRead = have;
+  async #repair(sets: readonly EgressSet[], have: ReadonlyMap<string, SetState>): Promise<void> {
     const now = Date.now();
     for (const s of sets) {
       const held = have.get(s.set)?.members;

@@ -98,6 +98,30 @@ describe('the repair of the name sets', () => {
     }
   });
 
+  it('a full check creates only the sets its read did not find: none when all are there', async () => {
+    const ipsets = new FakeIpsets();
+    const { sync, held } = egress(ipsets);
+    try {
+      await sync.beforeWrite(plan, true);
+      await sync.afterWrite(plan, true);
+      await vi.advanceTimersByTimeAsync(50);
+      expect(held()).toBe(SETS.length);
+      // Every set in place: the full check reads, and runs no `ipset restore` of creates.
+      ipsets.calls.length = 0;
+      await sync.beforeWrite(plan, true);
+      await sync.afterWrite(plan, true);
+      expect(ipsets.calls.filter((c) => c.startsWith('ensure'))).toEqual([]);
+      // One destroyed behind dockgate's back: that one is made again, and gets its address back.
+      ipsets.sets.delete(SETS[2]!.set);
+      ipsets.calls.length = 0;
+      await sync.beforeWrite(plan, true);
+      expect(ipsets.calls.filter((c) => c.startsWith('ensure'))).toEqual([`ensure ${SETS[2]!.set}`]);
+      expect(held()).toBe(SETS.length);
+    } finally {
+      sync.stop();
+    }
+  });
+
   it('a full check reads the sets once: the removal of unused sets uses the repair\'s read', async () => {
     const ipsets = new FakeIpsets();
     const { sync } = egress(ipsets);
