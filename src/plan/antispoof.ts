@@ -93,10 +93,24 @@ export interface Element {
 }
 
 export const quotedPort = (port: string): string => `"${port}"`;
+/**
+ * Memory of canonicalIPv6: the same few addresses per container are keyed at every sync (the
+ * diff keys the old and the new table) and at every read of the kernel's table, and parsing and
+ * formatting one costs ~10 µs: 100 ms per sync at 1,000 containers without it. Bounded: emptied
+ * when full, so addresses of containers long gone do not pile up.
+ */
+const canonical6 = new Map<string, string>();
+const CANONICAL6_MAX = 65_536;
+
 /** nft prints IPv6 as RFC 5952; so must the keys compared with what it prints. */
 export const canonicalIPv6 = (ip: string): string => {
+  const known = canonical6.get(ip);
+  if (known !== undefined) return known;
   const n = parseIPv6(ip);
-  return n === undefined ? ip : formatIPv6(n);
+  const text = n === undefined ? ip : formatIPv6(n);
+  if (canonical6.size >= CANONICAL6_MAX) canonical6.clear();
+  canonical6.set(ip, text);
+  return text;
 };
 
 /** The elements of each set, deduplicated by key (first comment wins), in a stable order. */
