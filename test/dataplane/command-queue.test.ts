@@ -12,6 +12,18 @@ describe('CommandQueue.run', () => {
     expect(succeeded(await queue.run('true', []))).toBe(true);
   });
 
+  it('gives the input on stdin, and keeps output of many megabytes whole (iptables-save of thousands of containers)', async () => {
+    const input = Array.from({ length: 1000 }, (_, i) => `-A DOCKGATE-X -s 10.0.${i >> 8}.${i & 255}/32 -j ACCEPT`).join('\n');
+    expect(await queue.run('cat', [], { input })).toMatchObject({ kind: 'exited', code: 0, stdout: input });
+    const big = await queue.run('sh', ['-c', 'head -c 6000000 /dev/zero | tr "\\0" x']);
+    expect(big.kind === 'exited' && big.stdout.length).toBe(6_000_000);
+  });
+
+  it('a command that exits without reading its input still ends as it exited', async () => {
+    const r = await queue.run('sh', ['-c', 'exit 3'], { input: 'x'.repeat(1 << 20) });
+    expect(r).toMatchObject({ kind: 'exited', code: 3 });
+  });
+
   it('`false` exited 1: not a success, and its message says exit 1', async () => {
     const r = await queue.run('false', []);
     expect(r).toMatchObject({ kind: 'exited', code: 1 });
