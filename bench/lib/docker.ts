@@ -198,8 +198,12 @@ export async function startDockgate(h: DockerHost, configYaml: string): Promise<
   await writeFile(file, configYaml);
   // exactly as the installed systemd unit runs it: node with the daemon's V8 flags, then the CLI;
   // DOCKGATE_CPU_PROF=DIR adds a V8 CPU profile, written there when it stops (for analysis only:
-  // the sampling costs CPU of its own, so figures taken with it are not the file of record)
-  const profile = process.env.DOCKGATE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DOCKGATE_CPU_PROF}`] : [];
+  // the sampling costs CPU of its own, so figures taken with it are not the file of record);
+  // DOCKGATE_TRACE_GC=1 adds V8's --trace-gc (its lines land in the daemon's log file)
+  const profile = [
+    ...(process.env.DOCKGATE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DOCKGATE_CPU_PROF}`] : []),
+    ...(process.env.DOCKGATE_TRACE_GC === '1' ? ['--trace-gc'] : []),
+  ];
   const d = await startInHost(h, [process.execPath, ...NODE_FLAGS, ...profile, CLI_PATH, 'run', '--config', file]);
   const stop = onCleanup(`dockgate (pid ${d.pid})`, async () => {
     await d.stop('SIGTERM');
