@@ -2,7 +2,7 @@
 // footprint rule in other firewalls' chains. Knows nft's arguments and exit codes;
 // what to insert where is decided in src/hostfw/.
 import { isFootprintRule } from '../hostfw/footprint-rule.js';
-import { type NftRuleset, isForeignTable, mergeRulesets, parseNftJson } from '../hostfw/nft-ruleset.js';
+import { type NftRuleset, isForeignTable, mergeRulesets, parseChainTables, parseNftJson } from '../hostfw/nft-ruleset.js';
 import { type MarkBit, hexMark } from '../model/mark-bit.js';
 import { type CommandQueue, type CommandResult, exitedWith, failureMessage, succeeded } from './command-queue.js';
 import { CommandError } from './command-error.js';
@@ -68,13 +68,11 @@ export class Nft {
    * for `list chains` (15 ms). A table without chains drops nothing.
    */
   async listForeign(): Promise<NftRuleset> {
-    const seen = new Set<string>();
-    const tables = (await this.#list('chains', { chains: null })).chains.flatMap((c) => {
-      const key = `${c.family} ${c.table}`;
-      if (!FOOTPRINT_FAMILIES.has(c.family) || !isForeignTable(c.family, c.table) || seen.has(key)) return [];
-      seen.add(key);
-      return [{ family: c.family, name: c.table }];
-    });
+    const r = await this.#run([{ list: { chains: null } }]);
+    if (!succeeded(r)) throw new NftError(failureMessage(`${this.command} list chains`, r), r);
+    const tables = parseChainTables(r.stdout.trim(), `${this.command} -j list chains`)
+      .filter((t) => FOOTPRINT_FAMILIES.has(t.family) && isForeignTable(t.family, t.table))
+      .map((t) => ({ family: t.family, name: t.table }));
     const parts: NftRuleset[] = [];
     for (const t of tables) {
       try {

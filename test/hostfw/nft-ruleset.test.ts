@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NftJsonError, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
+import { NftJsonError, parseChainTables, parseNftJson } from '../../src/hostfw/nft-ruleset.js';
 
 const CMD = 'nft -j list ruleset';
 const doc = (...items: unknown[]): string => JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6', json_schema_version: 1 } }, ...items] });
@@ -66,5 +66,35 @@ describe('parseNftJson', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
     expect(files.length).toBeGreaterThan(3);
     for (const f of files) expect(parseNftJson(readFileSync(join(dir, f), 'utf8'), f).chains.length, f).toBeGreaterThan(0);
+  });
+});
+
+describe('parseChainTables', () => {
+  const LIST = 'nft -j list chains';
+  const tablesOf = (text: string): string[] => parseChainTables(text, LIST).map((t) => `${t.family} ${t.table}`);
+
+  it('names each table that has a chain once, in the order listed, as the full parse does, for every captured ruleset', () => {
+    const dir = join(import.meta.dirname, 'fixtures');
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      expect(tablesOf(text), f).toEqual([...new Set(parseNftJson(text, f).chains.map((c) => `${c.family} ${c.table}`))]);
+    }
+    expect(tablesOf(doc(TABLE, CHAIN, { chain: { ...CHAIN.chain, name: 'forward' } }))).toEqual(['inet admin']);
+    expect(tablesOf('')).toEqual([]);
+  });
+
+  it('what is not nft\'s JSON is an NftJsonError naming the command and the place', () => {
+    const refused = (text: string): string => {
+      try {
+        parseChainTables(text, LIST);
+      } catch (err) {
+        expect(err).toBeInstanceOf(NftJsonError);
+        return (err as Error).message;
+      }
+      throw new Error('parsed');
+    };
+    expect(refused('{"nftables": [')).toMatch(/^nft -j list chains printed something that is not JSON: /);
+    expect(refused('{"nftables": [42]}')).toContain('nft -j list chains printed unexpected JSON at nftables[0]: ');
+    expect(refused(doc({ chain: { family: 'inet', name: 'input', handle: 1 } }))).toMatch(/^nft -j list chains: a chain without a family or table/);
   });
 });
