@@ -175,7 +175,7 @@ const RETRY_MAX_LIMIT = 600_000;
 const syncSection = section('sync', {
   debounce_ms: intRange(0, 5000).default(20),
   drift_check_ms: intRange(100, 600_000).default(1000),
-  full_check_ms: intRange(1000, 3_600_000).default(90_000),
+  full_check_ms: intRange(1000, 3_600_000).default(180_000),
   retry_min_ms: intRange(10, 60_000).default(200),
   retry_max_ms: intRange(10, RETRY_MAX_LIMIT).default(30_000),
   docker_timeout_ms: intRange(100, 600_000).default(10_000),

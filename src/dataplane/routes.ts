@@ -11,7 +11,7 @@
 // So a supervised `ip monitor route` says *when* to read, and a read (through the queue, like
 // every other short command) says *what* the routes are; the monitor's lines are never parsed, so
 // its text format (which `-j` does not turn into JSON on iproute2 6.1) does not matter. A slow
-// safety read (every `sync.full_check_ms`, 90 s by default) covers what a monitor can miss
+// safety read (every `sync.full_check_ms`, 180 s by default) covers what a monitor can miss
 // (netlink overruns, a restart gap). If the monitor keeps dying, the follower falls back to
 // reading periodically.
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -57,7 +57,7 @@ const DEFAULTS: Config = {
   sync: {
     debounceMs: 20,
     driftCheckMs: 1000,
-    fullCheckMs: 90000,
+    fullCheckMs: 180000,
     retryMinMs: 200,
     retryMaxMs: 30000,
     dockerTimeoutMs: 10000,
