@@ -1,7 +1,7 @@
 // `npm run bench`: dockgate against per-rule iptables and against Docker's own firewall, side by
 // side, on this machine, in network namespaces the benchmark makes and removes (issue 6).
 //
-//   npm run bench                      full run (about 20 minutes on 2 cores) → bench/results/latest.{json,md}
+//   npm run bench                      full run (about 30 minutes on 2 cores) → bench/results/latest.{json,md}
 //   npm run bench -- --quick           smaller pass (N ≤ 1,000, 10 containers) → latest-quick.{json,md}
 //   npm run bench -- --only dataplane  one or more of dataplane,events,versus → partial.{json,md}
 //
