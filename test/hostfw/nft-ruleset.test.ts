@@ -10,9 +10,10 @@ const doc = (...items: unknown[]): string => JSON.stringify({ nftables: [{ metai
 const TABLE = { table: { family: 'inet', name: 'admin', handle: 1 } };
 const CHAIN = { chain: { family: 'inet', table: 'admin', name: 'input', handle: 1, type: 'filter', hook: 'input', prio: 0, policy: 'drop' } };
 
-function refusal(text: string): string {
+/** The NftJsonError's message for `text`, as `parse` (parseNftJson by default) refuses it. */
+function refusal(text: string, parse: (t: string) => unknown = (t) => parseNftJson(t, CMD)): string {
   try {
-    parseNftJson(text, CMD);
+    parse(text);
   } catch (err) {
     expect(err).toBeInstanceOf(NftJsonError);
     return (err as Error).message;
@@ -84,15 +85,7 @@ describe('parseChainTables', () => {
   });
 
   it('what is not nft\'s JSON is an NftJsonError naming the command and the place', () => {
-    const refused = (text: string): string => {
-      try {
-        parseChainTables(text, LIST);
-      } catch (err) {
-        expect(err).toBeInstanceOf(NftJsonError);
-        return (err as Error).message;
-      }
-      throw new Error('parsed');
-    };
+    const refused = (text: string): string => refusal(text, (t) => parseChainTables(t, LIST));
     expect(refused('{"nftables": [')).toMatch(/^nft -j list chains printed something that is not JSON: /);
     expect(refused('{"nftables": [42]}')).toContain('nft -j list chains printed unexpected JSON at nftables[0]: ');
     expect(refused(doc({ chain: { family: 'inet', name: 'input', handle: 1 } }))).toMatch(/^nft -j list chains: a chain without a family or table/);
