@@ -136,8 +136,9 @@ export class EgressSync {
     // creates only those it lacks: at rest, none, and no `ipset restore` runs.
     let have: ReadonlyMap<string, SetState> | undefined;
     try {
-      have = repair && sets.length > 0 ? await this.#ipsets.read() : undefined;
-      const create = have !== undefined ? sets.filter((s) => have!.get(s.set)?.family !== s.family) : key !== this.#ensured ? sets : [];
+      const read = repair && sets.length > 0 ? await this.#ipsets.read() : undefined;
+      have = read;
+      const create = read !== undefined ? sets.filter((s) => read.get(s.set)?.family !== s.family) : key !== this.#ensured ? sets : [];
       if (create.length > 0) await this.#ipsets.ensure(create);
     } catch (err) {
       if (err instanceof IpsetError && err.missing) {
