@@ -2,7 +2,7 @@
 // footprint rule in other firewalls' chains. Knows nft's arguments and exit codes;
 // what to insert where is decided in src/hostfw/.
 import { isFootprintRule } from '../hostfw/footprint-rule.js';
-import { type NftRuleset, isForeignTable, mergeRulesets, parseChainTables, parseNftJson } from '../hostfw/nft-ruleset.js';
+import { FOOTPRINT_FAMILIES, type NftRuleset, isForeignTable, mergeRulesets, parseChainTables, parseNftJson } from '../hostfw/nft-ruleset.js';
 import { type MarkBit, hexMark } from '../model/mark-bit.js';
 import { type CommandQueue, type CommandResult, exitedWith, failureMessage, succeeded } from './command-queue.js';
 import { CommandError } from './command-error.js';
@@ -15,9 +15,6 @@ export class NftError extends CommandError {
     return exitedWith(this.ended, 1);
   }
 }
-
-/** The nft families whose base chains see the packets the footprint's marks are on. */
-const FOOTPRINT_FAMILIES = new Set(['ip', 'ip6', 'inet']);
 
 /** The footprint as nft arguments: `meta mark & BIT == BIT accept comment "dockgate"`. */
 export const footprintArgs = (bit: MarkBit): readonly string[] => ['meta', 'mark', 'and', hexMark(bit), '==', hexMark(bit), 'accept', 'comment', '"dockgate"'];

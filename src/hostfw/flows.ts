@@ -6,7 +6,7 @@ import { containerComment } from '../plan/container-part.js';
 import { type AddressRange, anyNet, parseNet } from '../net/address.js';
 import { MANGLE_PRIORITY } from '../plan/marks.js';
 import { ANY_PORT, type Iface, type Packet, type Range } from './packet.js';
-import { type NftChain, type NftRuleset, foreignBaseChains } from './nft-ruleset.js';
+import { FOOTPRINT_FAMILIES, type NftChain, type NftRuleset, foreignBaseChains } from './nft-ruleset.js';
 
 /** iptables' nat PREROUTING priority (dstnat): chains before it see the address before DNAT. */
 export const DSTNAT = -100;
@@ -259,5 +259,5 @@ export function chainsOnPath(rs: NftRuleset): NftChain[] {
 /** Can dockgate's footprint help in this chain (its marks are set before it runs)? */
 export function footprintWorksIn(chain: NftChain): boolean {
   const b = chain.base!;
-  return (chain.family === 'ip' || chain.family === 'ip6' || chain.family === 'inet') && b.type === 'filter' && MARK_HOOKS.has(b.hook) && b.prio > MANGLE_PRIORITY;
+  return FOOTPRINT_FAMILIES.has(chain.family) && b.type === 'filter' && MARK_HOOKS.has(b.hook) && b.prio > MANGLE_PRIORITY;
 }

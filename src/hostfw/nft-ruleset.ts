@@ -187,6 +187,12 @@ export function isIptablesTable(family: string, name: string): boolean {
   return (family === 'ip' || family === 'ip6') && IPTABLES_TABLES.has(name);
 }
 
+/**
+ * The nft families whose base chains see the packets dockgate's marks are on: the only ones its
+ * footprint can work in (flows.ts footprintWorksIn), and so the only ones read for it.
+ */
+export const FOOTPRINT_FAMILIES: ReadonlySet<string> = new Set(['ip', 'ip6', 'inet']);
+
 export function isForeignTable(family: string, name: string): boolean {
   return !isIptablesTable(family, name);
 }
